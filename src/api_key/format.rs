@@ -1,0 +1,231 @@
+//! The API key format: `<prefix>_<id>_<secret><checksum>`.
+//!
+//! * `prefix` names the kind of key (`sk_live`, `sk_test`); it lets secret scanners find leaked keys
+//!   and lets a Bearer token be recognised as an API key rather than a JWT.
+//! * `id` (12 base62 characters) is public: it is what a store looks a key up by.
+//! * `secret` (32 base62 characters, about 190 bits) is the part only the holder knows.
+//! * `checksum` (6 base62 characters) is a CRC-32 of everything before it, so a mistyped or truncated
+//!   key is refused without a store lookup.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::api_key::random::random_base62;
+
+/// Length of a generated key id.
+pub(crate) const ID_LEN: usize = 12;
+/// Length of the secret part.
+pub(crate) const SECRET_LEN: usize = 32;
+/// Length of the checksum.
+pub(crate) const CHECKSUM_LEN: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The key format of a deployment: its prefix.
+///
+/// ```
+/// use tower_api_auth::ApiKeyFormat;
+///
+/// let format = ApiKeyFormat::new("sk_live").unwrap();
+/// let key = format.generate_plaintext();
+/// let parsed = format.parse(&key).unwrap();
+/// assert!(key.starts_with("sk_live_"));
+/// assert_eq!(parsed.key_id().len(), 12);
+///
+/// // One changed character breaks the checksum: refused before any lookup.
+/// let mut typo = key.clone().into_bytes();
+/// let last = typo.len() - 10;
+/// typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+/// assert!(format.parse(std::str::from_utf8(&typo).unwrap()).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyFormat {
+    prefix: Arc<str>,
+}
+
+/// A prefix that cannot start a key: 1 to 32 characters of `a-z 0-9 _`, not starting or ending with `_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPrefix;
+
+impl fmt::Display for InvalidPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "an API key prefix is 1 to 32 characters of a-z 0-9 _, not starting or ending with _",
+        )
+    }
+}
+
+impl std::error::Error for InvalidPrefix {}
+
+/// A string that is not a well-formed key of this format (wrong prefix, shape or checksum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedKey;
+
+/// A well-formed key, split into its parts. Borrowed from the presented string.
+#[derive(Clone, Copy)]
+pub struct ParsedKey<'a> {
+    key: &'a str,
+    id: &'a str,
+}
+
+impl<'a> ParsedKey<'a> {
+    /// The public key id.
+    pub fn key_id(&self) -> &'a str {
+        self.id
+    }
+
+    /// The whole key, as hashed for storage.
+    pub(crate) fn full(&self) -> &'a str {
+        self.key
+    }
+}
+
+impl fmt::Debug for ParsedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedKey")
+            .field("key_id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ApiKeyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyFormat")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Default for ApiKeyFormat {
+    /// The prefix `sk_live`.
+    fn default() -> Self {
+        Self {
+            prefix: Arc::from("sk_live"),
+        }
+    }
+}
+
+fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
+    let mut n = crc32fast::hash(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+fn is_base62(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl ApiKeyFormat {
+    /// A format with `prefix` (e.g. `sk_live`).
+    pub fn new(prefix: &str) -> Result<Self, InvalidPrefix> {
+        let valid = (1..=32).contains(&prefix.len())
+            && !prefix.starts_with('_')
+            && !prefix.ends_with('_')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if valid {
+            Ok(Self {
+                prefix: Arc::from(prefix),
+            })
+        } else {
+            Err(InvalidPrefix)
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether `token` starts like a key of this format (`<prefix>_`), so it is not a JWT.
+    pub fn claims(&self, token: &str) -> bool {
+        token.len() > self.prefix.len()
+            && token.starts_with(&*self.prefix)
+            && token.as_bytes()[self.prefix.len()] == b'_'
+    }
+
+    /// Splits a presented key and checks its shape and checksum. Allocates nothing.
+    pub fn parse<'a>(&self, key: &'a str) -> Result<ParsedKey<'a>, MalformedKey> {
+        if !self.claims(key) {
+            return Err(MalformedKey);
+        }
+        let rest = &key[self.prefix.len() + 1..];
+        let (id, tail) = rest.split_once('_').ok_or(MalformedKey)?;
+        if !(4..=64).contains(&id.len()) || !is_base62(id) {
+            return Err(MalformedKey);
+        }
+        if tail.len() != SECRET_LEN + CHECKSUM_LEN || !is_base62(tail) {
+            return Err(MalformedKey);
+        }
+        let (body, sum) = key.split_at(key.len() - CHECKSUM_LEN);
+        if checksum(body).as_slice() != sum.as_bytes() {
+            return Err(MalformedKey);
+        }
+        Ok(ParsedKey { key, id })
+    }
+
+    /// A new random key's plaintext. Most callers want [`ApiKeyHasher::generate`](crate::ApiKeyHasher::generate),
+    /// which also returns the record to store.
+    pub fn generate_plaintext(&self) -> String {
+        self.compose(&random_base62(ID_LEN))
+    }
+
+    /// A new key with a chosen public id (4 to 64 base62 characters).
+    pub(crate) fn compose(&self, id: &str) -> String {
+        let mut key =
+            String::with_capacity(self.prefix.len() + id.len() + 2 + SECRET_LEN + CHECKSUM_LEN);
+        key.push_str(&self.prefix);
+        key.push('_');
+        key.push_str(id);
+        key.push('_');
+        key.push_str(&random_base62(SECRET_LEN));
+        let sum = checksum(&key);
+        key.extend(sum.iter().map(|&b| b as char));
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_validated() {
+        assert!(ApiKeyFormat::new("sk_live").is_ok());
+        assert!(ApiKeyFormat::new("pk").is_ok());
+        for bad in ["", "_sk", "sk_", "SK", "sk-live", &"a".repeat(33)] {
+            assert_eq!(ApiKeyFormat::new(bad), Err(InvalidPrefix), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn generated_keys_parse_and_other_shapes_do_not() {
+        let format = ApiKeyFormat::new("sk_test").unwrap();
+        let key = format.generate_plaintext();
+        assert_eq!(
+            key.len(),
+            "sk_test_".len() + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN
+        );
+        assert!(format.parse(&key).is_ok());
+        assert!(
+            ApiKeyFormat::default().parse(&key).is_err(),
+            "another prefix"
+        );
+        assert!(format.parse(&key[..key.len() - 1]).is_err(), "truncated");
+        assert!(format.parse(&format!("{key}x")).is_err(), "extended");
+        assert!(format.parse("sk_test_abc").is_err());
+        assert!(format.parse("eyJhbGciOiJIUzI1NiJ9.e30.sig").is_err());
+    }
+
+    #[test]
+    fn claims_needs_the_separator() {
+        let format = ApiKeyFormat::new("sk").unwrap();
+        assert!(format.claims("sk_x"));
+        assert!(!format.claims("skx_"));
+        assert!(!format.claims("sk"));
+    }
+}

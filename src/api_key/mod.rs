@@ -1,0 +1,111 @@
+//! API keys: their format, generation, hashing, and the stores that hold them.
+//!
+//! ```
+//! use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, ApiKeys, MemoryKeyProvider, Scopes, Tenant};
+//!
+//! let format = ApiKeyFormat::new("sk_live").unwrap();
+//! let hasher = ApiKeyHasher::default();
+//! let (plaintext, record) = hasher
+//!     .generate(&format)
+//!     .with_record(|r| {
+//!         r.with_tenants([Tenant::new("tn_demo").unwrap()])
+//!             .with_scopes(Scopes::parse("conversations:read").unwrap())
+//!     })
+//!     .into_parts();
+//! let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]))
+//!     .format(format)
+//!     .hasher(hasher);
+//! # let _ = (plaintext, api_keys);
+//! ```
+
+mod format;
+mod hash;
+mod provider;
+pub(crate) mod random;
+mod record;
+
+pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
+pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
+pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider, ProviderError};
+pub use record::KeyRecord;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{AuthError, AuthErrorKind, rfc3339};
+
+/// API-key validation settings: the store, the key format and the hasher.
+#[derive(Clone)]
+pub struct ApiKeys {
+    pub(crate) provider: Arc<dyn KeyProvider>,
+    pub(crate) format: ApiKeyFormat,
+    pub(crate) hasher: ApiKeyHasher,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeys {
+    /// Keys from `provider`, in the default format (`sk_live`) and hashed by the default hasher.
+    pub fn new(provider: impl KeyProvider) -> Self {
+        Self::from_shared(Arc::new(provider))
+    }
+
+    /// Keys from a provider that is shared with other code (e.g. an admin API that revokes keys).
+    pub fn from_shared(provider: Arc<dyn KeyProvider>) -> Self {
+        Self {
+            provider,
+            format: ApiKeyFormat::default(),
+            hasher: ApiKeyHasher::default(),
+        }
+    }
+
+    /// Sets the key format.
+    #[must_use]
+    pub fn format(mut self, format: ApiKeyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets the hasher (it must be the one the stored hashes were made with).
+    #[must_use]
+    pub fn hasher(mut self, hasher: ApiKeyHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Checks a found record against the presented key: hash first (so a wrong secret learns nothing
+    /// about the key's state), then revocation and expiry.
+    pub(crate) fn check(
+        &self,
+        presented: ParsedKey<'_>,
+        record: Option<Arc<KeyRecord>>,
+        now: u64,
+    ) -> Result<Arc<KeyRecord>, AuthError> {
+        let record = record.ok_or_else(|| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        if !self.hasher.hash(presented.full()).matches(&record.hash) {
+            return Err(AuthError::new(AuthErrorKind::InvalidApiKey));
+        }
+        if record.revoked || record.disabled {
+            return Err(AuthError::new(AuthErrorKind::ApiKeyRevoked));
+        }
+        if let Some(expires_at) = record.expires_at {
+            if now >= expires_at {
+                return Err(AuthError::new(AuthErrorKind::ApiKeyExpired)
+                    .with_detail("expired_at", rfc3339(expires_at)));
+            }
+        }
+        Ok(record)
+    }
+}
+
+impl<P: KeyProvider> From<P> for ApiKeys {
+    fn from(provider: P) -> Self {
+        Self::new(provider)
+    }
+}

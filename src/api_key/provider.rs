@@ -1,0 +1,212 @@
+//! Where key records come from: the [`KeyProvider`] trait and the in-memory provider.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::api_key::record::KeyRecord;
+
+/// The result of a lookup: the record, none for an unknown id, or a provider failure.
+pub type LookupResult = Result<Option<Arc<KeyRecord>>, ProviderError>;
+
+/// A lookup in progress: answered at once (in-memory stores, caches) or later (SQL, Redis).
+///
+/// The ready case lets the auth layer finish a request without boxing a future.
+#[must_use]
+pub enum KeyLookup {
+    /// The answer is known now.
+    Ready(LookupResult),
+    /// The answer needs I/O.
+    Pending(Pin<Box<dyn Future<Output = LookupResult> + Send + 'static>>),
+}
+
+impl KeyLookup {
+    /// A lookup that needs I/O. The future owns what it needs (clone a pool handle into it).
+    pub fn pending(future: impl Future<Output = LookupResult> + Send + 'static) -> Self {
+        Self::Pending(Box::pin(future))
+    }
+
+    /// Waits for the answer.
+    pub async fn resolve(self) -> LookupResult {
+        match self {
+            Self::Ready(result) => result,
+            Self::Pending(future) => future.await,
+        }
+    }
+}
+
+impl fmt::Debug for KeyLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ready(_) => "KeyLookup::Ready",
+            Self::Pending(_) => "KeyLookup::Pending",
+        })
+    }
+}
+
+/// A store of API key records, looked up by public key id.
+///
+/// The provider only finds records; the caller checks the hash (in constant time), revocation,
+/// expiry and tenants. Unknown ids are `Ok(None)`; `Err` means the store could not answer, and the
+/// request is refused with 503 `auth_unavailable`, never let through and never told its key is bad.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_api_auth::{KeyLookup, KeyProvider, KeyRecord, ProviderError};
+///
+/// /// A store backed by some async database client.
+/// struct MyStore { /* pool: sqlx::PgPool, … */ }
+///
+/// impl KeyProvider for MyStore {
+///     fn lookup(&self, key_id: &str) -> KeyLookup {
+///         let key_id = key_id.to_owned();
+///         KeyLookup::pending(async move {
+///             // let row = sqlx::query_as(…).bind(&key_id).fetch_optional(&pool).await
+///             //     .map_err(ProviderError::new)?;
+///             let _ = key_id;
+///             Ok::<Option<Arc<KeyRecord>>, ProviderError>(None)
+///         })
+///     }
+/// }
+/// ```
+pub trait KeyProvider: Send + Sync + 'static {
+    /// Finds the record of `key_id`.
+    fn lookup(&self, key_id: &str) -> KeyLookup;
+}
+
+impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
+    fn lookup(&self, key_id: &str) -> KeyLookup {
+        (**self).lookup(key_id)
+    }
+}
+
+/// A store failure. Its source is kept for logs but never shown to clients.
+pub struct ProviderError(Box<dyn std::error::Error + Send + Sync>);
+
+impl ProviderError {
+    /// Wraps a store's error.
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(source.into())
+    }
+}
+
+impl fmt::Debug for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProviderError").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key provider failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// The embedded key store: records in a hash map, looked up in O(1) with no allocation.
+///
+/// Keys can be added, replaced, revoked and removed at run time; a change takes effect on the next
+/// request.
+///
+/// ```
+/// use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, KeyProvider, MemoryKeyProvider};
+///
+/// let new_key = ApiKeyHasher::default().generate(&ApiKeyFormat::default());
+/// let keys = MemoryKeyProvider::from(vec![new_key.record().clone()]);
+/// assert_eq!(keys.len(), 1);
+/// assert!(keys.revoke(&new_key.record().key_id));
+/// assert!(keys.get(&new_key.record().key_id).unwrap().revoked);
+/// ```
+#[derive(Default)]
+pub struct MemoryKeyProvider {
+    records: RwLock<HashMap<Arc<str>, Arc<KeyRecord>>>,
+}
+
+impl MemoryKeyProvider {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a record.
+    pub fn insert(&self, record: KeyRecord) {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        records.insert(record.key_id.clone(), Arc::new(record));
+    }
+
+    /// Marks a key revoked; `false` if the id is unknown.
+    pub fn revoke(&self, key_id: &str) -> bool {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        match records.get_mut(key_id) {
+            Some(record) => {
+                Arc::make_mut(record).revoked = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a key; `false` if the id is unknown.
+    pub fn remove(&self, key_id: &str) -> bool {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        records.remove(key_id).is_some()
+    }
+
+    /// The record of `key_id`.
+    pub fn get(&self, key_id: &str) -> Option<Arc<KeyRecord>> {
+        let records = self.records.read().unwrap_or_else(PoisonError::into_inner);
+        records.get(key_id).cloned()
+    }
+
+    /// How many keys are stored.
+    pub fn len(&self) -> usize {
+        self.records
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl KeyProvider for MemoryKeyProvider {
+    fn lookup(&self, key_id: &str) -> KeyLookup {
+        KeyLookup::Ready(Ok(self.get(key_id)))
+    }
+}
+
+impl FromIterator<KeyRecord> for MemoryKeyProvider {
+    fn from_iter<I: IntoIterator<Item = KeyRecord>>(records: I) -> Self {
+        let map = records
+            .into_iter()
+            .map(|record| (record.key_id.clone(), Arc::new(record)))
+            .collect();
+        Self {
+            records: RwLock::new(map),
+        }
+    }
+}
+
+impl From<Vec<KeyRecord>> for MemoryKeyProvider {
+    fn from(records: Vec<KeyRecord>) -> Self {
+        records.into_iter().collect()
+    }
+}
+
+impl fmt::Debug for MemoryKeyProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryKeyProvider")
+            .field("keys", &self.len())
+            .finish()
+    }
+}

@@ -1,0 +1,172 @@
+//! From a request's headers to an [`Identity`]: credential, validator, tenant rules.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Uri};
+
+use crate::api_key::{ApiKeys, KeyLookup, KeyRecord};
+use crate::credential::{Credential, CredentialSources, Presented};
+use crate::error::render::SharedRenderer;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::identity::{AuthMethod, Identity};
+use crate::jwt::JwtValidator;
+use crate::tenant::TenantRules;
+
+pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
+pub(crate) type PendingAuth = Pin<Box<dyn Future<Output = AuthResult> + Send + 'static>>;
+
+/// The answer for one request: known now, or after the key store answers.
+pub(crate) enum Outcome {
+    Done(AuthResult),
+    Pending(PendingAuth),
+}
+
+/// Everything the auth layer knows. Shared by all clones of the layer and its services.
+pub(crate) struct Authenticator {
+    pub(crate) sources: CredentialSources,
+    pub(crate) jwt: Option<JwtValidator>,
+    pub(crate) api_keys: Option<ApiKeys>,
+    pub(crate) tenants: TenantRules,
+    pub(crate) optional: bool,
+    pub(crate) renderer: SharedRenderer,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("sources", &self.sources)
+            .field("jwt", &self.jwt)
+            .field("api_keys", &self.api_keys)
+            .field("tenants", &self.tenants)
+            .field("optional", &self.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Authenticator {
+    pub(crate) fn authenticate(self: &Arc<Self>, headers: &HeaderMap, uri: &Uri) -> Outcome {
+        let presented = match self.sources.extract(headers, uri) {
+            Ok(Some(presented)) => presented,
+            Ok(None) if self.optional => return Outcome::Done(Ok(None)),
+            Ok(None) => {
+                return Outcome::Done(Err(AuthError::new(AuthErrorKind::MissingCredentials)));
+            }
+            Err(error) => return Outcome::Done(Err(error)),
+        };
+        let now = unix_now();
+        match presented.credential {
+            Credential::ApiKey(key) => self.api_key(key, presented, now),
+            Credential::Bearer(token) => match &self.api_keys {
+                Some(api_keys) if api_keys.format.claims(token) => {
+                    self.api_key(token, presented, now)
+                }
+                _ => Outcome::Done(self.jwt(token, presented, now).map(Some)),
+            },
+        }
+    }
+
+    fn jwt(&self, token: &str, presented: Presented<'_>, now: u64) -> Result<Identity, AuthError> {
+        let Some(validator) = &self.jwt else {
+            return Err(AuthError::new(AuthErrorKind::InvalidToken)
+                .with_message("This service does not accept JWTs"));
+        };
+        let jwt = validator.validate(token, now)?;
+        let tenant = self.tenants.select(
+            presented.tenant,
+            jwt.tenants.as_slice(),
+            self.tenants.jwt_header,
+        )?;
+        let mut builder = Identity::builder(jwt.subject, AuthMethod::Jwt)
+            .scopes(jwt.scopes)
+            .expires_at(jwt.expires_at)
+            .tenant_opt(tenant)
+            .ids(jwt.session_id, jwt.token_id)
+            .claims_any(jwt.claims)
+            .renderer(self.renderer.clone());
+        if let Some(kid) = jwt.kid {
+            builder = builder.key_id(kid);
+        }
+        Ok(builder.build())
+    }
+
+    fn api_key(self: &Arc<Self>, key: &str, presented: Presented<'_>, now: u64) -> Outcome {
+        let Some(api_keys) = &self.api_keys else {
+            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)
+                .with_message("This service does not accept API keys")));
+        };
+        // The checksum rejects typos and random probes before the store is asked anything.
+        let Ok(parsed) = api_keys.format.parse(key) else {
+            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)));
+        };
+        match api_keys.provider.lookup(parsed.key_id()) {
+            KeyLookup::Ready(found) => Outcome::Done(
+                self.finish_api_key(key, presented.tenant, found, now)
+                    .map(Some),
+            ),
+            KeyLookup::Pending(lookup) => {
+                let this = Arc::clone(self);
+                let key = key.to_owned();
+                let tenant = presented.tenant.map(str::to_owned);
+                Outcome::Pending(Box::pin(async move {
+                    let found = lookup.await;
+                    this.finish_api_key(&key, tenant.as_deref(), found, now)
+                        .map(Some)
+                }))
+            }
+        }
+    }
+
+    fn finish_api_key(
+        &self,
+        key: &str,
+        tenant: Option<&str>,
+        found: crate::api_key::LookupResult,
+        now: u64,
+    ) -> Result<Identity, AuthError> {
+        let api_keys = self
+            .api_keys
+            .as_ref()
+            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        let parsed = api_keys
+            .format
+            .parse(key)
+            .map_err(|_| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        let found = found.map_err(|error| {
+            tracing::debug!(error = %error, "API key provider failed");
+            AuthError::new(AuthErrorKind::AuthUnavailable)
+        })?;
+        let record = api_keys.check(parsed, found, now)?;
+        let tenant = self
+            .tenants
+            .select(tenant, &record.tenants, self.tenants.api_key_header)?;
+        Ok(identity_for_key(&record, tenant, self.renderer.clone()))
+    }
+}
+
+fn identity_for_key(
+    record: &KeyRecord,
+    tenant: Option<crate::tenant::Tenant>,
+    renderer: SharedRenderer,
+) -> Identity {
+    let principal = record
+        .owner
+        .clone()
+        .unwrap_or_else(|| record.key_id.clone());
+    Identity::builder(principal, AuthMethod::ApiKey)
+        .scopes(record.scopes.clone())
+        .tenant_opt(tenant)
+        .expires_opt(record.expires_at)
+        .key_id(record.key_id.clone())
+        .renderer(renderer)
+        .build()
+}

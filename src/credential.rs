@@ -1,0 +1,407 @@
+//! Reading credentials from request headers (and, when enabled, a cookie or the query string).
+//!
+//! Strict RFC 7235 / RFC 6750 syntax: `Authorization: Bearer <b64token>` with a case-insensitive
+//! scheme and one or more spaces; at most one `Authorization` header; never a Bearer token and an
+//! `X-API-Key` together. Nothing is allocated, and nothing from a rejected header is echoed.
+//!
+//! ```
+//! use http::Request;
+//! use tower_api_auth::{Credential, CredentialSources};
+//!
+//! let sources = CredentialSources::default();
+//! let request = Request::get("/")
+//!     .header("authorization", "bearer   abc.def.ghi")
+//!     .body(())
+//!     .unwrap();
+//! let presented = sources.extract(request.headers(), request.uri()).unwrap().unwrap();
+//! assert_eq!(presented.credential, Credential::Bearer("abc.def.ghi"));
+//! ```
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use crate::error::{AuthError, AuthErrorKind};
+
+/// A credential as presented, borrowed from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// A Bearer token (from `Authorization`, the cookie or the query): a JWT or an API key.
+    Bearer(&'a str),
+    /// The value of the API-key header.
+    ApiKey(&'a str),
+}
+
+/// A credential with the tenant the request names, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    /// The credential.
+    pub credential: Credential<'a>,
+    /// The raw tenant header, not yet validated.
+    pub tenant: Option<&'a str>,
+}
+
+/// Where credentials are read from.
+///
+/// The defaults: `Authorization: Bearer`, `X-API-Key`, `X-Tenant-ID`, tokens up to 8 KiB, no cookie,
+/// no query parameter.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CredentialSources {
+    /// The API-key header. Default: `x-api-key`.
+    pub api_key_header: HeaderName,
+    /// The tenant header. Default: `x-tenant-id`.
+    pub tenant_header: HeaderName,
+    /// The longest token or key accepted, in bytes. Default: 8192.
+    pub max_token_len: usize,
+    /// A cookie to read a Bearer token from, for browser apps. Default: none.
+    ///
+    /// A cookie is sent by the browser on its own, so routes that change state need CSRF protection.
+    /// A header credential, when present, wins over the cookie.
+    pub cookie: Option<String>,
+    /// A query parameter to read a Bearer token from (RFC 6750 §2.3). Default: none, and best left so:
+    /// URLs end up in logs and browser history.
+    pub query_param: Option<String>,
+}
+
+/// The default maximum token length, 8 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+impl Default for CredentialSources {
+    fn default() -> Self {
+        Self {
+            api_key_header: HeaderName::from_static("x-api-key"),
+            tenant_header: HeaderName::from_static("x-tenant-id"),
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            cookie: None,
+            query_param: None,
+        }
+    }
+}
+
+fn invalid_request(message: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Returns the only value of `name`, `Ok(None)` when absent, or an error when repeated.
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    repeated: &'static str,
+) -> Result<Option<&'a HeaderValue>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(invalid_request(repeated));
+    }
+    Ok(first)
+}
+
+impl CredentialSources {
+    /// Reads the request's credential and tenant header.
+    ///
+    /// `Ok(None)` means no credential at all; malformed or conflicting credentials are an
+    /// `invalid_request` error.
+    pub fn extract<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<Presented<'a>>, AuthError> {
+        let bearer = match single(
+            headers,
+            &AUTHORIZATION,
+            "Only one Authorization header is allowed",
+        )? {
+            Some(value) => Some(self.parse_authorization(value)?),
+            None => None,
+        };
+        let api_key = match single(
+            headers,
+            &self.api_key_header,
+            "Only one API key header is allowed",
+        )? {
+            Some(value) => Some(self.parse_api_key(value)?),
+            None => None,
+        };
+        let from_query = match &self.query_param {
+            Some(name) => self.from_query(uri, name)?,
+            None => None,
+        };
+        let credential = match (bearer, api_key, from_query) {
+            (Some(token), None, None) => Credential::Bearer(token),
+            (None, Some(key), None) => Credential::ApiKey(key),
+            (None, None, Some(token)) => Credential::Bearer(token),
+            (None, None, None) => match &self.cookie {
+                Some(name) => match self.from_cookie(headers, name)? {
+                    Some(token) => Credential::Bearer(token),
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+            _ => {
+                return Err(invalid_request(
+                    "Send exactly one credential: a Bearer token or an API key, not both",
+                ));
+            }
+        };
+        let tenant =
+            match single(
+                headers,
+                &self.tenant_header,
+                "Only one tenant header is allowed",
+            )? {
+                Some(value) => Some(value.to_str().map_err(|_| {
+                    invalid_request("The X-Tenant-ID header is not a valid tenant id")
+                })?),
+                None => None,
+            };
+        Ok(Some(Presented { credential, tenant }))
+    }
+
+    fn check_token<'a>(&self, token: &'a str) -> Result<&'a str, AuthError> {
+        if token.len() > self.max_token_len {
+            return Err(invalid_request("The token is too long"));
+        }
+        if !is_b64token(token) {
+            return Err(invalid_request(
+                "The token contains characters a Bearer token cannot have",
+            ));
+        }
+        Ok(token)
+    }
+
+    fn parse_authorization<'a>(&self, value: &'a HeaderValue) -> Result<&'a str, AuthError> {
+        // Checked before any parsing so that a huge header costs nothing more.
+        if value.len() > self.max_token_len + 64 {
+            return Err(invalid_request("The token is too long"));
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| invalid_request("The Authorization header is not visible ASCII"))?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(invalid_request("The Authorization scheme must be Bearer"));
+        }
+        let token = rest.trim_matches(' ');
+        if token.is_empty() {
+            return Err(invalid_request("The Bearer token is empty"));
+        }
+        self.check_token(token)
+    }
+
+    fn parse_api_key<'a>(&self, value: &'a HeaderValue) -> Result<&'a str, AuthError> {
+        if value.len() > self.max_token_len {
+            return Err(invalid_request("The API key is too long"));
+        }
+        let key = value
+            .to_str()
+            .map_err(|_| invalid_request("The API key header is not visible ASCII"))?
+            .trim_matches(' ');
+        if key.is_empty() {
+            return Err(invalid_request("The API key header is empty"));
+        }
+        Ok(key)
+    }
+
+    fn from_query<'a>(&self, uri: &'a Uri, name: &str) -> Result<Option<&'a str>, AuthError> {
+        let Some(query) = uri.query() else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key == name {
+                if found.is_some() {
+                    return Err(invalid_request(
+                        "Only one access token parameter is allowed",
+                    ));
+                }
+                found = Some(value);
+            }
+        }
+        found.map(|token| self.check_token(token)).transpose()
+    }
+
+    fn from_cookie<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        name: &str,
+    ) -> Result<Option<&'a str>, AuthError> {
+        let mut found = None;
+        for header in headers.get_all(COOKIE) {
+            let Ok(header) = header.to_str() else {
+                continue;
+            };
+            for pair in header.split(';') {
+                let (key, value) = pair.trim_start().split_once('=').unwrap_or((pair, ""));
+                if key == name {
+                    if found.is_some() {
+                        return Err(invalid_request("Only one credential cookie is allowed"));
+                    }
+                    let value = value.trim_end();
+                    let value = value
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or(value);
+                    found = Some(value);
+                }
+            }
+        }
+        found.map(|token| self.check_token(token)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extract(
+        sources: &CredentialSources,
+        headers: &[(&str, &str)],
+        uri: &str,
+    ) -> Result<Option<Presented<'static>>, AuthErrorKind> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let map: &'static HeaderMap = Box::leak(Box::new(map));
+        let uri: &'static Uri = Box::leak(Box::new(uri.parse().unwrap()));
+        sources.extract(map, uri).map_err(|e| e.kind())
+    }
+
+    fn bearer(value: &str) -> Result<Option<Presented<'static>>, AuthErrorKind> {
+        extract(
+            &CredentialSources::default(),
+            &[("authorization", value)],
+            "/",
+        )
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_with_space_runs() {
+        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c"] {
+            assert_eq!(
+                bearer(value).unwrap().unwrap().credential,
+                Credential::Bearer("a.b.c")
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_authorization_is_invalid_request() {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcjpwYXNz",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearertoken",
+            "Bearer ===",
+        ] {
+            assert_eq!(
+                bearer(value).unwrap_err(),
+                AuthErrorKind::InvalidRequest,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_length_is_limited() {
+        let sources = CredentialSources {
+            max_token_len: 10,
+            ..CredentialSources::default()
+        };
+        let ok = extract(&sources, &[("authorization", "Bearer 0123456789")], "/");
+        assert!(ok.unwrap().is_some());
+        let long = extract(&sources, &[("authorization", "Bearer 0123456789a")], "/");
+        assert_eq!(long.unwrap_err(), AuthErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn conflicting_credentials_are_rejected() {
+        let s = CredentialSources::default();
+        let two = extract(
+            &s,
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+            "/",
+        );
+        assert_eq!(two.unwrap_err(), AuthErrorKind::InvalidRequest);
+        let both = extract(
+            &s,
+            &[("authorization", "Bearer a"), ("x-api-key", "k")],
+            "/",
+        );
+        assert_eq!(both.unwrap_err(), AuthErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn api_key_header_with_tenant() {
+        let p = extract(
+            &CredentialSources::default(),
+            &[("x-api-key", "sk_1"), ("x-tenant-id", "tn_1")],
+            "/",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.credential, Credential::ApiKey("sk_1"));
+        assert_eq!(p.tenant, Some("tn_1"));
+    }
+
+    #[test]
+    fn query_tokens_only_when_enabled() {
+        let off = extract(&CredentialSources::default(), &[], "/?access_token=abc");
+        assert_eq!(off.unwrap(), None);
+        let on = CredentialSources {
+            query_param: Some("access_token".into()),
+            ..CredentialSources::default()
+        };
+        let p = extract(&on, &[], "/?x=1&access_token=abc")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.credential, Credential::Bearer("abc"));
+        let both = extract(
+            &on,
+            &[("authorization", "Bearer abc")],
+            "/?access_token=abc",
+        );
+        assert_eq!(both.unwrap_err(), AuthErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn cookie_is_opt_in_and_header_wins() {
+        let off = extract(
+            &CredentialSources::default(),
+            &[("cookie", "session=abc")],
+            "/",
+        );
+        assert_eq!(off.unwrap(), None);
+        let on = CredentialSources {
+            cookie: Some("session".into()),
+            ..CredentialSources::default()
+        };
+        let p = extract(&on, &[("cookie", "theme=dark; session=\"abc\"")], "/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.credential, Credential::Bearer("abc"));
+        let p = extract(
+            &on,
+            &[("cookie", "session=abc"), ("authorization", "Bearer xyz")],
+            "/",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.credential, Credential::Bearer("xyz"));
+    }
+}

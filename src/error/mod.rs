@@ -1,0 +1,371 @@
+//! The one error type of the crate and the responses it becomes.
+//!
+//! Every failure has a stable snake_case [`code`](AuthError::code), an HTTP
+//! [`status`](AuthError::status) and an RFC 6750 `WWW-Authenticate` challenge. How the body looks is
+//! the job of an [`ErrorRenderer`]; the built-in [`ErrorFormat`]s cover the common API styles.
+//!
+//! ```
+//! use tower_api_auth::{AuthError, AuthErrorKind};
+//!
+//! let error = AuthError::new(AuthErrorKind::TokenExpired);
+//! assert_eq!(error.code(), "token_expired");
+//! assert_eq!(error.status(), http::StatusCode::UNAUTHORIZED);
+//! assert_eq!(
+//!     error.challenge().unwrap().to_str().unwrap(),
+//!     r#"Bearer error="invalid_token", error_description="The access token has expired""#
+//! );
+//! ```
+
+pub(crate) mod render;
+
+pub use render::{ErrorFormat, ErrorRenderer};
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::{HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+/// What went wrong, as a closed set of stable codes.
+///
+/// The enum is `non_exhaustive`: new failures may be added in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// No credential was presented (401, challenge without `error`).
+    MissingCredentials,
+    /// The request is malformed: duplicate or unparsable credentials, bad tenant id (400).
+    InvalidRequest,
+    /// The token is malformed, its signature or claims do not verify (401).
+    InvalidToken,
+    /// The token's `exp` has passed (401).
+    TokenExpired,
+    /// The token's `nbf` (or `iat`) lies in the future (401).
+    TokenNotYetValid,
+    /// The token was revoked (401).
+    TokenRevoked,
+    /// The API key is malformed, unknown or its secret does not match (401).
+    InvalidApiKey,
+    /// The API key has expired (401).
+    ApiKeyExpired,
+    /// The API key was revoked or disabled (401).
+    ApiKeyRevoked,
+    /// An API key was used without the tenant header it needs (400).
+    TenantRequired,
+    /// The credential does not grant access to the requested tenant (403).
+    TenantForbidden,
+    /// The credential lacks a scope the route requires (403).
+    InsufficientScope,
+    /// The credential is valid but of a kind this endpoint does not accept (403).
+    CredentialNotAccepted,
+    /// A key or token provider could not answer (503).
+    AuthUnavailable,
+    /// The service is misconfigured, e.g. an extractor asks for claims that are never decoded (500).
+    Misconfigured,
+}
+
+impl AuthErrorKind {
+    /// The stable machine-readable code, e.g. `"token_expired"`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::TokenNotYetValid => "token_not_yet_valid",
+            Self::TokenRevoked => "token_revoked",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::ApiKeyExpired => "api_key_expired",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::TenantRequired => "tenant_required",
+            Self::TenantForbidden => "tenant_forbidden",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::CredentialNotAccepted => "credential_not_accepted",
+            Self::AuthUnavailable => "auth_unavailable",
+            Self::Misconfigured => "misconfigured",
+        }
+    }
+
+    /// The HTTP status this failure is answered with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest | Self::TenantRequired => StatusCode::BAD_REQUEST,
+            Self::MissingCredentials
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::TokenNotYetValid
+            | Self::TokenRevoked
+            | Self::InvalidApiKey
+            | Self::ApiKeyExpired
+            | Self::ApiKeyRevoked => StatusCode::UNAUTHORIZED,
+            Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
+                StatusCode::FORBIDDEN
+            }
+            Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A default human-readable message. It never contains request data.
+    pub const fn default_message(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "Authentication is required",
+            Self::InvalidRequest => "The request's credentials are malformed",
+            Self::InvalidToken => "The access token is invalid",
+            Self::TokenExpired => "The access token has expired",
+            Self::TokenNotYetValid => "The access token is not valid yet",
+            Self::TokenRevoked => "The access token has been revoked",
+            Self::InvalidApiKey => "The API key is invalid",
+            Self::ApiKeyExpired => "The API key has expired",
+            Self::ApiKeyRevoked => "The API key has been revoked",
+            Self::TenantRequired => "The X-Tenant-ID header is required with this credential",
+            Self::TenantForbidden => "The credential does not grant access to this tenant",
+            Self::InsufficientScope => "The credential lacks a required scope",
+            Self::CredentialNotAccepted => "This endpoint does not accept this kind of credential",
+            Self::AuthUnavailable => "Authentication is temporarily unavailable",
+            Self::Misconfigured => "The server's authentication is misconfigured",
+        }
+    }
+
+    /// The RFC 6750 §3.1 `error` value of the challenge, if the failure has one.
+    ///
+    /// Missing credentials carry none (RFC 6750 §3.1: "SHOULD NOT include an error code"), and neither
+    /// do server-side failures, which are no fault of the credential.
+    const fn oauth_error(self) -> Option<&'static str> {
+        match self {
+            Self::MissingCredentials | Self::AuthUnavailable | Self::Misconfigured => None,
+            Self::InvalidRequest | Self::TenantRequired => Some("invalid_request"),
+            Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
+                Some("insufficient_scope")
+            }
+            _ => Some("invalid_token"),
+        }
+    }
+}
+
+impl fmt::Display for AuthErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An authentication or authorization failure.
+///
+/// Opaque on purpose: read it through [`kind`](Self::kind), [`code`](Self::code),
+/// [`status`](Self::status), [`message`](Self::message) and [`details`](Self::details). Rejection
+/// responses carry a clone in their extensions, so outer layers can log or count failures.
+///
+/// ```
+/// use tower_api_auth::{AuthError, AuthErrorKind};
+///
+/// let error = AuthError::new(AuthErrorKind::InsufficientScope).with_required_scopes("conversations:write");
+/// assert_eq!(error.status(), 403);
+/// assert_eq!(error.details()["required_scopes"], "conversations:write");
+/// ```
+#[derive(Clone)]
+pub struct AuthError(Box<Inner>);
+
+#[derive(Clone)]
+struct Inner {
+    kind: AuthErrorKind,
+    message: Cow<'static, str>,
+    details: Map<String, Value>,
+    required_scopes: Option<String>,
+    realm: Option<String>,
+}
+
+impl AuthError {
+    /// A failure of `kind` with its default message.
+    pub fn new(kind: AuthErrorKind) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            message: Cow::Borrowed(kind.default_message()),
+            details: Map::new(),
+            required_scopes: None,
+            realm: None,
+        }))
+    }
+
+    /// Replaces the message. Messages are shown to clients: never put request data or secrets in one.
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.0.message = message.into();
+        self
+    }
+
+    /// Adds a `details` entry to the error body.
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.0.details.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the space-delimited scopes the route requires; shown as the challenge's `scope` parameter.
+    pub fn with_required_scopes(mut self, scopes: impl Into<String>) -> Self {
+        let scopes = scopes.into();
+        self.0
+            .details
+            .insert("required_scopes".into(), Value::String(scopes.clone()));
+        self.0.required_scopes = Some(scopes);
+        self
+    }
+
+    /// Sets the `realm` parameter of the challenge.
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        self.0.realm = Some(realm.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.0.kind
+    }
+
+    /// The stable machine-readable code, e.g. `"token_expired"`.
+    pub fn code(&self) -> &'static str {
+        self.0.kind.code()
+    }
+
+    /// The HTTP status of the rejection.
+    pub fn status(&self) -> StatusCode {
+        self.0.kind.status()
+    }
+
+    /// The client-facing message.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// Structured details, e.g. `expired_at` for an expired token. Empty for most errors.
+    pub fn details(&self) -> &Map<String, Value> {
+        &self.0.details
+    }
+
+    /// The RFC 6750 `WWW-Authenticate` challenge for 401 and 403 answers; `None` for other statuses.
+    pub fn challenge(&self) -> Option<HeaderValue> {
+        let status = self.status();
+        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+            return None;
+        }
+        let mut params: Vec<(&str, &str)> = Vec::with_capacity(4);
+        if let Some(realm) = &self.0.realm {
+            params.push(("realm", realm));
+        }
+        if let Some(error) = self.0.kind.oauth_error() {
+            params.push(("error", error));
+            params.push(("error_description", &self.0.message));
+        }
+        if let Some(scopes) = &self.0.required_scopes {
+            params.push(("scope", scopes));
+        }
+        let mut value = String::from("Bearer");
+        for (i, (name, raw)) in params.iter().enumerate() {
+            value.push_str(if i == 0 { " " } else { ", " });
+            value.push_str(name);
+            value.push_str("=\"");
+            push_quoted(&mut value, raw);
+            value.push('"');
+        }
+        HeaderValue::try_from(value).ok()
+    }
+}
+
+/// Writes `raw` as the inside of an RFC 7230 quoted-string: `"` and `\` escaped, and anything that is
+/// not visible ASCII or a space dropped, so that a message can never break the header.
+fn push_quoted(out: &mut String, raw: &str) {
+    for c in raw.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' | '!'..='~' => out.push(c),
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("code", &self.code())
+            .field("message", &self.message())
+            .field("details", &self.0.details)
+            .finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl From<AuthErrorKind> for AuthError {
+    fn from(kind: AuthErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+/// Formats a unix timestamp as RFC 3339 UTC (`2026-11-22T08:30:00Z`) for error details.
+pub(crate) fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_336_200), "2026-11-21T08:30:00Z");
+    }
+
+    #[test]
+    fn challenge_escapes_quotes_and_drops_control_characters() {
+        let error = AuthError::new(AuthErrorKind::InvalidToken).with_message("bad \"x\" \\ \n end");
+        assert_eq!(
+            error.challenge().unwrap(),
+            r#"Bearer error="invalid_token", error_description="bad \"x\" \\  end""#
+        );
+    }
+
+    #[test]
+    fn missing_credentials_challenge_has_no_error_parameter() {
+        let error = AuthError::new(AuthErrorKind::MissingCredentials).with_realm("api");
+        assert_eq!(error.challenge().unwrap(), r#"Bearer realm="api""#);
+    }
+
+    #[test]
+    fn server_failures_have_no_challenge() {
+        assert!(
+            AuthError::new(AuthErrorKind::AuthUnavailable)
+                .challenge()
+                .is_none()
+        );
+        assert!(
+            AuthError::new(AuthErrorKind::TenantRequired)
+                .challenge()
+                .is_none()
+        );
+    }
+}

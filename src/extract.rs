@@ -1,0 +1,238 @@
+//! axum extractors: [`Identity`], `Option<Identity>`, [`Claims<C>`], [`Tenant`] and scope guards.
+//!
+//! ```
+//! use axum::{Json, Router, routing::get};
+//! use tower_api_auth::{Claims, Identity, Scoped, Tenant, scopes};
+//!
+//! #[derive(Clone, serde::Deserialize)]
+//! struct MyClaims { org: String }
+//!
+//! scopes!(pub ConversationsRead = all["conversations:read"]);
+//!
+//! async fn me(identity: Identity) -> Json<Identity> { Json(identity) }
+//! async fn maybe(identity: Option<Identity>) -> String {
+//!     identity.map_or("anonymous".into(), |i| i.principal().to_owned())
+//! }
+//! async fn org(claims: Claims<MyClaims>) -> String { claims.org.clone() }
+//! async fn tenant(tenant: Tenant) -> String { tenant.to_string() }
+//! async fn list(Scoped(identity, ..): Scoped<ConversationsRead>) -> String {
+//!     identity.principal().to_owned()
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/maybe", get(maybe))
+//!     .route("/org", get(org))
+//!     .route("/tenant", get(tenant))
+//!     .route("/conversations", get(list));
+//! ```
+//!
+//! Rejections are responses in the error format of the [`AuthLayer`](crate::AuthLayer) that
+//! authenticated the request.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use crate::error::render::SharedRenderer;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::identity::{AuthMethod, Identity};
+use crate::require_scopes::{check_scopes, renderer_of};
+use crate::scope::{ScopeMatch, ScopeRequirement};
+use crate::tenant::Tenant;
+
+/// The rejection of this crate's extractors: an [`AuthError`] rendered in the app's format.
+#[derive(Debug)]
+pub struct AuthRejection {
+    error: AuthError,
+    renderer: SharedRenderer,
+}
+
+impl AuthRejection {
+    fn new(parts: &Parts, error: AuthError) -> Self {
+        Self {
+            error,
+            renderer: renderer_of(&parts.extensions),
+        }
+    }
+
+    /// The error.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        self.renderer.respond(self.error).map(Body::from)
+    }
+}
+
+fn identity(parts: &Parts) -> Result<&Identity, AuthRejection> {
+    parts
+        .extensions
+        .get::<Identity>()
+        .ok_or_else(|| AuthRejection::new(parts, AuthError::new(AuthErrorKind::MissingCredentials)))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        identity(parts).cloned()
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Identity>().cloned())
+    }
+}
+
+/// The request's tenant; rejects with `tenant_required` (400) when it has none.
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        identity(parts)?
+            .tenant()
+            .cloned()
+            .ok_or_else(|| AuthRejection::new(parts, AuthError::new(AuthErrorKind::TenantRequired)))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Identity>()
+            .and_then(|i| i.tenant().cloned()))
+    }
+}
+
+/// The JWT's typed custom claims, decoded once by the layer (see
+/// [`JwtValidator::claims`](crate::JwtValidator::claims)).
+///
+/// Rejections: no identity → 401 `missing_credentials`; an API-key identity → 403
+/// `credential_not_accepted`; a JWT whose validator does not decode `C` → 500 `misconfigured`.
+#[derive(Debug)]
+pub struct Claims<C>(pub Arc<C>);
+
+impl<C> Clone for Claims<C> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<C> Deref for Claims<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<S, C> FromRequestParts<S> for Claims<C>
+where
+    S: Send + Sync,
+    C: Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let identity = identity(parts)?;
+        if identity.method() != AuthMethod::Jwt {
+            return Err(AuthRejection::new(
+                parts,
+                AuthError::new(AuthErrorKind::CredentialNotAccepted)
+                    .with_message("This endpoint requires a JWT access token"),
+            ));
+        }
+        match identity.claims_arc::<C>() {
+            Some(claims) => Ok(Claims(claims)),
+            None => {
+                tracing::error!(
+                    claims = std::any::type_name::<C>(),
+                    "Claims<C> extracted, but the JwtValidator does not decode claims of this type: call .claims::<C>()"
+                );
+                Err(AuthRejection::new(
+                    parts,
+                    AuthError::new(AuthErrorKind::Misconfigured),
+                ))
+            }
+        }
+    }
+}
+
+/// A set of required scopes known at compile time; declare one with [`scopes!`](crate::scopes).
+pub trait ScopeSet: Send + Sync + 'static {
+    /// The scopes.
+    const SCOPES: &'static [&'static str];
+    /// All of them, or any one.
+    const MATCH: ScopeMatch = ScopeMatch::All;
+}
+
+/// An extractor that yields the identity only if it has the scopes of `R`; otherwise 403
+/// `insufficient_scope` (or 401 when unauthenticated).
+#[derive(Debug, Clone)]
+pub struct Scoped<R: ScopeSet>(pub Identity, pub PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for Scoped<R>
+where
+    S: Send + Sync,
+    R: ScopeSet,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let requirement = match R::MATCH {
+            ScopeMatch::All => ScopeRequirement::all(R::SCOPES),
+            ScopeMatch::Any => ScopeRequirement::any(R::SCOPES),
+        };
+        check_scopes(&parts.extensions, &requirement)
+            .map(|identity| Scoped(identity, PhantomData))
+            .map_err(|error| AuthRejection::new(parts, error))
+    }
+}
+
+/// Declares a [`ScopeSet`] type for the [`Scoped`] extractor.
+///
+/// ```
+/// use tower_api_auth::scopes;
+///
+/// scopes!(pub ConversationsWrite = all["conversations:write"]);
+/// scopes!(ReadAnything = any["conversations:read", "admin"]);
+/// ```
+#[macro_export]
+macro_rules! scopes {
+    ($vis:vis $name:ident = all[$($scope:literal),+ $(,)?]) => {
+        $crate::scopes!(@define $vis $name, All, $($scope),+);
+    };
+    ($vis:vis $name:ident = any[$($scope:literal),+ $(,)?]) => {
+        $crate::scopes!(@define $vis $name, Any, $($scope),+);
+    };
+    (@define $vis:vis $name:ident, $mode:ident, $($scope:literal),+) => {
+        #[doc = concat!("Required scopes: ", stringify!($mode), " of ", $($scope, " "),+)]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::ScopeSet for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+            const MATCH: $crate::ScopeMatch = $crate::ScopeMatch::$mode;
+        }
+    };
+}

@@ -1,0 +1,250 @@
+//! The authenticated caller, as handlers see it.
+//!
+//! ```
+//! use tower_api_auth::{AuthMethod, Identity, Scopes};
+//!
+//! let identity = Identity::builder("user_42", AuthMethod::Jwt)
+//!     .scopes(Scopes::parse("conversations:read").unwrap())
+//!     .expires_at(1_900_000_000)
+//!     .build();
+//! assert_eq!(identity.principal(), "user_42");
+//! assert!(identity.has_scope("conversations:read"));
+//! assert_eq!(
+//!     serde_json::to_value(&identity).unwrap()["method"],
+//!     "jwt"
+//! );
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::ser::SerializeStruct;
+
+use crate::error::render::SharedRenderer;
+use crate::scope::Scopes;
+use crate::tenant::Tenant;
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A JWT Bearer token.
+    Jwt,
+    /// An API key (in `X-API-Key`, as a Bearer token, or from a cookie).
+    ApiKey,
+}
+
+/// The authenticated caller: principal, method, tenant, scopes, expiry, key id and claims.
+///
+/// Cheap to clone (one `Arc`). The auth layer puts it in the request's extensions; with the `axum`
+/// feature it is also an extractor (and `Option<Identity>` one for optional authentication).
+#[derive(Clone)]
+pub struct Identity(Arc<Inner>);
+
+struct Inner {
+    principal: Arc<str>,
+    method: AuthMethod,
+    tenant: Option<Tenant>,
+    scopes: Scopes,
+    expires_at: Option<u64>,
+    key_id: Option<Arc<str>>,
+    session_id: Option<Arc<str>>,
+    token_id: Option<Arc<str>>,
+    claims: Option<Arc<dyn Any + Send + Sync>>,
+    renderer: Option<SharedRenderer>,
+}
+
+impl Identity {
+    /// Starts an identity by hand (for tests, or for a custom authenticator).
+    pub fn builder(principal: impl Into<Arc<str>>, method: AuthMethod) -> IdentityBuilder {
+        IdentityBuilder(Inner {
+            principal: principal.into(),
+            method,
+            tenant: None,
+            scopes: Scopes::empty(),
+            expires_at: None,
+            key_id: None,
+            session_id: None,
+            token_id: None,
+            claims: None,
+            renderer: None,
+        })
+    }
+
+    /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
+    pub fn principal(&self) -> &str {
+        &self.0.principal
+    }
+
+    /// How the caller authenticated.
+    pub fn method(&self) -> AuthMethod {
+        self.0.method
+    }
+
+    /// The tenant this request acts for, if any.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.0.tenant.as_ref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// Whether `scope` is granted (exact, case-sensitive).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.contains(scope)
+    }
+
+    /// When the credential expires (unix seconds): the JWT `exp` or the API key's expiry.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.0.expires_at
+    }
+
+    /// The `kid` of the JWT's key, or the public id of the API key.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.key_id.as_deref()
+    }
+
+    /// The JWT's session id (`sid`), if it has one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
+
+    /// The JWT's `jti`, if it has one.
+    pub fn token_id(&self) -> Option<&str> {
+        self.0.token_id.as_deref()
+    }
+
+    /// The typed custom claims, if the validator was configured to decode claims of type `C`.
+    pub fn claims<C: Send + Sync + 'static>(&self) -> Option<&C> {
+        self.0.claims.as_deref()?.downcast_ref::<C>()
+    }
+
+    /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
+    pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
+        Arc::clone(self.0.claims.as_ref()?).downcast::<C>().ok()
+    }
+
+    pub(crate) fn renderer(&self) -> Option<&SharedRenderer> {
+        self.0.renderer.as_ref()
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("principal", &self.principal())
+            .field("method", &self.method())
+            .field("tenant", &self.tenant())
+            .field("scopes", self.scopes())
+            .field("expires_at", &self.expires_at())
+            .field("key_id", &self.key_id())
+            .field("session_id", &self.session_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for Identity {
+    /// `{"principal":…,"method":"jwt","tenant":…,"scopes":[…],"expires_at":…}` — what `/me`
+    /// endpoints usually return. Claims and ids are left out on purpose.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Identity", 5)?;
+        s.serialize_field("principal", self.principal())?;
+        s.serialize_field("method", &self.method())?;
+        s.serialize_field("tenant", &self.tenant().map(Tenant::as_str))?;
+        s.serialize_field("scopes", self.scopes())?;
+        s.serialize_field("expires_at", &self.expires_at())?;
+        s.end()
+    }
+}
+
+/// Builds an [`Identity`]; see [`Identity::builder`].
+#[must_use]
+pub struct IdentityBuilder(Inner);
+
+impl fmt::Debug for IdentityBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityBuilder")
+            .field("principal", &self.0.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityBuilder {
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.0.tenant = Some(tenant);
+        self
+    }
+
+    /// Sets the scopes.
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.0.scopes = scopes;
+        self
+    }
+
+    /// Sets the expiry (unix seconds).
+    pub fn expires_at(mut self, unix: u64) -> Self {
+        self.0.expires_at = Some(unix);
+        self
+    }
+
+    /// Sets the key id.
+    pub fn key_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
+        self.0.key_id = Some(key_id.into());
+        self
+    }
+
+    /// Sets the session id.
+    pub fn session_id(mut self, sid: impl Into<Arc<str>>) -> Self {
+        self.0.session_id = Some(sid.into());
+        self
+    }
+
+    /// Sets the token id.
+    pub fn token_id(mut self, jti: impl Into<Arc<str>>) -> Self {
+        self.0.token_id = Some(jti.into());
+        self
+    }
+
+    /// Attaches typed claims, readable through [`Identity::claims`].
+    pub fn claims<C: Send + Sync + 'static>(mut self, claims: C) -> Self {
+        self.0.claims = Some(Arc::new(claims));
+        self
+    }
+
+    pub(crate) fn claims_any(mut self, claims: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        self.0.claims = claims;
+        self
+    }
+
+    pub(crate) fn tenant_opt(mut self, tenant: Option<Tenant>) -> Self {
+        self.0.tenant = tenant;
+        self
+    }
+
+    pub(crate) fn expires_opt(mut self, unix: Option<u64>) -> Self {
+        self.0.expires_at = unix;
+        self
+    }
+
+    pub(crate) fn renderer(mut self, renderer: SharedRenderer) -> Self {
+        self.0.renderer = Some(renderer);
+        self
+    }
+
+    pub(crate) fn ids(mut self, session_id: Option<Arc<str>>, token_id: Option<Arc<str>>) -> Self {
+        self.0.session_id = session_id;
+        self.0.token_id = token_id;
+        self
+    }
+
+    /// Finishes the identity.
+    pub fn build(self) -> Identity {
+        Identity(Arc::new(self.0))
+    }
+}

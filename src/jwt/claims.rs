@@ -1,0 +1,225 @@
+//! Reading the registered claims (and the configured scope and tenant claims) in one pass, borrowing
+//! strings from the payload and skipping everything else.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A string borrowed from the payload when it has no escapes.
+pub(crate) struct CowStr<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// A claim that is a string or an array of strings (`aud`, `scp`, tenant claims).
+pub(crate) enum OneOrMany<'de> {
+    One(Cow<'de, str>),
+    Many(Vec<Cow<'de, str>>),
+}
+
+impl<'de> OneOrMany<'de> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Self::One(s) => (Some(&**s), &[][..]),
+            Self::Many(v) => (None, &v[..]),
+        };
+        one.into_iter().chain(many.iter().map(|s| &**s))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for OneOrMany<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(OneOrMany::One(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany::One(Cow::Owned(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
+                while let Some(CowStr(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany::Many(items))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): seconds, possibly fractional; truncated to whole seconds.
+struct NumericDate(i64);
+
+impl<'de> de::Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumericDate")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(NumericDate(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(NumericDate)
+                    .map_err(|_| E::custom("date out of range"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.is_finite() && v.abs() < 1e15 {
+                    Ok(NumericDate(v.floor() as i64))
+                } else {
+                    Err(E::custom("date out of range"))
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// The claims the validator reads. Strings borrow from the payload buffer.
+#[derive(Default)]
+pub(crate) struct Registered<'de> {
+    pub(crate) exp: Option<i64>,
+    pub(crate) nbf: Option<i64>,
+    pub(crate) iat: Option<i64>,
+    pub(crate) iss: Option<Cow<'de, str>>,
+    pub(crate) sub: Option<Cow<'de, str>>,
+    pub(crate) aud: Option<OneOrMany<'de>>,
+    pub(crate) jti: Option<Cow<'de, str>>,
+    pub(crate) sid: Option<Cow<'de, str>>,
+    /// From the configured scope claim, or `scope`.
+    pub(crate) scope: Option<OneOrMany<'de>>,
+    /// From `scp`, when no scope claim is configured.
+    pub(crate) scp: Option<OneOrMany<'de>>,
+    pub(crate) tenants: Option<OneOrMany<'de>>,
+}
+
+/// Deserializes [`Registered`] with the configured claim names.
+pub(crate) struct ClaimsSeed<'c> {
+    /// `None` reads `scope` (space-delimited) and then `scp` (array).
+    pub(crate) scope_claim: Option<&'c str>,
+    pub(crate) tenant_claim: &'c str,
+}
+
+fn set<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
+    if slot.is_some() {
+        // Two values for one claim: which one a consumer reads is parser-dependent, so refuse.
+        return Err(E::custom(format_args!("duplicate claim {name}")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
+    type Value = Registered<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ClaimsSeed<'_> {
+    type Value = Registered<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut c = Registered::default();
+        while let Some(CowStr(key)) = map.next_key()? {
+            let key = &*key;
+            if Some(key) == self.scope_claim || (self.scope_claim.is_none() && key == "scope") {
+                let v = map.next_value()?;
+                set(&mut c.scope, v, key)?;
+            } else if self.scope_claim.is_none() && key == "scp" {
+                let v = map.next_value()?;
+                set(&mut c.scp, v, key)?;
+            } else if key == self.tenant_claim {
+                let v = map.next_value()?;
+                set(&mut c.tenants, v, key)?;
+            } else {
+                match key {
+                    "exp" => set(&mut c.exp, map.next_value::<NumericDate>()?.0, key)?,
+                    "nbf" => set(&mut c.nbf, map.next_value::<NumericDate>()?.0, key)?,
+                    "iat" => set(&mut c.iat, map.next_value::<NumericDate>()?.0, key)?,
+                    "iss" => set(&mut c.iss, map.next_value::<CowStr<'de>>()?.0, key)?,
+                    "sub" => set(&mut c.sub, map.next_value::<CowStr<'de>>()?.0, key)?,
+                    "jti" => set(&mut c.jti, map.next_value::<CowStr<'de>>()?.0, key)?,
+                    "sid" => set(&mut c.sid, map.next_value::<CowStr<'de>>()?.0, key)?,
+                    "aud" => set(&mut c.aud, map.next_value()?, key)?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Registered<'_>, serde_json::Error> {
+        let seed = ClaimsSeed {
+            scope_claim: None,
+            tenant_claim: "tenant_id",
+        };
+        seed.deserialize(&mut serde_json::Deserializer::from_str(json))
+    }
+
+    #[test]
+    fn reads_registered_claims_and_borrows() {
+        let c = parse(r#"{"sub":"u1","exp":10.9,"aud":["a","b"],"scope":"x y","tenant_id":"tn","other":{"deep":[1]}}"#).unwrap();
+        assert!(matches!(c.sub, Some(Cow::Borrowed("u1"))));
+        assert_eq!(c.exp, Some(10));
+        assert_eq!(c.aud.unwrap().iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(c.scope.unwrap().iter().collect::<Vec<_>>(), ["x y"]);
+        assert_eq!(c.tenants.unwrap().iter().collect::<Vec<_>>(), ["tn"]);
+    }
+
+    #[test]
+    fn duplicate_and_mistyped_claims_are_errors() {
+        assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err());
+        assert!(parse(r#"{"exp":"tomorrow"}"#).is_err());
+        assert!(parse(r#"{"exp":1e300}"#).is_err());
+        assert!(parse(r#"{"aud":[1]}"#).is_err());
+        assert!(parse(r#"[]"#).is_err());
+    }
+
+    #[test]
+    fn escaped_strings_are_owned() {
+        let c = parse(r#"{"sub":"a\"b"}"#).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("a\"b"));
+    }
+}

@@ -1,0 +1,139 @@
+//! The JOSE header, parsed once from a stack buffer.
+
+use std::borrow::Cow;
+
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::error::AuthError;
+use crate::jwt::b64::decode_into;
+use crate::jwt::invalid;
+
+/// The longest header accepted, decoded. Real headers are well under 200 bytes.
+const MAX_HEADER_LEN: usize = 1024;
+
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+    #[serde(default)]
+    enc: Option<IgnoredAny>,
+}
+
+/// What the validator needs from the header.
+pub(crate) struct Header {
+    pub(crate) alg: Algorithm,
+    /// Owned only when short enough to matter nothing; kept on the stack otherwise.
+    pub(crate) kid: Option<KidBuf>,
+    pub(crate) typ_ok: bool,
+}
+
+/// A `kid` copied out of the decoded header buffer without a heap allocation.
+pub(crate) struct KidBuf {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl KidBuf {
+    pub(crate) fn as_str(&self) -> &str {
+        // Copied from a `&str`, so always UTF-8; the fallback is unreachable.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    Some(match name {
+        "HS256" => Algorithm::HS256,
+        "HS384" => Algorithm::HS384,
+        "HS512" => Algorithm::HS512,
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// RFC 9068 §4 / RFC 7515 §4.1.9: `typ` compares case-insensitively and may omit `application/`.
+fn typ_matches(typ: &str, required: &str) -> bool {
+    let bare = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    bare.eq_ignore_ascii_case(required)
+}
+
+/// Parses the header segment. `required_typ` is checked here so the header is read once.
+pub(crate) fn parse(segment: &str, required_typ: Option<&str>) -> Result<Header, AuthError> {
+    let mut buf = [0u8; MAX_HEADER_LEN];
+    let len = decode_into(segment, &mut buf)
+        .ok_or_else(|| invalid("The token header is not valid base64url"))?;
+    let raw: RawHeader<'_> = serde_json::from_slice(&buf[..len])
+        .map_err(|_| invalid("The token header is not a valid JOSE header"))?;
+    if raw.crit.is_some() {
+        // RFC 7515 §4.1.11: we understand no extension, so any critical one must be refused.
+        return Err(invalid(
+            "The token header has critical extensions this service does not support",
+        ));
+    }
+    if raw.enc.is_some() {
+        return Err(invalid("Encrypted tokens (JWE) are not accepted"));
+    }
+    let alg =
+        algorithm(&raw.alg).ok_or_else(|| invalid("The token's algorithm is not accepted"))?;
+    let typ_ok = match required_typ {
+        None => true,
+        Some(required) => raw
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ_matches(typ, required)),
+    };
+    let kid = match raw.kid {
+        None => None,
+        Some(kid) => {
+            let bytes = kid.as_bytes();
+            if bytes.len() > 128 {
+                return Err(invalid("The token's key id is not known"));
+            }
+            let mut out = KidBuf {
+                buf: [0; 128],
+                len: bytes.len(),
+            };
+            out.buf[..bytes.len()].copy_from_slice(bytes);
+            Some(out)
+        }
+    };
+    Ok(Header { alg, kid, typ_ok })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_comparison_follows_rfc_9068() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("application/AT+JWT", "at+jwt"));
+        assert!(!typ_matches("JWT", "at+jwt"));
+        assert!(!typ_matches("application/", "at+jwt"));
+    }
+
+    #[test]
+    fn algorithm_names_are_exact() {
+        assert!(algorithm("none").is_none());
+        assert!(algorithm("hs256").is_none());
+        assert_eq!(algorithm("EdDSA"), Some(Algorithm::EdDSA));
+    }
+}

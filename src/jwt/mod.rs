@@ -1,0 +1,396 @@
+//! JWT validation: keys bound to algorithms, signature before claims, registered claims read once.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_api_auth::JwtValidator;
+//!
+//! let validator = JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!")
+//!     .unwrap()
+//!     .issuer("https://auth.example.test")
+//!     .audience("api")
+//!     .leeway(Duration::from_secs(30))
+//!     .require_typ("at+jwt");
+//! # let _ = validator;
+//! ```
+//!
+//! Checks, in order: the header (`alg` one of the supported algorithms — never `none` — no `crit`,
+//! no JWE), the key (chosen by `kid`, its algorithm equal to `alg`), the signature, and only then
+//! the claims: `exp` required, `nbf`, `iat` not in the future, `iss`, `aud` (any of), `typ`, the
+//! maximum lifetime, `sub` required. `jku`, `x5u` and an embedded `jwk` are never used.
+
+mod b64;
+mod claims;
+mod header;
+mod keys;
+
+pub use keys::{JwtKey, JwtKeySet, KeyError};
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde::de::{DeserializeOwned, DeserializeSeed};
+
+use crate::error::{AuthError, AuthErrorKind, rfc3339};
+use crate::scope::Scopes;
+use crate::tenant::Tenant;
+
+use claims::{ClaimsSeed, OneOrMany, Registered};
+
+pub(crate) fn invalid(message: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidToken).with_message(message)
+}
+
+/// Payloads up to this size are decoded on the stack.
+const STACK_PAYLOAD: usize = 2048;
+
+type ClaimsDecoder = fn(&[u8]) -> Result<Arc<dyn Any + Send + Sync>, serde_json::Error>;
+
+fn decode_claims<C: DeserializeOwned + Send + Sync + 'static>(
+    payload: &[u8],
+) -> Result<Arc<dyn Any + Send + Sync>, serde_json::Error> {
+    Ok(Arc::new(serde_json::from_slice::<C>(payload)?))
+}
+
+/// Validates JWT access tokens.
+///
+/// Built with a constructor for the key ([`hs256`](Self::hs256), [`rsa_pem`](Self::rsa_pem),
+/// [`new`](Self::new) with a [`JwtKeySet`]…) and refined with the options below, as
+/// `jsonwebtoken::Validation` is.
+#[derive(Clone)]
+pub struct JwtValidator {
+    keys: JwtKeySet,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: u64,
+    required_typ: Option<String>,
+    max_lifetime: Option<u64>,
+    scope_claim: Option<String>,
+    tenant_claim: String,
+    claims: Option<(ClaimsDecoder, &'static str)>,
+}
+
+impl fmt::Debug for JwtValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtValidator")
+            .field("keys", &self.keys)
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("leeway", &self.leeway)
+            .field("required_typ", &self.required_typ)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("scope_claim", &self.scope_claim)
+            .field("tenant_claim", &self.tenant_claim)
+            .field("claims", &self.claims.map(|(_, name)| name))
+            .finish()
+    }
+}
+
+/// What a valid token says, owned.
+pub(crate) struct VerifiedJwt {
+    pub(crate) subject: Arc<str>,
+    pub(crate) scopes: Scopes,
+    pub(crate) tenants: Tenants,
+    pub(crate) expires_at: u64,
+    pub(crate) kid: Option<Arc<str>>,
+    pub(crate) session_id: Option<Arc<str>>,
+    pub(crate) token_id: Option<Arc<str>>,
+    pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// The tenants a token names; one tenant needs no vector.
+pub(crate) enum Tenants {
+    None,
+    One(Tenant),
+    Many(Vec<Tenant>),
+}
+
+impl Tenants {
+    pub(crate) fn as_slice(&self) -> &[Tenant] {
+        match self {
+            Self::None => &[],
+            Self::One(t) => std::slice::from_ref(t),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+impl JwtValidator {
+    /// A validator trusting `keys`, with the defaults: leeway 60 s, no issuer or audience
+    /// requirement, any `typ`, scopes from `scope` or `scp`, tenants from `tenant_id`.
+    pub fn new(keys: impl Into<JwtKeySet>) -> Self {
+        Self {
+            keys: keys.into(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            leeway: 60,
+            required_typ: None,
+            max_lifetime: None,
+            scope_claim: None,
+            tenant_claim: "tenant_id".to_owned(),
+            claims: None,
+        }
+    }
+
+    /// HS256 with `secret` (at least 32 bytes).
+    pub fn hs256(secret: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::hmac(Algorithm::HS256, secret.as_ref())?))
+    }
+
+    /// HS384 with `secret` (at least 48 bytes).
+    pub fn hs384(secret: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::hmac(Algorithm::HS384, secret.as_ref())?))
+    }
+
+    /// HS512 with `secret` (at least 64 bytes).
+    pub fn hs512(secret: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::hmac(Algorithm::HS512, secret.as_ref())?))
+    }
+
+    /// An RSA (`RS*`/`PS*`) public key in PEM, bound to `algorithm`.
+    pub fn rsa_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::from_pem(algorithm, pem.as_ref())?))
+    }
+
+    /// An EC public key in PEM: P-256 for `ES256`, P-384 for `ES384`.
+    pub fn ec_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::from_pem(algorithm, pem.as_ref())?))
+    }
+
+    /// An Ed25519 public key in PEM, for `EdDSA`.
+    pub fn ed25519_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKey::from_pem(Algorithm::EdDSA, pem.as_ref())?))
+    }
+
+    /// The keys of a JWK set document.
+    pub fn jwks(json: &str) -> Result<Self, KeyError> {
+        Ok(Self::new(JwtKeySet::from_jwks(json)?))
+    }
+
+    /// Requires `iss` to be this issuer (call again to accept several).
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Requires `aud` to contain this audience, or any other one added (any-of).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Clock skew tolerated for `exp`, `nbf` and `iat`. Default 60 s.
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.as_secs();
+        self
+    }
+
+    /// Requires the header `typ` (compared as RFC 9068 says: case-insensitive, `application/`
+    /// optional). `require_typ("at+jwt")` accepts only RFC 9068 access tokens.
+    #[must_use]
+    pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.required_typ = Some(typ.into());
+        self
+    }
+
+    /// Refuses tokens whose `exp - iat` exceeds `lifetime` (and tokens without `iat`).
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime.as_secs());
+        self
+    }
+
+    /// Reads scopes from this claim only (string: space-delimited; array: one scope each).
+    /// By default `scope` is read, then `scp`.
+    #[must_use]
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claim = Some(claim.into());
+        self
+    }
+
+    /// Reads tenants from this claim (a string or an array). Default `tenant_id`.
+    #[must_use]
+    pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
+        self.tenant_claim = claim.into();
+        self
+    }
+
+    /// Decodes the claims into `C` once per request; handlers read them with the `Claims<C>`
+    /// extractor or [`Identity::claims`](crate::Identity::claims). A token whose claims do not
+    /// deserialize into `C` is `invalid_token`.
+    #[must_use]
+    pub fn claims<C: DeserializeOwned + Send + Sync + 'static>(mut self) -> Self {
+        self.claims = Some((decode_claims::<C>, std::any::type_name::<C>()));
+        self
+    }
+
+    /// Adds a key to the trusted set.
+    pub fn with_key(mut self, key: JwtKey) -> Result<Self, KeyError> {
+        self.keys.insert(key)?;
+        Ok(self)
+    }
+
+    /// Validates `token` at `now` (unix seconds).
+    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<VerifiedJwt, AuthError> {
+        let (message, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| invalid("The token is not a JWT"))?;
+        let (header_b64, payload_b64) = message
+            .split_once('.')
+            .ok_or_else(|| invalid("The token is not a JWT"))?;
+        if payload_b64.contains('.') {
+            return Err(invalid("The token is not a signed JWT"));
+        }
+        let header = header::parse(header_b64, self.required_typ.as_deref())?;
+        let kid = header.kid.as_ref().map(header::KidBuf::as_str);
+        let key = self
+            .keys
+            .select(kid, header.alg)
+            .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
+        let verified =
+            jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, key.algorithm)
+                .unwrap_or(false);
+        if !verified {
+            return Err(invalid("The token's signature is invalid"));
+        }
+        // Only now, with the signature verified, is anything in the token worth believing.
+        if !header.typ_ok {
+            return Err(invalid("The token's type (typ) is not accepted"));
+        }
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let heap;
+        let payload: &[u8] = match b64::decode_into(payload_b64, &mut stack) {
+            Some(len) => &stack[..len],
+            None => {
+                heap = b64::decode_vec(payload_b64)
+                    .ok_or_else(|| invalid("The token payload is not valid base64url"))?;
+                &heap
+            }
+        };
+        let seed = ClaimsSeed {
+            scope_claim: self.scope_claim.as_deref(),
+            tenant_claim: &self.tenant_claim,
+        };
+        let claims = seed
+            .deserialize(&mut serde_json::Deserializer::from_slice(payload))
+            .map_err(|_| invalid("The token's claims are malformed"))?;
+        let expires_at = self.check_claims(&claims, now)?;
+        let custom = match self.claims {
+            Some((decode, _)) => Some(
+                decode(payload)
+                    .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
+            ),
+            None => None,
+        };
+        self.into_verified(claims, expires_at, key, custom)
+    }
+
+    /// The time and audience checks; returns `exp`.
+    fn check_claims(&self, c: &Registered<'_>, now: u64) -> Result<u64, AuthError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        let exp = c
+            .exp
+            .ok_or_else(|| invalid("The token has no expiry (exp)"))?;
+        if now >= exp.saturating_add(leeway) {
+            let expired_at = u64::try_from(exp).unwrap_or(0);
+            return Err(AuthError::new(AuthErrorKind::TokenExpired)
+                .with_detail("expired_at", rfc3339(expired_at)));
+        }
+        if let Some(nbf) = c.nbf {
+            if now.saturating_add(leeway) < nbf {
+                return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                    .with_detail("not_before", rfc3339(u64::try_from(nbf).unwrap_or(0))));
+            }
+        }
+        if let Some(iat) = c.iat {
+            if now.saturating_add(leeway) < iat {
+                return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                    .with_message("The access token was issued in the future"));
+            }
+        }
+        if let Some(max) = self.max_lifetime {
+            let iat = c
+                .iat
+                .ok_or_else(|| invalid("The token has no issue time (iat)"))?;
+            if exp.saturating_sub(iat) > i64::try_from(max).unwrap_or(i64::MAX) {
+                return Err(invalid(
+                    "The token's lifetime exceeds the maximum this service accepts",
+                ));
+            }
+        }
+        if !self.issuers.is_empty() {
+            let iss = c
+                .iss
+                .as_deref()
+                .ok_or_else(|| invalid("The token has no issuer (iss)"))?;
+            if !self.issuers.iter().any(|accepted| accepted == iss) {
+                return Err(invalid("The token's issuer is not accepted"));
+            }
+        }
+        match (&c.aud, self.audiences.is_empty()) {
+            (None, true) => {}
+            (None, false) => return Err(invalid("The token has no audience (aud)")),
+            // RFC 7519 §4.1.3: a token meant for named audiences is refused by a service that is none of them.
+            (Some(_), true) => {
+                return Err(invalid(
+                    "The token names an audience and this service is configured with none",
+                ));
+            }
+            (Some(aud), false) => {
+                if !aud
+                    .iter()
+                    .any(|a| self.audiences.iter().any(|accepted| accepted == a))
+                {
+                    return Err(invalid("The token's audience is not accepted"));
+                }
+            }
+        }
+        u64::try_from(exp).map_err(|_| invalid("The token has no expiry (exp)"))
+    }
+
+    fn into_verified(
+        &self,
+        c: Registered<'_>,
+        expires_at: u64,
+        key: &JwtKey,
+        claims: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Result<VerifiedJwt, AuthError> {
+        let subject = match c.sub.as_deref() {
+            Some(sub) if !sub.is_empty() => Arc::from(sub),
+            _ => return Err(invalid("The token has no subject (sub)")),
+        };
+        let scopes = match (&c.scope, &c.scp) {
+            (Some(OneOrMany::One(list)), _) => Scopes::parse(list),
+            (Some(many), _) | (None, Some(many)) => Scopes::from_tokens(many.iter()),
+            (None, None) => Ok(Scopes::empty()),
+        }
+        .map_err(|_| invalid("The token's scope claim is malformed"))?;
+        let bad_tenant = |_| invalid("The token's tenant claim is malformed");
+        let tenants = match &c.tenants {
+            None => Tenants::None,
+            Some(OneOrMany::One(t)) => Tenants::One(Tenant::new(t).map_err(bad_tenant)?),
+            Some(OneOrMany::Many(list)) => Tenants::Many(
+                list.iter()
+                    .map(|t| Tenant::new(t))
+                    .collect::<Result<_, _>>()
+                    .map_err(bad_tenant)?,
+            ),
+        };
+        Ok(VerifiedJwt {
+            subject,
+            scopes,
+            tenants,
+            expires_at,
+            kid: key.kid.clone(),
+            session_id: c.sid.as_deref().map(Arc::from),
+            token_id: c.jti.as_deref().map(Arc::from),
+            claims,
+        })
+    }
+}

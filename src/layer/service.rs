@@ -1,0 +1,109 @@
+//! [`AuthService`]: authenticates each request before the inner service sees it.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, Entry};
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::authenticator::{AuthResult, Authenticator, Outcome};
+use crate::identity::Identity;
+use crate::layer::body::AuthBody;
+use crate::layer::future::ResponseFuture;
+
+/// Marks a request that passed an optional auth layer without credentials, so extractors and
+/// scope checks downstream answer in the app's error format.
+#[derive(Clone, Debug)]
+pub(crate) struct Anonymous(pub(crate) crate::error::render::SharedRenderer);
+
+/// The service of [`AuthLayer`](crate::AuthLayer).
+///
+/// Authenticated requests reach the inner service with an [`Identity`] in their extensions;
+/// rejected ones are answered with an `Ok` error response and never reach it.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct AuthService<S> {
+    pub(crate) inner: S,
+    pub(crate) auth: Arc<Authenticator>,
+}
+
+impl<S> AuthService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// Logs the outcome and either hands back the request, with its identity, or the rejection.
+pub(crate) fn admit<B>(
+    auth: &Authenticator,
+    mut request: Request<B>,
+    result: AuthResult,
+) -> Result<Request<B>, Response<Bytes>> {
+    match result {
+        Ok(Some(identity)) => {
+            tracing::debug!(
+                method = ?identity.method(),
+                principal = identity.principal(),
+                key_id = identity.key_id(),
+                tenant = identity.tenant().map(|t| t.as_str()),
+                "request authenticated"
+            );
+            request.extensions_mut().insert::<Identity>(identity);
+            Ok(request)
+        }
+        Ok(None) => {
+            tracing::debug!("anonymous request let through by optional authentication");
+            request
+                .extensions_mut()
+                .insert(Anonymous(auth.renderer.clone()));
+            Ok(request)
+        }
+        Err(error) => {
+            tracing::debug!(code = error.code(), "request rejected");
+            Err(auth.renderer.respond(error))
+        }
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for AuthService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+{
+    type Response = Response<AuthBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        // The instance poll_ready readied is the one to call; the clone stays for the next request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        // Keep credentials out of any logging layer below us.
+        let api_key_header = &self.auth.sources.api_key_header;
+        if let Entry::Occupied(mut values) = request.headers_mut().entry(AUTHORIZATION) {
+            values
+                .iter_mut()
+                .for_each(|value| value.set_sensitive(true));
+        }
+        if let Some(value) = request.headers_mut().get_mut(api_key_header) {
+            value.set_sensitive(true);
+        }
+
+        match self.auth.authenticate(request.headers(), request.uri()) {
+            Outcome::Done(result) => match admit(&self.auth, request, result) {
+                Ok(request) => ResponseFuture::inner(inner.call(request)),
+                Err(response) => ResponseFuture::rejected(response),
+            },
+            Outcome::Pending(lookup) => {
+                ResponseFuture::authenticating(lookup, request, inner, Arc::clone(&self.auth))
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! [`RequireScopes`]: per-route scope checks, for `route_layer`.
+//!
+//! ```
+//! use tower_api_auth::RequireScopes;
+//!
+//! // Every listed scope:
+//! let write = RequireScopes::all(["conversations:write"]);
+//! // At least one of them:
+//! let read = RequireScopes::any(["conversations:read", "admin"]);
+//! # let _ = (write, read);
+//! ```
+//!
+//! It must sit inside an [`AuthLayer`](crate::AuthLayer): it reads the [`Identity`] that layer put in
+//! the request. A request with none (an optional auth layer let it through anonymously) is answered
+//! 401 `missing_credentials`; a credential without the scopes, 403 `insufficient_scope` with
+//! `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`.
+
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::error::render::SharedRenderer;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::identity::Identity;
+use crate::layer::service::Anonymous;
+use crate::layer::{AuthBody, ResponseFuture};
+use crate::scope::{ScopeMatch, ScopeRequirement};
+
+/// A layer that lets a request through only if its identity has the required scopes.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RequireScopes {
+    requirement: ScopeRequirement,
+}
+
+impl RequireScopes {
+    /// Requires every scope in `scopes`.
+    ///
+    /// # Panics
+    /// If a scope is not a valid scope token (a programming error, caught at start-up).
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            requirement: ScopeRequirement::all(scopes),
+        }
+    }
+
+    /// Requires at least one scope in `scopes`.
+    ///
+    /// # Panics
+    /// As [`all`](Self::all).
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            requirement: ScopeRequirement::any(scopes),
+        }
+    }
+
+    /// From a requirement built elsewhere.
+    pub fn from_requirement(requirement: ScopeRequirement) -> Self {
+        Self { requirement }
+    }
+}
+
+impl<S> Layer<S> for RequireScopes {
+    type Service = RequireScopesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopesService {
+            inner,
+            requirement: self.requirement.clone(),
+        }
+    }
+}
+
+/// The service of [`RequireScopes`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RequireScopesService<S> {
+    inner: S,
+    requirement: ScopeRequirement,
+}
+
+/// The renderer a request was authenticated with, or the default.
+pub(crate) fn renderer_of(extensions: &http::Extensions) -> SharedRenderer {
+    if let Some(identity) = extensions.get::<Identity>() {
+        if let Some(renderer) = identity.renderer() {
+            return renderer.clone();
+        }
+    }
+    extensions
+        .get::<Anonymous>()
+        .map(|anonymous| anonymous.0.clone())
+        .unwrap_or_default()
+}
+
+/// Checks `requirement` against the request's identity.
+pub(crate) fn check_scopes(
+    extensions: &http::Extensions,
+    requirement: &ScopeRequirement,
+) -> Result<Identity, AuthError> {
+    let identity = extensions
+        .get::<Identity>()
+        .ok_or_else(|| AuthError::new(AuthErrorKind::MissingCredentials))?;
+    if requirement.is_met_by(identity.scopes()) {
+        return Ok(identity.clone());
+    }
+    let message = match requirement.mode() {
+        ScopeMatch::All => "The credential lacks a required scope",
+        ScopeMatch::Any => "The credential has none of the accepted scopes",
+    };
+    Err(AuthError::new(AuthErrorKind::InsufficientScope)
+        .with_message(message)
+        .with_required_scopes(requirement.scopes().as_str()))
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScopesService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+{
+    type Response = Response<AuthBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        match check_scopes(request.extensions(), &self.requirement) {
+            Ok(_) => ResponseFuture::inner(inner.call(request)),
+            Err(error) => {
+                tracing::debug!(code = error.code(), "request rejected by scope check");
+                ResponseFuture::rejected(renderer_of(request.extensions()).respond(error))
+            }
+        }
+    }
+}
