@@ -258,13 +258,13 @@ impl CredentialsConfig {
         let header = |name: &str| {
             HeaderName::try_from(name).map_err(|_| error(format!("{name:?} is not a header name")))
         };
-        let mut sources = CredentialSources::default();
-        sources.api_key_header = header(&self.api_key_header)?;
-        sources.tenant_header = header(&self.tenant_header)?;
-        sources.max_token_len = self.max_token_len;
-        sources.cookie = self.cookie.clone();
-        sources.query_param = self.query_param.clone();
-        Ok(sources)
+        Ok(CredentialSources {
+            api_key_header: header(&self.api_key_header)?,
+            tenant_header: header(&self.tenant_header)?,
+            max_token_len: self.max_token_len,
+            cookie: self.cookie.clone(),
+            query_param: self.query_param.clone(),
+        })
     }
 }
 

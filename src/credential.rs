@@ -131,16 +131,16 @@ impl CredentialSources {
             Some(value) => Some(self.parse_api_key(value)?),
             None => None,
         };
-        let from_query = match &self.query_param {
-            Some(name) => self.from_query(uri, name)?,
+        let token_from_query = match &self.query_param {
+            Some(name) => self.token_from_query(uri, name)?,
             None => None,
         };
-        let credential = match (bearer, api_key, from_query) {
+        let credential = match (bearer, api_key, token_from_query) {
             (Some(token), None, None) => Credential::Bearer(token),
             (None, Some(key), None) => Credential::ApiKey(key),
             (None, None, Some(token)) => Credential::Bearer(token),
             (None, None, None) => match &self.cookie {
-                Some(name) => match self.from_cookie(headers, name)? {
+                Some(name) => match self.token_from_cookie(headers, name)? {
                     Some(token) => Credential::Bearer(token),
                     None => return Ok(None),
                 },
@@ -211,7 +211,7 @@ impl CredentialSources {
         Ok(key)
     }
 
-    fn from_query<'a>(&self, uri: &'a Uri, name: &str) -> Result<Option<&'a str>, AuthError> {
+    fn token_from_query<'a>(&self, uri: &'a Uri, name: &str) -> Result<Option<&'a str>, AuthError> {
         let Some(query) = uri.query() else {
             return Ok(None);
         };
@@ -230,7 +230,7 @@ impl CredentialSources {
         found.map(|token| self.check_token(token)).transpose()
     }
 
-    fn from_cookie<'a>(
+    fn token_from_cookie<'a>(
         &self,
         headers: &'a HeaderMap,
         name: &str,

@@ -91,10 +91,8 @@ pub struct RequireScopesService<S> {
 
 /// The renderer a request was authenticated with, or the default.
 pub(crate) fn renderer_of(extensions: &http::Extensions) -> SharedRenderer {
-    if let Some(identity) = extensions.get::<Identity>() {
-        if let Some(renderer) = identity.renderer() {
-            return renderer.clone();
-        }
+    if let Some(renderer) = extensions.get::<Identity>().and_then(Identity::renderer) {
+        return renderer.clone();
     }
     extensions
         .get::<Anonymous>()

@@ -94,11 +94,11 @@ impl ApiKeys {
         if record.revoked || record.disabled {
             return Err(AuthError::new(AuthErrorKind::ApiKeyRevoked));
         }
-        if let Some(expires_at) = record.expires_at {
-            if now >= expires_at {
-                return Err(AuthError::new(AuthErrorKind::ApiKeyExpired)
-                    .with_detail("expired_at", rfc3339(expires_at)));
-            }
+        if let Some(expires_at) = record.expires_at
+            && now >= expires_at
+        {
+            return Err(AuthError::new(AuthErrorKind::ApiKeyExpired)
+                .with_detail("expired_at", rfc3339(expires_at)));
         }
         Ok(record)
     }

@@ -164,10 +164,10 @@ impl SharedRenderer {
             error = error.with_realm(&**realm);
         }
         let mut response = self.renderer.render(&error);
-        if !response.headers().contains_key(WWW_AUTHENTICATE) {
-            if let Some(challenge) = error.challenge() {
-                response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-            }
+        if !response.headers().contains_key(WWW_AUTHENTICATE)
+            && let Some(challenge) = error.challenge()
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
         }
         response.extensions_mut().insert(error);
         response

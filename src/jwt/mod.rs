@@ -287,7 +287,7 @@ impl JwtValidator {
             ),
             None => None,
         };
-        self.into_verified(claims, expires_at, key, custom)
+        self.verified(claims, expires_at, key, custom)
     }
 
     /// The time and audience checks; returns `exp`.
@@ -302,17 +302,17 @@ impl JwtValidator {
             return Err(AuthError::new(AuthErrorKind::TokenExpired)
                 .with_detail("expired_at", rfc3339(expired_at)));
         }
-        if let Some(nbf) = c.nbf {
-            if now.saturating_add(leeway) < nbf {
-                return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
-                    .with_detail("not_before", rfc3339(u64::try_from(nbf).unwrap_or(0))));
-            }
+        if let Some(nbf) = c.nbf
+            && now.saturating_add(leeway) < nbf
+        {
+            return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                .with_detail("not_before", rfc3339(u64::try_from(nbf).unwrap_or(0))));
         }
-        if let Some(iat) = c.iat {
-            if now.saturating_add(leeway) < iat {
-                return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
-                    .with_message("The access token was issued in the future"));
-            }
+        if let Some(iat) = c.iat
+            && now.saturating_add(leeway) < iat
+        {
+            return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                .with_message("The access token was issued in the future"));
         }
         if let Some(max) = self.max_lifetime {
             let iat = c
@@ -354,7 +354,7 @@ impl JwtValidator {
         u64::try_from(exp).map_err(|_| invalid("The token has no expiry (exp)"))
     }
 
-    fn into_verified(
+    fn verified(
         &self,
         c: Registered<'_>,
         expires_at: u64,

@@ -13,6 +13,7 @@ use tower_service::Service;
 
 use crate::authenticator::{AuthResult, Authenticator, PendingAuth};
 use crate::layer::body::AuthBody;
+use crate::layer::service::{Admission, admit};
 
 pin_project! {
     /// Response future of the auth layers.
@@ -114,14 +115,14 @@ where
                     let service = service
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match crate::layer::service::admit(auth, request, result) {
-                        Ok(request) => {
+                    match admit(auth, request, result) {
+                        Admission::Pass(request) => {
                             let mut service = service;
                             State::Inner {
                                 future: service.call(request),
                             }
                         }
-                        Err(response) => State::Rejected {
+                        Admission::Reject(response) => State::Rejected {
                             response: Some(response),
                         },
                     }

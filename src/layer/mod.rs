@@ -61,7 +61,7 @@ impl<S> Layer<S> for AuthLayer {
 }
 
 /// Configures an [`AuthLayer`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct AuthLayerBuilder {
     sources: CredentialSources,
@@ -71,20 +71,6 @@ pub struct AuthLayerBuilder {
     optional: bool,
     renderer: Option<Arc<dyn ErrorRenderer>>,
     realm: Option<Arc<str>>,
-}
-
-impl Default for AuthLayerBuilder {
-    fn default() -> Self {
-        Self {
-            sources: CredentialSources::default(),
-            jwt: None,
-            api_keys: None,
-            tenants: TenantRules::default(),
-            optional: false,
-            renderer: None,
-            realm: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for dyn ErrorRenderer {

@@ -36,12 +36,20 @@ impl<S> AuthService<S> {
     }
 }
 
+/// What becomes of a request once its credentials are judged.
+pub(crate) enum Admission<B> {
+    /// Let through, with its identity (if any) in the extensions.
+    Pass(Request<B>),
+    /// Answered with this rejection.
+    Reject(Response<Bytes>),
+}
+
 /// Logs the outcome and either hands back the request, with its identity, or the rejection.
 pub(crate) fn admit<B>(
     auth: &Authenticator,
     mut request: Request<B>,
     result: AuthResult,
-) -> Result<Request<B>, Response<Bytes>> {
+) -> Admission<B> {
     match result {
         Ok(Some(identity)) => {
             tracing::debug!(
@@ -52,18 +60,18 @@ pub(crate) fn admit<B>(
                 "request authenticated"
             );
             request.extensions_mut().insert::<Identity>(identity);
-            Ok(request)
+            Admission::Pass(request)
         }
         Ok(None) => {
             tracing::debug!("anonymous request let through by optional authentication");
             request
                 .extensions_mut()
                 .insert(Anonymous(auth.renderer.clone()));
-            Ok(request)
+            Admission::Pass(request)
         }
         Err(error) => {
             tracing::debug!(code = error.code(), "request rejected");
-            Err(auth.renderer.respond(error))
+            Admission::Reject(auth.renderer.respond(error))
         }
     }
 }
@@ -98,8 +106,8 @@ where
 
         match self.auth.authenticate(request.headers(), request.uri()) {
             Outcome::Done(result) => match admit(&self.auth, request, result) {
-                Ok(request) => ResponseFuture::inner(inner.call(request)),
-                Err(response) => ResponseFuture::rejected(response),
+                Admission::Pass(request) => ResponseFuture::inner(inner.call(request)),
+                Admission::Reject(response) => ResponseFuture::rejected(response),
             },
             Outcome::Pending(lookup) => {
                 ResponseFuture::authenticating(lookup, request, inner, Arc::clone(&self.auth))
