@@ -3,6 +3,8 @@
 //! Any serde format works; the quickstart example reads TOML:
 //!
 //! ```
+//! # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+//! # fn main() {
 //! use tower_api_auth::config::AuthConfig;
 //!
 //! let config: AuthConfig = serde_json::from_value(serde_json::json!({
@@ -16,6 +18,9 @@
 //! })).unwrap();
 //! let layer = config.build().unwrap();
 //! # let _ = layer;
+//! # }
+//! # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+//! # fn main() {}
 //! ```
 //!
 //! Secrets can sit in the file (`secret`, `secret_base64`), in a file of their own (`pem_file`) or,

@@ -125,6 +125,7 @@ impl Identity {
     }
 
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
+    #[cfg(feature = "axum")]
     pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
         Arc::clone(self.0.claims.as_ref()?).downcast::<C>().ok()
     }

@@ -5,26 +5,25 @@
 //! RFC 6750 error responses.
 //!
 //! ```
+//! # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{Json, Router, routing::get};
 //! use tower_api_auth::{
 //!     ApiKeyFormat, ApiKeyHasher, AuthLayer, Identity, JwtValidator, MemoryKeyProvider,
 //!     RequireScopes, Scopes, Tenant,
 //! };
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let new_key = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).with_record(|r| {
-//!     r.with_tenants([Tenant::new("tn_demo")?])
-//!         .with_scopes(Scopes::parse("conversations:read")?)
-//! # ; Ok::<_, Box<dyn std::error::Error>>(r) }).into_parts(); let _unused = new_key;
-//! # let new_key = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).with_record(|r| {
-//! #     r.with_tenants([Tenant::new("tn_demo").unwrap()]).with_scopes(Scopes::parse("conversations:read").unwrap())
-//! });
+//! // A new API key: show `plaintext` to its owner once, store only `record` (it holds a hash).
+//! let (plaintext, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::new("sk_live")?).into_parts();
+//! let record = record
+//!     .with_tenants([Tenant::new("tn_demo")?])
+//!     .with_scopes(Scopes::parse("conversations:read")?);
 //!
 //! let auth = AuthLayer::builder()
 //!     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!")?
 //!         .issuer("https://auth.example.test")
 //!         .audience("api"))
-//!     .api_keys(MemoryKeyProvider::from(vec![new_key.record().clone()]))
+//!     .api_keys(MemoryKeyProvider::from(vec![record]))
 //!     .build();
 //!
 //! async fn list(identity: Identity) -> Json<Identity> {
@@ -36,8 +35,11 @@
 //!         "/v1/conversations",
 //!         get(list).route_layer(RequireScopes::all(["conversations:read"])),
 //!     )
-//!     .layer(auth);
+//!     .route_layer(auth);
+//! # let _ = (app, plaintext);
 //! # Ok(()) }
+//! # #[cfg(not(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto"))))]
+//! # fn main() {}
 //! ```
 //!
 //! ## The flow of one request

@@ -27,6 +27,8 @@ impl std::error::Error for KeyError {}
 /// One verification key and the one algorithm it verifies (RFC 8725 §3.1: no `alg` confusion).
 ///
 /// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
 /// use jsonwebtoken::Algorithm;
 /// use tower_api_auth::JwtKey;
 ///
@@ -34,6 +36,9 @@ impl std::error::Error for KeyError {}
 /// assert_eq!(key.algorithm(), Algorithm::HS256);
 /// assert!(JwtKey::hmac(Algorithm::HS256, b"short").is_err());
 /// assert!(JwtKey::hmac(Algorithm::RS256, b"a secret of at least thirty-two bytes!").is_err());
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
 /// ```
 #[derive(Clone)]
 pub struct JwtKey {
@@ -169,11 +174,16 @@ impl JwtKey {
 /// without a `kid` that has the token's algorithm.
 ///
 /// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
 /// use tower_api_auth::JwtKeySet;
 ///
 /// let jwks = r#"{"keys":[{"kty":"oct","kid":"k1","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
 /// let keys = JwtKeySet::from_jwks(jwks).unwrap();
 /// assert_eq!(keys.len(), 1);
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct JwtKeySet {

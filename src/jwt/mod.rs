@@ -1,6 +1,8 @@
 //! JWT validation: keys bound to algorithms, signature before claims, registered claims read once.
 //!
 //! ```
+//! # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+//! # fn main() {
 //! use std::time::Duration;
 //! use tower_api_auth::JwtValidator;
 //!
@@ -11,6 +13,9 @@
 //!     .leeway(Duration::from_secs(30))
 //!     .require_typ("at+jwt");
 //! # let _ = validator;
+//! # }
+//! # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+//! # fn main() {}
 //! ```
 //!
 //! Checks, in order: the header (`alg` one of the supported algorithms — never `none` — no `crit`,

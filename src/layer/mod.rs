@@ -1,6 +1,8 @@
 //! [`AuthLayer`]: authenticate every request of a tower service.
 //!
 //! ```
+//! # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+//! # fn main() {
 //! use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider};
 //!
 //! let auth = AuthLayer::builder()
@@ -8,6 +10,9 @@
 //!     .api_keys(MemoryKeyProvider::new())
 //!     .build();
 //! # let _ = auth;
+//! # }
+//! # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+//! # fn main() {}
 //! ```
 //!
 //! With axum, put the layer on the router (`Router::layer`) or on a group of routes with
