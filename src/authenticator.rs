@@ -14,6 +14,7 @@ use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity};
 use crate::jwt::JwtValidator;
+use crate::revocation::RevocationCheck;
 use crate::tenant::TenantRules;
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
@@ -32,6 +33,7 @@ pub(crate) struct Authenticator {
     pub(crate) api_keys: Option<ApiKeys>,
     pub(crate) tenants: TenantRules,
     pub(crate) optional: bool,
+    pub(crate) revocation: Option<Arc<dyn RevocationCheck>>,
     pub(crate) renderer: SharedRenderer,
 }
 
@@ -81,6 +83,17 @@ impl Authenticator {
                 .with_message("This service does not accept JWTs"));
         };
         let jwt = validator.validate(token, now)?;
+        if let Some(revocation) = &self.revocation {
+            let revoked = revocation
+                .is_revoked(jwt.session_id.as_deref(), jwt.token_id.as_deref(), now)
+                .map_err(|error| {
+                    tracing::debug!(error = %error, "revocation check failed");
+                    AuthError::new(AuthErrorKind::AuthUnavailable)
+                })?;
+            if revoked {
+                return Err(AuthError::new(AuthErrorKind::TokenRevoked));
+            }
+        }
         let tenant = self.tenants.select(
             presented.tenant,
             jwt.tenants.as_slice(),

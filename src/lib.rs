@@ -80,6 +80,7 @@ mod identity;
 mod jwt;
 mod layer;
 mod require_scopes;
+mod revocation;
 mod scope;
 mod tenant;
 
@@ -95,6 +96,7 @@ pub use identity::{AuthMethod, Identity, IdentityBuilder};
 pub use jwt::{JwtKey, JwtKeySet, JwtValidator, KeyError};
 pub use layer::{AuthBody, AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture};
 pub use require_scopes::{RequireScopes, RequireScopesService};
+pub use revocation::{MemoryRevocationList, RevocationCheck};
 pub use scope::{InvalidScope, ScopeMatch, ScopeRequirement, Scopes};
 pub use tenant::{InvalidTenant, MAX_TENANT_LEN, Tenant, TenantHeader, TenantRules};
 

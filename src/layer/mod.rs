@@ -37,6 +37,7 @@ use crate::credential::CredentialSources;
 use crate::error::render::SharedRenderer;
 use crate::error::{ErrorFormat, ErrorRenderer};
 use crate::jwt::JwtValidator;
+use crate::revocation::RevocationCheck;
 use crate::tenant::TenantRules;
 
 /// Authenticates every request: a Bearer JWT, or an API key (in `X-API-Key` with `X-Tenant-ID`, or
@@ -76,6 +77,7 @@ pub struct AuthLayerBuilder {
     optional: bool,
     renderer: Option<Arc<dyn ErrorRenderer>>,
     realm: Option<Arc<str>>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl std::fmt::Debug for dyn ErrorRenderer {
@@ -165,6 +167,13 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Refuses JWTs whose session (`sid`) or id (`jti`) `check` reports revoked (`token_revoked`).
+    /// Without one, no check is made and it costs nothing.
+    pub fn revocation(mut self, check: impl RevocationCheck) -> Self {
+        self.revocation = Some(Arc::new(check));
+        self
+    }
+
     /// Builds the layer. A layer with neither JWTs nor API keys configured rejects every credential.
     pub fn build(self) -> AuthLayer {
         let renderer = SharedRenderer::new(
@@ -179,6 +188,7 @@ impl AuthLayerBuilder {
                 api_keys: self.api_keys,
                 tenants: self.tenants,
                 optional: self.optional,
+                revocation: self.revocation,
                 renderer,
             }),
         }
