@@ -77,6 +77,8 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod identity;
+#[cfg(feature = "issuer")]
+pub mod issuer;
 mod jwt;
 mod layer;
 mod require_scopes;
@@ -99,6 +101,14 @@ pub use require_scopes::{RequireScopes, RequireScopesService};
 pub use revocation::{MemoryRevocationList, RevocationCheck};
 pub use scope::{InvalidScope, ScopeMatch, ScopeRequirement, Scopes};
 pub use tenant::{InvalidTenant, MAX_TENANT_LEN, Tenant, TenantHeader, TenantRules};
+
+#[cfg(feature = "issuer")]
+pub use issuer::{
+    AccessGrant, Account, MemoryClients, MemoryRefreshStore, PasswordVerifier, RefreshStore,
+    SigningKey, TokenIssuer, TokenResponse, TokenService,
+};
+#[cfg(all(feature = "issuer", feature = "axum"))]
+pub use issuer::{TokenEndpoints, token_router};
 
 /// jsonwebtoken's `Algorithm`, re-exported so keys can be built without a direct dependency.
 pub use jsonwebtoken::Algorithm;

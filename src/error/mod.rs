@@ -62,6 +62,17 @@ pub enum AuthErrorKind {
     AuthUnavailable,
     /// The service is misconfigured, e.g. an extractor asks for claims that are never decoded (500).
     Misconfigured,
+    /// Token endpoint (RFC 6749 §5.2): the grant — password, refresh token, API key — is invalid,
+    /// expired, revoked or was already used (400).
+    InvalidGrant,
+    /// Token endpoint: client authentication failed (401).
+    InvalidClient,
+    /// Token endpoint: the requested scope exceeds what the grant allows (400).
+    InvalidScope,
+    /// Token endpoint: the `grant_type` is not supported (400).
+    UnsupportedGrantType,
+    /// The request body is larger than the endpoint accepts (413).
+    RequestTooLarge,
 }
 
 impl AuthErrorKind {
@@ -83,13 +94,24 @@ impl AuthErrorKind {
             Self::CredentialNotAccepted => "credential_not_accepted",
             Self::AuthUnavailable => "auth_unavailable",
             Self::Misconfigured => "misconfigured",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::RequestTooLarge => "request_too_large",
         }
     }
 
     /// The HTTP status this failure is answered with.
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest | Self::TenantRequired => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest
+            | Self::TenantRequired
+            | Self::InvalidGrant
+            | Self::InvalidScope
+            | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingCredentials
             | Self::InvalidToken
             | Self::TokenExpired
@@ -124,6 +146,11 @@ impl AuthErrorKind {
             Self::CredentialNotAccepted => "This endpoint does not accept this kind of credential",
             Self::AuthUnavailable => "Authentication is temporarily unavailable",
             Self::Misconfigured => "The server's authentication is misconfigured",
+            Self::InvalidGrant => "The grant is invalid, expired or revoked",
+            Self::InvalidClient => "Client authentication failed",
+            Self::InvalidScope => "The requested scope exceeds the granted scope",
+            Self::UnsupportedGrantType => "The grant type is not supported",
+            Self::RequestTooLarge => "The request body is too large",
         }
     }
 
@@ -134,6 +161,7 @@ impl AuthErrorKind {
     const fn oauth_error(self) -> Option<&'static str> {
         match self {
             Self::MissingCredentials | Self::AuthUnavailable | Self::Misconfigured => None,
+            Self::InvalidClient => None,
             Self::InvalidRequest | Self::TenantRequired => Some("invalid_request"),
             Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
                 Some("insufficient_scope")
@@ -245,9 +273,18 @@ impl AuthError {
         if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
             return None;
         }
+        // RFC 6749 §5.2: a failed client authentication is challenged with the client's scheme.
+        let scheme = if self.0.kind == AuthErrorKind::InvalidClient {
+            "Basic"
+        } else {
+            "Bearer"
+        };
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(4);
-        if let Some(realm) = &self.0.realm {
-            params.push(("realm", realm));
+        match &self.0.realm {
+            Some(realm) => params.push(("realm", realm)),
+            // RFC 7617 requires a realm in a Basic challenge.
+            None if scheme == "Basic" => params.push(("realm", "token")),
+            None => {}
         }
         if let Some(error) = self.0.kind.oauth_error() {
             params.push(("error", error));
@@ -256,7 +293,7 @@ impl AuthError {
         if let Some(scopes) = &self.0.required_scopes {
             params.push(("scope", scopes));
         }
-        let mut value = String::from("Bearer");
+        let mut value = String::from(scheme);
         for (i, (name, raw)) in params.iter().enumerate() {
             value.push_str(if i == 0 { " " } else { ", " });
             value.push_str(name);

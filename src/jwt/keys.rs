@@ -141,6 +141,16 @@ impl JwtKey {
         Ok(Self::bound(algorithm, key))
     }
 
+    /// A key jsonwebtoken already decoded, bound to `algorithm`.
+    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+    pub(crate) fn from_decoding_key(
+        algorithm: Algorithm,
+        key: DecodingKey,
+    ) -> Result<Self, KeyError> {
+        backend_available()?;
+        Ok(Self::bound(algorithm, key))
+    }
+
     fn bound(algorithm: Algorithm, key: DecodingKey) -> Self {
         Self {
             kid: None,

@@ -53,6 +53,12 @@ impl AuthLayer {
     pub fn builder() -> AuthLayerBuilder {
         AuthLayerBuilder::default()
     }
+
+    /// The error renderer, so companion routers answer in the same format.
+    #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
+    pub(crate) fn renderer(&self) -> SharedRenderer {
+        self.auth.renderer.clone()
+    }
 }
 
 impl<S> Layer<S> for AuthLayer {

@@ -1,0 +1,370 @@
+//! The token endpoints over HTTP (features `issuer` and `axum`).
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /auth/login` | `{username` or `email, password}` or `{api_key}`; optional `scope`, `session_id`, `tenant` |
+//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `password`, `refresh_token`, `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`) |
+//! | `POST /auth/refresh` | `{refresh_token}`, optional `scope` |
+//! | `POST /auth/logout` | ends the session of the Bearer token (authenticated) |
+//! | `POST /auth/revoke` | RFC 7009: `token`; unknown tokens answer 200 too |
+//! | `GET /auth/verify` | `{"authenticated":true,"user_id":…,"scopes":[…],"expires_at":…}` (authenticated) |
+//!
+//! Bodies are JSON or `application/x-www-form-urlencoded`, up to 16 KiB by default. Successful
+//! grants answer as RFC 6749 §5.1 with `Cache-Control: no-store`; failures use RFC 6749 §5.2 codes
+//! (`invalid_grant`, `invalid_client`, `invalid_scope`, `unsupported_grant_type`,
+//! `invalid_request`) in the error format of the auth layer given to the router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::render::SharedRenderer;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::identity::Identity;
+use crate::issuer::service::{TokenResponse, TokenService};
+use crate::layer::AuthLayer;
+
+/// The default largest request body, 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// Configures the token endpoints router.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
+/// use std::sync::Arc;
+/// use axum::Router;
+/// use tower_api_auth::{Algorithm, AuthLayer, MemoryRefreshStore, SigningKey, TokenEndpoints, TokenIssuer, TokenService};
+///
+/// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+/// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
+/// let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build();
+/// let app: Router = Router::new().nest("/v1", TokenEndpoints::new(tokens).router(auth));
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TokenEndpoints {
+    service: Arc<TokenService>,
+    body_limit: usize,
+}
+
+/// The token endpoints with the default settings: `TokenEndpoints::new(service).router(auth)`.
+pub fn token_router(service: Arc<TokenService>, auth: AuthLayer) -> Router {
+    TokenEndpoints::new(service).router(auth)
+}
+
+#[derive(Debug)]
+struct Endpoints {
+    service: Arc<TokenService>,
+    renderer: SharedRenderer,
+    body_limit: usize,
+}
+
+type Shared = State<Arc<Endpoints>>;
+
+impl TokenEndpoints {
+    /// Endpoints for `service`.
+    pub fn new(service: Arc<TokenService>) -> Self {
+        Self {
+            service,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// The largest accepted request body. Default 16 KiB.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The router. `auth` protects `/auth/logout` and `/auth/verify`, and its error format is used
+    /// for every error; it should accept this service's tokens (`.jwt(service.validator())`) and
+    /// check its revocations (`.revocation(service.revocations())`).
+    pub fn router(self, auth: AuthLayer) -> Router {
+        let state = Arc::new(Endpoints {
+            service: self.service,
+            renderer: auth.renderer(),
+            body_limit: self.body_limit,
+        });
+        let authenticated = Router::new()
+            .route("/auth/logout", post(logout))
+            .route("/auth/verify", get(verify))
+            .route_layer(auth);
+        Router::new()
+            .route("/auth/login", post(login))
+            .route("/auth/token", post(token))
+            .route("/auth/refresh", post(refresh))
+            .route("/auth/revoke", post(revoke))
+            .merge(authenticated)
+            .with_state(state)
+    }
+}
+
+/// Every field any endpoint reads; each endpoint checks the ones it needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Form {
+    grant_type: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    api_key: Option<String>,
+    tenant: Option<String>,
+    session_id: Option<String>,
+    token: Option<String>,
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+fn invalid_request(message: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
+}
+
+impl Endpoints {
+    fn reject(&self, error: AuthError) -> Response {
+        tracing::debug!(code = error.code(), "token endpoint request rejected");
+        let mut response = self.renderer.respond(error).map(Body::from);
+        no_store(response.headers_mut());
+        response
+    }
+
+    async fn read<T: DeserializeOwned + Default>(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<T, AuthError> {
+        let bytes: Bytes = match Limited::new(body, self.body_limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(AuthError::new(AuthErrorKind::RequestTooLarge));
+            }
+            Err(_) => return Err(invalid_request("The request body could not be read")),
+        };
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        match content_type.as_deref() {
+            Some("application/json") => serde_json::from_slice(&bytes).map_err(|_| {
+                invalid_request("The request body is not valid JSON of the expected shape")
+            }),
+            Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| {
+                    invalid_request("The request body is not valid form data of the expected shape")
+                }),
+            None if bytes.is_empty() => Ok(T::default()),
+            _ => Err(invalid_request(
+                "The Content-Type must be application/json or application/x-www-form-urlencoded",
+            )),
+        }
+    }
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn granted(tokens: TokenResponse) -> Response {
+    let mut response = (StatusCode::OK, axum_json(&tokens)).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+fn axum_json(value: &impl serde::Serialize) -> ([(http::HeaderName, HeaderValue); 1], Vec<u8>) {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+fn required<'a>(value: &'a Option<String>, message: &'static str) -> Result<&'a str, AuthError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| invalid_request(message))
+}
+
+/// HTTP Basic client credentials (RFC 6749 §2.3.1), if sent.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, AuthError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::new(AuthErrorKind::InvalidClient))?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))?;
+    Ok(Some((id.to_owned(), secret.to_owned())))
+}
+
+async fn login(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let form: Form = endpoints.read(&headers, body).await?;
+        login_grant(&endpoints.service, &form).await
+    }
+    .await;
+    result.map_or_else(|error| endpoints.reject(error), granted)
+}
+
+async fn login_grant(service: &TokenService, form: &Form) -> Result<TokenResponse, AuthError> {
+    let session_id = form.session_id.as_deref();
+    if let Some(api_key) = form.api_key.as_deref() {
+        return service
+            .exchange_api_key(
+                api_key,
+                form.tenant.as_deref(),
+                form.scope.as_deref(),
+                session_id,
+            )
+            .await;
+    }
+    let username = form
+        .username
+        .as_deref()
+        .or(form.email.as_deref())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| invalid_request("Send a username (or email) and password, or an api_key"))?;
+    let password = required(&form.password, "The password is missing")?;
+    service
+        .password(username, password, form.scope.as_deref(), session_id)
+        .await
+}
+
+async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let form: Form = endpoints.read(&headers, body).await?;
+        let service = &endpoints.service;
+        let scope = form.scope.as_deref();
+        match form.grant_type.as_deref() {
+            Some("password") => {
+                let username = required(&form.username, "The username is missing")?;
+                let password = required(&form.password, "The password is missing")?;
+                service
+                    .password(username, password, scope, form.session_id.as_deref())
+                    .await
+            }
+            Some("refresh_token") => {
+                let refresh_token = required(&form.refresh_token, "The refresh_token is missing")?;
+                service.refresh(refresh_token, scope).await
+            }
+            Some("client_credentials") => {
+                let (id, secret) = match basic_credentials(&headers)? {
+                    Some(credentials) => credentials,
+                    None => (
+                        required(&form.client_id, "The client_id is missing")?.to_owned(),
+                        required(&form.client_secret, "The client_secret is missing")?.to_owned(),
+                    ),
+                };
+                service.client_credentials(&id, &secret, scope).await
+            }
+            Some("api_key") | None if form.api_key.is_some() => {
+                let api_key = required(&form.api_key, "The api_key is missing")?;
+                service
+                    .exchange_api_key(
+                        api_key,
+                        form.tenant.as_deref(),
+                        scope,
+                        form.session_id.as_deref(),
+                    )
+                    .await
+            }
+            None => Err(invalid_request("The grant_type is missing")),
+            Some(_) => Err(AuthError::new(AuthErrorKind::UnsupportedGrantType)),
+        }
+    }
+    .await;
+    result.map_or_else(|error| endpoints.reject(error), granted)
+}
+
+async fn refresh(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let form: Form = endpoints.read(&headers, body).await?;
+        let refresh_token = required(&form.refresh_token, "The refresh_token is missing")?;
+        endpoints
+            .service
+            .refresh(refresh_token, form.scope.as_deref())
+            .await
+    }
+    .await;
+    result.map_or_else(|error| endpoints.reject(error), granted)
+}
+
+async fn logout(State(endpoints): Shared, identity: Identity) -> Response {
+    match endpoints.service.logout(&identity).await {
+        Ok(()) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => endpoints.reject(error),
+    }
+}
+
+async fn revoke(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let form: Form = endpoints.read(&headers, body).await?;
+        let token = required(&form.token, "The token is missing")?;
+        endpoints.service.revoke(token).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => endpoints.reject(error),
+    }
+}
+
+async fn verify(identity: Identity) -> Response {
+    let body = json!({
+        "authenticated": true,
+        "user_id": identity.principal(),
+        "method": identity.method(),
+        "tenant": identity.tenant(),
+        "scopes": identity.scopes(),
+        "expires_at": identity.expires_at(),
+    });
+    let mut response = axum_json(&body).into_response();
+    no_store(response.headers_mut());
+    response
+}

@@ -1,0 +1,357 @@
+//! Signing access tokens: [`SigningKey`] and [`TokenIssuer`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::Serialize;
+
+use crate::api_key::random::random_base62;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::jwt::{JwtKey, JwtValidator, KeyError};
+use crate::scope::Scopes;
+use crate::tenant::Tenant;
+
+/// A private key (or HMAC secret) that signs access tokens, bound to one algorithm, with the
+/// matching verification key derived from it.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
+/// use tower_api_auth::{Algorithm, SigningKey};
+///
+/// let key = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!")
+///     .unwrap()
+///     .with_kid("2026-11");
+/// assert_eq!(key.kid(), Some("2026-11"));
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
+#[derive(Clone)]
+pub struct SigningKey {
+    encoding: EncodingKey,
+    verifying: JwtKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.verifying.kid())
+            .field("algorithm", &self.verifying.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// An HMAC secret (`HS256`/`HS384`/`HS512`), at least as long as the hash.
+    pub fn hmac(algorithm: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        let verifying = JwtKey::hmac(algorithm, secret)?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            verifying,
+        })
+    }
+
+    /// A private key in PEM (PKCS#8, or PKCS#1 for RSA): RSA for `RS*`/`PS*`, P-256/P-384 for
+    /// `ES256`/`ES384`, Ed25519 for `EdDSA`.
+    pub fn from_pem(algorithm: Algorithm, private_pem: &[u8]) -> Result<Self, KeyError> {
+        crate::crypto::ensure_provider();
+        let encoding = match algorithm {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_pem(private_pem),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(private_pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(private_pem),
+            _ => {
+                return Err(KeyError::new(
+                    "HMAC keys are secrets, not PEM: use SigningKey::hmac",
+                ));
+            }
+        }
+        .map_err(|e| KeyError::new(format!("not a {algorithm:?} private key in PEM: {e}")))?;
+        // The public half, through a JWK, so that issuing and validating can never disagree.
+        let jwk = Jwk::from_encoding_key(&encoding, algorithm)
+            .map_err(|e| KeyError::new(format!("cannot derive the public key: {e}")))?;
+        let decoding = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| KeyError::new(format!("cannot derive the public key: {e}")))?;
+        let verifying = JwtKey::from_decoding_key(algorithm, decoding)?;
+        Ok(Self {
+            encoding,
+            verifying,
+        })
+    }
+
+    /// Names the key; tokens carry this `kid` in their header.
+    #[must_use]
+    pub fn with_kid(mut self, kid: impl Into<Arc<str>>) -> Self {
+        self.verifying = self.verifying.with_kid(kid);
+        self
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> Option<&str> {
+        self.verifying.kid()
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.verifying.algorithm()
+    }
+
+    /// The verification key, for validators elsewhere.
+    pub fn verifying_key(&self) -> &JwtKey {
+        &self.verifying
+    }
+}
+
+/// Who and what an access token is for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AccessGrant {
+    /// The `sub`.
+    pub subject: Arc<str>,
+    /// The granted scopes.
+    pub scopes: Scopes,
+    /// The tenants (`tenant_id`: a string for one, an array for several).
+    pub tenants: Vec<Tenant>,
+    /// The session (`sid`); tokens of an ended session are refused.
+    pub session_id: Option<Arc<str>>,
+    /// The OAuth client (`client_id`, RFC 9068), if one asked.
+    pub client_id: Option<Arc<str>>,
+}
+
+impl AccessGrant {
+    /// A grant for `subject` with `scopes`, no tenant and no session.
+    pub fn new(subject: impl Into<Arc<str>>, scopes: Scopes) -> Self {
+        Self {
+            subject: subject.into(),
+            scopes,
+            tenants: Vec::new(),
+            session_id: None,
+            client_id: None,
+        }
+    }
+
+    /// Sets the tenants.
+    #[must_use]
+    pub fn with_tenants(mut self, tenants: Vec<Tenant>) -> Self {
+        self.tenants = tenants;
+        self
+    }
+
+    /// Sets the session id.
+    #[must_use]
+    pub fn with_session(mut self, session_id: impl Into<Arc<str>>) -> Self {
+        self.session_id = Some(session_id.into());
+        self
+    }
+
+    /// Sets the client id.
+    #[must_use]
+    pub fn with_client(mut self, client_id: impl Into<Arc<str>>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+}
+
+/// A signed access token and its lifetime.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AccessToken {
+    /// The JWT.
+    pub token: String,
+    /// Its `jti`.
+    pub token_id: String,
+    /// Its `exp` (unix seconds).
+    pub expires_at: u64,
+    /// Seconds from issue to expiry.
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"<redacted>")
+            .field("token_id", &self.token_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    #[serde(skip_serializing_if = "Audience::is_empty")]
+    aud: Audience<'a>,
+    sub: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "TenantClaim::is_empty")]
+    tenant_id: TenantClaim<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl Audience<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Many([]))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum TenantClaim<'a> {
+    One(&'a Tenant),
+    Many(&'a [Tenant]),
+}
+
+impl TenantClaim<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Many([]))
+    }
+}
+
+/// Signs RFC 9068 access tokens (`typ: at+jwt`) that this crate's validator accepts as they are.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
+/// use tower_api_auth::{AccessGrant, Algorithm, Scopes, SigningKey, TokenIssuer};
+///
+/// let key = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+/// let issuer = TokenIssuer::new(key, "https://auth.example.test").audience("api");
+/// let token = issuer
+///     .issue(&AccessGrant::new("user_1", Scopes::parse("conversations:read").unwrap()), 1_800_000_000)
+///     .unwrap();
+/// assert_eq!(token.expires_in, 15 * 60);
+/// let validator = issuer.validator(); // same key, issuer, audience; requires at+jwt
+/// # let _ = validator;
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    issuer: String,
+    audiences: Vec<String>,
+    ttl: u64,
+    header: Header,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// The default access-token lifetime: 15 minutes.
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl TokenIssuer {
+    /// An issuer signing with `key` as `issuer` (the `iss`), tokens valid for 15 minutes.
+    pub fn new(key: SigningKey, issuer: impl Into<String>) -> Self {
+        let mut header = Header::new(key.algorithm());
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = key.kid().map(str::to_owned);
+        Self {
+            key,
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            ttl: DEFAULT_ACCESS_TOKEN_TTL.as_secs(),
+            header,
+        }
+    }
+
+    /// Adds an audience (`aud`).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// The access-token lifetime. Default 15 minutes.
+    #[must_use]
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.as_secs().max(1);
+        self
+    }
+
+    /// The access-token lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl
+    }
+
+    /// Signs an access token for `grant` at `now` (unix seconds).
+    pub fn issue(&self, grant: &AccessGrant, now: u64) -> Result<AccessToken, AuthError> {
+        let token_id = random_base62(22);
+        let expires_at = now + self.ttl;
+        let claims = Claims {
+            iss: &self.issuer,
+            aud: match self.audiences.as_slice() {
+                [one] => Audience::One(one),
+                many => Audience::Many(many),
+            },
+            sub: &grant.subject,
+            iat: now,
+            nbf: now,
+            exp: expires_at,
+            jti: &token_id,
+            sid: grant.session_id.as_deref(),
+            client_id: grant.client_id.as_deref(),
+            scope: grant.scopes.as_str(),
+            tenant_id: match grant.tenants.as_slice() {
+                [one] => TenantClaim::One(one),
+                many => TenantClaim::Many(many),
+            },
+        };
+        let token =
+            jsonwebtoken::encode(&self.header, &claims, &self.key.encoding).map_err(|error| {
+                tracing::error!(error = %error, "signing an access token failed");
+                AuthError::new(AuthErrorKind::Misconfigured)
+            })?;
+        Ok(AccessToken {
+            token,
+            token_id,
+            expires_at,
+            expires_in: self.ttl,
+        })
+    }
+
+    /// A validator for the tokens this issuer signs: the same key, issuer and audiences, `typ`
+    /// `at+jwt` required, lifetimes up to this issuer's. Add more keys (for rotation) with
+    /// [`JwtValidator::with_key`].
+    pub fn validator(&self) -> JwtValidator {
+        let mut validator = JwtValidator::new(self.key.verifying.clone())
+            .issuer(self.issuer.as_str())
+            .require_typ("at+jwt")
+            .max_lifetime(Duration::from_secs(self.ttl));
+        for audience in &self.audiences {
+            validator = validator.audience(audience.as_str());
+        }
+        validator
+    }
+}
