@@ -571,10 +571,10 @@ impl TokenService {
             }
             return Ok(());
         }
-        if let Ok(jwt) = self.validator.validate(token, now) {
-            if let Some(jti) = &jwt.token_id {
-                self.revocations.revoke_token(jti, jwt.expires_at);
-            }
+        if let Ok(jwt) = self.validator.validate(token, now)
+            && let Some(jti) = &jwt.token_id
+        {
+            self.revocations.revoke_token(jti, jwt.expires_at);
         }
         Ok(())
     }
