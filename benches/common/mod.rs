@@ -1,0 +1,352 @@
+//! Fixtures shared by the `layer` and `allocations` benches: one signed token per algorithm, the
+//! equivalent `jsonwebtoken::Validation`, an in-memory API key, and three routers built the same way
+//! (bare, and behind `Router::layer(AuthLayer)`).
+//!
+//! Not every bench uses every item.
+#![allow(dead_code)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::header::AUTHORIZATION;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+use tower::util::MapRequestLayer;
+use tower_api_auth::{
+    ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, Identity, JwtValidator, MemoryKeyProvider,
+    Scopes, Tenant,
+};
+
+pub(crate) const PATH: &str = "/v1/me";
+pub(crate) const ISSUER: &str = "https://auth.example.test";
+pub(crate) const AUDIENCE: &str = "api";
+pub(crate) const TENANT: &str = "tn_demo";
+pub(crate) const SCOPES: &str = "conversations:read messages:read";
+/// 40 bytes: HS256 needs at least 32.
+pub(crate) const HMAC_SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret!!";
+
+const RSA_PRIVATE: &[u8] = include_bytes!("../../tests/keys/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("../../tests/keys/rsa_public.pem");
+const EC256_PRIVATE: &[u8] = include_bytes!("../../tests/keys/ec256_private.pem");
+const EC256_PUBLIC: &[u8] = include_bytes!("../../tests/keys/ec256_public.pem");
+const ED25519_PRIVATE: &[u8] = include_bytes!("../../tests/keys/ed25519_private.pem");
+const ED25519_PUBLIC: &[u8] = include_bytes!("../../tests/keys/ed25519_public.pem");
+
+/// The claims of every benchmark token, and what the raw `jsonwebtoken::decode` deserializes into:
+/// the same fields the layer reads (registered claims, scope, tenant).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BenchClaims {
+    pub(crate) sub: String,
+    pub(crate) iss: String,
+    pub(crate) aud: String,
+    pub(crate) exp: u64,
+    pub(crate) iat: u64,
+    pub(crate) scope: String,
+    pub(crate) tenant_id: String,
+}
+
+/// One algorithm's token, its raw-decode setup and the routers to drive.
+pub(crate) struct JwtCase {
+    /// Criterion group name / table row: `hs256`, `rs256`, `es256`, `eddsa`.
+    pub(crate) name: &'static str,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) token: String,
+    /// `(Authorization, "Bearer <token>")`, sent to the bare router too.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) decoding_key: DecodingKey,
+    /// Equivalent to the layer's validator: the algorithm, `iss`, `aud`, required `exp` and `sub`,
+    /// 60 s leeway (the default of both).
+    pub(crate) validation: Validation,
+    /// `Router::new().route(PATH, get(identity_handler)).layer(AuthLayer { jwt })`.
+    pub(crate) layered: Router,
+}
+
+/// The API-key case: `X-API-Key` + `X-Tenant-ID`, checked against a `MemoryKeyProvider`.
+pub(crate) struct ApiKeyCase {
+    pub(crate) plaintext: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) provider: Arc<MemoryKeyProvider>,
+    pub(crate) format: ApiKeyFormat,
+    pub(crate) hasher: ApiKeyHasher,
+    pub(crate) layered: Router,
+}
+
+/// The handler behind the auth layer: it extracts the [`Identity`] (an extension lookup and an
+/// `Arc` clone), as a real handler would.
+pub(crate) async fn identity_handler(identity: Identity) -> &'static str {
+    black_box(&identity);
+    "ok"
+}
+
+/// The handler of the bare router: no extractor at all.
+pub(crate) async fn bare_handler() -> &'static str {
+    "ok"
+}
+
+/// The same route with no authentication.
+pub(crate) fn bare_router() -> Router {
+    Router::new().route(PATH, get(bare_handler))
+}
+
+/// The bare route behind a layer that does nothing (`MapRequestLayer` with the identity function):
+/// what any `Router::layer` costs in axum (one more boxed route and future), auth or not.
+pub(crate) fn noop_layer_router() -> Router {
+    Router::new()
+        .route(PATH, get(bare_handler))
+        .layer(MapRequestLayer::new(|request: Request<Body>| request))
+}
+
+fn layered_router(layer: AuthLayer) -> Router {
+    Router::new()
+        .route(PATH, get(identity_handler))
+        .layer(layer)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn claims() -> BenchClaims {
+    let iat = now();
+    BenchClaims {
+        sub: "user_42".to_owned(),
+        iss: ISSUER.to_owned(),
+        aud: AUDIENCE.to_owned(),
+        exp: iat + 24 * 3600,
+        iat,
+        scope: SCOPES.to_owned(),
+        tenant_id: TENANT.to_owned(),
+    }
+}
+
+fn jwt_case(
+    name: &'static str,
+    algorithm: Algorithm,
+    encoding_key: EncodingKey,
+    decoding_key: DecodingKey,
+    validator: JwtValidator,
+) -> JwtCase {
+    let token = jsonwebtoken::encode(&Header::new(algorithm), &claims(), &encoding_key)
+        .expect("sign the benchmark token");
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).expect("header value");
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_nbf = true;
+    let layer = AuthLayer::builder()
+        .jwt(validator.issuer(ISSUER).audience(AUDIENCE))
+        .build();
+    JwtCase {
+        name,
+        algorithm,
+        token,
+        headers: vec![(AUTHORIZATION, bearer)],
+        decoding_key,
+        validation,
+        layered: layered_router(layer),
+    }
+}
+
+/// HS256, RS256, ES256 and EdDSA, in that order.
+pub(crate) fn jwt_cases() -> Vec<JwtCase> {
+    // Both jsonwebtoken backends are on under --all-features; pick one before any direct call.
+    tower_api_auth::crypto::ensure_provider();
+    vec![
+        jwt_case(
+            "hs256",
+            Algorithm::HS256,
+            EncodingKey::from_secret(HMAC_SECRET),
+            DecodingKey::from_secret(HMAC_SECRET),
+            JwtValidator::hs256(HMAC_SECRET).expect("hs256 key"),
+        ),
+        jwt_case(
+            "rs256",
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(RSA_PRIVATE).expect("rsa private key"),
+            DecodingKey::from_rsa_pem(RSA_PUBLIC).expect("rsa public key"),
+            JwtValidator::rsa_pem(Algorithm::RS256, RSA_PUBLIC).expect("rs256 key"),
+        ),
+        jwt_case(
+            "es256",
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(EC256_PRIVATE).expect("ec private key"),
+            DecodingKey::from_ec_pem(EC256_PUBLIC).expect("ec public key"),
+            JwtValidator::ec_pem(Algorithm::ES256, EC256_PUBLIC).expect("es256 key"),
+        ),
+        jwt_case(
+            "eddsa",
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(ED25519_PRIVATE).expect("ed25519 private key"),
+            DecodingKey::from_ed_pem(ED25519_PUBLIC).expect("ed25519 public key"),
+            JwtValidator::ed25519_pem(ED25519_PUBLIC).expect("eddsa key"),
+        ),
+    ]
+}
+
+pub(crate) fn api_key_case() -> ApiKeyCase {
+    let format = ApiKeyFormat::default();
+    let hasher = ApiKeyHasher::default();
+    let (plaintext, record) = hasher
+        .generate(&format)
+        .with_record(|r| {
+            r.with_tenants([Tenant::new(TENANT).expect("tenant")])
+                .with_scopes(Scopes::parse(SCOPES).expect("scopes"))
+        })
+        .into_parts();
+    let provider = Arc::new(MemoryKeyProvider::from(vec![record]));
+    let layer = AuthLayer::builder()
+        .api_keys(
+            ApiKeys::from_shared(provider.clone())
+                .format(format.clone())
+                .hasher(hasher.clone()),
+        )
+        .build();
+    let headers = vec![
+        (
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_str(&plaintext).expect("header value"),
+        ),
+        (
+            HeaderName::from_static("x-tenant-id"),
+            HeaderValue::from_static(TENANT),
+        ),
+    ];
+    ApiKeyCase {
+        plaintext,
+        headers,
+        provider,
+        format,
+        hasher,
+        layered: layered_router(layer),
+    }
+}
+
+/// The request every variant sends: `GET /v1/me` with `headers`, an empty body. Built per request
+/// (this is part of every measured variant, bare router included).
+pub(crate) fn request(headers: &[(HeaderName, HeaderValue)]) -> Request<Body> {
+    let mut builder = Request::get(Uri::from_static(PATH));
+    for (name, value) in headers {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    builder.body(Body::empty()).expect("valid request")
+}
+
+/// One request through `router`, driven in-process as a tower service.
+pub(crate) async fn send(router: &Router, headers: &[(HeaderName, HeaderValue)]) -> Response<Body> {
+    let response = router.clone().oneshot(request(headers)).await;
+    match response {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    }
+}
+
+/// The raw jsonwebtoken path the layer is compared with.
+pub(crate) fn raw_decode(case: &JwtCase) -> jsonwebtoken::TokenData<BenchClaims> {
+    jsonwebtoken::decode::<BenchClaims>(
+        black_box(case.token.as_str()),
+        &case.decoding_key,
+        &case.validation,
+    )
+    .expect("valid token")
+}
+
+/// The raw API-key check: parse (shape + checksum), look up, keyed hash, constant-time compare.
+pub(crate) fn raw_api_key_check(case: &ApiKeyCase) -> bool {
+    let key = black_box(case.plaintext.as_str());
+    let parsed = case.format.parse(key).expect("well-formed key");
+    let record = case.provider.get(parsed.key_id()).expect("known key");
+    case.hasher.hash(key).matches(&record.hash) && !record.revoked
+}
+
+/// Fails loudly if a variant does not do what it claims (e.g. the layer answering 401).
+pub(crate) async fn sanity_check(jwt: &[JwtCase], api_key: &ApiKeyCase) {
+    let bare = bare_router();
+    let noop = noop_layer_router();
+    for case in jwt {
+        assert_eq!(send(&noop, &case.headers).await.status(), StatusCode::OK);
+        let ok = send(&case.layered, &case.headers).await;
+        assert_eq!(
+            ok.status(),
+            StatusCode::OK,
+            "{} through the layer",
+            case.name
+        );
+        assert_eq!(send(&bare, &case.headers).await.status(), StatusCode::OK);
+        let no_credential = send(&case.layered, &[]).await;
+        assert_eq!(no_credential.status(), StatusCode::UNAUTHORIZED);
+        let data = raw_decode(case);
+        assert_eq!(data.claims.sub, "user_42");
+        assert_eq!(data.header.alg, case.algorithm);
+    }
+    let ok = send(&api_key.layered, &api_key.headers).await;
+    assert_eq!(ok.status(), StatusCode::OK, "API key through the layer");
+    assert!(raw_api_key_check(api_key));
+}
+
+/// The current-thread runtime every bench drives requests on.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The provider `tower_api_auth::crypto::ensure_provider` selects (aws-lc-rs when it is on).
+fn provider() -> &'static jsonwebtoken::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+    }
+    #[cfg(all(not(feature = "aws-lc-rs"), feature = "rust-crypto"))]
+    {
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+    }
+}
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!("the benches need a JWT crypto backend: enable `aws-lc-rs` or `rust-crypto`");
+
+/// `(signing input, signature segment)` of a compact JWS.
+pub(crate) fn split_token(token: &str) -> (&str, &str) {
+    token.rsplit_once('.').expect("a compact JWS")
+}
+
+/// What the crate's validator does for the signature: `jsonwebtoken::crypto::verify`, which builds
+/// (and boxes) a new verifier from the `DecodingKey` on every call.
+pub(crate) fn verify_per_call(case: &JwtCase) -> bool {
+    let (message, signature) = split_token(black_box(case.token.as_str()));
+    jsonwebtoken::crypto::verify(
+        signature,
+        message.as_bytes(),
+        &case.decoding_key,
+        case.algorithm,
+    )
+    .unwrap_or(false)
+}
+
+/// A verifier built once per key, as a validator could keep next to its `DecodingKey`.
+pub(crate) fn cached_verifier(case: &JwtCase) -> Box<dyn jsonwebtoken::crypto::JwtVerifier> {
+    (provider().verifier_factory)(&case.algorithm, &case.decoding_key).expect("verifier")
+}
+
+/// The same check with a prebuilt verifier: only the signature is decoded per call.
+pub(crate) fn verify_cached(
+    verifier: &dyn jsonwebtoken::crypto::JwtVerifier,
+    case: &JwtCase,
+) -> bool {
+    use base64::Engine;
+    let (message, signature) = split_token(black_box(case.token.as_str()));
+    let Ok(signature) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature) else {
+        return false;
+    };
+    verifier.verify(message.as_bytes(), &signature).is_ok()
+}
