@@ -1,0 +1,309 @@
+//! Shared helpers of the integration tests: a real HTTP server, a client that records status,
+//! headers and JSON body, API keys, and JWTs minted with jsonwebtoken.
+#![allow(dead_code)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, KeyRecord, Scopes, Tenant};
+
+/// A fixed instant in the past: 2023-11-14T22:13:20Z.
+pub(crate) const PAST: u64 = 1_700_000_000;
+/// [`PAST`] in RFC 3339.
+pub(crate) const PAST_RFC3339: &str = "2023-11-14T22:13:20Z";
+
+/// An HS256 secret (32 bytes or more).
+pub(crate) const HS256_SECRET: &[u8] = b"an-hs256-secret-of-at-least-32-bytes!!";
+
+/// Now, in unix seconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The bytes of a PEM file in `tests/keys/`.
+pub(crate) fn pem(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Base64url without padding, as JWS uses.
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token assembled by hand from a header and a payload, with `signature` as is (for tokens
+/// jsonwebtoken refuses to produce: `alg: none`, forged signatures, …).
+pub(crate) fn forge(header: &Value, payload: &Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{signature}",
+        b64(header.to_string()),
+        b64(payload.to_string())
+    )
+}
+
+/// A fresh API key of `format` whose record has `tenants` and `scopes`.
+pub(crate) fn api_key_with(
+    format: &ApiKeyFormat,
+    tenants: &[&str],
+    scopes: &str,
+) -> (String, KeyRecord) {
+    ApiKeyHasher::default()
+        .generate(format)
+        .with_record(|r| {
+            r.with_tenants(tenants.iter().map(|t| Tenant::new(t).expect("tenant")))
+                .with_scopes(Scopes::parse(scopes).expect("scopes"))
+        })
+        .into_parts()
+}
+
+/// A key of `prefix` with the given public `id` and `secret` (32 base62 characters) and a valid
+/// checksum: CRC-32 of everything before it, as 6 base62 digits.
+pub(crate) fn key_with_secret(prefix: &str, id: &str, secret: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("{prefix}_{id}_{secret}");
+    let mut n = crc32fast::hash(body.as_bytes());
+    let mut sum = [b'0'; 6];
+    for slot in sum.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    body + std::str::from_utf8(&sum).expect("ascii")
+}
+
+/// A fresh `sk_live` API key for tenant `tn_a` (and `tn_b`) with `scopes`.
+pub(crate) fn api_key(scopes: &str) -> (String, KeyRecord) {
+    api_key_with(&ApiKeyFormat::default(), &["tn_a", "tn_b"], scopes)
+}
+
+/// What came back over HTTP.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) text: String,
+}
+
+impl Reply {
+    /// A header as a string, if present.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("visible ASCII header"))
+    }
+
+    /// The `WWW-Authenticate` header.
+    pub(crate) fn challenge(&self) -> Option<&str> {
+        self.header("www-authenticate")
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text))
+    }
+
+    /// Asserts a default (`Nested`) error body with `code`, and returns the `error` object.
+    pub(crate) fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "status of {:?}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "content type"
+        );
+        let body = self.json();
+        let error = body["error"].clone();
+        assert_eq!(error["code"], code, "body: {body}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "message in {body}"
+        );
+        error
+    }
+
+    /// Asserts the whole challenge.
+    pub(crate) fn assert_challenge(&self, expected: Option<&str>) {
+        assert_eq!(
+            self.challenge(),
+            expected,
+            "WWW-Authenticate of {:?}",
+            self.text
+        );
+    }
+
+    /// Asserts the RFC 6750 challenge `Bearer error="<error>", error_description="<message>"`,
+    /// with the message taken from the body.
+    pub(crate) fn assert_bearer_error(&self, oauth_error: &str) {
+        let message = self.json()["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned();
+        let expected = format!(r#"Bearer error="{oauth_error}", error_description="{message}""#);
+        self.assert_challenge(Some(&expected));
+    }
+}
+
+/// A request to the test server.
+pub(crate) struct Call {
+    builder: reqwest::RequestBuilder,
+}
+
+impl Call {
+    /// Adds a header (appended: repeated names make repeated headers).
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub(crate) fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// `X-API-Key: <key>` with `X-Tenant-ID: <tenant>`.
+    pub(crate) fn api_key(self, key: &str, tenant: &str) -> Self {
+        self.header("x-api-key", key).header("x-tenant-id", tenant)
+    }
+
+    /// Sends it.
+    pub(crate) async fn send(self) -> Reply {
+        let response = self.builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+}
+
+/// A running test server.
+#[derive(Clone)]
+pub(crate) struct Server {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// `GET <path>`.
+    pub(crate) fn get(&self, path: &str) -> Call {
+        Call {
+            builder: self.client.get(format!("{}{path}", self.base)),
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A server that was started some other way (a plain hyper server).
+    pub(crate) fn at(base: String) -> Self {
+        Self {
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+/// Serves `app` on 127.0.0.1 with an OS-chosen port, in the background.
+pub(crate) async fn serve(app: axum::Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("server");
+    });
+    Server::at(format!("http://{addr}"))
+}
+
+/// Asserts that neither the body nor any header of `reply` contains `secret`.
+pub(crate) fn assert_no_leak(reply: &Reply, secret: &str) {
+    assert!(
+        !reply.text.contains(secret),
+        "secret leaked in body {:?}",
+        reply.text
+    );
+    for (name, value) in &reply.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        assert!(!value.contains(secret), "secret leaked in header {name}");
+    }
+}
+
+/// JWT minting, for the files that have a crypto backend.
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+pub(crate) mod jwt {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::{HS256_SECRET, now, pem};
+
+    /// The encoding key of `alg` (the HMAC secrets are `alg`-specific lengths).
+    pub(crate) fn encoding_key(alg: Algorithm) -> EncodingKey {
+        tower_api_auth::crypto::ensure_provider();
+        match alg {
+            Algorithm::HS256 => EncodingKey::from_secret(HS256_SECRET),
+            Algorithm::HS384 => EncodingKey::from_secret(&hmac_secret(48)),
+            Algorithm::HS512 => EncodingKey::from_secret(&hmac_secret(64)),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_pem(&pem("rsa_private")).expect("rsa"),
+            Algorithm::ES256 => EncodingKey::from_ec_pem(&pem("ec256_private")).expect("ec256"),
+            Algorithm::ES384 => EncodingKey::from_ec_pem(&pem("ec384_private")).expect("ec384"),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem("ed25519_private")).expect("ed"),
+            other => panic!("no test key for {other:?}"),
+        }
+    }
+
+    /// A deterministic HMAC secret of `len` bytes.
+    pub(crate) fn hmac_secret(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    /// Signs `claims` with `header`.
+    pub(crate) fn sign(header: &Header, claims: &Value, key: &EncodingKey) -> String {
+        tower_api_auth::crypto::ensure_provider();
+        jsonwebtoken::encode(header, claims, key).expect("token signed")
+    }
+
+    /// Signs `claims` with `alg`'s test key and a plain header.
+    pub(crate) fn sign_with(alg: Algorithm, claims: &Value) -> String {
+        sign(&Header::new(alg), claims, &encoding_key(alg))
+    }
+
+    /// An HS256 token (the default test key) with `claims`.
+    pub(crate) fn hs256(claims: &Value) -> String {
+        sign_with(Algorithm::HS256, claims)
+    }
+
+    /// Claims of a valid token for `sub`, valid for an hour.
+    pub(crate) fn claims(sub: &str) -> Value {
+        let now = now();
+        json!({ "sub": sub, "iat": now, "exp": now + 3600 })
+    }
+
+    /// `base` with `extra`'s fields added (or replaced; `null` removes).
+    pub(crate) fn with(base: Value, extra: Value) -> Value {
+        let mut base = base;
+        let map = base.as_object_mut().expect("claims object");
+        for (key, value) in extra.as_object().expect("extra object") {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        base
+    }
+}
