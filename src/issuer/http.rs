@@ -295,7 +295,8 @@ async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
                 };
                 service.client_credentials(&id, &secret, scope).await
             }
-            Some("api_key") | None if form.api_key.is_some() => {
+            // `grant_type=api_key` without a key is malformed, not an unknown grant.
+            Some("api_key") | None if form.api_key.is_some() || form.grant_type.is_some() => {
                 let api_key = required(&form.api_key, "The api_key is missing")?;
                 service
                     .exchange_api_key(

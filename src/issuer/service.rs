@@ -519,6 +519,17 @@ impl TokenService {
         };
         let presented = RefreshTokenHash::of(refresh_token).ok_or_else(invalid)?;
         let now = unix_now();
+        // Check the scope before spending the token: a refused scope must leave the token usable,
+        // or the client's retry would look like reuse and end its session.
+        if scope.is_some()
+            && let Some(session) = self
+                .store
+                .session_of(presented, now)
+                .await
+                .map_err(unavailable)?
+        {
+            narrow(&session.scopes, scope)?;
+        }
         let (next_token, next_hash) = new_refresh_token();
         match self
             .store
