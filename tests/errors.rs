@@ -104,7 +104,7 @@ async fn the_realm_goes_into_every_challenge() {
 /// Asserts a 400 `invalid_request` without a challenge.
 fn assert_invalid_request(reply: &common::Reply) {
     reply.assert_error(400, "invalid_request");
-    reply.assert_challenge(None);
+    reply.assert_bearer_error("invalid_request");
 }
 
 #[tokio::test]
@@ -145,7 +145,7 @@ async fn a_bearer_token_and_an_api_key_together_are_invalid_request() {
         error["message"],
         "Send exactly one credential: a Bearer token or an API key, not both"
     );
-    reply.assert_challenge(None);
+    reply.assert_bearer_error("invalid_request");
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn a_token_over_max_token_len_is_invalid_request() {
             error["message"].as_str().unwrap().contains("too long"),
             "{error}"
         );
-        reply.assert_challenge(None);
+        reply.assert_bearer_error("invalid_request");
         assert_no_leak(&reply, &long);
     }
     // The default limit is 8 KiB.
@@ -688,12 +688,18 @@ async fn a_renderer_cannot_break_the_challenge_header() {
         scope.challenge().unwrap(),
         r#"Bearer error="insufficient_scope", error_description="The credential lacks a required scope", scope="a b""#
     );
-    for kind in [
-        AuthErrorKind::InvalidRequest,
-        AuthErrorKind::TenantRequired,
-        AuthErrorKind::AuthUnavailable,
-        AuthErrorKind::Misconfigured,
-    ] {
+    for kind in [AuthErrorKind::AuthUnavailable, AuthErrorKind::Misconfigured] {
         assert!(AuthError::new(kind).challenge().is_none(), "{kind:?}");
+    }
+    // A malformed credential request is challenged with RFC 6750's invalid_request.
+    for kind in [AuthErrorKind::InvalidRequest, AuthErrorKind::TenantRequired] {
+        let challenge = AuthError::new(kind).challenge().unwrap();
+        assert!(
+            challenge
+                .to_str()
+                .unwrap()
+                .starts_with(r#"Bearer error="invalid_request""#),
+            "{kind:?}"
+        );
     }
 }

@@ -76,10 +76,17 @@ fn assert_rejected(response: &Response<String>, secret: &[u8]) -> Result<(), Tes
     let body: serde_json::Value = serde_json::from_str(response.body()).expect("JSON body");
     prop_assert_eq!(body["error"]["code"].as_str(), Some(error.unwrap().code()));
     prop_assert_eq!(error.unwrap().status().as_u16(), status);
+    // Every rejection of a credential carries a challenge; a 400 names invalid_request.
+    let challenge = response.headers().get("www-authenticate");
+    prop_assert!(challenge.is_some());
     if status == 400 {
-        prop_assert!(response.headers().get("www-authenticate").is_none());
-    } else {
-        prop_assert!(response.headers().get("www-authenticate").is_some());
+        prop_assert!(
+            challenge
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(r#"Bearer error="invalid_request""#)
+        );
     }
     // Short secrets can coincide with words of the messages; long ones must never show up.
     if secret.len() >= 12 {

@@ -168,7 +168,9 @@ async fn rejections_on_a_plain_hyper_service() {
 
     let reply = server.get("/").header("x-api-key", &key).send().await;
     reply.assert_error(400, "tenant_required");
-    reply.assert_challenge(None);
+    reply.assert_challenge(Some(
+        r#"Bearer realm="plain", error="invalid_request", error_description="The X-Tenant-ID header is required with this credential""#,
+    ));
 
     let reply = server.get("/").api_key(&key, "tn_zzz").send().await;
     reply.assert_error(403, "tenant_forbidden");

@@ -267,10 +267,21 @@ impl AuthError {
         &self.0.details
     }
 
-    /// The RFC 6750 `WWW-Authenticate` challenge for 401 and 403 answers; `None` for other statuses.
+    /// The RFC 6750 `WWW-Authenticate` challenge: for 401 and 403 answers, and for the 400s of a
+    /// malformed credential request (`error="invalid_request"`, RFC 6750 §3.1). `None` for server
+    /// failures and token-endpoint grant errors, which are no challenge to authenticate.
     pub fn challenge(&self) -> Option<HeaderValue> {
-        let status = self.status();
-        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+        let challenged = match self.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => true,
+            StatusCode::BAD_REQUEST => {
+                matches!(
+                    self.0.kind,
+                    AuthErrorKind::InvalidRequest | AuthErrorKind::TenantRequired
+                )
+            }
+            _ => false,
+        };
+        if !challenged {
             return None;
         }
         // RFC 6749 §5.2: a failed client authentication is challenged with the client's scheme.
@@ -400,9 +411,15 @@ mod tests {
                 .is_none()
         );
         assert!(
-            AuthError::new(AuthErrorKind::TenantRequired)
+            AuthError::new(AuthErrorKind::InvalidGrant)
                 .challenge()
                 .is_none()
+        );
+        assert_eq!(
+            AuthError::new(AuthErrorKind::TenantRequired)
+                .challenge()
+                .unwrap(),
+            r#"Bearer error="invalid_request", error_description="The X-Tenant-ID header is required with this credential""#
         );
     }
 }

@@ -142,7 +142,15 @@ fn invalid_request(message: &'static str) -> AuthError {
 impl Endpoints {
     fn reject(&self, error: AuthError) -> Response {
         tracing::debug!(code = error.code(), "token endpoint request rejected");
+        let client_failed = error.kind() == AuthErrorKind::InvalidClient;
         let mut response = self.renderer.respond(error).map(Body::from);
+        if !client_failed {
+            // RFC 6749 §5.2: grant errors are no challenge to authenticate; only a failed client
+            // authentication is answered with one (Basic).
+            response
+                .headers_mut()
+                .remove(http::header::WWW_AUTHENTICATE);
+        }
         no_store(response.headers_mut());
         response
     }
