@@ -6,6 +6,8 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+use crate::jwt::verifier::Prepared;
+
 /// A key that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyError(String);
@@ -45,6 +47,8 @@ pub struct JwtKey {
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) algorithm: Algorithm,
     pub(crate) key: DecodingKey,
+    /// Prepared once here, so that no request pays for key setup.
+    pub(crate) prepared: Prepared,
 }
 
 impl fmt::Debug for JwtKey {
@@ -95,7 +99,7 @@ impl JwtKey {
                 min_hmac_len(algorithm)
             )));
         }
-        Ok(Self::bound(algorithm, DecodingKey::from_secret(secret)))
+        Self::bound(algorithm, DecodingKey::from_secret(secret))
     }
 
     /// A public key in PEM (`-----BEGIN PUBLIC KEY-----` or `BEGIN RSA PUBLIC KEY`) for `algorithm`.
@@ -117,7 +121,7 @@ impl JwtKey {
             }
         }
         .map_err(|e| KeyError::new(format!("not a {algorithm:?} public key in PEM: {e}")))?;
-        Ok(Self::bound(algorithm, key))
+        Self::bound(algorithm, key)
     }
 
     /// A public key in DER for `algorithm` (PKCS#1 for RSA, SEC1 point for EC, raw 32 bytes for EdDSA).
@@ -138,7 +142,7 @@ impl JwtKey {
                 ));
             }
         };
-        Ok(Self::bound(algorithm, key))
+        Self::bound(algorithm, key)
     }
 
     /// A key jsonwebtoken already decoded, bound to `algorithm`.
@@ -148,15 +152,17 @@ impl JwtKey {
         key: DecodingKey,
     ) -> Result<Self, KeyError> {
         backend_available()?;
-        Ok(Self::bound(algorithm, key))
+        Self::bound(algorithm, key)
     }
 
-    fn bound(algorithm: Algorithm, key: DecodingKey) -> Self {
-        Self {
+    fn bound(algorithm: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
+        let prepared = Prepared::new(algorithm, &key)?;
+        Ok(Self {
             kid: None,
             algorithm,
             key,
-        }
+            prepared,
+        })
     }
 
     /// Names the key: tokens whose header carries this `kid` are verified with it.
@@ -258,7 +264,8 @@ impl JwtKeySet {
             {
                 return Err(KeyError::new(format!("JWK {name}: HMAC secret too short")));
             }
-            let mut key = JwtKey::bound(algorithm, decoding);
+            let mut key = JwtKey::bound(algorithm, decoding)
+                .map_err(|e| KeyError::new(format!("JWK {name}: {e}")))?;
             if let Some(kid) = &jwk.common.key_id {
                 key = key.with_kid(kid.as_str());
             }

@@ -27,6 +27,7 @@ mod b64;
 mod claims;
 mod header;
 mod keys;
+mod verifier;
 
 pub use keys::{JwtKey, JwtKeySet, KeyError};
 
@@ -257,9 +258,9 @@ impl JwtValidator {
             .keys
             .select(kid, header.alg)
             .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
-        let verified =
-            jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, key.algorithm)
-                .unwrap_or(false);
+        let verified = key
+            .prepared
+            .verify(key.algorithm, &key.key, message.as_bytes(), signature);
         if !verified {
             return Err(invalid("The token's signature is invalid"));
         }
