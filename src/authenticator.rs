@@ -99,15 +99,16 @@ impl Authenticator {
             jwt.tenants.as_slice(),
             self.tenants.jwt_header,
         )?;
-        let mut builder = Identity::builder(jwt.subject, AuthMethod::Jwt)
-            .scopes(jwt.scopes)
+        // Reference-count bumps only: the verified token may be shared with the cache.
+        let mut builder = Identity::builder(jwt.subject.clone(), AuthMethod::Jwt)
+            .scopes(jwt.scopes.clone())
             .expires_at(jwt.expires_at)
             .tenant_opt(tenant)
-            .ids(jwt.session_id, jwt.token_id)
-            .claims_any(jwt.claims)
+            .ids(jwt.session_id.clone(), jwt.token_id.clone())
+            .claims_any(jwt.claims.clone())
             .renderer(self.renderer.clone());
-        if let Some(kid) = jwt.kid {
-            builder = builder.key_id(kid);
+        if let Some(kid) = &jwt.kid {
+            builder = builder.key_id(kid.clone());
         }
         Ok(builder.build())
     }

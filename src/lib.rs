@@ -95,7 +95,7 @@ pub use error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
 #[cfg(feature = "axum")]
 pub use extract::{AuthRejection, Claims, ScopeSet, Scoped};
 pub use identity::{AuthMethod, Identity, IdentityBuilder};
-pub use jwt::{JwtKey, JwtKeySet, JwtValidator, KeyError};
+pub use jwt::{JwtKey, JwtKeySet, JwtValidator, KeyError, TokenCacheConfig, TokenCacheStats};
 pub use layer::{AuthBody, AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture};
 pub use require_scopes::{RequireScopes, RequireScopesService};
 pub use revocation::{MemoryRevocationList, RevocationCheck};

@@ -24,12 +24,17 @@
 //! maximum lifetime, `sub` required. `jku`, `x5u` and an embedded `jwk` are never used.
 
 mod b64;
+mod cache;
 mod claims;
 mod header;
 mod keys;
 mod verifier;
 
+pub use cache::{TokenCacheConfig, TokenCacheStats};
 pub use keys::{JwtKey, JwtKeySet, KeyError};
+
+use arc_swap::ArcSwap;
+use cache::{Entry, TokenCache};
 
 use std::any::Any;
 use std::fmt;
@@ -67,7 +72,11 @@ fn decode_claims<C: DeserializeOwned + Send + Sync + 'static>(
 /// `jsonwebtoken::Validation` is.
 #[derive(Clone)]
 pub struct JwtValidator {
-    keys: JwtKeySet,
+    /// Shared by clones, so that [`replace_keys`](Self::replace_keys) reaches the layer's copy.
+    keys: Arc<ArcSwap<KeyRing>>,
+    cache_config: TokenCacheConfig,
+    /// Shared only by clones with identical settings: every option method starts a new one.
+    cache: Option<Arc<TokenCache>>,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: u64,
@@ -81,7 +90,8 @@ pub struct JwtValidator {
 impl fmt::Debug for JwtValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtValidator")
-            .field("keys", &self.keys)
+            .field("keys", &self.keys.load().set)
+            .field("cache", &self.cache_config)
             .field("issuers", &self.issuers)
             .field("audiences", &self.audiences)
             .field("leeway", &self.leeway)
@@ -94,12 +104,19 @@ impl fmt::Debug for JwtValidator {
     }
 }
 
+/// The trusted keys and their generation, bumped on every replacement.
+struct KeyRing {
+    set: JwtKeySet,
+    generation: u64,
+}
+
 /// What a valid token says, owned.
 pub(crate) struct VerifiedJwt {
     pub(crate) subject: Arc<str>,
     pub(crate) scopes: Scopes,
     pub(crate) tenants: Tenants,
     pub(crate) expires_at: u64,
+    pub(crate) not_before: Option<i64>,
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) session_id: Option<Arc<str>>,
     pub(crate) token_id: Option<Arc<str>>,
@@ -127,8 +144,14 @@ impl JwtValidator {
     /// A validator trusting `keys`, with the defaults: leeway 60 s, no issuer or audience
     /// requirement, any `typ`, scopes from `scope` or `scp`, tenants from `tenant_id`.
     pub fn new(keys: impl Into<JwtKeySet>) -> Self {
+        let cache_config = TokenCacheConfig::default();
         Self {
-            keys: keys.into(),
+            keys: Arc::new(ArcSwap::from_pointee(KeyRing {
+                set: keys.into(),
+                generation: 0,
+            })),
+            cache: TokenCache::new(cache_config),
+            cache_config,
             issuers: Vec::new(),
             audiences: Vec::new(),
             leeway: 60,
@@ -179,21 +202,21 @@ impl JwtValidator {
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
-        self
+        self.fresh_cache()
     }
 
     /// Requires `aud` to contain this audience, or any other one added (any-of).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
-        self
+        self.fresh_cache()
     }
 
     /// Clock skew tolerated for `exp`, `nbf` and `iat`. Default 60 s.
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway.as_secs();
-        self
+        self.fresh_cache()
     }
 
     /// Requires the header `typ` (compared as RFC 9068 says: case-insensitive, `application/`
@@ -201,14 +224,14 @@ impl JwtValidator {
     #[must_use]
     pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
         self.required_typ = Some(typ.into());
-        self
+        self.fresh_cache()
     }
 
     /// Refuses tokens whose `exp - iat` exceeds `lifetime` (and tokens without `iat`).
     #[must_use]
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_lifetime = Some(lifetime.as_secs());
-        self
+        self.fresh_cache()
     }
 
     /// Reads scopes from this claim only (string: space-delimited; array: one scope each).
@@ -216,14 +239,14 @@ impl JwtValidator {
     #[must_use]
     pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
         self.scope_claim = Some(claim.into());
-        self
+        self.fresh_cache()
     }
 
     /// Reads tenants from this claim (a string or an array). Default `tenant_id`.
     #[must_use]
     pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
         self.tenant_claim = claim.into();
-        self
+        self.fresh_cache()
     }
 
     /// Decodes the claims into `C` once per request; handlers read them with the `Claims<C>`
@@ -232,17 +255,79 @@ impl JwtValidator {
     #[must_use]
     pub fn claims<C: DeserializeOwned + Send + Sync + 'static>(mut self) -> Self {
         self.claims = Some((decode_claims::<C>, std::any::type_name::<C>()));
+        self.fresh_cache()
+    }
+
+    /// Adds a key to the trusted set (of this validator only: clones made before keep theirs).
+    pub fn with_key(mut self, key: JwtKey) -> Result<Self, KeyError> {
+        let ring = self.keys.load();
+        let mut set = ring.set.clone();
+        set.insert(key)?;
+        let generation = ring.generation + 1;
+        drop(ring);
+        self.keys = Arc::new(ArcSwap::from_pointee(KeyRing { set, generation }));
+        Ok(self.fresh_cache())
+    }
+
+    /// Replaces the trusted keys at run time — key rotation, or a refreshed JWK set — for this
+    /// validator and every clone of it, including the one inside an auth layer. Tokens cached under
+    /// the old keys are verified again; tokens of removed keys are refused from the next request.
+    pub fn replace_keys(&self, keys: JwtKeySet) {
+        let generation = self.keys.load().generation + 1;
+        self.keys.store(Arc::new(KeyRing {
+            set: keys,
+            generation,
+        }));
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+    }
+
+    /// Sets the verified-token cache (on by default: 16 MiB, entries trusted up to 5 minutes).
+    /// [`TokenCacheConfig::disabled`] turns it off.
+    #[must_use]
+    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
+        self.cache_config = config;
+        self.fresh_cache()
+    }
+
+    /// The verified-token cache's size, if the cache is on.
+    pub fn cache_stats(&self) -> Option<TokenCacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// A new, empty cache: entries validated under other settings must never answer for these.
+    fn fresh_cache(mut self) -> Self {
+        self.cache = TokenCache::new(self.cache_config);
         self
     }
 
-    /// Adds a key to the trusted set.
-    pub fn with_key(mut self, key: JwtKey) -> Result<Self, KeyError> {
-        self.keys.insert(key)?;
-        Ok(self)
+    /// Validates `token` at `now` (unix seconds).
+    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<Arc<VerifiedJwt>, AuthError> {
+        let ring = self.keys.load();
+        if let Some(cache) = &self.cache
+            && let Some(verified) = cache.get(token, now, ring.generation)
+        {
+            return Ok(verified);
+        }
+        let verified = Arc::new(self.verify(token, now, &ring.set)?);
+        if let Some(cache) = &self.cache {
+            let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+            let entry = Entry {
+                verified: Arc::clone(&verified),
+                generation: ring.generation,
+                valid_until: verified.expires_at.saturating_add(self.leeway),
+                valid_from: verified.not_before.map_or(0, |nbf| {
+                    u64::try_from(nbf.saturating_sub(leeway)).unwrap_or(0)
+                }),
+            };
+            cache.insert(token, entry, now);
+        }
+        Ok(verified)
     }
 
-    /// Validates `token` at `now` (unix seconds).
-    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<VerifiedJwt, AuthError> {
+    /// The full verification: header, key, signature, claims.
+    fn verify(&self, token: &str, now: u64, keys: &JwtKeySet) -> Result<VerifiedJwt, AuthError> {
         let (message, signature) = token
             .rsplit_once('.')
             .ok_or_else(|| invalid("The token is not a JWT"))?;
@@ -254,8 +339,7 @@ impl JwtValidator {
         }
         let header = header::parse(header_b64, self.required_typ.as_deref())?;
         let kid = header.kid.as_ref().map(header::KidBuf::as_str);
-        let key = self
-            .keys
+        let key = keys
             .select(kid, header.alg)
             .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
         let verified = key
@@ -393,6 +477,7 @@ impl JwtValidator {
             scopes,
             tenants,
             expires_at,
+            not_before: c.nbf,
             kid: key.kid.clone(),
             session_id: c.sid.as_deref().map(Arc::from),
             token_id: c.jti.as_deref().map(Arc::from),

@@ -1,0 +1,139 @@
+//! The verified-token cache: a token that passed every check is remembered, keyed by its exact
+//! bytes, so that the next request with it skips signature and claim work.
+//!
+//! What a hit never skips: the `exp`/`nbf` clock check (re-done against the cached times), the key
+//! set generation (replacing keys drops every entry made under the old set), and everything the
+//! authenticator does after validation — revocation by `sid`/`jti`, tenant and scope rules.
+//! Only tokens that passed are inserted, so a flood of invalid tokens cannot displace good entries;
+//! a flood of distinct valid ones meets quick_cache's S3-FIFO admission, which keeps one-hit
+//! entries in a small probationary queue away from the frequently used ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+use crate::jwt::VerifiedJwt;
+
+/// Verified-token cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenCacheConfig {
+    /// Whether validated tokens are cached. Default: on.
+    pub enabled: bool,
+    /// The memory the cache may use, in bytes (tokens plus entries, estimated). Default 16 MiB.
+    pub max_bytes: u64,
+    /// The longest an entry is trusted without a full re-verification. Default 5 minutes.
+    pub max_age: Duration,
+}
+
+impl Default for TokenCacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 16 * 1024 * 1024,
+            max_age: Duration::from_secs(300),
+        }
+    }
+}
+
+impl TokenCacheConfig {
+    /// No caching: every request verifies its token in full.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// A snapshot of the cache, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenCacheStats {
+    /// Tokens held.
+    pub entries: usize,
+    /// Their estimated size in bytes.
+    pub bytes: u64,
+    /// The bound on `bytes`.
+    pub max_bytes: u64,
+}
+
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) verified: Arc<VerifiedJwt>,
+    /// The key-set generation the token was verified under.
+    pub(crate) generation: u64,
+    /// Until when the entry may answer: the earliest of `exp + leeway` and insertion + max age.
+    pub(crate) valid_until: u64,
+    /// `nbf - leeway`, rechecked in case the clock stepped back.
+    pub(crate) valid_from: u64,
+}
+
+/// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings.
+const ENTRY_OVERHEAD: u64 = 256;
+
+#[derive(Clone)]
+struct ByTokenLength;
+
+impl Weighter<Box<str>, Entry> for ByTokenLength {
+    fn weight(&self, token: &Box<str>, _entry: &Entry) -> u64 {
+        token.len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+pub(crate) struct TokenCache {
+    entries: Cache<Box<str>, Entry, ByTokenLength>,
+    max_age: u64,
+    max_bytes: u64,
+}
+
+impl TokenCache {
+    pub(crate) fn new(config: TokenCacheConfig) -> Option<Arc<Self>> {
+        if !config.enabled || config.max_bytes == 0 {
+            return None;
+        }
+        let estimated_items = (config.max_bytes / (ENTRY_OVERHEAD + 512)).max(16) as usize;
+        Some(Arc::new(Self {
+            entries: Cache::with_weighter(estimated_items, config.max_bytes, ByTokenLength),
+            max_age: config.max_age.as_secs(),
+            max_bytes: config.max_bytes,
+        }))
+    }
+
+    /// The verified token, if `token` is cached, still fresh at `now`, and of key set `generation`.
+    pub(crate) fn get(&self, token: &str, now: u64, generation: u64) -> Option<Arc<VerifiedJwt>> {
+        let entry = self.entries.get(token)?;
+        if entry.generation == generation && entry.valid_from <= now && now < entry.valid_until {
+            return Some(entry.verified);
+        }
+        // Stale for good (expired, or verified under replaced keys): free the room.
+        if entry.generation != generation || now >= entry.valid_until {
+            self.entries.remove(token);
+        }
+        None
+    }
+
+    pub(crate) fn insert(&self, token: &str, entry: Entry, now: u64) {
+        let entry = Entry {
+            valid_until: entry.valid_until.min(now.saturating_add(self.max_age)),
+            ..entry
+        };
+        if now < entry.valid_until {
+            self.entries.insert(Box::from(token), entry);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn stats(&self) -> TokenCacheStats {
+        TokenCacheStats {
+            entries: self.entries.len(),
+            bytes: self.entries.weight(),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
