@@ -87,8 +87,9 @@ mod scope;
 mod tenant;
 
 pub use api_key::{
-    ApiKeyFormat, ApiKeyHasher, ApiKeys, InvalidPrefix, KeyHash, KeyLookup, KeyProvider, KeyRecord,
-    LookupResult, MalformedKey, MemoryKeyProvider, NewApiKey, ParsedKey, ProviderError,
+    ApiKeyFormat, ApiKeyHasher, ApiKeys, CachedKeyProvider, InvalidPrefix, KeyHash, KeyLookup,
+    KeyProvider, KeyRecord, LookupResult, MalformedKey, MemoryKeyProvider, NewApiKey, ParsedKey,
+    ProviderError,
 };
 pub use credential::{Credential, CredentialSources, DEFAULT_MAX_TOKEN_LEN, Presented};
 pub use error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};

@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -12,8 +13,8 @@ use axum::{Json, Router};
 use http::HeaderName;
 use serde_json::{Value, json};
 use tower_api_auth::{
-    ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, Claims, Identity, KeyLookup, KeyProvider,
-    KeyRecord, MemoryKeyProvider, ProviderError, Tenant,
+    ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, CachedKeyProvider, Claims, Identity, KeyLookup,
+    KeyProvider, KeyRecord, MemoryKeyProvider, ProviderError, Tenant,
 };
 
 use common::{PAST, PAST_RFC3339, Server, api_key, api_key_with, assert_no_leak, now, serve};
@@ -532,4 +533,66 @@ fn key_records_round_trip_through_serde_with_the_hash_as_hex() {
     assert_eq!(json["hash"], record.hash.to_hex());
     let back: KeyRecord = serde_json::from_value(json).unwrap();
     assert_eq!(back, record);
+}
+
+/// Counts the lookups that reach the store.
+struct CountingStore {
+    keys: Arc<MemoryKeyProvider>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl KeyProvider for CountingStore {
+    fn lookup(&self, key_id: &str) -> KeyLookup {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let found = self.keys.get(key_id);
+        KeyLookup::pending(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok(found)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_cached_provider_spares_the_store_and_honours_invalidation() {
+    let (key, record) = api_key("a");
+    let key_id = record.key_id.clone();
+    let keys = Arc::new(MemoryKeyProvider::from(vec![record]));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cached = Arc::new(CachedKeyProvider::new(CountingStore {
+        keys: Arc::clone(&keys),
+        calls: Arc::clone(&calls),
+    }));
+    let layer = AuthLayer::builder()
+        .api_keys(ApiKeys::from_shared(cached.clone()))
+        .build();
+    let server = serve(router(layer)).await;
+
+    for _ in 0..5 {
+        let reply = server.get("/me").api_key(&key, "tn_a").send().await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one store lookup for five requests"
+    );
+
+    // Unknown ids are remembered too, in their own cache.
+    let (unknown, _) = api_key("");
+    for _ in 0..3 {
+        assert_401(
+            &server.get("/me").api_key(&unknown, "tn_a").send().await,
+            "invalid_api_key",
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // Revocation reaches the next request once the cache entry is invalidated.
+    keys.revoke(&key_id);
+    cached.invalidate(&key_id);
+    assert_401(
+        &server.get("/me").api_key(&key, "tn_a").send().await,
+        "api_key_revoked",
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }

@@ -18,12 +18,14 @@
 //! # let _ = (plaintext, api_keys);
 //! ```
 
+mod cache;
 mod format;
 mod hash;
 mod provider;
 pub(crate) mod random;
 mod record;
 
+pub use cache::CachedKeyProvider;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
 pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider, ProviderError};

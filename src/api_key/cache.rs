@@ -1,0 +1,272 @@
+//! A cache in front of a key store that does I/O.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+
+use crate::api_key::provider::{KeyLookup, KeyProvider, LookupResult};
+use crate::api_key::record::KeyRecord;
+
+/// Caches the answers of a [`KeyProvider`] that does I/O (SQL, Redis): found records for
+/// [`ttl`](Self::ttl), unknown key ids for [`negative_ttl`](Self::negative_ttl), each kind in its own
+/// bounded cache so that a flood of made-up key ids cannot push real keys out. Failures are never
+/// cached. A hit answers at once, so the request needs no boxed future.
+///
+/// A revoked key keeps working from the cache for up to the TTL; call [`invalidate`](Self::invalidate)
+/// where keys are revoked to make it take effect on the next request.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_api_auth::{CachedKeyProvider, MemoryKeyProvider};
+///
+/// // In production the inner provider talks to a database; any KeyProvider works.
+/// let keys = CachedKeyProvider::new(MemoryKeyProvider::new())
+///     .ttl(Duration::from_secs(30))
+///     .negative_ttl(Duration::from_secs(5))
+///     .capacity(10_000);
+/// keys.invalidate("k1ABCDEFGHIJ");
+/// ```
+pub struct CachedKeyProvider<P> {
+    inner: Arc<P>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    found: Cache<Box<str>, (Arc<KeyRecord>, Instant)>,
+    unknown: Cache<Box<str>, Instant>,
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl Shared {
+    fn new(capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            found: Cache::new(capacity),
+            unknown: Cache::new(capacity),
+            ttl,
+            negative_ttl,
+        }
+    }
+
+    fn remember(&self, key_id: &str, result: &LookupResult) {
+        match result {
+            Ok(Some(record)) => {
+                self.unknown.remove(key_id);
+                self.found.insert(
+                    Box::from(key_id),
+                    (Arc::clone(record), Instant::now() + self.ttl),
+                );
+            }
+            Ok(None) if !self.negative_ttl.is_zero() => {
+                self.unknown
+                    .insert(Box::from(key_id), Instant::now() + self.negative_ttl);
+            }
+            Ok(None) | Err(_) => {}
+        }
+    }
+}
+
+impl<P> fmt::Debug for CachedKeyProvider<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedKeyProvider")
+            .field("found", &self.shared.found.len())
+            .field("unknown", &self.shared.unknown.len())
+            .field("ttl", &self.shared.ttl)
+            .field("negative_ttl", &self.shared.negative_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: KeyProvider> CachedKeyProvider<P> {
+    /// Caches `inner`'s answers: found keys for 30 s, unknown ids for 5 s, up to 10 000 of each.
+    pub fn new(inner: P) -> Self {
+        Self::from_shared(Arc::new(inner))
+    }
+
+    /// Caches a provider that other code also holds (e.g. the admin API that revokes keys).
+    pub fn from_shared(inner: Arc<P>) -> Self {
+        Self {
+            inner,
+            shared: Arc::new(Shared::new(
+                10_000,
+                Duration::from_secs(30),
+                Duration::from_secs(5),
+            )),
+        }
+    }
+
+    fn rebuild(mut self, capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
+        self.shared = Arc::new(Shared::new(capacity, ttl, negative_ttl));
+        self
+    }
+
+    /// How long a found record is trusted.
+    #[must_use]
+    pub fn ttl(self, ttl: Duration) -> Self {
+        let (capacity, negative) = (
+            self.shared.found.capacity() as usize,
+            self.shared.negative_ttl,
+        );
+        self.rebuild(capacity, ttl, negative)
+    }
+
+    /// How long an unknown key id is remembered as unknown (zero: never).
+    #[must_use]
+    pub fn negative_ttl(self, ttl: Duration) -> Self {
+        let (capacity, positive) = (self.shared.found.capacity() as usize, self.shared.ttl);
+        self.rebuild(capacity, positive, ttl)
+    }
+
+    /// How many found records, and separately how many unknown ids, are kept at most.
+    #[must_use]
+    pub fn capacity(self, entries: usize) -> Self {
+        let (ttl, negative) = (self.shared.ttl, self.shared.negative_ttl);
+        self.rebuild(entries, ttl, negative)
+    }
+
+    /// Forgets what is cached about `key_id`: call it where a key is revoked or changed.
+    pub fn invalidate(&self, key_id: &str) {
+        self.shared.found.remove(key_id);
+        self.shared.unknown.remove(key_id);
+    }
+
+    /// How many found records and unknown ids are cached.
+    pub fn cached(&self) -> (usize, usize) {
+        (self.shared.found.len(), self.shared.unknown.len())
+    }
+
+    /// The wrapped provider.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
+    fn lookup(&self, key_id: &str) -> KeyLookup {
+        let now = Instant::now();
+        if let Some((record, until)) = self.shared.found.get(key_id) {
+            if now < until {
+                return KeyLookup::Ready(Ok(Some(record)));
+            }
+            self.shared.found.remove(key_id);
+        }
+        if let Some(until) = self.shared.unknown.get(key_id) {
+            if now < until {
+                return KeyLookup::Ready(Ok(None));
+            }
+            self.shared.unknown.remove(key_id);
+        }
+        match self.inner.lookup(key_id) {
+            KeyLookup::Ready(result) => {
+                self.shared.remember(key_id, &result);
+                KeyLookup::Ready(result)
+            }
+            KeyLookup::Pending(lookup) => {
+                let shared = Arc::clone(&self.shared);
+                let key_id = key_id.to_owned();
+                KeyLookup::pending(async move {
+                    let result = lookup.await;
+                    shared.remember(&key_id, &result);
+                    result
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::api_key::{ApiKeyHasher, ProviderError};
+
+    /// Counts lookups; knows one key; fails for "down".
+    struct Counting {
+        calls: AtomicUsize,
+        record: Arc<KeyRecord>,
+    }
+
+    impl KeyProvider for Counting {
+        fn lookup(&self, key_id: &str) -> KeyLookup {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let result = match key_id {
+                "down" => Err(ProviderError::new("store down")),
+                id if id == &*self.record.key_id => Ok(Some(Arc::clone(&self.record))),
+                _ => Ok(None),
+            };
+            KeyLookup::pending(async move { result })
+        }
+    }
+
+    fn provider() -> CachedKeyProvider<Counting> {
+        let record = Arc::new(KeyRecord::new("known", ApiKeyHasher::default().hash("x")));
+        CachedKeyProvider::new(Counting {
+            calls: AtomicUsize::new(0),
+            record,
+        })
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        // The futures here never wait, so polling once with a no-op waker completes them.
+        let mut future = std::pin::pin!(future);
+        let waker = std::task::Waker::noop();
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("the test future waited"),
+        }
+    }
+
+    #[test]
+    fn hits_answer_at_once_and_failures_are_not_cached() {
+        let keys = provider();
+        assert!(matches!(keys.lookup("known"), KeyLookup::Pending(_)));
+        assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
+        assert!(matches!(
+            keys.lookup("known"),
+            KeyLookup::Ready(Ok(Some(_)))
+        ));
+        assert!(block_on(keys.lookup("nobody").resolve()).unwrap().is_none());
+        assert!(matches!(keys.lookup("nobody"), KeyLookup::Ready(Ok(None))));
+        assert!(block_on(keys.lookup("down").resolve()).is_err());
+        assert!(block_on(keys.lookup("down").resolve()).is_err());
+        // known: 2 misses (the first lookup was never resolved), nobody: 1, down: 2.
+        assert_eq!(keys.inner().calls.load(Ordering::SeqCst), 5);
+        assert_eq!(keys.cached(), (1, 1));
+    }
+
+    #[test]
+    fn entries_expire_and_can_be_invalidated() {
+        let keys = provider().ttl(Duration::ZERO).negative_ttl(Duration::ZERO);
+        assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
+        assert!(
+            matches!(keys.lookup("known"), KeyLookup::Pending(_)),
+            "a zero TTL never hits"
+        );
+        assert_eq!(keys.cached().1, 0, "a zero negative TTL stores nothing");
+
+        let keys = provider();
+        assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
+        keys.invalidate("known");
+        assert!(matches!(keys.lookup("known"), KeyLookup::Pending(_)));
+    }
+
+    #[test]
+    fn unknown_ids_cannot_evict_found_records() {
+        let keys = provider().capacity(8);
+        assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
+        for i in 0..1000 {
+            let _ = block_on(keys.lookup(&format!("made-up-{i}")).resolve());
+        }
+        assert!(matches!(
+            keys.lookup("known"),
+            KeyLookup::Ready(Ok(Some(_)))
+        ));
+    }
+}
