@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyProvider};
 use crate::credential::{CredentialSources, DEFAULT_MAX_TOKEN_LEN};
 use crate::error::ErrorFormat;
-use crate::jwt::{JwtKey, JwtKeySet, JwtValidator};
+use crate::jwt::{JwtKey, JwtKeySet, JwtValidator, TokenCacheConfig};
 use crate::layer::{AuthLayer, AuthLayerBuilder};
 use crate::tenant::TenantRules;
 
@@ -131,6 +131,12 @@ pub struct JwtConfig {
     pub scope_claim: Option<String>,
     /// The tenant claim; default `tenant_id`.
     pub tenant_claim: Option<String>,
+    /// The verified-token cache: on by default.
+    pub token_cache: bool,
+    /// The cache's memory bound in bytes. Default 16 MiB.
+    pub token_cache_max_bytes: u64,
+    /// How long a cached token is trusted before a full re-verification, in seconds. Default 300.
+    pub token_cache_max_age_secs: u64,
 }
 
 impl Default for JwtConfig {
@@ -145,6 +151,9 @@ impl Default for JwtConfig {
             max_lifetime_secs: None,
             scope_claim: None,
             tenant_claim: None,
+            token_cache: true,
+            token_cache_max_bytes: TokenCacheConfig::default().max_bytes,
+            token_cache_max_age_secs: TokenCacheConfig::default().max_age.as_secs(),
         }
     }
 }
@@ -314,7 +323,11 @@ impl JwtConfig {
         if let Some(claim) = &self.tenant_claim {
             validator = validator.tenant_claim(claim.as_str());
         }
-        Ok(validator)
+        let mut cache = TokenCacheConfig::default();
+        cache.enabled = self.token_cache;
+        cache.max_bytes = self.token_cache_max_bytes;
+        cache.max_age = Duration::from_secs(self.token_cache_max_age_secs);
+        Ok(validator.token_cache(cache))
     }
 }
 
@@ -401,6 +414,23 @@ mod tests {
         let err = config.validator().unwrap_err().to_string();
         assert!(err.contains("exactly one"), "{err}");
         assert!(!err.contains("thirty-two"), "the secret leaked: {err}");
+    }
+
+    #[test]
+    fn the_token_cache_is_configurable() {
+        let config: JwtConfig = serde_json::from_str(
+            r#"{"keys":[{"alg":"HS256","secret":"a-secret-of-at-least-thirty-two-bytes!!"}],"token_cache_max_bytes":4096}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.validator().unwrap().cache_stats().unwrap().max_bytes,
+            4096
+        );
+        let config: JwtConfig = serde_json::from_str(
+            r#"{"keys":[{"alg":"HS256","secret":"a-secret-of-at-least-thirty-two-bytes!!"}],"token_cache":false}"#,
+        )
+        .unwrap();
+        assert!(config.validator().unwrap().cache_stats().is_none());
     }
 
     #[test]
