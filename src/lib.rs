@@ -99,7 +99,7 @@ pub use identity::{AuthMethod, Identity, IdentityBuilder};
 pub use jwt::{JwtKey, JwtKeySet, JwtValidator, KeyError, TokenCacheConfig, TokenCacheStats};
 pub use layer::{AuthBody, AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture};
 pub use require_scopes::{RequireScopes, RequireScopesService};
-pub use revocation::{MemoryRevocationList, RevocationCheck};
+pub use revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
 pub use scope::{InvalidScope, ScopeMatch, ScopeRequirement, Scopes};
 pub use tenant::{InvalidTenant, MAX_TENANT_LEN, Tenant, TenantHeader, TenantRules};
 

@@ -9,7 +9,7 @@
 //! until the longest access-token lifetime has passed) and updates it from the source of truth.
 //!
 //! ```
-//! use tower_api_auth::{MemoryRevocationList, RevocationCheck};
+//! use tower_api_auth::{MemoryRevocationList, RevocationCheck, RevocationStore};
 //!
 //! let revoked = MemoryRevocationList::new();
 //! revoked.revoke_session("sess_1", u64::MAX);
@@ -83,20 +83,29 @@ fn contains(map: &RwLock<HashMap<Arc<str>, u64>>, id: &str, now: u64) -> bool {
     map.get(id).is_some_and(|&until| now < until)
 }
 
+/// A revocation list that can also be written to: the token service records ended sessions and
+/// revoked tokens in it, the auth layer reads it through [`RevocationCheck`].
+pub trait RevocationStore: RevocationCheck {
+    /// Refuses tokens of `session_id` until `until` (unix seconds).
+    fn revoke_session(&self, session_id: &str, until: u64);
+    /// Refuses the token with `jti` `token_id` until `until` (its `exp` suffices).
+    fn revoke_token(&self, token_id: &str, until: u64);
+}
+
+impl RevocationStore for MemoryRevocationList {
+    fn revoke_session(&self, session_id: &str, until: u64) {
+        insert(&self.sessions, session_id, until);
+    }
+
+    fn revoke_token(&self, token_id: &str, until: u64) {
+        insert(&self.tokens, token_id, until);
+    }
+}
+
 impl MemoryRevocationList {
     /// An empty list.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Revokes every token of session `session_id` until `until` (unix seconds).
-    pub fn revoke_session(&self, session_id: &str, until: u64) {
-        insert(&self.sessions, session_id, until);
-    }
-
-    /// Revokes the token with `jti` `token_id` until `until` (unix seconds; its `exp` suffices).
-    pub fn revoke_token(&self, token_id: &str, until: u64) {
-        insert(&self.tokens, token_id, until);
     }
 
     /// Drops entries whose time has passed; returns how many were dropped.

@@ -17,7 +17,7 @@ use crate::issuer::refresh::{
 };
 use crate::issuer::signing::{AccessGrant, TokenIssuer};
 use crate::jwt::JwtValidator;
-use crate::revocation::{MemoryRevocationList, RevocationCheck};
+use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -63,24 +63,6 @@ pub trait PasswordVerifier: Send + Sync + 'static {
         username: &'a str,
         password: &'a str,
     ) -> StoreFuture<'a, Option<Account>>;
-}
-
-/// A revocation list the token service can write to and the auth layer read from.
-pub trait RevocationStore: RevocationCheck {
-    /// Refuses tokens of `session_id` until `until` (unix seconds).
-    fn revoke_session(&self, session_id: &str, until: u64);
-    /// Refuses the token `token_id` until `until`.
-    fn revoke_token(&self, token_id: &str, until: u64);
-}
-
-impl RevocationStore for MemoryRevocationList {
-    fn revoke_session(&self, session_id: &str, until: u64) {
-        MemoryRevocationList::revoke_session(self, session_id, until);
-    }
-
-    fn revoke_token(&self, token_id: &str, until: u64) {
-        MemoryRevocationList::revoke_token(self, token_id, until);
-    }
 }
 
 /// An OAuth 2.0 client for the client-credentials grant. Its secret is stored as a hash.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::api_key::random::random_base62;
@@ -59,15 +59,10 @@ impl SigningKey {
     /// `ES256`/`ES384`, Ed25519 for `EdDSA`.
     pub fn from_pem(algorithm: Algorithm, private_pem: &[u8]) -> Result<Self, KeyError> {
         crate::crypto::ensure_provider();
-        let encoding = match algorithm {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => EncodingKey::from_rsa_pem(private_pem),
-            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(private_pem),
-            Algorithm::EdDSA => EncodingKey::from_ed_pem(private_pem),
+        let encoding = match algorithm.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
+            AlgorithmFamily::Ed => EncodingKey::from_ed_pem(private_pem),
             _ => {
                 return Err(KeyError::new(
                     "HMAC keys are secrets, not PEM: use SigningKey::hmac",

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
 use crate::jwt::verifier::Prepared;
 
@@ -105,15 +105,10 @@ impl JwtKey {
     /// A public key in PEM (`-----BEGIN PUBLIC KEY-----` or `BEGIN RSA PUBLIC KEY`) for `algorithm`.
     pub fn from_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, KeyError> {
         backend_available()?;
-        let key = match algorithm {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem),
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+        let key = match algorithm.family() {
+            AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+            AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
+            AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
             _ => {
                 return Err(KeyError::new(
                     "HMAC keys are secrets, not PEM: use JwtKey::hmac",
@@ -127,15 +122,10 @@ impl JwtKey {
     /// A public key in DER for `algorithm` (PKCS#1 for RSA, SEC1 point for EC, raw 32 bytes for EdDSA).
     pub fn from_der(algorithm: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         backend_available()?;
-        let key = match algorithm {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => DecodingKey::from_rsa_der(der),
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_der(der),
-            Algorithm::EdDSA => DecodingKey::from_ed_der(der),
+        let key = match algorithm.family() {
+            AlgorithmFamily::Rsa => DecodingKey::from_rsa_der(der),
+            AlgorithmFamily::Ec => DecodingKey::from_ec_der(der),
+            AlgorithmFamily::Ed => DecodingKey::from_ed_der(der),
             _ => {
                 return Err(KeyError::new(
                     "HMAC keys are secrets, not DER: use JwtKey::hmac",
