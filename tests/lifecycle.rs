@@ -22,8 +22,8 @@ use tower_api_auth::issuer::{
     DEFAULT_ACCESS_TOKEN_TTL, MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation,
 };
 use tower_api_auth::{
-    AccessGrant, Algorithm, AuthLayer, ErrorFormat, Identity, RevocationCheck, Scopes, SigningKey,
-    Tenant, TokenIssuer, TokenService,
+    AccessGrant, Algorithm, ApiKeyHasher, AuthLayer, ErrorFormat, Identity, MemoryClients,
+    RevocationCheck, Scopes, SigningKey, Tenant, TokenEndpoints, TokenIssuer, TokenService,
 };
 
 use lifecycle_support::*;
@@ -1951,4 +1951,46 @@ async fn a_failing_store_answers_503_never_401_or_400() {
         .await;
     reply.assert_grant_error(503, "auth_unavailable");
     reply.assert_no_leak("user database is down");
+}
+
+#[tokio::test]
+async fn basic_client_credentials_are_form_decoded_and_sent_once() {
+    // RFC 6749 §2.3.1: the id and secret are form-urlencoded before the Basic encoding.
+    let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+    let client_id = "svc:reports+1";
+    let secret = clients.register(client_id, Scopes::parse("reports:read").unwrap(), vec![]);
+    let tokens =
+        Arc::new(TokenService::new(hs256_issuer(), MemoryRefreshStore::new()).clients(clients));
+    let auth = AuthLayer::builder().jwt(tokens.validator()).build();
+    let server = serve(Router::new().nest("/v1", TokenEndpoints::new(tokens).router(auth))).await;
+
+    let grant = server
+        .post("/v1/auth/token")
+        .basic("svc%3Areports%2B1", &secret)
+        .form("grant_type=client_credentials")
+        .send()
+        .await
+        .assert_granted();
+    assert_eq!(payload(&grant.access_token)["client_id"], client_id);
+
+    // Unescaped, the `+` reads as a space: another client, refused.
+    let reply = server
+        .post("/v1/auth/token")
+        .basic("svc%3Areports+1", &secret)
+        .form("grant_type=client_credentials")
+        .send()
+        .await;
+    reply.assert_grant_error(401, "invalid_client");
+
+    // Two authentication methods in one request are malformed (RFC 6749 §2.3).
+    let reply = server
+        .post("/v1/auth/token")
+        .basic("svc%3Areports%2B1", &secret)
+        .form(&format!(
+            "grant_type=client_credentials&client_secret={secret}"
+        ))
+        .send()
+        .await;
+    reply.assert_grant_error(400, "invalid_request");
+    assert!(!reply.text.contains(&secret));
 }

@@ -240,7 +240,15 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Au
     let (id, secret) = decoded
         .split_once(':')
         .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))?;
-    Ok(Some((id.to_owned(), secret.to_owned())))
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined and encoded.
+    let unescape = |part: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
+            .ok()
+            .and_then(|mut pairs| pairs.pop())
+            .map(|(_, value)| value)
+            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
 async fn login(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
@@ -295,6 +303,12 @@ async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
             }
             Some("client_credentials") => {
                 let (id, secret) = match basic_credentials(&headers)? {
+                    // RFC 6749 §2.3: a client uses one authentication method per request.
+                    Some(_) if form.client_secret.is_some() => {
+                        return Err(invalid_request(
+                            "Send the client credentials once: in the Authorization header or the body",
+                        ));
+                    }
                     Some(credentials) => credentials,
                     None => (
                         required(&form.client_id, "The client_id is missing")?.to_owned(),
