@@ -323,11 +323,11 @@ impl JwtConfig {
         if let Some(claim) = &self.tenant_claim {
             validator = validator.tenant_claim(claim.as_str());
         }
-        let mut cache = TokenCacheConfig::default();
-        cache.enabled = self.token_cache;
-        cache.max_bytes = self.token_cache_max_bytes;
-        cache.max_age = Duration::from_secs(self.token_cache_max_age_secs);
-        Ok(validator.token_cache(cache))
+        Ok(validator.token_cache(TokenCacheConfig {
+            enabled: self.token_cache,
+            max_bytes: self.token_cache_max_bytes,
+            max_age: Duration::from_secs(self.token_cache_max_age_secs),
+        }))
     }
 }
 
