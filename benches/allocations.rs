@@ -1,14 +1,16 @@
-//! Heap allocations per request: bare router, raw decode, and through `Router::layer(AuthLayer)`,
-//! for HS256, RS256, ES256, EdDSA JWTs and an in-memory API key. The fixtures (tokens, routers,
-//! requests) are those of the `layer` bench.
+//! Heap allocations per request: bare router, raw decode, and through `Router::layer(AuthLayer)`
+//! with the verified-token cache off (`cold`: every request verified in full) and on (`cached`:
+//! every measured request a hit), for HS256, RS256, ES256, EdDSA JWTs, and an in-memory API key.
+//! The fixtures (tokens, routers, requests) are those of the `layer` bench.
 //!
-//! A counting `#[global_allocator]` wraps `System`; each variant is warmed up, then run `N` times,
-//! and the average number of `alloc` calls (and `realloc` calls and bytes requested) per request is
-//! printed. `own = through_layer - bare_router - raw` is what the layer adds beyond routing and
-//! the bare validation it is compared with; `noop_layer` is a control (the bare route behind a
-//! do-nothing `MapRequestLayer`), so `through - noop_layer - raw` leaves out what axum charges any
-//! `Router::layer`. Allocations made inside C code (aws-lc's own
-//! `malloc`) do not go through the Rust allocator and are not counted.
+//! A counting `#[global_allocator]` wraps `System`; each variant is warmed up (which also fills the
+//! cache of the cached router), then run `N` times, and the average number of `alloc` calls (and
+//! `realloc` calls and bytes requested) per request is printed. `cold - bare` and `cached - bare`
+//! are what authentication adds to a request; `cold - bare - raw` is what the layer allocates
+//! beyond the bare `jsonwebtoken::decode` it is compared with. `noop_layer` is a control (the bare
+//! route behind a do-nothing `MapRequestLayer`): what axum charges any `Router::layer`.
+//! Allocations made inside C code (aws-lc's own `malloc`) do not go through the Rust allocator and
+//! are not counted.
 //!
 //! `cargo bench --bench allocations`
 
@@ -26,12 +28,13 @@ use axum::Router;
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, ServiceExt, service_fn};
-use tower_api_auth::{AuthLayer, AuthMethod, Identity, JwtValidator, Scopes, Tenant};
+use tower_api_auth::{
+    AuthLayer, AuthMethod, Identity, JwtValidator, Scopes, Tenant, TokenCacheConfig,
+};
 
 use common::{
-    AUDIENCE, HMAC_SECRET, ISSUER, JwtCase, SCOPES, TENANT, api_key_case, bare_router,
-    cached_verifier, jwt_cases, noop_layer_router, raw_api_key_check, raw_decode, request, runtime,
-    sanity_check, send, verify_cached, verify_per_call,
+    AUDIENCE, HMAC_SECRET, ISSUER, JwtCase, SCOPES, TENANT, api_key_case, bare_router, jwt_cases,
+    noop_layer_router, raw_api_key_check, raw_decode, request, runtime, sanity_check, send,
 };
 
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
@@ -154,37 +157,62 @@ fn header(title: &str) {
     println!("{}", "-".repeat(75));
 }
 
+/// One line of the summary: a variant, its allocations per request, and the bare router's for the
+/// same request (`None` for calls that are not requests: raw decode and check).
 struct Summary {
-    name: &'static str,
-    over_bare: Count,
-    own: Count,
-    over_noop: Count,
+    label: String,
+    count: Count,
+    bare: Option<Count>,
+}
+
+impl Summary {
+    fn new(label: impl Into<String>, count: Count, bare: Option<Count>) -> Self {
+        Self {
+            label: label.into(),
+            count,
+            bare,
+        }
+    }
 }
 
 fn jwt_table(rt: &tokio::runtime::Runtime, cases: &[JwtCase]) -> Vec<Summary> {
     let bare = bare_router();
-    let noop = noop_layer_router();
     let mut summary = Vec::new();
     for case in cases {
         header(&format!("{} (per request, average of {N})", case.name));
         let bare_count = count_async(rt, || send(&bare, &case.headers));
-        let noop_count = count_async(rt, || send(&noop, &case.headers));
         let raw = count_sync(|| raw_decode(case));
-        let through = count_async(rt, || send(&case.layered, &case.headers));
-        let own = through - bare_count - raw;
+        let cold = count_async(rt, || send(&case.cold, &case.headers));
+        // The warm-up requests fill the cache: every counted request is a hit.
+        let cached = count_async(rt, || send(&case.cached, &case.headers));
         row("bare_router", bare_count);
-        row("noop_layer (control)", noop_count);
         row("raw_decode (jsonwebtoken::decode)", raw);
-        row("through_layer", through);
-        row("through_layer - bare_router", through - bare_count);
-        row("own = through - bare - raw", own);
-        row("through - noop_layer - raw", through - noop_count - raw);
-        summary.push(Summary {
-            name: case.name,
-            over_bare: through - bare_count,
-            own,
-            over_noop: through - noop_count - raw,
-        });
+        row("through_layer_cold (cache off)", cold);
+        row("through_layer_cached (cache hit)", cached);
+        row("cold - bare", cold - bare_count);
+        row("cached - bare", cached - bare_count);
+        row("cold - bare - raw", cold - bare_count - raw);
+        row("cold - cached (verification only)", cold - cached);
+        summary.push(Summary::new(
+            format!("{}: bare_router", case.name),
+            bare_count,
+            None,
+        ));
+        summary.push(Summary::new(
+            format!("{}: cold (cache off)", case.name),
+            cold,
+            Some(bare_count),
+        ));
+        summary.push(Summary::new(
+            format!("{}: cached (cache hit)", case.name),
+            cached,
+            Some(bare_count),
+        ));
+        summary.push(Summary::new(
+            format!("{}: raw_decode", case.name),
+            raw,
+            None,
+        ));
     }
     summary
 }
@@ -215,38 +243,34 @@ async fn plain_service(
 
 fn experiments(rt: &tokio::runtime::Runtime, cases: &[JwtCase]) {
     header("attribution experiments (per call)");
-    for case in cases {
-        row(
-            &format!("{}: jsonwebtoken::crypto::verify", case.name),
-            count_sync(|| verify_per_call(case)),
-        );
-        let verifier = cached_verifier(case);
-        row(
-            &format!("{}: cached verifier + sig decode", case.name),
-            count_sync(|| verify_cached(&*verifier, case)),
+    let hs256 = &cases[0];
+    let validator = JwtValidator::hs256(HMAC_SECRET)
+        .expect("hs256 key")
+        .issuer(ISSUER)
+        .audience(AUDIENCE);
+    let cold = AuthLayer::builder()
+        .jwt(validator.clone().token_cache(TokenCacheConfig::disabled()))
+        .build();
+    let cached = AuthLayer::builder().jwt(validator).build();
+    for layer in [&cold, &cached] {
+        let status = rt.block_on(plain_service(Some(layer), &hs256.headers));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "hs256 through the layer around service_fn"
         );
     }
-
-    let hs256 = &cases[0];
-    let layer = AuthLayer::builder()
-        .jwt(
-            JwtValidator::hs256(HMAC_SECRET)
-                .expect("hs256 key")
-                .issuer(ISSUER)
-                .audience(AUDIENCE),
-        )
-        .build();
-    let status = rt.block_on(plain_service(Some(&layer), &hs256.headers));
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "hs256 through the layer around service_fn"
-    );
     let plain = count_async(rt, || plain_service(None, &hs256.headers));
-    let layered = count_async(rt, || plain_service(Some(&layer), &hs256.headers));
+    let cold_count = count_async(rt, || plain_service(Some(&cold), &hs256.headers));
+    let cached_count = count_async(rt, || plain_service(Some(&cached), &hs256.headers));
     row("service_fn, no layer (hs256 request)", plain);
-    row("AuthLayer around service_fn (hs256)", layered);
-    row("  difference: crate + crypto::verify", layered - plain);
+    row("AuthLayer (cache off) around service_fn", cold_count);
+    row(
+        "  difference: the crate, full verification",
+        cold_count - plain,
+    );
+    row("AuthLayer (cache hit) around service_fn", cached_count);
+    row("  difference: the crate, cache hit", cached_count - plain);
 
     row(
         "Scopes::parse(2 scopes)",
@@ -301,28 +325,40 @@ fn main() {
     row("noop_layer (control)", noop_count);
     row("raw_check (parse, get, hash, compare)", raw);
     row("through_layer", through);
-    row("through_layer - bare_router", through - bare_count);
-    row("own = through - bare - raw", through - bare_count - raw);
-    row("through - noop_layer - raw", through - noop_count - raw);
-    summary.push(Summary {
-        name: "api_key",
-        over_bare: through - bare_count,
-        own: through - bare_count - raw,
-        over_noop: through - noop_count - raw,
-    });
+    row("through - bare", through - bare_count);
+    row("through - bare - raw", through - bare_count - raw);
+    row(
+        "noop_layer - bare (any Router::layer)",
+        noop_count - bare_count,
+    );
+    summary.push(Summary::new("api_key: bare_router", bare_count, None));
+    summary.push(Summary::new(
+        "api_key: through_layer",
+        through,
+        Some(bare_count),
+    ));
+    summary.push(Summary::new("api_key: raw_check", raw, None));
 
     experiments(&rt, &cases);
 
     println!();
-    println!("summary: allocations per request");
+    println!("summary: heap allocations per request (average of {N})");
     println!(
-        "{:<10} {:>16} {:>22} {:>22}",
-        "variant", "through - bare", "through - bare - raw", "through - noop - raw"
+        "{:<30} {:>8} {:>9} {:>13} {:>13}",
+        "variant", "allocs", "bytes", "allocs-bare", "bytes-bare"
     );
+    println!("{}", "-".repeat(77));
     for s in summary {
+        let (extra_allocs, extra_bytes) = match s.bare {
+            Some(bare) => {
+                let d = s.count - bare;
+                (format!("{:+.2}", d.allocs), format!("{:+.1}", d.bytes))
+            }
+            None => ("".to_owned(), "".to_owned()),
+        };
         println!(
-            "{:<10} {:>16.2} {:>22.2} {:>22.2}",
-            s.name, s.over_bare.allocs, s.own.allocs, s.over_noop.allocs
+            "{:<30} {:>8.2} {:>9.1} {:>13} {:>13}",
+            s.label, s.count.allocs, s.count.bytes, extra_allocs, extra_bytes
         );
     }
 }

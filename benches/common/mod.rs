@@ -1,6 +1,7 @@
 //! Fixtures shared by the `layer` and `allocations` benches: one signed token per algorithm, the
-//! equivalent `jsonwebtoken::Validation`, an in-memory API key, and three routers built the same way
-//! (bare, and behind `Router::layer(AuthLayer)`).
+//! equivalent `jsonwebtoken::Validation`, an in-memory API key, and routers built the same way:
+//! bare, behind a do-nothing layer, and behind `Router::layer(AuthLayer)` with the verified-token
+//! cache off (`cold`: every request verified in full) and on (`cached`: the default).
 //!
 //! Not every bench uses every item.
 #![allow(dead_code)]
@@ -20,7 +21,7 @@ use tower::ServiceExt;
 use tower::util::MapRequestLayer;
 use tower_api_auth::{
     ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, Identity, JwtValidator, MemoryKeyProvider,
-    Scopes, Tenant,
+    Scopes, Tenant, TokenCacheConfig,
 };
 
 pub(crate) const PATH: &str = "/v1/me";
@@ -63,8 +64,12 @@ pub(crate) struct JwtCase {
     /// Equivalent to the layer's validator: the algorithm, `iss`, `aud`, required `exp` and `sub`,
     /// 60 s leeway (the default of both).
     pub(crate) validation: Validation,
-    /// `Router::new().route(PATH, get(identity_handler)).layer(AuthLayer { jwt })`.
-    pub(crate) layered: Router,
+    /// `Router::new().route(PATH, get(identity_handler)).layer(AuthLayer { jwt })` with
+    /// `token_cache(TokenCacheConfig::disabled())`: signature and claims checked on every request.
+    pub(crate) cold: Router,
+    /// The same with the default verified-token cache: after one request with the token, every
+    /// further one is a cache hit (clock re-check, tenant rules and `Identity` only).
+    pub(crate) cached: Router,
 }
 
 /// The API-key case: `X-API-Key` + `X-Tenant-ID`, checked against a `MemoryKeyProvider`.
@@ -143,9 +148,16 @@ fn jwt_case(
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.validate_nbf = true;
-    let layer = AuthLayer::builder()
-        .jwt(validator.issuer(ISSUER).audience(AUDIENCE))
-        .build();
+    let validator = validator.issuer(ISSUER).audience(AUDIENCE);
+    let cold = validator.clone().token_cache(TokenCacheConfig::disabled());
+    assert!(
+        cold.cache_stats().is_none(),
+        "{name}: the cold validator caches"
+    );
+    assert!(
+        validator.cache_stats().is_some(),
+        "{name}: the default validator does not cache"
+    );
     JwtCase {
         name,
         algorithm,
@@ -153,7 +165,8 @@ fn jwt_case(
         headers: vec![(AUTHORIZATION, bearer)],
         decoding_key,
         validation,
-        layered: layered_router(layer),
+        cold: layered_router(AuthLayer::builder().jwt(cold).build()),
+        cached: layered_router(AuthLayer::builder().jwt(validator).build()),
     }
 }
 
@@ -268,22 +281,36 @@ pub(crate) fn raw_api_key_check(case: &ApiKeyCase) -> bool {
     case.hasher.hash(key).matches(&record.hash) && !record.revoked
 }
 
+/// Sends the case's request through its cached router and checks it passed: afterwards the token is
+/// in the cache, so every further request with it is a hit.
+pub(crate) async fn warm_cache(case: &JwtCase) {
+    let ok = send(&case.cached, &case.headers).await;
+    assert_eq!(
+        ok.status(),
+        StatusCode::OK,
+        "{}: warming the cache",
+        case.name
+    );
+}
+
 /// Fails loudly if a variant does not do what it claims (e.g. the layer answering 401).
 pub(crate) async fn sanity_check(jwt: &[JwtCase], api_key: &ApiKeyCase) {
     let bare = bare_router();
     let noop = noop_layer_router();
     for case in jwt {
         assert_eq!(send(&noop, &case.headers).await.status(), StatusCode::OK);
-        let ok = send(&case.layered, &case.headers).await;
-        assert_eq!(
-            ok.status(),
-            StatusCode::OK,
-            "{} through the layer",
-            case.name
-        );
+        for (label, router) in [("cold", &case.cold), ("cached", &case.cached)] {
+            let ok = send(router, &case.headers).await;
+            assert_eq!(
+                ok.status(),
+                StatusCode::OK,
+                "{} through the {label} layer",
+                case.name
+            );
+            let no_credential = send(router, &[]).await;
+            assert_eq!(no_credential.status(), StatusCode::UNAUTHORIZED);
+        }
         assert_eq!(send(&bare, &case.headers).await.status(), StatusCode::OK);
-        let no_credential = send(&case.layered, &[]).await;
-        assert_eq!(no_credential.status(), StatusCode::UNAUTHORIZED);
         let data = raw_decode(case);
         assert_eq!(data.claims.sub, "user_42");
         assert_eq!(data.header.alg, case.algorithm);
@@ -300,53 +327,5 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The provider `tower_api_auth::crypto::ensure_provider` selects (aws-lc-rs when it is on).
-fn provider() -> &'static jsonwebtoken::crypto::CryptoProvider {
-    #[cfg(feature = "aws-lc-rs")]
-    {
-        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
-    }
-    #[cfg(all(not(feature = "aws-lc-rs"), feature = "rust-crypto"))]
-    {
-        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
-    }
-}
-
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!("the benches need a JWT crypto backend: enable `aws-lc-rs` or `rust-crypto`");
-
-/// `(signing input, signature segment)` of a compact JWS.
-pub(crate) fn split_token(token: &str) -> (&str, &str) {
-    token.rsplit_once('.').expect("a compact JWS")
-}
-
-/// What the crate's validator does for the signature: `jsonwebtoken::crypto::verify`, which builds
-/// (and boxes) a new verifier from the `DecodingKey` on every call.
-pub(crate) fn verify_per_call(case: &JwtCase) -> bool {
-    let (message, signature) = split_token(black_box(case.token.as_str()));
-    jsonwebtoken::crypto::verify(
-        signature,
-        message.as_bytes(),
-        &case.decoding_key,
-        case.algorithm,
-    )
-    .unwrap_or(false)
-}
-
-/// A verifier built once per key, as a validator could keep next to its `DecodingKey`.
-pub(crate) fn cached_verifier(case: &JwtCase) -> Box<dyn jsonwebtoken::crypto::JwtVerifier> {
-    (provider().verifier_factory)(&case.algorithm, &case.decoding_key).expect("verifier")
-}
-
-/// The same check with a prebuilt verifier: only the signature is decoded per call.
-pub(crate) fn verify_cached(
-    verifier: &dyn jsonwebtoken::crypto::JwtVerifier,
-    case: &JwtCase,
-) -> bool {
-    use base64::Engine;
-    let (message, signature) = split_token(black_box(case.token.as_str()));
-    let Ok(signature) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature) else {
-        return false;
-    };
-    verifier.verify(message.as_bytes(), &signature).is_ok()
-}
