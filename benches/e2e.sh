@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# End-to-end load test: requests/s of GET /v1/me over real HTTP on 127.0.0.1, with each credential
+# kind, next to the same route with no auth layer.
+#
+# Usage:
+#   bash benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
+#   bash benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
+#   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash benches/e2e.sh
+#
+# The server (examples/e2e_server.rs, built here with `cargo build --release --example e2e_server`)
+# runs on core 0 (`taskset -c 0`, one tokio thread), wrk on core 1 (`taskset -c 1 wrk -t1`). Each
+# variant run is bracketed by no-auth runs (noauth, v1, noauth, v2, …, noauth, every round), so
+# slow drift of the machine cancels: each run's ratio is its requests/s over the mean of the two
+# adjacent no-auth runs. Each wrk run lasts DURATION seconds (5) and is killed if it overruns; the
+# server is stopped after every run; the whole script gives up after MAX_SECONDS (280). Needs 2
+# cores, wrk (`command -v wrk || (apt-get update && apt-get install -y wrk)`), curl, taskset.
+# Only 127.0.0.1 is used. Figures are noisy if anything else runs: check `uptime` around them.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+MAX_SECONDS=${MAX_SECONDS:-280}
+SERVER_CORE=${SERVER_CORE:-0}
+CLIENT_CORE=${CLIENT_CORE:-1}
+if [[ $# -gt 0 ]]; then
+    VARIANTS=("$@")
+else
+    VARIANTS=(hs256 rs256 es256 eddsa apikey)
+fi
+
+for tool in wrk curl taskset; do
+    command -v "$tool" >/dev/null || {
+        echo "e2e.sh: $tool is missing (wrk: apt-get install -y wrk)" >&2
+        exit 1
+    }
+done
+
+cargo build --release --example e2e_server >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+SERVER="$target_dir/release/examples/e2e_server"
+[[ -x $SERVER ]] || {
+    echo "e2e.sh: $SERVER was not built" >&2
+    exit 1
+}
+
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The run order: noauth, then each variant followed by noauth, ROUNDS times.
+order=(noauth)
+for ((round = 1; round <= ROUNDS; round++)); do
+    for variant in "${VARIANTS[@]}"; do
+        order+=("$variant" noauth)
+    done
+done
+runs=${#order[@]}
+# Estimated wall time: the run plus about a second of start-up and stop per run.
+estimate=$((runs * (DURATION + 1)))
+if ((estimate > MAX_SECONDS)); then
+    echo "e2e.sh: $runs runs of ${DURATION}s (~${estimate}s) exceed MAX_SECONDS=$MAX_SECONDS" >&2
+    exit 1
+fi
+
+echo "load before: $(uptime)"
+echo "$runs runs of ${DURATION}s, wrk -t1 -c$CONNECTIONS on core $CLIENT_CORE, server on core $SERVER_CORE"
+
+# run <variant>: starts the server, checks one request, loads it, stops it; sets `rps`.
+# (Not run in a subshell, so that the EXIT trap always knows the server to stop.)
+rps=""
+run() {
+    local variant=$1 info="$work/$1.$RANDOM.info" url output
+    local -a headers=()
+    taskset -c "$SERVER_CORE" "$SERVER" "$variant" "$info" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        [[ -s $info ]] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [[ -s $info ]] || {
+        echo "e2e.sh: the $variant server did not start:" >&2
+        cat "$work/server.log" >&2
+        return 1
+    }
+    url=$(head -n 1 "$info")
+    while IFS= read -r line; do
+        headers+=(-H "$line")
+    done < <(tail -n +2 "$info")
+    local status
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${headers[@]}" "$url" || true)
+    if [[ $status != 200 ]]; then
+        echo "e2e.sh: $variant answered $status, not 200" >&2
+        return 1
+    fi
+    if ! output=$(timeout $((DURATION + 10)) taskset -c "$CLIENT_CORE" \
+        wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 2s "${headers[@]}" "$url"); then
+        echo "e2e.sh: wrk failed or overran on $variant" >&2
+        return 1
+    fi
+    stop_server
+    if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$output"; then
+        echo "e2e.sh: $variant had errors:" >&2
+        echo "$output" >&2
+        return 1
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$output")
+    [[ -n $rps ]] || {
+        echo "e2e.sh: no Requests/sec in wrk's output:" >&2
+        echo "$output" >&2
+        return 1
+    }
+}
+
+declare -a results=()
+for ((i = 0; i < runs; i++)); do
+    if ((SECONDS > MAX_SECONDS)); then
+        echo "e2e.sh: over MAX_SECONDS=$MAX_SECONDS after $i runs; stopping" >&2
+        exit 1
+    fi
+    run "${order[i]}"
+    results[i]=$rps
+    printf '  run %2d  %-12s %10.0f req/s\n' "$((i + 1))" "${order[i]}" "${results[i]}"
+done
+echo "load after: $(uptime)"
+
+# Per run: ratio to the mean of the adjacent no-auth runs; per variant: means over the rounds.
+echo
+printf '%-12s %5s %12s %12s %8s\n' variant round "req/s" "noauth req/s" ratio
+declare -A sum_rps=() sum_ratio=() min_ratio=() max_ratio=() count=()
+for ((i = 1; i < runs; i += 2)); do
+    variant=${order[i]}
+    read -r base ratio < <(awk -v a="${results[i - 1]}" -v b="${results[i + 1]}" -v r="${results[i]}" \
+        'BEGIN { m = (a + b) / 2; printf "%.1f %.4f\n", m, r / m }')
+    count[$variant]=$((${count[$variant]:-0} + 1))
+    printf '%-12s %5d %12.0f %12.0f %8.3f\n' "$variant" "${count[$variant]}" "${results[i]}" "$base" "$ratio"
+    sum_rps[$variant]=$(awk -v s="${sum_rps[$variant]:-0}" -v r="${results[i]}" 'BEGIN { print s + r }')
+    sum_ratio[$variant]=$(awk -v s="${sum_ratio[$variant]:-0}" -v r="$ratio" 'BEGIN { print s + r }')
+    min_ratio[$variant]=$(awk -v m="${min_ratio[$variant]:-9}" -v r="$ratio" 'BEGIN { print (r < m ? r : m) }')
+    max_ratio[$variant]=$(awk -v m="${max_ratio[$variant]:-0}" -v r="$ratio" 'BEGIN { print (r > m ? r : m) }')
+done
+
+noauth_mean=$(for ((i = 0; i < runs; i += 2)); do echo "${results[i]}"; done |
+    awk '{ s += $1; n++; if (min == "" || $1 < min) min = $1; if ($1 > max) max = $1 }
+         END { printf "%.0f (min %.0f, max %.0f, %d runs)", s / n, min, max, n }')
+echo
+echo "noauth: mean $noauth_mean req/s"
+printf '%-12s %12s %10s %18s\n' variant "mean req/s" "mean ratio" "ratio range"
+for variant in "${VARIANTS[@]}"; do
+    awk -v v="$variant" -v s="${sum_rps[$variant]}" -v q="${sum_ratio[$variant]}" \
+        -v n="${count[$variant]}" -v lo="${min_ratio[$variant]}" -v hi="${max_ratio[$variant]}" \
+        'BEGIN { printf "%-12s %12.0f %10.3f %8.3f - %-8.3f\n", v, s / n, q / n, lo, hi }'
+done
+echo "elapsed: ${SECONDS}s"
