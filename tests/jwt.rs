@@ -17,7 +17,9 @@ use tower_api_auth::{
 };
 
 use common::jwt::{claims, encoding_key, hmac_secret, hs256, sign, sign_with, with};
-use common::{HS256_SECRET, PAST, PAST_RFC3339, Server, forge, now, pem, serve};
+use common::{
+    HS256_SECRET, PAST, PAST_RFC3339, Server, forge, now, pem, serve_jwt, with_test_token_cache,
+};
 
 #[derive(Debug, Deserialize)]
 struct OrgClaims {
@@ -49,8 +51,12 @@ fn router(auth: AuthLayer) -> Router {
         .layer(auth)
 }
 
+/// Serves the test routes with `validator`, on the token-cache path the environment picks (see
+/// `common::TOKEN_CACHE_VAR`): every test below runs with the cache on and off.
 async fn server(validator: JwtValidator) -> Server {
-    serve(router(AuthLayer::builder().jwt(validator).build())).await
+    let validator = with_test_token_cache(validator);
+    let auth = AuthLayer::builder().jwt(validator.clone()).build();
+    serve_jwt(router(auth), Some(validator)).await
 }
 
 fn hs256_validator() -> JwtValidator {
@@ -724,7 +730,7 @@ async fn a_jwt_on_a_service_without_jwts_is_invalid_token() {
     let auth = AuthLayer::builder()
         .api_keys(tower_api_auth::MemoryKeyProvider::from(vec![record]))
         .build();
-    let server = serve(router(auth)).await;
+    let server = serve_jwt(router(auth), None).await;
     assert_invalid_token(&server, &hs256(&claims("u"))).await;
 }
 

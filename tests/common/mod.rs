@@ -8,7 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, KeyRecord, Scopes, Tenant};
+use tower_api_auth::{
+    ApiKeyFormat, ApiKeyHasher, JwtValidator, KeyRecord, Scopes, Tenant, TokenCacheConfig,
+};
 
 /// A fixed instant in the past: 2023-11-14T22:13:20Z.
 pub(crate) const PAST: u64 = 1_700_000_000;
@@ -148,9 +150,48 @@ impl Reply {
     }
 }
 
+/// The environment variable that picks the verified-token cache path of the JWT tests: unset or
+/// `on` runs them with the cache on (the default) and every request sent twice, `off` with
+/// [`TokenCacheConfig::disabled`]. CI runs `tests/jwt.rs` both ways.
+pub(crate) const TOKEN_CACHE_VAR: &str = "TOWER_API_AUTH_TEST_TOKEN_CACHE";
+
+/// Whether the JWT tests run with the verified-token cache on (see [`TOKEN_CACHE_VAR`]).
+pub(crate) fn token_cache_on() -> bool {
+    match std::env::var(TOKEN_CACHE_VAR) {
+        Err(std::env::VarError::NotPresent) => true,
+        Ok(value) => match value.as_str() {
+            "" | "on" => true,
+            "off" => false,
+            other => panic!("{TOKEN_CACHE_VAR}={other:?}: expected `on` or `off`"),
+        },
+        Err(e) => panic!("{TOKEN_CACHE_VAR}: {e}"),
+    }
+}
+
+/// `validator` with the cache setting of [`token_cache_on`]: its default cache when on, none
+/// when off.
+pub(crate) fn with_test_token_cache(validator: JwtValidator) -> JwtValidator {
+    let validator = if token_cache_on() {
+        validator
+    } else {
+        validator.token_cache(TokenCacheConfig::disabled())
+    };
+    assert_eq!(
+        validator.cache_stats().is_some(),
+        token_cache_on(),
+        "the validator's cache does not follow {TOKEN_CACHE_VAR}"
+    );
+    validator
+}
+
 /// A request to the test server.
 pub(crate) struct Call {
     builder: reqwest::RequestBuilder,
+    /// Send it twice and require identical answers (the second one is a cache hit for a token
+    /// that passed validation). Only `GET`s are made, so a repeat changes nothing on the server.
+    twice: bool,
+    /// The validator behind the server, to check that tokens that passed were cached.
+    validator: Option<JwtValidator>,
 }
 
 impl Call {
@@ -170,9 +211,35 @@ impl Call {
         self.header("x-api-key", key).header("x-tenant-id", tenant)
     }
 
-    /// Sends it.
+    /// Sends it: once, or twice when the server repeats requests (then both answers must be the
+    /// same in status, `WWW-Authenticate` and body, and the second one is returned).
     pub(crate) async fn send(self) -> Reply {
-        let response = self.builder.send().await.expect("request sent");
+        if !self.twice {
+            return Self::send_once(self.builder).await;
+        }
+        let again = self
+            .builder
+            .try_clone()
+            .expect("a request without a streaming body");
+        let first = Self::send_once(self.builder).await;
+        if let Some(validator) = &self.validator
+            && (200..300).contains(&first.status)
+        {
+            // The token passed: it is in the cache now, and the second request is a hit.
+            let stats = validator.cache_stats().expect("the cache is on");
+            assert!(stats.entries > 0, "a valid token was not cached: {stats:?}");
+        }
+        let second = Self::send_once(again).await;
+        assert_eq!(
+            (first.status, first.challenge(), first.text.as_str()),
+            (second.status, second.challenge(), second.text.as_str()),
+            "the repeated request (through the token cache) answered differently"
+        );
+        second
+    }
+
+    async fn send_once(builder: reqwest::RequestBuilder) -> Reply {
+        let response = builder.send().await.expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body read");
@@ -189,6 +256,9 @@ impl Call {
 pub(crate) struct Server {
     base: String,
     client: reqwest::Client,
+    /// Every request is sent twice (see [`Call::send`]).
+    twice: bool,
+    validator: Option<JwtValidator>,
 }
 
 impl Server {
@@ -196,6 +266,8 @@ impl Server {
     pub(crate) fn get(&self, path: &str) -> Call {
         Call {
             builder: self.client.get(format!("{}{path}", self.base)),
+            twice: self.twice,
+            validator: self.validator.clone(),
         }
     }
 
@@ -209,6 +281,8 @@ impl Server {
         Self {
             base,
             client: reqwest::Client::new(),
+            twice: false,
+            validator: None,
         }
     }
 }
@@ -223,6 +297,16 @@ pub(crate) async fn serve(app: axum::Router) -> Server {
         axum::serve(listener, app).await.expect("server");
     });
     Server::at(format!("http://{addr}"))
+}
+
+/// Serves `app` for the JWT tests: with the token cache on (see [`TOKEN_CACHE_VAR`]), every
+/// request is sent twice so that the cache-hit path answers it too. `validator` is a clone of the
+/// layer's validator (built with [`with_test_token_cache`]), if it has one.
+pub(crate) async fn serve_jwt(app: axum::Router, validator: Option<JwtValidator>) -> Server {
+    let mut server = serve(app).await;
+    server.twice = token_cache_on();
+    server.validator = validator.filter(|_| server.twice);
+    server
 }
 
 /// Asserts that neither the body nor any header of `reply` contains `secret`.
