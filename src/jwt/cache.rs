@@ -5,8 +5,9 @@
 //! set generation (replacing keys drops every entry made under the old set), and everything the
 //! authenticator does after validation — revocation by `sid`/`jti`, tenant and scope rules.
 //! Only tokens that passed are inserted, so a flood of invalid tokens cannot displace good entries;
-//! a flood of distinct valid ones meets quick_cache's S3-FIFO admission, which keeps one-hit
-//! entries in a small probationary queue away from the frequently used ones.
+//! once the cache is full, a flood of distinct valid ones meets quick_cache's S3-FIFO policy, which
+//! lets new entries through a small probationary queue and keeps frequently used ones. Memory stays
+//! within the byte bound either way; expired entries leave when presented again or pushed out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,8 @@ pub struct TokenCacheConfig {
     pub enabled: bool,
     /// The memory the cache may use, in bytes (tokens plus entries, estimated). Default 16 MiB.
     pub max_bytes: u64,
-    /// The longest an entry is trusted without a full re-verification. Default 5 minutes.
+    /// The longest an entry is trusted without a full re-verification, in whole seconds (below one
+    /// second nothing is cached). Default 5 minutes.
     pub max_age: Duration,
 }
 

@@ -116,6 +116,7 @@ pub(crate) struct VerifiedJwt {
     pub(crate) scopes: Scopes,
     pub(crate) tenants: Tenants,
     pub(crate) expires_at: u64,
+    /// The later of `nbf` and `iat`: before it (less leeway) the token is not valid.
     pub(crate) not_before: Option<i64>,
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) session_id: Option<Arc<str>>,
@@ -477,7 +478,12 @@ impl JwtValidator {
             scopes,
             tenants,
             expires_at,
-            not_before: c.nbf,
+            // A hit must refuse what the full check refuses if the clock steps back: the later of
+            // nbf and iat bounds the start.
+            not_before: match (c.nbf, c.iat) {
+                (Some(nbf), Some(iat)) => Some(nbf.max(iat)),
+                (nbf, iat) => nbf.or(iat),
+            },
             kid: key.kid.clone(),
             session_id: c.sid.as_deref().map(Arc::from),
             token_id: c.jti.as_deref().map(Arc::from),
