@@ -146,6 +146,14 @@ impl JwtKey {
     }
 
     fn bound(algorithm: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
+        // RFC 8725 §3.1: a key serves one algorithm of its own kind. Without this, an EC or OKP
+        // public key published with "alg":"HS256" would become an HMAC secret anyone can read.
+        if key.family() != algorithm.family() {
+            return Err(KeyError::new(format!(
+                "a {:?} key cannot verify {algorithm:?}",
+                key.family()
+            )));
+        }
         let prepared = Prepared::new(algorithm, &key)?;
         Ok(Self {
             kid: None,
@@ -277,7 +285,14 @@ impl JwtKeySet {
     /// The key that may verify a token with this header's `kid` and `alg`.
     pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Option<&JwtKey> {
         match kid {
-            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+            Some(kid) => match self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
+                Some(key) => Some(key),
+                // A single unnamed key serves tokens whatever `kid` their issuer stamps on them.
+                None => match self.keys.as_slice() {
+                    [only] if only.kid.is_none() => Some(only),
+                    _ => None,
+                },
+            },
             None if self.keys.len() == 1 => self.keys.first(),
             None => {
                 let mut candidates = self
@@ -318,4 +333,45 @@ fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+#[cfg(all(test, any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_key_published_for_hmac_is_refused() {
+        // An EC P-256 public key whose JWK claims HS256: its point bytes must never become a secret.
+        let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","alg":"HS256","kid":"k1",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let error = JwtKeySet::from_jwks(jwks).unwrap_err().to_string();
+        assert!(error.contains("cannot verify HS256"), "{error}");
+        let okp = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256",
+            "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        assert!(JwtKeySet::from_jwks(okp).is_err());
+    }
+
+    #[test]
+    fn a_single_unnamed_key_serves_any_kid() {
+        let key = JwtKey::hmac(Algorithm::HS256, &[7; 32]).unwrap();
+        let set = JwtKeySet::from(key);
+        assert!(
+            set.select(Some("issuer-stamped"), Algorithm::HS256)
+                .is_some()
+        );
+        assert!(
+            set.select(Some("issuer-stamped"), Algorithm::HS384)
+                .is_none()
+        );
+        let mut named = JwtKeySet::new();
+        named
+            .insert(
+                JwtKey::hmac(Algorithm::HS256, &[7; 32])
+                    .unwrap()
+                    .with_kid("a"),
+            )
+            .unwrap();
+        assert!(named.select(Some("b"), Algorithm::HS256).is_none());
+    }
 }
