@@ -309,22 +309,25 @@ impl AuthError {
             value.push_str(if i == 0 { " " } else { ", " });
             value.push_str(name);
             value.push_str("=\"");
-            push_quoted(&mut value, raw);
+            push_quoted(&mut value, raw, *name == "realm");
             value.push('"');
         }
         HeaderValue::try_from(value).ok()
     }
 }
 
-/// Writes `raw` as the inside of an RFC 7230 quoted-string: `"` and `\` escaped, and anything that is
-/// not visible ASCII or a space dropped, so that a message can never break the header.
-fn push_quoted(out: &mut String, raw: &str) {
+/// Writes `raw` as the inside of a quoted-string, dropping anything that is not visible ASCII or a
+/// space so that a message can never break the header. RFC 6750 §3 forbids `"` and `\` in
+/// `error_description` and `scope` even escaped, so there they are dropped too; a `realm` is an
+/// ordinary RFC 9110 quoted-string and gets them escaped.
+fn push_quoted(out: &mut String, raw: &str, escape: bool) {
     for c in raw.chars() {
         match c {
-            '"' | '\\' => {
+            '"' | '\\' if escape => {
                 out.push('\\');
                 out.push(c);
             }
+            '"' | '\\' => {}
             ' ' | '!'..='~' => out.push(c),
             _ => {}
         }
@@ -390,10 +393,12 @@ mod tests {
 
     #[test]
     fn challenge_escapes_quotes_and_drops_control_characters() {
-        let error = AuthError::new(AuthErrorKind::InvalidToken).with_message("bad \"x\" \\ \n end");
+        let error = AuthError::new(AuthErrorKind::InvalidToken)
+            .with_message("bad \"x\" \\ \n end")
+            .with_realm("my \"realm\"");
         assert_eq!(
             error.challenge().unwrap(),
-            r#"Bearer error="invalid_token", error_description="bad \"x\" \\  end""#
+            r#"Bearer realm="my \"realm\"", error="invalid_token", error_description="bad x   end""#
         );
     }
 

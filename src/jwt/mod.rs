@@ -224,7 +224,13 @@ impl JwtValidator {
     /// optional). `require_typ("at+jwt")` accepts only RFC 9068 access tokens.
     #[must_use]
     pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
-        self.required_typ = Some(typ.into());
+        let typ = typ.into();
+        // Compared without the optional media-type prefix, on both sides.
+        let bare = match typ.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => typ[12..].to_owned(),
+            _ => typ,
+        };
+        self.required_typ = Some(bare);
         self.fresh_cache()
     }
 
@@ -274,11 +280,11 @@ impl JwtValidator {
     /// validator and every clone of it, including the one inside an auth layer. Tokens cached under
     /// the old keys are verified again; tokens of removed keys are refused from the next request.
     pub fn replace_keys(&self, keys: JwtKeySet) {
-        let generation = self.keys.load().generation + 1;
-        self.keys.store(Arc::new(KeyRing {
-            set: keys,
-            generation,
-        }));
+        // rcu: two concurrent replacements must not end up with the same generation.
+        self.keys.rcu(|ring| KeyRing {
+            set: keys.clone(),
+            generation: ring.generation + 1,
+        });
         if let Some(cache) = &self.cache {
             cache.clear();
         }
@@ -489,5 +495,54 @@ impl JwtValidator {
             token_id: c.jti.as_deref().map(Arc::from),
             claims,
         })
+    }
+}
+
+#[cfg(all(test, any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a-unit-test-secret-of-thirty-two-bytes!";
+
+    fn token(typ: &str) -> String {
+        crate::crypto::ensure_provider();
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.typ = Some(typ.to_owned());
+        let claims = serde_json::json!({ "sub": "u", "exp": 4_000_000_000u64 });
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_required_typ_is_compared_without_its_media_type_prefix_on_both_sides() {
+        let validator = JwtValidator::hs256(SECRET)
+            .unwrap()
+            .require_typ("application/at+jwt");
+        assert!(validator.validate(&token("at+jwt"), 1_800_000_000).is_ok());
+        assert!(
+            validator
+                .validate(&token("application/AT+JWT"), 1_800_000_000)
+                .is_ok()
+        );
+        let error = validator
+            .validate(&token("JWT"), 1_800_000_000)
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), AuthErrorKind::InvalidToken);
+    }
+
+    #[test]
+    fn concurrent_key_replacements_get_distinct_generations() {
+        let validator = JwtValidator::hs256(SECRET).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| validator.replace_keys(JwtKeySet::new()));
+            }
+        });
+        assert_eq!(validator.keys.load().generation, 8);
     }
 }

@@ -9,9 +9,10 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use crate::jwt::keys::KeyError;
 
-/// The largest signature accepted, decoded: RSA-8192.
+/// Room for the largest signature accepted, RSA-8192 (1024 bytes), plus the slack base64's
+/// length estimate asks for.
 #[cfg(feature = "aws-lc-rs")]
-const MAX_SIGNATURE_LEN: usize = 1024;
+const MAX_SIGNATURE_LEN: usize = 1024 + 8;
 
 /// A key ready to verify, when the backend allows preparing one.
 #[derive(Clone)]
