@@ -120,7 +120,7 @@ impl CredentialSources {
             &AUTHORIZATION,
             "Only one Authorization header is allowed",
         )? {
-            Some(value) => Some(self.parse_authorization(value)?),
+            Some(value) => self.parse_authorization(value)?,
             None => None,
         };
         let api_key = match single(
@@ -178,7 +178,13 @@ impl CredentialSources {
         Ok(token)
     }
 
-    fn parse_authorization<'a>(&self, value: &'a HeaderValue) -> Result<&'a str, AuthError> {
+    /// The Bearer token, or `None` for another scheme: RFC 7235 answers a scheme the server does
+    /// not support with its own challenge (401), and an optional layer lets such a request through
+    /// anonymously, as it would one without the header (e.g. Basic meant for a proxy).
+    fn parse_authorization<'a>(
+        &self,
+        value: &'a HeaderValue,
+    ) -> Result<Option<&'a str>, AuthError> {
         // Checked before any parsing so that a huge header costs nothing more.
         if value.len() > self.max_token_len + 64 {
             return Err(invalid_request("The token is too long"));
@@ -188,13 +194,13 @@ impl CredentialSources {
             .map_err(|_| invalid_request("The Authorization header is not visible ASCII"))?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(invalid_request("The Authorization scheme must be Bearer"));
+            return Ok(None);
         }
         let token = rest.trim_matches(' ');
         if token.is_empty() {
             return Err(invalid_request("The Bearer token is empty"));
         }
-        self.check_token(token)
+        self.check_token(token).map(Some)
     }
 
     fn parse_api_key<'a>(&self, value: &'a HeaderValue) -> Result<&'a str, AuthError> {
@@ -303,10 +309,8 @@ mod tests {
         for value in [
             "Bearer",
             "Bearer ",
-            "Basic dXNlcjpwYXNz",
             "Bearer a b",
             "Bearer a,b",
-            "Bearertoken",
             "Bearer ===",
         ] {
             assert_eq!(
@@ -315,6 +319,22 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn other_schemes_are_no_bearer_credential() {
+        for value in ["Basic dXNlcjpwYXNz", "Bearertoken", "Digest x=1"] {
+            assert_eq!(bearer(value).unwrap(), None, "{value:?}");
+        }
+        // A Basic header beside an API key is not a second credential.
+        let p = extract(
+            &CredentialSources::default(),
+            &[("authorization", "Basic dXNlcjpwYXNz"), ("x-api-key", "k")],
+            "/",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(p.credential, Credential::ApiKey("k"));
     }
 
     #[test]
