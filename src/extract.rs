@@ -42,8 +42,8 @@ use http::request::Parts;
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity};
-use crate::require_scopes::{check_scopes, renderer_of};
-use crate::scope::{ScopeMatch, ScopeRequirement};
+use crate::require_scopes::{check_scope_list, renderer_of};
+use crate::scope::ScopeMatch;
 use crate::tenant::Tenant;
 
 /// The rejection of this crate's extractors: an [`AuthError`] rendered in the app's format.
@@ -200,11 +200,8 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let requirement = match R::MATCH {
-            ScopeMatch::All => ScopeRequirement::all(R::SCOPES),
-            ScopeMatch::Any => ScopeRequirement::any(R::SCOPES),
-        };
-        check_scopes(&parts.extensions, &requirement)
+        // Checked against the constant list directly: nothing to build per request.
+        check_scope_list(&parts.extensions, R::MATCH, R::SCOPES.iter().copied())
             .map(|identity| Scoped(identity, PhantomData))
             .map_err(|error| AuthRejection::new(parts, error))
     }

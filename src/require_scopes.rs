@@ -26,7 +26,7 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 use crate::layer::service::Anonymous;
 use crate::layer::{AuthBody, ResponseFuture};
-use crate::scope::{ScopeMatch, ScopeRequirement};
+use crate::scope::{self, ScopeMatch, ScopeRequirement};
 
 /// A layer that lets a request through only if its identity has the required scopes.
 #[derive(Clone, Debug)]
@@ -105,19 +105,29 @@ pub(crate) fn check_scopes(
     extensions: &http::Extensions,
     requirement: &ScopeRequirement,
 ) -> Result<Identity, AuthError> {
+    check_scope_list(extensions, requirement.mode(), requirement.scopes().iter())
+}
+
+/// Checks that the request's identity holds all (or any) of `required`; the list is only joined
+/// into a string on the rejection path.
+pub(crate) fn check_scope_list<'a>(
+    extensions: &http::Extensions,
+    mode: ScopeMatch,
+    required: impl Iterator<Item = &'a str> + Clone,
+) -> Result<Identity, AuthError> {
     let identity = extensions
         .get::<Identity>()
         .ok_or_else(|| AuthError::new(AuthErrorKind::MissingCredentials))?;
-    if requirement.is_met_by(identity.scopes()) {
+    if scope::is_met(mode, required.clone(), identity.scopes()) {
         return Ok(identity.clone());
     }
-    let message = match requirement.mode() {
+    let message = match mode {
         ScopeMatch::All => "The credential lacks a required scope",
         ScopeMatch::Any => "The credential has none of the accepted scopes",
     };
     Err(AuthError::new(AuthErrorKind::InsufficientScope)
         .with_message(message)
-        .with_required_scopes(requirement.scopes().as_str()))
+        .with_required_scopes(required.collect::<Vec<_>>().join(" ")))
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScopesService<S>

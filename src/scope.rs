@@ -93,7 +93,7 @@ impl Scopes {
     }
 
     /// The granted tokens in their original order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &str> + Clone + '_ {
         self.0.split(' ').filter(|t| !t.is_empty())
     }
 
@@ -164,6 +164,22 @@ pub enum ScopeMatch {
     Any,
 }
 
+/// Whether `granted` holds all (or any) of `required`; nothing required is always met.
+pub(crate) fn is_met<'a>(
+    mode: ScopeMatch,
+    required: impl Iterator<Item = &'a str>,
+    granted: &Scopes,
+) -> bool {
+    let mut required = required.peekable();
+    if required.peek().is_none() {
+        return true;
+    }
+    match mode {
+        ScopeMatch::All => required.into_iter().all(|s| granted.contains(s)),
+        ScopeMatch::Any => required.into_iter().any(|s| granted.contains(s)),
+    }
+}
+
 /// The scopes a route requires.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScopeRequirement {
@@ -214,13 +230,7 @@ impl ScopeRequirement {
 
     /// Whether `granted` satisfies this requirement. An empty requirement is always met.
     pub fn is_met_by(&self, granted: &Scopes) -> bool {
-        if self.scopes.is_empty() {
-            return true;
-        }
-        match self.mode {
-            ScopeMatch::All => self.scopes.iter().all(|s| granted.contains(s)),
-            ScopeMatch::Any => self.scopes.iter().any(|s| granted.contains(s)),
-        }
+        is_met(self.mode, self.scopes.iter(), granted)
     }
 
     /// The required scopes.

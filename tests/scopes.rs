@@ -15,6 +15,8 @@ use common::{PAST, Reply, Server, api_key, serve};
 
 scopes!(ConversationsWrite = all["conversations:write", "conversations:read"]);
 scopes!(ReadAnything = any["conversations:read", "admin"]);
+// Not a valid scope token (a space): no credential can hold it, and asking must not panic.
+scopes!(Malformed = all["two words"]);
 
 async fn me(identity: Identity) -> Json<identity_json::Me> {
     Json(identity_json::Me::from(identity))
@@ -48,6 +50,10 @@ async fn read(Scoped(identity, ..): Scoped<ReadAnything>) -> String {
     format!("read:{}", identity.principal())
 }
 
+async fn malformed(Scoped(identity, ..): Scoped<Malformed>) -> String {
+    identity.principal().to_owned()
+}
+
 async fn server(records: Vec<tower_api_auth::KeyRecord>) -> Server {
     let auth = AuthLayer::builder()
         .api_keys(MemoryKeyProvider::from(records))
@@ -63,6 +69,7 @@ async fn server(records: Vec<tower_api_auth::KeyRecord>) -> Server {
         )
         .route("/write", get(write))
         .route("/read", get(read))
+        .route("/malformed", get(malformed))
         .route_layer(auth);
     serve(Router::new().merge(protected)).await
 }
@@ -198,4 +205,13 @@ fn scope_requirements() {
 #[should_panic(expected = "invalid scope token")]
 fn an_invalid_required_scope_panics_at_startup() {
     let _ = RequireScopes::all(["has space"]);
+}
+
+#[tokio::test]
+async fn a_malformed_compile_time_scope_is_refused_not_a_panic() {
+    let (key, record) = api_key("two words");
+    let server = server(vec![record]).await;
+    let reply = server.get("/malformed").api_key(&key, "tn_a").send().await;
+    assert_eq!(reply.status, 403, "{}", reply.text);
+    assert_eq!(reply.json()["error"]["code"], "insufficient_scope");
 }

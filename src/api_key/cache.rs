@@ -55,18 +55,23 @@ impl Shared {
         match result {
             Ok(Some(record)) => {
                 self.unknown.remove(key_id);
-                self.found.insert(
-                    Box::from(key_id),
-                    (Arc::clone(record), Instant::now() + self.ttl),
-                );
+                self.found
+                    .insert(Box::from(key_id), (Arc::clone(record), deadline(self.ttl)));
             }
             Ok(None) if !self.negative_ttl.is_zero() => {
                 self.unknown
-                    .insert(Box::from(key_id), Instant::now() + self.negative_ttl);
+                    .insert(Box::from(key_id), deadline(self.negative_ttl));
             }
             Ok(None) | Err(_) => {}
         }
     }
+}
+
+/// `ttl` from now; a TTL too long to represent means "for as long as the process runs".
+fn deadline(ttl: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 impl<P> fmt::Debug for CachedKeyProvider<P> {

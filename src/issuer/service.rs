@@ -599,7 +599,7 @@ impl TokenService {
             tenants,
             client_id,
             created_at: now,
-            expires_at: now + self.session_ttl,
+            expires_at: now.saturating_add(self.session_ttl),
             idle_timeout: self.idle_timeout,
         };
         let (token, hash) = new_refresh_token();

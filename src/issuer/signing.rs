@@ -303,7 +303,7 @@ impl TokenIssuer {
     /// Signs an access token for `grant` at `now` (unix seconds).
     pub fn issue(&self, grant: &AccessGrant, now: u64) -> Result<AccessToken, AuthError> {
         let token_id = random_base62(22);
-        let expires_at = now + self.ttl;
+        let expires_at = now.saturating_add(self.ttl);
         let claims = Claims {
             iss: &self.issuer,
             aud: match self.audiences.as_slice() {
