@@ -24,7 +24,8 @@
 //! ```
 //!
 //! Secrets can sit in the file (`secret`, `secret_base64`), in a file of their own (`pem_file`) or,
-//! best, in the environment (`secret_env`). `Debug` output never shows them.
+//! best, in the environment (`secret_env`). `Debug` output never shows them, and the types are
+//! deserialize-only so that no code path can write them back out.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use http::HeaderName;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyProvider};
 use crate::credential::{CredentialSources, DEFAULT_MAX_TOKEN_LEN};
@@ -59,7 +60,7 @@ fn error(message: impl Into<String>) -> ConfigError {
 }
 
 /// The whole layer configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AuthConfig {
@@ -80,7 +81,7 @@ pub struct AuthConfig {
 }
 
 /// Header names and optional sources.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CredentialsConfig {
@@ -109,7 +110,7 @@ impl Default for CredentialsConfig {
 }
 
 /// JWT validation settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct JwtConfig {
@@ -159,7 +160,7 @@ impl Default for JwtConfig {
 }
 
 /// One JWT key. Exactly one of `secret`, `secret_base64`, `secret_env`, `pem`, `pem_file`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct JwtKeyConfig {
@@ -203,7 +204,7 @@ impl fmt::Debug for JwtKeyConfig {
 }
 
 /// API key settings and, for small deployments, the key records themselves.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ApiKeysConfig {

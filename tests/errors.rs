@@ -34,6 +34,7 @@ async fn sensitive(headers: HeaderMap) -> Json<Value> {
         "authorization": flag("authorization"),
         "x-api-key": flag("x-api-key"),
         "x-tenant-id": flag("x-tenant-id"),
+        "cookie": flag("cookie"),
     }))
 }
 
@@ -669,7 +670,7 @@ async fn credentials_are_marked_sensitive_for_the_handler() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json(),
-        json!({ "authorization": null, "x-api-key": true, "x-tenant-id": false })
+        json!({ "authorization": null, "x-api-key": true, "x-tenant-id": false, "cookie": null })
     );
     let reply = server
         .get("/headers")
@@ -680,8 +681,35 @@ async fn credentials_are_marked_sensitive_for_the_handler() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json(),
-        json!({ "authorization": true, "x-api-key": null, "x-tenant-id": false })
+        json!({ "authorization": true, "x-api-key": null, "x-tenant-id": false, "cookie": null })
     );
+}
+
+#[tokio::test]
+async fn a_credential_cookie_is_marked_sensitive_when_the_cookie_source_is_on() {
+    let (key, record) = api_key("");
+    let cookie = format!("theme=dark; session={key}");
+    let off = start(builder(vec![record.clone()])).await;
+    let reply = off
+        .get("/headers")
+        .header("cookie", &cookie)
+        .api_key(&key, "tn_a")
+        .send()
+        .await;
+    assert_eq!(
+        reply.json()["cookie"],
+        false,
+        "no cookie source: left alone"
+    );
+    let on = start(builder(vec![record]).cookie("session")).await;
+    let reply = on
+        .get("/headers")
+        .header("cookie", &cookie)
+        .header("x-tenant-id", "tn_a")
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["cookie"], true);
 }
 
 #[tokio::test]

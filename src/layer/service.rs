@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, Entry};
+use http::header::{AUTHORIZATION, COOKIE, Entry};
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -102,6 +102,13 @@ where
         }
         if let Some(value) = request.headers_mut().get_mut(api_key_header) {
             value.set_sensitive(true);
+        }
+        if self.auth.sources.cookie.is_some()
+            && let Entry::Occupied(mut values) = request.headers_mut().entry(COOKIE)
+        {
+            values
+                .iter_mut()
+                .for_each(|value| value.set_sensitive(true));
         }
 
         match self.auth.authenticate(request.headers(), request.uri()) {
