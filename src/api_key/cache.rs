@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -38,6 +39,9 @@ struct Shared {
     unknown: Cache<Box<str>, Instant>,
     ttl: Duration,
     negative_ttl: Duration,
+    /// Bumped by every invalidation: a lookup that started before one must not write back what
+    /// it read, which may be the record the invalidation was meant to drop.
+    epoch: AtomicU64,
 }
 
 impl Shared {
@@ -48,10 +52,14 @@ impl Shared {
             unknown: Cache::new(capacity),
             ttl,
             negative_ttl,
+            epoch: AtomicU64::new(0),
         }
     }
 
-    fn remember(&self, key_id: &str, result: &LookupResult) {
+    fn remember(&self, key_id: &str, result: &LookupResult, epoch: u64) {
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
         match result {
             Ok(Some(record)) => {
                 self.unknown.remove(key_id);
@@ -134,6 +142,7 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
 
     /// Forgets what is cached about `key_id`: call it where a key is revoked or changed.
     pub fn invalidate(&self, key_id: &str) {
+        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
         self.shared.found.remove(key_id);
         self.shared.unknown.remove(key_id);
     }
@@ -164,9 +173,10 @@ impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
             }
             self.shared.unknown.remove(key_id);
         }
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
         match self.inner.lookup(key_id) {
             KeyLookup::Ready(result) => {
-                self.shared.remember(key_id, &result);
+                self.shared.remember(key_id, &result, epoch);
                 KeyLookup::Ready(result)
             }
             KeyLookup::Pending(lookup) => {
@@ -174,7 +184,7 @@ impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
                 let key_id = key_id.to_owned();
                 KeyLookup::pending(async move {
                     let result = lookup.await;
-                    shared.remember(&key_id, &result);
+                    shared.remember(&key_id, &result, epoch);
                     result
                 })
             }
@@ -184,7 +194,7 @@ impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
     use crate::api_key::{ApiKeyHasher, ProviderError};
@@ -260,6 +270,18 @@ mod tests {
         assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
         keys.invalidate("known");
         assert!(matches!(keys.lookup("known"), KeyLookup::Pending(_)));
+    }
+
+    #[test]
+    fn a_lookup_in_flight_during_an_invalidation_writes_nothing_back() {
+        let keys = provider();
+        let in_flight = keys.lookup("known");
+        keys.invalidate("known"); // e.g. the key was revoked meanwhile
+        assert!(block_on(in_flight.resolve()).unwrap().is_some());
+        assert!(
+            matches!(keys.lookup("known"), KeyLookup::Pending(_)),
+            "not cached"
+        );
     }
 
     #[test]
