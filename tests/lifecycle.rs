@@ -612,7 +612,7 @@ async fn api_key_exchange_carries_tenant_and_scopes() {
             &json!({ "api_key": fx.api_key, "tenant": "tn_zzz" }),
         )
         .await;
-    foreign.assert_error(403, "tenant_forbidden");
+    foreign.assert_grant_error(400, "invalid_grant");
 
     // A refresh keeps the key's tenants and scopes.
     let refreshed = fx.refresh(no_grant_type.refresh()).await.assert_granted();
@@ -1453,8 +1453,8 @@ async fn the_same_session_id_replaces_the_previous_session() {
     fx.me(&t1.access_token).await.assert_revoked();
     assert_eq!(fx.me(&t2.access_token).await.status, 200);
 
-    // Malformed session ids.
-    for sid in [json!(""), json!("has space"), json!("x".repeat(129))] {
+    // Malformed session ids (an empty one is omitted, RFC 6749 §3.2).
+    for sid in [json!("has space"), json!("x".repeat(129))] {
         let reply = fx
             .server
             .post_json(
@@ -1993,4 +1993,79 @@ async fn basic_client_credentials_are_form_decoded_and_sent_once() {
         .await;
     reply.assert_grant_error(400, "invalid_request");
     assert!(!reply.text.contains(&secret));
+}
+
+#[tokio::test]
+async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
+    // Revoked: the next refresh fails and the session's access tokens are refused.
+    let keys = Arc::new(tower_api_auth::MemoryKeyProvider::new());
+    let (key, record) = ApiKeyHasher::default()
+        .generate(&tower_api_auth::ApiKeyFormat::default())
+        .with_record(|r| r.with_scopes(Scopes::parse("read").unwrap()))
+        .into_parts();
+    let key_id = record.key_id.clone();
+    keys.insert(record);
+    let tokens = Arc::new(
+        TokenService::new(hs256_issuer(), MemoryRefreshStore::new())
+            .api_keys(tower_api_auth::ApiKeys::from_shared(keys.clone())),
+    );
+    let pair = tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap();
+    let next = tokens
+        .refresh(pair.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    keys.revoke(&key_id);
+    let refused = tokens
+        .refresh(next.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "invalid_grant");
+    let sid = payload(&next.access_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tokens
+            .revocations()
+            .is_revoked(Some(&sid), None, now())
+            .unwrap()
+    );
+
+    // Expiring: the session cannot outlast the key, whatever the session lifetime.
+    let (key, record) = ApiKeyHasher::default()
+        .generate(&tower_api_auth::ApiKeyFormat::default())
+        .with_record(|r| r.with_expiry(now() + 2))
+        .into_parts();
+    keys.insert(record);
+    let pair = tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let refused = tokens
+        .refresh(pair.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "invalid_grant");
+}
+
+#[tokio::test]
+async fn empty_parameters_count_as_omitted() {
+    let fx = Fixture::start().await;
+    // `scope=` asks for nothing in particular: the whole grant, not an empty one.
+    let grant = fx
+        .server
+        .post_form(
+            "/v1/auth/token",
+            &format!("grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={}&scope=&session_id=", fx.client_secret),
+        )
+        .await
+        .assert_granted();
+    assert_eq!(grant.scope, CLIENT_SCOPES);
+    // `grant_type=` is a missing grant type, not an unknown one.
+    let reply = fx.server.post_form("/v1/auth/token", "grant_type=").await;
+    reply.assert_grant_error(400, "invalid_request");
 }

@@ -135,6 +135,28 @@ struct Form {
     token_type_hint: Option<String>,
 }
 
+impl Form {
+    /// RFC 6749 §3.2: "parameters sent without a value MUST be treated as if they were omitted".
+    fn without_empty_values(self) -> Self {
+        let keep = |value: Option<String>| value.filter(|v| !v.is_empty());
+        Self {
+            grant_type: keep(self.grant_type),
+            username: keep(self.username),
+            email: keep(self.email),
+            password: keep(self.password),
+            refresh_token: keep(self.refresh_token),
+            scope: keep(self.scope),
+            client_id: keep(self.client_id),
+            client_secret: keep(self.client_secret),
+            api_key: keep(self.api_key),
+            tenant: keep(self.tenant),
+            session_id: keep(self.session_id),
+            token: keep(self.token),
+            token_type_hint: keep(self.token_type_hint),
+        }
+    }
+}
+
 fn invalid_request(message: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
 }
@@ -253,7 +275,10 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Au
 
 async fn login(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let form: Form = endpoints.read(&headers, body).await?;
+        let form = endpoints
+            .read::<Form>(&headers, body)
+            .await?
+            .without_empty_values();
         login_grant(&endpoints.service, &form).await
     }
     .await;
@@ -286,7 +311,7 @@ async fn login_grant(service: &TokenService, form: &Form) -> Result<TokenRespons
 
 async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let form: Form = endpoints.read(&headers, body).await?;
+        let form = endpoints.read::<Form>(&headers, body).await?.without_empty_values();
         let service = &endpoints.service;
         let scope = form.scope.as_deref();
         match form.grant_type.as_deref() {
@@ -339,7 +364,10 @@ async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
 
 async fn refresh(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let form: Form = endpoints.read(&headers, body).await?;
+        let form = endpoints
+            .read::<Form>(&headers, body)
+            .await?
+            .without_empty_values();
         let refresh_token = required(&form.refresh_token, "The refresh_token is missing")?;
         endpoints
             .service
@@ -363,7 +391,10 @@ async fn logout(State(endpoints): Shared, identity: Identity) -> Response {
 
 async fn revoke(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let form: Form = endpoints.read(&headers, body).await?;
+        let form = endpoints
+            .read::<Form>(&headers, body)
+            .await?
+            .without_empty_values();
         let token = required(&form.token, "The token is missing")?;
         endpoints.service.revoke(token).await
     }

@@ -74,6 +74,8 @@ pub struct Session {
     pub tenants: Vec<Tenant>,
     /// The OAuth client, if any.
     pub client_id: Option<Arc<str>>,
+    /// The API key the session was exchanged for: refreshing re-checks it.
+    pub api_key_id: Option<Arc<str>>,
     /// The client-chosen session name (scoped to the subject): a new login in the same slot ends
     /// the previous session.
     pub slot: Option<Arc<str>>,

@@ -137,6 +137,15 @@ fn random_secret() -> String {
     crate::api_key::random::random_base62(43)
 }
 
+/// Where a session's grant came from, when that source can be withdrawn.
+#[derive(Default)]
+struct Origin {
+    /// The API key exchanged: re-checked on every refresh.
+    api_key_id: Option<Arc<str>>,
+    /// The source's own expiry: the session may not outlast it.
+    not_after: Option<u64>,
+}
+
 /// A successful grant, as RFC 6749 §5.1 shapes it. `Debug` hides the tokens.
 #[derive(Clone, Serialize)]
 #[non_exhaustive]
@@ -281,6 +290,9 @@ impl fmt::Debug for TokenService {
     }
 }
 
+/// Revocations outlive the token's `exp` plus leeway by this much.
+const REVOCATION_MARGIN_SECS: u64 = 600;
+
 /// The default absolute session lifetime: 30 days.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -404,8 +416,14 @@ impl TokenService {
                 )
             })?;
         let scopes = narrow(&account.scopes, scope)?;
-        self.start_session(account.subject, scopes, account.tenants, None, session_id)
-            .await
+        self.start_session(
+            account.subject,
+            scopes,
+            account.tenants,
+            Origin::default(),
+            session_id,
+        )
+        .await
     }
 
     /// API-key exchange: the key's scopes (narrowed by `scope`) and tenants carry into the tokens.
@@ -443,7 +461,13 @@ impl TokenService {
             None => record.tenants.clone(),
             Some(wanted) => match record.tenants.iter().find(|t| t.as_str() == wanted) {
                 Some(t) => vec![t.clone()],
-                None => return Err(AuthError::new(AuthErrorKind::TenantForbidden)),
+                // RFC 6749 §5.2: the grant does not extend to what was asked for.
+                None => {
+                    return Err(error(
+                        AuthErrorKind::InvalidGrant,
+                        "The API key does not grant access to that tenant",
+                    ));
+                }
             },
         };
         let scopes = narrow(&record.scopes, scope)?;
@@ -451,7 +475,13 @@ impl TokenService {
             .owner
             .clone()
             .unwrap_or_else(|| record.key_id.clone());
-        self.start_session(subject, scopes, tenants, None, session_id)
+        // The session lives only as long as the key: it is re-checked on every refresh and the
+        // session cannot outlast the key's expiry.
+        let origin = Origin {
+            api_key_id: Some(record.key_id.clone()),
+            not_after: record.expires_at,
+        };
+        self.start_session(subject, scopes, tenants, origin, session_id)
             .await
     }
 
@@ -520,13 +550,20 @@ impl TokenService {
             .map_err(unavailable)?
         {
             Rotation::Rotated(session) => {
+                if let Some(key_id) = &session.api_key_id
+                    && !self.api_key_still_valid(key_id, now).await?
+                {
+                    // The key behind the session was revoked, disabled or removed: so is the session.
+                    self.end_session(&session.id, now).await?;
+                    return Err(invalid());
+                }
                 let scopes = narrow(&session.scopes, scope)?;
                 self.respond(&session, scopes, next_token, now)
             }
             Rotation::Reused(session) => {
                 tracing::debug!(session_id = %session.id, "refresh token reuse: session revoked");
                 self.revocations
-                    .revoke_session(&session.id, now + self.issuer.ttl_secs());
+                    .revoke_session(&session.id, self.session_tokens_deadline(now));
                 Err(invalid())
             }
             Rotation::Ended | Rotation::Unknown => Err(invalid()),
@@ -542,7 +579,7 @@ impl TokenService {
             None => {
                 // A token without a session (client credentials): revoke just this token.
                 if let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at()) {
-                    self.revocations.revoke_token(jti, exp);
+                    self.revocations.revoke_token(jti, self.token_deadline(exp));
                 }
                 Ok(())
             }
@@ -567,16 +604,33 @@ impl TokenService {
         if let Ok(jwt) = self.validator.validate(token, now)
             && let Some(jti) = &jwt.token_id
         {
-            self.revocations.revoke_token(jti, jwt.expires_at);
+            self.revocations
+                .revoke_token(jti, self.token_deadline(jwt.expires_at));
         }
         Ok(())
+    }
+
+    /// Whether the API key `key_id` still exists, unrevoked, enabled and unexpired.
+    async fn api_key_still_valid(&self, key_id: &str, now: u64) -> Result<bool, AuthError> {
+        let Some(api_keys) = &self.api_keys else {
+            return Ok(false);
+        };
+        let found = api_keys
+            .provider
+            .lookup(key_id)
+            .resolve()
+            .await
+            .map_err(unavailable)?;
+        Ok(found.is_some_and(|record| {
+            !record.revoked && !record.disabled && record.expires_at.is_none_or(|end| now < end)
+        }))
     }
 
     async fn end_session(&self, session_id: &str, now: u64) -> Result<(), AuthError> {
         self.store.end(session_id, now).await.map_err(unavailable)?;
         // Access tokens of the session live at most one access-token lifetime longer.
         self.revocations
-            .revoke_session(session_id, now + self.issuer.ttl_secs());
+            .revoke_session(session_id, self.session_tokens_deadline(now));
         Ok(())
     }
 
@@ -585,10 +639,11 @@ impl TokenService {
         subject: Arc<str>,
         scopes: Scopes,
         tenants: Vec<Tenant>,
-        client_id: Option<Arc<str>>,
+        origin: Origin,
         chosen_session: Option<&str>,
     ) -> Result<TokenResponse, AuthError> {
         let now = unix_now();
+        let expires_at = now.saturating_add(self.session_ttl);
         let slot = slot_for(&subject, chosen_session)?;
         let id: Arc<str> = Arc::from(format!("ses_{}", crate::api_key::random::random_base62(22)));
         let session = Session {
@@ -597,9 +652,12 @@ impl TokenService {
             subject,
             scopes: scopes.clone(),
             tenants,
-            client_id,
+            client_id: None,
+            api_key_id: origin.api_key_id,
             created_at: now,
-            expires_at: now.saturating_add(self.session_ttl),
+            expires_at: origin
+                .not_after
+                .map_or(expires_at, |end| end.min(expires_at)),
             idle_timeout: self.idle_timeout,
         };
         let (token, hash) = new_refresh_token();
@@ -611,9 +669,23 @@ impl TokenService {
         if let Some(replaced) = replaced {
             // The client asked for this session afresh: the one it replaces ends now.
             self.revocations
-                .revoke_session(&replaced.id, now + self.issuer.ttl_secs());
+                .revoke_session(&replaced.id, self.session_tokens_deadline(now));
         }
         self.respond(&session, scopes, token, now)
+    }
+
+    /// Until when a revocation of a token expiring at `exp` must be kept: validators accept a token
+    /// up to its leeway past `exp`, and a layer may be configured with more than this service's
+    /// validator, hence a margin.
+    fn token_deadline(&self, exp: u64) -> u64 {
+        exp.saturating_add(self.validator.leeway_secs())
+            .saturating_add(REVOCATION_MARGIN_SECS)
+    }
+
+    /// Until when the tokens of a session ending `now` must be refused: the newest one expires at
+    /// most one access-token lifetime from now.
+    fn session_tokens_deadline(&self, now: u64) -> u64 {
+        self.token_deadline(now.saturating_add(self.issuer.ttl_secs()))
     }
 
     fn respond(

@@ -298,6 +298,11 @@ impl JwtValidator {
         self.fresh_cache()
     }
 
+    /// The clock-skew tolerance in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway
+    }
+
     /// The verified-token cache's size, if the cache is on.
     pub fn cache_stats(&self) -> Option<TokenCacheStats> {
         self.cache.as_ref().map(|cache| cache.stats())
