@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Uri};
 
-use crate::api_key::{ApiKeys, KeyLookup, KeyRecord};
+use crate::api_key::{ApiKeys, KeyLookup, KeyRecord, ParsedKey};
 use crate::credential::{Credential, CredentialSources, Presented};
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
@@ -124,16 +124,20 @@ impl Authenticator {
         };
         match api_keys.provider.lookup(parsed.key_id()) {
             KeyLookup::Ready(found) => Outcome::Done(
-                self.finish_api_key(key, presented.tenant, found, now)
+                self.finish_api_key(api_keys, parsed, presented.tenant, found, now)
                     .map(Some),
             ),
             KeyLookup::Pending(lookup) => {
                 let this = Arc::clone(self);
-                let key = key.to_owned();
+                let (key, id_len) = (key.to_owned(), parsed.key_id().len());
                 let tenant = presented.tenant.map(str::to_owned);
                 Outcome::Pending(Box::pin(async move {
                     let found = lookup.await;
-                    this.finish_api_key(&key, tenant.as_deref(), found, now)
+                    let api_keys = this.api_keys.as_ref().expect("checked above");
+                    let id_start = api_keys.format.prefix().len() + 1;
+                    // Already parsed and checksummed: only the borrow is rebuilt.
+                    let parsed = ParsedKey::checked(&key, &key[id_start..id_start + id_len]);
+                    this.finish_api_key(api_keys, parsed, tenant.as_deref(), found, now)
                         .map(Some)
                 }))
             }
@@ -142,19 +146,12 @@ impl Authenticator {
 
     fn finish_api_key(
         &self,
-        key: &str,
+        api_keys: &ApiKeys,
+        parsed: ParsedKey<'_>,
         tenant: Option<&str>,
         found: crate::api_key::LookupResult,
         now: u64,
     ) -> Result<Identity, AuthError> {
-        let api_keys = self
-            .api_keys
-            .as_ref()
-            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidApiKey))?;
-        let parsed = api_keys
-            .format
-            .parse(key)
-            .map_err(|_| AuthError::new(AuthErrorKind::InvalidApiKey))?;
         let found = found.map_err(|error| {
             tracing::debug!(error = %error, "API key provider failed");
             AuthError::new(AuthErrorKind::AuthUnavailable)

@@ -68,6 +68,11 @@ pub struct ParsedKey<'a> {
 }
 
 impl<'a> ParsedKey<'a> {
+    /// A key already parsed (and its checksum checked) once, rebuilt from its parts.
+    pub(crate) fn checked(key: &'a str, id: &'a str) -> Self {
+        Self { key, id }
+    }
+
     /// The public key id.
     pub fn key_id(&self) -> &'a str {
         self.id

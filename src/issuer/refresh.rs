@@ -158,6 +158,8 @@ struct Inner {
     families: HashMap<Arc<str>, Family>,
     /// Slot → the session id that last started in it.
     slots: HashMap<Arc<str>, Arc<str>>,
+    /// Purging walks every session under the lock, so it runs at most once a minute.
+    next_purge: u64,
 }
 
 impl Inner {
@@ -212,7 +214,10 @@ impl RefreshStore for MemoryRefreshStore {
     fn start(&self, session: Session, first: RefreshTokenHash) -> StoreFuture<'_, Option<Session>> {
         let now = session.created_at;
         let replaced = self.with(|inner| {
-            inner.purge(now);
+            if now >= inner.next_purge {
+                inner.purge(now);
+                inner.next_purge = now.saturating_add(60);
+            }
             let replaced = match &session.slot {
                 Some(slot) => match inner.slots.insert(slot.clone(), session.id.clone()) {
                     Some(previous) => inner.end(&previous),
