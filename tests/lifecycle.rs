@@ -2069,3 +2069,26 @@ async fn empty_parameters_count_as_omitted() {
     let reply = fx.server.post_form("/v1/auth/token", "grant_type=").await;
     reply.assert_grant_error(400, "invalid_request");
 }
+
+#[tokio::test]
+async fn the_token_endpoints_can_answer_in_the_oauth_format() {
+    let tokens = Arc::new(TokenService::new(hs256_issuer(), MemoryRefreshStore::new()));
+    let auth = AuthLayer::builder().jwt(tokens.validator()).build();
+    let endpoints = TokenEndpoints::new(tokens).error_format(ErrorFormat::OAuth);
+    let server = serve(Router::new().nest("/v1", endpoints.router(auth))).await;
+    let reply = server
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": "rt_unknown" }),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "error": "invalid_grant",
+            "error_description": "The refresh token is invalid, expired or revoked"
+        })
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+}

@@ -55,6 +55,7 @@ where
 /// | `UpperCase` | `application/json` | the same with `"code":"TOKEN_EXPIRED"` |
 /// | `Flat` | `application/json` | `{"error":"token_expired","message":"…"}` (OAuth style) |
 /// | `Problem` | `application/problem+json` | RFC 9457: `type`, `title`, `status`, `detail`, `code`, details |
+/// | `OAuth` | `application/json` | RFC 6749 §5.2: `{"error":"invalid_grant","error_description":"…"}` |
 ///
 /// ```
 /// use tower_api_auth::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
@@ -62,6 +63,12 @@ where
 /// let response = ErrorFormat::Flat.render(&AuthError::new(AuthErrorKind::InvalidApiKey));
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.body(), r#"{"error":"invalid_api_key","message":"The API key is invalid"}"#);
+///
+/// let response = ErrorFormat::OAuth.render(&AuthError::new(AuthErrorKind::InvalidGrant));
+/// assert_eq!(
+///     response.body(),
+///     r#"{"error":"invalid_grant","error_description":"The grant is invalid, expired or revoked"}"#
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +83,10 @@ pub enum ErrorFormat {
     Flat,
     /// RFC 9457 `application/problem+json`.
     Problem,
+    /// RFC 6749 §5.2: `{"error":…,"error_description":…}`, what OAuth client libraries parse; a
+    /// good choice for the token endpoints.
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 impl ErrorRenderer for ErrorFormat {
@@ -86,15 +97,8 @@ impl ErrorRenderer for ErrorFormat {
                 "application/json",
                 nested(error, error.code().to_ascii_uppercase()),
             ),
-            Self::Flat => {
-                let mut body = serde_json::Map::with_capacity(2 + error.details().len());
-                body.insert("error".into(), error.code().into());
-                body.insert("message".into(), error.message().into());
-                for (key, value) in error.details() {
-                    body.entry(key.clone()).or_insert_with(|| value.clone());
-                }
-                ("application/json", Value::Object(body))
-            }
+            Self::Flat => ("application/json", flat(error, "message")),
+            Self::OAuth => ("application/json", flat(error, "error_description")),
             Self::Problem => {
                 let mut body = serde_json::Map::with_capacity(5 + error.details().len());
                 body.insert(
@@ -113,6 +117,17 @@ impl ErrorRenderer for ErrorFormat {
         };
         json_response(error, content_type, &body)
     }
+}
+
+/// `{"error":<code>, <message_key>:<message>}` with the details beside them.
+fn flat(error: &AuthError, message_key: &str) -> Value {
+    let mut body = serde_json::Map::with_capacity(2 + error.details().len());
+    body.insert("error".into(), error.code().into());
+    body.insert(message_key.into(), error.message().into());
+    for (key, value) in error.details() {
+        body.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    Value::Object(body)
 }
 
 fn nested(error: &AuthError, code: String) -> Value {
@@ -156,6 +171,12 @@ impl fmt::Debug for SharedRenderer {
 impl SharedRenderer {
     pub(crate) fn new(renderer: Arc<dyn ErrorRenderer>, realm: Option<Arc<str>>) -> Self {
         Self { renderer, realm }
+    }
+
+    /// The same realm with another renderer.
+    #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
+    pub(crate) fn with_renderer(&self, renderer: Arc<dyn ErrorRenderer>) -> Self {
+        Self::new(renderer, self.realm.clone())
     }
 
     /// The complete rejection: rendered body, challenge and the error as an extension.

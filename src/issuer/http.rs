@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::error::render::SharedRenderer;
-use crate::error::{AuthError, AuthErrorKind};
+use crate::error::{AuthError, AuthErrorKind, ErrorFormat};
 use crate::identity::Identity;
 use crate::issuer::service::{TokenResponse, TokenService};
 use crate::layer::AuthLayer;
@@ -61,6 +61,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 pub struct TokenEndpoints {
     service: Arc<TokenService>,
     body_limit: usize,
+    error_format: Option<ErrorFormat>,
 }
 
 /// The token endpoints with the default settings: `TokenEndpoints::new(service).router(auth)`.
@@ -83,6 +84,7 @@ impl TokenEndpoints {
         Self {
             service,
             body_limit: DEFAULT_BODY_LIMIT,
+            error_format: None,
         }
     }
 
@@ -92,13 +94,23 @@ impl TokenEndpoints {
         self
     }
 
+    /// Answers the grant endpoints' errors in `format` instead of the auth layer's:
+    /// [`ErrorFormat::OAuth`] gives the RFC 6749 §5.2 body OAuth client libraries expect.
+    pub fn error_format(mut self, format: ErrorFormat) -> Self {
+        self.error_format = Some(format);
+        self
+    }
+
     /// The router. `auth` protects `/auth/logout` and `/auth/verify`, and its error format is used
     /// for every error; it should accept this service's tokens (`.jwt(service.validator())`) and
     /// check its revocations (`.revocation(service.revocations())`).
     pub fn router(self, auth: AuthLayer) -> Router {
         let state = Arc::new(Endpoints {
             service: self.service,
-            renderer: auth.renderer(),
+            renderer: match self.error_format {
+                Some(format) => auth.renderer().with_renderer(Arc::new(format)),
+                None => auth.renderer(),
+            },
             body_limit: self.body_limit,
         });
         let authenticated = Router::new()
