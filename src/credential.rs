@@ -82,13 +82,37 @@ fn invalid_request(message: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
 }
 
+/// The bytes RFC 6750 §2.1 allows in a b64token body.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+///
+/// Every request pays for this scan, so it checks 32 bytes at a time without a branch per byte
+/// (a per-byte `all` was a quarter of a cached request's cost in the benchmark).
 fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    let body = token.trim_end_matches('=').as_bytes();
+    let mut chunks = body.chunks_exact(32);
+    let mut valid = true;
+    for chunk in &mut chunks {
+        valid &= chunk
+            .iter()
+            .fold(true, |ok, &b| ok & B64TOKEN[usize::from(b)]);
+    }
+    valid &= chunks
+        .remainder()
+        .iter()
+        .fold(true, |ok, &b| ok & B64TOKEN[usize::from(b)]);
+    !body.is_empty() && valid
 }
 
 /// Returns the only value of `name`, `Ok(None)` when absent, or an error when repeated.

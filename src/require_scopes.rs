@@ -143,10 +143,9 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The readied instance is called at once, so no clone-and-swap is needed.
         match check_scopes(request.extensions(), &self.requirement) {
-            Ok(_) => ResponseFuture::inner(inner.call(request)),
+            Ok(_) => ResponseFuture::inner(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(code = error.code(), "request rejected by scope check");
                 ResponseFuture::rejected(renderer_of(request.extensions()).respond(error))

@@ -7,13 +7,13 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// A string borrowed from the payload when it has no escapes.
-pub(crate) struct CowStr<'de>(pub(crate) Cow<'de, str>);
+pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
 
-impl<'de> de::Deserialize<'de> for CowStr<'de> {
+impl<'de: 'a, 'a> de::Deserialize<'de> for CowStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
@@ -27,7 +27,15 @@ impl<'de> de::Deserialize<'de> for CowStr<'de> {
                 Ok(CowStr(Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_str(V)
+        deserializer.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl std::ops::Deref for CowStr<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 

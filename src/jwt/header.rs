@@ -8,6 +8,7 @@ use serde::de::IgnoredAny;
 
 use crate::error::AuthError;
 use crate::jwt::b64::decode_into;
+use crate::jwt::claims::CowStr;
 use crate::jwt::invalid;
 
 /// The longest header accepted, decoded. Real headers are well under 200 bytes.
@@ -17,10 +18,11 @@ const MAX_HEADER_LEN: usize = 1024;
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
+    // serde borrows a bare Cow but not one inside an Option: CowStr borrows whenever it can.
     #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
+    kid: Option<CowStr<'a>>,
     #[serde(borrow, default)]
-    typ: Option<Cow<'a, str>>,
+    typ: Option<CowStr<'a>>,
     #[serde(default)]
     crit: Option<IgnoredAny>,
     #[serde(default)]

@@ -89,10 +89,6 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        // The instance poll_ready readied is the one to call; the clone stays for the next request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-
         // Keep credentials out of any logging layer below us.
         let api_key_header = &self.auth.sources.api_key_header;
         if let Entry::Occupied(mut values) = request.headers_mut().entry(AUTHORIZATION) {
@@ -112,11 +108,16 @@ where
         }
 
         match self.auth.authenticate(request.headers(), request.uri()) {
+            // Answered now: the instance poll_ready readied is called at once, no clone needed.
             Outcome::Done(result) => match admit(&self.auth, request, result) {
-                Admission::Pass(request) => ResponseFuture::inner(inner.call(request)),
+                Admission::Pass(request) => ResponseFuture::inner(self.inner.call(request)),
                 Admission::Reject(response) => ResponseFuture::rejected(response),
             },
+            // The call happens later: take the readied instance along and leave a clone for the
+            // next poll_ready (tower's "be careful when cloning inner services").
             Outcome::Pending(lookup) => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::authenticating(lookup, request, inner, Arc::clone(&self.auth))
             }
         }
