@@ -35,6 +35,12 @@ pub trait RevocationCheck: Send + Sync + 'static {
     ) -> Result<bool, ProviderError>;
 }
 
+impl fmt::Debug for dyn RevocationStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn RevocationStore")
+    }
+}
+
 impl fmt::Debug for dyn RevocationCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("dyn RevocationCheck")

@@ -25,7 +25,7 @@ pub use refresh::{
     MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoreFuture,
 };
 pub use service::{
-    Account, ClientRecord, DEFAULT_SESSION_TTL, MemoryClients, PasswordVerifier, SharedRevocations,
-    TokenResponse, TokenService,
+    Account, ClientRecord, DEFAULT_SESSION_TTL, MemoryClients, PasswordVerifier, TokenResponse,
+    TokenService,
 };
 pub use signing::{AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, SigningKey, TokenIssuer};

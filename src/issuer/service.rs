@@ -17,7 +17,7 @@ use crate::issuer::refresh::{
 };
 use crate::issuer::signing::{AccessGrant, TokenIssuer};
 use crate::jwt::JwtValidator;
-use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
+use crate::revocation::{MemoryRevocationList, RevocationStore};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -296,27 +296,6 @@ const REVOCATION_MARGIN_SECS: u64 = 600;
 /// The default absolute session lifetime: 30 days.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// A shared revocation store handed to the auth layer.
-#[derive(Clone, Debug)]
-pub struct SharedRevocations(Arc<dyn RevocationStore>);
-
-impl fmt::Debug for dyn RevocationStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("dyn RevocationStore")
-    }
-}
-
-impl RevocationCheck for SharedRevocations {
-    fn is_revoked(
-        &self,
-        session_id: Option<&str>,
-        token_id: Option<&str>,
-        now: u64,
-    ) -> Result<bool, ProviderError> {
-        self.0.is_revoked(session_id, token_id, now)
-    }
-}
-
 impl TokenService {
     /// A service issuing with `issuer`, keeping refresh tokens in `store`, revocations in memory,
     /// sessions for 30 days, and no grant enabled but refresh: add the ones you offer.
@@ -382,8 +361,8 @@ impl TokenService {
     }
 
     /// The revocation check for the auth layer (`.revocation(..)`).
-    pub fn revocations(&self) -> SharedRevocations {
-        SharedRevocations(self.revocations.clone())
+    pub fn revocations(&self) -> Arc<dyn RevocationStore> {
+        self.revocations.clone()
     }
 
     /// The access-token lifetime in seconds.
