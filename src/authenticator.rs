@@ -12,7 +12,7 @@ use crate::api_key::{ApiKeys, KeyLookup, KeyRecord, ParsedKey};
 use crate::credential::{Credential, CredentialSources, Presented};
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::identity::{AuthMethod, Identity};
+use crate::identity::{AuthMethod, Identity, Inner as IdentityInner};
 use crate::jwt::JwtValidator;
 use crate::revocation::RevocationCheck;
 use crate::tenant::TenantRules;
@@ -100,17 +100,18 @@ impl Authenticator {
             self.tenants.jwt_header,
         )?;
         // Reference-count bumps only: the verified token may be shared with the cache.
-        let mut builder = Identity::builder(jwt.subject.clone(), AuthMethod::Jwt)
-            .scopes(jwt.scopes.clone())
-            .expires_at(jwt.expires_at)
-            .tenant_opt(tenant)
-            .ids(jwt.session_id.clone(), jwt.token_id.clone())
-            .claims_any(jwt.claims.clone())
-            .renderer(self.renderer.clone());
-        if let Some(kid) = &jwt.kid {
-            builder = builder.key_id(kid.clone());
-        }
-        Ok(builder.build())
+        Ok(Identity::from_inner(IdentityInner {
+            principal: jwt.subject.clone(),
+            method: AuthMethod::Jwt,
+            tenant,
+            scopes: jwt.scopes.clone(),
+            expires_at: Some(jwt.expires_at),
+            key_id: jwt.kid.clone(),
+            session_id: jwt.session_id.clone(),
+            token_id: jwt.token_id.clone(),
+            claims: jwt.claims.clone(),
+            renderer: Some(self.renderer.clone()),
+        }))
     }
 
     fn api_key(self: &Arc<Self>, key: &str, presented: Presented<'_>, now: u64) -> Outcome {
@@ -173,11 +174,16 @@ fn identity_for_key(
         .owner
         .clone()
         .unwrap_or_else(|| record.key_id.clone());
-    Identity::builder(principal, AuthMethod::ApiKey)
-        .scopes(record.scopes.clone())
-        .tenant_opt(tenant)
-        .expires_opt(record.expires_at)
-        .key_id(record.key_id.clone())
-        .renderer(renderer)
-        .build()
+    Identity::from_inner(IdentityInner {
+        principal,
+        method: AuthMethod::ApiKey,
+        tenant,
+        scopes: record.scopes.clone(),
+        expires_at: record.expires_at,
+        key_id: Some(record.key_id.clone()),
+        session_id: None,
+        token_id: None,
+        claims: None,
+        renderer: Some(renderer),
+    })
 }

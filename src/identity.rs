@@ -44,17 +44,18 @@ pub enum AuthMethod {
 #[derive(Clone)]
 pub struct Identity(Arc<Inner>);
 
-struct Inner {
-    principal: Arc<str>,
-    method: AuthMethod,
-    tenant: Option<Tenant>,
-    scopes: Scopes,
-    expires_at: Option<u64>,
-    key_id: Option<Arc<str>>,
-    session_id: Option<Arc<str>>,
-    token_id: Option<Arc<str>>,
-    claims: Option<Arc<dyn Any + Send + Sync>>,
-    renderer: Option<SharedRenderer>,
+/// The fields of an [`Identity`]; the authenticator fills them in place, in one move.
+pub(crate) struct Inner {
+    pub(crate) principal: Arc<str>,
+    pub(crate) method: AuthMethod,
+    pub(crate) tenant: Option<Tenant>,
+    pub(crate) scopes: Scopes,
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) key_id: Option<Arc<str>>,
+    pub(crate) session_id: Option<Arc<str>>,
+    pub(crate) token_id: Option<Arc<str>>,
+    pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) renderer: Option<SharedRenderer>,
 }
 
 impl Identity {
@@ -72,6 +73,10 @@ impl Identity {
             claims: None,
             renderer: None,
         })
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self(Arc::new(inner))
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
@@ -124,14 +129,14 @@ impl Identity {
         self.0.claims.as_deref()?.downcast_ref::<C>()
     }
 
+    pub(crate) fn renderer(&self) -> Option<&SharedRenderer> {
+        self.0.renderer.as_ref()
+    }
+
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
     #[cfg(feature = "axum")]
     pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
         Arc::clone(self.0.claims.as_ref()?).downcast::<C>().ok()
-    }
-
-    pub(crate) fn renderer(&self) -> Option<&SharedRenderer> {
-        self.0.renderer.as_ref()
     }
 }
 
@@ -215,32 +220,6 @@ impl IdentityBuilder {
     /// Attaches typed claims, readable through [`Identity::claims`].
     pub fn claims<C: Send + Sync + 'static>(mut self, claims: C) -> Self {
         self.0.claims = Some(Arc::new(claims));
-        self
-    }
-
-    pub(crate) fn claims_any(mut self, claims: Option<Arc<dyn Any + Send + Sync>>) -> Self {
-        self.0.claims = claims;
-        self
-    }
-
-    pub(crate) fn tenant_opt(mut self, tenant: Option<Tenant>) -> Self {
-        self.0.tenant = tenant;
-        self
-    }
-
-    pub(crate) fn expires_opt(mut self, unix: Option<u64>) -> Self {
-        self.0.expires_at = unix;
-        self
-    }
-
-    pub(crate) fn renderer(mut self, renderer: SharedRenderer) -> Self {
-        self.0.renderer = Some(renderer);
-        self
-    }
-
-    pub(crate) fn ids(mut self, session_id: Option<Arc<str>>, token_id: Option<Arc<str>>) -> Self {
-        self.0.session_id = session_id;
-        self.0.token_id = token_id;
         self
     }
 
