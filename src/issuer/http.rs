@@ -142,9 +142,9 @@ struct Form {
     api_key: Option<String>,
     tenant: Option<String>,
     session_id: Option<String>,
+    // RFC 7009's `token_type_hint` is not read: refresh and access tokens are told apart by shape,
+    // and unknown fields are ignored.
     token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
 }
 
 impl Form {
@@ -164,7 +164,6 @@ impl Form {
             tenant: keep(self.tenant),
             session_id: keep(self.session_id),
             token: keep(self.token),
-            token_type_hint: keep(self.token_type_hint),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, Entry};
-use http::{Request, Response};
+use http::{HeaderMap, HeaderName, Request, Response};
 use tower_service::Service;
 
 use crate::authenticator::{AuthResult, Authenticator, Outcome};
@@ -76,6 +76,15 @@ pub(crate) fn admit<B>(
     }
 }
 
+/// Marks every value of `name` sensitive, so that tracing and logging layers redact it.
+fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
+    if let Entry::Occupied(mut values) = headers.entry(name) {
+        values
+            .iter_mut()
+            .for_each(|value| value.set_sensitive(true));
+    }
+}
+
 impl<S, ReqB, ResB> Service<Request<ReqB>> for AuthService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -90,21 +99,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
         // Keep credentials out of any logging layer below us.
-        let api_key_header = &self.auth.sources.api_key_header;
-        if let Entry::Occupied(mut values) = request.headers_mut().entry(AUTHORIZATION) {
-            values
-                .iter_mut()
-                .for_each(|value| value.set_sensitive(true));
-        }
-        if let Some(value) = request.headers_mut().get_mut(api_key_header) {
-            value.set_sensitive(true);
-        }
-        if self.auth.sources.cookie.is_some()
-            && let Entry::Occupied(mut values) = request.headers_mut().entry(COOKIE)
-        {
-            values
-                .iter_mut()
-                .for_each(|value| value.set_sensitive(true));
+        let headers = request.headers_mut();
+        mark_sensitive(headers, &AUTHORIZATION);
+        mark_sensitive(headers, &self.auth.sources.api_key_header);
+        if self.auth.sources.cookie.is_some() {
+            mark_sensitive(headers, &COOKIE);
         }
 
         match self.auth.authenticate(request.headers(), request.uri()) {
