@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Uri};
 
 use crate::api_key::{ApiKeys, KeyLookup, KeyRecord, ParsedKey};
-use crate::credential::{Credential, CredentialSources, Presented};
+use crate::credential::{CarriedHeaders, CredentialSources, LocatedCredential, UncheckedToken};
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity, Inner as IdentityInner};
@@ -56,33 +56,56 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 impl Authenticator {
-    pub(crate) fn authenticate(self: &Arc<Self>, headers: &HeaderMap, uri: &Uri) -> Outcome {
-        let presented = match self.sources.extract(headers, uri) {
-            Ok(Some(presented)) => presented,
-            Ok(None) if self.optional => return Outcome::Done(Ok(None)),
+    /// Judges the request's credentials; also says which credential headers it carries, for the
+    /// caller to mark sensitive.
+    pub(crate) fn authenticate(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> (Outcome, CarriedHeaders) {
+        let located = match self.sources.locate(headers, uri) {
+            Ok(Some(located)) => located,
+            // Nothing of ours, but maybe another scheme's secret: mark whatever is there.
+            Ok(None) if self.optional => return (Outcome::Done(Ok(None)), CarriedHeaders::ALL),
             Ok(None) => {
-                return Outcome::Done(Err(AuthError::new(AuthErrorKind::MissingCredentials)));
+                let missing = AuthError::new(AuthErrorKind::MissingCredentials);
+                return (Outcome::Done(Err(missing)), CarriedHeaders::ALL);
             }
-            Err(error) => return Outcome::Done(Err(error)),
+            Err(error) => return (Outcome::Done(Err(error)), CarriedHeaders::ALL),
         };
         let now = unix_now();
-        match presented.credential {
-            Credential::ApiKey(key) => self.api_key(key, presented, now),
-            Credential::Bearer(token) => match &self.api_keys {
-                Some(api_keys) if api_keys.format.claims(token) => {
-                    self.api_key(token, presented, now)
+        let tenant = located.tenant;
+        let outcome = match located.credential {
+            LocatedCredential::ApiKey(key) => self.api_key(key, tenant, now),
+            LocatedCredential::Bearer(token) => match &self.api_keys {
+                Some(api_keys) if api_keys.format.claims_bytes(token.as_bytes()) => {
+                    match token.check() {
+                        Ok(key) => self.api_key(key, tenant, now),
+                        Err(error) => Outcome::Done(Err(error)),
+                    }
                 }
-                _ => Outcome::Done(self.jwt(token, presented, now).map(Some)),
+                _ => Outcome::Done(self.jwt(token, tenant, now).map(Some)),
             },
-        }
+        };
+        (outcome, located.carried)
     }
 
-    fn jwt(&self, token: &str, presented: Presented<'_>, now: u64) -> Result<Identity, AuthError> {
+    fn jwt(
+        &self,
+        token: UncheckedToken<'_>,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthError> {
         let Some(validator) = &self.jwt else {
+            token.check()?;
             return Err(AuthError::new(AuthErrorKind::InvalidToken)
                 .with_message("This service does not accept JWTs"));
         };
-        let jwt = validator.validate(token, now)?;
+        // The exact bytes of a token that passed every check need no syntax check either.
+        let jwt = match validator.cached(token.as_bytes(), now) {
+            Some(jwt) => jwt,
+            None => validator.validate_uncached(token.check()?, now)?,
+        };
         if let Some(revocation) = &self.revocation {
             let revoked = revocation
                 .is_revoked(jwt.session_id.as_deref(), jwt.token_id.as_deref(), now)
@@ -94,16 +117,19 @@ impl Authenticator {
                 return Err(AuthError::new(AuthErrorKind::TokenRevoked));
             }
         }
-        let tenant = self.tenants.select(
-            presented.tenant,
-            jwt.tenants.as_slice(),
-            self.tenants.jwt_header,
-        )?;
+        let tenant =
+            self.tenants
+                .select(tenant, jwt.tenants.as_slice(), self.tenants.jwt_header)?;
+        if let Some(identity) = jwt.identity.get()
+            && identity.fits(tenant, &self.renderer)
+        {
+            return Ok(identity.clone());
+        }
         // Reference-count bumps only: the verified token may be shared with the cache.
-        Ok(Identity::from_inner(IdentityInner {
+        let identity = Identity::from_inner(IdentityInner {
             principal: jwt.subject.clone(),
             method: AuthMethod::Jwt,
-            tenant,
+            tenant: tenant.cloned(),
             scopes: jwt.scopes.clone(),
             expires_at: Some(jwt.expires_at),
             key_id: jwt.kid.clone(),
@@ -111,10 +137,15 @@ impl Authenticator {
             token_id: jwt.token_id.clone(),
             claims: jwt.claims.clone(),
             renderer: Some(self.renderer.clone()),
-        }))
+        });
+        if validator.caches() {
+            // The first identity stays; later hits that fit it share it.
+            let _ = jwt.identity.set(identity.clone());
+        }
+        Ok(identity)
     }
 
-    fn api_key(self: &Arc<Self>, key: &str, presented: Presented<'_>, now: u64) -> Outcome {
+    fn api_key(self: &Arc<Self>, key: &str, tenant: Option<&str>, now: u64) -> Outcome {
         let Some(api_keys) = &self.api_keys else {
             return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)
                 .with_message("This service does not accept API keys")));
@@ -125,13 +156,13 @@ impl Authenticator {
         };
         match api_keys.provider.lookup(parsed.key_id()) {
             KeyLookup::Ready(found) => Outcome::Done(
-                self.finish_api_key(api_keys, parsed, presented.tenant, found, now)
+                self.finish_api_key(api_keys, parsed, tenant, found, now)
                     .map(Some),
             ),
             KeyLookup::Pending(lookup) => {
                 let this = Arc::clone(self);
                 let (key, id_len) = (key.to_owned(), parsed.key_id().len());
-                let tenant = presented.tenant.map(str::to_owned);
+                let tenant = tenant.map(str::to_owned);
                 Outcome::Pending(Box::pin(async move {
                     let found = lookup.await;
                     let api_keys = this.api_keys.as_ref().expect("checked above");
@@ -161,7 +192,11 @@ impl Authenticator {
         let tenant = self
             .tenants
             .select(tenant, &record.tenants, self.tenants.api_key_header)?;
-        Ok(identity_for_key(&record, tenant, self.renderer.clone()))
+        Ok(identity_for_key(
+            &record,
+            tenant.cloned(),
+            self.renderer.clone(),
+        ))
     }
 }
 

@@ -131,6 +131,76 @@ fn single<'a>(
     Ok(first)
 }
 
+/// A credential as found, before the character-set check of a Bearer token.
+///
+/// The authenticator asks the verified-token cache about the raw bytes first: a token byte-identical
+/// to one that passed every check needs no second scan, and every other token is checked before any
+/// other use.
+pub(crate) struct Located<'a> {
+    pub(crate) credential: LocatedCredential<'a>,
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) carried: CarriedHeaders,
+}
+
+/// Which credential-bearing headers a request carries, so that the layer marks just those
+/// sensitive (a header it would look up in vain costs a hash-map probe per request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CarriedHeaders {
+    pub(crate) authorization: bool,
+    pub(crate) api_key: bool,
+    pub(crate) cookie: bool,
+}
+
+impl CarriedHeaders {
+    /// When it is not known: mark whatever is there.
+    pub(crate) const ALL: Self = Self {
+        authorization: true,
+        api_key: true,
+        cookie: true,
+    };
+}
+
+pub(crate) enum LocatedCredential<'a> {
+    Bearer(UncheckedToken<'a>),
+    ApiKey(&'a str),
+}
+
+/// A Bearer token whose length is checked and whose RFC 6750 `b64token` syntax is not yet.
+#[derive(Clone, Copy)]
+pub(crate) struct UncheckedToken<'a>(&'a [u8]);
+
+impl<'a> UncheckedToken<'a> {
+    pub(crate) fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The token, if it is a `b64token`; `invalid_request` otherwise.
+    pub(crate) fn check(self) -> Result<&'a str, AuthError> {
+        if !is_b64token(self.0) {
+            return Err(invalid_request(
+                "The token contains characters a Bearer token cannot have",
+            ));
+        }
+        // All ASCII by now, so this cannot fail; std's check of ASCII is vectorized.
+        std::str::from_utf8(self.0).map_err(|_| {
+            invalid_request("The token contains characters a Bearer token cannot have")
+        })
+    }
+}
+
+impl<'a> Located<'a> {
+    fn checked(self) -> Result<Presented<'a>, AuthError> {
+        let credential = match self.credential {
+            LocatedCredential::Bearer(token) => Credential::Bearer(token.check()?),
+            LocatedCredential::ApiKey(key) => Credential::ApiKey(key),
+        };
+        Ok(Presented {
+            credential,
+            tenant: self.tenant,
+        })
+    }
+}
+
 impl CredentialSources {
     /// Reads the request's credential and tenant header.
     ///
@@ -141,11 +211,22 @@ impl CredentialSources {
         headers: &'a HeaderMap,
         uri: &'a Uri,
     ) -> Result<Option<Presented<'a>>, AuthError> {
-        let bearer = match single(
+        self.locate(headers, uri)?.map(Located::checked).transpose()
+    }
+
+    /// [`extract`](Self::extract) without the Bearer token's character-set check, which the caller
+    /// owes before using the token for anything but an exact-bytes cache lookup.
+    pub(crate) fn locate<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+    ) -> Result<Option<Located<'a>>, AuthError> {
+        let authorization = single(
             headers,
             &AUTHORIZATION,
             "Only one Authorization header is allowed",
-        )? {
+        )?;
+        let bearer = match authorization {
             Some(value) => self.parse_authorization(value)?,
             None => None,
         };
@@ -157,17 +238,24 @@ impl CredentialSources {
             Some(value) => Some(self.parse_api_key(value)?),
             None => None,
         };
+        let carried = CarriedHeaders {
+            // Any scheme: a Basic header meant for a proxy is a secret too.
+            authorization: authorization.is_some(),
+            api_key: api_key.is_some(),
+            cookie: self.cookie.is_some(),
+        };
         let token_from_query = match &self.query_param {
             Some(name) => self.token_from_query(uri, name)?,
             None => None,
         };
         let credential = match (bearer, api_key, token_from_query) {
-            (Some(token), None, None) => Credential::Bearer(token),
-            (None, Some(key), None) => Credential::ApiKey(key),
-            (None, None, Some(token)) => Credential::Bearer(token),
+            (Some(token), None, None) | (None, None, Some(token)) => {
+                LocatedCredential::Bearer(token)
+            }
+            (None, Some(key), None) => LocatedCredential::ApiKey(key),
             (None, None, None) => match &self.cookie {
                 Some(name) => match self.token_from_cookie(headers, name)? {
-                    Some(token) => Credential::Bearer(token),
+                    Some(token) => LocatedCredential::Bearer(token),
                     None => return Ok(None),
                 },
                 None => return Ok(None),
@@ -189,19 +277,18 @@ impl CredentialSources {
                 })?),
                 None => None,
             };
-        Ok(Some(Presented { credential, tenant }))
+        Ok(Some(Located {
+            credential,
+            tenant,
+            carried,
+        }))
     }
 
-    fn check_token<'a>(&self, token: &'a str) -> Result<&'a str, AuthError> {
+    fn check_len<'a>(&self, token: &'a str) -> Result<UncheckedToken<'a>, AuthError> {
         if token.len() > self.max_token_len {
             return Err(invalid_request("The token is too long"));
         }
-        if !is_b64token(token.as_bytes()) {
-            return Err(invalid_request(
-                "The token contains characters a Bearer token cannot have",
-            ));
-        }
-        Ok(token)
+        Ok(UncheckedToken(token.as_bytes()))
     }
 
     /// The Bearer token, or `None` for another scheme: RFC 7235 answers a scheme the server does
@@ -210,13 +297,13 @@ impl CredentialSources {
     fn parse_authorization<'a>(
         &self,
         value: &'a HeaderValue,
-    ) -> Result<Option<&'a str>, AuthError> {
+    ) -> Result<Option<UncheckedToken<'a>>, AuthError> {
         // Checked before any parsing so that a huge header costs nothing more.
         if value.len() > self.max_token_len + 64 {
             return Err(invalid_request("The token is too long"));
         }
-        // Parsed as bytes: the b64token check below admits only ASCII, so the header needs no
-        // separate visible-ASCII pass (every request would pay for it).
+        // Parsed as bytes: the b64token check admits only ASCII, so the header needs no separate
+        // visible-ASCII pass (every request would pay for it).
         let value = value.as_bytes();
         let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
             Some(space) => (&value[..space], &value[space + 1..]),
@@ -237,15 +324,7 @@ impl CredentialSources {
         if token.len() > self.max_token_len {
             return Err(invalid_request("The token is too long"));
         }
-        if !is_b64token(token) {
-            return Err(invalid_request(
-                "The token contains characters a Bearer token cannot have",
-            ));
-        }
-        // All ASCII by now, so this cannot fail; std's check of ASCII is vectorized.
-        std::str::from_utf8(token).map(Some).map_err(|_| {
-            invalid_request("The token contains characters a Bearer token cannot have")
-        })
+        Ok(Some(UncheckedToken(token)))
     }
 
     fn parse_api_key<'a>(&self, value: &'a HeaderValue) -> Result<&'a str, AuthError> {
@@ -262,7 +341,11 @@ impl CredentialSources {
         Ok(key)
     }
 
-    fn token_from_query<'a>(&self, uri: &'a Uri, name: &str) -> Result<Option<&'a str>, AuthError> {
+    fn token_from_query<'a>(
+        &self,
+        uri: &'a Uri,
+        name: &str,
+    ) -> Result<Option<UncheckedToken<'a>>, AuthError> {
         let Some(query) = uri.query() else {
             return Ok(None);
         };
@@ -278,14 +361,14 @@ impl CredentialSources {
                 found = Some(value);
             }
         }
-        found.map(|token| self.check_token(token)).transpose()
+        found.map(|token| self.check_len(token)).transpose()
     }
 
     fn token_from_cookie<'a>(
         &self,
         headers: &'a HeaderMap,
         name: &str,
-    ) -> Result<Option<&'a str>, AuthError> {
+    ) -> Result<Option<UncheckedToken<'a>>, AuthError> {
         let mut found = None;
         for header in headers.get_all(COOKIE) {
             let Ok(header) = header.to_str() else {
@@ -306,7 +389,7 @@ impl CredentialSources {
                 }
             }
         }
-        found.map(|token| self.check_token(token)).transpose()
+        found.map(|token| self.check_len(token)).transpose()
     }
 }
 

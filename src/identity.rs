@@ -133,6 +133,17 @@ impl Identity {
         self.0.renderer.as_ref()
     }
 
+    /// Whether this identity is what a request selecting `tenant` in a layer rendering with
+    /// `renderer` would be given (all its other fields come from the credential alone).
+    pub(crate) fn fits(&self, tenant: Option<&Tenant>, renderer: &SharedRenderer) -> bool {
+        self.0.tenant.as_ref() == tenant
+            && self
+                .0
+                .renderer
+                .as_ref()
+                .is_some_and(|own| own.same_as(renderer))
+    }
+
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
     #[cfg(feature = "axum")]
     pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {

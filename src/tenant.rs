@@ -143,14 +143,14 @@ impl TenantRules {
 
     /// Picks the request's tenant among the credential's `allowed` tenants.
     ///
-    /// `requested` is the raw tenant header. `allowed` is searched first so that an accepted tenant
-    /// reuses the credential's own `Tenant` (no allocation).
-    pub(crate) fn select(
+    /// `requested` is the raw tenant header. The answer borrows one of `allowed`, so an accepted
+    /// tenant reuses the credential's own `Tenant` (no allocation).
+    pub(crate) fn select<'t>(
         &self,
         requested: Option<&str>,
-        allowed: &[Tenant],
+        allowed: &'t [Tenant],
         requirement: TenantHeader,
-    ) -> Result<Option<Tenant>, AuthError> {
+    ) -> Result<Option<&'t Tenant>, AuthError> {
         match requested {
             Some(raw) => {
                 let tenant_ok = is_valid_tenant(raw, self.max_len.min(MAX_TENANT_LEN));
@@ -160,7 +160,6 @@ impl TenantRules {
                 allowed
                     .iter()
                     .find(|t| t.as_str() == raw)
-                    .cloned()
                     .map(Some)
                     .ok_or_else(|| AuthError::new(AuthErrorKind::TenantForbidden))
             }
@@ -168,7 +167,7 @@ impl TenantRules {
                 Err(AuthError::new(AuthErrorKind::TenantRequired))
             }
             None => Ok(match allowed {
-                [only] => Some(only.clone()),
+                [only] => Some(only),
                 _ => None,
             }),
         }

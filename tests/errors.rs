@@ -683,6 +683,18 @@ async fn credentials_are_marked_sensitive_for_the_handler() {
         reply.json(),
         json!({ "authorization": true, "x-api-key": null, "x-tenant-id": false, "cookie": null })
     );
+    // Another scheme's secret beside the API key is marked too.
+    let reply = server
+        .get("/headers")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .api_key(&key, "tn_a")
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json(),
+        json!({ "authorization": true, "x-api-key": true, "x-tenant-id": false, "cookie": null })
+    );
 }
 
 #[tokio::test]

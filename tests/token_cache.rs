@@ -24,8 +24,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tower::ServiceExt as _;
 use tower_api_auth::{
-    AuthLayer, Identity, JwtKey, JwtKeySet, JwtValidator, MemoryRevocationList, RequireScopes,
-    RevocationStore as _, Tenant, TokenCacheConfig,
+    AuthLayer, ErrorFormat, Identity, JwtKey, JwtKeySet, JwtValidator, MemoryRevocationList,
+    RequireScopes, RevocationStore as _, Tenant, TokenCacheConfig,
 };
 
 use common::jwt::{claims, hmac_secret, hs256, sign, with};
@@ -337,6 +337,58 @@ async fn a_token_one_character_off_a_cached_one_is_verified_in_full() {
     assert_ok(&server, &token, "one_off_user").await;
     assert_eq!(verifications("one_off_user"), 1);
     assert_eq!(entries(&validator), 1);
+}
+
+#[tokio::test]
+async fn only_the_exact_bytes_of_a_cached_token_skip_the_syntax_check() {
+    let validator = counting();
+    let server = server(&validator).await;
+    let token = hs256(&claims("syntax_user"));
+    assert_ok(&server, &token, "syntax_user").await;
+    // Characters no b64token has, anywhere in an otherwise cached token: a malformed request (400),
+    // as on the first request, never a cache answer.
+    for (i, bad) in [(0, b'!'), (token.len() / 2, b'%'), (token.len() - 1, b',')] {
+        let mut bytes = token.clone().into_bytes();
+        bytes[i] = bad;
+        let changed = String::from_utf8(bytes).expect("ascii");
+        let reply = server.get("/me").bearer(&changed).send().await;
+        reply.assert_error(400, "invalid_request");
+        reply.assert_bearer_error("invalid_request");
+    }
+    // Padding is b64token syntax, but not the cached bytes: verified in full, and refused.
+    assert_invalid(&server, &format!("{token}=")).await;
+    assert_ok(&server, &token, "syntax_user").await;
+    assert_eq!(verifications("syntax_user"), 1);
+}
+
+#[tokio::test]
+async fn layers_sharing_a_validator_answer_hits_in_their_own_error_format() {
+    let validator = counting();
+    let nested = server(&validator).await;
+    let flat = serve(router(
+        AuthLayer::builder()
+            .jwt(validator.clone())
+            .error_format(ErrorFormat::Flat)
+            .build(),
+    ))
+    .await;
+    let token = hs256(&with(claims("format_user"), json!({ "scope": "other" })));
+    // The first layer verifies and caches the token with the identity it built…
+    assert_ok(&nested, &token, "format_user").await;
+    let reply = nested.get("/read").bearer(&token).send().await;
+    reply.assert_error(403, "insufficient_scope");
+    // …and the second, answering from the same cache, still renders its own format.
+    let reply = flat.get("/read").bearer(&token).send().await;
+    assert_eq!(reply.status, 403, "{}", reply.text);
+    assert_eq!(
+        reply.json()["error"],
+        "insufficient_scope",
+        "{}",
+        reply.text
+    );
+    assert!(reply.json()["message"].is_string(), "{}", reply.text);
+    assert_ok(&flat, &token, "format_user").await;
+    assert_eq!(verifications("format_user"), 1, "one cache for both layers");
 }
 
 #[tokio::test]

@@ -148,9 +148,14 @@ impl ApiKeyFormat {
 
     /// Whether `token` starts like a key of this format (`<prefix>_`), so it is not a JWT.
     pub fn claims(&self, token: &str) -> bool {
+        self.claims_bytes(token.as_bytes())
+    }
+
+    /// [`claims`](Self::claims) of a token not yet known to be UTF-8.
+    pub(crate) fn claims_bytes(&self, token: &[u8]) -> bool {
         token.len() > self.prefix.len()
-            && token.starts_with(&*self.prefix)
-            && token.as_bytes()[self.prefix.len()] == b'_'
+            && token.starts_with(self.prefix.as_bytes())
+            && token[self.prefix.len()] == b'_'
     }
 
     /// Splits a presented key and checks its shape and checksum. Allocates nothing.

@@ -73,20 +73,22 @@ pub(crate) struct Entry {
     pub(crate) valid_from: u64,
 }
 
-/// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings.
-const ENTRY_OVERHEAD: u64 = 256;
+/// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings, and
+/// the `Identity` remembered with it.
+const ENTRY_OVERHEAD: u64 = 512;
 
 #[derive(Clone)]
 struct ByTokenLength;
 
-impl Weighter<Box<str>, Entry> for ByTokenLength {
-    fn weight(&self, token: &Box<str>, _entry: &Entry) -> u64 {
+impl Weighter<Box<[u8]>, Entry> for ByTokenLength {
+    fn weight(&self, token: &Box<[u8]>, _entry: &Entry) -> u64 {
         token.len() as u64 + ENTRY_OVERHEAD
     }
 }
 
 pub(crate) struct TokenCache {
-    entries: Cache<Box<str>, Entry, ByTokenLength>,
+    /// Keyed by bytes: a lookup needs no UTF-8 or charset check of the token first.
+    entries: Cache<Box<[u8]>, Entry, ByTokenLength>,
     max_age: u64,
     max_bytes: u64,
 }
@@ -105,7 +107,7 @@ impl TokenCache {
     }
 
     /// The verified token, if `token` is cached, still fresh at `now`, and of key set `generation`.
-    pub(crate) fn get(&self, token: &str, now: u64, generation: u64) -> Option<Arc<VerifiedJwt>> {
+    pub(crate) fn get(&self, token: &[u8], now: u64, generation: u64) -> Option<Arc<VerifiedJwt>> {
         let entry = self.entries.get(token)?;
         if entry.generation == generation && entry.valid_from <= now && now < entry.valid_until {
             return Some(entry.verified);
@@ -123,7 +125,7 @@ impl TokenCache {
             ..entry
         };
         if now < entry.valid_until {
-            self.entries.insert(Box::from(token), entry);
+            self.entries.insert(Box::from(token.as_bytes()), entry);
         }
     }
 

@@ -38,13 +38,14 @@ use cache::{Entry, TokenCache};
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
+use crate::identity::Identity;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -122,6 +123,9 @@ pub(crate) struct VerifiedJwt {
     pub(crate) session_id: Option<Arc<str>>,
     pub(crate) token_id: Option<Arc<str>>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+    /// The identity a request with this token was given, for cache hits to hand out again when
+    /// they select the same tenant in the same layer: one reference count instead of building one.
+    pub(crate) identity: OnceLock<Identity>,
 }
 
 /// The tenants a token names; one tenant needs no vector.
@@ -314,14 +318,36 @@ impl JwtValidator {
         self
     }
 
-    /// Validates `token` at `now` (unix seconds).
+    /// Validates `token` at `now` (unix seconds): from the cache when it holds these exact bytes,
+    /// in full otherwise.
     pub(crate) fn validate(&self, token: &str, now: u64) -> Result<Arc<VerifiedJwt>, AuthError> {
-        let ring = self.keys.load();
-        if let Some(cache) = &self.cache
-            && let Some(verified) = cache.get(token, now, ring.generation)
-        {
-            return Ok(verified);
+        match self.cached(token.as_bytes(), now) {
+            Some(verified) => Ok(verified),
+            None => self.validate_uncached(token, now),
         }
+    }
+
+    /// The verified token cached under exactly `token`'s bytes, if it is still fresh at `now` and
+    /// of the current keys. A hit implies the bytes passed every check when they were inserted,
+    /// their syntax included.
+    pub(crate) fn cached(&self, token: &[u8], now: u64) -> Option<Arc<VerifiedJwt>> {
+        let cache = self.cache.as_ref()?;
+        cache.get(token, now, self.keys.load().generation)
+    }
+
+    /// Whether validated tokens are remembered (and so worth attaching an identity to).
+    pub(crate) fn caches(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// The full verification, for a token [`cached`](Self::cached) did not answer; a valid token
+    /// is then cached.
+    pub(crate) fn validate_uncached(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<VerifiedJwt>, AuthError> {
+        let ring = self.keys.load();
         let verified = Arc::new(self.verify(token, now, &ring.set)?);
         if let Some(cache) = &self.cache {
             let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
@@ -499,6 +525,7 @@ impl JwtValidator {
             session_id: c.sid.as_deref().map(Arc::from),
             token_id: c.jti.as_deref().map(Arc::from),
             claims,
+            identity: OnceLock::new(),
         })
     }
 }

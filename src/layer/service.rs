@@ -98,15 +98,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let (outcome, carried) = self.auth.authenticate(request.headers(), request.uri());
         // Keep credentials out of any logging layer below us.
         let headers = request.headers_mut();
-        mark_sensitive(headers, &AUTHORIZATION);
-        mark_sensitive(headers, &self.auth.sources.api_key_header);
-        if self.auth.sources.cookie.is_some() {
+        if carried.authorization {
+            mark_sensitive(headers, &AUTHORIZATION);
+        }
+        if carried.api_key {
+            mark_sensitive(headers, &self.auth.sources.api_key_header);
+        }
+        if carried.cookie && self.auth.sources.cookie.is_some() {
             mark_sensitive(headers, &COOKIE);
         }
 
-        match self.auth.authenticate(request.headers(), request.uri()) {
+        match outcome {
             // Answered now: the instance poll_ready readied is called at once, no clone needed.
             Outcome::Done(result) => match admit(&self.auth, request, result) {
                 Admission::Pass(request) => ResponseFuture::inner(self.inner.call(request)),
