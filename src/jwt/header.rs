@@ -1,8 +1,10 @@
-//! The JOSE header, parsed once from a stack buffer.
+//! The JOSE header, parsed once from a stack buffer, and remembered by its exact segment.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
+use quick_cache::sync::Cache;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -13,6 +15,9 @@ use crate::jwt::invalid;
 
 /// The longest header accepted, decoded. Real headers are well under 200 bytes.
 const MAX_HEADER_LEN: usize = 1024;
+
+/// The longest `kid` looked up; no trusted key has a longer one.
+const MAX_KID_LEN: usize = 128;
 
 #[derive(Deserialize)]
 struct RawHeader<'a> {
@@ -30,23 +35,55 @@ struct RawHeader<'a> {
 }
 
 /// What the validator needs from the header.
+#[derive(Clone)]
 pub(crate) struct Header {
     pub(crate) alg: Algorithm,
-    /// Owned only when short enough to matter nothing; kept on the stack otherwise.
-    pub(crate) kid: Option<KidBuf>,
+    pub(crate) kid: Option<Arc<str>>,
     pub(crate) typ_ok: bool,
 }
 
-/// A `kid` copied out of the decoded header buffer without a heap allocation.
-pub(crate) struct KidBuf {
-    buf: [u8; 128],
-    len: usize,
+/// Headers already parsed, by their exact base64url segment.
+///
+/// An issuer puts the same header on every token it signs with one key, so after the first token
+/// a header costs a lookup instead of a base64 decode and a JSON parse. Parsing is a function of
+/// the segment alone (and of the validator's required `typ`, which is why each validator
+/// configuration has its own memo), so an answer from here is exactly what parsing would give.
+/// Only headers of tokens whose signature verified are remembered, so that forged tokens cannot
+/// crowd out real headers; the memo holds at most [`Self::CAPACITY`] of them.
+pub(crate) struct HeaderMemo {
+    parsed: Cache<Box<str>, Header>,
 }
 
-impl KidBuf {
-    pub(crate) fn as_str(&self) -> &str {
-        // Copied from a `&str`, so always UTF-8; the fallback is unreachable.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+impl HeaderMemo {
+    /// Far more than the keys a validator trusts: a deployment uses one header per key.
+    pub(crate) const CAPACITY: usize = 64;
+
+    pub(crate) fn new() -> Self {
+        Self {
+            parsed: Cache::new(Self::CAPACITY),
+        }
+    }
+
+    /// The header of `segment`: remembered, or parsed now (the `bool` says which).
+    pub(crate) fn parse(
+        &self,
+        segment: &str,
+        required_typ: Option<&str>,
+    ) -> Result<(Header, bool), AuthError> {
+        match self.parsed.get(segment) {
+            Some(header) => Ok((header, true)),
+            None => parse(segment, required_typ).map(|header| (header, false)),
+        }
+    }
+
+    /// Remembers a header whose token's signature verified.
+    pub(crate) fn remember(&self, segment: &str, header: &Header) {
+        self.parsed.insert(Box::from(segment), header.clone());
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.parsed.len()
     }
 }
 
@@ -104,18 +141,10 @@ pub(crate) fn parse(segment: &str, required_typ: Option<&str>) -> Result<Header,
     };
     let kid = match raw.kid {
         None => None,
-        Some(kid) => {
-            let bytes = kid.as_bytes();
-            if bytes.len() > 128 {
-                return Err(invalid("The token's key id is not known"));
-            }
-            let mut out = KidBuf {
-                buf: [0; 128],
-                len: bytes.len(),
-            };
-            out.buf[..bytes.len()].copy_from_slice(bytes);
-            Some(out)
+        Some(kid) if kid.len() > MAX_KID_LEN => {
+            return Err(invalid("The token's key id is not known"));
         }
+        Some(kid) => Some(Arc::from(&*kid)),
     };
     Ok(Header { alg, kid, typ_ok })
 }
