@@ -9,9 +9,12 @@
 #
 # The server (examples/e2e_server.rs, built here with `cargo build --release --example e2e_server`)
 # runs on core 0 (`taskset -c 0`, one tokio thread), wrk on core 1 (`taskset -c 1 wrk -t1`). Each
-# variant run is bracketed by no-auth runs (noauth, v1, noauth, v2, …, noauth, every round), so
+# variant run is bracketed by two no-auth runs (base, v1, base, base, v2, base, …, every round), so
 # slow drift of the machine cancels: each run's ratio is its requests/s over the mean of the two
-# adjacent no-auth runs. Each wrk run lasts DURATION seconds (5) and is killed if it overruns; the
+# runs around it. The no-auth runs send the variant's own request, credential headers included
+# (`noauth+<variant>` of the server), so that the ratio is what the layer costs, not what receiving
+# a 600-byte header costs; BASELINE=bare sends the no-auth runs no credential headers at all.
+# Each wrk run lasts DURATION seconds (5) and is killed if it overruns; the
 # server is stopped after every run; the runs give up after MAX_SECONDS (280). Needs 2
 # cores, wrk (`command -v wrk || (apt-get update && apt-get install -y wrk)`), curl, taskset.
 # Only 127.0.0.1 is used. Figures are noisy if anything else runs: check `uptime` around them. On a
@@ -25,6 +28,7 @@ ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 MAX_SECONDS=${MAX_SECONDS:-280}
+BASELINE=${BASELINE:-same}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 if [[ $# -gt 0 ]]; then
@@ -67,11 +71,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The run order: noauth, then each variant followed by noauth, ROUNDS times.
-order=(noauth)
+case $BASELINE in
+same | bare) ;;
+*)
+    echo "e2e.sh: BASELINE is 'same' (no-auth runs send the variant's headers) or 'bare'" >&2
+    exit 1
+    ;;
+esac
+# The run order: each variant between two no-auth runs, ROUNDS times.
+order=()
 for ((round = 1; round <= ROUNDS; round++)); do
     for variant in "${VARIANTS[@]}"; do
-        order+=("$variant" noauth)
+        if [[ $BASELINE == same ]]; then base="noauth+$variant"; else base=noauth; fi
+        order+=("$base" "$variant" "$base")
     done
 done
 runs=${#order[@]}
@@ -83,7 +95,7 @@ if ((estimate > MAX_SECONDS)); then
 fi
 
 echo "load before: $(uptime)"
-echo "$runs runs of ${DURATION}s, wrk -t1 -c$CONNECTIONS on core $CLIENT_CORE, server on core $SERVER_CORE"
+echo "$runs runs of ${DURATION}s, wrk -t1 -c$CONNECTIONS on core $CLIENT_CORE, server on core $SERVER_CORE, baseline: $BASELINE"
 
 # run <variant>: starts the server, checks one request, loads it, stops it; sets `rps`.
 # (Not run in a subshell, so that the EXIT trap always knows the server to stop.)
@@ -144,11 +156,11 @@ for ((i = 0; i < runs; i++)); do
 done
 echo "load after: $(uptime)"
 
-# Per run: ratio to the mean of the adjacent no-auth runs; per variant: means over the rounds.
+# Per run: ratio to the mean of the no-auth runs around it; per variant: means over the rounds.
 echo
 printf '%-12s %5s %12s %12s %8s\n' variant round "req/s" "noauth req/s" ratio
 declare -A sum_rps=() sum_ratio=() min_ratio=() max_ratio=() count=() ratios=()
-for ((i = 1; i < runs; i += 2)); do
+for ((i = 1; i < runs; i += 3)); do
     variant=${order[i]}
     read -r base ratio < <(awk -v a="${results[i - 1]}" -v b="${results[i + 1]}" -v r="${results[i]}" \
         'BEGIN { m = (a + b) / 2; printf "%.1f %.4f\n", m, r / m }')
@@ -161,7 +173,8 @@ for ((i = 1; i < runs; i += 2)); do
     max_ratio[$variant]=$(awk -v m="${max_ratio[$variant]:-0}" -v r="$ratio" 'BEGIN { print (r > m ? r : m) }')
 done
 
-noauth_mean=$(for ((i = 0; i < runs; i += 2)); do echo "${results[i]}"; done |
+noauth_mean=$(for ((i = 0; i < runs; i += 3)); do echo "${results[i]}" "${results[i + 2]}"; done |
+    tr ' ' '\n' |
     awk '{ s += $1; n++; if (min == "" || $1 < min) min = $1; if ($1 > max) max = $1 }
          END { printf "%.0f (min %.0f, max %.0f, %d runs)", s / n, min, max, n }')
 echo

@@ -10,6 +10,9 @@
 //!
 //! * `noauth`: no auth layer; the handler serializes a fixed `Identity` built at start-up, so its
 //!   body and serialization cost are those of the other variants;
+//! * `noauth+<variant>`: the `noauth` server, with the request headers of `<variant>` for the
+//!   client to send: the same request without the layer, so that a comparison measures the layer
+//!   and not the cost of receiving a credential header;
 //! * `hs256`, `rs256`, `es256`, `eddsa`: a Bearer JWT of that algorithm, checked by a `JwtValidator`
 //!   with the default verified-token cache (the same token on every request: hits after the first);
 //! * `hs256-cold`, `rs256-cold`, `es256-cold`, `eddsa-cold`: the same with the cache disabled, so
@@ -122,6 +125,11 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
         "eddsa" => Some(Algorithm::EdDSA),
         _ => None,
     };
+    if let Some(like) = name.strip_prefix("noauth+") {
+        let (_, headers) = variant(like)?;
+        let (router, _) = variant("noauth")?;
+        return Ok((router, headers));
+    }
     let route = || Router::new().route("/v1/me", get(me));
     if let Some(algorithm) = algorithm {
         let (token, validator) = jwt(algorithm, cached)?;
@@ -164,7 +172,8 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
             ))
         }
         other => Err(format!(
-            "unknown variant {other:?}: noauth, hs256, rs256, es256, eddsa (each also -cold), apikey"
+            "unknown variant {other:?}: noauth, hs256, rs256, es256, eddsa (each also -cold), \
+             apikey, noauth+<any of them>"
         )
         .into()),
     }

@@ -13,9 +13,9 @@ use crate::credential::{CarriedHeaders, CredentialSources, LocatedCredential, Un
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity, Inner as IdentityInner};
-use crate::jwt::JwtValidator;
+use crate::jwt::{JwtValidator, Verified, VerifiedJwt};
 use crate::revocation::RevocationCheck;
-use crate::tenant::TenantRules;
+use crate::tenant::{Tenant, TenantRules};
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
 pub(crate) type PendingAuth = Pin<Box<dyn Future<Output = AuthResult> + Send + 'static>>;
@@ -101,11 +101,30 @@ impl Authenticator {
             return Err(AuthError::new(AuthErrorKind::InvalidToken)
                 .with_message("This service does not accept JWTs"));
         };
-        // The exact bytes of a token that passed every check need no syntax check either.
-        let jwt = match validator.cached(token.as_bytes(), now) {
-            Some(jwt) => jwt,
-            None => validator.validate_uncached(token.check()?, now)?,
-        };
+        // The exact bytes of a token that passed every check need no syntax check.
+        if let Some(cached) = validator.cached(token.as_bytes(), now) {
+            return self.shared_identity(&cached, tenant, now);
+        }
+        // A token that verifies is valid b64token syntax (its segments decoded as base64url), so
+        // the syntax scan is only needed to tell a malformed request (400) from a bad token (401).
+        match validator.validate_uncached(token.as_bytes(), now) {
+            Ok(Verified::Shared(verified)) => self.shared_identity(&verified, tenant, now),
+            Ok(Verified::Owned(verified)) => self.owned_identity(verified, tenant, now),
+            Err(error) => {
+                token.check()?;
+                Err(error)
+            }
+        }
+    }
+
+    /// What a verified token must still pass on every request, cached or not: revocation and the
+    /// tenant rules. Returns the tenant the request acts for.
+    fn admit_jwt<'t>(
+        &self,
+        jwt: &'t VerifiedJwt,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Result<Option<&'t Tenant>, AuthError> {
         if let Some(revocation) = &self.revocation {
             let revoked = revocation
                 .is_revoked(jwt.session_id.as_deref(), jwt.token_id.as_deref(), now)
@@ -117,15 +136,24 @@ impl Authenticator {
                 return Err(AuthError::new(AuthErrorKind::TokenRevoked));
             }
         }
-        let tenant =
-            self.tenants
-                .select(tenant, jwt.tenants.as_slice(), self.tenants.jwt_header)?;
+        self.tenants
+            .select(tenant, jwt.tenants.as_slice(), self.tenants.jwt_header)
+    }
+
+    /// The identity of a token the cache holds: the one first built for it when it fits this
+    /// request, otherwise a new one (reference-count bumps only).
+    fn shared_identity(
+        &self,
+        jwt: &VerifiedJwt,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthError> {
+        let tenant = self.admit_jwt(jwt, tenant, now)?;
         if let Some(identity) = jwt.identity.get()
             && identity.fits(tenant, &self.renderer)
         {
             return Ok(identity.clone());
         }
-        // Reference-count bumps only: the verified token may be shared with the cache.
         let identity = Identity::from_inner(IdentityInner {
             principal: jwt.subject.clone(),
             method: AuthMethod::Jwt,
@@ -138,11 +166,41 @@ impl Authenticator {
             claims: jwt.claims.clone(),
             renderer: Some(self.renderer.clone()),
         });
-        if validator.caches() {
-            // The first identity stays; later hits that fit it share it.
-            let _ = jwt.identity.set(identity.clone());
-        }
+        // The first identity stays; later hits that fit it share it.
+        let _ = jwt.identity.set(identity.clone());
         Ok(identity)
+    }
+
+    /// The identity of a token verified for this request alone: its parts move in.
+    fn owned_identity(
+        &self,
+        jwt: VerifiedJwt,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthError> {
+        let tenant = self.admit_jwt(&jwt, tenant, now)?.cloned();
+        let VerifiedJwt {
+            subject,
+            scopes,
+            expires_at,
+            kid,
+            session_id,
+            token_id,
+            claims,
+            ..
+        } = jwt;
+        Ok(Identity::from_inner(IdentityInner {
+            principal: subject,
+            method: AuthMethod::Jwt,
+            tenant,
+            scopes,
+            expires_at: Some(expires_at),
+            key_id: kid,
+            session_id,
+            token_id,
+            claims,
+            renderer: Some(self.renderer.clone()),
+        }))
     }
 
     fn api_key(self: &Arc<Self>, key: &str, tenant: Option<&str>, now: u64) -> Outcome {

@@ -80,6 +80,30 @@ async fn assert_invalid_token(server: &Server, token: &str) {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn a_signed_token_with_a_character_no_b64token_has_is_a_malformed_request() {
+    let server = hs256_server().await;
+    let token = hs256(&claims("syntax_user"));
+    let (header_end, signature_start) = (token.find('.').unwrap(), token.rfind('.').unwrap());
+    // One bad character in the header, the payload and the signature, and padding mid-token.
+    for (i, bad) in [
+        (1, '!'),
+        (header_end + 3, '%'),
+        (signature_start + 2, ','),
+        (header_end + 3, '='),
+    ] {
+        let mut changed = token.clone();
+        changed.replace_range(i..=i, &bad.to_string());
+        let reply = server.get("/me").bearer(&changed).send().await;
+        reply.assert_error(400, "invalid_request");
+        reply.assert_bearer_error("invalid_request");
+    }
+    // Trailing padding is b64token syntax: a well-formed request with an invalid token.
+    assert_invalid_token(&server, &format!("{token}==")).await;
+    let reply = server.get("/me").bearer(&token).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
 async fn every_algorithm_accepts_a_good_token() {
     let rsa = pem("rsa_public");
     let cases: Vec<(Algorithm, JwtValidator)> = vec![

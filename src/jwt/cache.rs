@@ -119,13 +119,13 @@ impl TokenCache {
         None
     }
 
-    pub(crate) fn insert(&self, token: &str, entry: Entry, now: u64) {
+    pub(crate) fn insert(&self, token: &[u8], entry: Entry, now: u64) {
         let entry = Entry {
             valid_until: entry.valid_until.min(now.saturating_add(self.max_age)),
             ..entry
         };
         if now < entry.valid_until {
-            self.entries.insert(Box::from(token.as_bytes()), entry);
+            self.entries.insert(Box::from(token), entry);
         }
     }
 

@@ -51,7 +51,7 @@ pub(crate) struct Header {
 /// Only headers of tokens whose signature verified are remembered, so that forged tokens cannot
 /// crowd out real headers; the memo holds at most [`Self::CAPACITY`] of them.
 pub(crate) struct HeaderMemo {
-    parsed: Cache<Box<str>, Header>,
+    parsed: Cache<Box<[u8]>, Header>,
 }
 
 impl HeaderMemo {
@@ -67,7 +67,7 @@ impl HeaderMemo {
     /// The header of `segment`: remembered, or parsed now (the `bool` says which).
     pub(crate) fn parse(
         &self,
-        segment: &str,
+        segment: &[u8],
         required_typ: Option<&str>,
     ) -> Result<(Header, bool), AuthError> {
         match self.parsed.get(segment) {
@@ -77,7 +77,7 @@ impl HeaderMemo {
     }
 
     /// Remembers a header whose token's signature verified.
-    pub(crate) fn remember(&self, segment: &str, header: &Header) {
+    pub(crate) fn remember(&self, segment: &[u8], header: &Header) {
         self.parsed.insert(Box::from(segment), header.clone());
     }
 
@@ -115,7 +115,7 @@ fn typ_matches(typ: &str, required: &str) -> bool {
 }
 
 /// Parses the header segment. `required_typ` is checked here so the header is read once.
-pub(crate) fn parse(segment: &str, required_typ: Option<&str>) -> Result<Header, AuthError> {
+pub(crate) fn parse(segment: &[u8], required_typ: Option<&str>) -> Result<Header, AuthError> {
     let mut buf = [0u8; MAX_HEADER_LEN];
     let len = decode_into(segment, &mut buf)
         .ok_or_else(|| invalid("The token header is not valid base64url"))?;

@@ -131,6 +131,24 @@ pub(crate) struct VerifiedJwt {
     pub(crate) identity: OnceLock<Identity>,
 }
 
+/// A verified token: shared with the cache, or owned by the one request that verified it (no
+/// cache, so no reason to count references to it).
+pub(crate) enum Verified {
+    Shared(Arc<VerifiedJwt>),
+    Owned(VerifiedJwt),
+}
+
+impl std::ops::Deref for Verified {
+    type Target = VerifiedJwt;
+
+    fn deref(&self) -> &VerifiedJwt {
+        match self {
+            Self::Shared(shared) => shared,
+            Self::Owned(owned) => owned,
+        }
+    }
+}
+
 /// The tenants a token names; one tenant needs no vector.
 pub(crate) enum Tenants {
     None,
@@ -326,10 +344,10 @@ impl JwtValidator {
 
     /// Validates `token` at `now` (unix seconds): from the cache when it holds these exact bytes,
     /// in full otherwise.
-    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<Arc<VerifiedJwt>, AuthError> {
+    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
         match self.cached(token.as_bytes(), now) {
-            Some(verified) => Ok(verified),
-            None => self.validate_uncached(token, now),
+            Some(verified) => Ok(Verified::Shared(verified)),
+            None => self.validate_uncached(token.as_bytes(), now),
         }
     }
 
@@ -341,21 +359,17 @@ impl JwtValidator {
         cache.get(token, now, self.keys.load().generation)
     }
 
-    /// Whether validated tokens are remembered (and so worth attaching an identity to).
-    pub(crate) fn caches(&self) -> bool {
-        self.cache.is_some()
-    }
-
     /// The full verification, for a token [`cached`](Self::cached) did not answer; a valid token
-    /// is then cached.
-    pub(crate) fn validate_uncached(
-        &self,
-        token: &str,
-        now: u64,
-    ) -> Result<Arc<VerifiedJwt>, AuthError> {
+    /// is then cached. A token that passes is a valid `b64token` (its segments decoded as
+    /// base64url); one that fails may not be, which the caller must tell apart (400, not 401).
+    pub(crate) fn validate_uncached(&self, token: &[u8], now: u64) -> Result<Verified, AuthError> {
         let ring = self.keys.load();
-        let verified = Arc::new(self.verify(token, now, &ring.set)?);
-        if let Some(cache) = &self.cache {
+        let verified = self.verify(token, now, &ring.set)?;
+        let Some(cache) = &self.cache else {
+            return Ok(Verified::Owned(verified));
+        };
+        let verified = Arc::new(verified);
+        {
             let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
             let entry = Entry {
                 verified: Arc::clone(&verified),
@@ -367,20 +381,24 @@ impl JwtValidator {
             };
             cache.insert(token, entry, now);
         }
-        Ok(verified)
+        Ok(Verified::Shared(verified))
     }
 
     /// The full verification: header, key, signature, claims.
-    fn verify(&self, token: &str, now: u64, keys: &JwtKeySet) -> Result<VerifiedJwt, AuthError> {
-        let (message, signature) = token
-            .rsplit_once('.')
-            .ok_or_else(|| invalid("The token is not a JWT"))?;
-        let (header_b64, payload_b64) = message
-            .split_once('.')
-            .ok_or_else(|| invalid("The token is not a JWT"))?;
-        if payload_b64.contains('.') {
+    ///
+    /// Works on bytes: every segment must decode as base64url, so a token that passes is a valid
+    /// RFC 6750 `b64token` without a separate scan.
+    fn verify(&self, token: &[u8], now: u64, keys: &JwtKeySet) -> Result<VerifiedJwt, AuthError> {
+        let dot = |segment: &[u8]| segment.iter().position(|&b| b == b'.');
+        let not_a_jwt = || invalid("The token is not a JWT");
+        let header_end = dot(token).ok_or_else(not_a_jwt)?;
+        let payload_len = dot(&token[header_end + 1..]).ok_or_else(not_a_jwt)?;
+        let payload_end = header_end + 1 + payload_len;
+        let (message, signature) = (&token[..payload_end], &token[payload_end + 1..]);
+        if dot(signature).is_some() {
             return Err(invalid("The token is not a signed JWT"));
         }
+        let (header_b64, payload_b64) = (&token[..header_end], &token[header_end + 1..payload_end]);
         let (header, remembered) = self
             .headers
             .parse(header_b64, self.required_typ.as_deref())?;
@@ -389,7 +407,7 @@ impl JwtValidator {
             .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
         let verified = key
             .prepared
-            .verify(key.algorithm, &key.key, message.as_bytes(), signature);
+            .verify(key.algorithm, &key.key, message, signature);
         if !verified {
             return Err(invalid("The token's signature is invalid"));
         }
@@ -623,7 +641,7 @@ mod tests {
             typ_ok: true,
         };
         for i in 0..10 * header::HeaderMemo::CAPACITY {
-            memo.remember(&format!("segment-{i}"), &sample);
+            memo.remember(format!("segment-{i}").as_bytes(), &sample);
         }
         assert!(memo.len() <= header::HeaderMemo::CAPACITY, "{}", memo.len());
     }

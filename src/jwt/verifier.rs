@@ -82,12 +82,12 @@ impl Prepared {
         algorithm: Algorithm,
         key: &DecodingKey,
         message: &[u8],
-        signature: &str,
+        signature: &[u8],
     ) -> bool {
         match self {
-            Self::Generic => {
+            Self::Generic => std::str::from_utf8(signature).is_ok_and(|signature| {
                 jsonwebtoken::crypto::verify(signature, message, key, algorithm).unwrap_or(false)
-            }
+            }),
             #[cfg(feature = "aws-lc-rs")]
             Self::Hmac(hmac_key) => with_decoded(signature, |sig| {
                 aws_lc_rs::hmac::verify(hmac_key, message, sig).is_ok()
@@ -102,7 +102,7 @@ impl Prepared {
 
 /// Decodes a base64url signature on the stack and hands it to `check`; `false` if malformed.
 #[cfg(feature = "aws-lc-rs")]
-fn with_decoded(signature: &str, check: impl FnOnce(&[u8]) -> bool) -> bool {
+fn with_decoded(signature: &[u8], check: impl FnOnce(&[u8]) -> bool) -> bool {
     let mut buf = [0u8; MAX_SIGNATURE_LEN];
     crate::jwt::b64::decode_into(signature, &mut buf).is_some_and(|len| check(&buf[..len]))
 }

@@ -109,14 +109,14 @@ where
                     auth,
                 } => {
                     let result: AuthResult = ready!(lookup.as_mut().poll(cx));
-                    let request = request
+                    let mut request = request
                         .take()
                         .expect("ResponseFuture polled after completion");
                     let service = service
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match admit(auth, request, result) {
-                        Admission::Pass(request) => {
+                    match admit(auth, &mut request, result) {
+                        Admission::Pass => {
                             let mut service = service;
                             State::Inner {
                                 future: service.call(request),

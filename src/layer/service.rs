@@ -37,19 +37,21 @@ impl<S> AuthService<S> {
 }
 
 /// What becomes of a request once its credentials are judged.
-pub(crate) enum Admission<B> {
+pub(crate) enum Admission {
     /// Let through, with its identity (if any) in the extensions.
-    Pass(Request<B>),
+    Pass,
     /// Answered with this rejection.
     Reject(Response<Bytes>),
 }
 
-/// Logs the outcome and either hands back the request, with its identity, or the rejection.
+/// Logs the outcome and either readies the request for the inner service, its identity (if any)
+/// in the extensions, or answers with the rejection. The request is borrowed, not moved: it is
+/// a few hundred bytes, and every move is a copy on every request.
 pub(crate) fn admit<B>(
     auth: &Authenticator,
-    mut request: Request<B>,
+    request: &mut Request<B>,
     result: AuthResult,
-) -> Admission<B> {
+) -> Admission {
     match result {
         Ok(Some(identity)) => {
             tracing::debug!(
@@ -60,14 +62,14 @@ pub(crate) fn admit<B>(
                 "request authenticated"
             );
             request.extensions_mut().insert::<Identity>(identity);
-            Admission::Pass(request)
+            Admission::Pass
         }
         Ok(None) => {
             tracing::debug!("anonymous request let through by optional authentication");
             request
                 .extensions_mut()
                 .insert(Anonymous(auth.renderer.clone()));
-            Admission::Pass(request)
+            Admission::Pass
         }
         Err(error) => {
             tracing::debug!(code = error.code(), "request rejected");
@@ -113,8 +115,8 @@ where
 
         match outcome {
             // Answered now: the instance poll_ready readied is called at once, no clone needed.
-            Outcome::Done(result) => match admit(&self.auth, request, result) {
-                Admission::Pass(request) => ResponseFuture::inner(self.inner.call(request)),
+            Outcome::Done(result) => match admit(&self.auth, &mut request, result) {
+                Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
                 Admission::Reject(response) => ResponseFuture::rejected(response),
             },
             // The call happens later: take the readied instance along and leave a clone for the
