@@ -17,6 +17,10 @@
 //! `through_layer_cached - bare_router` what a cache hit costs; `through_layer_cold - bare_router -
 //! raw_decode` is the layer's cost beyond a plain `jsonwebtoken::decode`.
 //!
+//! The `hs256_typed` group has `bare_router` and `through_layer_cold` for HS256 with typed claims
+//! (`JwtValidator::claims::<BenchClaims>()`): next to `hs256/through_layer_cold`, what decoding the
+//! app's claims type in the same pass as the registered claims adds.
+//!
 //! The `api_key` group has `bare_router`, `raw_check` (parse + checksum, `MemoryKeyProvider::get`,
 //! keyed BLAKE3 hash, constant-time compare), `through_layer` (in-memory provider) and `noop_layer`,
 //! a control measured once: the bare route behind `Router::layer(MapRequestLayer(identity))`, what
@@ -39,7 +43,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use common::{
     ApiKeyCase, JwtCase, api_key_case, bare_router, jwt_cases, noop_layer_router,
-    raw_api_key_check, raw_decode, runtime, sanity_check, send, warm_cache,
+    raw_api_key_check, raw_decode, runtime, sanity_check, send, typed_claims_case, warm_cache,
 };
 
 fn jwt_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &[JwtCase]) {
@@ -63,6 +67,18 @@ fn jwt_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, cases: &[JwtCase]
     }
 }
 
+fn typed_claims_group(c: &mut Criterion, rt: &tokio::runtime::Runtime, case: &JwtCase) {
+    let bare = bare_router();
+    let mut group = c.benchmark_group(case.name);
+    group.bench_function("bare_router", |b| {
+        b.to_async(rt).iter(|| send(&bare, &case.headers));
+    });
+    group.bench_function("through_layer_cold", |b| {
+        b.to_async(rt).iter(|| send(&case.cold, &case.headers));
+    });
+    group.finish();
+}
+
 fn api_key_group(c: &mut Criterion, rt: &tokio::runtime::Runtime, case: &ApiKeyCase) {
     let bare = bare_router();
     let noop = noop_layer_router();
@@ -84,8 +100,11 @@ fn benches(c: &mut Criterion) {
     let rt = runtime();
     let cases = jwt_cases();
     let api_key = api_key_case();
+    let typed = typed_claims_case();
     rt.block_on(sanity_check(&cases, &api_key));
+    rt.block_on(sanity_check(std::slice::from_ref(&typed), &api_key));
     jwt_groups(c, &rt, &cases);
+    typed_claims_group(c, &rt, &typed);
     api_key_group(c, &rt, &api_key);
 }
 

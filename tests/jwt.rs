@@ -468,8 +468,27 @@ async fn claims_of_the_wrong_shape_are_invalid_token() {
     let server = server(hs256_validator().claims::<OrgClaims>()).await;
     // No `org`: does not deserialize into OrgClaims.
     assert_invalid_token(&server, &hs256(&claims("u"))).await;
+    let reply = server.get("/me").bearer(&hs256(&claims("u"))).send().await;
+    let error = reply.assert_error(401, "invalid_token");
+    assert_eq!(
+        error["message"],
+        "The token's claims do not have the expected shape"
+    );
     let good = hs256(&with(claims("u"), json!({ "org": "acme" })));
     assert_eq!(server.get("/me").bearer(&good).send().await.status, 200);
+    // The registered claims are judged first, as without typed claims: an expired token of the
+    // wrong shape is expired, and a malformed registered claim is malformed.
+    let expired = hs256(&with(claims("u"), json!({ "exp": PAST })));
+    server
+        .get("/me")
+        .bearer(&expired)
+        .send()
+        .await
+        .assert_error(401, "token_expired");
+    let malformed = hs256(&with(claims("u"), json!({ "org": "acme", "exp": "soon" })));
+    let reply = server.get("/me").bearer(&malformed).send().await;
+    let error = reply.assert_error(401, "invalid_token");
+    assert_eq!(error["message"], "The token's claims are malformed");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -170,6 +170,23 @@ fn jwt_case(
     }
 }
 
+/// The HS256 case with typed claims (`JwtValidator::claims::<BenchClaims>()`, decoded in the same
+/// pass as the registered claims) and the cache off: what a full verification costs an app that
+/// reads its own claims type. Named `hs256_typed`.
+pub(crate) fn typed_claims_case() -> JwtCase {
+    tower_api_auth::crypto::ensure_provider();
+    let validator = JwtValidator::hs256(HMAC_SECRET)
+        .expect("hs256 key")
+        .claims::<BenchClaims>();
+    jwt_case(
+        "hs256_typed",
+        Algorithm::HS256,
+        EncodingKey::from_secret(HMAC_SECRET),
+        DecodingKey::from_secret(HMAC_SECRET),
+        validator,
+    )
+}
+
 /// HS256, RS256, ES256 and EdDSA, in that order.
 pub(crate) fn jwt_cases() -> Vec<JwtCase> {
     // Both jsonwebtoken backends are on under --all-features; pick one before any direct call.

@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize as _, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 
 /// A string borrowed from the payload when it has no escapes.
 pub(crate) struct CowStr<'a>(pub(crate) Cow<'a, str>);
@@ -131,6 +134,7 @@ pub(crate) struct Registered<'de> {
 }
 
 /// Deserializes [`Registered`] with the configured claim names.
+#[derive(Clone, Copy)]
 pub(crate) struct ClaimsSeed<'c> {
     /// `None` reads `scope` (space-delimited) and then `scp` (array).
     pub(crate) scope_claim: Option<&'c str>,
@@ -154,6 +158,76 @@ impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
     }
 }
 
+/// A claim the validator reads.
+#[derive(Clone, Copy)]
+pub(crate) enum Field {
+    Scope,
+    Scp,
+    Tenants,
+    Exp,
+    Nbf,
+    Iat,
+    Iss,
+    Sub,
+    Jti,
+    Sid,
+    Aud,
+}
+
+impl ClaimsSeed<'_> {
+    /// Which claim `key` is, with the configured scope and tenant claim names; `None` for a claim
+    /// the validator does not read.
+    pub(crate) fn field(&self, key: &str) -> Option<Field> {
+        if Some(key) == self.scope_claim || (self.scope_claim.is_none() && key == "scope") {
+            return Some(Field::Scope);
+        }
+        if self.scope_claim.is_none() && key == "scp" {
+            return Some(Field::Scp);
+        }
+        if key == self.tenant_claim {
+            return Some(Field::Tenants);
+        }
+        Some(match key {
+            "exp" => Field::Exp,
+            "nbf" => Field::Nbf,
+            "iat" => Field::Iat,
+            "iss" => Field::Iss,
+            "sub" => Field::Sub,
+            "jti" => Field::Jti,
+            "sid" => Field::Sid,
+            "aud" => Field::Aud,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads one claim's value into its slot of [`Registered`] (a second value is an error).
+pub(crate) struct FieldSeed<'r, 'de> {
+    pub(crate) field: Field,
+    pub(crate) claims: &'r mut Registered<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let c = self.claims;
+        match self.field {
+            Field::Scope => set(&mut c.scope, OneOrMany::deserialize(d)?, "scope"),
+            Field::Scp => set(&mut c.scp, OneOrMany::deserialize(d)?, "scp"),
+            Field::Tenants => set(&mut c.tenants, OneOrMany::deserialize(d)?, "tenant"),
+            Field::Exp => set(&mut c.exp, NumericDate::deserialize(d)?.0, "exp"),
+            Field::Nbf => set(&mut c.nbf, NumericDate::deserialize(d)?.0, "nbf"),
+            Field::Iat => set(&mut c.iat, NumericDate::deserialize(d)?.0, "iat"),
+            Field::Iss => set(&mut c.iss, CowStr::deserialize(d)?.0, "iss"),
+            Field::Sub => set(&mut c.sub, CowStr::deserialize(d)?.0, "sub"),
+            Field::Jti => set(&mut c.jti, CowStr::deserialize(d)?.0, "jti"),
+            Field::Sid => set(&mut c.sid, CowStr::deserialize(d)?.0, "sid"),
+            Field::Aud => set(&mut c.aud, OneOrMany::deserialize(d)?, "aud"),
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for ClaimsSeed<'_> {
     type Value = Registered<'de>;
 
@@ -162,35 +236,19 @@ impl<'de> Visitor<'de> for ClaimsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut c = Registered::default();
+        let mut claims = Registered::default();
         while let Some(CowStr(key)) = map.next_key()? {
-            let key = &*key;
-            if Some(key) == self.scope_claim || (self.scope_claim.is_none() && key == "scope") {
-                let v = map.next_value()?;
-                set(&mut c.scope, v, key)?;
-            } else if self.scope_claim.is_none() && key == "scp" {
-                let v = map.next_value()?;
-                set(&mut c.scp, v, key)?;
-            } else if key == self.tenant_claim {
-                let v = map.next_value()?;
-                set(&mut c.tenants, v, key)?;
-            } else {
-                match key {
-                    "exp" => set(&mut c.exp, map.next_value::<NumericDate>()?.0, key)?,
-                    "nbf" => set(&mut c.nbf, map.next_value::<NumericDate>()?.0, key)?,
-                    "iat" => set(&mut c.iat, map.next_value::<NumericDate>()?.0, key)?,
-                    "iss" => set(&mut c.iss, map.next_value::<CowStr<'de>>()?.0, key)?,
-                    "sub" => set(&mut c.sub, map.next_value::<CowStr<'de>>()?.0, key)?,
-                    "jti" => set(&mut c.jti, map.next_value::<CowStr<'de>>()?.0, key)?,
-                    "sid" => set(&mut c.sid, map.next_value::<CowStr<'de>>()?.0, key)?,
-                    "aud" => set(&mut c.aud, map.next_value()?, key)?,
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+            match self.field(&key) {
+                Some(field) => map.next_value_seed(FieldSeed {
+                    field,
+                    claims: &mut claims,
+                })?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(c)
+        Ok(claims)
     }
 }
 

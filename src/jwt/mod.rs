@@ -28,6 +28,7 @@ mod cache;
 mod claims;
 mod header;
 mod keys;
+mod tee;
 mod verifier;
 
 pub use cache::{TokenCacheConfig, TokenCacheStats};
@@ -59,12 +60,32 @@ pub(crate) fn invalid(message: &'static str) -> AuthError {
 /// Payloads up to this size are decoded on the stack.
 const STACK_PAYLOAD: usize = 2048;
 
-type ClaimsDecoder = fn(&[u8]) -> Result<Arc<dyn Any + Send + Sync>, serde_json::Error>;
+type AnyClaims = Arc<dyn Any + Send + Sync>;
 
-fn decode_claims<C: DeserializeOwned + Send + Sync + 'static>(
-    payload: &[u8],
-) -> Result<Arc<dyn Any + Send + Sync>, serde_json::Error> {
-    Ok(Arc::new(serde_json::from_slice::<C>(payload)?))
+/// The registered claims, borrowed from the payload, and the application's.
+type BothClaims<'p> = (Registered<'p>, AnyClaims);
+
+/// How to decode the application's claims type, chosen by [`JwtValidator::claims`].
+#[derive(Clone, Copy)]
+struct ClaimsType {
+    /// The registered claims and the application's in one pass.
+    together: for<'p> fn(&'p str, &ClaimsSeed<'_>) -> Result<BothClaims<'p>, serde_json::Error>,
+    /// The application's alone, to name the error when the one pass fails.
+    alone: fn(&str) -> Result<AnyClaims, serde_json::Error>,
+    name: &'static str,
+}
+
+impl ClaimsType {
+    fn of<C: DeserializeOwned + Send + Sync + 'static>() -> Self {
+        Self {
+            together: |payload, seed| {
+                let (registered, claims) = tee::decode::<C>(payload, seed)?;
+                Ok((registered, Arc::new(claims)))
+            },
+            alone: |payload| Ok(Arc::new(serde_json::from_str::<C>(payload)?)),
+            name: std::any::type_name::<C>(),
+        }
+    }
 }
 
 /// Validates JWT access tokens.
@@ -88,7 +109,7 @@ pub struct JwtValidator {
     max_lifetime: Option<u64>,
     scope_claim: Option<String>,
     tenant_claim: String,
-    claims: Option<(ClaimsDecoder, &'static str)>,
+    claims: Option<ClaimsType>,
 }
 
 impl fmt::Debug for JwtValidator {
@@ -103,7 +124,7 @@ impl fmt::Debug for JwtValidator {
             .field("max_lifetime", &self.max_lifetime)
             .field("scope_claim", &self.scope_claim)
             .field("tenant_claim", &self.tenant_claim)
-            .field("claims", &self.claims.map(|(_, name)| name))
+            .field("claims", &self.claims.map(|claims| claims.name))
             .finish()
     }
 }
@@ -287,7 +308,7 @@ impl JwtValidator {
     /// deserialize into `C` is `invalid_token`.
     #[must_use]
     pub fn claims<C: DeserializeOwned + Send + Sync + 'static>(mut self) -> Self {
-        self.claims = Some((decode_claims::<C>, std::any::type_name::<C>()));
+        self.claims = Some(ClaimsType::of::<C>());
         self.fresh_cache()
     }
 
@@ -435,19 +456,29 @@ impl JwtValidator {
             scope_claim: self.scope_claim.as_deref(),
             tenant_claim: &self.tenant_claim,
         };
-        let mut json = serde_json::Deserializer::from_str(payload);
-        let claims = seed
-            .deserialize(&mut json)
-            .and_then(|claims| json.end().map(|()| claims))
-            .map_err(|_| malformed())?;
-        let expires_at = self.check_claims(&claims, now)?;
-        let custom = match self.claims {
-            Some((decode, _)) => Some(
-                decode(payload.as_bytes())
-                    .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
-            ),
-            None => None,
+        let registered_alone = || {
+            let mut json = serde_json::Deserializer::from_str(payload);
+            seed.deserialize(&mut json)
+                .and_then(|claims| json.end().map(|()| claims))
+                .map_err(|_| malformed())
         };
+        let (claims, custom) = match self.claims {
+            None => (registered_alone()?, None),
+            Some(claims_type) => match (claims_type.together)(payload, &seed) {
+                Ok((claims, custom)) => (claims, Some(custom)),
+                // Something is wrong: the two passes apart say what, in the order they always did
+                // (malformed registered claims, then their checks, then the application's shape).
+                Err(_) => {
+                    let claims = registered_alone()?;
+                    self.check_claims(&claims, now)?;
+                    let custom = (claims_type.alone)(payload).map_err(|_| {
+                        invalid("The token's claims do not have the expected shape")
+                    })?;
+                    (claims, Some(custom))
+                }
+            },
+        };
+        let expires_at = self.check_claims(&claims, now)?;
         self.verified(claims, expires_at, key, custom)
     }
 

@@ -1,0 +1,314 @@
+//! One pass over a token's claims that fills both the registered claims the validator reads and
+//! the application's own claims type.
+//!
+//! The application's `Deserialize` drives the pass through a deserializer that watches the
+//! top-level object go by: the value of every claim the validator reads is captured as raw JSON,
+//! read into [`Registered`], and handed on to the application's type from that capture; every
+//! other value goes straight from the payload to the application's type. The payload is parsed
+//! once; only the registered values, a few short ones, are read again from their own slices.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, Error as _, MapAccess,
+    SeqAccess, Visitor,
+};
+use serde_json::value::RawValue;
+
+use crate::jwt::claims::{ClaimsSeed, CowStr, Field, FieldSeed, Registered};
+
+/// Deserializes `payload` into the registered claims and `C` in one pass.
+///
+/// An error says only that this pass failed: the caller repeats the work the two-pass way to
+/// tell which claim is at fault, so that errors stay exactly what they were.
+pub(crate) fn decode<'p, C: DeserializeOwned>(
+    payload: &'p str,
+    seed: &ClaimsSeed<'_>,
+) -> Result<(Registered<'p>, C), serde_json::Error> {
+    let mut claims = Registered::default();
+    let mut saw_claims = false;
+    let mut json = serde_json::Deserializer::from_str(payload);
+    let custom = C::deserialize(Tee {
+        inner: &mut json,
+        watch: Watch {
+            seed,
+            claims: &mut claims,
+            saw_claims: &mut saw_claims,
+        },
+    })?;
+    json.end()?;
+    if !saw_claims {
+        // `C` never read the claims object as a map (a unit type, `IgnoredAny`…): read it now.
+        let mut json = serde_json::Deserializer::from_str(payload);
+        claims = (*seed).deserialize(&mut json)?;
+        json.end()?;
+    }
+    Ok((claims, custom))
+}
+
+/// Where the watching deserializer puts what it sees.
+struct Watch<'w, 'c, 'de> {
+    seed: &'w ClaimsSeed<'c>,
+    claims: &'w mut Registered<'de>,
+    saw_claims: &'w mut bool,
+}
+
+/// A deserializer that forwards everything to `inner` and watches the first map it is asked for.
+struct Tee<'w, 'c, 'de, D> {
+    inner: D,
+    watch: Watch<'w, 'c, 'de>,
+}
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+                self.inner.$method($($arg,)* TeeVisitor { inner: visitor, watch: self.watch })
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Tee<'_, '_, 'de, D> {
+    type Error = D::Error;
+
+    forward! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+/// The application's visitor, with the top-level map (or the value inside an `Option` or a
+/// newtype around the claims) watched.
+struct TeeVisitor<'w, 'c, 'de, V> {
+    inner: V,
+    watch: Watch<'w, 'c, 'de>,
+}
+
+macro_rules! pass {
+    ($($method:ident($ty:ty);)*) => {
+        $(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+                self.inner.$method(v)
+            }
+        )*
+    };
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, '_, 'de, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    pass! {
+        visit_bool(bool);
+        visit_i8(i8);
+        visit_i16(i16);
+        visit_i32(i32);
+        visit_i64(i64);
+        visit_i128(i128);
+        visit_u8(u8);
+        visit_u16(u16);
+        visit_u32(u32);
+        visit_u64(u64);
+        visit_u128(u128);
+        visit_f32(f32);
+        visit_f64(f64);
+        visit_char(char);
+        visit_str(&str);
+        visit_borrowed_str(&'de str);
+        visit_string(String);
+        visit_bytes(&[u8]);
+        visit_borrowed_bytes(&'de [u8]);
+        visit_byte_buf(Vec<u8>);
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.inner.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.inner.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+        self.inner.visit_some(Tee {
+            inner,
+            watch: self.watch,
+        })
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+        self.inner.visit_newtype_struct(Tee {
+            inner,
+            watch: self.watch,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_seq(seq)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_enum(data)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        *self.watch.saw_claims = true;
+        self.inner.visit_map(TeeMap {
+            inner: map,
+            watch: self.watch,
+            pending: None,
+        })
+    }
+}
+
+/// The claims object: keys pass through; values of claims the validator reads are captured raw,
+/// read into [`Registered`] and replayed to the application's type.
+struct TeeMap<'w, 'c, 'de, A> {
+    inner: A,
+    watch: Watch<'w, 'c, 'de>,
+    /// The claim whose value comes next, when it is one the validator reads.
+    pending: Option<Field>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, '_, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some(CowStr(key)) = self.inner.next_key::<CowStr<'de>>()? else {
+            return Ok(None);
+        };
+        self.pending = self.watch.seed.field(&key);
+        match key {
+            Cow::Borrowed(key) => seed.deserialize(BorrowedStrDeserializer::new(key)),
+            Cow::Owned(key) => seed.deserialize(StringDeserializer::new(key)),
+        }
+        .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        let Some(field) = self.pending.take() else {
+            return self.inner.next_value_seed(seed);
+        };
+        let raw = self.inner.next_value::<&'de RawValue>()?;
+        let replay = || serde_json::Deserializer::from_str(raw.get());
+        FieldSeed {
+            field,
+            claims: self.watch.claims,
+        }
+        .deserialize(&mut replay())
+        .map_err(A::Error::custom)?;
+        seed.deserialize(&mut replay()).map_err(A::Error::custom)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use serde::Deserialize;
+
+    const SEED: ClaimsSeed<'static> = ClaimsSeed {
+        scope_claim: None,
+        tenant_claim: "tenant_id",
+    };
+
+    const PAYLOAD: &str = r#"{"sub":"u1","exp":1900000000,"org":{"id":7,"sub":"nested"},"aud":["a","b"],"scope":"x y","tenant_id":"tn","tags":["t"]}"#;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Org {
+        id: u32,
+        sub: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct App {
+        sub: String,
+        exp: u64,
+        org: Org,
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn one_pass_fills_both_and_matches_two_passes() {
+        let (claims, app) = decode::<App>(PAYLOAD, &SEED).unwrap();
+        let alone: App = serde_json::from_str(PAYLOAD).unwrap();
+        let registered = SEED
+            .deserialize(&mut serde_json::Deserializer::from_str(PAYLOAD))
+            .unwrap();
+        assert_eq!(app, alone);
+        assert_eq!(claims.sub.as_deref(), registered.sub.as_deref());
+        assert_eq!(claims.sub.as_deref(), Some("u1"), "not the nested sub");
+        assert_eq!(claims.exp, Some(1_900_000_000));
+        assert_eq!(claims.aud.unwrap().iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(claims.scope.unwrap().iter().collect::<Vec<_>>(), ["x y"]);
+        assert_eq!(claims.tenants.unwrap().iter().collect::<Vec<_>>(), ["tn"]);
+    }
+
+    #[test]
+    fn types_that_never_read_the_map_still_get_the_registered_claims() {
+        let (claims, _) = decode::<de::IgnoredAny>(PAYLOAD, &SEED).unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("u1"));
+        let (claims, value) = decode::<serde_json::Value>(PAYLOAD, &SEED).unwrap();
+        assert_eq!(claims.exp, Some(1_900_000_000));
+        assert_eq!(value["org"]["sub"], "nested");
+        #[derive(Deserialize)]
+        struct Wrapped(#[allow(dead_code)] App);
+        let (claims, _) = decode::<Option<Wrapped>>(PAYLOAD, &SEED).unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn a_duplicate_or_mistyped_registered_claim_fails_the_pass() {
+        let duplicate = r#"{"sub":"a","exp":1,"sub":"b"}"#;
+        assert!(decode::<serde_json::Value>(duplicate, &SEED).is_err());
+        let mistyped = r#"{"sub":"a","exp":"tomorrow"}"#;
+        assert!(decode::<serde_json::Value>(mistyped, &SEED).is_err());
+        assert!(decode::<serde_json::Value>(r#"{"sub":"a"} x"#, &SEED).is_err());
+    }
+}
