@@ -2,20 +2,22 @@
 //! the application's own claims type.
 //!
 //! The application's `Deserialize` drives the pass through a deserializer that watches the
-//! top-level object go by: the value of every claim the validator reads is captured as raw JSON,
-//! read into [`Registered`], and handed on to the application's type from that capture; every
-//! other value goes straight from the payload to the application's type. The payload is parsed
-//! once; only the registered values, a few short ones, are read again from their own slices.
+//! top-level object go by: the value of every claim the validator reads is parsed once into a
+//! small [`Plain`] value, read from there into [`Registered`] and replayed from there to the
+//! application's type; every other value goes straight from the payload to the application's
+//! type. The payload is parsed once.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::value::{
+    BorrowedStrDeserializer, F64Deserializer, I64Deserializer, SeqDeserializer, StrDeserializer,
+    StringDeserializer, U64Deserializer,
+};
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, Error as _, MapAccess,
+    self, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess,
     SeqAccess, Visitor,
 };
-use serde_json::value::RawValue;
 
 use crate::jwt::claims::{ClaimsSeed, CowStr, Field, FieldSeed, Registered};
 
@@ -231,19 +233,115 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, '_, 'de, A> {
         let Some(field) = self.pending.take() else {
             return self.inner.next_value_seed(seed);
         };
-        let raw = self.inner.next_value::<&'de RawValue>()?;
-        let replay = || serde_json::Deserializer::from_str(raw.get());
-        FieldSeed {
+        let value = self.inner.next_value::<Plain<'de>>()?;
+        value.replay(FieldSeed {
             field,
             claims: self.watch.claims,
-        }
-        .deserialize(&mut replay())
-        .map_err(A::Error::custom)?;
-        seed.deserialize(&mut replay()).map_err(A::Error::custom)
+        })?;
+        value.replay(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
+    }
+}
+
+/// The value of a registered claim, parsed once: a string, a number or an array of strings.
+/// Anything else is no valid registered claim, and fails the pass (the two-pass way then names
+/// the fault).
+enum Plain<'de> {
+    Str(Cow<'de, str>),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Strs(Vec<Cow<'de, str>>),
+}
+
+impl<'de> Plain<'de> {
+    /// Deserializes `seed` from this value, as it would have been from the JSON.
+    fn replay<S: DeserializeSeed<'de>, E: de::Error>(&self, seed: S) -> Result<S::Value, E> {
+        match self {
+            Self::Str(Cow::Borrowed(s)) => seed.deserialize(BorrowedStrDeserializer::new(s)),
+            Self::Str(Cow::Owned(s)) => seed.deserialize(StrDeserializer::new(s)),
+            Self::I64(n) => seed.deserialize(I64Deserializer::new(*n)),
+            Self::U64(n) => seed.deserialize(U64Deserializer::new(*n)),
+            Self::F64(n) => seed.deserialize(F64Deserializer::new(*n)),
+            // The sequence deserializer checks that every item was read.
+            Self::Strs(items) => {
+                seed.deserialize(SeqDeserializer::new(items.iter().map(|item| match item {
+                    Cow::Borrowed(s) => PlainStr::Borrowed(s),
+                    Cow::Owned(s) => PlainStr::Owned(s),
+                })))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Plain<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Plain<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Plain::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Plain::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Plain::I64(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Plain::U64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Plain::F64(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
+                while let Some(CowStr(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Plain::Strs(items))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// An array item of [`Plain::Strs`], replayed borrowed when it was borrowed.
+enum PlainStr<'a, 'de> {
+    Borrowed(&'de str),
+    Owned(&'a str),
+}
+
+impl<'a, 'de, E: de::Error> de::IntoDeserializer<'de, E> for PlainStr<'a, 'de> {
+    type Deserializer = PlainStrDeserializer<'a, 'de, E>;
+
+    fn into_deserializer(self) -> Self::Deserializer {
+        PlainStrDeserializer(self, std::marker::PhantomData)
+    }
+}
+
+struct PlainStrDeserializer<'a, 'de, E>(PlainStr<'a, 'de>, std::marker::PhantomData<E>);
+
+impl<'de, E: de::Error> Deserializer<'de> for PlainStrDeserializer<'_, 'de, E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match self.0 {
+            PlainStr::Borrowed(s) => visitor.visit_borrowed_str(s),
+            PlainStr::Owned(s) => visitor.visit_str(s),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
     }
 }
 
