@@ -72,16 +72,21 @@ impl<'de> de::Deserialize<'de> for OneOrMany<'de> {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(OneOrMany::One(Cow::Owned(v.to_owned())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
-                while let Some(CowStr(item)) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(OneOrMany::Many(items))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                strings(seq).map(OneOrMany::Many)
             }
         }
         deserializer.deserialize_any(V)
     }
+}
+
+/// The items of an array of strings, borrowed where they have no escapes.
+pub(crate) fn strings<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Cow<'de, str>>, A::Error> {
+    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
+    while let Some(CowStr(item)) = seq.next_element()? {
+        items.push(item);
+    }
+    Ok(items)
 }
 
 /// A NumericDate (RFC 7519 §2): seconds, possibly fractional; truncated to whole seconds.

@@ -19,7 +19,7 @@ use serde::de::{
     SeqAccess, Visitor,
 };
 
-use crate::jwt::claims::{ClaimsSeed, CowStr, Field, FieldSeed, Registered};
+use crate::jwt::claims::{ClaimsSeed, CowStr, Field, FieldSeed, Registered, strings};
 
 /// Deserializes `payload` into the registered claims and `C` in one pass.
 ///
@@ -300,12 +300,8 @@ impl<'de> Deserialize<'de> for Plain<'de> {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(Plain::F64(v))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
-                while let Some(CowStr(item)) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Plain::Strs(items))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                strings(seq).map(Plain::Strs)
             }
         }
         deserializer.deserialize_any(V)
