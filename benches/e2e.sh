@@ -16,7 +16,7 @@
 # a 600-byte header costs; BASELINE=bare sends the no-auth runs no credential headers at all.
 # Each wrk run lasts DURATION seconds (5) and is killed if it overruns; the
 # server is stopped after every run; the runs give up after MAX_SECONDS (280). Needs 2
-# cores, wrk (`command -v wrk || (apt-get update && apt-get install -y wrk)`), curl, taskset.
+# cores, curl, taskset and wrk, which the script installs with apt-get when it is missing.
 # Only 127.0.0.1 is used. Figures are noisy if anything else runs: check `uptime` around them. On a
 # shared 2-vCPU VM, loopback throughput of the same server swings by ±25% between 3-second runs even
 # when idle; use more ROUNDS (4 fit in MAX_SECONDS) and read the median ratio.
@@ -37,9 +37,18 @@ else
     VARIANTS=(hs256 rs256 es256 eddsa apikey)
 fi
 
+if ! command -v wrk >/dev/null; then
+    echo "e2e.sh: installing wrk" >&2
+    sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq wrk >&2 || {
+        echo "e2e.sh: could not install wrk; install it (apt-get install wrk) and run again" >&2
+        exit 1
+    }
+fi
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || {
-        echo "e2e.sh: $tool is missing (wrk: apt-get install -y wrk)" >&2
+        echo "e2e.sh: $tool is missing" >&2
         exit 1
     }
 done
