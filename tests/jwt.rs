@@ -491,6 +491,82 @@ async fn claims_of_the_wrong_shape_are_invalid_token() {
     assert_eq!(error["message"], "The token's claims are malformed");
 }
 
+/// An HS256 token (the default test key) over `payload` exactly as written: duplicate keys,
+/// trailing bytes and all.
+fn hs256_raw(payload: &[u8]) -> String {
+    tower_api_auth::crypto::ensure_provider();
+    let header = common::b64(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let message = format!("{header}.{}", common::b64(payload));
+    let key = EncodingKey::from_secret(HS256_SECRET);
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signed");
+    format!("{message}.{signature}")
+}
+
+/// A claims type that keeps what it can read and skips the rest, errors included.
+struct Lenient;
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Lenient, A::Error> {
+                while map.next_key::<String>()?.is_some() {
+                    let _ = map.next_value::<Value>();
+                }
+                Ok(Lenient)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+#[tokio::test]
+async fn signed_claims_that_are_not_one_valid_json_object_are_malformed_whatever_the_claims_type() {
+    let plain = hs256_server().await;
+    let typed = server(hs256_validator().claims::<Lenient>()).await;
+    let exp = now() + 3600;
+    let payloads = [
+        // Two values for one claim, or a claim of the wrong type, even for a type that skips them.
+        format!(r#"{{"sub":"u","exp":{exp},"exp":1}}"#).into_bytes(),
+        format!(r#"{{"sub":"u","exp":{exp},"nbf":"later"}}"#).into_bytes(),
+        format!(r#"{{"sub":"u","exp":{exp},"aud":5}}"#).into_bytes(),
+        format!(r#"{{"sub":"u","exp":{exp},"nbf":{exp},"nbf":1}}"#).into_bytes(),
+        // RFC 7519 §7.2: the claims set must be a completely valid JSON object, in UTF-8.
+        format!(r#"{{"sub":"u","exp":{exp}}} x"#).into_bytes(),
+        [
+            &br#"{"sub":"u","note":""#[..],
+            b"\xff",
+            format!(r#"","exp":{exp}}}"#).as_bytes(),
+        ]
+        .concat(),
+    ];
+    for payload in payloads {
+        let token = hs256_raw(&payload);
+        for server in [&plain, &typed] {
+            let reply = server.get("/me").bearer(&token).send().await;
+            let error = reply.assert_error(401, "invalid_token");
+            assert_eq!(
+                error["message"],
+                "The token's claims are malformed",
+                "{}",
+                String::from_utf8_lossy(&payload)
+            );
+        }
+    }
+    let good = hs256_raw(format!(r#"{{"sub":"u","exp":{exp}}}"#).as_bytes());
+    for server in [&plain, &typed] {
+        assert_eq!(server.get("/me").bearer(&good).send().await.status, 200);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Time
 // ---------------------------------------------------------------------------------------------

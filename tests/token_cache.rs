@@ -5,8 +5,9 @@
 //!
 //! Full verifications are counted with a claims type whose `Deserialize` counts per `sub`: the
 //! validator decodes custom claims only on the full path, once the signature has verified (in the
-//! same pass as the registered claims), so the count says exactly how many times a token was
-//! verified rather than answered from the cache.
+//! same pass as the registered claims), so for the well-formed claims these tests sign the count
+//! is how many times a token was verified rather than answered from the cache. (Claims that fail
+//! that pass are decoded a second time, to name the error; no test here counts those.)
 #![cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 
 mod common;

@@ -15,8 +15,8 @@ use serde::de::value::{
     StringDeserializer, U64Deserializer,
 };
 use serde::de::{
-    self, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess,
-    SeqAccess, Visitor,
+    self, Deserialize, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, Error as _,
+    MapAccess, SeqAccess, Visitor,
 };
 
 use crate::jwt::claims::{ClaimsSeed, CowStr, Field, FieldSeed, Registered, strings};
@@ -30,19 +30,26 @@ pub(crate) fn decode<'p, C: DeserializeOwned>(
     seed: &ClaimsSeed<'_>,
 ) -> Result<(Registered<'p>, C), serde_json::Error> {
     let mut claims = Registered::default();
-    let mut saw_claims = false;
+    let mut failed = false;
     let mut json = serde_json::Deserializer::from_str(payload);
     let custom = C::deserialize(Tee {
         inner: &mut json,
         watch: Watch {
             seed,
             claims: &mut claims,
-            saw_claims: &mut saw_claims,
+            failed: &mut failed,
         },
-    })?;
+    });
+    // A registered claim that did not read is a failure whatever `C` made of the error: a type
+    // that skips values it cannot read must not make a malformed or duplicate claim pass.
+    if failed {
+        return Err(serde_json::Error::custom("a registered claim is malformed"));
+    }
+    let custom = custom?;
     json.end()?;
-    if !saw_claims {
-        // `C` never read the claims object as a map (a unit type, `IgnoredAny`…): read it now.
+    if claims.exp.is_none() {
+        // Every valid token has `exp`, so the claims object went by unseen: `C` never read it as
+        // a map (a unit type, `IgnoredAny`, serde_json's `RawValue`…). Read it now.
         let mut json = serde_json::Deserializer::from_str(payload);
         claims = (*seed).deserialize(&mut json)?;
         json.end()?;
@@ -54,7 +61,8 @@ pub(crate) fn decode<'p, C: DeserializeOwned>(
 struct Watch<'w, 'c, 'de> {
     seed: &'w ClaimsSeed<'c>,
     claims: &'w mut Registered<'de>,
-    saw_claims: &'w mut bool,
+    /// Set when a registered claim failed to read, even if `C` went on.
+    failed: &'w mut bool,
 }
 
 /// A deserializer that forwards everything to `inner` and watches the first map it is asked for.
@@ -193,7 +201,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for TeeVisitor<'_, '_, 'de, V> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        *self.watch.saw_claims = true;
         self.inner.visit_map(TeeMap {
             inner: map,
             watch: self.watch,
@@ -233,12 +240,20 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TeeMap<'_, '_, 'de, A> {
         let Some(field) = self.pending.take() else {
             return self.inner.next_value_seed(seed);
         };
-        let value = self.inner.next_value::<Plain<'de>>()?;
-        value.replay(FieldSeed {
-            field,
-            claims: self.watch.claims,
-        })?;
-        value.replay(seed)
+        let read = self.inner.next_value::<Plain<'de>>().and_then(|value| {
+            value.replay(FieldSeed {
+                field,
+                claims: self.watch.claims,
+            })?;
+            Ok(value)
+        });
+        match read {
+            Ok(value) => value.replay(seed),
+            Err(error) => {
+                *self.watch.failed = true;
+                Err(error)
+            }
+        }
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -395,6 +410,63 @@ mod tests {
         struct Wrapped(#[allow(dead_code)] App);
         let (claims, _) = decode::<Option<Wrapped>>(PAYLOAD, &SEED).unwrap();
         assert_eq!(claims.sub.as_deref(), Some("u1"));
+    }
+
+    /// A claims type that keeps what it can read and skips the rest, errors included.
+    struct Lenient;
+
+    impl<'de> Deserialize<'de> for Lenient {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Lenient;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
+                    while map.next_key::<String>()?.is_some() {
+                        let _ = map.next_value::<serde_json::Value>();
+                    }
+                    Ok(Lenient)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    #[test]
+    fn a_claims_type_that_swallows_errors_cannot_hide_a_bad_registered_claim() {
+        for payload in [
+            r#"{"sub":"u","exp":4000000000,"exp":1}"#,
+            r#"{"sub":"u","exp":4000000000,"nbf":"later"}"#,
+            r#"{"sub":"u","exp":4000000000,"nbf":true}"#,
+            r#"{"sub":"u","exp":4000000000,"aud":5}"#,
+            r#"{"sub":"u","exp":4000000000,"nbf":4000000000,"nbf":1}"#,
+        ] {
+            assert!(decode::<Lenient>(payload, &SEED).is_err(), "{payload}");
+            assert!(
+                decode::<serde_json::Value>(payload, &SEED).is_err(),
+                "{payload}"
+            );
+        }
+        assert!(decode::<Lenient>(PAYLOAD, &SEED).is_ok());
+    }
+
+    #[test]
+    fn a_raw_json_claims_type_still_gets_the_registered_claims() {
+        let (claims, raw) = decode::<Box<serde_json::value::RawValue>>(PAYLOAD, &SEED).unwrap();
+        assert_eq!(raw.get(), PAYLOAD);
+        assert_eq!(claims.sub.as_deref(), Some("u1"));
+        assert_eq!(claims.exp, Some(1_900_000_000));
+    }
+
+    #[test]
+    fn escaped_keys_are_the_claims_they_spell() {
+        let escaped = r#"{"s\u0075b":"u1","exp":1900000000}"#;
+        let (claims, _) = decode::<serde_json::Value>(escaped, &SEED).unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("u1"));
+        let twice = r#"{"sub":"a","s\u0075b":"b","exp":1900000000}"#;
+        assert!(decode::<serde_json::Value>(twice, &SEED).is_err());
     }
 
     #[test]
