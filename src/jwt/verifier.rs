@@ -14,6 +14,11 @@ use crate::jwt::keys::KeyError;
 #[cfg(feature = "aws-lc-rs")]
 const MAX_SIGNATURE_LEN: usize = 1024 + 8;
 
+/// Room for the largest HMAC tag, HS512's 64 bytes, plus the same slack: every HS256 request
+/// would otherwise zero a kilobyte it never uses.
+#[cfg(feature = "aws-lc-rs")]
+const MAX_HMAC_TAG_LEN: usize = 64 + 8;
+
 /// A key ready to verify, when the backend allows preparing one.
 #[derive(Clone)]
 pub(crate) enum Prepared {
@@ -89,21 +94,21 @@ impl Prepared {
                 jsonwebtoken::crypto::verify(signature, message, key, algorithm).unwrap_or(false)
             }),
             #[cfg(feature = "aws-lc-rs")]
-            Self::Hmac(hmac_key) => with_decoded(signature, |sig| {
+            Self::Hmac(hmac_key) => with_decoded::<MAX_HMAC_TAG_LEN>(signature, |sig| {
                 aws_lc_rs::hmac::verify(hmac_key, message, sig).is_ok()
             }),
             #[cfg(feature = "aws-lc-rs")]
-            Self::Public(public) => {
-                with_decoded(signature, |sig| public.verify_sig(message, sig).is_ok())
-            }
+            Self::Public(public) => with_decoded::<MAX_SIGNATURE_LEN>(signature, |sig| {
+                public.verify_sig(message, sig).is_ok()
+            }),
         }
     }
 }
 
 /// Decodes a base64url signature on the stack and hands it to `check`; `false` if malformed.
 #[cfg(feature = "aws-lc-rs")]
-fn with_decoded(signature: &[u8], check: impl FnOnce(&[u8]) -> bool) -> bool {
-    let mut buf = [0u8; MAX_SIGNATURE_LEN];
+fn with_decoded<const MAX: usize>(signature: &[u8], check: impl FnOnce(&[u8]) -> bool) -> bool {
+    let mut buf = [0u8; MAX];
     crate::jwt::b64::decode_into(signature, &mut buf).is_some_and(|len| check(&buf[..len]))
 }
 
