@@ -250,33 +250,89 @@ impl Authenticator {
         let tenant = self
             .tenants
             .select(tenant, &record.tenants, self.tenants.api_key_header)?;
-        Ok(identity_for_key(
-            &record,
-            tenant.cloned(),
-            self.renderer.clone(),
-        ))
+        Ok(identity_for_key(&record, tenant, &self.renderer))
     }
 }
 
+/// The identity a request with `record` is given: the one kept with the record when it still
+/// fits, otherwise a new one, which is kept if none is.
 fn identity_for_key(
     record: &KeyRecord,
-    tenant: Option<crate::tenant::Tenant>,
-    renderer: SharedRenderer,
+    tenant: Option<&Tenant>,
+    renderer: &SharedRenderer,
 ) -> Identity {
+    if let Some(identity) = record.identity.get()
+        && identity.fits_key(record, tenant, renderer)
+    {
+        return identity.clone();
+    }
     let principal = record
         .owner
         .clone()
         .unwrap_or_else(|| record.key_id.clone());
-    Identity::from_inner(IdentityInner {
+    let identity = Identity::from_inner(IdentityInner {
         principal,
         method: AuthMethod::ApiKey,
-        tenant,
+        tenant: tenant.cloned(),
         scopes: record.scopes.clone(),
         expires_at: record.expires_at,
         key_id: Some(record.key_id.clone()),
         session_id: None,
         token_id: None,
         claims: None,
-        renderer: Some(renderer),
-    })
+        renderer: Some(renderer.clone()),
+    });
+    record.identity.offer(&identity);
+    identity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::api_key::ApiKeyHasher;
+    use crate::error::ErrorFormat;
+    use crate::scope::Scopes;
+
+    fn record() -> Arc<KeyRecord> {
+        let hash = ApiKeyHasher::default().hash("sk_live_k1_secret");
+        Arc::new(
+            KeyRecord::new("k1ABCDEFGHIJ", hash)
+                .with_tenants([Tenant::new("tn_a").unwrap(), Tenant::new("tn_b").unwrap()])
+                .with_scopes(Scopes::parse("read").unwrap()),
+        )
+    }
+
+    #[test]
+    fn a_key_s_identity_is_shared_while_it_fits_and_rebuilt_when_it_does_not() {
+        let renderer = SharedRenderer::default();
+        let mut record = record();
+        let (tn_a, tn_b) = (record.tenants[0].clone(), record.tenants[1].clone());
+        let first = identity_for_key(&record, Some(&tn_a), &renderer);
+        assert!(identity_for_key(&record, Some(&tn_a), &renderer).is(&first));
+        // Another tenant, another error format: built anew, with what this request selected.
+        let other_tenant = identity_for_key(&record, Some(&tn_b), &renderer);
+        assert!(!other_tenant.is(&first));
+        assert_eq!(other_tenant.tenant(), Some(&tn_b));
+        let flat = SharedRenderer::new(Arc::new(ErrorFormat::Flat), None);
+        assert!(!identity_for_key(&record, Some(&tn_a), &flat).is(&first));
+        // The record changed in place (a store holding the only reference may do that): the
+        // identity kept with it no longer fits, field by field.
+        let fields: [fn(&mut KeyRecord); 3] = [
+            |r| r.scopes = Scopes::parse("read write").unwrap(),
+            |r| r.expires_at = Some(4_000_000_000),
+            |r| r.owner = Some(Arc::from("user_7")),
+        ];
+        for change in fields {
+            change(Arc::get_mut(&mut record).expect("the only reference"));
+            let rebuilt = identity_for_key(&record, Some(&tn_a), &renderer);
+            assert!(!rebuilt.is(&first));
+            assert_eq!(rebuilt.scopes(), &record.scopes);
+            assert_eq!(rebuilt.expires_at(), record.expires_at);
+            assert_eq!(rebuilt.principal(), record.principal());
+        }
+        // A copy of the record starts without one.
+        let copy = KeyRecord::clone(&record);
+        assert!(copy.identity.get().is_none());
+    }
 }

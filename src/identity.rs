@@ -17,11 +17,12 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 
+use crate::api_key::KeyRecord;
 use crate::error::render::SharedRenderer;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -144,6 +145,35 @@ impl Identity {
                 .is_some_and(|own| own.same_as(renderer))
     }
 
+    /// Whether this identity is what `record` grants a request selecting `tenant` in a layer
+    /// rendering with `renderer`: every field it took from the record is still the record's own
+    /// (the same allocation, or an equal value), so a record changed in place since is never
+    /// answered from an identity built before.
+    pub(crate) fn fits_key(
+        &self,
+        record: &KeyRecord,
+        tenant: Option<&Tenant>,
+        renderer: &SharedRenderer,
+    ) -> bool {
+        let inner = &*self.0;
+        let principal = record.owner.as_ref().unwrap_or(&record.key_id);
+        inner.method == AuthMethod::ApiKey
+            && Arc::ptr_eq(&inner.principal, principal)
+            && inner
+                .key_id
+                .as_ref()
+                .is_some_and(|id| Arc::ptr_eq(id, &record.key_id))
+            && inner.scopes.same_allocation(&record.scopes)
+            && inner.expires_at == record.expires_at
+            && self.fits(tenant, renderer)
+    }
+
+    /// Whether both are the very same identity (one allocation).
+    #[cfg(test)]
+    pub(crate) fn is(&self, other: &Identity) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
     #[cfg(feature = "axum")]
     pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
@@ -176,6 +206,42 @@ impl Serialize for Identity {
         s.serialize_field("scopes", self.scopes())?;
         s.serialize_field("expires_at", &self.expires_at())?;
         s.end()
+    }
+}
+
+/// The identity last built from a record, kept with it so that the next request with the same key
+/// shares it. Never compared, cloned or serialized with the record: a copy starts empty.
+#[derive(Default)]
+pub(crate) struct IdentityMemo(OnceLock<Identity>);
+
+impl IdentityMemo {
+    pub(crate) fn get(&self) -> Option<&Identity> {
+        self.0.get()
+    }
+
+    /// Keeps `identity` unless one is kept already.
+    pub(crate) fn offer(&self, identity: &Identity) {
+        let _ = self.0.set(identity.clone());
+    }
+}
+
+impl Clone for IdentityMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for IdentityMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IdentityMemo {}
+
+impl fmt::Debug for IdentityMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdentityMemo")
     }
 }
 
