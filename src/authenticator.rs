@@ -63,15 +63,16 @@ impl Authenticator {
         headers: &HeaderMap,
         uri: &Uri,
     ) -> (Outcome, CarriedHeaders) {
+        let all = || CarriedHeaders::all(&self.sources);
         let located = match self.sources.locate(headers, uri) {
             Ok(Some(located)) => located,
             // Nothing of ours, but maybe another scheme's secret: mark whatever is there.
-            Ok(None) if self.optional => return (Outcome::Done(Ok(None)), CarriedHeaders::ALL),
+            Ok(None) if self.optional => return (Outcome::Done(Ok(None)), all()),
             Ok(None) => {
                 let missing = AuthError::new(AuthErrorKind::MissingCredentials);
-                return (Outcome::Done(Err(missing)), CarriedHeaders::ALL);
+                return (Outcome::Done(Err(missing)), all());
             }
-            Err(error) => return (Outcome::Done(Err(error)), CarriedHeaders::ALL),
+            Err(error) => return (Outcome::Done(Err(error)), all()),
         };
         let now = unix_now();
         let tenant = located.tenant;

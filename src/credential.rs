@@ -148,16 +148,19 @@ pub(crate) struct Located<'a> {
 pub(crate) struct CarriedHeaders {
     pub(crate) authorization: bool,
     pub(crate) api_key: bool,
+    /// The cookie source is on (the cookie is then marked if the request has one).
     pub(crate) cookie: bool,
 }
 
 impl CarriedHeaders {
-    /// When it is not known: mark whatever is there.
-    pub(crate) const ALL: Self = Self {
-        authorization: true,
-        api_key: true,
-        cookie: true,
-    };
+    /// When it is not known: every header `sources` reads credentials from.
+    pub(crate) fn all(sources: &CredentialSources) -> Self {
+        Self {
+            authorization: true,
+            api_key: true,
+            cookie: sources.cookie.is_some(),
+        }
+    }
 }
 
 pub(crate) enum LocatedCredential<'a> {

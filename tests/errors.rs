@@ -683,7 +683,16 @@ async fn credentials_are_marked_sensitive_for_the_handler() {
         reply.json(),
         json!({ "authorization": true, "x-api-key": null, "x-tenant-id": false, "cookie": null })
     );
-    // Another scheme's secret beside the API key is marked too.
+    // Another scheme's secret is marked too: beside an API key, and on a request an optional
+    // layer lets through anonymously.
+    let optional = start(builder(vec![]).optional()).await;
+    let reply = optional
+        .get("/headers")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["authorization"], true);
     let reply = server
         .get("/headers")
         .header("authorization", "Basic dXNlcjpwYXNz")

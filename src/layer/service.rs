@@ -109,7 +109,7 @@ where
         if carried.api_key {
             mark_sensitive(headers, &self.auth.sources.api_key_header);
         }
-        if carried.cookie && self.auth.sources.cookie.is_some() {
+        if carried.cookie {
             mark_sensitive(headers, &COOKIE);
         }
 
