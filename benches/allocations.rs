@@ -29,7 +29,7 @@ use axum::body::Body;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_api_auth::{
-    AuthLayer, AuthMethod, Identity, JwtValidator, Scopes, Tenant, TokenCacheConfig,
+    AuthLayer, AuthMethod, Identity, JwtValidator, Tenant, jwt::TokenCacheConfig, scope::Scopes,
 };
 
 use common::{

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower_api_auth::{
-    Algorithm, ApiKeyFormat, ApiKeyHasher, MemoryKeyProvider, MemoryRefreshStore, Scopes,
-    SigningKey, TokenIssuer, TokenService,
+    Algorithm, MemoryKeyProvider, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
+    issuer::MemoryRefreshStore, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
+    scope::Scopes,
 };
 
 fn service(signing: SigningKey) -> (TokenService, String) {

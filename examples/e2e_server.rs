@@ -30,8 +30,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_api_auth::{
-    Algorithm, ApiKeyHasher, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyProvider,
-    Scopes, Tenant, TokenCacheConfig, crypto,
+    Algorithm, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyProvider, Tenant,
+    api_key::ApiKeyHasher, crypto, jwt::TokenCacheConfig, scope::Scopes,
 };
 
 const ISSUER: &str = "https://auth.silentchat.test";

@@ -23,9 +23,11 @@ use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
 use tower_api_auth::issuer::StoreFuture;
 use tower_api_auth::{
-    Account, Algorithm, ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, AuthLayerBuilder, Identity,
-    MemoryKeyProvider, MemoryRefreshStore, PasswordVerifier, RequireScopes, Scopes, SigningKey,
-    Tenant, TokenEndpoints, TokenIssuer, TokenService, crypto,
+    Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
+    api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, crypto, issuer::Account,
+    issuer::MemoryRefreshStore, issuer::PasswordVerifier, issuer::SigningKey,
+    issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService, layer::AuthLayerBuilder,
+    scope::Scopes,
 };
 
 const ISSUER: &str = "https://auth.silentchat.test";
@@ -103,10 +105,10 @@ fn app(tokens: Arc<TokenService>, auth: impl Fn() -> AuthLayerBuilder) -> Router
         .route(
             "/v1/conversations",
             get(list_conversations)
-                .route_layer(RequireScopes::all(["conversations:read"]))
+                .route_layer(RequireScopesLayer::all(["conversations:read"]))
                 .merge(
                     post(create_conversation)
-                        .route_layer(RequireScopes::all(["conversations:write"])),
+                        .route_layer(RequireScopesLayer::all(["conversations:write"])),
                 ),
         )
         .route_layer(auth().build());

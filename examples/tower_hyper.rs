@@ -18,7 +18,8 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::{ServiceBuilder, service_fn};
 use tower_api_auth::{
-    ApiKeyFormat, ApiKeyHasher, AuthLayer, Identity, MemoryKeyProvider, Scopes, Tenant,
+    AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
+    scope::Scopes,
 };
 
 async fn handler(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use http::Request;
-//! use tower_api_auth::{Credential, CredentialSources};
+//! use tower_api_auth::{credential::Credential, credential::CredentialSources};
 //!
 //! let sources = CredentialSources::default();
 //! let request = Request::get("/")

@@ -31,5 +31,5 @@ pub fn ensure_provider() {
 /// assert_eq!(secret.len(), 43);
 /// ```
 pub fn random_secret(len: usize) -> String {
-    crate::api_key::random::random_base62(len)
+    crate::random::random_base62(len)
 }

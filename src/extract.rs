@@ -227,9 +227,9 @@ macro_rules! scopes {
         #[doc = concat!("Required scopes: ", stringify!($mode), " of ", $($scope, " "),+)]
         #[derive(Debug, Clone, Copy)]
         $vis struct $name;
-        impl $crate::ScopeSet for $name {
+        impl $crate::extract::ScopeSet for $name {
             const SCOPES: &'static [&'static str] = &[$($scope),+];
-            const MATCH: $crate::ScopeMatch = $crate::ScopeMatch::$mode;
+            const MATCH: $crate::scope::ScopeMatch = $crate::scope::ScopeMatch::$mode;
         }
     };
 }

@@ -1,7 +1,7 @@
 //! The authenticated caller, as handlers see it.
 //!
 //! ```
-//! use tower_api_auth::{AuthMethod, Identity, Scopes};
+//! use tower_api_auth::{AuthMethod, Identity, scope::Scopes};
 //!
 //! let identity = Identity::builder("user_42", AuthMethod::Jwt)
 //!     .scopes(Scopes::parse("conversations:read").unwrap())

@@ -8,10 +8,9 @@
 //! # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{Json, Router, routing::get};
-//! use tower_api_auth::{
-//!     ApiKeyFormat, ApiKeyHasher, AuthLayer, Identity, JwtValidator, MemoryKeyProvider,
-//!     RequireScopes, Scopes, Tenant,
-//! };
+//! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+//! use tower_api_auth::scope::Scopes;
+//! use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyProvider, RequireScopesLayer, Tenant};
 //!
 //! // A new API key: show `plaintext` to its owner once, store only `record` (it holds a hash).
 //! let (plaintext, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::new("sk_live")?).into_parts();
@@ -33,7 +32,7 @@
 //! let app: Router = Router::new()
 //!     .route(
 //!         "/v1/conversations",
-//!         get(list).route_layer(RequireScopes::all(["conversations:read"])),
+//!         get(list).route_layer(RequireScopesLayer::all(["conversations:read"])),
 //!     )
 //!     .route_layer(auth);
 //! # let _ = (app, plaintext);
@@ -44,17 +43,17 @@
 //!
 //! ## The flow of one request
 //!
-//! 1. [`CredentialSources`] reads `Authorization: Bearer …`, or `X-API-Key` with `X-Tenant-ID`
+//! 1. [`CredentialSources`](credential::CredentialSources) reads `Authorization: Bearer …`, or `X-API-Key` with `X-Tenant-ID`
 //!    (and, only if enabled, a cookie or a query parameter). Malformed or conflicting credentials
 //!    are `400 invalid_request`.
 //! 2. A Bearer token that starts with the API-key prefix is an API key; anything else a JWT,
 //!    checked by [`JwtValidator`]. API keys are checked against a [`KeyProvider`].
-//! 3. [`TenantRules`] tie the tenant header to the credential's tenants.
-//! 4. The [`Identity`] goes into the request's extensions; [`RequireScopes`] and the extractors
+//! 3. [`TenantRules`](tenant::TenantRules) tie the tenant header to the credential's tenants.
+//! 4. The [`Identity`] goes into the request's extensions; [`RequireScopesLayer`] and the extractors
 //!    read it.
 //!
 //! Every failure is an [`AuthError`] with a stable code, status and `WWW-Authenticate` challenge,
-//! rendered by an [`ErrorRenderer`]. Rejections are `Ok` responses: axum needs no
+//! rendered by an [`ErrorRenderer`](error::ErrorRenderer). Rejections are `Ok` responses: axum needs no
 //! `HandleErrorLayer`.
 //!
 //! ## Features
@@ -68,48 +67,40 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-mod api_key;
-mod authenticator;
-pub mod config;
-mod credential;
+// Primitives: no module here imports from a module listed further down.
+pub mod api_key;
+pub mod clock;
+pub mod credential;
 pub mod crypto;
-mod error;
+pub mod error;
+pub mod identity;
+pub mod jwt;
+mod random;
+pub mod revocation;
+pub mod scope;
+pub mod store;
+pub mod tenant;
+// One place from credential to identity.
+mod authenticator;
+// tower and axum glue.
+pub mod config;
 #[cfg(feature = "axum")]
-mod extract;
-mod identity;
+pub mod extract;
+pub mod layer;
+pub mod require_scopes;
+// Built only on the public API above, as a third-party crate could be.
 #[cfg(feature = "issuer")]
 pub mod issuer;
-mod jwt;
-mod layer;
-mod require_scopes;
-mod revocation;
-mod scope;
-mod tenant;
 
-pub use api_key::{
-    ApiKeyFormat, ApiKeyHasher, ApiKeys, CachedKeyProvider, InvalidPrefix, KeyHash, KeyLookup,
-    KeyProvider, KeyRecord, LookupResult, MalformedKey, MemoryKeyProvider, NewApiKey, ParsedKey,
-    ProviderError,
-};
-pub use credential::{Credential, CredentialSources, DEFAULT_MAX_TOKEN_LEN, Presented};
-pub use error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
+pub use api_key::{KeyProvider, MemoryKeyProvider};
+pub use error::{AuthError, AuthErrorKind};
 #[cfg(feature = "axum")]
-pub use extract::{AuthRejection, Claims, ScopeSet, Scoped};
-pub use identity::{AuthMethod, Identity, IdentityBuilder};
-pub use jwt::{JwtKey, JwtKeySet, JwtValidator, KeyError, TokenCacheConfig, TokenCacheStats};
-pub use layer::{AuthBody, AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture};
-pub use require_scopes::{RequireScopes, RequireScopesService};
-pub use revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
-pub use scope::{InvalidScope, ScopeMatch, ScopeRequirement, Scopes};
-pub use tenant::{InvalidTenant, MAX_TENANT_LEN, Tenant, TenantHeader, TenantRules};
-
-#[cfg(feature = "issuer")]
-pub use issuer::{
-    AccessGrant, Account, MemoryClients, MemoryRefreshStore, PasswordVerifier, RefreshStore,
-    SigningKey, TokenIssuer, TokenResponse, TokenService,
-};
-#[cfg(all(feature = "issuer", feature = "axum"))]
-pub use issuer::{TokenEndpoints, token_router};
+pub use extract::{Claims, Scoped};
+pub use identity::{AuthMethod, Identity};
+pub use jwt::JwtValidator;
+pub use layer::AuthLayer;
+pub use require_scopes::RequireScopesLayer;
+pub use tenant::Tenant;
 
 /// jsonwebtoken's `Algorithm`, re-exported so keys can be built without a direct dependency.
 pub use jsonwebtoken::Algorithm;

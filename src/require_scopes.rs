@@ -1,12 +1,12 @@
-//! [`RequireScopes`]: per-route scope checks, for `route_layer`.
+//! [`RequireScopesLayer`]: per-route scope checks, for `route_layer`.
 //!
 //! ```
-//! use tower_api_auth::RequireScopes;
+//! use tower_api_auth::RequireScopesLayer;
 //!
 //! // Every listed scope:
-//! let write = RequireScopes::all(["conversations:write"]);
+//! let write = RequireScopesLayer::all(["conversations:write"]);
 //! // At least one of them:
-//! let read = RequireScopes::any(["conversations:read", "admin"]);
+//! let read = RequireScopesLayer::any(["conversations:read", "admin"]);
 //! # let _ = (write, read);
 //! ```
 //!
@@ -31,11 +31,11 @@ use crate::scope::{self, ScopeMatch, ScopeRequirement};
 /// A layer that lets a request through only if its identity has the required scopes.
 #[derive(Clone, Debug)]
 #[must_use]
-pub struct RequireScopes {
+pub struct RequireScopesLayer {
     requirement: ScopeRequirement,
 }
 
-impl RequireScopes {
+impl RequireScopesLayer {
     /// Requires every scope in `scopes`.
     ///
     /// # Panics
@@ -70,21 +70,21 @@ impl RequireScopes {
     }
 }
 
-impl<S> Layer<S> for RequireScopes {
-    type Service = RequireScopesService<S>;
+impl<S> Layer<S> for RequireScopesLayer {
+    type Service = RequireScopes<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopesService {
+        RequireScopes {
             inner,
             requirement: self.requirement.clone(),
         }
     }
 }
 
-/// The service of [`RequireScopes`].
+/// The service of [`RequireScopesLayer`].
 #[derive(Clone, Debug)]
 #[must_use]
-pub struct RequireScopesService<S> {
+pub struct RequireScopes<S> {
     inner: S,
     requirement: ScopeRequirement,
 }
@@ -130,7 +130,7 @@ pub(crate) fn check_scope_list<'a>(
         .with_required_scopes(required.collect::<Vec<_>>().join(" ")))
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScopesService<S>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScopes<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
 {

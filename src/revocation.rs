@@ -9,7 +9,7 @@
 //! until the longest access-token lifetime has passed) and updates it from the source of truth.
 //!
 //! ```
-//! use tower_api_auth::{MemoryRevocationList, RevocationCheck, RevocationStore};
+//! use tower_api_auth::{revocation::MemoryRevocationList, revocation::RevocationCheck, revocation::RevocationStore};
 //!
 //! let revoked = MemoryRevocationList::new();
 //! revoked.revoke_session("sess_1", u64::MAX);
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::api_key::ProviderError;
+use crate::store::StoreError;
 
 /// Answers whether a token's session or the token itself was revoked.
 pub trait RevocationCheck: Send + Sync + 'static {
@@ -32,7 +32,7 @@ pub trait RevocationCheck: Send + Sync + 'static {
         session_id: Option<&str>,
         token_id: Option<&str>,
         now: u64,
-    ) -> Result<bool, ProviderError>;
+    ) -> Result<bool, StoreError>;
 }
 
 impl fmt::Debug for dyn RevocationStore {
@@ -53,7 +53,7 @@ impl<R: RevocationCheck + ?Sized> RevocationCheck for Arc<R> {
         session_id: Option<&str>,
         token_id: Option<&str>,
         now: u64,
-    ) -> Result<bool, ProviderError> {
+    ) -> Result<bool, StoreError> {
         (**self).is_revoked(session_id, token_id, now)
     }
 }
@@ -133,7 +133,7 @@ impl RevocationCheck for MemoryRevocationList {
         session_id: Option<&str>,
         token_id: Option<&str>,
         now: u64,
-    ) -> Result<bool, ProviderError> {
+    ) -> Result<bool, StoreError> {
         Ok(
             session_id.is_some_and(|sid| contains(&self.sessions, sid, now))
                 || token_id.is_some_and(|jti| contains(&self.tokens, jti, now)),

@@ -4,7 +4,7 @@
 //! wildcards or hierarchies (`conversations:*` is just a scope named `conversations:*`).
 //!
 //! ```
-//! use tower_api_auth::{ScopeRequirement, Scopes};
+//! use tower_api_auth::{scope::ScopeRequirement, scope::Scopes};
 //!
 //! let granted = Scopes::parse("conversations:read messages:read").unwrap();
 //! assert!(ScopeRequirement::all(["conversations:read"]).is_met_by(&granted));

@@ -8,7 +8,7 @@
 //!   `A-Z a-z 0-9 _ - . :` (`invalid_request`, 400).
 //!
 //! ```
-//! use tower_api_auth::{Tenant, TenantRules};
+//! use tower_api_auth::{Tenant, tenant::TenantRules};
 //!
 //! let rules = TenantRules::default();
 //! assert_eq!(rules.parse("tn_abc123").unwrap(), Tenant::new("tn_abc123").unwrap());

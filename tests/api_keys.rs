@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use http::HeaderName;
 use serde_json::{Value, json};
 use tower_api_auth::{
-    ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, CachedKeyProvider, Claims, Identity, KeyLookup,
-    KeyProvider, KeyRecord, MemoryKeyProvider, ProviderError, Tenant,
+    AuthLayer, Claims, Identity, KeyProvider, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyLookup,
+    api_key::KeyRecord, store::StoreError,
 };
 
 use common::{PAST, PAST_RFC3339, Server, api_key, api_key_with, assert_no_leak, now, serve};
@@ -446,7 +447,7 @@ struct DownStore {
 
 impl KeyProvider for DownStore {
     fn lookup(&self, _key_id: &str) -> KeyLookup {
-        let error = || ProviderError::new("connection refused: db.internal:5432");
+        let error = || StoreError::new("connection refused: db.internal:5432");
         if self.pending {
             KeyLookup::pending(async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;

@@ -14,8 +14,8 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt as _};
 use tower_api_auth::{
-    AuthError, AuthErrorKind, AuthLayer, AuthLayerBuilder, ErrorFormat, Identity, KeyRecord,
-    MemoryKeyProvider, RequireScopes,
+    AuthError, AuthErrorKind, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer,
+    api_key::KeyRecord, error::ErrorFormat, layer::AuthLayerBuilder,
 };
 
 use common::{PAST, PAST_RFC3339, Server, api_key, assert_no_leak, serve};
@@ -45,7 +45,7 @@ fn router(auth: AuthLayer) -> Router {
         .route("/headers", get(sensitive))
         .route(
             "/scoped",
-            get(me).route_layer(RequireScopes::all(["admin"])),
+            get(me).route_layer(RequireScopesLayer::all(["admin"])),
         )
         .layer(auth)
 }
@@ -218,7 +218,7 @@ async fn a_token_over_max_token_len_is_invalid_request() {
     }
     // The default limit is 8 KiB.
     let server = start(builder(vec![])).await;
-    let huge = "a".repeat(tower_api_auth::DEFAULT_MAX_TOKEN_LEN + 1);
+    let huge = "a".repeat(tower_api_auth::credential::DEFAULT_MAX_TOKEN_LEN + 1);
     assert_invalid_request(&server.get("/me").bearer(&huge).send().await);
 }
 
@@ -537,7 +537,7 @@ async fn the_auth_error_is_in_the_rejections_extensions() {
     let (key, record) = api_key("read");
     let scoped = builder(vec![record])
         .build()
-        .layer(RequireScopes::all(["write"]).layer(tower::service_fn(hello)));
+        .layer(RequireScopesLayer::all(["write"]).layer(tower::service_fn(hello)));
     let request = Request::get("/")
         .header("x-api-key", &key)
         .header("x-tenant-id", "tn_a")

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use http::{HeaderName, HeaderValue, Request, Response};
 use proptest::prelude::*;
 use tower::{Layer as _, ServiceExt as _};
-use tower_api_auth::{AuthError, AuthLayer, KeyRecord, MemoryKeyProvider};
+use tower_api_auth::{AuthError, AuthLayer, MemoryKeyProvider, api_key::KeyRecord};
 
 use common::{api_key, b64};
 

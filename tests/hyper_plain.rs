@@ -13,7 +13,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tower::{Layer as _, ServiceExt as _};
-use tower_api_auth::{AuthLayer, ErrorFormat, Identity, MemoryKeyProvider, RequireScopes};
+use tower_api_auth::{
+    AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, error::ErrorFormat,
+};
 
 use common::{PAST, PAST_RFC3339, Server, api_key, assert_no_leak};
 
@@ -42,8 +44,8 @@ async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
         .expect("response"))
 }
 
-/// Serves `layer` around `echo` (and `RequireScopes` when `scopes` is set) with hyper alone.
-async fn serve_plain(layer: AuthLayer, scopes: Option<RequireScopes>) -> Server {
+/// Serves `layer` around `echo` (and `RequireScopesLayer` when `scopes` is set) with hyper alone.
+async fn serve_plain(layer: AuthLayer, scopes: Option<RequireScopesLayer>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -88,7 +90,9 @@ async fn serve_plain(layer: AuthLayer, scopes: Option<RequireScopes>) -> Server 
     Server::at(format!("http://{addr}"))
 }
 
-fn layer_with(records: Vec<tower_api_auth::KeyRecord>) -> tower_api_auth::AuthLayerBuilder {
+fn layer_with(
+    records: Vec<tower_api_auth::api_key::KeyRecord>,
+) -> tower_api_auth::layer::AuthLayerBuilder {
     AuthLayer::builder().api_keys(MemoryKeyProvider::from(records))
 }
 
@@ -197,7 +201,7 @@ async fn require_scopes_on_a_plain_hyper_service() {
         layer_with(vec![reader_record, other_record])
             .error_format(ErrorFormat::Problem)
             .build(),
-        Some(RequireScopes::all(["reports:read"])),
+        Some(RequireScopesLayer::all(["reports:read"])),
     )
     .await;
     assert_eq!(

@@ -13,7 +13,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_api_auth::{
-    AuthLayer, Claims, Identity, JwtKey, JwtKeySet, JwtValidator, RequireScopes, Tenant,
+    AuthLayer, Claims, Identity, JwtValidator, RequireScopesLayer, Tenant, jwt::JwtKey,
+    jwt::JwtKeySet,
 };
 
 use common::jwt::{claims, encoding_key, hmac_secret, hs256, sign, sign_with, with};
@@ -46,7 +47,7 @@ fn router(auth: AuthLayer) -> Router {
         .route("/tenant", get(tenant))
         .route(
             "/read",
-            get(me).route_layer(RequireScopes::all(["conversations:read"])),
+            get(me).route_layer(RequireScopesLayer::all(["conversations:read"])),
         )
         .layer(auth)
 }

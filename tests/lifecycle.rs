@@ -22,8 +22,9 @@ use tower_api_auth::issuer::{
     DEFAULT_ACCESS_TOKEN_TTL, MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation,
 };
 use tower_api_auth::{
-    AccessGrant, Algorithm, ApiKeyHasher, AuthLayer, ErrorFormat, Identity, MemoryClients,
-    RevocationCheck, Scopes, SigningKey, Tenant, TokenEndpoints, TokenIssuer, TokenService,
+    Algorithm, AuthLayer, Identity, Tenant, api_key::ApiKeyHasher, error::ErrorFormat,
+    issuer::AccessGrant, issuer::MemoryClients, issuer::SigningKey, issuer::TokenEndpoints,
+    issuer::TokenIssuer, issuer::TokenService, revocation::RevocationCheck, scope::Scopes,
 };
 
 use lifecycle_support::*;
@@ -2000,14 +2001,14 @@ async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
     // Revoked: the next refresh fails and the session's access tokens are refused.
     let keys = Arc::new(tower_api_auth::MemoryKeyProvider::new());
     let (key, record) = ApiKeyHasher::default()
-        .generate(&tower_api_auth::ApiKeyFormat::default())
+        .generate(&tower_api_auth::api_key::ApiKeyFormat::default())
         .with_record(|r| r.with_scopes(Scopes::parse("read").unwrap()))
         .into_parts();
     let key_id = record.key_id.clone();
     keys.insert(record);
     let tokens = Arc::new(
         TokenService::new(hs256_issuer(), MemoryRefreshStore::new())
-            .api_keys(tower_api_auth::ApiKeys::from_shared(keys.clone())),
+            .api_keys(tower_api_auth::api_key::ApiKeys::from_shared(keys.clone())),
     );
     let pair = tokens
         .exchange_api_key(&key, None, None, None)
@@ -2036,7 +2037,7 @@ async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
 
     // Expiring: the session cannot outlast the key, whatever the session lifetime.
     let (key, record) = ApiKeyHasher::default()
-        .generate(&tower_api_auth::ApiKeyFormat::default())
+        .generate(&tower_api_auth::api_key::ApiKeyFormat::default())
         .with_record(|r| r.with_expiry(now() + 2))
         .into_parts();
     keys.insert(record);

@@ -1,4 +1,4 @@
-//! Scope rules over real HTTP: `RequireScopes::all` / `::any` in `route_layer`, the `Scoped<R>`
+//! Scope rules over real HTTP: `RequireScopesLayer::all` / `::any` in `route_layer`, the `Scoped<R>`
 //! extractor with `scopes!`, and authentication failures winning over authorization ones.
 #![cfg(feature = "axum")]
 
@@ -8,7 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_api_auth::{
-    AuthLayer, Identity, MemoryKeyProvider, RequireScopes, ScopeRequirement, Scoped, Scopes, scopes,
+    AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Scoped, scope::ScopeRequirement,
+    scope::Scopes, scopes,
 };
 
 use common::{PAST, Reply, Server, api_key, serve};
@@ -54,18 +55,21 @@ async fn malformed(Scoped(identity, ..): Scoped<Malformed>) -> String {
     identity.principal().to_owned()
 }
 
-async fn server(records: Vec<tower_api_auth::KeyRecord>) -> Server {
+async fn server(records: Vec<tower_api_auth::api_key::KeyRecord>) -> Server {
     let auth = AuthLayer::builder()
         .api_keys(MemoryKeyProvider::from(records))
         .build();
     let protected = Router::new()
         .route(
             "/all",
-            get(me).route_layer(RequireScopes::all(["conversations:read", "messages:read"])),
+            get(me).route_layer(RequireScopesLayer::all([
+                "conversations:read",
+                "messages:read",
+            ])),
         )
         .route(
             "/any",
-            get(me).route_layer(RequireScopes::any(["conversations:read", "admin"])),
+            get(me).route_layer(RequireScopesLayer::any(["conversations:read", "admin"])),
         )
         .route("/write", get(write))
         .route("/read", get(read))
@@ -204,7 +208,7 @@ fn scope_requirements() {
 #[test]
 #[should_panic(expected = "invalid scope token")]
 fn an_invalid_required_scope_panics_at_startup() {
-    let _ = RequireScopes::all(["has space"]);
+    let _ = RequireScopesLayer::all(["has space"]);
 }
 
 #[tokio::test]

@@ -25,8 +25,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tower::ServiceExt as _;
 use tower_api_auth::{
-    AuthLayer, ErrorFormat, Identity, JwtKey, JwtKeySet, JwtValidator, MemoryRevocationList,
-    RequireScopes, RevocationStore as _, Tenant, TokenCacheConfig,
+    AuthLayer, Identity, JwtValidator, RequireScopesLayer, Tenant, error::ErrorFormat, jwt::JwtKey,
+    jwt::JwtKeySet, jwt::TokenCacheConfig, revocation::MemoryRevocationList,
+    revocation::RevocationStore as _,
 };
 
 use common::jwt::{claims, hmac_secret, hs256, sign, with};
@@ -98,7 +99,7 @@ fn router(auth: AuthLayer) -> Router {
         .route("/tenant", get(tenant))
         .route(
             "/read",
-            get(me).route_layer(RequireScopes::all(["conversations:read"])),
+            get(me).route_layer(RequireScopesLayer::all(["conversations:read"])),
         )
         .layer(auth)
 }

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower::util::MapRequestLayer;
 use tower_api_auth::{
-    ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, Identity, JwtValidator, MemoryKeyProvider,
-    Scopes, Tenant, TokenCacheConfig,
+    AuthLayer, Identity, JwtValidator, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    api_key::ApiKeyHasher, api_key::ApiKeys, jwt::TokenCacheConfig, scope::Scopes,
 };
 
 pub(crate) const PATH: &str = "/v1/me";

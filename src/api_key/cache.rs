@@ -20,7 +20,7 @@ use crate::api_key::record::KeyRecord;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_api_auth::{CachedKeyProvider, MemoryKeyProvider};
+/// use tower_api_auth::{api_key::CachedKeyProvider, MemoryKeyProvider};
 ///
 /// // In production the inner provider talks to a database; any KeyProvider works.
 /// let keys = CachedKeyProvider::new(MemoryKeyProvider::new())
@@ -197,7 +197,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::api_key::{ApiKeyHasher, ProviderError};
+    use crate::api_key::ApiKeyHasher;
+    use crate::store::StoreError;
 
     /// Counts lookups; knows one key; fails for "down".
     struct Counting {
@@ -209,7 +210,7 @@ mod tests {
         fn lookup(&self, key_id: &str) -> KeyLookup {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let result = match key_id {
-                "down" => Err(ProviderError::new("store down")),
+                "down" => Err(StoreError::new("store down")),
                 id if id == &*self.record.key_id => Ok(Some(Arc::clone(&self.record))),
                 _ => Ok(None),
             };

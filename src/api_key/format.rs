@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::api_key::random::random_base62;
+use crate::random::random_base62;
 
 /// Length of a generated key id.
 pub(crate) const ID_LEN: usize = 12;
@@ -23,7 +23,7 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// The key format of a deployment: its prefix.
 ///
 /// ```
-/// use tower_api_auth::ApiKeyFormat;
+/// use tower_api_auth::api_key::ApiKeyFormat;
 ///
 /// let format = ApiKeyFormat::new("sk_live").unwrap();
 /// let key = format.generate_plaintext();
@@ -179,7 +179,7 @@ impl ApiKeyFormat {
         Ok(ParsedKey { key, id })
     }
 
-    /// A new random key's plaintext. Most callers want [`ApiKeyHasher::generate`](crate::ApiKeyHasher::generate),
+    /// A new random key's plaintext. Most callers want [`ApiKeyHasher::generate`](crate::api_key::ApiKeyHasher::generate),
     /// which also returns the record to store.
     pub fn generate_plaintext(&self) -> String {
         self.compose(&random_base62(ID_LEN))

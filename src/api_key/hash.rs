@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
 
 use crate::api_key::format::{ApiKeyFormat, ID_LEN};
-use crate::api_key::random::random_base62;
 use crate::api_key::record::KeyRecord;
+use crate::random::random_base62;
 
 /// Domain separation for the BLAKE3 key derivation; changing it invalidates every stored hash.
 const CONTEXT: &str = "tower-api-auth 2026-11 api key hash v1";
@@ -90,7 +90,7 @@ impl<'de> Deserialize<'de> for KeyHash {
 /// only verify with an equal one.
 ///
 /// ```
-/// use tower_api_auth::{ApiKeyFormat, ApiKeyHasher};
+/// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher};
 ///
 /// let hasher = ApiKeyHasher::default();
 /// let new_key = hasher.generate(&ApiKeyFormat::default());

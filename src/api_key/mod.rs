@@ -1,7 +1,7 @@
 //! API keys: their format, generation, hashing, and the stores that hold them.
 //!
 //! ```
-//! use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, ApiKeys, MemoryKeyProvider, Scopes, Tenant};
+//! use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyProvider, scope::Scopes, Tenant};
 //!
 //! let format = ApiKeyFormat::new("sk_live").unwrap();
 //! let hasher = ApiKeyHasher::default();
@@ -22,13 +22,12 @@ mod cache;
 mod format;
 mod hash;
 mod provider;
-pub(crate) mod random;
 mod record;
 
 pub use cache::CachedKeyProvider;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
-pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider, ProviderError};
+pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider};
 pub use record::KeyRecord;
 
 use std::fmt;

@@ -7,9 +7,10 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::api_key::record::KeyRecord;
+use crate::store::StoreError;
 
 /// The result of a lookup: the record, none for an unknown id, or a provider failure.
-pub type LookupResult = Result<Option<Arc<KeyRecord>>, ProviderError>;
+pub type LookupResult = Result<Option<Arc<KeyRecord>>, StoreError>;
 
 /// A lookup in progress: answered at once (in-memory stores, caches) or later (SQL, Redis).
 ///
@@ -54,7 +55,7 @@ impl fmt::Debug for KeyLookup {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_api_auth::{KeyLookup, KeyProvider, KeyRecord, ProviderError};
+/// use tower_api_auth::{api_key::KeyLookup, KeyProvider, api_key::KeyRecord, store::StoreError};
 ///
 /// /// A store backed by some async database client.
 /// struct MyStore { /* pool: sqlx::PgPool, … */ }
@@ -64,9 +65,9 @@ impl fmt::Debug for KeyLookup {
 ///         let key_id = key_id.to_owned();
 ///         KeyLookup::pending(async move {
 ///             // let row = sqlx::query_as(…).bind(&key_id).fetch_optional(&pool).await
-///             //     .map_err(ProviderError::new)?;
+///             //     .map_err(StoreError::new)?;
 ///             let _ = key_id;
-///             Ok::<Option<Arc<KeyRecord>>, ProviderError>(None)
+///             Ok::<Option<Arc<KeyRecord>>, StoreError>(None)
 ///         })
 ///     }
 /// }
@@ -82,41 +83,13 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
     }
 }
 
-/// A store failure. Its source is kept for logs but never shown to clients.
-pub struct ProviderError(Box<dyn std::error::Error + Send + Sync>);
-
-impl ProviderError {
-    /// Wraps a store's error.
-    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self(source.into())
-    }
-}
-
-impl fmt::Debug for ProviderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ProviderError").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for ProviderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "key provider failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for ProviderError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
-    }
-}
-
 /// The embedded key store: records in a hash map, looked up in O(1) with no allocation.
 ///
 /// Keys can be added, replaced, revoked and removed at run time; a change takes effect on the next
 /// request.
 ///
 /// ```
-/// use tower_api_auth::{ApiKeyFormat, ApiKeyHasher, KeyProvider, MemoryKeyProvider};
+/// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, KeyProvider, MemoryKeyProvider};
 ///
 /// let new_key = ApiKeyHasher::default().generate(&ApiKeyFormat::default());
 /// let keys = MemoryKeyProvider::from(vec![new_key.record().clone()]);

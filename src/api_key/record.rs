@@ -13,7 +13,7 @@ use crate::tenant::Tenant;
 /// One API key as stored: its public id, the hash of the key, and what it grants.
 ///
 /// ```
-/// use tower_api_auth::{ApiKeyHasher, KeyRecord, Scopes, Tenant};
+/// use tower_api_auth::{api_key::ApiKeyHasher, api_key::KeyRecord, scope::Scopes, Tenant};
 ///
 /// let record = KeyRecord::new("k1ABCDEFGHIJ", ApiKeyHasher::default().hash("…"))
 ///     .with_name("CI deploy key")

@@ -21,7 +21,7 @@ use super::AuthError;
 /// ```
 /// use bytes::Bytes;
 /// use http::Response;
-/// use tower_api_auth::{AuthError, ErrorRenderer};
+/// use tower_api_auth::{AuthError, error::ErrorRenderer};
 ///
 /// let plain_text = |error: &AuthError| {
 ///     Response::builder()
@@ -58,7 +58,7 @@ where
 /// | `OAuth` | `application/json` | RFC 6749 §5.2: `{"error":"invalid_grant","error_description":"…"}` |
 ///
 /// ```
-/// use tower_api_auth::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
+/// use tower_api_auth::{AuthError, AuthErrorKind, error::ErrorFormat, error::ErrorRenderer};
 ///
 /// let response = ErrorFormat::Flat.render(&AuthError::new(AuthErrorKind::InvalidApiKey));
 /// assert_eq!(response.status(), 401);

@@ -46,7 +46,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 /// # fn main() {
 /// use std::sync::Arc;
 /// use axum::Router;
-/// use tower_api_auth::{Algorithm, AuthLayer, MemoryRefreshStore, SigningKey, TokenEndpoints, TokenIssuer, TokenService};
+/// use tower_api_auth::{Algorithm, AuthLayer, issuer::MemoryRefreshStore, issuer::SigningKey, issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService};
 ///
 /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));

@@ -6,13 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::api_key::ProviderError;
-use crate::api_key::random::random_base62;
+use crate::random::random_base62;
 use crate::scope::Scopes;
+use crate::store::StoreError;
 use crate::tenant::Tenant;
 
 /// A store operation in progress.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send + 'a>>;
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 const CONTEXT: &str = "tower-api-auth 2026-11 refresh token hash v1";
 const PREFIX: &str = "rt_";

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::api_key::{ApiKeyHasher, ApiKeys, KeyHash, ProviderError};
+use crate::api_key::{ApiKeyHasher, ApiKeys, KeyHash};
 use crate::authenticator::unix_now;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
@@ -19,6 +19,7 @@ use crate::issuer::signing::{AccessGrant, TokenIssuer};
 use crate::jwt::JwtValidator;
 use crate::revocation::{MemoryRevocationList, RevocationStore};
 use crate::scope::Scopes;
+use crate::store::StoreError;
 use crate::tenant::Tenant;
 
 /// A verified user, as a [`PasswordVerifier`] reports it.
@@ -134,7 +135,7 @@ impl MemoryClients {
 }
 
 fn random_secret() -> String {
-    crate::api_key::random::random_base62(43)
+    crate::random::random_base62(43)
 }
 
 /// Where a session's grant came from, when that source can be withdrawn.
@@ -185,7 +186,7 @@ fn error(kind: AuthErrorKind, message: &'static str) -> AuthError {
     AuthError::new(kind).with_message(message)
 }
 
-fn unavailable(error: ProviderError) -> AuthError {
+fn unavailable(error: StoreError) -> AuthError {
     tracing::debug!(error = %error, "token store failed");
     AuthError::new(AuthErrorKind::AuthUnavailable)
 }
@@ -244,10 +245,10 @@ fn slot_for(subject: &str, chosen: Option<&str>) -> Result<Option<Arc<str>>, Aut
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tower_api_auth::{
-///     Algorithm, ApiKeyFormat, ApiKeyHasher, AuthLayer, MemoryKeyProvider, MemoryRefreshStore,
-///     Scopes, SigningKey, TokenIssuer, TokenService,
-/// };
+/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+/// use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+/// use tower_api_auth::scope::Scopes;
+/// use tower_api_auth::{Algorithm, AuthLayer, MemoryKeyProvider};
 ///
 /// let (key, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
 /// let record = record.with_scopes(Scopes::parse("read write").unwrap());
@@ -624,7 +625,7 @@ impl TokenService {
         let now = unix_now();
         let expires_at = now.saturating_add(self.session_ttl);
         let slot = slot_for(&subject, chosen_session)?;
-        let id: Arc<str> = Arc::from(format!("ses_{}", crate::api_key::random::random_base62(22)));
+        let id: Arc<str> = Arc::from(format!("ses_{}", crate::random::random_base62(22)));
         let session = Session {
             id,
             slot,

@@ -8,9 +8,9 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
-use crate::api_key::random::random_base62;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwt::{JwtKey, JwtValidator, KeyError};
+use crate::random::random_base62;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -20,7 +20,7 @@ use crate::tenant::Tenant;
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 /// # fn main() {
-/// use tower_api_auth::{Algorithm, SigningKey};
+/// use tower_api_auth::{Algorithm, issuer::SigningKey};
 ///
 /// let key = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!")
 ///     .unwrap()
@@ -229,7 +229,7 @@ impl TenantClaim<'_> {
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 /// # fn main() {
-/// use tower_api_auth::{AccessGrant, Algorithm, Scopes, SigningKey, TokenIssuer};
+/// use tower_api_auth::{issuer::AccessGrant, Algorithm, scope::Scopes, issuer::SigningKey, issuer::TokenIssuer};
 ///
 /// let key = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let issuer = TokenIssuer::new(key, "https://auth.example.test").audience("api");

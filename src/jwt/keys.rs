@@ -32,7 +32,7 @@ impl std::error::Error for KeyError {}
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 /// # fn main() {
 /// use jsonwebtoken::Algorithm;
-/// use tower_api_auth::JwtKey;
+/// use tower_api_auth::jwt::JwtKey;
 ///
 /// let key = JwtKey::hmac(Algorithm::HS256, b"a secret of at least thirty-two bytes!").unwrap().with_kid("2026-11");
 /// assert_eq!(key.algorithm(), Algorithm::HS256);
@@ -190,7 +190,7 @@ impl JwtKey {
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 /// # fn main() {
-/// use tower_api_auth::JwtKeySet;
+/// use tower_api_auth::jwt::JwtKeySet;
 ///
 /// let jwks = r#"{"keys":[{"kty":"oct","kid":"k1","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
 /// let keys = JwtKeySet::from_jwks(jwks).unwrap();

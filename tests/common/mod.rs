@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tower_api_auth::{
-    ApiKeyFormat, ApiKeyHasher, JwtValidator, KeyRecord, Scopes, Tenant, TokenCacheConfig,
+    JwtValidator, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::KeyRecord,
+    jwt::TokenCacheConfig, scope::Scopes,
 };
 
 /// A fixed instant in the past: 2023-11-14T22:13:20Z.

@@ -17,9 +17,10 @@ use tower_api_auth::issuer::{
     MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoreFuture,
 };
 use tower_api_auth::{
-    Account, Algorithm, ApiKeyFormat, ApiKeyHasher, ApiKeys, AuthLayer, ErrorFormat, Identity,
-    MemoryClients, MemoryKeyProvider, PasswordVerifier, ProviderError, Scopes, SigningKey, Tenant,
-    TokenEndpoints, TokenIssuer, TokenService,
+    Algorithm, AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    api_key::ApiKeyHasher, api_key::ApiKeys, error::ErrorFormat, issuer::Account,
+    issuer::MemoryClients, issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenEndpoints,
+    issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
 
 /// The `iss` of every token here.
@@ -120,7 +121,7 @@ impl PasswordVerifier for Users {
         password: &'a str,
     ) -> StoreFuture<'a, Option<Account>> {
         if self.down.load(Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(ProviderError::new(
+            return Box::pin(std::future::ready(Err(StoreError::new(
                 "user database is down",
             ))));
         }
@@ -153,7 +154,7 @@ impl TestStore {
 
     fn down<T: Send + 'static>(&self) -> Option<StoreFuture<'_, T>> {
         self.failing.load(Ordering::SeqCst).then(|| {
-            let failed: StoreFuture<'_, T> = Box::pin(std::future::ready(Err(ProviderError::new(
+            let failed: StoreFuture<'_, T> = Box::pin(std::future::ready(Err(StoreError::new(
                 "refresh store is down",
             ))));
             failed

@@ -1,0 +1,119 @@
+//! Time, injectable: every expiry, cache lifetime, session and revocation reads a [`Clock`].
+//!
+//! Production code uses [`SystemClock`] (the default everywhere). Tests hand a [`ManualClock`] to
+//! the layer, the token service and the caches, and move it forward instead of sleeping:
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_api_auth::clock::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::at(1_800_000_000);
+//! let seen_by_the_layer = clock.clone(); // clones share one time
+//! clock.advance(Duration::from_secs(90));
+//! assert_eq!(seen_by_the_layer.now(), 1_800_000_090);
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of the current time, in whole seconds since the Unix epoch (JWT `NumericDate`s, key
+/// expiries and session lifetimes all count in seconds).
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now, in unix seconds.
+    fn now(&self) -> u64;
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        // A clock before 1970 is a broken host; 0 makes every credential look expired or not yet
+        // valid, which fails closed.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    }
+}
+
+/// A clock that stands still until told to move: for tests, and for simulations. Clones share one
+/// time, so the clock given to a layer can be advanced from the test that built it.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock showing `unix` seconds.
+    pub fn at(unix: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(unix)))
+    }
+
+    /// A clock showing the system time now, standing still from then on.
+    pub fn starting_now() -> Self {
+        Self::at(SystemClock.now())
+    }
+
+    /// Sets the time.
+    pub fn set(&self, unix: u64) {
+        self.0.store(unix, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `by` (whole seconds; sub-second parts are dropped).
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+
+    /// Moves the time back by `by`, as a host clock stepped back by NTP would.
+    pub fn rewind(&self, by: Duration) {
+        let by = by.as_secs();
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                Some(now.saturating_sub(by))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> u64 {
+        (**self).now()
+    }
+}
+
+/// The clock as the crate's components hold it.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The default clock: the system's.
+pub fn system() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told_and_clones_share_it() {
+        let clock = ManualClock::at(100);
+        let shared: SharedClock = Arc::new(clock.clone());
+        clock.advance(Duration::from_millis(2_900));
+        assert_eq!(shared.now(), 102);
+        clock.rewind(Duration::from_secs(500));
+        assert_eq!(shared.now(), 0);
+        clock.set(7);
+        assert_eq!(shared.now(), 7);
+    }
+
+    #[test]
+    fn the_system_clock_is_after_2020() {
+        assert!(SystemClock.now() > 1_577_836_800);
+    }
+}
