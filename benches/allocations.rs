@@ -28,6 +28,7 @@ use axum::Router;
 use axum::body::Body;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, ServiceExt, service_fn};
+use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, AuthMethod, Identity, JwtValidator, Tenant, jwt::TokenCacheConfig, scope::Scopes,
 };
@@ -244,14 +245,19 @@ async fn plain_service(
 fn experiments(rt: &tokio::runtime::Runtime, cases: &[JwtCase]) {
     header("attribution experiments (per call)");
     let hs256 = &cases[0];
-    let validator = JwtValidator::hs256(HMAC_SECRET)
-        .expect("hs256 key")
-        .issuer(ISSUER)
-        .audience(AUDIENCE);
+    let options = JwtOptions::new().issuer(ISSUER).audience(AUDIENCE);
+    let validator = JwtValidator::hs256(HMAC_SECRET, options.clone()).expect("hs256 key");
     let cold = AuthLayer::builder()
-        .jwt(validator.clone().token_cache(TokenCacheConfig::disabled()))
-        .build();
-    let cached = AuthLayer::builder().jwt(validator).build();
+        .jwt(
+            JwtValidator::hs256(
+                HMAC_SECRET,
+                options.token_cache(TokenCacheConfig::disabled()),
+            )
+            .expect("hs256 key"),
+        )
+        .build()
+        .unwrap();
+    let cached = AuthLayer::builder().jwt(validator).build().unwrap();
     for layer in [&cold, &cached] {
         let status = rt.block_on(plain_service(Some(layer), &hs256.headers));
         assert_eq!(

@@ -29,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     Algorithm, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyProvider, Tenant,
     api_key::ApiKeyHasher, crypto, jwt::TokenCacheConfig, scope::Scopes,
@@ -75,22 +76,26 @@ fn jwt(
     cached: bool,
 ) -> Result<(String, JwtValidator), Box<dyn std::error::Error>> {
     use jsonwebtoken::EncodingKey;
+    let mut options = JwtOptions::new().issuer(ISSUER).audience(AUDIENCE);
+    if !cached {
+        options = options.token_cache(TokenCacheConfig::disabled());
+    }
     let (encoding, validator) = match algorithm {
         Algorithm::HS256 => (
             EncodingKey::from_secret(HMAC_SECRET),
-            JwtValidator::hs256(HMAC_SECRET)?,
+            JwtValidator::hs256(HMAC_SECRET, options)?,
         ),
         Algorithm::RS256 => (
             EncodingKey::from_rsa_pem(RSA_PRIVATE)?,
-            JwtValidator::rsa_pem(algorithm, RSA_PUBLIC)?,
+            JwtValidator::public_pem(algorithm, RSA_PUBLIC, options)?,
         ),
         Algorithm::ES256 => (
             EncodingKey::from_ec_pem(EC256_PRIVATE)?,
-            JwtValidator::ec_pem(algorithm, EC256_PUBLIC)?,
+            JwtValidator::public_pem(algorithm, EC256_PUBLIC, options)?,
         ),
         Algorithm::EdDSA => (
             EncodingKey::from_ed_pem(ED25519_PRIVATE)?,
-            JwtValidator::ed25519_pem(ED25519_PUBLIC)?,
+            JwtValidator::public_pem(Algorithm::EdDSA, ED25519_PUBLIC, options)?,
         ),
         other => return Err(format!("no test key for {other:?}").into()),
     };
@@ -105,10 +110,6 @@ fn jwt(
         tenant_id: TENANT,
     };
     let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &encoding)?;
-    let mut validator = validator.issuer(ISSUER).audience(AUDIENCE);
-    if !cached {
-        validator = validator.token_cache(TokenCacheConfig::disabled());
-    }
     Ok((token, validator))
 }
 
@@ -133,7 +134,7 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
     let route = || Router::new().route("/v1/me", get(me));
     if let Some(algorithm) = algorithm {
         let (token, validator) = jwt(algorithm, cached)?;
-        let router = route().layer(AuthLayer::builder().jwt(validator).build());
+        let router = route().layer(AuthLayer::builder().jwt(validator).build().unwrap());
         return Ok((router, vec![format!("Authorization: Bearer {token}")]));
     }
     match name {
@@ -162,7 +163,7 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
                 })
                 .into_parts();
             let provider = MemoryKeyProvider::from(vec![record]);
-            let router = route().layer(AuthLayer::builder().api_keys(provider).build());
+            let router = route().layer(AuthLayer::builder().api_keys(provider).build().unwrap());
             Ok((
                 router,
                 vec![

@@ -26,8 +26,7 @@ use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, crypto, issuer::Account,
     issuer::MemoryRefreshStore, issuer::PasswordVerifier, issuer::SigningKey,
-    issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService, layer::AuthLayerBuilder,
-    scope::Scopes,
+    issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService, scope::Scopes,
 };
 
 const ISSUER: &str = "https://auth.silentchat.test";
@@ -98,8 +97,8 @@ impl PasswordVerifier for DemoUsers {
     }
 }
 
-/// The app, given the token service and how to build its auth layer (strict or optional).
-fn app(tokens: Arc<TokenService>, auth: impl Fn() -> AuthLayerBuilder) -> Router {
+/// The app, given the token service and its auth layer (made optional for the public route).
+fn app(tokens: Arc<TokenService>, auth: AuthLayer) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
         .route(
@@ -111,13 +110,13 @@ fn app(tokens: Arc<TokenService>, auth: impl Fn() -> AuthLayerBuilder) -> Router
                         .route_layer(RequireScopesLayer::all(["conversations:write"])),
                 ),
         )
-        .route_layer(auth().build());
+        .route_layer(auth.clone());
     let optional = Router::new()
         .route("/v1/public", get(public))
-        .route_layer(auth().optional().build());
+        .route_layer(auth.optional());
     Router::new()
         .route("/v1/health", get(health))
-        .nest("/v1", TokenEndpoints::new(tokens).router(auth().build()))
+        .nest("/v1", TokenEndpoints::new(tokens).router(auth))
         .merge(protected)
         .merge(optional)
 }
@@ -200,13 +199,11 @@ fn demo(base: &str) -> Result<Router, Box<dyn std::error::Error>> {
     let issuer = TokenIssuer::new(signing, ISSUER).audience(AUDIENCE);
     let tokens = token_service(issuer, vec![user], api_keys.clone());
 
-    let (validator, revocations) = (tokens.validator(), tokens.revocations());
-    let auth = move || {
-        AuthLayer::builder()
-            .jwt(validator.clone())
-            .revocation(revocations.clone())
-            .api_keys(api_keys.clone())
-    };
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .api_keys(api_keys)
+        .build()?;
     println!("Demo credentials (new on every start):");
     println!("  user {username} / password {password} (scope conversations:read, tenant tn_demo)");
     println!("  API key {api_key} (tenant tn_demo, conversations:read and :write)\n");
@@ -273,12 +270,10 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
         .map(|u| (u.username.clone(), u.password.clone()));
     let tokens = token_service(issuer, config.users, api_keys);
     let auth_config = config.auth;
-    let _validated = auth_config.builder()?; // report configuration errors once, before serving
-    let revocations = tokens.revocations();
-    let auth = move || {
-        let builder = auth_config.builder().expect("validated above");
-        builder.revocation(revocations.clone())
-    };
+    let auth = auth_config
+        .builder()?
+        .revocation(tokens.revocations())
+        .build()?;
     println!("Loaded {path}.");
     if let Some((username, password)) = first_user {
         print_walkthrough(

@@ -47,7 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(
             AuthLayer::builder()
                 .api_keys(MemoryKeyProvider::from(vec![record]))
-                .build(),
+                .build()
+                .unwrap(),
         )
         .service(service_fn(handler));
 

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyProvider};
 use crate::credential::{CredentialSources, DEFAULT_MAX_TOKEN_LEN};
 use crate::error::ErrorFormat;
-use crate::jwt::{JwtKey, JwtKeySet, JwtValidator, TokenCacheConfig};
+use crate::jwt::{JwtKey, JwtKeySet, JwtOptions, JwtValidator, TokenCacheConfig};
 use crate::layer::{AuthLayer, AuthLayerBuilder};
 use crate::tenant::TenantRules;
 
@@ -243,7 +243,7 @@ impl fmt::Debug for ApiKeysConfig {
 impl AuthConfig {
     /// Builds the layer.
     pub fn build(&self) -> Result<AuthLayer, ConfigError> {
-        Ok(self.builder()?.build())
+        self.builder()?.build().map_err(|e| error(e.to_string()))
     }
 
     /// The equivalent builder, for further settings in code (a custom renderer, a shared provider).
@@ -305,30 +305,27 @@ impl JwtConfig {
         if keys.is_empty() {
             return Err(error("jwt: no keys (give `keys` or `jwks_file`)"));
         }
-        let mut validator = JwtValidator::new(keys).leeway(Duration::from_secs(self.leeway_secs));
-        for issuer in &self.issuers {
-            validator = validator.issuer(issuer.as_str());
-        }
-        for audience in &self.audiences {
-            validator = validator.audience(audience.as_str());
-        }
+        let mut options = JwtOptions::new()
+            .leeway(Duration::from_secs(self.leeway_secs))
+            .token_cache(
+                TokenCacheConfig::default()
+                    .enabled(self.token_cache)
+                    .max_bytes(self.token_cache_max_bytes)
+                    .max_age(Duration::from_secs(self.token_cache_max_age_secs)),
+            );
+        options.issuers.clone_from(&self.issuers);
+        options.audiences.clone_from(&self.audiences);
         if let Some(typ) = &self.require_typ {
-            validator = validator.require_typ(typ.as_str());
+            options = options.require_typ(typ.as_str());
         }
         if let Some(secs) = self.max_lifetime_secs {
-            validator = validator.max_lifetime(Duration::from_secs(secs));
+            options = options.max_lifetime(Duration::from_secs(secs));
         }
-        if let Some(claim) = &self.scope_claim {
-            validator = validator.scope_claim(claim.as_str());
-        }
+        options.scope_claim.clone_from(&self.scope_claim);
         if let Some(claim) = &self.tenant_claim {
-            validator = validator.tenant_claim(claim.as_str());
+            options = options.tenant_claim(claim.as_str());
         }
-        Ok(validator.token_cache(TokenCacheConfig {
-            enabled: self.token_cache,
-            max_bytes: self.token_cache_max_bytes,
-            max_age: Duration::from_secs(self.token_cache_max_age_secs),
-        }))
+        Ok(JwtValidator::new(keys, options))
     }
 }
 

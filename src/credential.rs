@@ -78,6 +78,49 @@ impl Default for CredentialSources {
     }
 }
 
+impl CredentialSources {
+    /// The defaults: `Authorization: Bearer`, `X-API-Key`, `X-Tenant-ID`, tokens up to 8 KiB.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The API-key header. Default `X-API-Key`.
+    #[must_use]
+    pub fn api_key_header(mut self, name: HeaderName) -> Self {
+        self.api_key_header = name;
+        self
+    }
+
+    /// The tenant header. Default `X-Tenant-ID`.
+    #[must_use]
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.tenant_header = name;
+        self
+    }
+
+    /// The longest token or key accepted, in bytes. Default 8 KiB.
+    #[must_use]
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// Also reads a Bearer token from this cookie (a header credential wins). Needs CSRF
+    /// protection on routes that change state.
+    #[must_use]
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie = Some(name.into());
+        self
+    }
+
+    /// Also reads a Bearer token from this query parameter (RFC 6750 §2.3). Avoid if you can.
+    #[must_use]
+    pub fn query_param(mut self, name: impl Into<String>) -> Self {
+        self.query_param = Some(name.into());
+        self
+    }
+}
+
 fn invalid_request(message: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
 }
@@ -132,53 +175,23 @@ fn single<'a>(
 }
 
 /// A credential as found, before the character-set check of a Bearer token.
-///
-/// The authenticator asks the verified-token cache about the raw bytes first: a token byte-identical
-/// to one that passed every check needs no second scan, and every other token is checked before any
-/// other use.
-pub(crate) struct Located<'a> {
-    pub(crate) credential: LocatedCredential<'a>,
-    pub(crate) tenant: Option<&'a str>,
-    pub(crate) carried: CarriedHeaders,
+struct Located<'a> {
+    credential: LocatedCredential<'a>,
+    tenant: Option<&'a str>,
 }
 
-/// Which credential-bearing headers a request carries, so that the layer marks just those
-/// sensitive (a header it would look up in vain costs a hash-map probe per request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CarriedHeaders {
-    pub(crate) authorization: bool,
-    pub(crate) api_key: bool,
-    /// The cookie source is on (the cookie is then marked if the request has one).
-    pub(crate) cookie: bool,
-}
-
-impl CarriedHeaders {
-    /// When it is not known: every header `sources` reads credentials from.
-    pub(crate) fn all(sources: &CredentialSources) -> Self {
-        Self {
-            authorization: true,
-            api_key: true,
-            cookie: sources.cookie.is_some(),
-        }
-    }
-}
-
-pub(crate) enum LocatedCredential<'a> {
+enum LocatedCredential<'a> {
     Bearer(UncheckedToken<'a>),
     ApiKey(&'a str),
 }
 
 /// A Bearer token whose length is checked and whose RFC 6750 `b64token` syntax is not yet.
 #[derive(Clone, Copy)]
-pub(crate) struct UncheckedToken<'a>(&'a [u8]);
+struct UncheckedToken<'a>(&'a [u8]);
 
 impl<'a> UncheckedToken<'a> {
-    pub(crate) fn as_bytes(self) -> &'a [u8] {
-        self.0
-    }
-
     /// The token, if it is a `b64token`; `invalid_request` otherwise.
-    pub(crate) fn check(self) -> Result<&'a str, AuthError> {
+    fn check(self) -> Result<&'a str, AuthError> {
         if !is_b64token(self.0) {
             return Err(invalid_request(
                 "The token contains characters a Bearer token cannot have",
@@ -217,9 +230,8 @@ impl CredentialSources {
         self.locate(headers, uri)?.map(Located::checked).transpose()
     }
 
-    /// [`extract`](Self::extract) without the Bearer token's character-set check, which the caller
-    /// owes before using the token for anything but an exact-bytes cache lookup.
-    pub(crate) fn locate<'a>(
+    /// [`extract`](Self::extract) without the Bearer token's character-set check.
+    fn locate<'a>(
         &self,
         headers: &'a HeaderMap,
         uri: &'a Uri,
@@ -240,12 +252,6 @@ impl CredentialSources {
         )? {
             Some(value) => Some(self.parse_api_key(value)?),
             None => None,
-        };
-        let carried = CarriedHeaders {
-            // Any scheme: a Basic header meant for a proxy is a secret too.
-            authorization: authorization.is_some(),
-            api_key: api_key.is_some(),
-            cookie: self.cookie.is_some(),
         };
         let token_from_query = match &self.query_param {
             Some(name) => self.token_from_query(uri, name)?,
@@ -280,11 +286,7 @@ impl CredentialSources {
                 })?),
                 None => None,
             };
-        Ok(Some(Located {
-            credential,
-            tenant,
-            carried,
-        }))
+        Ok(Some(Located { credential, tenant }))
     }
 
     fn check_len<'a>(&self, token: &'a str) -> Result<UncheckedToken<'a>, AuthError> {

@@ -17,13 +17,11 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 
-use crate::api_key::KeyRecord;
-use crate::error::render::SharedRenderer;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -43,10 +41,10 @@ pub enum AuthMethod {
 /// Cheap to clone (one `Arc`). The auth layer puts it in the request's extensions; with the `axum`
 /// feature it is also an extractor (and `Option<Identity>` one for optional authentication).
 #[derive(Clone)]
-pub struct Identity(Arc<Inner>);
+pub struct Identity(Arc<Parts>);
 
-/// The fields of an [`Identity`]; the authenticator fills them in place, in one move.
-pub(crate) struct Inner {
+/// The fields of an [`Identity`], for the crate's validators to fill in one move.
+pub(crate) struct Parts {
     pub(crate) principal: Arc<str>,
     pub(crate) method: AuthMethod,
     pub(crate) tenant: Option<Tenant>,
@@ -55,14 +53,15 @@ pub(crate) struct Inner {
     pub(crate) key_id: Option<Arc<str>>,
     pub(crate) session_id: Option<Arc<str>>,
     pub(crate) token_id: Option<Arc<str>>,
+    pub(crate) client_id: Option<Arc<str>>,
+    pub(crate) api_key_id: Option<Arc<str>>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
-    pub(crate) renderer: Option<SharedRenderer>,
 }
 
 impl Identity {
     /// Starts an identity by hand (for tests, or for a custom authenticator).
     pub fn builder(principal: impl Into<Arc<str>>, method: AuthMethod) -> IdentityBuilder {
-        IdentityBuilder(Inner {
+        IdentityBuilder(Parts {
             principal: principal.into(),
             method,
             tenant: None,
@@ -71,13 +70,14 @@ impl Identity {
             key_id: None,
             session_id: None,
             token_id: None,
+            client_id: None,
+            api_key_id: None,
             claims: None,
-            renderer: None,
         })
     }
 
-    pub(crate) fn from_inner(inner: Inner) -> Self {
-        Self(Arc::new(inner))
+    pub(crate) fn from_parts(parts: Parts) -> Self {
+        Self(Arc::new(parts))
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
@@ -110,7 +110,8 @@ impl Identity {
         self.0.expires_at
     }
 
-    /// The `kid` of the JWT's key, or the public id of the API key.
+    /// The `kid` of the key that verified the JWT, or the public id of the API key. An identifier,
+    /// not a secret: it appears in debug logs and in `Debug` output.
     pub fn key_id(&self) -> Option<&str> {
         self.0.key_id.as_deref()
     }
@@ -125,53 +126,21 @@ impl Identity {
         self.0.token_id.as_deref()
     }
 
+    /// The OAuth client the credential was issued to: a JWT's `client_id` claim (RFC 9068).
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+
+    /// The API key behind the request: the key's public id for an API-key request, or the
+    /// `api_key_id` claim of a JWT that was exchanged for a key. Per-key rules (rate limits,
+    /// audit) read this, so exchanging a key for a token does not escape them.
+    pub fn api_key_id(&self) -> Option<&str> {
+        self.0.api_key_id.as_deref()
+    }
+
     /// The typed custom claims, if the validator was configured to decode claims of type `C`.
     pub fn claims<C: Send + Sync + 'static>(&self) -> Option<&C> {
         self.0.claims.as_deref()?.downcast_ref::<C>()
-    }
-
-    pub(crate) fn renderer(&self) -> Option<&SharedRenderer> {
-        self.0.renderer.as_ref()
-    }
-
-    /// Whether this identity is what a request selecting `tenant` in a layer rendering with
-    /// `renderer` would be given (all its other fields come from the credential alone).
-    pub(crate) fn fits(&self, tenant: Option<&Tenant>, renderer: &SharedRenderer) -> bool {
-        self.0.tenant.as_ref() == tenant
-            && self
-                .0
-                .renderer
-                .as_ref()
-                .is_some_and(|own| own.same_as(renderer))
-    }
-
-    /// Whether this identity is what `record` grants a request selecting `tenant` in a layer
-    /// rendering with `renderer`: every field it took from the record is still the record's own
-    /// (the same allocation, or an equal value), so a record changed in place since is never
-    /// answered from an identity built before.
-    pub(crate) fn fits_key(
-        &self,
-        record: &KeyRecord,
-        tenant: Option<&Tenant>,
-        renderer: &SharedRenderer,
-    ) -> bool {
-        let inner = &*self.0;
-        let principal = record.owner.as_ref().unwrap_or(&record.key_id);
-        inner.method == AuthMethod::ApiKey
-            && Arc::ptr_eq(&inner.principal, principal)
-            && inner
-                .key_id
-                .as_ref()
-                .is_some_and(|id| Arc::ptr_eq(id, &record.key_id))
-            && inner.scopes.same_allocation(&record.scopes)
-            && inner.expires_at == record.expires_at
-            && self.fits(tenant, renderer)
-    }
-
-    /// Whether both are the very same identity (one allocation).
-    #[cfg(test)]
-    pub(crate) fn is(&self, other: &Identity) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
@@ -191,6 +160,8 @@ impl fmt::Debug for Identity {
             .field("expires_at", &self.expires_at())
             .field("key_id", &self.key_id())
             .field("session_id", &self.session_id())
+            .field("client_id", &self.client_id())
+            .field("api_key_id", &self.api_key_id())
             .finish_non_exhaustive()
     }
 }
@@ -209,45 +180,9 @@ impl Serialize for Identity {
     }
 }
 
-/// The identity last built from a record, kept with it so that the next request with the same key
-/// shares it. Never compared, cloned or serialized with the record: a copy starts empty.
-#[derive(Default)]
-pub(crate) struct IdentityMemo(OnceLock<Identity>);
-
-impl IdentityMemo {
-    pub(crate) fn get(&self) -> Option<&Identity> {
-        self.0.get()
-    }
-
-    /// Keeps `identity` unless one is kept already.
-    pub(crate) fn offer(&self, identity: &Identity) {
-        let _ = self.0.set(identity.clone());
-    }
-}
-
-impl Clone for IdentityMemo {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PartialEq for IdentityMemo {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for IdentityMemo {}
-
-impl fmt::Debug for IdentityMemo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdentityMemo")
-    }
-}
-
 /// Builds an [`Identity`]; see [`Identity::builder`].
 #[must_use]
-pub struct IdentityBuilder(Inner);
+pub struct IdentityBuilder(Parts);
 
 impl fmt::Debug for IdentityBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -291,6 +226,18 @@ impl IdentityBuilder {
     /// Sets the token id.
     pub fn token_id(mut self, jti: impl Into<Arc<str>>) -> Self {
         self.0.token_id = Some(jti.into());
+        self
+    }
+
+    /// Sets the OAuth client id.
+    pub fn client_id(mut self, client_id: impl Into<Arc<str>>) -> Self {
+        self.0.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the API key id.
+    pub fn api_key_id(mut self, api_key_id: impl Into<Arc<str>>) -> Self {
+        self.0.api_key_id = Some(api_key_id.into());
         self
     }
 

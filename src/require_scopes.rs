@@ -24,7 +24,7 @@ use tower_service::Service;
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
-use crate::layer::service::Anonymous;
+use crate::layer::service::RequestRenderer;
 use crate::layer::{AuthBody, ResponseFuture};
 use crate::scope::{self, ScopeMatch, ScopeRequirement};
 
@@ -89,14 +89,11 @@ pub struct RequireScopes<S> {
     requirement: ScopeRequirement,
 }
 
-/// The renderer a request was authenticated with, or the default.
+/// The error format of the auth layer the request passed, or the default.
 pub(crate) fn renderer_of(extensions: &http::Extensions) -> SharedRenderer {
-    if let Some(renderer) = extensions.get::<Identity>().and_then(Identity::renderer) {
-        return renderer.clone();
-    }
     extensions
-        .get::<Anonymous>()
-        .map(|anonymous| anonymous.0.clone())
+        .get::<RequestRenderer>()
+        .map(|rendering| rendering.0.clone())
         .unwrap_or_default()
 }
 

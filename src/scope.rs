@@ -135,11 +135,6 @@ impl Scopes {
         &self.0
     }
 
-    /// Whether both are one and the same allocation (equal, and cheap to tell).
-    pub(crate) fn same_allocation(&self, other: &Scopes) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// Whether no scope is granted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use http::HeaderName;
 use serde_json::{Value, json};
+use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
     AuthLayer, Claims, Identity, KeyProvider, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyLookup,
@@ -44,7 +45,8 @@ async fn server_with(records: Vec<KeyRecord>) -> Server {
     serve(router(
         AuthLayer::builder()
             .api_keys(MemoryKeyProvider::from(records))
-            .build(),
+            .build()
+            .unwrap(),
     ))
     .await
 }
@@ -203,7 +205,10 @@ async fn revoking_at_runtime_takes_effect_on_the_next_request() {
     let key_id = record.key_id.to_string();
     let store = Arc::new(MemoryKeyProvider::from(vec![record]));
     let server = serve(router(
-        AuthLayer::builder().api_keys(Arc::clone(&store)).build(),
+        AuthLayer::builder()
+            .api_keys(Arc::clone(&store))
+            .build()
+            .unwrap(),
     ))
     .await;
     assert_eq!(
@@ -309,9 +314,13 @@ async fn custom_header_names() {
     let (key, record) = api_key("");
     let auth = AuthLayer::builder()
         .api_keys(MemoryKeyProvider::from(vec![record]))
-        .api_key_header(HeaderName::from_static("x-custom-key"))
-        .tenant_header(HeaderName::from_static("x-org"))
-        .build();
+        .credentials(
+            CredentialSources::new()
+                .api_key_header(HeaderName::from_static("x-custom-key"))
+                .tenant_header(HeaderName::from_static("x-org")),
+        )
+        .build()
+        .unwrap();
     let server = serve(router(auth)).await;
     let reply = server
         .get("/me")
@@ -342,7 +351,8 @@ async fn a_custom_prefix() {
     let provider = MemoryKeyProvider::from(vec![record]);
     let auth = AuthLayer::builder()
         .api_keys(ApiKeys::new(provider).format(format))
-        .build();
+        .build()
+        .unwrap();
     let server = serve(router(auth)).await;
     assert_eq!(
         server.get("/me").api_key(&key, "tn_a").send().await.status,
@@ -383,7 +393,8 @@ async fn a_peppered_hasher_must_match() {
     let peppered = serve(router(
         AuthLayer::builder()
             .api_keys(ApiKeys::new(MemoryKeyProvider::from(vec![record.clone()])).hasher(hasher))
-            .build(),
+            .build()
+            .unwrap(),
     ))
     .await;
     assert_eq!(
@@ -420,7 +431,10 @@ async fn an_async_key_provider_is_awaited() {
     let (key, record) = api_key("a b");
     let (revoked_key, revoked) = api_key("");
     let store = SlowStore(MemoryKeyProvider::from(vec![record, revoked.revoked()]));
-    let server = serve(router(AuthLayer::builder().api_keys(store).build())).await;
+    let server = serve(router(
+        AuthLayer::builder().api_keys(store).build().unwrap(),
+    ))
+    .await;
     let reply = server.get("/me").api_key(&key, "tn_a").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["scopes"], json!(["a", "b"]));
@@ -463,7 +477,10 @@ impl KeyProvider for DownStore {
 async fn a_failing_key_provider_is_auth_unavailable() {
     for pending in [false, true] {
         let server = serve(router(
-            AuthLayer::builder().api_keys(DownStore { pending }).build(),
+            AuthLayer::builder()
+                .api_keys(DownStore { pending })
+                .build()
+                .unwrap(),
         ))
         .await;
         let (key, _) = api_key("");
@@ -501,7 +518,16 @@ async fn claims_with_an_api_key_is_credential_not_accepted() {
 
 #[tokio::test]
 async fn a_key_on_a_service_without_api_keys_is_invalid_api_key() {
-    let server = serve(router(AuthLayer::builder().build())).await;
+    // A layer that accepts no credential at all is refused when built …
+    let error = AuthLayer::builder().build().unwrap_err();
+    assert!(error.to_string().contains(".api_keys("), "{error}");
+    // … and one that accepts only JWTs calls an API key an invalid one.
+    let jwt_only = tower_api_auth::JwtValidator::hs256(
+        common::HS256_SECRET,
+        tower_api_auth::jwt::JwtOptions::new(),
+    )
+    .unwrap();
+    let server = serve(router(AuthLayer::builder().jwt(jwt_only).build().unwrap())).await;
     let (key, _) = api_key("");
     let reply = server.get("/me").api_key(&key, "tn_a").send().await;
     assert_401(&reply, "invalid_api_key");
@@ -565,7 +591,8 @@ async fn a_cached_provider_spares_the_store_and_honours_invalidation() {
     }));
     let layer = AuthLayer::builder()
         .api_keys(ApiKeys::from_shared(cached.clone()))
-        .build();
+        .build()
+        .unwrap();
     let server = serve(router(layer)).await;
 
     for _ in 0..5 {

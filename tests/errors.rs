@@ -13,6 +13,7 @@ use http::{HeaderMap, Request, Response};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt as _};
+use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
     AuthError, AuthErrorKind, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer,
     api_key::KeyRecord, error::ErrorFormat, layer::AuthLayerBuilder,
@@ -55,7 +56,7 @@ fn builder(records: Vec<KeyRecord>) -> AuthLayerBuilder {
 }
 
 async fn start(builder: AuthLayerBuilder) -> Server {
-    serve(router(builder.build())).await
+    serve(router(builder.build().unwrap())).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ async fn malformed_authorization_headers_are_invalid_request() {
     }
     // The scheme is case-insensitive, and runs of spaces are allowed.
     let (key, record) = api_key("");
-    let server = serve(router(builder(vec![record]).build())).await;
+    let server = serve(router(builder(vec![record]).build().unwrap())).await;
     for scheme in ["bearer", "BEARER", "BeArEr"] {
         let reply = server
             .get("/me")
@@ -199,7 +200,9 @@ async fn malformed_authorization_headers_are_invalid_request() {
 #[tokio::test]
 async fn a_token_over_max_token_len_is_invalid_request() {
     let (key, record) = api_key("");
-    let server = start(builder(vec![record]).max_token_len(key.len())).await;
+    let server =
+        start(builder(vec![record]).credentials(CredentialSources::new().max_token_len(key.len())))
+            .await;
     // Exactly the limit is fine.
     let reply = server.get("/me").api_key(&key, "tn_a").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -300,7 +303,8 @@ async fn the_cookie_source_is_opt_in() {
     reply.assert_error(401, "missing_credentials");
     reply.assert_challenge(Some("Bearer"));
 
-    let on = start(builder(vec![record]).cookie("session")).await;
+    let on =
+        start(builder(vec![record]).credentials(CredentialSources::new().cookie("session"))).await;
     let reply = on
         .get("/me")
         .header("cookie", &format!("theme=dark; session={key}"))
@@ -336,7 +340,10 @@ async fn the_query_source_is_opt_in() {
     reply.assert_error(401, "missing_credentials");
     reply.assert_challenge(Some("Bearer"));
 
-    let on = start(builder(vec![record]).query_param("access_token")).await;
+    let on = start(
+        builder(vec![record]).credentials(CredentialSources::new().query_param("access_token")),
+    )
+    .await;
     let reply = on.get(&path).header("x-tenant-id", "tn_a").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     // Query and header together, or the parameter twice: ambiguous.
@@ -503,6 +510,7 @@ async fn the_auth_error_is_in_the_rejections_extensions() {
     let (key, record) = expired_key();
     let service = builder(vec![record])
         .build()
+        .unwrap()
         .layer(tower::service_fn(hello));
 
     let response = service
@@ -537,6 +545,7 @@ async fn the_auth_error_is_in_the_rejections_extensions() {
     let (key, record) = api_key("read");
     let scoped = builder(vec![record])
         .build()
+        .unwrap()
         .layer(RequireScopesLayer::all(["write"]).layer(tower::service_fn(hello)));
     let request = Request::get("/")
         .header("x-api-key", &key)
@@ -553,8 +562,10 @@ async fn the_auth_error_is_in_the_rejections_extensions() {
 #[tokio::test]
 async fn an_admitted_request_reaches_the_inner_service_with_its_body() {
     let (key, record) = api_key("");
-    let service = builder(vec![record]).build().layer(tower::service_fn(
-        |request: Request<String>| async move {
+    let service = builder(vec![record])
+        .build()
+        .unwrap()
+        .layer(tower::service_fn(|request: Request<String>| async move {
             let identity = request.extensions().get::<Identity>().cloned();
             Ok::<_, Infallible>(Response::new(format!(
                 "{}:{}",
@@ -563,8 +574,7 @@ async fn an_admitted_request_reaches_the_inner_service_with_its_body() {
                     .unwrap_or_default(),
                 request.body()
             )))
-        },
-    ));
+        }));
     let request = Request::post("/")
         .header("x-api-key", &key)
         .header("x-tenant-id", "tn_a")
@@ -722,7 +732,8 @@ async fn a_credential_cookie_is_marked_sensitive_when_the_cookie_source_is_on() 
         false,
         "no cookie source: left alone"
     );
-    let on = start(builder(vec![record]).cookie("session")).await;
+    let on =
+        start(builder(vec![record]).credentials(CredentialSources::new().cookie("session"))).await;
     let reply = on
         .get("/headers")
         .header("cookie", &cookie)

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use http::{HeaderName, HeaderValue, Request, Response};
 use proptest::prelude::*;
 use tower::{Layer as _, ServiceExt as _};
+use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{AuthError, AuthLayer, MemoryKeyProvider, api_key::KeyRecord};
 
 use common::{api_key, b64};
@@ -16,15 +17,20 @@ use common::{api_key, b64};
 fn layer(records: Vec<KeyRecord>) -> AuthLayer {
     let builder = AuthLayer::builder()
         .api_keys(MemoryKeyProvider::from(records))
-        .cookie("session")
-        .query_param("access_token");
+        .credentials(
+            tower_api_auth::credential::CredentialSources::new()
+                .cookie("session")
+                .query_param("access_token"),
+        );
     #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
     let builder = builder.jwt(
-        tower_api_auth::JwtValidator::hs256(common::HS256_SECRET)
-            .expect("hs256")
-            .audience("api"),
+        tower_api_auth::JwtValidator::hs256(
+            common::HS256_SECRET,
+            JwtOptions::new().audience("api"),
+        )
+        .expect("hs256"),
     );
-    builder.build()
+    builder.build().unwrap()
 }
 
 /// Sends `headers` (and `uri`) through the layer; returns the status and the rendered response.

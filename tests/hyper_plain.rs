@@ -100,7 +100,7 @@ fn layer_with(
 async fn an_api_key_reaches_a_plain_hyper_service() {
     let (key, record) = api_key("reports:read");
     let key_id = record.key_id.to_string();
-    let server = serve_plain(layer_with(vec![record]).build(), None).await;
+    let server = serve_plain(layer_with(vec![record]).build().unwrap(), None).await;
     let reply = server.get("/").api_key(&key, "tn_a").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let body = reply.json();
@@ -131,7 +131,7 @@ async fn an_api_key_reaches_a_plain_hyper_service() {
 #[tokio::test]
 async fn the_request_body_streams_through() {
     let (key, record) = api_key("");
-    let server = serve_plain(layer_with(vec![record]).build(), None).await;
+    let server = serve_plain(layer_with(vec![record]).build().unwrap(), None).await;
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{}/upload", server.base()))
@@ -153,7 +153,8 @@ async fn rejections_on_a_plain_hyper_service() {
     let server = serve_plain(
         layer_with(vec![record, expired_record.with_expiry(PAST)])
             .realm("plain")
-            .build(),
+            .build()
+            .unwrap(),
         None,
     )
     .await;
@@ -200,7 +201,8 @@ async fn require_scopes_on_a_plain_hyper_service() {
     let server = serve_plain(
         layer_with(vec![reader_record, other_record])
             .error_format(ErrorFormat::Problem)
-            .build(),
+            .build()
+            .unwrap(),
         Some(RequireScopesLayer::all(["reports:read"])),
     )
     .await;
@@ -226,7 +228,7 @@ async fn require_scopes_on_a_plain_hyper_service() {
 async fn a_rejection_body_has_an_exact_size_hint() {
     use http_body::Body as _;
 
-    let layer = AuthLayer::builder().build();
+    let layer = layer_with(Vec::new()).build().unwrap();
     let service = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
     }));

@@ -12,6 +12,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, Claims, Identity, JwtValidator, RequireScopesLayer, Tenant, jwt::JwtKey,
     jwt::JwtKeySet,
@@ -56,12 +57,16 @@ fn router(auth: AuthLayer) -> Router {
 /// `common::TOKEN_CACHE_VAR`): every test below runs with the cache on and off.
 async fn server(validator: JwtValidator) -> Server {
     let validator = with_test_token_cache(validator);
-    let auth = AuthLayer::builder().jwt(validator.clone()).build();
+    let auth = AuthLayer::builder().jwt(validator.clone()).build().unwrap();
     serve_jwt(router(auth), Some(validator)).await
 }
 
 fn hs256_validator() -> JwtValidator {
-    JwtValidator::hs256(HS256_SECRET).expect("hs256 key")
+    hs256_with(JwtOptions::new())
+}
+
+fn hs256_with(options: JwtOptions) -> JwtValidator {
+    JwtValidator::hs256(HS256_SECRET, options).expect("hs256 key")
 }
 
 async fn hs256_server() -> Server {
@@ -111,47 +116,50 @@ async fn every_algorithm_accepts_a_good_token() {
         (Algorithm::HS256, hs256_validator()),
         (
             Algorithm::HS384,
-            JwtValidator::hs384(hmac_secret(48)).unwrap(),
+            JwtValidator::hs384(hmac_secret(48), JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::HS512,
-            JwtValidator::hs512(hmac_secret(64)).unwrap(),
+            JwtValidator::hs512(hmac_secret(64), JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::RS256,
-            JwtValidator::rsa_pem(Algorithm::RS256, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::RS256, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::RS384,
-            JwtValidator::rsa_pem(Algorithm::RS384, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::RS384, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::RS512,
-            JwtValidator::rsa_pem(Algorithm::RS512, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::RS512, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::PS256,
-            JwtValidator::rsa_pem(Algorithm::PS256, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::PS256, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::PS384,
-            JwtValidator::rsa_pem(Algorithm::PS384, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::PS384, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::PS512,
-            JwtValidator::rsa_pem(Algorithm::PS512, &rsa).unwrap(),
+            JwtValidator::public_pem(Algorithm::PS512, &rsa, JwtOptions::new()).unwrap(),
         ),
         (
             Algorithm::ES256,
-            JwtValidator::ec_pem(Algorithm::ES256, pem("ec256_public")).unwrap(),
+            JwtValidator::public_pem(Algorithm::ES256, pem("ec256_public"), JwtOptions::new())
+                .unwrap(),
         ),
         (
             Algorithm::ES384,
-            JwtValidator::ec_pem(Algorithm::ES384, pem("ec384_public")).unwrap(),
+            JwtValidator::public_pem(Algorithm::ES384, pem("ec384_public"), JwtOptions::new())
+                .unwrap(),
         ),
         (
             Algorithm::EdDSA,
-            JwtValidator::ed25519_pem(pem("ed25519_public")).unwrap(),
+            JwtValidator::public_pem(Algorithm::EdDSA, pem("ed25519_public"), JwtOptions::new())
+                .unwrap(),
         ),
     ];
     for (alg, validator) in cases {
@@ -167,9 +175,9 @@ async fn every_algorithm_accepts_a_good_token() {
 
 #[tokio::test]
 async fn hmac_secrets_shorter_than_the_hash_are_refused() {
-    assert!(JwtValidator::hs256(hmac_secret(31)).is_err());
-    assert!(JwtValidator::hs384(hmac_secret(47)).is_err());
-    assert!(JwtValidator::hs512(hmac_secret(63)).is_err());
+    assert!(JwtValidator::hs256(hmac_secret(31), JwtOptions::new()).is_err());
+    assert!(JwtValidator::hs384(hmac_secret(47), JwtOptions::new()).is_err());
+    assert!(JwtValidator::hs512(hmac_secret(63), JwtOptions::new()).is_err());
     assert!(JwtKey::hmac(Algorithm::RS256, &hmac_secret(64)).is_err());
 }
 
@@ -196,7 +204,8 @@ async fn a_jwk_set_selects_the_key_by_kid() {
     // The JwkSet type of jsonwebtoken reads our document back: it is a real JWK set.
     let parsed: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
     assert_eq!(parsed.keys.len(), 4);
-    let server = server(JwtValidator::jwks(&jwks.to_string()).expect("jwks")).await;
+    let server =
+        server(JwtValidator::jwks(&jwks.to_string(), JwtOptions::new()).expect("jwks")).await;
 
     for (alg, kid) in [
         (Algorithm::RS256, "rsa-2026"),
@@ -250,7 +259,7 @@ async fn two_hmac_keys_with_different_kids() {
         )
         .is_err()
     );
-    let server = server(JwtValidator::new(keys)).await;
+    let server = server(JwtValidator::new(keys, JwtOptions::new())).await;
 
     let by_a = sign(
         &with_kid(Algorithm::HS256, "a"),
@@ -285,7 +294,7 @@ async fn two_hmac_keys_with_different_kids() {
 #[tokio::test]
 async fn jwks_oct_keys_without_alg_are_refused() {
     let jwks = json!({ "keys": [{ "kty": "oct", "kid": "x", "k": common::b64(HS256_SECRET) }] });
-    assert!(JwtValidator::jwks(&jwks.to_string()).is_err());
+    assert!(JwtValidator::jwks(&jwks.to_string(), JwtOptions::new()).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,7 +332,9 @@ async fn alg_none_is_invalid_token() {
 async fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
     // The classic algorithm confusion: the verifier's public key used as an HMAC secret.
     let public = pem("rsa_public");
-    let server = server(JwtValidator::rsa_pem(Algorithm::RS256, &public).unwrap()).await;
+    let server =
+        server(JwtValidator::public_pem(Algorithm::RS256, &public, JwtOptions::new()).unwrap())
+            .await;
     let token = sign(
         &Header::new(Algorithm::HS256),
         &claims("attacker"),
@@ -389,12 +400,12 @@ async fn missing_exp_or_sub_is_invalid_token() {
 
 #[tokio::test]
 async fn issuer_and_audience_are_checked() {
-    let server = server(
-        hs256_validator()
+    let server = server(hs256_with(
+        JwtOptions::new()
             .issuer("https://auth.example.test")
             .audience("api")
             .audience("admin-api"),
-    )
+    ))
     .await;
     let good = with(
         claims("u"),
@@ -436,7 +447,7 @@ async fn an_audience_without_a_configured_one_is_invalid_token() {
 
 #[tokio::test]
 async fn a_required_typ_is_checked() {
-    let server = server(hs256_validator().require_typ("at+jwt")).await;
+    let server = server(hs256_with(JwtOptions::new().require_typ("at+jwt"))).await;
     // jsonwebtoken's default header says typ JWT.
     assert_invalid_token(&server, &hs256(&claims("u"))).await;
     let mut no_typ = Header::new(Algorithm::HS256);
@@ -454,7 +465,10 @@ async fn a_required_typ_is_checked() {
 
 #[tokio::test]
 async fn a_lifetime_over_max_lifetime_is_invalid_token() {
-    let server = server(hs256_validator().max_lifetime(Duration::from_secs(600))).await;
+    let server = server(hs256_with(
+        JwtOptions::new().max_lifetime(Duration::from_secs(600)),
+    ))
+    .await;
     let now = now();
     let long = hs256(&json!({ "sub": "u", "iat": now, "exp": now + 3600 }));
     assert_invalid_token(&server, &long).await;
@@ -466,7 +480,7 @@ async fn a_lifetime_over_max_lifetime_is_invalid_token() {
 
 #[tokio::test]
 async fn claims_of_the_wrong_shape_are_invalid_token() {
-    let server = server(hs256_validator().claims::<OrgClaims>()).await;
+    let server = server(hs256_with(JwtOptions::new().claims::<OrgClaims>())).await;
     // No `org`: does not deserialize into OrgClaims.
     assert_invalid_token(&server, &hs256(&claims("u"))).await;
     let reply = server.get("/me").bearer(&hs256(&claims("u"))).send().await;
@@ -532,7 +546,7 @@ impl<'de> Deserialize<'de> for Lenient {
 #[tokio::test]
 async fn signed_claims_that_are_not_one_valid_json_object_are_malformed_whatever_the_claims_type() {
     let plain = hs256_server().await;
-    let typed = server(hs256_validator().claims::<Lenient>()).await;
+    let typed = server(hs256_with(JwtOptions::new().claims::<Lenient>())).await;
     let exp = now() + 3600;
     let payloads = [
         // Two values for one claim, or a claim of the wrong type, even for a type that skips them.
@@ -630,7 +644,10 @@ async fn leeway_is_honoured() {
 }
 
 async fn server_with_leeway(secs: u64) -> Server {
-    server(hs256_validator().leeway(Duration::from_secs(secs))).await
+    server(hs256_with(
+        JwtOptions::new().leeway(Duration::from_secs(secs)),
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -686,7 +703,7 @@ async fn me_returns_the_identity() {
 
 #[tokio::test]
 async fn typed_claims_are_extracted() {
-    let server = server(hs256_validator().claims::<OrgClaims>()).await;
+    let server = server(hs256_with(JwtOptions::new().claims::<OrgClaims>())).await;
     let token = hs256(&with(claims("user_1"), json!({ "org": "acme" })));
     let reply = server.get("/org").bearer(&token).send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -766,7 +783,7 @@ async fn a_tenant_claim_array_needs_the_header_to_pick_one() {
 
 #[tokio::test]
 async fn the_tenant_claim_is_configurable() {
-    let server = server(hs256_validator().tenant_claim("org_ids")).await;
+    let server = server(hs256_with(JwtOptions::new().tenant_claim("org_ids"))).await;
     let token = hs256(&with(
         claims("u"),
         json!({ "org_ids": ["tn_x"], "tenant_id": "tn_ignored" }),
@@ -817,7 +834,7 @@ async fn scopes_come_from_scope_or_scp() {
 
 #[tokio::test]
 async fn a_configured_scope_claim_is_read_instead() {
-    let server = server(hs256_validator().scope_claim("permissions")).await;
+    let server = server(hs256_with(JwtOptions::new().scope_claim("permissions"))).await;
     let token = hs256(&with(
         claims("u"),
         json!({ "permissions": ["conversations:read"], "scope": "ignored" }),
@@ -849,7 +866,8 @@ async fn a_jwt_on_a_service_without_jwts_is_invalid_token() {
     let (_, record) = common::api_key("");
     let auth = AuthLayer::builder()
         .api_keys(tower_api_auth::MemoryKeyProvider::from(vec![record]))
-        .build();
+        .build()
+        .unwrap();
     let server = serve_jwt(router(auth), None).await;
     assert_invalid_token(&server, &hs256(&claims("u"))).await;
 }
@@ -857,7 +875,7 @@ async fn a_jwt_on_a_service_without_jwts_is_invalid_token() {
 #[test]
 fn debug_of_a_validator_shows_no_secret() {
     let secret = "a-very-recognisable-secret-0123456789";
-    let validator = JwtValidator::hs256(secret).unwrap().issuer("iss");
+    let validator = JwtValidator::hs256(secret, JwtOptions::new().issuer("iss")).unwrap();
     let debug = format!("{validator:?}");
     assert!(!debug.contains(secret), "{debug}");
     assert!(debug.contains("iss"), "{debug}");

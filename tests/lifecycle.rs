@@ -106,9 +106,12 @@ async fn issued_tokens_of_every_algorithm_validate_through_the_layer_with_no_glu
         assert_eq!(claims["scope"], "a:read a:write");
         assert_eq!(claims["tenant_id"], "tn_a");
 
-        let app = Router::new()
-            .route("/who", get(who))
-            .route_layer(AuthLayer::builder().jwt(issuer.validator()).build());
+        let app = Router::new().route("/who", get(who)).route_layer(
+            AuthLayer::builder()
+                .jwt(issuer.validator())
+                .build()
+                .unwrap(),
+        );
         let server = serve(app).await;
         let reply = server.get("/who").bearer(&token.token).send().await;
         assert_eq!(reply.status, 200, "{alg}: {}", reply.text);
@@ -160,9 +163,12 @@ async fn issuer_options_shape_the_claims() {
     assert_eq!(claims["exp"], at + 60);
     assert!(claims.get("sid").is_none(), "no session, no sid: {claims}");
 
-    let app = Router::new()
-        .route("/who", get(who))
-        .route_layer(AuthLayer::builder().jwt(issuer.validator()).build());
+    let app = Router::new().route("/who", get(who)).route_layer(
+        AuthLayer::builder()
+            .jwt(issuer.validator())
+            .build()
+            .unwrap(),
+    );
     let server = serve(app).await;
     let reply = server
         .get("/who")
@@ -1962,7 +1968,10 @@ async fn basic_client_credentials_are_form_decoded_and_sent_once() {
     let secret = clients.register(client_id, Scopes::parse("reports:read").unwrap(), vec![]);
     let tokens =
         Arc::new(TokenService::new(hs256_issuer(), MemoryRefreshStore::new()).clients(clients));
-    let auth = AuthLayer::builder().jwt(tokens.validator()).build();
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
     let server = serve(Router::new().nest("/v1", TokenEndpoints::new(tokens).router(auth))).await;
 
     let grant = server
@@ -2074,7 +2083,10 @@ async fn empty_parameters_count_as_omitted() {
 #[tokio::test]
 async fn the_token_endpoints_can_answer_in_the_oauth_format() {
     let tokens = Arc::new(TokenService::new(hs256_issuer(), MemoryRefreshStore::new()));
-    let auth = AuthLayer::builder().jwt(tokens.validator()).build();
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
     let endpoints = TokenEndpoints::new(tokens).error_format(ErrorFormat::OAuth);
     let server = serve(Router::new().nest("/v1", endpoints.router(auth))).await;
     let reply = server

@@ -58,7 +58,8 @@ async fn malformed(Scoped(identity, ..): Scoped<Malformed>) -> String {
 async fn server(records: Vec<tower_api_auth::api_key::KeyRecord>) -> Server {
     let auth = AuthLayer::builder()
         .api_keys(MemoryKeyProvider::from(records))
-        .build();
+        .build()
+        .unwrap();
     let protected = Router::new()
         .route(
             "/all",

@@ -19,6 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower::util::MapRequestLayer;
+use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, Identity, JwtValidator, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, jwt::TokenCacheConfig, scope::Scopes,
@@ -148,8 +149,18 @@ fn jwt_case(
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.validate_nbf = true;
-    let validator = validator.issuer(ISSUER).audience(AUDIENCE);
-    let cold = validator.clone().token_cache(TokenCacheConfig::disabled());
+    // The given validator brings keys (and a claims type); the cases add issuer and audience.
+    let options = validator
+        .options()
+        .clone()
+        .issuer(ISSUER)
+        .audience(AUDIENCE);
+    let keys = validator.key_handle().keys();
+    let cold = JwtValidator::new(
+        keys.clone(),
+        options.clone().token_cache(TokenCacheConfig::disabled()),
+    );
+    let validator = JwtValidator::new(keys, options);
     assert!(
         cold.cache_stats().is_none(),
         "{name}: the cold validator caches"
@@ -165,19 +176,18 @@ fn jwt_case(
         headers: vec![(AUTHORIZATION, bearer)],
         decoding_key,
         validation,
-        cold: layered_router(AuthLayer::builder().jwt(cold).build()),
-        cached: layered_router(AuthLayer::builder().jwt(validator).build()),
+        cold: layered_router(AuthLayer::builder().jwt(cold).build().unwrap()),
+        cached: layered_router(AuthLayer::builder().jwt(validator).build().unwrap()),
     }
 }
 
-/// The HS256 case with typed claims (`JwtValidator::claims::<BenchClaims>()`, decoded in the same
-/// pass as the registered claims) and the cache off: what a full verification costs an app that
+/// The HS256 case with typed claims (`JwtOptions::claims::<BenchClaims>()`, decoded in a pass of
+/// their own after the registered claims) and the cache off: what a full verification costs an app that
 /// reads its own claims type. Named `hs256_typed`.
 pub(crate) fn typed_claims_case() -> JwtCase {
     tower_api_auth::crypto::ensure_provider();
-    let validator = JwtValidator::hs256(HMAC_SECRET)
-        .expect("hs256 key")
-        .claims::<BenchClaims>();
+    let validator = JwtValidator::hs256(HMAC_SECRET, JwtOptions::new().claims::<BenchClaims>())
+        .expect("hs256 key");
     jwt_case(
         "hs256_typed",
         Algorithm::HS256,
@@ -197,28 +207,31 @@ pub(crate) fn jwt_cases() -> Vec<JwtCase> {
             Algorithm::HS256,
             EncodingKey::from_secret(HMAC_SECRET),
             DecodingKey::from_secret(HMAC_SECRET),
-            JwtValidator::hs256(HMAC_SECRET).expect("hs256 key"),
+            JwtValidator::hs256(HMAC_SECRET, JwtOptions::new()).expect("hs256 key"),
         ),
         jwt_case(
             "rs256",
             Algorithm::RS256,
             EncodingKey::from_rsa_pem(RSA_PRIVATE).expect("rsa private key"),
             DecodingKey::from_rsa_pem(RSA_PUBLIC).expect("rsa public key"),
-            JwtValidator::rsa_pem(Algorithm::RS256, RSA_PUBLIC).expect("rs256 key"),
+            JwtValidator::public_pem(Algorithm::RS256, RSA_PUBLIC, JwtOptions::new())
+                .expect("rs256 key"),
         ),
         jwt_case(
             "es256",
             Algorithm::ES256,
             EncodingKey::from_ec_pem(EC256_PRIVATE).expect("ec private key"),
             DecodingKey::from_ec_pem(EC256_PUBLIC).expect("ec public key"),
-            JwtValidator::ec_pem(Algorithm::ES256, EC256_PUBLIC).expect("es256 key"),
+            JwtValidator::public_pem(Algorithm::ES256, EC256_PUBLIC, JwtOptions::new())
+                .expect("es256 key"),
         ),
         jwt_case(
             "eddsa",
             Algorithm::EdDSA,
             EncodingKey::from_ed_pem(ED25519_PRIVATE).expect("ed25519 private key"),
             DecodingKey::from_ed_pem(ED25519_PUBLIC).expect("ed25519 public key"),
-            JwtValidator::ed25519_pem(ED25519_PUBLIC).expect("eddsa key"),
+            JwtValidator::public_pem(Algorithm::EdDSA, ED25519_PUBLIC, JwtOptions::new())
+                .expect("eddsa key"),
         ),
     ]
 }
@@ -240,7 +253,8 @@ pub(crate) fn api_key_case() -> ApiKeyCase {
                 .format(format.clone())
                 .hasher(hasher.clone()),
         )
-        .build();
+        .build()
+        .unwrap();
     let headers = vec![
         (
             HeaderName::from_static("x-api-key"),

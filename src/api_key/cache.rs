@@ -3,12 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quick_cache::sync::Cache;
 
 use crate::api_key::provider::{KeyLookup, KeyProvider, LookupResult};
 use crate::api_key::record::KeyRecord;
+use crate::clock::{Clock, SharedClock};
 
 /// Caches the answers of a [`KeyProvider`] that does I/O (SQL, Redis): found records for
 /// [`ttl`](Self::ttl), unknown key ids for [`negative_ttl`](Self::negative_ttl), each kind in its own
@@ -35,23 +36,26 @@ pub struct CachedKeyProvider<P> {
 }
 
 struct Shared {
-    found: Cache<Box<str>, (Arc<KeyRecord>, Instant)>,
-    unknown: Cache<Box<str>, Instant>,
+    /// Records and the unix second until which each may answer.
+    found: Cache<Box<str>, (Arc<KeyRecord>, u64)>,
+    unknown: Cache<Box<str>, u64>,
     ttl: Duration,
     negative_ttl: Duration,
+    clock: SharedClock,
     /// Bumped by every invalidation: a lookup that started before one must not write back what
     /// it read, which may be the record the invalidation was meant to drop.
     epoch: AtomicU64,
 }
 
 impl Shared {
-    fn new(capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
+    fn new(capacity: usize, ttl: Duration, negative_ttl: Duration, clock: SharedClock) -> Self {
         let capacity = capacity.max(1);
         Self {
             found: Cache::new(capacity),
             unknown: Cache::new(capacity),
             ttl,
             negative_ttl,
+            clock,
             epoch: AtomicU64::new(0),
         }
     }
@@ -63,23 +67,22 @@ impl Shared {
         match result {
             Ok(Some(record)) => {
                 self.unknown.remove(key_id);
+                let until = self.deadline(self.ttl);
                 self.found
-                    .insert(Box::from(key_id), (Arc::clone(record), deadline(self.ttl)));
+                    .insert(Box::from(key_id), (Arc::clone(record), until));
             }
             Ok(None) if !self.negative_ttl.is_zero() => {
-                self.unknown
-                    .insert(Box::from(key_id), deadline(self.negative_ttl));
+                let until = self.deadline(self.negative_ttl);
+                self.unknown.insert(Box::from(key_id), until);
             }
             Ok(None) | Err(_) => {}
         }
     }
-}
 
-/// `ttl` from now; a TTL too long to represent means "for as long as the process runs".
-fn deadline(ttl: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(ttl)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    /// `ttl` (whole seconds) from now.
+    fn deadline(&self, ttl: Duration) -> u64 {
+        self.clock.now().saturating_add(ttl.as_secs())
+    }
 }
 
 impl<P> fmt::Debug for CachedKeyProvider<P> {
@@ -107,16 +110,32 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
                 10_000,
                 Duration::from_secs(30),
                 Duration::from_secs(5),
+                crate::clock::system(),
             )),
         }
     }
 
     fn rebuild(mut self, capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
-        self.shared = Arc::new(Shared::new(capacity, ttl, negative_ttl));
+        let clock = Arc::clone(&self.shared.clock);
+        self.shared = Arc::new(Shared::new(capacity, ttl, negative_ttl, clock));
         self
     }
 
-    /// How long a found record is trusted.
+    /// The clock the TTLs are counted on. Default: the system clock.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        let shared = &self.shared;
+        let capacity = shared.found.capacity() as usize;
+        self.shared = Arc::new(Shared::new(
+            capacity,
+            shared.ttl,
+            shared.negative_ttl,
+            Arc::new(clock),
+        ));
+        self
+    }
+
+    /// How long a found record is trusted (whole seconds; below one second nothing is cached).
     #[must_use]
     pub fn ttl(self, ttl: Duration) -> Self {
         let (capacity, negative) = (
@@ -160,7 +179,7 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
 
 impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
     fn lookup(&self, key_id: &str) -> KeyLookup {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         if let Some((record, until)) = self.shared.found.get(key_id) {
             if now < until {
                 return KeyLookup::Ready(Ok(Some(record)));

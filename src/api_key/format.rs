@@ -68,11 +68,6 @@ pub struct ParsedKey<'a> {
 }
 
 impl<'a> ParsedKey<'a> {
-    /// A key already parsed (and its checksum checked) once, rebuilt from its parts.
-    pub(crate) fn checked(key: &'a str, id: &'a str) -> Self {
-        Self { key, id }
-    }
-
     /// The public key id.
     pub fn key_id(&self) -> &'a str {
         self.id
@@ -149,14 +144,9 @@ impl ApiKeyFormat {
 
     /// Whether `token` starts like a key of this format (`<prefix>_`), so it is not a JWT.
     pub fn claims(&self, token: &str) -> bool {
-        self.claims_bytes(token.as_bytes())
-    }
-
-    /// [`claims`](Self::claims) of a token not yet known to be UTF-8.
-    pub(crate) fn claims_bytes(&self, token: &[u8]) -> bool {
-        token.len() > self.prefix.len()
-            && token.starts_with(self.prefix.as_bytes())
-            && token[self.prefix.len()] == b'_'
+        token
+            .strip_prefix(&*self.prefix)
+            .is_some_and(|rest| rest.starts_with('_'))
     }
 
     /// Splits a presented key and checks its shape and checksum. Allocates nothing.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::api_key::hash::KeyHash;
-use crate::identity::IdentityMemo;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -52,9 +51,6 @@ pub struct KeyRecord {
     /// Free-form labels, shown to nobody by this crate.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
-    /// The identity the last request with this key was given, for the next one to share.
-    #[serde(skip)]
-    pub(crate) identity: IdentityMemo,
 }
 
 impl KeyRecord {
@@ -71,7 +67,6 @@ impl KeyRecord {
             revoked: false,
             disabled: false,
             metadata: BTreeMap::new(),
-            identity: IdentityMemo::default(),
         }
     }
 

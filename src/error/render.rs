@@ -173,11 +173,6 @@ impl SharedRenderer {
         Self { renderer, realm }
     }
 
-    /// Whether both render errors the same way: the same renderer and realm.
-    pub(crate) fn same_as(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.renderer, &other.renderer) && self.realm == other.realm
-    }
-
     /// The same realm with another renderer.
     #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
     pub(crate) fn with_renderer(&self, renderer: Arc<dyn ErrorRenderer>) -> Self {

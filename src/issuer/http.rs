@@ -50,7 +50,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 ///
 /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
-/// let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build();
+/// let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build().unwrap();
 /// let app: Router = Router::new().nest("/v1", TokenEndpoints::new(tokens).router(auth));
 /// # }
 /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]

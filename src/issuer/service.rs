@@ -6,10 +6,14 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+fn unix_now() -> u64 {
+    SystemClock.now()
+}
+
 use serde::Serialize;
 
 use crate::api_key::{ApiKeyHasher, ApiKeys, KeyHash};
-use crate::authenticator::unix_now;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 use crate::issuer::refresh::{
@@ -263,7 +267,7 @@ fn slot_for(subject: &str, chosen: Option<&str>) -> Result<Option<Arc<str>>, Aut
 /// assert!(tokens.refresh(pair.refresh_token.as_deref().unwrap(), None).await.is_err());
 /// assert!(tokens.refresh(next.refresh_token.as_deref().unwrap(), None).await.is_err());
 ///
-/// let layer = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build();
+/// let layer = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build().unwrap();
 /// # let _ = layer;
 /// # }
 /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -582,10 +586,10 @@ impl TokenService {
             return Ok(());
         }
         if let Ok(jwt) = self.validator.validate(token, now)
-            && let Some(jti) = &jwt.token_id
+            && let Some(jti) = jwt.token_id()
         {
             self.revocations
-                .revoke_token(jti, self.token_deadline(jwt.expires_at));
+                .revoke_token(jti, self.token_deadline(jwt.expires_at().unwrap_or(now)));
         }
         Ok(())
     }
@@ -658,7 +662,7 @@ impl TokenService {
     /// up to its leeway past `exp`, and a layer may be configured with more than this service's
     /// validator, hence a margin.
     fn token_deadline(&self, exp: u64) -> u64 {
-        exp.saturating_add(self.validator.leeway_secs())
+        exp.saturating_add(self.validator.options().leeway.as_secs())
             .saturating_add(REVOCATION_MARGIN_SECS)
     }
 

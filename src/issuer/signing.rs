@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header}
 use serde::Serialize;
 
 use crate::error::{AuthError, AuthErrorKind};
-use crate::jwt::{JwtKey, JwtValidator, KeyError};
+use crate::jwt::{JwtKey, JwtOptions, JwtValidator, KeyError};
 use crate::random::random_base62;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -337,16 +337,19 @@ impl TokenIssuer {
     }
 
     /// A validator for the tokens this issuer signs: the same key, issuer and audiences, `typ`
-    /// `at+jwt` required, lifetimes up to this issuer's. Add more keys (for rotation) with
-    /// [`JwtValidator::with_key`].
+    /// `at+jwt` required, lifetimes up to this issuer's. To trust more keys (rotation), build a
+    /// validator from [`validator_options`](Self::validator_options) and a key set.
     pub fn validator(&self) -> JwtValidator {
-        let mut validator = JwtValidator::new(self.key.verifying.clone())
+        JwtValidator::new(self.key.verifying.clone(), self.validator_options())
+    }
+
+    /// The options [`validator`](Self::validator) uses.
+    pub fn validator_options(&self) -> JwtOptions {
+        let mut options = JwtOptions::new()
             .issuer(self.issuer.as_str())
             .require_typ("at+jwt")
             .max_lifetime(Duration::from_secs(self.ttl));
-        for audience in &self.audiences {
-            validator = validator.audience(audience.as_str());
-        }
-        validator
+        options.audiences.clone_from(&self.audiences);
+        options
     }
 }

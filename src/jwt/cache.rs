@@ -43,10 +43,28 @@ impl Default for TokenCacheConfig {
 impl TokenCacheConfig {
     /// No caching: every request verifies its token in full.
     pub fn disabled() -> Self {
-        Self {
-            enabled: false,
-            ..Self::default()
-        }
+        Self::default().enabled(false)
+    }
+
+    /// Turns the cache on or off.
+    #[must_use]
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Bounds the cache's memory, in bytes.
+    #[must_use]
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The longest an entry is trusted without a full re-verification (whole seconds).
+    #[must_use]
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 }
 
@@ -73,8 +91,7 @@ pub(crate) struct Entry {
     pub(crate) valid_from: u64,
 }
 
-/// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings, and
-/// the `Identity` remembered with it.
+/// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings.
 const ENTRY_OVERHEAD: u64 = 512;
 
 #[derive(Clone)]

@@ -81,7 +81,7 @@ impl<'de> de::Deserialize<'de> for OneOrMany<'de> {
 }
 
 /// The items of an array of strings, borrowed where they have no escapes.
-pub(crate) fn strings<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Cow<'de, str>>, A::Error> {
+fn strings<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Cow<'de, str>>, A::Error> {
     let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2).min(16));
     while let Some(CowStr(item)) = seq.next_element()? {
         items.push(item);
@@ -131,6 +131,10 @@ pub(crate) struct Registered<'de> {
     pub(crate) aud: Option<OneOrMany<'de>>,
     pub(crate) jti: Option<Cow<'de, str>>,
     pub(crate) sid: Option<Cow<'de, str>>,
+    /// RFC 9068 §2.2: the OAuth client the token was issued to.
+    pub(crate) client_id: Option<Cow<'de, str>>,
+    /// The API key the token was exchanged for (this crate's issuer writes it).
+    pub(crate) api_key_id: Option<Cow<'de, str>>,
     /// From the configured scope claim, or `scope`.
     pub(crate) scope: Option<OneOrMany<'de>>,
     /// From `scp`, when no scope claim is configured.
@@ -165,7 +169,7 @@ impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
 
 /// A claim the validator reads.
 #[derive(Clone, Copy)]
-pub(crate) enum Field {
+enum Field {
     Scope,
     Scp,
     Tenants,
@@ -177,12 +181,23 @@ pub(crate) enum Field {
     Jti,
     Sid,
     Aud,
+    ClientId,
+    ApiKeyId,
 }
 
 impl ClaimsSeed<'_> {
+    /// Reads the claims of `payload`, which must be one JSON object and nothing after it
+    /// (RFC 7519 §7.2).
+    pub(crate) fn parse<'p>(self, payload: &'p str) -> Result<Registered<'p>, serde_json::Error> {
+        let mut json = serde_json::Deserializer::from_str(payload);
+        let claims = self.deserialize(&mut json)?;
+        json.end()?;
+        Ok(claims)
+    }
+
     /// Which claim `key` is, with the configured scope and tenant claim names; `None` for a claim
     /// the validator does not read.
-    pub(crate) fn field(&self, key: &str) -> Option<Field> {
+    fn field(&self, key: &str) -> Option<Field> {
         if Some(key) == self.scope_claim || (self.scope_claim.is_none() && key == "scope") {
             return Some(Field::Scope);
         }
@@ -201,15 +216,17 @@ impl ClaimsSeed<'_> {
             "jti" => Field::Jti,
             "sid" => Field::Sid,
             "aud" => Field::Aud,
+            "client_id" => Field::ClientId,
+            "api_key_id" => Field::ApiKeyId,
             _ => return None,
         })
     }
 }
 
 /// Reads one claim's value into its slot of [`Registered`] (a second value is an error).
-pub(crate) struct FieldSeed<'r, 'de> {
-    pub(crate) field: Field,
-    pub(crate) claims: &'r mut Registered<'de>,
+struct FieldSeed<'r, 'de> {
+    field: Field,
+    claims: &'r mut Registered<'de>,
 }
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_, 'de> {
@@ -229,6 +246,8 @@ impl<'de> DeserializeSeed<'de> for FieldSeed<'_, 'de> {
             Field::Jti => set(&mut c.jti, CowStr::deserialize(d)?.0, "jti"),
             Field::Sid => set(&mut c.sid, CowStr::deserialize(d)?.0, "sid"),
             Field::Aud => set(&mut c.aud, OneOrMany::deserialize(d)?, "aud"),
+            Field::ClientId => set(&mut c.client_id, CowStr::deserialize(d)?.0, "client_id"),
+            Field::ApiKeyId => set(&mut c.api_key_id, CowStr::deserialize(d)?.0, "api_key_id"),
         }
     }
 }

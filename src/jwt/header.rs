@@ -1,10 +1,9 @@
-//! The JOSE header, parsed once from a stack buffer, and remembered by its exact segment.
+//! The JOSE header, parsed from a stack buffer (real headers are well under 200 bytes).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
-use quick_cache::sync::Cache;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -35,56 +34,10 @@ struct RawHeader<'a> {
 }
 
 /// What the validator needs from the header.
-#[derive(Clone)]
 pub(crate) struct Header {
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) typ_ok: bool,
-}
-
-/// Headers already parsed, by their exact base64url segment.
-///
-/// An issuer puts the same header on every token it signs with one key, so after the first token
-/// a header costs a lookup instead of a base64 decode and a JSON parse. Parsing is a function of
-/// the segment alone (and of the validator's required `typ`, which is why each validator
-/// configuration has its own memo), so an answer from here is exactly what parsing would give.
-/// Only headers of tokens whose signature verified are remembered, so that forged tokens cannot
-/// crowd out real headers; the memo holds at most [`Self::CAPACITY`] of them.
-pub(crate) struct HeaderMemo {
-    parsed: Cache<Box<[u8]>, Header>,
-}
-
-impl HeaderMemo {
-    /// Far more than the keys a validator trusts: a deployment uses one header per key.
-    pub(crate) const CAPACITY: usize = 64;
-
-    pub(crate) fn new() -> Self {
-        Self {
-            parsed: Cache::new(Self::CAPACITY),
-        }
-    }
-
-    /// The header of `segment`: remembered, or parsed now (the `bool` says which).
-    pub(crate) fn parse(
-        &self,
-        segment: &[u8],
-        required_typ: Option<&str>,
-    ) -> Result<(Header, bool), AuthError> {
-        match self.parsed.get(segment) {
-            Some(header) => Ok((header, true)),
-            None => parse(segment, required_typ).map(|header| (header, false)),
-        }
-    }
-
-    /// Remembers a header whose token's signature verified.
-    pub(crate) fn remember(&self, segment: &[u8], header: &Header) {
-        self.parsed.insert(Box::from(segment), header.clone());
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.parsed.len()
-    }
 }
 
 fn algorithm(name: &str) -> Option<Algorithm> {

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -11,9 +10,9 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::authenticator::{AuthResult, Authenticator, PendingAuth};
+use crate::authenticator::{AuthResult, PendingAuth};
 use crate::layer::body::AuthBody;
-use crate::layer::service::{Admission, admit};
+use crate::layer::service::{Admission, Policy};
 
 pin_project! {
     /// Response future of the auth layers.
@@ -40,7 +39,7 @@ pin_project! {
             lookup: PendingAuth,
             request: Option<Request<ReqB>>,
             service: Option<S>,
-            auth: Arc<Authenticator>,
+            policy: Policy,
         },
         Rejected { response: Option<Response<Bytes>> },
     }
@@ -68,14 +67,14 @@ where
         lookup: PendingAuth,
         request: Request<ReqB>,
         service: S,
-        auth: Arc<Authenticator>,
+        policy: Policy,
     ) -> Self {
         Self {
             state: State::Authenticating {
                 lookup,
                 request: Some(request),
                 service: Some(service),
-                auth,
+                policy,
             },
         }
     }
@@ -106,7 +105,7 @@ where
                     lookup,
                     request,
                     service,
-                    auth,
+                    policy,
                 } => {
                     let result: AuthResult = ready!(lookup.as_mut().poll(cx));
                     let mut request = request
@@ -115,7 +114,7 @@ where
                     let service = service
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match admit(auth, &mut request, result) {
+                    match policy.admit(&mut request, result) {
                         Admission::Pass => {
                             let mut service = service;
                             State::Inner {

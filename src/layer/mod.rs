@@ -2,25 +2,31 @@
 //!
 //! ```
 //! # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
-//! # fn main() {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tower_api_auth::jwt::JwtOptions;
 //! use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider};
 //!
 //! let auth = AuthLayer::builder()
-//!     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!").unwrap().audience("api"))
+//!     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new().audience("api"))?)
 //!     .api_keys(MemoryKeyProvider::new())
-//!     .build();
-//! # let _ = auth;
-//! # }
+//!     .build()?;
+//! // The same credentials, but a request without any passes anonymously (for public pages that
+//! // greet a signed-in user by name).
+//! let maybe = auth.optional();
+//! # let _ = (auth, maybe);
+//! # Ok(()) }
 //! # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 //! # fn main() {}
 //! ```
 //!
-//! With axum, put the layer on the router (`Router::layer`) or on a group of routes with
-//! `route_layer`, so that an unknown path still answers 404 rather than 401.
+//! With axum, put the layer on a group of routes with `route_layer`, so that an unknown path
+//! still answers 404 rather than 401.
 
 mod body;
 pub(crate) mod future;
 pub(crate) mod service;
+
+use std::fmt;
 
 pub use body::AuthBody;
 pub use future::ResponseFuture;
@@ -28,24 +34,45 @@ pub use service::AuthService;
 
 use std::sync::Arc;
 
-use http::HeaderName;
 use tower_layer::Layer;
 
 use crate::api_key::ApiKeys;
 use crate::authenticator::Authenticator;
+use crate::clock::{Clock, SharedClock};
 use crate::credential::CredentialSources;
 use crate::error::render::SharedRenderer;
 use crate::error::{ErrorFormat, ErrorRenderer};
 use crate::jwt::JwtValidator;
 use crate::revocation::RevocationCheck;
 use crate::tenant::TenantRules;
+use service::Policy;
 
 /// Authenticates every request: a Bearer JWT, or an API key (in `X-API-Key` with `X-Tenant-ID`, or
 /// as a Bearer token). See the [crate documentation](crate) for the whole flow.
+///
+/// Cheap to clone; clones share the validators and stores.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_api_auth::jwt::JwtOptions;
+/// use tower_api_auth::{AuthLayer, JwtValidator};
+///
+/// let auth = AuthLayer::builder()
+///     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new())?)
+///     .build()?;
+/// // A layer that accepts no credential at all is a mistake, refused when it is built.
+/// assert!(AuthLayer::builder().build().is_err());
+/// # let _ = auth;
+/// # Ok(()) }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct AuthLayer {
     auth: Arc<Authenticator>,
+    policy: Policy,
 }
 
 impl AuthLayer {
@@ -54,10 +81,23 @@ impl AuthLayer {
         AuthLayerBuilder::default()
     }
 
+    /// This layer, letting requests without any credential through with no
+    /// [`Identity`](crate::Identity) (handlers take `Option<Identity>`). Invalid credentials are
+    /// still rejected. Shares everything with `self`: one builder serves strict and optional routes.
+    pub fn optional(&self) -> Self {
+        Self {
+            auth: Arc::clone(&self.auth),
+            policy: Policy {
+                optional: true,
+                ..self.policy.clone()
+            },
+        }
+    }
+
     /// The error renderer, so companion routers answer in the same format.
     #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
     pub(crate) fn renderer(&self) -> SharedRenderer {
-        self.auth.renderer.clone()
+        self.policy.renderer.clone()
     }
 }
 
@@ -68,12 +108,25 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             auth: Arc::clone(&self.auth),
+            policy: self.policy.clone(),
         }
     }
 }
 
-/// Configures an [`AuthLayer`].
-#[derive(Debug, Default)]
+/// A layer that could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(&'static str);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Configures an [`AuthLayer`]. Cheap to clone.
+#[derive(Debug, Default, Clone)]
 #[must_use]
 pub struct AuthLayerBuilder {
     sources: CredentialSources,
@@ -84,6 +137,7 @@ pub struct AuthLayerBuilder {
     renderer: Option<Arc<dyn ErrorRenderer>>,
     realm: Option<Arc<str>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
+    clock: Option<SharedClock>,
 }
 
 impl std::fmt::Debug for dyn ErrorRenderer {
@@ -107,45 +161,16 @@ impl AuthLayerBuilder {
     }
 
     /// Lets requests without any credential through, with no [`Identity`](crate::Identity). Invalid
-    /// credentials are still rejected.
+    /// credentials are still rejected. See also [`AuthLayer::optional`].
     pub fn optional(mut self) -> Self {
         self.optional = true;
         self
     }
 
-    /// Replaces all credential sources at once.
+    /// Where credentials are read from: header names, size limit, an opt-in cookie or query
+    /// parameter. Default [`CredentialSources::default`].
     pub fn credentials(mut self, sources: CredentialSources) -> Self {
         self.sources = sources;
-        self
-    }
-
-    /// The API-key header. Default `X-API-Key`.
-    pub fn api_key_header(mut self, name: HeaderName) -> Self {
-        self.sources.api_key_header = name;
-        self
-    }
-
-    /// The tenant header. Default `X-Tenant-ID`.
-    pub fn tenant_header(mut self, name: HeaderName) -> Self {
-        self.sources.tenant_header = name;
-        self
-    }
-
-    /// The longest token or key accepted, in bytes. Default 8 KiB.
-    pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.sources.max_token_len = bytes;
-        self
-    }
-
-    /// Also reads a Bearer token from this cookie (header credentials win). Needs CSRF protection.
-    pub fn cookie(mut self, name: impl Into<String>) -> Self {
-        self.sources.cookie = Some(name.into());
-        self
-    }
-
-    /// Also reads a Bearer token from this query parameter (RFC 6750 §2.3). Avoid if you can.
-    pub fn query_param(mut self, name: impl Into<String>) -> Self {
-        self.sources.query_param = Some(name.into());
         self
     }
 
@@ -180,23 +205,39 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Builds the layer. A layer with neither JWTs nor API keys configured rejects every credential.
-    pub fn build(self) -> AuthLayer {
+    /// The clock that decides expiry. Default: the system clock; tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Builds the layer; refuses one that would accept no credential at all (neither
+    /// [`jwt`](Self::jwt) nor [`api_keys`](Self::api_keys) configured).
+    pub fn build(self) -> Result<AuthLayer, BuildError> {
+        if self.jwt.is_none() && self.api_keys.is_none() {
+            return Err(BuildError(
+                "the auth layer accepts no credential: configure .jwt(..) or .api_keys(..)",
+            ));
+        }
         let renderer = SharedRenderer::new(
             self.renderer
                 .unwrap_or_else(|| Arc::new(ErrorFormat::default())),
             self.realm,
         );
-        AuthLayer {
+        Ok(AuthLayer {
             auth: Arc::new(Authenticator {
                 sources: self.sources,
                 jwt: self.jwt,
                 api_keys: self.api_keys,
                 tenants: self.tenants,
-                optional: self.optional,
                 revocation: self.revocation,
-                renderer,
+                clock: self.clock.unwrap_or_else(crate::clock::system),
             }),
-        }
+            policy: Policy {
+                renderer,
+                optional: self.optional,
+            },
+        })
     }
 }

@@ -9,31 +9,22 @@ use http::{HeaderMap, HeaderName, Request, Response};
 use tower_service::Service;
 
 use crate::authenticator::{AuthResult, Authenticator, Outcome};
+use crate::error::render::SharedRenderer;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 use crate::layer::body::AuthBody;
 use crate::layer::future::ResponseFuture;
 
-/// Marks a request that passed an optional auth layer without credentials, so extractors and
-/// scope checks downstream answer in the app's error format.
+/// The error format a request passed the auth layer with, for the extractors and scope checks
+/// downstream to answer in the same format. Inserted into every request the layer lets through.
 #[derive(Clone, Debug)]
-pub(crate) struct Anonymous(pub(crate) crate::error::render::SharedRenderer);
+pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
 
-/// The service of [`AuthLayer`](crate::AuthLayer).
-///
-/// Authenticated requests reach the inner service with an [`Identity`] in their extensions;
-/// rejected ones are answered with an `Ok` error response and never reach it.
+/// What the layer does with a judged request: how it answers, whether no credential is fine.
 #[derive(Clone, Debug)]
-#[must_use]
-pub struct AuthService<S> {
-    pub(crate) inner: S,
-    pub(crate) auth: Arc<Authenticator>,
-}
-
-impl<S> AuthService<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
+pub(crate) struct Policy {
+    pub(crate) renderer: SharedRenderer,
+    pub(crate) optional: bool,
 }
 
 /// What becomes of a request once its credentials are judged.
@@ -44,41 +35,60 @@ pub(crate) enum Admission {
     Reject(Response<Bytes>),
 }
 
-/// Logs the outcome and either readies the request for the inner service, its identity (if any)
-/// in the extensions, or answers with the rejection. The request is borrowed, not moved: it is
-/// a few hundred bytes, and every move is a copy on every request.
-pub(crate) fn admit<B>(
-    auth: &Authenticator,
-    request: &mut Request<B>,
-    result: AuthResult,
-) -> Admission {
-    match result {
-        Ok(Some(identity)) => {
-            tracing::debug!(
-                method = ?identity.method(),
-                principal = identity.principal(),
-                key_id = identity.key_id(),
-                tenant = identity.tenant().map(|t| t.as_str()),
-                "request authenticated"
-            );
-            request.extensions_mut().insert::<Identity>(identity);
-            Admission::Pass
+impl Policy {
+    /// Logs the outcome and either readies the request for the inner service or answers it.
+    pub(crate) fn admit<B>(&self, request: &mut Request<B>, result: AuthResult) -> Admission {
+        match result {
+            Ok(Some(identity)) => {
+                tracing::debug!(
+                    method = ?identity.method(),
+                    principal = identity.principal(),
+                    key_id = identity.key_id(),
+                    tenant = identity.tenant().map(|t| t.as_str()),
+                    "request authenticated"
+                );
+                request.extensions_mut().insert::<Identity>(identity);
+            }
+            Ok(None) if self.optional => {
+                tracing::debug!("anonymous request let through by optional authentication");
+            }
+            Ok(None) => {
+                return self.reject(AuthError::new(AuthErrorKind::MissingCredentials));
+            }
+            Err(error) => return self.reject(error),
         }
-        Ok(None) => {
-            tracing::debug!("anonymous request let through by optional authentication");
-            request
-                .extensions_mut()
-                .insert(Anonymous(auth.renderer.clone()));
-            Admission::Pass
-        }
-        Err(error) => {
-            tracing::debug!(code = error.code(), "request rejected");
-            Admission::Reject(auth.renderer.respond(error))
-        }
+        request
+            .extensions_mut()
+            .insert(RequestRenderer(self.renderer.clone()));
+        Admission::Pass
+    }
+
+    fn reject(&self, error: AuthError) -> Admission {
+        tracing::debug!(code = error.code(), "request rejected");
+        Admission::Reject(self.renderer.respond(error))
     }
 }
 
-/// Marks every value of `name` sensitive, so that tracing and logging layers redact it.
+/// The service of [`AuthLayer`](crate::AuthLayer).
+///
+/// Authenticated requests reach the inner service with an [`Identity`] in their extensions;
+/// rejected ones are answered with an `Ok` error response and never reach it.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct AuthService<S> {
+    pub(crate) inner: S,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) policy: Policy,
+}
+
+impl<S> AuthService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// Marks every value of `name` sensitive, so that tracing and logging layers below redact it.
 fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
     if let Entry::Occupied(mut values) = headers.entry(name) {
         values
@@ -100,22 +110,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        let (outcome, carried) = self.auth.authenticate(request.headers(), request.uri());
-        // Keep credentials out of any logging layer below us.
+        let outcome = self.auth.authenticate(request.headers(), request.uri());
+        // Keep credentials — ours, or another scheme's meant for a proxy — out of any logging
+        // layer below us.
         let headers = request.headers_mut();
-        if carried.authorization {
-            mark_sensitive(headers, &AUTHORIZATION);
-        }
-        if carried.api_key {
-            mark_sensitive(headers, &self.auth.sources.api_key_header);
-        }
-        if carried.cookie {
+        mark_sensitive(headers, &AUTHORIZATION);
+        mark_sensitive(headers, &self.auth.sources.api_key_header);
+        if self.auth.sources.cookie.is_some() {
             mark_sensitive(headers, &COOKIE);
         }
 
         match outcome {
-            // Answered now: the instance poll_ready readied is called at once, no clone needed.
-            Outcome::Done(result) => match admit(&self.auth, &mut request, result) {
+            // Answered now: the instance poll_ready readied is called at once.
+            Outcome::Done(result) => match self.policy.admit(&mut request, result) {
                 Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
                 Admission::Reject(response) => ResponseFuture::rejected(response),
             },
@@ -124,7 +131,7 @@ where
             Outcome::Pending(lookup) => {
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::authenticating(lookup, request, inner, Arc::clone(&self.auth))
+                ResponseFuture::authenticating(lookup, request, inner, self.policy.clone())
             }
         }
     }

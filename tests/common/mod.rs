@@ -169,13 +169,17 @@ pub(crate) fn token_cache_on() -> bool {
     }
 }
 
-/// `validator` with the cache setting of [`token_cache_on`]: its default cache when on, none
-/// when off.
+/// `validator` with the cache setting of [`token_cache_on`]: as it is when on, rebuilt from its
+/// keys and options without a cache when off.
 pub(crate) fn with_test_token_cache(validator: JwtValidator) -> JwtValidator {
     let validator = if token_cache_on() {
         validator
     } else {
-        validator.token_cache(TokenCacheConfig::disabled())
+        let options = validator
+            .options()
+            .clone()
+            .token_cache(TokenCacheConfig::disabled());
+        JwtValidator::new(validator.key_handle().keys(), options)
     };
     assert_eq!(
         validator.cache_stats().is_some(),

@@ -283,7 +283,7 @@ impl Fixture {
             if let Some(format) = options.error_format {
                 builder = builder.error_format(format);
             }
-            builder.build()
+            builder.build().unwrap()
         };
         let mut endpoints = TokenEndpoints::new(tokens.clone());
         if let Some(limit) = options.body_limit {

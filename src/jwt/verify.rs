@@ -1,0 +1,204 @@
+//! The full verification of a token: header, key, signature, then the claims.
+
+use std::sync::Arc;
+
+use crate::error::{AuthError, AuthErrorKind, rfc3339};
+use crate::jwt::b64;
+use crate::jwt::claims::{ClaimsSeed, OneOrMany, Registered};
+use crate::jwt::header;
+use crate::jwt::invalid;
+use crate::jwt::keys::{JwtKey, JwtKeySet};
+use crate::jwt::options::JwtOptions;
+use crate::jwt::verified::VerifiedJwt;
+use crate::scope::Scopes;
+use crate::tenant::Tenant;
+
+/// The options, with the durations read as the whole seconds JWT times count in.
+pub(crate) struct Verifier {
+    options: JwtOptions,
+    leeway: u64,
+    max_lifetime: Option<u64>,
+}
+
+impl Verifier {
+    pub(crate) fn new(options: JwtOptions) -> Self {
+        Self {
+            leeway: options.leeway.as_secs(),
+            max_lifetime: options.max_lifetime.map(|lifetime| lifetime.as_secs()),
+            options,
+        }
+    }
+
+    pub(crate) fn options(&self) -> &JwtOptions {
+        &self.options
+    }
+
+    /// The clock-skew tolerance in seconds.
+    pub(crate) fn leeway(&self) -> u64 {
+        self.leeway
+    }
+
+    /// Verifies `token` against `keys` at `now`. Only after the signature verifies is anything in
+    /// the token believed: a forged expired token is `invalid_token`, not `token_expired`.
+    pub(crate) fn verify(
+        &self,
+        token: &[u8],
+        now: u64,
+        keys: &JwtKeySet,
+    ) -> Result<VerifiedJwt, AuthError> {
+        let not_a_jwt = || invalid("The token is not a JWT");
+        let mut segments = token.split(|&b| b == b'.');
+        let (Some(header_b64), Some(payload_b64), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(not_a_jwt());
+        };
+        let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+        let header = header::parse(header_b64, self.options.required_typ.as_deref())?;
+        let key = keys
+            .select(header.kid.as_deref(), header.alg)
+            .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
+        if !key
+            .prepared
+            .verify(key.algorithm, &key.key, message, signature)
+        {
+            return Err(invalid("The token's signature is invalid"));
+        }
+        if !header.typ_ok {
+            return Err(invalid("The token's type (typ) is not accepted"));
+        }
+        let malformed = || invalid("The token's claims are malformed");
+        let payload = b64::decode_vec(payload_b64)
+            .ok_or_else(|| invalid("The token payload is not valid base64url"))?;
+        let payload = std::str::from_utf8(&payload).map_err(|_| malformed())?;
+        let seed = ClaimsSeed {
+            scope_claim: self.options.scope_claim.as_deref(),
+            tenant_claim: &self.options.tenant_claim,
+        };
+        let claims = seed.parse(payload).map_err(|_| malformed())?;
+        let expires_at = self.check_claims(&claims, now)?;
+        // The application's claims type reads the same payload in a pass of its own; the
+        // registered claims above never depend on what it makes of the JSON.
+        let custom = match self.options.claims {
+            None => None,
+            Some(claims_type) => Some(
+                (claims_type.decode)(payload)
+                    .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
+            ),
+        };
+        let mut verified = self.verified(claims, expires_at, key)?;
+        verified.claims = custom;
+        Ok(verified)
+    }
+
+    /// The time, issuer and audience checks; returns `exp`.
+    fn check_claims(&self, c: &Registered<'_>, now: u64) -> Result<u64, AuthError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        let exp = c
+            .exp
+            .ok_or_else(|| invalid("The token has no expiry (exp)"))?;
+        if now >= exp.saturating_add(leeway) {
+            let expired_at = u64::try_from(exp).unwrap_or(0);
+            return Err(AuthError::new(AuthErrorKind::TokenExpired)
+                .with_detail("expired_at", rfc3339(expired_at)));
+        }
+        if let Some(nbf) = c.nbf
+            && now.saturating_add(leeway) < nbf
+        {
+            return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                .with_detail("not_before", rfc3339(u64::try_from(nbf).unwrap_or(0))));
+        }
+        if let Some(iat) = c.iat
+            && now.saturating_add(leeway) < iat
+        {
+            return Err(AuthError::new(AuthErrorKind::TokenNotYetValid)
+                .with_message("The access token was issued in the future"));
+        }
+        if let Some(max) = self.max_lifetime {
+            let iat = c
+                .iat
+                .ok_or_else(|| invalid("The token has no issue time (iat)"))?;
+            if exp.saturating_sub(iat) > i64::try_from(max).unwrap_or(i64::MAX) {
+                return Err(invalid(
+                    "The token's lifetime exceeds the maximum this service accepts",
+                ));
+            }
+        }
+        let issuers = &self.options.issuers;
+        if !issuers.is_empty() {
+            let iss = c
+                .iss
+                .as_deref()
+                .ok_or_else(|| invalid("The token has no issuer (iss)"))?;
+            if !issuers.iter().any(|accepted| accepted == iss) {
+                return Err(invalid("The token's issuer is not accepted"));
+            }
+        }
+        let audiences = &self.options.audiences;
+        match (&c.aud, audiences.is_empty()) {
+            (None, true) => {}
+            (None, false) => return Err(invalid("The token has no audience (aud)")),
+            // RFC 7519 §4.1.3: a token meant for named audiences is refused by a service that is none of them.
+            (Some(_), true) => {
+                return Err(invalid(
+                    "The token names an audience and this service is configured with none",
+                ));
+            }
+            (Some(aud), false) => {
+                if !aud.iter().any(|a| audiences.iter().any(|ok| ok == a)) {
+                    return Err(invalid("The token's audience is not accepted"));
+                }
+            }
+        }
+        u64::try_from(exp).map_err(|_| invalid("The token has no expiry (exp)"))
+    }
+
+    fn verified(
+        &self,
+        c: Registered<'_>,
+        expires_at: u64,
+        key: &JwtKey,
+    ) -> Result<VerifiedJwt, AuthError> {
+        let subject = match c.sub.as_deref() {
+            Some(sub) if !sub.is_empty() => Arc::from(sub),
+            _ => return Err(invalid("The token has no subject (sub)")),
+        };
+        let scopes = match (&c.scope, &c.scp) {
+            (Some(OneOrMany::One(list)), _) => Scopes::parse(list),
+            (Some(many), _) | (None, Some(many)) => Scopes::from_tokens(many.iter()),
+            (None, None) => Ok(Scopes::empty()),
+        }
+        .map_err(|_| invalid("The token's scope claim is malformed"))?;
+        let tenants = match &c.tenants {
+            None => Vec::new(),
+            Some(tenants) => tenants
+                .iter()
+                .map(Tenant::new)
+                .collect::<Result<_, _>>()
+                .map_err(|_| invalid("The token's tenant claim is malformed"))?,
+        };
+        let shared = |claim: &Option<std::borrow::Cow<'_, str>>| claim.as_deref().map(Arc::from);
+        Ok(VerifiedJwt {
+            subject,
+            scopes,
+            tenants,
+            expires_at,
+            // A cache hit must refuse what the full check refuses if the clock steps back: the
+            // later of nbf and iat bounds the start.
+            not_before: match (c.nbf, c.iat) {
+                (Some(nbf), Some(iat)) => Some(nbf.max(iat)),
+                (nbf, iat) => nbf.or(iat),
+            },
+            kid: key.kid.clone(),
+            session_id: shared(&c.sid),
+            token_id: shared(&c.jti),
+            client_id: shared(&c.client_id),
+            api_key_id: shared(&c.api_key_id),
+            claims: None,
+        })
+    }
+}
