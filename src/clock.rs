@@ -20,6 +20,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time, in whole seconds since the Unix epoch (JWT `NumericDate`s, key
 /// expiries and session lifetimes all count in seconds).
+///
+/// ```
+/// use tower_api_auth::clock::Clock;
+///
+/// /// A clock that reads the time from the app's own time service.
+/// #[derive(Debug)]
+/// struct Fixed(u64);
+///
+/// impl Clock for Fixed {
+///     fn now(&self) -> u64 {
+///         self.0
+///     }
+/// }
+/// assert_eq!(Fixed(7).now(), 7);
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Now, in unix seconds.
     fn now(&self) -> u64;
@@ -41,6 +56,16 @@ impl Clock for SystemClock {
 
 /// A clock that stands still until told to move: for tests, and for simulations. Clones share one
 /// time, so the clock given to a layer can be advanced from the test that built it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_api_auth::clock::{Clock, ManualClock};
+///
+/// let clock = ManualClock::at(1_800_000_000);
+/// clock.advance(Duration::from_secs(61));
+/// assert_eq!(clock.now(), 1_800_000_061);
+/// // AuthLayer::builder().clock(clock.clone()) … then advance it to expire tokens.
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
 

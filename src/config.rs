@@ -60,6 +60,25 @@ fn error(message: impl Into<String>) -> ConfigError {
 }
 
 /// The whole layer configuration.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_api_auth::config::AuthConfig;
+///
+/// let config: AuthConfig = toml::from_str(r#"
+///     error_format = "problem"
+///     [jwt]
+///     issuers = ["https://auth.example.test"]
+///     audiences = ["api"]
+///     keys = [{ kid = "2026-11", alg = "HS256", secret = "a-secret-of-at-least-thirty-two-bytes!!" }]
+/// "#)?;
+/// let layer = config.build()?;
+/// # let _ = layer;
+/// # Ok(()) }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]

@@ -44,6 +44,19 @@ pub struct Presented<'a> {
 ///
 /// The defaults: `Authorization: Bearer`, `X-API-Key`, `X-Tenant-ID`, tokens up to 8 KiB, no cookie,
 /// no query parameter.
+///
+/// ```
+/// use http::{HeaderName, Request};
+/// use tower_api_auth::credential::{Credential, CredentialSources};
+///
+/// let sources = CredentialSources::new()
+///     .api_key_header(HeaderName::from_static("x-service-key"))
+///     .max_token_len(4096);
+/// let request = Request::get("/").header("x-service-key", "sk_live_k1").body(()).unwrap();
+/// let presented = sources.extract(request.headers(), request.uri()).unwrap().unwrap();
+/// assert_eq!(presented.credential, Credential::ApiKey("sk_live_k1"));
+/// // AuthLayer::builder().credentials(sources) …
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CredentialSources {

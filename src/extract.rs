@@ -125,11 +125,42 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
     }
 }
 
-/// The JWT's typed custom claims, decoded once by the layer (see
-/// [`JwtValidator::claims`](crate::JwtValidator::claims)).
+/// The JWT's typed custom claims, decoded once by the layer's validator.
+///
+/// The validator must be told the type: `JwtOptions::new().claims::<C>()`
+/// ([`JwtOptions::claims`](crate::jwt::JwtOptions::claims)). Forgetting it is a server
+/// misconfiguration that only a request can reveal: the extractor then answers 500 `misconfigured`
+/// and logs, at `error` level, the type and the call that fixes it.
 ///
 /// Rejections: no identity → 401 `missing_credentials`; an API-key identity → 403
 /// `credential_not_accepted`; a JWT whose validator does not decode `C` → 500 `misconfigured`.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::get};
+/// use tower_api_auth::jwt::JwtOptions;
+/// use tower_api_auth::{AuthLayer, Claims, JwtValidator};
+///
+/// #[derive(serde::Deserialize)]
+/// struct OrgClaims {
+///     org: String,
+/// }
+///
+/// async fn org(claims: Claims<OrgClaims>) -> String {
+///     claims.org.clone()
+/// }
+///
+/// let options = JwtOptions::new().audience("api").claims::<OrgClaims>();
+/// let validator = JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", options)?;
+/// let app: Router = Router::new()
+///     .route("/org", get(org))
+///     .route_layer(AuthLayer::builder().jwt(validator).build()?);
+/// # let _ = app;
+/// # Ok(()) }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
 pub struct Claims<C>(pub Arc<C>);
 
@@ -168,7 +199,8 @@ where
             None => {
                 tracing::error!(
                     claims = std::any::type_name::<C>(),
-                    "Claims<C> extracted, but the JwtValidator does not decode claims of this type: call .claims::<C>()"
+                    "a handler takes Claims<C>, but the layer's JwtValidator does not decode claims of \
+                     this type: build it with JwtOptions::new().claims::<C>()"
                 );
                 Err(AuthRejection::new(
                     parts,
@@ -188,7 +220,21 @@ pub trait ScopeSet: Send + Sync + 'static {
 }
 
 /// An extractor that yields the identity only if it has the scopes of `R`; otherwise 403
-/// `insufficient_scope` (or 401 when unauthenticated).
+/// `insufficient_scope` (or 401 when unauthenticated). Declare `R` with [`scopes!`](crate::scopes).
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use tower_api_auth::{Scoped, scopes};
+///
+/// scopes!(pub ConversationsWrite = all["conversations:write"]);
+///
+/// async fn create(Scoped(identity, ..): Scoped<ConversationsWrite>) -> String {
+///     format!("created by {}", identity.principal())
+/// }
+///
+/// let app: Router = Router::new().route("/conversations", post(create));
+/// # let _ = app;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Scoped<R: ScopeSet>(pub Identity, pub PhantomData<R>);
 

@@ -40,6 +40,30 @@ pub enum AuthMethod {
 ///
 /// Cheap to clone (one `Arc`). The auth layer puts it in the request's extensions; with the `axum`
 /// feature it is also an extractor (and `Option<Identity>` one for optional authentication).
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use tower_api_auth::Identity;
+///
+/// // Serializes as {"principal":…,"method":"jwt","tenant":…,"scopes":[…],"expires_at":…}.
+/// async fn me(identity: Identity) -> Json<Identity> {
+///     Json(identity)
+/// }
+///
+/// async fn greeting(identity: Option<Identity>) -> String {
+///     match identity {
+///         Some(identity) if identity.has_scope("admin") => "hello, admin".into(),
+///         Some(identity) => format!("hello, {}", identity.principal()),
+///         None => "hello, stranger".into(),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route("/me", get(me)).route("/hello", get(greeting));
+/// # let _ = app;
+/// ```
+///
+/// Without axum, read it from the request: `request.extensions().get::<Identity>()`. Tests and
+/// custom authenticators build one with [`Identity::builder`].
 #[derive(Clone)]
 pub struct Identity(Arc<Parts>);
 

@@ -28,7 +28,24 @@ use crate::layer::service::RequestRenderer;
 use crate::layer::{AuthBody, ResponseFuture};
 use crate::scope::{self, ScopeMatch, ScopeRequirement};
 
-/// A layer that lets a request through only if its identity has the required scopes.
+/// A layer that lets a request through only if its identity has the required scopes: put it on a
+/// route (`route_layer`), inside an [`AuthLayer`](crate::AuthLayer).
+///
+/// ```
+/// use axum::{Router, routing::{get, post}};
+/// use tower_api_auth::RequireScopesLayer;
+///
+/// async fn list() -> &'static str { "[]" }
+/// async fn create() -> &'static str { "created" }
+///
+/// let conversations: Router = Router::new().route(
+///     "/conversations",
+///     get(list)
+///         .route_layer(RequireScopesLayer::any(["conversations:read", "admin"]))
+///         .merge(post(create).route_layer(RequireScopesLayer::all(["conversations:write"]))),
+/// );
+/// # let _ = conversations;
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RequireScopesLayer {
@@ -81,7 +98,8 @@ impl<S> Layer<S> for RequireScopesLayer {
     }
 }
 
-/// The service of [`RequireScopesLayer`].
+/// The service of [`RequireScopesLayer`]: checks the request's [`Identity`] and answers 401 or
+/// 403 in the error format of the auth layer the request passed.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RequireScopes<S> {

@@ -23,7 +23,23 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::store::StoreError;
 
-/// Answers whether a token's session or the token itself was revoked.
+/// Answers whether a token's session or the token itself was revoked. Implement it for a store of
+/// your own; it runs on every request, so keep it in memory and O(1).
+///
+/// ```
+/// use std::collections::HashSet;
+/// use tower_api_auth::revocation::RevocationCheck;
+/// use tower_api_auth::store::StoreError;
+///
+/// /// Sessions revoked for good, e.g. loaded at start-up.
+/// struct Banned(HashSet<String>);
+///
+/// impl RevocationCheck for Banned {
+///     fn is_revoked(&self, sid: Option<&str>, _jti: Option<&str>, _now: u64) -> Result<bool, StoreError> {
+///         Ok(sid.is_some_and(|sid| self.0.contains(sid)))
+///     }
+/// }
+/// ```
 pub trait RevocationCheck: Send + Sync + 'static {
     /// `true` if `session_id` or `token_id` was revoked and the revocation is still in force at
     /// `now` (unix seconds). `Err` refuses the request with 503 `auth_unavailable`.
@@ -60,6 +76,16 @@ impl<R: RevocationCheck + ?Sized> RevocationCheck for Arc<R> {
 
 /// The embedded revocation list: revoked session and token ids, each kept until a given time
 /// (when every access token it could stop has expired anyway), then dropped.
+///
+/// ```
+/// use tower_api_auth::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
+///
+/// let revoked = MemoryRevocationList::new();
+/// revoked.revoke_session("sess_1", 2_000);
+/// assert!(revoked.is_revoked(Some("sess_1"), None, 1_000).unwrap());
+/// assert!(!revoked.is_revoked(Some("sess_1"), None, 2_000).unwrap(), "lapsed");
+/// assert_eq!(revoked.purge(2_000), 1);
+/// ```
 #[derive(Default)]
 pub struct MemoryRevocationList {
     sessions: RwLock<HashMap<Arc<str>, u64>>,

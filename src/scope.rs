@@ -18,6 +18,15 @@ use std::sync::{Arc, LazyLock};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A set of scope tokens, kept as one space-delimited string (cheap to clone: an `Arc<str>`).
+///
+/// ```
+/// use tower_api_auth::scope::Scopes;
+///
+/// let scopes = Scopes::parse("conversations:read  conversations:write").unwrap();
+/// assert!(scopes.contains("conversations:write"));
+/// assert_eq!(scopes.as_str(), "conversations:read conversations:write");
+/// assert!(Scopes::parse("bad\"scope").is_err());
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Scopes(Arc<str>);
 
@@ -213,7 +222,16 @@ pub(crate) fn is_met<'a>(
     }
 }
 
-/// The scopes a route requires.
+/// The scopes a route requires: all of them, or any one.
+///
+/// ```
+/// use tower_api_auth::scope::{ScopeRequirement, Scopes};
+///
+/// let granted = Scopes::parse("conversations:read messages:read").unwrap();
+/// assert!(ScopeRequirement::all(["conversations:read"]).is_met_by(&granted));
+/// assert!(!ScopeRequirement::all(["conversations:read", "conversations:write"]).is_met_by(&granted));
+/// assert!(ScopeRequirement::any(["admin", "messages:read"]).is_met_by(&granted));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScopeRequirement {
     scopes: Scopes,

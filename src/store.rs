@@ -14,6 +14,14 @@
 use std::fmt;
 
 /// A store failure. Its source is kept for logs but never shown to clients.
+///
+/// ```
+/// use tower_api_auth::store::StoreError;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "127.0.0.1:5432");
+/// let error = StoreError::new(io);
+/// assert!(std::error::Error::source(&error).is_some());
+/// ```
 pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
 
 impl StoreError {

@@ -108,7 +108,17 @@ pub enum TenantHeader {
     Optional,
 }
 
-/// The tenant rules of a layer.
+/// The tenant rules of a layer: whether a request must name its tenant, and how long an id may be.
+///
+/// ```
+/// use tower_api_auth::tenant::{TenantHeader, TenantRules};
+/// use tower_api_auth::{AuthErrorKind, Tenant};
+///
+/// let mut rules = TenantRules::default();
+/// rules.jwt_header = TenantHeader::Required; // JWT requests too must send X-Tenant-ID
+/// assert_eq!(rules.parse("tn_demo").unwrap(), Tenant::new("tn_demo").unwrap());
+/// assert_eq!(rules.parse("no spaces").unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantRules {

@@ -35,7 +35,23 @@ use std::sync::Arc;
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
 
-/// API-key validation settings: the store, the key format and the hasher.
+/// API-key validation settings: the store, the key format and the hasher. Anything that accepts a
+/// [`KeyProvider`] accepts this too, for a custom format or a peppered hasher.
+///
+/// ```
+/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys};
+/// use tower_api_auth::{AuthLayer, MemoryKeyProvider};
+///
+/// let format = ApiKeyFormat::new("pk_test").unwrap();
+/// let hasher = ApiKeyHasher::with_pepper(b"a-server-side-pepper-from-the-environment");
+/// let (key, record) = hasher.generate(&format).into_parts();
+/// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]))
+///     .format(format)
+///     .hasher(hasher);
+/// let auth = AuthLayer::builder().api_keys(api_keys).build().unwrap();
+/// assert!(key.starts_with("pk_test_"));
+/// # let _ = auth;
+/// ```
 #[derive(Clone)]
 pub struct ApiKeys {
     pub(crate) provider: Arc<dyn KeyProvider>,

@@ -86,7 +86,8 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
 /// The embedded key store: records in a hash map, looked up in O(1) with no allocation.
 ///
 /// Keys can be added, replaced, revoked and removed at run time; a change takes effect on the next
-/// request.
+/// request. Cheap to clone: clones share the keys, so one store can serve the auth layer, the
+/// token service's API-key exchange and an admin endpoint that revokes keys.
 ///
 /// ```
 /// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, KeyProvider, MemoryKeyProvider};
@@ -96,10 +97,14 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
 /// assert_eq!(keys.len(), 1);
 /// assert!(keys.revoke(&new_key.record().key_id));
 /// assert!(keys.get(&new_key.record().key_id).unwrap().revoked);
+///
+/// let shared = keys.clone();
+/// shared.remove(&new_key.record().key_id);
+/// assert!(keys.is_empty(), "clones share the keys");
 /// ```
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct MemoryKeyProvider {
-    records: RwLock<HashMap<Arc<str>, Arc<KeyRecord>>>,
+    records: Arc<RwLock<HashMap<Arc<str>, Arc<KeyRecord>>>>,
 }
 
 impl MemoryKeyProvider {
@@ -165,7 +170,7 @@ impl FromIterator<KeyRecord> for MemoryKeyProvider {
             .map(|record| (record.key_id.clone(), Arc::new(record)))
             .collect();
         Self {
-            records: RwLock::new(map),
+            records: Arc::new(RwLock::new(map)),
         }
     }
 }

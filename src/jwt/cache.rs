@@ -18,6 +18,19 @@ use quick_cache::sync::Cache;
 use crate::jwt::VerifiedJwt;
 
 /// Verified-token cache settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_api_auth::jwt::{JwtOptions, TokenCacheConfig};
+///
+/// let options = JwtOptions::new().token_cache(
+///     TokenCacheConfig::default()
+///         .max_bytes(4 * 1024 * 1024)
+///         .max_age(Duration::from_secs(60)),
+/// );
+/// let off = JwtOptions::new().token_cache(TokenCacheConfig::disabled());
+/// # let _ = (options, off);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TokenCacheConfig {

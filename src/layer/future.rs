@@ -1,5 +1,5 @@
-//! The response future shared by [`AuthService`](super::AuthService) and
-//! [`RequireScopes`](crate::require_scopes::RequireScopes).
+//! The response future shared by [`AuthService`](super::AuthService) and the scope layer
+//! (`require_scopes::RequireScopes`).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -126,6 +126,27 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {}
 
 /// Configures an [`AuthLayer`]. Cheap to clone.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_api_auth::credential::CredentialSources;
+/// use tower_api_auth::error::ErrorFormat;
+/// use tower_api_auth::jwt::JwtOptions;
+/// use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider};
+///
+/// let auth = AuthLayer::builder()
+///     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new())?)
+///     .api_keys(MemoryKeyProvider::new())
+///     .credentials(CredentialSources::new().cookie("access_token"))
+///     .error_format(ErrorFormat::Problem)
+///     .realm("api")
+///     .build()?;
+/// # let _ = auth;
+/// # Ok(()) }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
 #[derive(Debug, Default, Clone)]
 #[must_use]
 pub struct AuthLayerBuilder {
