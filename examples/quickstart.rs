@@ -36,8 +36,16 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn me(identity: Identity) -> Json<Identity> {
-    Json(identity)
+/// The caller, named as `/v1/auth/verify` names it.
+async fn me(identity: Identity) -> Json<Value> {
+    Json(json!({
+        "user_id": identity.principal(),
+        "method": identity.method(),
+        "tenant": identity.tenant().map(Tenant::as_str),
+        "scopes": identity.scopes(),
+        "expires_at": identity.expires_at(),
+        "api_key_id": identity.api_key_id(),
+    }))
 }
 
 async fn list_conversations(identity: Identity) -> Json<Value> {
@@ -137,37 +145,85 @@ fn token_service(
     )
 }
 
-fn print_walkthrough(base: &str, username: &str, password: &str, api_key: &str, tenant: &str) {
-    println!("Walk through the whole flow (copy the tokens from each answer):");
-    println!("  curl -i {base}/v1/health");
-    println!("  curl -i {base}/v1/me                                   # 401 missing_credentials");
-    println!("  # 1. Log in: an access token (15 min) and a refresh token (single use)");
-    println!(
-        "  curl -s -X POST {base}/v1/auth/login -H 'Content-Type: application/json' \\\n       -d '{{\"username\":\"{username}\",\"password\":\"{password}\"}}'"
+/// What the walkthrough logs in with.
+struct Walkthrough<'a> {
+    base: &'a str,
+    username: &'a str,
+    password: &'a str,
+    /// A plaintext API key, when one is known (a configuration file holds only hashes).
+    api_key: Option<&'a str>,
+    tenant: &'a str,
+}
+
+/// Commands to paste into a POSIX shell in order: each answer's tokens land in variables.
+fn print_walkthrough(w: &Walkthrough<'_>) {
+    let Walkthrough {
+        base,
+        username,
+        password,
+        api_key,
+        tenant,
+    } = w;
+    let login = format!(
+        r#"curl -s -X POST $BASE/v1/auth/login -H 'Content-Type: application/json' -d '{{"username":"{username}","password":"{password}"}}'"#
     );
-    println!("  export ACCESS=<access_token> REFRESH=<refresh_token>");
-    println!("  # 2. Use the access token");
-    println!("  curl -i {base}/v1/me -H \"Authorization: Bearer $ACCESS\"");
-    println!("  curl -i {base}/v1/conversations -H \"Authorization: Bearer $ACCESS\"");
-    println!("  curl -i {base}/v1/auth/verify -H \"Authorization: Bearer $ACCESS\"");
+    let refresh = |token: &str| {
+        format!(
+            r#"curl -s -X POST $BASE/v1/auth/refresh -H 'Content-Type: application/json' -d "{{\"refresh_token\":\"${token}\"}}""#
+        )
+    };
     println!(
-        "  # 3. Refresh: a new pair; the old refresh token is spent (using it again ends the session)"
+        r#"Walk through the whole flow: paste these into a shell, in order (tokens go into variables).
+  BASE={base}
+  field() {{ sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }}   # reads a string field of a JSON answer (or: jq -r ".$1")
+  curl -i $BASE/v1/health
+  curl -i $BASE/v1/me                                                  # 401 missing_credentials
+
+  # 1. Log in: an access token (15 min) and a refresh token (single use)
+  LOGIN=$({login})
+  ACCESS=$(echo "$LOGIN" | field access_token); REFRESH=$(echo "$LOGIN" | field refresh_token)
+  # 2. Use the access token; /v1/me and /v1/auth/verify both name the caller user_id
+  curl -i $BASE/v1/me -H "Authorization: Bearer $ACCESS"
+  curl -i $BASE/v1/auth/verify -H "Authorization: Bearer $ACCESS"
+  curl -i $BASE/v1/conversations -H "Authorization: Bearer $ACCESS"             # 200: scope conversations:read
+  curl -i -X POST $BASE/v1/conversations -H "Authorization: Bearer $ACCESS"     # 403 insufficient_scope: no conversations:write
+  # 3. Refresh: a new pair; the refresh token just used is spent
+  NEXT=$({refresh_old})
+  ACCESS=$(echo "$NEXT" | field access_token); REFRESH2=$(echo "$NEXT" | field refresh_token)
+  curl -i $BASE/v1/me -H "Authorization: Bearer $ACCESS"                         # 200 with the new access token
+  # 4. Reuse: the spent refresh token again ends the whole session (stolen-token defence)
+  curl -i -X POST $BASE/v1/auth/refresh -H 'Content-Type: application/json' -d "{{\"refresh_token\":\"$REFRESH\"}}"   # 400 invalid_grant
+  curl -i $BASE/v1/me -H "Authorization: Bearer $ACCESS"                         # 401 token_revoked
+  curl -i -X POST $BASE/v1/auth/refresh -H 'Content-Type: application/json' -d "{{\"refresh_token\":\"$REFRESH2\"}}"  # 400: the session is over
+  # 5. Log in again, then log out: the session's access tokens stop working at once
+  LOGIN=$({login})
+  ACCESS=$(echo "$LOGIN" | field access_token); REFRESH=$(echo "$LOGIN" | field refresh_token)
+  curl -i -X POST $BASE/v1/auth/logout -H "Authorization: Bearer $ACCESS"       # 204
+  curl -i $BASE/v1/me -H "Authorization: Bearer $ACCESS"                         # 401 token_revoked
+  # 6. Revoke (RFC 7009): a refresh token ends its session; unknown tokens answer 200 too
+  LOGIN=$({login})
+  REFRESH=$(echo "$LOGIN" | field refresh_token)
+  curl -i -X POST $BASE/v1/auth/revoke -H 'Content-Type: application/json' -d "{{\"token\":\"$REFRESH\"}}"            # 200
+  curl -i -X POST $BASE/v1/auth/refresh -H 'Content-Type: application/json' -d "{{\"refresh_token\":\"$REFRESH\"}}"   # 400 invalid_grant
+  # 7. Optional authentication: anonymous, or the caller when a credential is sent
+  curl -i $BASE/v1/public"#,
+        refresh_old = refresh("REFRESH"),
     );
-    println!(
-        "  curl -s -X POST {base}/v1/auth/refresh -H 'Content-Type: application/json' -d \"{{\\\"refresh_token\\\":\\\"$REFRESH\\\"}}\""
-    );
-    println!("  # 4. Log out: the session ends and its access tokens stop working at once");
-    println!("  curl -i -X POST {base}/v1/auth/logout -H \"Authorization: Bearer $ACCESS\"");
-    println!("  curl -i {base}/v1/me -H \"Authorization: Bearer $ACCESS\"   # 401 token_revoked");
-    println!("  # 5. Server to server: an API key, directly or exchanged for tokens");
-    println!(
-        "  curl -i {base}/v1/conversations -H 'X-API-Key: {api_key}' -H 'X-Tenant-ID: {tenant}'"
-    );
-    println!("  curl -i {base}/v1/conversations -H 'X-API-Key: {api_key}'   # 400 tenant_required");
-    println!(
-        "  curl -s -X POST {base}/v1/auth/token -H 'Content-Type: application/json' -d '{{\"api_key\":\"{api_key}\"}}'"
-    );
-    println!("  curl -i {base}/v1/public");
+    match api_key {
+        Some(key) => println!(
+            r#"  # 8. Server to server: an API key (tenant {tenant}, conversations:read and :write)
+  KEY={key}
+  curl -i $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'             # 200
+  curl -i -X POST $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'     # 201
+  curl -i $BASE/v1/conversations -H "X-API-Key: $KEY"                                       # 400 tenant_required
+  # … or exchanged for tokens that carry its tenant, scopes and key id
+  PAIR=$(curl -s -X POST $BASE/v1/auth/token -H 'Content-Type: application/json' -d "{{\"api_key\":\"$KEY\"}}")
+  curl -i $BASE/v1/auth/verify -H "Authorization: Bearer $(echo "$PAIR" | field access_token)""#
+        ),
+        None => println!(
+            "  # 8. API keys: the file holds only hashes; add the plaintext of one as [demo] api_key to try it"
+        ),
+    }
 }
 
 /// A demo setup: a fresh signing secret, a demo user with a fresh password, a fresh API key.
@@ -207,7 +263,13 @@ fn demo(base: &str) -> Result<Router, Box<dyn std::error::Error>> {
     println!("Demo credentials (new on every start):");
     println!("  user {username} / password {password} (scope conversations:read, tenant tn_demo)");
     println!("  API key {api_key} (tenant tn_demo, conversations:read and :write)\n");
-    print_walkthrough(base, &username, &password, &api_key, tenant.as_str());
+    print_walkthrough(&Walkthrough {
+        base,
+        username: &username,
+        password: &password,
+        api_key: Some(&api_key),
+        tenant: tenant.as_str(),
+    });
     Ok(app(tokens, auth))
 }
 
@@ -219,6 +281,16 @@ struct QuickstartConfig {
     tokens: TokensConfig,
     #[serde(default)]
     users: Vec<DemoUser>,
+    #[serde(default)]
+    demo: DemoConfig,
+}
+
+/// What the walkthrough may show: DEMO ONLY, a real configuration holds no plaintext key.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoConfig {
+    /// The plaintext of one of the `[[auth.api_keys.keys]]` (only its hash is a record).
+    api_key: Option<String>,
 }
 
 /// How the quickstart signs tokens: with the `[[auth.jwt.keys]]` entry named `kid` (an HMAC
@@ -248,9 +320,11 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
             "{path}: no [[auth.jwt.keys]] has kid {:?}",
             config.tokens.kid
         ))?;
-    let signing = match (&key.secret, &config.tokens.private_key_file) {
+    // The same secret the layer verifies with, wherever the file says it is (`secret`,
+    // `secret_base64` or `secret_env`), or the private half of a public key entry.
+    let signing = match (key.hmac_secret()?, &config.tokens.private_key_file) {
         (_, Some(file)) => SigningKey::from_pem(key.alg, &std::fs::read(file)?)?,
-        (Some(secret), None) => SigningKey::hmac(key.alg, secret.as_bytes())?,
+        (Some(secret), None) => SigningKey::hmac(key.alg, &secret)?,
         (None, None) => {
             return Err(format!("{path}: [tokens] needs an HMAC key or a private_key_file").into());
         }
@@ -268,6 +342,17 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
         .users
         .first()
         .map(|u| (u.username.clone(), u.password.clone()));
+    let first_tenant = config
+        .users
+        .first()
+        .and_then(|u| u.tenants.first())
+        .map_or_else(|| "tn_demo".to_owned(), |t| t.to_string());
+    let api_keys_in_file: Vec<String> = config
+        .auth
+        .api_keys
+        .iter()
+        .flat_map(|keys| keys.keys.iter().map(|record| record.key_id.to_string()))
+        .collect();
     let tokens = token_service(issuer, config.users, api_keys);
     let auth_config = config.auth;
     let auth = auth_config
@@ -275,14 +360,26 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
         .revocation(tokens.revocations())
         .build()?;
     println!("Loaded {path}.");
-    if let Some((username, password)) = first_user {
-        print_walkthrough(
+    let demo_key = config.demo.api_key.as_deref();
+    if let Some(key) = demo_key {
+        let known = api_keys_in_file
+            .iter()
+            .any(|id| key.contains(&format!("_{id}_")));
+        if !known {
+            return Err(
+                format!("{path}: [demo] api_key is not one of [[auth.api_keys.keys]]").into(),
+            );
+        }
+    }
+    match first_user {
+        Some((username, password)) => print_walkthrough(&Walkthrough {
             base,
-            &username,
-            &password,
-            "sk_live_Wbec1HUApOhv_kIQXRP5jyerrWl6yKODBSEc1TRKh33iE00lIre",
-            "tn_demo",
-        );
+            username: &username,
+            password: &password,
+            api_key: demo_key,
+            tenant: &first_tenant,
+        }),
+        None => println!("No [[users]] in {path}: add one to log in."),
     }
     Ok(app(tokens, auth))
 }
@@ -301,7 +398,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT={port:?} is not a port number"))?,
         Err(_) => 3000,
     };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(format!(
+                "port {port} is in use: set PORT to a free one, e.g. PORT={} cargo run --example quickstart",
+                port.wrapping_add(1)
+            )
+            .into());
+        }
+        Err(error) => return Err(error.into()),
+    };
     let base = format!("http://{}", listener.local_addr()?);
     let router = match std::env::args().nth(1) {
         Some(path) => from_file(&path, &base)?,

@@ -349,6 +349,32 @@ impl JwtConfig {
 }
 
 impl JwtKeyConfig {
+    /// The HMAC secret this entry gives (`secret`, `secret_base64` or `secret_env`), `None` for a
+    /// public key — e.g. for an issuer that signs with the same key the layer verifies with.
+    pub fn hmac_secret(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let name = self.kid.as_deref().unwrap_or("(no kid)");
+        self.secret_bytes()
+            .map_err(|e| error(format!("jwt key {name}: {e}")))
+    }
+
+    fn secret_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        if let Some(secret) = &self.secret {
+            return Ok(Some(secret.as_bytes().to_vec()));
+        }
+        if let Some(encoded) = &self.secret_base64 {
+            return base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map(Some)
+                .map_err(|_| "secret_base64 is not base64".to_owned());
+        }
+        if let Some(var) = &self.secret_env {
+            return std::env::var(var)
+                .map(|secret| Some(secret.into_bytes()))
+                .map_err(|_| format!("environment variable {var} is not set"));
+        }
+        Ok(None)
+    }
+
     fn to_key(&self) -> Result<JwtKey, String> {
         let sources = [
             self.secret.is_some(),
@@ -362,17 +388,8 @@ impl JwtKeyConfig {
                 "give exactly one of secret, secret_base64, secret_env, pem, pem_file".into(),
             );
         }
-        let key = if let Some(secret) = &self.secret {
-            JwtKey::hmac(self.alg, secret.as_bytes())
-        } else if let Some(encoded) = &self.secret_base64 {
-            let secret = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|_| "secret_base64 is not base64".to_owned())?;
+        let key = if let Some(secret) = self.secret_bytes()? {
             JwtKey::hmac(self.alg, &secret)
-        } else if let Some(var) = &self.secret_env {
-            let secret =
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?;
-            JwtKey::hmac(self.alg, secret.as_bytes())
         } else if let Some(pem) = &self.pem {
             JwtKey::from_pem(self.alg, pem.as_bytes())
         } else if let Some(path) = &self.pem_file {
