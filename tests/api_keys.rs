@@ -624,3 +624,29 @@ async fn a_cached_provider_spares_the_store_and_honours_invalidation() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+/// An API-key request carries the key's public id as `api_key_id` (what per-key rules read), and
+/// no client id.
+#[tokio::test]
+async fn an_api_key_request_names_its_key() {
+    async fn ids(identity: Identity) -> Json<serde_json::Value> {
+        Json(serde_json::json!({
+            "key": identity.api_key_id(),
+            "kid": identity.key_id(),
+            "client": identity.client_id(),
+        }))
+    }
+    let (key, record) = api_key("");
+    let key_id = record.key_id.to_string();
+    let auth = AuthLayer::builder()
+        .api_keys(MemoryKeyProvider::from(vec![record]))
+        .build()
+        .unwrap();
+    let server = serve(Router::new().route("/ids", get(ids)).layer(auth)).await;
+    let reply = server.get("/ids").api_key(&key, "tn_a").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({ "key": key_id, "kid": key_id, "client": null })
+    );
+}

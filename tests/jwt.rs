@@ -882,3 +882,38 @@ fn debug_of_a_validator_shows_no_secret() {
     let key = JwtKey::hmac(Algorithm::HS256, secret.as_bytes()).unwrap();
     assert!(!format!("{key:?}").contains(secret));
 }
+
+/// The ids a handler keys per-client and per-key rules on: a JWT's `client_id` (RFC 9068) and
+/// `api_key_id` claims reach the identity, on the cached path too; tokens without them have none.
+#[tokio::test]
+async fn client_and_api_key_ids_reach_the_identity() {
+    async fn ids(identity: Identity) -> Json<Value> {
+        Json(json!({ "client": identity.client_id(), "key": identity.api_key_id() }))
+    }
+    let validator = with_test_token_cache(hs256_validator());
+    let auth = AuthLayer::builder().jwt(validator).build().unwrap();
+    let server = common::serve(Router::new().route("/ids", get(ids)).layer(auth)).await;
+    let exchanged = hs256(&with(
+        claims("svc_reporting"),
+        json!({ "client_id": "client_billing", "api_key_id": "k1ABCDEFGHIJ" }),
+    ));
+    for _ in 0..2 {
+        let reply = server.get("/ids").bearer(&exchanged).send().await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(
+            reply.json(),
+            json!({ "client": "client_billing", "key": "k1ABCDEFGHIJ" })
+        );
+    }
+    let plain = hs256(&claims("user_42"));
+    let reply = server.get("/ids").bearer(&plain).send().await;
+    assert_eq!(reply.json(), json!({ "client": null, "key": null }));
+    // Claims that are not strings are malformed, as any registered claim would be.
+    let mistyped = hs256(&with(claims("user_42"), json!({ "api_key_id": 7 })));
+    server
+        .get("/ids")
+        .bearer(&mistyped)
+        .send()
+        .await
+        .assert_error(401, "invalid_token");
+}
