@@ -17,13 +17,17 @@
 //! assert_eq!(presented.credential, Credential::Bearer("abc.def.ghi"));
 //! ```
 
+use std::fmt;
+
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::error::{AuthError, AuthErrorKind};
 
 /// A credential as presented, borrowed from the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Debug` shows its kind and length, never the token or key: `Bearer(<redacted, 123 bytes>)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// A Bearer token (from `Authorization`, the cookie or the query): a JWT or an API key.
     Bearer(&'a str),
@@ -31,7 +35,28 @@ pub enum Credential<'a> {
     ApiKey(&'a str),
 }
 
+/// Stands for a secret in `Debug` output: its length, never its bytes.
+struct Redacted(usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} bytes>", self.0)
+    }
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, secret) = match self {
+            Self::Bearer(token) => ("Bearer", token),
+            Self::ApiKey(key) => ("ApiKey", key),
+        };
+        f.debug_tuple(kind).field(&Redacted(secret.len())).finish()
+    }
+}
+
 /// A credential with the tenant the request names, if any.
+///
+/// `Debug` shows the tenant and, through [`Credential`]'s, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presented<'a> {
     /// The credential.
