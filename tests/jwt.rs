@@ -17,7 +17,9 @@ use tower_api_auth::{
     jwt::JwtKeySet,
 };
 
-use common::jwt::{claims, encoding_key, hmac_secret, hs256, sign, sign_with, with};
+use common::jwt::{
+    claims, encoding_key, hmac_secret, hs256, hs256_raw_parts, sign, sign_with, with,
+};
 use common::{
     HS256_SECRET, PAST, PAST_RFC3339, Server, forge, now, pem, serve_jwt, with_test_token_cache,
 };
@@ -518,17 +520,6 @@ async fn claims_of_the_wrong_shape_are_invalid_token() {
 /// trailing bytes and all.
 fn hs256_raw(payload: &[u8]) -> String {
     hs256_raw_parts(br#"{"alg":"HS256","typ":"JWT"}"#, payload)
-}
-
-/// An HS256 token (the default test key) with `header` and `payload` exactly as written, bytes
-/// that are not UTF-8 included.
-fn hs256_raw_parts(header: &[u8], payload: &[u8]) -> String {
-    tower_api_auth::crypto::ensure_provider();
-    let message = format!("{}.{}", common::b64(header), common::b64(payload));
-    let key = EncodingKey::from_secret(HS256_SECRET);
-    let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signed");
-    format!("{message}.{signature}")
 }
 
 /// A claims type that keeps what it can read and skips the rest, errors included.

@@ -47,6 +47,10 @@ pub(crate) fn decode<'p, C: DeserializeOwned>(
     }
     let custom = custom?;
     json.end()?;
+    // `C` may swallow its own read errors (`Value::deserialize(d).ok()`); the pass then goes on
+    // from inside the unreadable value, and keys nested in it could be read as top-level claims.
+    // A payload that is not one valid JSON object fails here whatever `C` made of it.
+    serde_json::from_str::<de::IgnoredAny>(payload)?;
     if claims.exp.is_none() {
         // Every valid token has `exp`, so the claims object went by unseen: `C` never read it as
         // a map (a unit type, `IgnoredAny`, serde_json's `RawValue`…). Read it now.
