@@ -82,6 +82,14 @@ pub struct CredentialSources {
     ///
     /// A cookie is sent by the browser on its own, so routes that change state need CSRF protection.
     /// A header credential, when present, wins over the cookie.
+    ///
+    /// An empty cookie (`access_token=` or `access_token=""`, what clearing a cookie often leaves
+    /// behind) is no credential: a required layer answers 401 `missing_credentials`, an optional
+    /// one lets the request through anonymously. Any other value is a credential like a header's:
+    /// a stale one (expired, badly signed, revoked) is rejected with 401 even on an
+    /// [`optional`](crate::layer::AuthLayerBuilder::optional) layer, never quietly treated as
+    /// anonymous. A browser does not drop such a cookie by itself, so the app must clear it (e.g.
+    /// `Set-Cookie: access_token=; Max-Age=0` at logout, and when its client sees a 401).
     pub cookie: Option<String>,
     /// A query parameter to read a Bearer token from (RFC 6750 §2.3). Default: none, and best left so:
     /// URLs end up in logs and browser history.
@@ -405,14 +413,18 @@ impl CredentialSources {
             for pair in header.split(';') {
                 let (key, value) = pair.trim_start().split_once('=').unwrap_or((pair, ""));
                 if key == name {
-                    if found.is_some() {
-                        return Err(invalid_request("Only one credential cookie is allowed"));
-                    }
                     let value = value.trim_end();
                     let value = value
                         .strip_prefix('"')
                         .and_then(|v| v.strip_suffix('"'))
                         .unwrap_or(value);
+                    // An empty cookie is what clearing one leaves behind: no credential.
+                    if value.is_empty() {
+                        continue;
+                    }
+                    if found.is_some() {
+                        return Err(invalid_request("Only one credential cookie is allowed"));
+                    }
                     found = Some(value);
                 }
             }
