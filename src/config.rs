@@ -110,7 +110,8 @@ pub struct CredentialsConfig {
     pub tenant_header: String,
     /// Default 8192.
     pub max_token_len: usize,
-    /// A cookie holding a Bearer token.
+    /// A cookie holding a Bearer token (empty means absent, stale is rejected: see
+    /// [`CredentialSources::cookie`]).
     pub cookie: Option<String>,
     /// A query parameter holding a Bearer token.
     pub query_param: Option<String>,

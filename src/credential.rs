@@ -17,13 +17,17 @@
 //! assert_eq!(presented.credential, Credential::Bearer("abc.def.ghi"));
 //! ```
 
+use std::fmt;
+
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use crate::error::{AuthError, AuthErrorKind};
 
 /// A credential as presented, borrowed from the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Debug` shows its kind and length, never the token or key: `Bearer(<redacted, 123 bytes>)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// A Bearer token (from `Authorization`, the cookie or the query): a JWT or an API key.
     Bearer(&'a str),
@@ -31,7 +35,28 @@ pub enum Credential<'a> {
     ApiKey(&'a str),
 }
 
+/// Stands for a secret in `Debug` output: its length, never its bytes.
+struct Redacted(usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} bytes>", self.0)
+    }
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, secret) = match self {
+            Self::Bearer(token) => ("Bearer", token),
+            Self::ApiKey(key) => ("ApiKey", key),
+        };
+        f.debug_tuple(kind).field(&Redacted(secret.len())).finish()
+    }
+}
+
 /// A credential with the tenant the request names, if any.
+///
+/// `Debug` shows the tenant and, through [`Credential`]'s, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presented<'a> {
     /// The credential.
@@ -70,6 +95,14 @@ pub struct CredentialSources {
     ///
     /// A cookie is sent by the browser on its own, so routes that change state need CSRF protection.
     /// A header credential, when present, wins over the cookie.
+    ///
+    /// An empty cookie (`access_token=` or `access_token=""`, what clearing a cookie often leaves
+    /// behind) is no credential: a required layer answers 401 `missing_credentials`, an optional
+    /// one lets the request through anonymously. Any other value is a credential like a header's:
+    /// a stale one (expired, badly signed, revoked) is rejected with 401 even on an
+    /// [`optional`](crate::layer::AuthLayerBuilder::optional) layer, never quietly treated as
+    /// anonymous. A browser does not drop such a cookie by itself, so the app must clear it (e.g.
+    /// `Set-Cookie: access_token=; Max-Age=0` at logout, and when its client sees a 401).
     pub cookie: Option<String>,
     /// A query parameter to read a Bearer token from (RFC 6750 §2.3). Default: none, and best left so:
     /// URLs end up in logs and browser history.
@@ -395,14 +428,18 @@ impl CredentialSources {
             for pair in header.split(';') {
                 let (key, value) = pair.trim_start().split_once('=').unwrap_or((pair, ""));
                 if key == name {
-                    if found.is_some() {
-                        return Err(invalid_request("Only one credential cookie is allowed"));
-                    }
                     let value = value.trim_end();
                     let value = value
                         .strip_prefix('"')
                         .and_then(|v| v.strip_suffix('"'))
                         .unwrap_or(value);
+                    // An empty cookie is what clearing one leaves behind: no credential.
+                    if value.is_empty() {
+                        continue;
+                    }
+                    if found.is_some() {
+                        return Err(invalid_request("Only one credential cookie is allowed"));
+                    }
                     found = Some(value);
                 }
             }

@@ -18,7 +18,9 @@ use tower_api_auth::{
     jwt::JwtKeySet,
 };
 
-use common::jwt::{claims, encoding_key, hmac_secret, hs256, sign, sign_with, with};
+use common::jwt::{
+    claims, encoding_key, hmac_secret, hs256, hs256_raw_parts, sign, sign_with, with,
+};
 use common::{
     HS256_SECRET, PAST, PAST_RFC3339, Server, forge, now, pem, serve_jwt, with_test_token_cache,
 };
@@ -359,6 +361,28 @@ async fn a_crit_header_is_invalid_token() {
 }
 
 #[tokio::test]
+async fn a_correctly_signed_header_that_is_not_utf8_is_invalid_token() {
+    // RFC 7515 §4: the header is UTF-8 JSON. The bad byte sits in the string of a field no one
+    // reads, which a JSON parser skips without looking at its bytes.
+    let server = hs256_server().await;
+    let payload = claims("u").to_string();
+    let header =
+        |note: &[u8]| [&br#"{"alg":"HS256","typ":"JWT","note":""#[..], note, b"\"}"].concat();
+    for bad in [&b"\xff"[..], b"\xc3", b"\xed\xa0\x80", b"a\xc0\xafb"] {
+        let token = hs256_raw_parts(&header(bad), payload.as_bytes());
+        let reply = server.get("/me").bearer(&token).send().await;
+        let error = reply.assert_error(401, "invalid_token");
+        reply.assert_bearer_error("invalid_token");
+        assert_eq!(error["message"], "The token header is not valid UTF-8");
+        common::assert_no_leak(&reply, &token);
+    }
+    // The same header with valid UTF-8 there is accepted.
+    let token = hs256_raw_parts(&header("caf\u{e9}".as_bytes()), payload.as_bytes());
+    let reply = server.get("/me").bearer(&token).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
 async fn jwe_like_and_garbage_tokens_are_invalid_token() {
     let server = hs256_server().await;
     for token in [
@@ -509,13 +533,7 @@ async fn claims_of_the_wrong_shape_are_invalid_token() {
 /// An HS256 token (the default test key) over `payload` exactly as written: duplicate keys,
 /// trailing bytes and all.
 fn hs256_raw(payload: &[u8]) -> String {
-    tower_api_auth::crypto::ensure_provider();
-    let header = common::b64(r#"{"alg":"HS256","typ":"JWT"}"#);
-    let message = format!("{header}.{}", common::b64(payload));
-    let key = EncodingKey::from_secret(HS256_SECRET);
-    let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).expect("signed");
-    format!("{message}.{signature}")
+    hs256_raw_parts(br#"{"alg":"HS256","typ":"JWT"}"#, payload)
 }
 
 /// A claims type that keeps what it can read and skips the rest, errors included.

@@ -127,8 +127,9 @@ impl TokenEndpoints {
     }
 }
 
-/// Every field any endpoint reads; each endpoint checks the ones it needs.
-#[derive(Debug, Default, Deserialize)]
+/// Every field any endpoint reads; each endpoint checks the ones it needs. No `Debug`: it holds
+/// passwords, client secrets, API keys and tokens.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct Form {
     grant_type: Option<String>,

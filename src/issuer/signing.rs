@@ -58,7 +58,7 @@ impl SigningKey {
     /// A private key in PEM (PKCS#8, or PKCS#1 for RSA): RSA for `RS*`/`PS*`, P-256/P-384 for
     /// `ES256`/`ES384`, Ed25519 for `EdDSA`.
     pub fn from_pem(algorithm: Algorithm, private_pem: &[u8]) -> Result<Self, KeyError> {
-        crate::crypto::ensure_provider();
+        crate::crypto::backend_available().map_err(KeyError::new)?;
         let encoding = match algorithm.family() {
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
             AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
@@ -323,6 +323,7 @@ impl TokenIssuer {
                 many => TenantClaim::Many(many),
             },
         };
+        crate::crypto::ensure_provider();
         let token =
             jsonwebtoken::encode(&self.header, &claims, &self.key.encoding).map_err(|error| {
                 tracing::error!(error = %error, "signing an access token failed");

@@ -72,7 +72,11 @@ pub(crate) fn parse(segment: &[u8], required_typ: Option<&str>) -> Result<Header
     let mut buf = [0u8; MAX_HEADER_LEN];
     let len = decode_into(segment, &mut buf)
         .ok_or_else(|| invalid("The token header is not valid base64url"))?;
-    let raw: RawHeader<'_> = serde_json::from_slice(&buf[..len])
+    // RFC 7515 §4: the header is UTF-8 JSON. serde_json checks only the strings it reads, not
+    // those of fields it skips, so the whole header is checked first.
+    let json = std::str::from_utf8(&buf[..len])
+        .map_err(|_| invalid("The token header is not valid UTF-8"))?;
+    let raw: RawHeader<'_> = serde_json::from_str(json)
         .map_err(|_| invalid("The token header is not a valid JOSE header"))?;
     if raw.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extension, so any critical one must be refused.

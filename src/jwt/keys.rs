@@ -74,14 +74,7 @@ fn is_hmac(alg: Algorithm) -> bool {
 }
 
 fn backend_available() -> Result<(), KeyError> {
-    if cfg!(any(feature = "aws-lc-rs", feature = "rust-crypto")) {
-        crate::crypto::ensure_provider();
-        Ok(())
-    } else {
-        Err(KeyError::new(
-            "no JWT crypto backend: enable the `aws-lc-rs` or `rust-crypto` feature of tower-api-auth",
-        ))
-    }
+    crate::crypto::backend_available().map_err(KeyError::new)
 }
 
 impl JwtKey {

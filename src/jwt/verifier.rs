@@ -91,6 +91,8 @@ impl Prepared {
     ) -> bool {
         match self {
             Self::Generic => std::str::from_utf8(signature).is_ok_and(|signature| {
+                // Ran when the key was built; an atomic load from then on.
+                crate::crypto::ensure_provider();
                 jsonwebtoken::crypto::verify(signature, message, key, algorithm).unwrap_or(false)
             }),
             #[cfg(feature = "aws-lc-rs")]

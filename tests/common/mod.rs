@@ -366,6 +366,20 @@ pub(crate) mod jwt {
         jsonwebtoken::encode(header, claims, key).expect("token signed")
     }
 
+    /// An HS256 token (the default test key) with `header` and `payload` exactly as written:
+    /// duplicate keys, trailing bytes, bytes that are not UTF-8 and all.
+    pub(crate) fn hs256_raw_parts(header: &[u8], payload: &[u8]) -> String {
+        tower_api_auth::crypto::ensure_provider();
+        let message = format!("{}.{}", super::b64(header), super::b64(payload));
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(HS256_SECRET),
+            Algorithm::HS256,
+        )
+        .expect("signed");
+        format!("{message}.{signature}")
+    }
+
     /// Signs `claims` with `alg`'s test key and a plain header.
     pub(crate) fn sign_with(alg: Algorithm, claims: &Value) -> String {
         sign(&Header::new(alg), claims, &encoding_key(alg))
