@@ -18,8 +18,8 @@
 //! raw_decode` is the layer's cost beyond a plain `jsonwebtoken::decode`.
 //!
 //! The `hs256_typed` group has `bare_router` and `through_layer_cold` for HS256 with typed claims
-//! (`JwtValidator::claims::<BenchClaims>()`): next to `hs256/through_layer_cold`, what decoding the
-//! app's claims type in the same pass as the registered claims adds.
+//! (`JwtOptions::claims::<BenchClaims>()`): next to `hs256/through_layer_cold`, what decoding the
+//! app's claims type (a pass of its own after the registered claims) adds.
 //!
 //! The `api_key` group has `bare_router`, `raw_check` (parse + checksum, `MemoryKeyProvider::get`,
 //! keyed BLAKE3 hash, constant-time compare), `through_layer` (in-memory provider) and `noop_layer`,
