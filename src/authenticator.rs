@@ -4,11 +4,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Uri};
 
 use crate::api_key::{ApiKeys, KeyLookup, KeyRecord, ParsedKey};
+use crate::clock::SharedClock;
 use crate::credential::{CarriedHeaders, CredentialSources, LocatedCredential, UncheckedToken};
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
@@ -35,6 +35,7 @@ pub(crate) struct Authenticator {
     pub(crate) optional: bool,
     pub(crate) revocation: Option<Arc<dyn RevocationCheck>>,
     pub(crate) renderer: SharedRenderer,
+    pub(crate) clock: SharedClock,
 }
 
 impl fmt::Debug for Authenticator {
@@ -47,12 +48,6 @@ impl fmt::Debug for Authenticator {
             .field("optional", &self.optional)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Authenticator {
@@ -74,7 +69,7 @@ impl Authenticator {
             }
             Err(error) => return (Outcome::Done(Err(error)), all()),
         };
-        let now = unix_now();
+        let now = self.clock.now();
         let tenant = located.tenant;
         let outcome = match located.credential {
             LocatedCredential::ApiKey(key) => self.api_key(key, tenant, now),

@@ -47,7 +47,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
-use crate::identity::Identity;
+use crate::identity::{AuthMethod, Identity};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -363,13 +363,44 @@ impl JwtValidator {
         self
     }
 
-    /// Validates `token` at `now` (unix seconds): from the cache when it holds these exact bytes,
-    /// in full otherwise.
-    pub(crate) fn validate(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
-        match self.cached(token.as_bytes(), now) {
-            Some(verified) => Ok(Verified::Shared(verified)),
-            None => self.validate_uncached(token.as_bytes(), now),
+    /// Validates `token` at `now` (unix seconds) — from the cache when it holds these exact bytes,
+    /// in full otherwise — and returns the identity it grants: `sub`, scopes, `exp`, `kid`, `sid`,
+    /// `jti`, and the tenant when the token names exactly one. No revocation check or tenant rule
+    /// applies: those are the auth layer's.
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    /// # fn main() {
+    /// use tower_api_auth::JwtValidator;
+    ///
+    /// let validator = JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    /// let error = validator.validate("not.a.jwt", 1_800_000_000).unwrap_err();
+    /// assert_eq!(error.code(), "invalid_token");
+    /// # }
+    /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() {}
+    /// ```
+    pub fn validate(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
+        let verified = match self.cached(token.as_bytes(), now) {
+            Some(verified) => Verified::Shared(verified),
+            None => self.validate_uncached(token.as_bytes(), now)?,
+        };
+        let mut identity = Identity::builder(verified.subject.clone(), AuthMethod::Jwt)
+            .scopes(verified.scopes.clone())
+            .expires_at(verified.expires_at);
+        if let [tenant] = verified.tenants.as_slice() {
+            identity = identity.tenant(tenant.clone());
         }
+        if let Some(kid) = &verified.kid {
+            identity = identity.key_id(kid.clone());
+        }
+        if let Some(sid) = &verified.session_id {
+            identity = identity.session_id(sid.clone());
+        }
+        if let Some(jti) = &verified.token_id {
+            identity = identity.token_id(jti.clone());
+        }
+        Ok(identity.build())
     }
 
     /// The verified token cached under exactly `token`'s bytes, if it is still fresh at `now` and

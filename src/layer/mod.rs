@@ -33,6 +33,7 @@ use tower_layer::Layer;
 
 use crate::api_key::ApiKeys;
 use crate::authenticator::Authenticator;
+use crate::clock::{Clock, SharedClock};
 use crate::credential::CredentialSources;
 use crate::error::render::SharedRenderer;
 use crate::error::{ErrorFormat, ErrorRenderer};
@@ -54,10 +55,15 @@ impl AuthLayer {
         AuthLayerBuilder::default()
     }
 
-    /// The error renderer, so companion routers answer in the same format.
-    #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
-    pub(crate) fn renderer(&self) -> SharedRenderer {
-        self.auth.renderer.clone()
+    /// The layer's error renderer, so that companion routers (the token endpoints) answer in the
+    /// same format.
+    pub fn error_renderer(&self) -> Arc<dyn ErrorRenderer> {
+        Arc::clone(self.auth.renderer.renderer())
+    }
+
+    /// The `realm` of the layer's challenges, if one was set.
+    pub fn realm(&self) -> Option<&str> {
+        self.auth.renderer.realm()
     }
 }
 
@@ -84,6 +90,7 @@ pub struct AuthLayerBuilder {
     renderer: Option<Arc<dyn ErrorRenderer>>,
     realm: Option<Arc<str>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
+    clock: Option<SharedClock>,
 }
 
 impl std::fmt::Debug for dyn ErrorRenderer {
@@ -180,6 +187,12 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// The clock every expiry is judged by. Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
     /// Builds the layer. A layer with neither JWTs nor API keys configured rejects every credential.
     pub fn build(self) -> AuthLayer {
         let renderer = SharedRenderer::new(
@@ -196,6 +209,7 @@ impl AuthLayerBuilder {
                 optional: self.optional,
                 revocation: self.revocation,
                 renderer,
+                clock: self.clock.unwrap_or_else(crate::clock::system),
             }),
         }
     }
