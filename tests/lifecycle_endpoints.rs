@@ -408,3 +408,122 @@ async fn the_token_endpoints_can_answer_in_the_oauth_format() {
     );
     assert_eq!(reply.header("cache-control"), Some("no-store"));
 }
+
+#[tokio::test]
+async fn grant_errors_render_in_every_error_format_as_the_cores_own_did() {
+    let message = "The username or password is wrong";
+    let cases = [
+        (
+            ErrorFormat::Nested,
+            "application/json",
+            json!({ "error": { "code": "invalid_grant", "message": message } }),
+        ),
+        (
+            ErrorFormat::UpperCase,
+            "application/json",
+            json!({ "error": { "code": "INVALID_GRANT", "message": message } }),
+        ),
+        (
+            ErrorFormat::Flat,
+            "application/json",
+            json!({ "error": "invalid_grant", "message": message }),
+        ),
+        (
+            ErrorFormat::OAuth,
+            "application/json",
+            json!({ "error": "invalid_grant", "error_description": message }),
+        ),
+        (
+            ErrorFormat::Problem,
+            "application/problem+json",
+            json!({
+                "type": "urn:tower-api-auth:error:invalid_grant",
+                "title": "The grant is invalid, expired or revoked",
+                "status": 400,
+                "detail": message,
+                "code": "invalid_grant",
+            }),
+        ),
+    ];
+    for (format, content_type, body) in cases {
+        let fx = Fixture::with(Options {
+            error_format: Some(format),
+            body_limit: Some(256),
+            http: true,
+            ..Options::default()
+        })
+        .await;
+        let wrong = fx
+            .server
+            .post_json(
+                "/v1/auth/login",
+                &json!({ "username": ALICE, "password": "nope" }),
+            )
+            .await;
+        assert_eq!(wrong.status, 400, "{format:?}");
+        assert_eq!(
+            wrong.header("content-type"),
+            Some(content_type),
+            "{format:?}"
+        );
+        assert_eq!(wrong.header("www-authenticate"), None, "{format:?}");
+        assert_eq!(wrong.json(), body, "{format:?}");
+
+        let client = fx
+            .server
+            .post("/v1/auth/token")
+            .basic(CLIENT_ID, "wrong")
+            .form("grant_type=client_credentials")
+            .send()
+            .await;
+        assert_eq!(client.status, 401, "{format:?}");
+        assert_eq!(
+            client.header("www-authenticate"),
+            Some(r#"Basic realm="token""#),
+            "{format:?}"
+        );
+        let too_large = fx
+            .server
+            .post_json("/v1/auth/token", &json!({ "password": "x".repeat(300) }))
+            .await;
+        assert_eq!(too_large.status, 413, "{format:?}");
+        assert_eq!(too_large.header("www-authenticate"), None, "{format:?}");
+        if format == ErrorFormat::Problem {
+            assert_eq!(client.json()["title"], "Client authentication failed");
+            assert_eq!(client.json()["status"], 401);
+            assert_eq!(too_large.json()["title"], "The request body is too large");
+            assert_eq!(too_large.json()["code"], "request_too_large");
+        }
+    }
+
+    // The layer's realm is the realm of the Basic challenge too.
+    let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+    clients.register(CLIENT_ID, Scopes::parse(CLIENT_SCOPES).unwrap(), vec![]);
+    let tokens = Arc::new(
+        TokenService::new(
+            hs256_issuer(),
+            tower_api_auth::issuer::MemoryRefreshStore::new(),
+        )
+        .clients(clients),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .realm("billing")
+        .build();
+    let server = serve(Router::new().nest("/v1", TokenEndpoints::new(tokens).router(auth))).await;
+    let reply = server
+        .post("/v1/auth/token")
+        .basic(CLIENT_ID, "wrong")
+        .form("grant_type=client_credentials")
+        .send()
+        .await;
+    reply.assert_error(401, "invalid_client");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Basic realm="billing""#)
+    );
+    let reply = server
+        .post_json("/v1/auth/refresh", &json!({ "refresh_token": "rt_x" }))
+        .await;
+    reply.assert_grant_error(400, "invalid_grant");
+}

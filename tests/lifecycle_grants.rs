@@ -826,3 +826,89 @@ async fn empty_parameters_count_as_omitted() {
     let reply = fx.server.post_form("/v1/auth/token", "grant_type=").await;
     reply.assert_grant_error(400, "invalid_request");
 }
+
+#[tokio::test]
+async fn password_login_honours_the_tenant_over_http() {
+    let fx = Fixture::over_http().await;
+    // One of the account's tenants: the token's only one, at /auth/login and /auth/token alike.
+    let login = fx
+        .login_with(json!({ "username": BOB, "password": BOB_PASSWORD, "tenant": "tn_c" }))
+        .await;
+    let token = fx
+        .server
+        .post_form(
+            "/v1/auth/token",
+            &format!("grant_type=password&username={BOB}&password={BOB_PASSWORD}&tenant=tn_c"),
+        )
+        .await
+        .assert_granted();
+    for grant in [&login, &token] {
+        assert_eq!(payload(&grant.access_token)["tenant_id"], "tn_c");
+        let me = fx.me(&grant.access_token).await;
+        assert_eq!(me.status, 200, "{}", me.text);
+        assert_eq!(me.json()["tenant"], "tn_c");
+        // The other tenant of the account is not in this token.
+        fx.server
+            .get("/v1/me")
+            .bearer(&grant.access_token)
+            .header("x-tenant-id", "tn_b")
+            .send()
+            .await
+            .assert_error(403, "tenant_forbidden");
+        // A refresh keeps the one tenant.
+        let next = fx.refresh(grant.refresh()).await.assert_granted();
+        assert_eq!(payload(&next.access_token)["tenant_id"], "tn_c");
+    }
+    // Alice's only tenant, asked for by name.
+    let alice = fx
+        .login_with(json!({ "username": ALICE, "password": ALICE_PASSWORD, "tenant": "tn_a" }))
+        .await;
+    assert_eq!(payload(&alice.access_token)["tenant_id"], "tn_a");
+
+    // A tenant the account does not hold: refused like the API-key exchange refuses it.
+    let refused = [
+        fx.server
+            .post_json(
+                "/v1/auth/login",
+                &json!({ "username": ALICE, "password": ALICE_PASSWORD, "tenant": "other" }),
+            )
+            .await,
+        fx.server
+            .post_json(
+                "/v1/auth/login",
+                &json!({ "username": BOB, "password": BOB_PASSWORD, "tenant": "tn_a" }),
+            )
+            .await,
+        fx.server
+            .post_form(
+                "/v1/auth/token",
+                &format!(
+                    "grant_type=password&username={ALICE}&password={}&tenant=other",
+                    form_value(ALICE_PASSWORD)
+                ),
+            )
+            .await,
+        fx.server
+            .post_json(
+                "/v1/auth/token",
+                &json!({ "api_key": fx.api_key, "tenant": "other" }),
+            )
+            .await,
+    ];
+    for reply in &refused {
+        let message = reply.assert_grant_error(400, "invalid_grant");
+        assert!(message.contains("tenant"), "{message}");
+    }
+    // A wrong password with a foreign tenant says nothing about the tenant.
+    let wrong = fx
+        .server
+        .post_json(
+            "/v1/auth/login",
+            &json!({ "username": ALICE, "password": "nope", "tenant": "other" }),
+        )
+        .await;
+    assert_eq!(
+        wrong.assert_grant_error(400, "invalid_grant"),
+        "The username or password is wrong"
+    );
+}
