@@ -134,6 +134,16 @@ impl SigningKey {
 }
 
 /// Who and what an access token is for.
+///
+/// ```
+/// use tower_api_auth::{issuer::AccessGrant, scope::Scopes, Tenant};
+///
+/// let grant = AccessGrant::new("user_1", Scopes::parse("read").unwrap())
+///     .with_tenants(vec![Tenant::new("tn_a").unwrap()])
+///     .with_session("ses_1")
+///     .with_claim("plan", "pro");
+/// assert_eq!(grant.claims["plan"], "pro");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AccessGrant {

@@ -244,6 +244,19 @@ impl StoredSession {
 
 /// What a refresh writes, if nothing changed since the session was read: the compare-and-swap of
 /// [`RefreshStore::rotate`].
+///
+/// ```
+/// use tower_api_auth::issuer::{RefreshTokenHash, Rotation, Session, StoredSession};
+/// use tower_api_auth::scope::Scopes;
+///
+/// let (first, second) = (RefreshTokenHash::from_bytes([1; 32]), RefreshTokenHash::from_bytes([2; 32]));
+/// let mut row = StoredSession::new(Session::new("ses_1", "user_1", Scopes::empty(), 1_000, 2_000), first);
+/// let rotation = Rotation::new(0, first, second, 1_010);
+/// assert!(row.admits(&rotation));
+/// row.apply(&rotation);
+/// assert_eq!((row.generation, row.current, row.last_used), (1, second, 1_010));
+/// assert!(!row.admits(&rotation), "a second swap from the same state fails");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rotation {

@@ -25,6 +25,15 @@ const MAX_GENERATION_DIGITS: usize = 20;
 ///
 /// Equality need not be constant time: comparing digests of 256-bit random tokens reveals
 /// nothing an attacker can use. `Debug` never shows the bytes.
+///
+/// ```
+/// use tower_api_auth::issuer::RefreshTokenHash;
+///
+/// assert!(RefreshTokenHash::of("not-a-refresh-token").is_none());
+/// let stored = RefreshTokenHash::from_bytes([7; 32]); // read back from a store's column
+/// assert_eq!(stored.as_bytes(), &[7; 32]);
+/// assert_eq!(format!("{stored:?}"), "RefreshTokenHash(<redacted>)");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RefreshTokenHash([u8; 32]);
 
