@@ -479,13 +479,18 @@ async fn a_key_store_outage_during_a_refresh_leaves_the_token_valid() {
 async fn a_refresh_store_outage_at_the_swap_leaves_the_token_valid() {
     let fx = Fixture::start().await;
     let login = fx.login(ALICE, ALICE_PASSWORD).await;
-    fx.store.failing.store(true, Ordering::SeqCst);
-    fx.refresh(login.refresh())
-        .await
-        .assert_grant_error(503, "auth_unavailable");
-    fx.store.failing.store(false, Ordering::SeqCst);
+    // Down from the start, or only when the new token is swapped in: nothing is spent either way.
+    for failing in [&fx.store.failing, &fx.store.failing_rotations] {
+        failing.store(true, Ordering::SeqCst);
+        fx.refresh(login.refresh())
+            .await
+            .assert_grant_error(503, "auth_unavailable");
+        failing.store(false, Ordering::SeqCst);
+    }
     let next = fx.refresh(login.refresh()).await.assert_granted();
+    assert_eq!(next.session_id, login.session_id);
     assert_eq!(fx.me(&next.access_token).await.status, 200);
+    fx.refresh(next.refresh()).await.assert_granted();
 }
 
 /// 32 refreshes of one token at once, on the service; the successful answers.

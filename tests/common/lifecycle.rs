@@ -122,6 +122,8 @@ pub(crate) struct TestStore {
     pub(crate) inner: Arc<MemoryRefreshStore>,
     pub(crate) started: Arc<Mutex<Vec<Session>>>,
     pub(crate) failing: Arc<AtomicBool>,
+    /// When set, only the compare-and-swap of a rotation fails.
+    pub(crate) failing_rotations: Arc<AtomicBool>,
 }
 
 impl TestStore {
@@ -130,6 +132,7 @@ impl TestStore {
             inner: Arc::new(MemoryRefreshStore::new()),
             started: Arc::default(),
             failing: Arc::new(AtomicBool::new(false)),
+            failing_rotations: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -170,6 +173,9 @@ impl RefreshStore for TestStore {
 
     async fn rotate(&self, session_id: &str, rotation: Rotation) -> Result<bool, StoreError> {
         self.up()?;
+        if self.failing_rotations.load(Ordering::SeqCst) {
+            return Err(StoreError::new("refresh store is down"));
+        }
         self.inner.rotate(session_id, rotation).await
     }
 
