@@ -21,12 +21,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
-use tower_api_auth::issuer::StoreFuture;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, crypto, issuer::Account,
     issuer::MemoryRefreshStore, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService, scope::Scopes,
+    store::StoreError,
 };
 
 const ISSUER: &str = "https://auth.silentchat.test";
@@ -89,19 +89,14 @@ struct DemoUser {
 struct DemoUsers(HashMap<String, DemoUser>);
 
 impl PasswordVerifier for DemoUsers {
-    fn verify<'a>(
-        &'a self,
-        username: &'a str,
-        password: &'a str,
-    ) -> StoreFuture<'a, Option<Account>> {
-        let account = self.0.get(username).and_then(|user| {
+    async fn verify(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.0.get(username).and_then(|user| {
             let matches: bool = user.password.as_bytes().ct_eq(password.as_bytes()).into();
             matches.then(|| {
                 Account::new(user.subject.as_str(), user.scopes.clone())
                     .with_tenants(user.tenants.clone())
             })
-        });
-        Box::pin(std::future::ready(Ok(account)))
+        }))
     }
 }
 

@@ -96,6 +96,54 @@ impl ApiKeys {
         self
     }
 
+    /// Checks an API key as the auth layer does: its format and checksum, the store's record of
+    /// it, its hash (in constant time), then revocation and expiry at `now` (unix seconds). The
+    /// errors are the layer's: `invalid_api_key`, `api_key_revoked`, `api_key_expired`, and
+    /// `auth_unavailable` when the store cannot answer. Tenant rules are left to the caller.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyProvider};
+    ///
+    /// let (key, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
+    /// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record.clone().revoked()]));
+    /// assert_eq!(api_keys.verify(&key, 1_800_000_000).await.unwrap_err().code(), "api_key_revoked");
+    /// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]));
+    /// assert!(api_keys.verify(&key, 1_800_000_000).await.is_ok());
+    /// assert_eq!(api_keys.verify("sk_live_nope", 1_800_000_000).await.unwrap_err().code(), "invalid_api_key");
+    /// # }
+    /// ```
+    pub async fn verify(&self, key: &str, now: u64) -> Result<Arc<KeyRecord>, AuthError> {
+        let parsed = self
+            .format
+            .parse(key)
+            .map_err(|_| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        let found = self
+            .provider
+            .lookup(parsed.key_id())
+            .resolve()
+            .await
+            .map_err(unavailable)?;
+        self.check(parsed, found, now)
+    }
+
+    /// Checks again a key that was verified before, by its public id alone (e.g. the key a token
+    /// session was exchanged for): it must still be in the store and
+    /// [usable](KeyRecord::check_usable) at `now`. Unknown keys are `invalid_api_key`; a store that
+    /// cannot answer is `auth_unavailable`.
+    pub async fn recheck(&self, key_id: &str, now: u64) -> Result<Arc<KeyRecord>, AuthError> {
+        let record = self
+            .provider
+            .lookup(key_id)
+            .resolve()
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        record.check_usable(now)?;
+        Ok(record)
+    }
+
     /// Checks a found record against the presented key: hash first (so a wrong secret learns nothing
     /// about the key's state), then revocation and expiry.
     pub(crate) fn check(
@@ -108,17 +156,40 @@ impl ApiKeys {
         if !self.hasher.hash(presented.full()).matches(&record.hash) {
             return Err(AuthError::new(AuthErrorKind::InvalidApiKey));
         }
-        if record.revoked || record.disabled {
+        record.check_usable(now)?;
+        Ok(record)
+    }
+}
+
+impl KeyRecord {
+    /// Whether the key may be used at `now` (unix seconds): `api_key_revoked` if it is revoked or
+    /// disabled, `api_key_expired` (with `expired_at` in the details) once its expiry has come.
+    /// The one rule the auth layer and the token issuer both apply.
+    ///
+    /// ```
+    /// use tower_api_auth::{api_key::ApiKeyHasher, api_key::KeyRecord};
+    ///
+    /// let record = KeyRecord::new("k1ABCDEFGHIJ", ApiKeyHasher::default().hash("…")).with_expiry(100);
+    /// assert!(record.check_usable(99).is_ok());
+    /// assert_eq!(record.check_usable(100).unwrap_err().code(), "api_key_expired");
+    /// ```
+    pub fn check_usable(&self, now: u64) -> Result<(), AuthError> {
+        if self.revoked || self.disabled {
             return Err(AuthError::new(AuthErrorKind::ApiKeyRevoked));
         }
-        if let Some(expires_at) = record.expires_at
+        if let Some(expires_at) = self.expires_at
             && now >= expires_at
         {
             return Err(AuthError::new(AuthErrorKind::ApiKeyExpired)
                 .with_detail("expired_at", rfc3339(expires_at)));
         }
-        Ok(record)
+        Ok(())
     }
+}
+
+fn unavailable(error: crate::store::StoreError) -> AuthError {
+    tracing::debug!(error = %error, "API key provider failed");
+    AuthError::new(AuthErrorKind::AuthUnavailable)
 }
 
 impl<P: KeyProvider> From<P> for ApiKeys {

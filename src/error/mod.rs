@@ -62,17 +62,9 @@ pub enum AuthErrorKind {
     AuthUnavailable,
     /// The service is misconfigured, e.g. an extractor asks for claims that are never decoded (500).
     Misconfigured,
-    /// Token endpoint (RFC 6749 §5.2): the grant — password, refresh token, API key — is invalid,
-    /// expired, revoked or was already used (400).
-    InvalidGrant,
-    /// Token endpoint: client authentication failed (401).
-    InvalidClient,
-    /// Token endpoint: the requested scope exceeds what the grant allows (400).
-    InvalidScope,
-    /// Token endpoint: the `grant_type` is not supported (400).
-    UnsupportedGrantType,
-    /// The request body is larger than the endpoint accepts (413).
-    RequestTooLarge,
+    /// A failure defined outside the core, made with [`AuthError::custom`]: its code, status and
+    /// default message are the error's own (read them on the [`AuthError`], not on this kind).
+    Custom,
 }
 
 impl AuthErrorKind {
@@ -94,24 +86,14 @@ impl AuthErrorKind {
             Self::CredentialNotAccepted => "credential_not_accepted",
             Self::AuthUnavailable => "auth_unavailable",
             Self::Misconfigured => "misconfigured",
-            Self::InvalidGrant => "invalid_grant",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidScope => "invalid_scope",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::RequestTooLarge => "request_too_large",
+            Self::Custom => "custom",
         }
     }
 
     /// The HTTP status this failure is answered with.
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest
-            | Self::TenantRequired
-            | Self::InvalidGrant
-            | Self::InvalidScope
-            | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
-            Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidRequest | Self::TenantRequired => StatusCode::BAD_REQUEST,
             Self::MissingCredentials
             | Self::InvalidToken
             | Self::TokenExpired
@@ -124,7 +106,7 @@ impl AuthErrorKind {
                 StatusCode::FORBIDDEN
             }
             Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Misconfigured | Self::Custom => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -146,11 +128,7 @@ impl AuthErrorKind {
             Self::CredentialNotAccepted => "This endpoint does not accept this kind of credential",
             Self::AuthUnavailable => "Authentication is temporarily unavailable",
             Self::Misconfigured => "The server's authentication is misconfigured",
-            Self::InvalidGrant => "The grant is invalid, expired or revoked",
-            Self::InvalidClient => "Client authentication failed",
-            Self::InvalidScope => "The requested scope exceeds the granted scope",
-            Self::UnsupportedGrantType => "The grant type is not supported",
-            Self::RequestTooLarge => "The request body is too large",
+            Self::Custom => "The request was refused",
         }
     }
 
@@ -161,7 +139,7 @@ impl AuthErrorKind {
     const fn oauth_error(self) -> Option<&'static str> {
         match self {
             Self::MissingCredentials | Self::AuthUnavailable | Self::Misconfigured => None,
-            Self::InvalidClient => None,
+            Self::Custom => None,
             Self::InvalidRequest | Self::TenantRequired => Some("invalid_request"),
             Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
                 Some("insufficient_scope")
@@ -196,10 +174,21 @@ pub struct AuthError(Box<Inner>);
 #[derive(Clone)]
 struct Inner {
     kind: AuthErrorKind,
+    /// The code, status and default message of a [`AuthErrorKind::Custom`] failure.
+    custom: Option<Custom>,
     message: Cow<'static, str>,
     details: Map<String, Value>,
     required_scopes: Option<String>,
     realm: Option<String>,
+    /// The challenge's scheme when it is not `Bearer`.
+    scheme: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+struct Custom {
+    code: &'static str,
+    status: StatusCode,
+    default_message: &'static str,
 }
 
 impl AuthError {
@@ -207,11 +196,57 @@ impl AuthError {
     pub fn new(kind: AuthErrorKind) -> Self {
         Self(Box::new(Inner {
             kind,
+            custom: None,
             message: Cow::Borrowed(kind.default_message()),
             details: Map::new(),
             required_scopes: None,
             realm: None,
+            scheme: None,
         }))
+    }
+
+    /// A failure defined outside the core (kind [`AuthErrorKind::Custom`]), e.g. the token
+    /// endpoints' `invalid_grant`: its stable `code`, its `status`, and the default message that is
+    /// its message until [`with_message`](Self::with_message) and the `title` of a problem body.
+    /// Every [`ErrorRenderer`] renders it like a built-in failure. It has no `WWW-Authenticate`
+    /// challenge unless [`with_challenge`](Self::with_challenge) asks for one.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_api_auth::{AuthError, AuthErrorKind};
+    ///
+    /// let error = AuthError::custom("quota_exceeded", StatusCode::TOO_MANY_REQUESTS, "The quota is used up");
+    /// assert_eq!(error.kind(), AuthErrorKind::Custom);
+    /// assert_eq!((error.code(), error.status(), error.message()), ("quota_exceeded", StatusCode::TOO_MANY_REQUESTS, "The quota is used up"));
+    /// assert!(error.challenge().is_none());
+    /// ```
+    pub fn custom(code: &'static str, status: StatusCode, default_message: &'static str) -> Self {
+        let mut error = Self::new(AuthErrorKind::Custom);
+        error.0.custom = Some(Custom {
+            code,
+            status,
+            default_message,
+        });
+        error.0.message = Cow::Borrowed(default_message);
+        error
+    }
+
+    /// Challenges with `scheme` instead of `Bearer` (e.g. `Basic` for a failed client
+    /// authentication, RFC 6749 §5.2). A [custom](Self::custom) failure is then challenged too, with
+    /// the scheme and the realm alone.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_api_auth::AuthError;
+    ///
+    /// let error = AuthError::custom("invalid_client", StatusCode::UNAUTHORIZED, "Client authentication failed")
+    ///     .with_challenge("Basic")
+    ///     .with_realm("token");
+    /// assert_eq!(error.challenge().unwrap(), r#"Basic realm="token""#);
+    /// ```
+    pub fn with_challenge(mut self, scheme: &'static str) -> Self {
+        self.0.scheme = Some(scheme);
+        self
     }
 
     /// Replaces the message. Messages are shown to clients: never put request data or secrets in one.
@@ -249,12 +284,27 @@ impl AuthError {
 
     /// The stable machine-readable code, e.g. `"token_expired"`.
     pub fn code(&self) -> &'static str {
-        self.0.kind.code()
+        match &self.0.custom {
+            Some(custom) => custom.code,
+            None => self.0.kind.code(),
+        }
     }
 
     /// The HTTP status of the rejection.
     pub fn status(&self) -> StatusCode {
-        self.0.kind.status()
+        match &self.0.custom {
+            Some(custom) => custom.status,
+            None => self.0.kind.status(),
+        }
+    }
+
+    /// The default message of this failure, whatever [`with_message`](Self::with_message) set: the
+    /// `title` of a problem body.
+    pub fn default_message(&self) -> &'static str {
+        match &self.0.custom {
+            Some(custom) => custom.default_message,
+            None => self.0.kind.default_message(),
+        }
     }
 
     /// The client-facing message.
@@ -269,33 +319,23 @@ impl AuthError {
 
     /// The RFC 6750 `WWW-Authenticate` challenge: for 401 and 403 answers, and for the 400s of a
     /// malformed credential request (`error="invalid_request"`, RFC 6750 §3.1). `None` for server
-    /// failures and token-endpoint grant errors, which are no challenge to authenticate.
+    /// failures, and for [custom](Self::custom) failures unless they ask for one with
+    /// [`with_challenge`](Self::with_challenge).
     pub fn challenge(&self) -> Option<HeaderValue> {
-        let challenged = match self.status() {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => true,
-            StatusCode::BAD_REQUEST => {
-                matches!(
-                    self.0.kind,
-                    AuthErrorKind::InvalidRequest | AuthErrorKind::TenantRequired
-                )
-            }
+        let challenged = match (self.0.kind, self.status()) {
+            // A failure defined elsewhere is challenged only when it asks to be.
+            (AuthErrorKind::Custom, _) => self.0.scheme.is_some(),
+            (_, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => true,
+            (AuthErrorKind::InvalidRequest | AuthErrorKind::TenantRequired, _) => true,
             _ => false,
         };
         if !challenged {
             return None;
         }
-        // RFC 6749 §5.2: a failed client authentication is challenged with the client's scheme.
-        let scheme = if self.0.kind == AuthErrorKind::InvalidClient {
-            "Basic"
-        } else {
-            "Bearer"
-        };
+        let scheme = self.0.scheme.unwrap_or("Bearer");
         let mut params: Vec<(&str, &str)> = Vec::with_capacity(4);
-        match &self.0.realm {
-            Some(realm) => params.push(("realm", realm)),
-            // RFC 7617 requires a realm in a Basic challenge.
-            None if scheme == "Basic" => params.push(("realm", "token")),
-            None => {}
+        if let Some(realm) = &self.0.realm {
+            params.push(("realm", realm));
         }
         if let Some(error) = self.0.kind.oauth_error() {
             params.push(("error", error));
@@ -416,9 +456,13 @@ mod tests {
                 .is_none()
         );
         assert!(
-            AuthError::new(AuthErrorKind::InvalidGrant)
-                .challenge()
-                .is_none()
+            AuthError::custom(
+                "invalid_grant",
+                StatusCode::BAD_REQUEST,
+                "The grant is invalid"
+            )
+            .challenge()
+            .is_none()
         );
         assert_eq!(
             AuthError::new(AuthErrorKind::TenantRequired)

@@ -64,7 +64,12 @@ where
 /// assert_eq!(response.status(), 401);
 /// assert_eq!(response.body(), r#"{"error":"invalid_api_key","message":"The API key is invalid"}"#);
 ///
-/// let response = ErrorFormat::OAuth.render(&AuthError::new(AuthErrorKind::InvalidGrant));
+/// let invalid_grant = AuthError::custom(
+///     "invalid_grant",
+///     http::StatusCode::BAD_REQUEST,
+///     "The grant is invalid, expired or revoked",
+/// );
+/// let response = ErrorFormat::OAuth.render(&invalid_grant);
 /// assert_eq!(
 ///     response.body(),
 ///     r#"{"error":"invalid_grant","error_description":"The grant is invalid, expired or revoked"}"#
@@ -105,7 +110,7 @@ impl ErrorRenderer for ErrorFormat {
                     "type".into(),
                     format!("urn:tower-api-auth:error:{}", error.code()).into(),
                 );
-                body.insert("title".into(), error.kind().default_message().into());
+                body.insert("title".into(), error.default_message().into());
                 body.insert("status".into(), error.status().as_u16().into());
                 body.insert("detail".into(), error.message().into());
                 body.insert("code".into(), error.code().into());
@@ -173,10 +178,14 @@ impl SharedRenderer {
         Self { renderer, realm }
     }
 
-    /// The same realm with another renderer.
-    #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
-    pub(crate) fn with_renderer(&self, renderer: Arc<dyn ErrorRenderer>) -> Self {
-        Self::new(renderer, self.realm.clone())
+    /// The renderer.
+    pub(crate) fn renderer(&self) -> &Arc<dyn ErrorRenderer> {
+        &self.renderer
+    }
+
+    /// The realm of every challenge, if set.
+    pub(crate) fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
     }
 
     /// The complete rejection: rendered body, challenge and the error as an extension.

@@ -2,8 +2,8 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /auth/login` | `{username` or `email, password}` or `{api_key}`; optional `scope`, `session_id`, `tenant` |
-//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `password`, `refresh_token`, `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`) |
+//! | `POST /auth/login` | `{username` or `email, password}` or `{api_key}`; optional `scope`, `session_id`, `tenant` (one of the account's or key's tenants: the tokens then name it alone) |
+//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `password`, `refresh_token`, `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`); `tenant` as at `/auth/login` |
 //! | `POST /auth/refresh` | `{refresh_token}`, optional `scope` |
 //! | `POST /auth/logout` | ends the session of the Bearer token (authenticated) |
 //! | `POST /auth/revoke` | RFC 7009: `token`; unknown tokens answer 200 too |
@@ -23,17 +23,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::error::render::SharedRenderer;
-use crate::error::{AuthError, AuthErrorKind, ErrorFormat};
+use crate::error::{AuthError, ErrorFormat, ErrorRenderer};
 use crate::identity::Identity;
-use crate::issuer::service::{TokenResponse, TokenService};
+use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
+use crate::issuer::response::TokenResponse;
+use crate::issuer::service::TokenService;
 use crate::layer::AuthLayer;
 
 /// The default largest request body, 16 KiB.
@@ -72,7 +73,8 @@ pub fn token_router(service: Arc<TokenService>, auth: AuthLayer) -> Router {
 #[derive(Debug)]
 struct Endpoints {
     service: Arc<TokenService>,
-    renderer: SharedRenderer,
+    renderer: Arc<dyn ErrorRenderer>,
+    realm: Option<Arc<str>>,
     body_limit: usize,
 }
 
@@ -108,9 +110,10 @@ impl TokenEndpoints {
         let state = Arc::new(Endpoints {
             service: self.service,
             renderer: match self.error_format {
-                Some(format) => auth.renderer().with_renderer(Arc::new(format)),
-                None => auth.renderer(),
+                Some(format) => Arc::new(format),
+                None => auth.error_renderer(),
             },
+            realm: auth.realm().map(Arc::from),
             body_limit: self.body_limit,
         });
         let authenticated = Router::new()
@@ -169,35 +172,50 @@ impl Form {
     }
 }
 
-fn invalid_request(message: &'static str) -> AuthError {
-    AuthError::new(AuthErrorKind::InvalidRequest).with_message(message)
+fn invalid_request(message: &'static str) -> GrantError {
+    grant_error(GrantErrorKind::InvalidRequest, message)
 }
 
 impl Endpoints {
-    fn reject(&self, error: AuthError) -> Response {
+    /// The rejection, rendered as the auth layer renders its own, with the error as an extension.
+    fn reject(&self, error: GrantError) -> Response {
         tracing::debug!(code = error.code(), "token endpoint request rejected");
-        let client_failed = error.kind() == AuthErrorKind::InvalidClient;
-        let mut response = self.renderer.respond(error).map(Body::from);
-        if !client_failed {
-            // RFC 6749 §5.2: grant errors are no challenge to authenticate; only a failed client
-            // authentication is answered with one (Basic).
-            response
-                .headers_mut()
-                .remove(http::header::WWW_AUTHENTICATE);
+        let client_failed = error.kind() == GrantErrorKind::InvalidClient;
+        let mut error = AuthError::from(error);
+        match (&self.realm, client_failed) {
+            (Some(realm), _) => error = error.with_realm(&**realm),
+            // RFC 7617 requires a realm in a Basic challenge.
+            (None, true) => error = error.with_realm("token"),
+            (None, false) => {}
         }
-        no_store(response.headers_mut());
-        response
+        let mut response = self.renderer.render(&error);
+        let headers = response.headers_mut();
+        if client_failed {
+            // RFC 6749 §5.2: a failed client authentication is challenged with the client's
+            // scheme (unless the renderer set a challenge of its own).
+            if !headers.contains_key(WWW_AUTHENTICATE)
+                && let Some(challenge) = error.challenge()
+            {
+                headers.insert(WWW_AUTHENTICATE, challenge);
+            }
+        } else {
+            // Grant errors are no challenge to authenticate.
+            headers.remove(WWW_AUTHENTICATE);
+        }
+        no_store(headers);
+        response.extensions_mut().insert(error);
+        response.map(Body::from)
     }
 
     async fn read<T: DeserializeOwned + Default>(
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<T, AuthError> {
+    ) -> Result<T, GrantError> {
         let bytes: Bytes = match Limited::new(body, self.body_limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(AuthError::new(AuthErrorKind::RequestTooLarge));
+                return Err(GrantError::new(GrantErrorKind::RequestTooLarge));
             }
             Err(_) => return Err(invalid_request("The request body could not be read")),
         };
@@ -245,7 +263,7 @@ fn axum_json(value: &impl serde::Serialize) -> ([(http::HeaderName, HeaderValue)
     )
 }
 
-fn required<'a>(value: &'a Option<String>, message: &'static str) -> Result<&'a str, AuthError> {
+fn required<'a>(value: &'a Option<String>, message: &'static str) -> Result<&'a str, GrantError> {
     value
         .as_deref()
         .filter(|v| !v.is_empty())
@@ -253,13 +271,12 @@ fn required<'a>(value: &'a Option<String>, message: &'static str) -> Result<&'a 
 }
 
 /// HTTP Basic client credentials (RFC 6749 §2.3.1), if sent.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, AuthError> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, GrantError> {
+    let invalid_client = || GrantError::new(GrantErrorKind::InvalidClient);
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::new(AuthErrorKind::InvalidClient))?;
+    let value = value.to_str().map_err(|_| invalid_client())?;
     let Some((scheme, encoded)) = value.split_once(' ') else {
         return Ok(None);
     };
@@ -270,17 +287,15 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, Au
         .decode(encoded.trim())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))?;
-    let (id, secret) = decoded
-        .split_once(':')
-        .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))?;
+        .ok_or_else(invalid_client)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined and encoded.
     let unescape = |part: &str| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
             .ok()
             .and_then(|mut pairs| pairs.pop())
             .map(|(_, value)| value)
-            .ok_or_else(|| AuthError::new(AuthErrorKind::InvalidClient))
+            .ok_or_else(invalid_client)
     };
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
@@ -297,7 +312,7 @@ async fn login(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
     result.map_or_else(|error| endpoints.reject(error), granted)
 }
 
-async fn login_grant(service: &TokenService, form: &Form) -> Result<TokenResponse, AuthError> {
+async fn login_grant(service: &TokenService, form: &Form) -> Result<TokenResponse, GrantError> {
     let session_id = form.session_id.as_deref();
     if let Some(api_key) = form.api_key.as_deref() {
         return service
@@ -317,7 +332,13 @@ async fn login_grant(service: &TokenService, form: &Form) -> Result<TokenRespons
         .ok_or_else(|| invalid_request("Send a username (or email) and password, or an api_key"))?;
     let password = required(&form.password, "The password is missing")?;
     service
-        .password(username, password, form.scope.as_deref(), session_id)
+        .password(
+            username,
+            password,
+            form.tenant.as_deref(),
+            form.scope.as_deref(),
+            session_id,
+        )
         .await
 }
 
@@ -331,7 +352,13 @@ async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
                 let username = required(&form.username, "The username is missing")?;
                 let password = required(&form.password, "The password is missing")?;
                 service
-                    .password(username, password, scope, form.session_id.as_deref())
+                    .password(
+                        username,
+                        password,
+                        form.tenant.as_deref(),
+                        scope,
+                        form.session_id.as_deref(),
+                    )
                     .await
             }
             Some("refresh_token") => {
@@ -367,7 +394,7 @@ async fn token(State(endpoints): Shared, headers: HeaderMap, body: Body) -> Resp
                     .await
             }
             None => Err(invalid_request("The grant_type is missing")),
-            Some(_) => Err(AuthError::new(AuthErrorKind::UnsupportedGrantType)),
+            Some(_) => Err(GrantError::new(GrantErrorKind::UnsupportedGrantType)),
         }
     }
     .await;

@@ -3,29 +3,49 @@
 //!
 //! * [`TokenIssuer`] signs RFC 9068 access tokens with a [`SigningKey`]; its
 //!   [`validator`](TokenIssuer::validator) accepts them with no glue code.
-//! * Refresh tokens are opaque (`rt_` + 256 random bits), stored only as hashes in a
-//!   [`RefreshStore`], and single use: each refresh spends the token and returns a new pair. The
-//!   tokens of one login form a session; presenting a spent token ends the whole session (reuse
-//!   detection). A session has an absolute lifetime (30 days by default) that rotation never
-//!   extends, and an optional idle timeout.
+//! * Refresh tokens are opaque (`rt_<family>_<generation>_<256-bit secret>`), stored only as
+//!   hashes in a [`RefreshStore`], and single use: each refresh rotates the token and returns a new
+//!   pair. The tokens of one login form a session, of which the store keeps one record holding
+//!   only the current token's hash, so a session costs the same memory however often it is
+//!   refreshed. Presenting any other token of a live session ends the whole session (reuse
+//!   detection), except the one just replaced within an optional
+//!   [reuse interval](TokenService::reuse_interval). A session has an absolute lifetime (30 days
+//!   by default) that rotation never extends, and an optional idle timeout.
 //! * [`TokenService`] offers the grants — password (through your [`PasswordVerifier`]), API-key
-//!   exchange, refresh, client credentials — plus logout and RFC 7009 revocation. Ending a session
-//!   refuses its access tokens at once through the auth layer's revocation check.
+//!   exchange, refresh, client credentials (through a [`ClientStore`]) — plus logout and RFC 7009
+//!   revocation. Ending a session refuses its access tokens at once through the auth layer's
+//!   revocation check. Its failures are [`GrantError`]s.
 //! * With the `axum` feature, [`token_router`] serves it all over HTTP.
+//!
+//! The app's stores — [`PasswordVerifier`], [`RefreshStore`], [`ClientStore`] — are implemented
+//! with `async fn`, and every type they return has a public constructor.
+//!
+//! This module is built only on the crate's public API, as a third-party crate could be.
 
+mod accounts;
+mod clients;
+mod error;
+mod grants;
 #[cfg(feature = "axum")]
 mod http;
-mod refresh;
+mod memory;
+mod response;
 mod service;
+mod sessions;
 mod signing;
+mod store;
+mod token;
 
+pub use accounts::{Account, PasswordVerifier};
+pub use clients::{ClientRecord, ClientStore, MemoryClients};
+pub use error::{GrantError, GrantErrorKind};
 #[cfg(feature = "axum")]
 pub use http::{DEFAULT_BODY_LIMIT, TokenEndpoints, token_router};
-pub use refresh::{
-    MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoreFuture,
+pub use memory::MemoryRefreshStore;
+pub use response::TokenResponse;
+pub use service::{DEFAULT_SESSION_TTL, TokenService};
+pub use signing::{
+    AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,
 };
-pub use service::{
-    Account, ClientRecord, DEFAULT_SESSION_TTL, MemoryClients, PasswordVerifier, TokenResponse,
-    TokenService,
-};
-pub use signing::{AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, SigningKey, TokenIssuer};
+pub use store::{Grace, RefreshStore, Rotation, Session, StoredSession};
+pub use token::{RefreshTokenHash, SealedToken};

@@ -6,13 +6,41 @@ use std::time::Duration;
 
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header};
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 
-use crate::error::{AuthError, AuthErrorKind};
+use crate::crypto::random_secret;
+use crate::issuer::error::{GrantError, GrantErrorKind};
 use crate::jwt::{JwtKey, JwtOptions, JwtValidator, KeyError};
-use crate::random::random_base62;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
+
+/// The claims the issuer sets itself; the app's claims ([`Account::with_claim`], API-key
+/// metadata, [`AccessGrant::with_claim`]) never override them: an app claim of one of these
+/// names is ignored. `scp` is among them because validators read scopes from it.
+///
+/// [`Account::with_claim`]: crate::issuer::Account::with_claim
+pub const REGISTERED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "sid",
+    "scope",
+    "scp",
+    "tenant_id",
+    "client_id",
+    "api_key_id",
+];
+
+/// Whether `name` is one of the [`REGISTERED_CLAIMS`].
+pub(crate) fn is_registered_claim(name: &str) -> bool {
+    REGISTERED_CLAIMS.contains(&name)
+}
 
 /// A private key (or HMAC secret) that signs access tokens, bound to one algorithm, with the
 /// matching verification key derived from it.
@@ -58,7 +86,7 @@ impl SigningKey {
     /// A private key in PEM (PKCS#8, or PKCS#1 for RSA): RSA for `RS*`/`PS*`, P-256/P-384 for
     /// `ES256`/`ES384`, Ed25519 for `EdDSA`.
     pub fn from_pem(algorithm: Algorithm, private_pem: &[u8]) -> Result<Self, KeyError> {
-        crate::crypto::backend_available().map_err(KeyError::new)?;
+        crate::crypto::ensure_provider();
         let encoding = match algorithm.family() {
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
             AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
@@ -106,6 +134,16 @@ impl SigningKey {
 }
 
 /// Who and what an access token is for.
+///
+/// ```
+/// use tower_api_auth::{issuer::AccessGrant, scope::Scopes, Tenant};
+///
+/// let grant = AccessGrant::new("user_1", Scopes::parse("read").unwrap())
+///     .with_tenants(vec![Tenant::new("tn_a").unwrap()])
+///     .with_session("ses_1")
+///     .with_claim("plan", "pro");
+/// assert_eq!(grant.claims["plan"], "pro");
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AccessGrant {
@@ -119,6 +157,11 @@ pub struct AccessGrant {
     pub session_id: Option<Arc<str>>,
     /// The OAuth client (`client_id`, RFC 9068), if one asked.
     pub client_id: Option<Arc<str>>,
+    /// The public id of the API key the grant was exchanged for (`api_key_id`), so that rules
+    /// about the key still apply to its tokens.
+    pub api_key_id: Option<Arc<str>>,
+    /// The app's claims; [registered ones](REGISTERED_CLAIMS) are left out when signing.
+    pub claims: Map<String, Value>,
 }
 
 impl AccessGrant {
@@ -130,6 +173,8 @@ impl AccessGrant {
             tenants: Vec::new(),
             session_id: None,
             client_id: None,
+            api_key_id: None,
+            claims: Map::new(),
         }
     }
 
@@ -151,6 +196,28 @@ impl AccessGrant {
     #[must_use]
     pub fn with_client(mut self, client_id: impl Into<Arc<str>>) -> Self {
         self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the API key id.
+    #[must_use]
+    pub fn with_api_key(mut self, api_key_id: impl Into<Arc<str>>) -> Self {
+        self.api_key_id = Some(api_key_id.into());
+        self
+    }
+
+    /// Adds a claim of the app's (ignored when signing if it is a [registered
+    /// one](REGISTERED_CLAIMS)).
+    #[must_use]
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets all of the app's claims at once.
+    #[must_use]
+    pub fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims = claims;
         self
     }
 }
@@ -193,9 +260,28 @@ struct Claims<'a> {
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<&'a str>,
     scope: &'a str,
     #[serde(skip_serializing_if = "TenantClaim::is_empty")]
     tenant_id: TenantClaim<'a>,
+    #[serde(flatten)]
+    custom: CustomClaims<'a>,
+}
+
+/// The app's claims, registered names left out.
+struct CustomClaims<'a>(&'a Map<String, Value>);
+
+impl Serialize for CustomClaims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0 {
+            if !is_registered_claim(name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -300,9 +386,10 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs an access token for `grant` at `now` (unix seconds).
-    pub fn issue(&self, grant: &AccessGrant, now: u64) -> Result<AccessToken, AuthError> {
-        let token_id = random_base62(22);
+    /// Signs an access token for `grant` at `now` (unix seconds). Fails (`misconfigured`) only if
+    /// the key cannot sign.
+    pub fn issue(&self, grant: &AccessGrant, now: u64) -> Result<AccessToken, GrantError> {
+        let token_id = random_secret(22);
         let expires_at = now.saturating_add(self.ttl);
         let claims = Claims {
             iss: &self.issuer,
@@ -317,17 +404,18 @@ impl TokenIssuer {
             jti: &token_id,
             sid: grant.session_id.as_deref(),
             client_id: grant.client_id.as_deref(),
+            api_key_id: grant.api_key_id.as_deref(),
             scope: grant.scopes.as_str(),
             tenant_id: match grant.tenants.as_slice() {
                 [one] => TenantClaim::One(one),
                 many => TenantClaim::Many(many),
             },
+            custom: CustomClaims(&grant.claims),
         };
-        crate::crypto::ensure_provider();
         let token =
             jsonwebtoken::encode(&self.header, &claims, &self.key.encoding).map_err(|error| {
                 tracing::error!(error = %error, "signing an access token failed");
-                AuthError::new(AuthErrorKind::Misconfigured)
+                GrantError::new(GrantErrorKind::Misconfigured)
             })?;
         Ok(AccessToken {
             token,

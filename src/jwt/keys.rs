@@ -13,7 +13,9 @@ use crate::jwt::verifier::Prepared;
 pub struct KeyError(String);
 
 impl KeyError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    /// A key error saying `message` (for key sources outside the crate). Name the key, never
+    /// its secret.
+    pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }
@@ -128,12 +130,9 @@ impl JwtKey {
         Self::bound(algorithm, key)
     }
 
-    /// A key jsonwebtoken already decoded, bound to `algorithm`.
-    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
-    pub(crate) fn from_decoding_key(
-        algorithm: Algorithm,
-        key: DecodingKey,
-    ) -> Result<Self, KeyError> {
+    /// A key jsonwebtoken already decoded (e.g. from a JWK), bound to `algorithm`; refused when its
+    /// type does not suit the algorithm.
+    pub fn from_decoding_key(algorithm: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
         backend_available()?;
         Self::bound(algorithm, key)
     }

@@ -94,10 +94,15 @@ impl AuthLayer {
         }
     }
 
-    /// The error renderer, so companion routers answer in the same format.
-    #[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
-    pub(crate) fn renderer(&self) -> SharedRenderer {
-        self.policy.renderer.clone()
+    /// The layer's error renderer, so that companion routers (the token endpoints) answer in the
+    /// same format.
+    pub fn error_renderer(&self) -> Arc<dyn ErrorRenderer> {
+        Arc::clone(self.policy.renderer.renderer())
+    }
+
+    /// The `realm` of the layer's challenges, if one was set.
+    pub fn realm(&self) -> Option<&str> {
+        self.policy.renderer.realm()
     }
 }
 

@@ -1,13 +1,24 @@
-//! Shared helpers of the integration tests: a real HTTP server, a client that records status,
-//! headers and JSON body, API keys, and JWTs minted with jsonwebtoken.
+//! Shared helpers of the integration tests: a real HTTP server (or the same router called in
+//! process through `oneshot`), a client that records status, headers and JSON body, API keys, and
+//! JWTs minted with jsonwebtoken. [`lifecycle`] adds the token service's fixtures.
 #![allow(dead_code)]
+
+/// The token lifecycle's fixtures, for the files that build the issuer.
+#[cfg(all(
+    feature = "issuer",
+    feature = "axum",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
+pub(crate) mod lifecycle;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http_body_util::BodyExt as _;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use tower::ServiceExt as _;
 use tower_api_auth::{
     JwtValidator, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::KeyRecord,
     jwt::TokenCacheConfig, scope::Scopes,
@@ -197,6 +208,8 @@ pub(crate) struct Call {
     twice: bool,
     /// The validator behind the server, to check that tokens that passed were cached.
     validator: Option<JwtValidator>,
+    /// Called in process through `oneshot` instead of over HTTP.
+    router: Option<axum::Router>,
 }
 
 impl Call {
@@ -216,9 +229,37 @@ impl Call {
         self.header("x-api-key", key).header("x-tenant-id", tenant)
     }
 
+    /// `Authorization: Basic base64(<id>:<secret>)`.
+    pub(crate) fn basic(self, id: &str, secret: &str) -> Self {
+        let encoded = STANDARD.encode(format!("{id}:{secret}"));
+        self.header("authorization", &format!("Basic {encoded}"))
+    }
+
+    /// A JSON body.
+    pub(crate) fn json(self, body: &Value) -> Self {
+        self.raw("application/json", body.to_string())
+    }
+
+    /// An `application/x-www-form-urlencoded` body, given already encoded.
+    pub(crate) fn form(self, body: &str) -> Self {
+        self.raw("application/x-www-form-urlencoded", body)
+    }
+
+    /// A raw body with `content_type`.
+    pub(crate) fn raw(mut self, content_type: &str, body: impl Into<String>) -> Self {
+        self.builder = self
+            .builder
+            .header("content-type", content_type)
+            .body(body.into());
+        self
+    }
+
     /// Sends it: once, or twice when the server repeats requests (then both answers must be the
     /// same in status, `WWW-Authenticate` and body, and the second one is returned).
     pub(crate) async fn send(self) -> Reply {
+        if let Some(router) = self.router {
+            return Self::call_in_process(router, self.builder).await;
+        }
         if !self.twice {
             return Self::send_once(self.builder).await;
         }
@@ -243,6 +284,41 @@ impl Call {
         second
     }
 
+    /// The same request through `router.oneshot(..)`, with no socket.
+    async fn call_in_process(router: axum::Router, builder: reqwest::RequestBuilder) -> Reply {
+        let request = builder.build().expect("request built");
+        let url = request.url();
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let body = request
+            .body()
+            .and_then(|body| body.as_bytes())
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let mut http_request = http::Request::builder()
+            .method(request.method().clone())
+            .uri(target)
+            .body(axum::body::Body::from(body))
+            .expect("request");
+        *http_request.headers_mut() = request.headers().clone();
+        let response = router.oneshot(http_request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body read")
+            .to_bytes();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
+        }
+    }
+
     async fn send_once(builder: reqwest::RequestBuilder) -> Reply {
         let response = builder.send().await.expect("request sent");
         let status = response.status().as_u16();
@@ -256,7 +332,7 @@ impl Call {
     }
 }
 
-/// A running test server.
+/// A running test server, or a router called in process.
 #[derive(Clone)]
 pub(crate) struct Server {
     base: String,
@@ -264,16 +340,43 @@ pub(crate) struct Server {
     /// Every request is sent twice (see [`Call::send`]).
     twice: bool,
     validator: Option<JwtValidator>,
+    /// Set for a router called in process (see [`in_process`]).
+    router: Option<axum::Router>,
 }
 
 impl Server {
     /// `GET <path>`.
     pub(crate) fn get(&self, path: &str) -> Call {
+        self.call(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    /// `POST <path>`.
+    pub(crate) fn post(&self, path: &str) -> Call {
+        self.call(self.client.post(format!("{}{path}", self.base)))
+    }
+
+    /// `POST <path>` with a JSON body.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.post(path).json(body).send().await
+    }
+
+    /// `POST <path>` with a form body.
+    pub(crate) async fn post_form(&self, path: &str, body: &str) -> Reply {
+        self.post(path).form(body).send().await
+    }
+
+    fn call(&self, builder: reqwest::RequestBuilder) -> Call {
         Call {
-            builder: self.client.get(format!("{}{path}", self.base)),
+            builder,
             twice: self.twice,
             validator: self.validator.clone(),
+            router: self.router.clone(),
         }
+    }
+
+    /// Whether requests go over a socket.
+    pub(crate) fn is_http(&self) -> bool {
+        self.router.is_none()
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
@@ -288,7 +391,16 @@ impl Server {
             client: reqwest::Client::new(),
             twice: false,
             validator: None,
+            router: None,
         }
+    }
+}
+
+/// Calls `app` in process through `oneshot`, with the same [`Call`]s as a served one.
+pub(crate) fn in_process(app: axum::Router) -> Server {
+    Server {
+        router: Some(app),
+        ..Server::at("http://in-process.test".to_owned())
     }
 }
 

@@ -1,20 +1,21 @@
-//! Helpers of `tests/lifecycle.rs`: a token service with known users, API keys and clients served
-//! over real HTTP, a client that records status, headers and body, and stores that record or fail.
-#![allow(dead_code)]
+//! The token lifecycle's fixtures: a token service with known users, API keys and clients on a
+//! manual clock, its endpoints called in process or served over real HTTP, and stores that fail
+//! on demand.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
+use tower_api_auth::api_key::{KeyLookup, KeyProvider};
+use tower_api_auth::clock::{Clock, ManualClock};
 use tower_api_auth::issuer::{
-    MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoreFuture,
+    MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession,
 };
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
@@ -22,6 +23,8 @@ use tower_api_auth::{
     issuer::MemoryClients, issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenEndpoints,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
+
+use super::{Reply, Server, in_process, serve};
 
 /// The `iss` of every token here.
 pub(crate) const ISSUER: &str = "https://auth.lifecycle.test";
@@ -48,20 +51,6 @@ pub(crate) const KEY_SCOPES: &str = "reports:read reports:write";
 pub(crate) const CLIENT_ID: &str = "client_billing";
 pub(crate) const CLIENT_SCOPES: &str = "billing:read billing:write";
 
-/// Now, in unix seconds.
-pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-/// The bytes of a PEM file in `tests/keys/`.
-pub(crate) fn pem(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// The decoded JSON header and payload of a JWT.
 pub(crate) fn decode_jwt(token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
@@ -84,10 +73,9 @@ pub(crate) fn hash_hex(refresh_token: &str) -> String {
     hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A refresh-token hash of a well-shaped token numbered `n` (for driving a store directly).
-pub(crate) fn nth_hash(n: usize) -> RefreshTokenHash {
-    let token = format!("rt_{n:0>43}");
-    RefreshTokenHash::of(&token).expect("well-shaped")
+/// A refresh-token hash numbered `n` (for driving a store directly).
+pub(crate) fn nth_hash(n: u8) -> RefreshTokenHash {
+    RefreshTokenHash::from_bytes([n; 32])
 }
 
 /// The users, by username and by email; wrong password and unknown user alike answer `None`.
@@ -115,22 +103,15 @@ impl Users {
 }
 
 impl PasswordVerifier for Users {
-    fn verify<'a>(
-        &'a self,
-        username: &'a str,
-        password: &'a str,
-    ) -> StoreFuture<'a, Option<Account>> {
+    async fn verify(&self, username: &str, password: &str) -> Result<Option<Account>, StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(StoreError::new(
-                "user database is down",
-            ))));
+            return Err(StoreError::new("user database is down"));
         }
-        let account = self
+        Ok(self
             .users
             .get(username)
             .filter(|(expected, _)| *expected == password)
-            .map(|(_, account)| account.clone());
-        Box::pin(std::future::ready(Ok(account)))
+            .map(|(_, account)| account.clone()))
     }
 }
 
@@ -141,6 +122,8 @@ pub(crate) struct TestStore {
     pub(crate) inner: Arc<MemoryRefreshStore>,
     pub(crate) started: Arc<Mutex<Vec<Session>>>,
     pub(crate) failing: Arc<AtomicBool>,
+    /// When set, only the compare-and-swap of a rotation fails.
+    pub(crate) failing_rotations: Arc<AtomicBool>,
 }
 
 impl TestStore {
@@ -149,16 +132,16 @@ impl TestStore {
             inner: Arc::new(MemoryRefreshStore::new()),
             started: Arc::default(),
             failing: Arc::new(AtomicBool::new(false)),
+            failing_rotations: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn down<T: Send + 'static>(&self) -> Option<StoreFuture<'_, T>> {
-        self.failing.load(Ordering::SeqCst).then(|| {
-            let failed: StoreFuture<'_, T> = Box::pin(std::future::ready(Err(StoreError::new(
-                "refresh store is down",
-            ))));
-            failed
-        })
+    fn up(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::new("refresh store is down"))
+        } else {
+            Ok(())
+        }
     }
 
     /// The last session started.
@@ -173,38 +156,63 @@ impl TestStore {
 }
 
 impl RefreshStore for TestStore {
-    fn start(&self, session: Session, first: RefreshTokenHash) -> StoreFuture<'_, Option<Session>> {
-        if let Some(failed) = self.down() {
-            return failed;
-        }
-        self.started.lock().unwrap().push(session.clone());
-        self.inner.start(session, first)
-    }
-
-    fn rotate(
+    async fn start(
         &self,
-        presented: RefreshTokenHash,
-        next: RefreshTokenHash,
-        now: u64,
-    ) -> StoreFuture<'_, Rotation> {
-        if let Some(failed) = self.down() {
-            return failed;
-        }
-        self.inner.rotate(presented, next, now)
+        session: Session,
+        first: RefreshTokenHash,
+    ) -> Result<Option<Session>, StoreError> {
+        self.up()?;
+        self.started.lock().unwrap().push(session.clone());
+        self.inner.start(session, first).await
     }
 
-    fn session_of(&self, token: RefreshTokenHash, now: u64) -> StoreFuture<'_, Option<Session>> {
-        if let Some(failed) = self.down() {
-            return failed;
-        }
-        self.inner.session_of(token, now)
+    async fn load(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.up()?;
+        self.inner.load(session_id).await
     }
 
-    fn end(&self, session_id: &str, now: u64) -> StoreFuture<'_, Option<Session>> {
-        if let Some(failed) = self.down() {
-            return failed;
+    async fn rotate(&self, session_id: &str, rotation: Rotation) -> Result<bool, StoreError> {
+        self.up()?;
+        if self.failing_rotations.load(Ordering::SeqCst) {
+            return Err(StoreError::new("refresh store is down"));
         }
-        self.inner.end(session_id, now)
+        self.inner.rotate(session_id, rotation).await
+    }
+
+    async fn end(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
+        self.up()?;
+        self.inner.end(session_id).await
+    }
+
+    async fn purge(&self, now: u64) -> Result<usize, StoreError> {
+        self.up()?;
+        self.inner.purge(now).await
+    }
+}
+
+/// An API-key store that delegates to a shared [`MemoryKeyProvider`] and fails every lookup while
+/// `down` is set.
+#[derive(Clone)]
+pub(crate) struct TestKeys {
+    pub(crate) inner: Arc<MemoryKeyProvider>,
+    pub(crate) down: Arc<AtomicBool>,
+}
+
+impl TestKeys {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Arc::new(MemoryKeyProvider::new()),
+            down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl KeyProvider for TestKeys {
+    fn lookup(&self, key_id: &str) -> KeyLookup {
+        if self.down.load(Ordering::SeqCst) {
+            return KeyLookup::Ready(Err(StoreError::new("key store is down")));
+        }
+        self.inner.lookup(key_id)
     }
 }
 
@@ -213,19 +221,27 @@ impl RefreshStore for TestStore {
 pub(crate) struct Options {
     pub(crate) session_ttl: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) reuse_interval: Option<Duration>,
     pub(crate) body_limit: Option<usize>,
     pub(crate) error_format: Option<ErrorFormat>,
+    /// Serve over real HTTP rather than call the router in process.
+    pub(crate) http: bool,
 }
 
-/// A token service with users, an API key and a client, served with the token endpoints under
+/// A token service with users, an API key and a client on a manual clock, its endpoints under
 /// `/v1` and a protected `GET /v1/me`.
 pub(crate) struct Fixture {
     pub(crate) server: Server,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) store: TestStore,
+    pub(crate) keys: TestKeys,
     pub(crate) users_down: Arc<AtomicBool>,
+    /// The time of the service and of both auth layers; it moves only when a test moves it.
+    pub(crate) clock: ManualClock,
     /// An `sk_live` key of [`KEY_OWNER`] for tenants `tn_a` and `tn_b` with [`KEY_SCOPES`].
     pub(crate) api_key: String,
+    /// The public id of [`api_key`](Self::api_key).
+    pub(crate) api_key_id: String,
     /// The secret of [`CLIENT_ID`].
     pub(crate) client_secret: String,
 }
@@ -243,11 +259,22 @@ pub(crate) fn hs256_issuer() -> TokenIssuer {
 }
 
 impl Fixture {
+    /// The default fixture, called in process.
     pub(crate) async fn start() -> Self {
         Self::with(Options::default()).await
     }
 
+    /// The default fixture, served over real HTTP.
+    pub(crate) async fn over_http() -> Self {
+        Self::with(Options {
+            http: true,
+            ..Options::default()
+        })
+        .await
+    }
+
     pub(crate) async fn with(options: Options) -> Self {
+        let clock = ManualClock::starting_now();
         let users = Users::new();
         let users_down = users.down.clone();
         let (api_key, record) = ApiKeyHasher::default()
@@ -258,6 +285,9 @@ impl Fixture {
                     .with_scopes(Scopes::parse(KEY_SCOPES).unwrap())
             })
             .into_parts();
+        let api_key_id = record.key_id.to_string();
+        let keys = TestKeys::new();
+        keys.inner.insert(record);
         let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
         let client_secret = clients.register(
             CLIENT_ID,
@@ -267,19 +297,24 @@ impl Fixture {
         let store = TestStore::new();
         let mut service = TokenService::new(hs256_issuer(), store.clone())
             .passwords(users)
-            .api_keys(ApiKeys::new(MemoryKeyProvider::from(vec![record])))
-            .clients(clients);
+            .api_keys(ApiKeys::new(keys.clone()))
+            .clients(clients)
+            .clock(clock.clone());
         if let Some(ttl) = options.session_ttl {
             service = service.session_ttl(ttl);
         }
         if let Some(idle) = options.idle_timeout {
             service = service.idle_timeout(idle);
         }
+        if let Some(interval) = options.reuse_interval {
+            service = service.reuse_interval(interval);
+        }
         let tokens = Arc::new(service);
         let auth = || {
             let mut builder = AuthLayer::builder()
                 .jwt(tokens.validator())
-                .revocation(tokens.revocations());
+                .revocation(tokens.revocations())
+                .clock(clock.clone());
             if let Some(format) = options.error_format {
                 builder = builder.error_format(format);
             }
@@ -293,14 +328,27 @@ impl Fixture {
         let app = Router::new()
             .nest("/v1", endpoints.router(auth()))
             .merge(protected);
+        let server = if options.http {
+            serve(app).await
+        } else {
+            in_process(app)
+        };
         Self {
-            server: serve(app).await,
+            server,
             tokens,
             store,
+            keys,
             users_down,
+            clock,
             api_key,
+            api_key_id,
             client_secret,
         }
+    }
+
+    /// The fixture's time now.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Logs `username` in with JSON and returns the successful grant.
@@ -348,28 +396,7 @@ impl Grant {
     }
 }
 
-/// What came back over HTTP.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) headers: HeaderMap,
-    pub(crate) text: String,
-}
-
 impl Reply {
-    /// A header as a string, if present.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("visible ASCII header"))
-    }
-
-    /// The body as JSON.
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text))
-    }
-
     /// Asserts an RFC 6749 §5.1 success and returns the grant.
     pub(crate) fn assert_granted(&self) -> Grant {
         assert_eq!(self.status, 200, "status of {:?}", self.text);
@@ -386,7 +413,10 @@ impl Reply {
         assert_eq!(access_token.split('.').count(), 3, "a JWS");
         let refresh_token = body.get("refresh_token").map(|r| {
             let r = r.as_str().expect("refresh_token is a string").to_owned();
-            assert!(r.starts_with("rt_") && r.len() == 46, "refresh token shape");
+            assert!(
+                r.starts_with("rt_") && RefreshTokenHash::of(&r).is_some(),
+                "refresh token shape: {r}"
+            );
             r
         });
         let scope = body["scope"]
@@ -405,34 +435,15 @@ impl Reply {
         }
     }
 
-    /// Asserts a default (`Nested`) error body with `code` and a message; returns the message.
-    pub(crate) fn assert_error(&self, status: u16, code: &str) -> String {
-        assert_eq!(self.status, status, "status of {:?}", self.text);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/json"),
-            "content type of {:?}",
-            self.text
-        );
-        let body = self.json();
-        assert_eq!(body["error"]["code"], code, "body: {body}");
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("message in {body}"))
-            .to_owned();
-        assert!(!message.is_empty());
-        message
-    }
-
-    /// Asserts a token-endpoint error: the error body, `Cache-Control: no-store`, and no bearer
-    /// challenge for a 400.
+    /// Asserts a token-endpoint error: the default (`Nested`) error body, `Cache-Control:
+    /// no-store`, and no challenge for a 400, 413 or 503; returns the message.
     pub(crate) fn assert_grant_error(&self, status: u16, code: &str) -> String {
-        let message = self.assert_error(status, code);
+        let error = self.assert_error(status, code);
         assert_eq!(self.header("cache-control"), Some("no-store"), "{code}");
         if status == 400 || status == 413 || status == 503 {
             assert_eq!(self.header("www-authenticate"), None, "{code}");
         }
-        message
+        error["message"].as_str().expect("message").to_owned()
     }
 
     /// Asserts a 401 `token_revoked` with its RFC 6750 challenge.
@@ -448,127 +459,7 @@ impl Reply {
 
     /// Asserts neither the body nor any header contains `secret`.
     pub(crate) fn assert_no_leak(&self, secret: &str) {
-        assert!(
-            !self.text.contains(secret),
-            "leaked in body {:?}",
-            self.text
-        );
-        for (name, value) in &self.headers {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            assert!(!value.contains(secret), "leaked in header {name}");
-        }
-    }
-}
-
-/// A request to the test server.
-pub(crate) struct Call {
-    builder: reqwest::RequestBuilder,
-}
-
-impl Call {
-    /// Adds a header.
-    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
-        self.builder = self.builder.header(name, value);
-        self
-    }
-
-    /// `Authorization: Bearer <token>`.
-    pub(crate) fn bearer(self, token: &str) -> Self {
-        self.header("authorization", &format!("Bearer {token}"))
-    }
-
-    /// `Authorization: Basic base64(<id>:<secret>)`.
-    pub(crate) fn basic(self, id: &str, secret: &str) -> Self {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-        self.header("authorization", &format!("Basic {encoded}"))
-    }
-
-    /// A JSON body.
-    pub(crate) fn json(mut self, body: &Value) -> Self {
-        self.builder = self
-            .builder
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        self
-    }
-
-    /// An `application/x-www-form-urlencoded` body, given already encoded.
-    pub(crate) fn form(mut self, body: &str) -> Self {
-        self.builder = self
-            .builder
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned());
-        self
-    }
-
-    /// A raw body with `content_type`.
-    pub(crate) fn raw(mut self, content_type: &str, body: impl Into<String>) -> Self {
-        self.builder = self
-            .builder
-            .header("content-type", content_type)
-            .body(body.into());
-        self
-    }
-
-    /// Sends it.
-    pub(crate) async fn send(self) -> Reply {
-        let response = self.builder.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("body read");
-        Reply {
-            status,
-            headers,
-            text,
-        }
-    }
-}
-
-/// A running test server.
-#[derive(Clone)]
-pub(crate) struct Server {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Server {
-    /// `GET <path>`.
-    pub(crate) fn get(&self, path: &str) -> Call {
-        Call {
-            builder: self.client.get(format!("{}{path}", self.base)),
-        }
-    }
-
-    /// `POST <path>`.
-    pub(crate) fn post(&self, path: &str) -> Call {
-        Call {
-            builder: self.client.post(format!("{}{path}", self.base)),
-        }
-    }
-
-    /// `POST <path>` with a JSON body.
-    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.post(path).json(body).send().await
-    }
-
-    /// `POST <path>` with a form body.
-    pub(crate) async fn post_form(&self, path: &str, body: &str) -> Reply {
-        self.post(path).form(body).send().await
-    }
-}
-
-/// Serves `app` on 127.0.0.1 with an OS-chosen port, in the background.
-pub(crate) async fn serve(app: Router) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("server");
-    });
-    Server {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        super::assert_no_leak(self, secret);
     }
 }
 

@@ -1,0 +1,198 @@
+//! [`GrantError`]: how the token service fails, with RFC 6749 §5.2 codes. It becomes an
+//! [`AuthError`] only at the HTTP boundary, so the app's error format renders it like any other.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::StatusCode;
+
+use crate::error::{AuthError, AuthErrorKind};
+use crate::store::StoreError;
+
+/// What went wrong at the token service, as a closed set of stable codes.
+///
+/// The enum is `non_exhaustive`: new failures may be added in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantErrorKind {
+    /// The request is malformed: a missing parameter, an unreadable body (400 `invalid_request`).
+    InvalidRequest,
+    /// The grant — password, refresh token, API key — is invalid, expired, revoked or was already
+    /// used (400 `invalid_grant`).
+    InvalidGrant,
+    /// Client authentication failed (401 `invalid_client`, challenged with `Basic`).
+    InvalidClient,
+    /// The requested scope is malformed or exceeds what the grant allows (400 `invalid_scope`).
+    InvalidScope,
+    /// The `grant_type` is unknown or not enabled (400 `unsupported_grant_type`).
+    UnsupportedGrantType,
+    /// The request body is larger than the endpoint accepts (413 `request_too_large`).
+    RequestTooLarge,
+    /// A store (users, refresh tokens, API keys, clients) could not answer (503
+    /// `auth_unavailable`): nothing was spent or ended, the client may retry.
+    Unavailable,
+    /// The service is misconfigured, e.g. its key cannot sign (500 `misconfigured`).
+    Misconfigured,
+}
+
+impl GrantErrorKind {
+    /// The stable machine-readable code, e.g. `"invalid_grant"`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::RequestTooLarge => "request_too_large",
+            Self::Unavailable => "auth_unavailable",
+            Self::Misconfigured => "misconfigured",
+        }
+    }
+
+    /// The HTTP status this failure is answered with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::InvalidScope
+            | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A default human-readable message. It never contains request data.
+    pub const fn default_message(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "The request is malformed",
+            Self::InvalidGrant => "The grant is invalid, expired or revoked",
+            Self::InvalidClient => "Client authentication failed",
+            Self::InvalidScope => "The requested scope exceeds the granted scope",
+            Self::UnsupportedGrantType => "The grant type is not supported",
+            Self::RequestTooLarge => "The request body is too large",
+            Self::Unavailable => AuthErrorKind::AuthUnavailable.default_message(),
+            Self::Misconfigured => AuthErrorKind::Misconfigured.default_message(),
+        }
+    }
+}
+
+impl fmt::Display for GrantErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A token-service failure: a [`GrantErrorKind`] and a client-facing message.
+///
+/// `AuthError::from` turns it into the core's error (the token endpoints do so), which every
+/// [`ErrorFormat`](crate::error::ErrorFormat) renders with the same code, status and message.
+///
+/// ```
+/// use tower_api_auth::AuthError;
+/// use tower_api_auth::issuer::{GrantError, GrantErrorKind};
+///
+/// let error = GrantError::new(GrantErrorKind::InvalidGrant).with_message("The refresh token is invalid");
+/// assert_eq!((error.code(), error.status().as_u16()), ("invalid_grant", 400));
+/// let error = AuthError::from(error);
+/// assert_eq!((error.code(), error.message()), ("invalid_grant", "The refresh token is invalid"));
+/// assert!(error.challenge().is_none(), "a grant error is no challenge to authenticate");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct GrantError {
+    kind: GrantErrorKind,
+    message: Cow<'static, str>,
+}
+
+impl GrantError {
+    /// A failure of `kind` with its default message.
+    pub fn new(kind: GrantErrorKind) -> Self {
+        Self {
+            kind,
+            message: Cow::Borrowed(kind.default_message()),
+        }
+    }
+
+    /// Replaces the message. Messages are shown to clients: never put request data or secrets in one.
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> GrantErrorKind {
+        self.kind
+    }
+
+    /// The stable machine-readable code, e.g. `"invalid_grant"`.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The HTTP status of the rejection.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The client-facing message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// A store that could not answer; its error goes to the logs only.
+    pub(crate) fn unavailable(error: &StoreError) -> Self {
+        tracing::debug!(error = %error, "token store failed");
+        Self::new(GrantErrorKind::Unavailable)
+    }
+}
+
+/// Shorthand for a failure with a message.
+pub(crate) fn grant_error(kind: GrantErrorKind, message: &'static str) -> GrantError {
+    GrantError::new(kind).with_message(message)
+}
+
+impl fmt::Debug for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantError")
+            .field("code", &self.code())
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+impl fmt::Display for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for GrantError {}
+
+impl From<GrantErrorKind> for GrantError {
+    fn from(kind: GrantErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl From<GrantError> for AuthError {
+    /// The core's kinds where the core has them (`invalid_request`, `auth_unavailable`,
+    /// `misconfigured`), [`AuthError::custom`] for the token endpoints' own; `invalid_client` is
+    /// challenged with `Basic` (RFC 6749 §5.2).
+    fn from(error: GrantError) -> Self {
+        let kind = error.kind;
+        let core = match kind {
+            GrantErrorKind::InvalidRequest => AuthError::new(AuthErrorKind::InvalidRequest),
+            GrantErrorKind::Unavailable => AuthError::new(AuthErrorKind::AuthUnavailable),
+            GrantErrorKind::Misconfigured => AuthError::new(AuthErrorKind::Misconfigured),
+            GrantErrorKind::InvalidClient => {
+                AuthError::custom(kind.code(), kind.status(), kind.default_message())
+                    .with_challenge("Basic")
+            }
+            _ => AuthError::custom(kind.code(), kind.status(), kind.default_message()),
+        };
+        core.with_message(error.message)
+    }
+}

@@ -1,0 +1,262 @@
+//! The session lifecycle: starting one, refreshing it (rotation, reuse detection, the retry
+//! grace), and ending it (logout, RFC 7009 revocation, reuse).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::error::AuthErrorKind;
+use crate::identity::Identity;
+use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
+use crate::issuer::grants::narrow;
+use crate::issuer::response::TokenResponse;
+use crate::issuer::service::TokenService;
+use crate::issuer::store::{Grace, Rotation, Session, StoredSession};
+use crate::issuer::token::{NewRefreshToken, RefreshToken};
+use crate::scope::Scopes;
+use crate::tenant::Tenant;
+
+/// What a grant gives the session it starts.
+pub(super) struct NewSession {
+    pub(super) subject: Arc<str>,
+    pub(super) scopes: Scopes,
+    pub(super) tenants: Vec<Tenant>,
+    pub(super) claims: Map<String, Value>,
+    /// The API key exchanged: re-checked on every refresh.
+    pub(super) api_key_id: Option<Arc<str>>,
+    /// The grant's own expiry: the session may not outlast it.
+    pub(super) not_after: Option<u64>,
+}
+
+/// Turns a client-chosen session id into a slot scoped to the subject, so that two users choosing
+/// the same id never touch each other's sessions.
+fn slot_for(subject: &str, chosen: Option<&str>) -> Result<Option<Arc<str>>, GrantError> {
+    let Some(chosen) = chosen else {
+        return Ok(None);
+    };
+    if chosen.is_empty() || chosen.len() > 128 || !chosen.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(grant_error(
+            GrantErrorKind::InvalidRequest,
+            "session_id must be 1 to 128 visible ASCII characters",
+        ));
+    }
+    let digest = blake3::Hasher::new_derive_key("tower-api-auth 2026-11 session id v1")
+        .update(subject.as_bytes())
+        .update(&[0])
+        .update(chosen.as_bytes())
+        .finalize();
+    Ok(Some(Arc::from(&digest.to_hex()[..32])))
+}
+
+fn invalid_refresh() -> GrantError {
+    grant_error(
+        GrantErrorKind::InvalidGrant,
+        "The refresh token is invalid, expired or revoked",
+    )
+}
+
+/// How a presented token stands against its session's record.
+enum Standing<'s> {
+    /// The session's current token.
+    Current,
+    /// The token the last rotation replaced, presented again within the reuse interval: its
+    /// successor, opened.
+    Retried(NewRefreshToken),
+    /// Any other token of the session: spent.
+    Reused(&'s StoredSession),
+}
+
+fn standing<'s>(stored: &'s StoredSession, presented: &RefreshToken<'_>, now: u64) -> Standing<'s> {
+    if presented.generation == stored.generation && presented.hash == stored.current {
+        return Standing::Current;
+    }
+    let successor = stored
+        .grace
+        .filter(|grace| now < grace.until)
+        .filter(|_| presented.generation.checked_add(1) == Some(stored.generation))
+        .and_then(|grace| presented.open(&grace.sealed, &stored.current));
+    match successor {
+        Some(successor) => Standing::Retried(successor),
+        None => Standing::Reused(stored),
+    }
+}
+
+impl TokenService {
+    /// Saves a new session and answers with its first pair. The access token is signed before the
+    /// session is saved, so that nothing is left behind if signing fails.
+    pub(super) async fn start_session(
+        &self,
+        new: NewSession,
+        chosen_session: Option<&str>,
+        now: u64,
+    ) -> Result<TokenResponse, GrantError> {
+        let slot = slot_for(&new.subject, chosen_session)?;
+        let expires_at = now.saturating_add(self.session_ttl);
+        let first = NewRefreshToken::first();
+        let session = Session::new(
+            first.session_id(),
+            new.subject,
+            new.scopes.clone(),
+            now,
+            new.not_after.map_or(expires_at, |end| end.min(expires_at)),
+        )
+        .with_tenants(new.tenants)
+        .with_api_key(new.api_key_id)
+        .with_slot(slot)
+        .with_idle_timeout(self.idle_timeout)
+        .with_claims(new.claims);
+        let access = self.sign(&session, &new.scopes, now)?;
+        let replaced = self
+            .store
+            .start(session.clone(), first.hash)
+            .await
+            .map_err(|e| GrantError::unavailable(&e))?;
+        if let Some(replaced) = replaced {
+            // The client asked for this session afresh: the one it replaces ends now.
+            self.revocations
+                .revoke_session(&replaced.id, self.session_tokens_deadline(now));
+        }
+        Ok(Self::respond(&session, access, &new.scopes, first.token))
+    }
+
+    /// Refresh grant: rotates `refresh_token` and returns a new pair. `scope` may narrow the
+    /// session's scopes for the new access token.
+    ///
+    /// Everything that can fail — the session's state, the scope, the API key behind the session,
+    /// signing — is checked before the rotation is committed, by one compare-and-swap in the
+    /// store: a failure (503 when a store is down) leaves the presented token valid for a retry.
+    /// A spent token ends the whole session (reuse detection), except the one the last rotation
+    /// replaced within the [reuse interval](Self::reuse_interval).
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, GrantError> {
+        let now = self.begin().await;
+        let presented = RefreshToken::parse(refresh_token).ok_or_else(invalid_refresh)?;
+        let session_id = presented.session_id();
+        // Two rounds at most: a lost compare-and-swap means another refresh committed first, and
+        // the token is judged again against what it wrote.
+        for _ in 0..2 {
+            let stored = self
+                .store
+                .load(&session_id)
+                .await
+                .map_err(|e| GrantError::unavailable(&e))?
+                .filter(|stored| stored.alive(now))
+                .ok_or_else(invalid_refresh)?;
+            let session = &stored.session;
+            match standing(&stored, &presented, now) {
+                Standing::Current => {
+                    let scopes = narrow(&session.scopes, scope)?;
+                    self.check_origin(session, now).await?;
+                    let next = presented.successor().ok_or_else(invalid_refresh)?;
+                    let access = self.sign(session, &scopes, now)?;
+                    let grace = (self.reuse_interval > 0).then(|| {
+                        Grace::new(
+                            presented.seal(&next),
+                            now.saturating_add(self.reuse_interval),
+                        )
+                    });
+                    let rotation = Rotation::new(stored.generation, presented.hash, next.hash, now)
+                        .with_grace(grace);
+                    let committed = self
+                        .store
+                        .rotate(&session_id, rotation)
+                        .await
+                        .map_err(|e| GrantError::unavailable(&e))?;
+                    if committed {
+                        return Ok(Self::respond(session, access, &scopes, next.token));
+                    }
+                }
+                Standing::Retried(successor) => {
+                    let scopes = narrow(&session.scopes, scope)?;
+                    self.check_origin(session, now).await?;
+                    let access = self.sign(session, &scopes, now)?;
+                    return Ok(Self::respond(session, access, &scopes, successor.token));
+                }
+                Standing::Reused(stored) => {
+                    tracing::debug!(session_id = %stored.session.id, "refresh token reuse: session revoked");
+                    self.end_session(&stored.session.id, now).await?;
+                    return Err(invalid_refresh());
+                }
+            }
+        }
+        Err(invalid_refresh())
+    }
+
+    /// Ends the session of an authenticated request (logout with the access token): its refresh
+    /// tokens stop working and its access tokens are refused from now on.
+    pub async fn logout(&self, identity: &Identity) -> Result<(), GrantError> {
+        let now = self.begin().await;
+        match identity.session_id() {
+            Some(session_id) => self.end_session(session_id, now).await,
+            None => {
+                // A token without a session (client credentials): revoke just this token.
+                if let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at()) {
+                    self.revocations.revoke_token(jti, self.token_deadline(exp));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Revokes a token (RFC 7009): a refresh token — current or spent — ends its session; an access
+    /// token of this issuer is refused from now on. Unknown or invalid tokens are not an error.
+    pub async fn revoke(&self, token: &str) -> Result<(), GrantError> {
+        let now = self.begin().await;
+        if let Some(presented) = RefreshToken::parse(token) {
+            let session_id = presented.session_id();
+            let stored = self
+                .store
+                .load(&session_id)
+                .await
+                .map_err(|e| GrantError::unavailable(&e))?;
+            if stored.is_some() {
+                return self.end_session(&session_id, now).await;
+            }
+            return Ok(());
+        }
+        if let Ok(identity) = self.validator.validate(token, now)
+            && let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at())
+        {
+            self.revocations.revoke_token(jti, self.token_deadline(exp));
+        }
+        Ok(())
+    }
+
+    /// A session exchanged for an API key lives only as long as the key: a key revoked, disabled,
+    /// expired or removed ends it (`invalid_grant`); a key store that cannot answer is 503 and
+    /// changes nothing.
+    async fn check_origin(&self, session: &Session, now: u64) -> Result<(), GrantError> {
+        let Some(key_id) = &session.api_key_id else {
+            return Ok(());
+        };
+        let usable = match &self.api_keys {
+            Some(api_keys) => match api_keys.recheck(key_id, now).await {
+                Ok(_) => true,
+                Err(error) if error.kind() == AuthErrorKind::AuthUnavailable => {
+                    return Err(GrantError::new(GrantErrorKind::Unavailable));
+                }
+                Err(_) => false,
+            },
+            None => false,
+        };
+        if usable {
+            return Ok(());
+        }
+        self.end_session(&session.id, now).await?;
+        Err(invalid_refresh())
+    }
+
+    pub(super) async fn end_session(&self, session_id: &str, now: u64) -> Result<(), GrantError> {
+        self.store
+            .end(session_id)
+            .await
+            .map_err(|e| GrantError::unavailable(&e))?;
+        // Access tokens of the session live at most one access-token lifetime longer.
+        self.revocations
+            .revoke_session(session_id, self.session_tokens_deadline(now));
+        Ok(())
+    }
+}
