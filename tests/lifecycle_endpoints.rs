@@ -534,3 +534,37 @@ async fn grant_errors_render_in_every_error_format_as_the_cores_own_did() {
         .await;
     reply.assert_grant_error(400, "invalid_grant");
 }
+
+/// The token router nests into an app whose router has a state of its own (`Router<AppState>`),
+/// as axum's own routers do, and serves login there.
+#[tokio::test]
+async fn the_token_router_nests_into_an_app_with_state() {
+    #[derive(Clone)]
+    struct AppState {
+        greeting: &'static str,
+    }
+    async fn hello(axum::extract::State(state): axum::extract::State<AppState>) -> &'static str {
+        state.greeting
+    }
+    let issuer = hs256_issuer();
+    let tokens =
+        Arc::new(TokenService::new(issuer, MemoryRefreshStore::new()).passwords(Users::new()));
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .build()
+        .unwrap();
+    let app: Router<AppState> = Router::new()
+        .route("/hello", axum::routing::get(hello))
+        .nest("/v1", TokenEndpoints::new(tokens).router(auth));
+    let server = serve(app.with_state(AppState { greeting: "hi" })).await;
+    let reply = server.get("/hello").send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "hi"));
+    server
+        .post_json(
+            "/v1/auth/login",
+            &json!({ "username": ALICE, "password": ALICE_PASSWORD }),
+        )
+        .await
+        .assert_granted();
+}

@@ -66,7 +66,10 @@ pub struct TokenEndpoints {
 }
 
 /// The token endpoints with the default settings: `TokenEndpoints::new(service).router(auth)`.
-pub fn token_router(service: Arc<TokenService>, auth: AuthLayer) -> Router {
+pub fn token_router<S>(service: Arc<TokenService>, auth: AuthLayer) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     TokenEndpoints::new(service).router(auth)
 }
 
@@ -106,7 +109,13 @@ impl TokenEndpoints {
     /// The router. `auth` protects `/auth/logout` and `/auth/verify`, and its error format is used
     /// for every error; it should accept this service's tokens (`.jwt(service.validator())`) and
     /// check its revocations (`.revocation(service.revocations())`).
-    pub fn router(self, auth: AuthLayer) -> Router {
+    ///
+    /// The router carries its own state, so it nests into an app's router of any state type
+    /// (`Router<AppState>`), as axum's own routers do.
+    pub fn router<S>(self, auth: AuthLayer) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         let state = Arc::new(Endpoints {
             service: self.service,
             renderer: match self.error_format {
