@@ -352,6 +352,15 @@ mod issuer {
             clients.register("client_1", Scopes::parse("read").expect("scopes"), vec![]);
         assert_hidden(&clients, &client_secret);
         assert_hidden(&clients, PEPPER);
+        // A client record as an app's own store builds it: the hash of its secret stays hidden.
+        let secret_hash = ApiKeyHasher::default().hash(&client_secret);
+        let client_record = tower_api_auth::issuer::ClientRecord::new(
+            "client_2",
+            secret_hash.clone(),
+            Scopes::parse("read").expect("scopes"),
+        );
+        assert_hidden(&client_record, &client_secret);
+        assert_hidden(&client_record, &secret_hash.to_hex());
         let signing = SigningKey::hmac(Algorithm::HS256, HS256_SECRET).expect("hmac");
         let service = TokenService::new(
             TokenIssuer::new(signing, "https://auth.example.test"),
