@@ -321,7 +321,9 @@ impl JwtConfig {
         if let Some(secs) = self.max_lifetime_secs {
             options = options.max_lifetime(Duration::from_secs(secs));
         }
-        options.scope_claim.clone_from(&self.scope_claim);
+        options
+            .scope_claims
+            .extend(self.scope_claim.iter().cloned());
         if let Some(claim) = &self.tenant_claim {
             options = options.tenant_claim(claim.as_str());
         }
