@@ -1018,3 +1018,129 @@ async fn jwts_and_opaque_tokens_share_a_layer() {
     let reply = server.get("/me").bearer("opaque").send().await;
     assert_eq!(reply.json()["method"], "opaque_token");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. The configuration file
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_configuration_file_builds_a_resource_server_of_two_providers_and_introspection() {
+    let (keycloak, keycloak_base) = idp().await;
+    let (auth0, auth0_base) = idp().await;
+    keycloak.publish(&[jwk(Algorithm::ES256, "kc")]);
+    auth0.publish(&[jwk(Algorithm::RS256, "a0")]);
+    *auth0.openid.lock().unwrap() =
+        Some(json!({ "issuer": auth0_base, "jwks_uri": format!("{auth0_base}/jwks") }));
+    auth0.answers.lock().unwrap().insert(
+        "opaque".into(),
+        json!({ "active": true, "sub": "grace", "scope": "read" }),
+    );
+    // The secret comes from the environment: cargo sets CARGO_PKG_NAME for test runs.
+    let secret = std::env::var("CARGO_PKG_NAME").unwrap();
+    *auth0.client_auth.lock().unwrap() = Some(format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("rs:{secret}")
+        )
+    ));
+    let toml = format!(
+        r#"
+        [jwt]
+        token_cache_max_bytes = 1048576
+
+        [[jwt.providers]]
+        issuer = "https://sso.example.test/realms/main"
+        jwks_url = "{keycloak_base}/jwks"
+        audiences = ["api"]
+        principal_claim = "preferred_username"
+        scope_claims = ["realm_access.roles"]
+        remote = {{ timeout_secs = 2, refetch_interval_secs = 60 }}
+
+        [[jwt.providers]]
+        issuer = "{auth0_base}"
+        discovery = true
+        audiences = ["api"]
+        scope_claims = ["permissions"]
+        tenant_claim = "https://example.test/org"
+
+        [introspection]
+        endpoint = "{auth0_base}/introspect"
+        client_id = "rs"
+        client_secret_env = "CARGO_PKG_NAME"
+        max_age_secs = 60
+        "#
+    );
+    let config: tower_api_auth::config::AuthConfig = toml::from_str(&toml).unwrap();
+    let server = serve(app(config.load().await.unwrap())).await;
+
+    let kc = token_with(
+        Algorithm::ES256,
+        "kc",
+        json!({ "iss": "https://sso.example.test/realms/main", "aud": "api", "sub": "x",
+                "preferred_username": "heidi", "realm_access": { "roles": ["read"] } }),
+    );
+    let reply = server.get("/read").bearer(&kc).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["principal"], "heidi");
+
+    let a0 = token_with(
+        Algorithm::RS256,
+        "a0",
+        json!({ "iss": auth0_base, "aud": "api", "sub": "auth0|ivan",
+                "permissions": ["read", "write"], "https://example.test/org": "tn_acme" }),
+    );
+    let reply = server.get("/read").bearer(&a0).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["principal"], "auth0|ivan");
+    assert_eq!(reply.json()["scopes"], "read write");
+    assert_eq!(reply.json()["tenant"], "tn_acme");
+
+    assert_pass(&server, "opaque", "grace").await;
+}
+
+#[tokio::test]
+async fn a_configuration_that_cannot_load_its_keys_says_why() {
+    let (idp, base) = idp().await;
+    idp.down.store(true, Ordering::SeqCst);
+    let config: tower_api_auth::config::AuthConfig = serde_json::from_value(json!({
+        "jwt": { "jwks_url": format!("{base}/jwks"), "issuers": [ISS] }
+    }))
+    .unwrap();
+    let error = config.load().await.unwrap_err().to_string();
+    assert!(error.contains("HTTP 500"), "{error}");
+    // build() does not wait: the layer answers 503 until the set loads.
+    let server = serve(app(config.build().unwrap())).await;
+    assert_refused(
+        &server,
+        &token(Algorithm::ES256, "k1", ISS, "x"),
+        503,
+        "auth_unavailable",
+    )
+    .await;
+
+    for (bad, expected) in [
+        (
+            json!({ "jwt": { "jwks_url": "http://idp.example.test/jwks" } }),
+            "plain HTTP",
+        ),
+        (
+            json!({ "jwt": { "jwks_url": format!("{base}/jwks"), "keys": [
+                { "alg": "HS256", "secret": "a-secret-of-at-least-thirty-two-bytes!!" }] } }),
+            "not both",
+        ),
+        (
+            json!({ "jwt": { "providers": [{ "jwks_url": format!("{base}/jwks") }] } }),
+            "issuer",
+        ),
+        (
+            json!({ "introspection": { "endpoint": format!("{base}/introspect"), "client_id": "rs",
+                    "client_secret_env": "TOWER_API_AUTH_SURELY_UNSET" } }),
+            "TOWER_API_AUTH_SURELY_UNSET",
+        ),
+    ] {
+        let config: tower_api_auth::config::AuthConfig = serde_json::from_value(bad).unwrap();
+        let error = config.build().unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+}
