@@ -333,7 +333,12 @@ impl JwtValidator {
     /// token cache created here, once.
     pub fn new(keys: impl Into<JwtKeySet>, options: JwtOptions) -> Self {
         let cache = TokenCache::new(options.token_cache);
-        Self::build(vec![(KeyHandle::new(keys), options, None)], cache, false)
+        let issuer = Issuer {
+            options,
+            keys: KeyHandle::new(keys),
+            source: None,
+        };
+        Self::build(vec![issuer], cache, false)
     }
 
     /// A validator trusting the keys of `source` (a remote JWK set), checking what `options`
@@ -341,9 +346,12 @@ impl JwtValidator {
     /// answered 503 `auth_unavailable`.
     pub fn from_source(source: impl KeySource, options: JwtOptions) -> Self {
         let cache = TokenCache::new(options.token_cache);
-        let keys = source.key_handle();
-        let source: Arc<dyn KeySource> = Arc::new(source);
-        Self::build(vec![(keys, options, Some(source))], cache, false)
+        let issuer = Issuer {
+            options,
+            keys: source.key_handle(),
+            source: Some(Arc::new(source)),
+        };
+        Self::build(vec![issuer], cache, false)
     }
 
     /// A validator of several issuers: the token's `iss` (read before verification, and used only
@@ -372,28 +380,20 @@ impl JwtValidator {
             }
         }
         let route = issuers.len() > 1;
-        let entries = issuers
-            .into_iter()
-            .map(|issuer| (issuer.keys, issuer.options, issuer.source))
-            .collect();
-        Ok(Self::build(entries, TokenCache::new(cache), route))
+        Ok(Self::build(issuers, TokenCache::new(cache), route))
     }
 
-    fn build(
-        entries: Vec<(KeyHandle, JwtOptions, Option<Arc<dyn KeySource>>)>,
-        cache: Option<Arc<TokenCache>>,
-        route: bool,
-    ) -> Self {
-        let issuers = entries
+    fn build(issuers: Vec<Issuer>, cache: Option<Arc<TokenCache>>, route: bool) -> Self {
+        let issuers = issuers
             .into_iter()
-            .map(|(keys, options, source)| {
+            .map(|issuer| {
                 if let Some(cache) = &cache {
-                    keys.register(cache);
+                    issuer.keys.register(cache);
                 }
                 IssuerEntry {
-                    keys,
-                    verifier: Verifier::new(options),
-                    source,
+                    keys: issuer.keys,
+                    verifier: Verifier::new(issuer.options),
+                    source: issuer.source,
                 }
             })
             .collect();
