@@ -532,6 +532,67 @@ mod tests {
     }
 
     #[test]
+    fn unusable_jwks_are_skipped_and_counted_and_a_set_without_any_is_an_error() {
+        let good = r#"{"kty":"EC","crv":"P-256","kid":"ec",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let oct = r#"{"kty":"oct","kid":"oct","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}"#;
+        let unusable = [
+            r#"{"kty":"RSA","kid":"noalg","n":"AQAB","e":"AQAB"}"#,
+            r#"{"kty":"EC","crv":"P-521","kid":"p521","x":"AQAB","y":"AQAB"}"#,
+            r#"{"kty":"PQC","kid":"future","pub":"AAAA"}"#,
+            r#"{"kty":"RSA","kid":"enc","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}"#,
+            r#"{"kty":"EC","crv":"P-256","alg":"ES512","kid":"wrong-alg","x":"AQAB","y":"AQAB"}"#,
+        ];
+        let jwks = format!(r#"{{"keys":[{good},{oct},{}]}}"#, unusable.join(","));
+        let set = JwtKeySet::from_jwks(&jwks).unwrap();
+        assert_eq!((set.len(), set.skipped()), (2, 5));
+        // Fetched from a URL, symmetric keys are skipped too.
+        let remote = JwksPolicy::new().symmetric(false);
+        let set = JwtKeySet::from_jwks_with(&jwks, &remote).unwrap();
+        assert_eq!((set.len(), set.skipped()), (1, 6));
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["ec"]);
+        let none = format!(r#"{{"keys":[{}]}}"#, unusable.join(","));
+        let error = JwtKeySet::from_jwks(&none).unwrap_err().to_string();
+        assert!(
+            error.contains("no usable key") && error.contains("noalg"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_default_algorithm_binds_keys_of_its_family_only() {
+        let oct = r#"{"keys":[{"kty":"oct","kid":"o","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
+        assert!(JwtKeySet::from_jwks(oct).is_err());
+        let hs =
+            JwtKeySet::from_jwks_with(oct, &JwksPolicy::new().default_algorithm(Algorithm::HS256));
+        assert_eq!(hs.unwrap().keys[0].algorithm, Algorithm::HS256);
+        let rs =
+            JwtKeySet::from_jwks_with(oct, &JwksPolicy::new().default_algorithm(Algorithm::RS256));
+        assert!(rs.is_err());
+    }
+
+    #[test]
+    fn a_carried_over_key_keeps_its_identity_and_a_changed_one_does_not() {
+        let key = |secret: &[u8], kid: &str| {
+            JwtKey::hmac(Algorithm::HS256, secret)
+                .unwrap()
+                .with_kid(kid)
+        };
+        let mut old = JwtKeySet::new();
+        old.insert(key(&[1; 32], "a")).unwrap();
+        old.insert(key(&[2; 32], "b")).unwrap();
+        let mut new = JwtKeySet::new();
+        new.insert(key(&[1; 32], "a")).unwrap();
+        new.insert(key(&[3; 32], "b")).unwrap();
+        assert!(!new.same_keys(&old));
+        let new = new.carry_over(&old);
+        assert_eq!(new.keys[0].id, old.keys[0].id);
+        assert_ne!(new.keys[1].id, old.keys[1].id);
+        assert!(new.clone().same_keys(&new));
+    }
+
+    #[test]
     fn a_single_unnamed_key_serves_any_kid() {
         let key = JwtKey::hmac(Algorithm::HS256, &[7; 32]).unwrap();
         let set = JwtKeySet::from(key);

@@ -332,3 +332,41 @@ impl Verifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_path_finds_whole_names_with_dots_first_then_nested_members() {
+        let claims = serde_json::json!({
+            "https://example.com/org": "tn_whole",
+            "realm_access": { "roles": ["a", "b"] },
+            "a": { "b.c": { "d": 1 } },
+        });
+        assert_eq!(
+            lookup(&claims, "https://example.com/org"),
+            Some(&serde_json::json!("tn_whole"))
+        );
+        assert_eq!(
+            lookup(&claims, "realm_access.roles"),
+            Some(&serde_json::json!(["a", "b"]))
+        );
+        assert_eq!(lookup(&claims, "a.b.c.d"), Some(&serde_json::json!(1)));
+        assert_eq!(lookup(&claims, "realm_access.missing"), None);
+        assert_eq!(lookup(&claims, "https://example.com/org.x"), None);
+    }
+
+    #[test]
+    fn scope_claims_are_strings_split_at_spaces_or_arrays_of_strings() {
+        let s = serde_json::json!("read  write");
+        assert_eq!(strings_of(&s, true), Some(vec!["read", "write"]));
+        assert_eq!(strings_of(&s, false), Some(vec!["read  write"]));
+        assert_eq!(
+            strings_of(&serde_json::json!(["x", "y"]), true),
+            Some(vec!["x", "y"])
+        );
+        assert_eq!(strings_of(&serde_json::json!(["x", 1]), true), None);
+        assert_eq!(strings_of(&serde_json::json!({}), true), None);
+    }
+}
