@@ -12,8 +12,9 @@ use crate::clock::SharedClock;
 use crate::credential::{Credential, CredentialSources};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity, Parts};
-use crate::jwt::{JwtValidator, VerifiedJwt};
+use crate::jwt::{Check, JwtValidator, VerifiedJwt};
 use crate::revocation::RevocationCheck;
+use crate::scope::Scopes;
 use crate::tenant::{Tenant, TenantRules};
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
@@ -31,6 +32,7 @@ pub(crate) struct Authenticator {
     pub(crate) sources: CredentialSources,
     pub(crate) jwt: Option<JwtValidator>,
     pub(crate) api_keys: Option<ApiKeys>,
+    pub(crate) opaque: Option<Arc<dyn OpaqueTokenValidator>>,
     pub(crate) tenants: TenantRules,
     pub(crate) revocation: Option<Arc<dyn RevocationCheck>>,
     pub(crate) clock: SharedClock,
@@ -42,6 +44,7 @@ impl fmt::Debug for Authenticator {
             .field("sources", &self.sources)
             .field("jwt", &self.jwt)
             .field("api_keys", &self.api_keys)
+            .field("opaque", &self.opaque)
             .field("tenants", &self.tenants)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
@@ -60,23 +63,57 @@ impl Authenticator {
         let tenant = presented.tenant;
         match presented.credential {
             Credential::ApiKey(key) => self.api_key(key, tenant, now),
-            // A Bearer token in the API-key format is an API key; anything else a JWT.
-            Credential::Bearer(token) => match &self.api_keys {
-                Some(api_keys) if api_keys.format.claims(token) => self.api_key(token, tenant, now),
-                _ => Outcome::Done(self.jwt(token, tenant, now).map(Some)),
+            // A Bearer token in the API-key format is an API key; one shaped like a JWT is a JWT
+            // (when JWTs are accepted); any other is opaque, for introspection when configured.
+            Credential::Bearer(token) => match (&self.api_keys, &self.opaque) {
+                (Some(api_keys), _) if api_keys.format.claims(token) => {
+                    self.api_key(token, tenant, now)
+                }
+                (_, Some(opaque)) if self.jwt.is_none() || !looks_like_jwt(token) => {
+                    self.opaque(opaque, token, tenant, now)
+                }
+                _ => self.jwt(token, tenant, now),
             },
         }
     }
 
-    fn jwt(&self, token: &str, tenant: Option<&str>, now: u64) -> Result<Identity, AuthError> {
+    fn jwt(self: &Arc<Self>, token: &str, tenant: Option<&str>, now: u64) -> Outcome {
         let Some(validator) = &self.jwt else {
-            return Err(AuthError::new(AuthErrorKind::InvalidToken)
-                .with_message("This service does not accept JWTs"));
+            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidToken)
+                .with_message("This service does not accept JWTs")));
         };
-        let jwt = validator.verified(token.as_bytes(), now)?;
+        match validator.check(token.as_bytes(), now) {
+            Check::Done(verified) => Outcome::Done(
+                verified
+                    .and_then(|jwt| self.jwt_identity(&jwt, tenant, now))
+                    .map(Some),
+            ),
+            // The token names a key its issuer's remote set lacks, and a newer set is being
+            // fetched: wait for it (the source bounds the wait), then look once more.
+            Check::Wait(wait) => {
+                let this = Arc::clone(self);
+                let token = token.to_owned();
+                let tenant = tenant.map(str::to_owned);
+                Outcome::Pending(Box::pin(async move {
+                    wait.await;
+                    let now = this.clock.now();
+                    let validator = this.jwt.as_ref().expect("checked above");
+                    let jwt = validator.verified(token.as_bytes(), now)?;
+                    this.jwt_identity(&jwt, tenant.as_deref(), now).map(Some)
+                }))
+            }
+        }
+    }
+
+    fn jwt_identity(
+        &self,
+        jwt: &VerifiedJwt,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthError> {
         // A verified token, cached or not, still passes revocation and the tenant rules on every
         // request.
-        self.check_revocation(&jwt, now)?;
+        self.check_revocation(jwt, now)?;
         let tenant = self
             .tenants
             .select(tenant, &jwt.tenants, self.tenants.jwt_header)?;
@@ -109,6 +146,53 @@ impl Authenticator {
             return Err(AuthError::new(AuthErrorKind::TokenRevoked));
         }
         Ok(())
+    }
+
+    fn opaque(
+        self: &Arc<Self>,
+        validator: &Arc<dyn OpaqueTokenValidator>,
+        token: &str,
+        tenant: Option<&str>,
+        now: u64,
+    ) -> Outcome {
+        match validator.validate(token, now) {
+            OpaqueLookup::Ready(result) => Outcome::Done(
+                result
+                    .and_then(|t| self.opaque_identity(t, tenant))
+                    .map(Some),
+            ),
+            OpaqueLookup::Pending(lookup) => {
+                let this = Arc::clone(self);
+                let tenant = tenant.map(str::to_owned);
+                Outcome::Pending(Box::pin(async move {
+                    let token = lookup.await?;
+                    this.opaque_identity(token, tenant.as_deref()).map(Some)
+                }))
+            }
+        }
+    }
+
+    fn opaque_identity(
+        &self,
+        token: OpaqueToken,
+        tenant: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        let tenant = self
+            .tenants
+            .select(tenant, &token.tenants, self.tenants.jwt_header)?;
+        Ok(Identity::from_parts(Parts {
+            principal: token.principal,
+            method: AuthMethod::OpaqueToken,
+            tenant: tenant.cloned(),
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+            key_id: None,
+            session_id: None,
+            token_id: token.token_id,
+            client_id: token.client_id,
+            api_key_id: None,
+            claims: None,
+        }))
     }
 
     fn api_key(self: &Arc<Self>, key: &str, tenant: Option<&str>, now: u64) -> Outcome {
@@ -178,4 +262,141 @@ fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
         api_key_id: Some(record.key_id.clone()),
         claims: None,
     })
+}
+
+/// Whether a Bearer token has the shape of a JWS (three segments): then it is a JWT, and any
+/// other token is opaque.
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// What an opaque Bearer token stands for, as its issuer says (RFC 7662 introspection, or a
+/// token store). The auth layer applies its tenant rules to `tenants`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_api_auth::layer::OpaqueToken;
+/// use tower_api_auth::scope::Scopes;
+///
+/// let token = OpaqueToken::new("user_42")
+///     .with_scopes(Scopes::parse("conversations:read").unwrap())
+///     .with_expires_at(1_900_000_000);
+/// assert_eq!(&*token.principal, "user_42");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OpaqueToken {
+    /// Who the caller is (the introspection response's `sub`, else its `client_id`).
+    pub principal: Arc<str>,
+    /// The granted scopes.
+    pub scopes: Scopes,
+    /// The tenants the token is good for.
+    pub tenants: Vec<Tenant>,
+    /// When the token expires (unix seconds).
+    pub expires_at: Option<u64>,
+    /// The OAuth client the token was issued to.
+    pub client_id: Option<Arc<str>>,
+    /// The token's identifier (`jti`).
+    pub token_id: Option<Arc<str>>,
+}
+
+impl OpaqueToken {
+    /// A token of `principal`, with no scopes, tenants or expiry.
+    pub fn new(principal: impl Into<Arc<str>>) -> Self {
+        Self {
+            principal: principal.into(),
+            scopes: Scopes::empty(),
+            tenants: Vec::new(),
+            expires_at: None,
+            client_id: None,
+            token_id: None,
+        }
+    }
+
+    /// Sets the scopes.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Sets the tenants.
+    #[must_use]
+    pub fn with_tenants(mut self, tenants: impl IntoIterator<Item = Tenant>) -> Self {
+        self.tenants = tenants.into_iter().collect();
+        self
+    }
+
+    /// Sets the expiry (unix seconds).
+    #[must_use]
+    pub fn with_expires_at(mut self, unix: u64) -> Self {
+        self.expires_at = Some(unix);
+        self
+    }
+
+    /// Sets the OAuth client id.
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: impl Into<Arc<str>>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets the token id.
+    #[must_use]
+    pub fn with_token_id(mut self, token_id: impl Into<Arc<str>>) -> Self {
+        self.token_id = Some(token_id.into());
+        self
+    }
+}
+
+/// The answer about an opaque token: known now (a cache hit) or after I/O.
+#[must_use]
+pub enum OpaqueLookup {
+    /// The answer is known now.
+    Ready(Result<OpaqueToken, AuthError>),
+    /// The answer needs I/O.
+    Pending(Pin<Box<dyn Future<Output = Result<OpaqueToken, AuthError>> + Send + 'static>>),
+}
+
+impl OpaqueLookup {
+    /// An answer that needs I/O.
+    pub fn pending(
+        future: impl Future<Output = Result<OpaqueToken, AuthError>> + Send + 'static,
+    ) -> Self {
+        Self::Pending(Box::pin(future))
+    }
+
+    /// Waits for the answer.
+    pub async fn resolve(self) -> Result<OpaqueToken, AuthError> {
+        match self {
+            Self::Ready(result) => result,
+            Self::Pending(future) => future.await,
+        }
+    }
+}
+
+impl fmt::Debug for OpaqueLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ready(_) => "OpaqueLookup::Ready",
+            Self::Pending(_) => "OpaqueLookup::Pending",
+        })
+    }
+}
+
+/// Judges opaque Bearer tokens: those that are neither API keys nor shaped like a JWT (and, when
+/// the layer accepts no JWTs, every Bearer token that is not an API key). The `remote` feature's
+/// RFC 7662 `Introspection` is one.
+///
+/// An issuer that says the token is not (or no longer) good is `Err` with `invalid_token`; one
+/// that cannot answer is `Err` with `auth_unavailable` (503), never `invalid_token`.
+pub trait OpaqueTokenValidator: Send + Sync + fmt::Debug + 'static {
+    /// Judges `token` at `now` (unix seconds).
+    fn validate(&self, token: &str, now: u64) -> OpaqueLookup;
+}
+
+impl<V: OpaqueTokenValidator + ?Sized> OpaqueTokenValidator for Arc<V> {
+    fn validate(&self, token: &str, now: u64) -> OpaqueLookup {
+        (**self).validate(token, now)
+    }
 }

@@ -39,7 +39,9 @@ use serde::Deserialize;
 use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyProvider};
 use crate::credential::{CredentialSources, DEFAULT_MAX_TOKEN_LEN};
 use crate::error::ErrorFormat;
-use crate::jwt::{JwtKey, JwtKeySet, JwtOptions, JwtValidator, TokenCacheConfig};
+use crate::jwt::{
+    Issuer, JwksPolicy, JwtKey, JwtKeySet, JwtOptions, JwtValidator, TokenCacheConfig,
+};
 use crate::layer::{AuthLayer, AuthLayerBuilder};
 use crate::tenant::TenantRules;
 
@@ -97,6 +99,9 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
     /// API keys; absent means API keys are refused.
     pub api_keys: Option<ApiKeysConfig>,
+    /// RFC 7662 introspection of opaque Bearer tokens (feature `remote`); absent means opaque
+    /// tokens are refused.
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 /// Header names and optional sources.
@@ -158,6 +163,181 @@ pub struct JwtConfig {
     pub token_cache_max_bytes: u64,
     /// How long a cached token is trusted before a full re-verification, in seconds. Default 300.
     pub token_cache_max_age_secs: u64,
+    /// A JWK set URL, fetched and refreshed in the background (feature `remote`).
+    pub jwks_url: Option<String>,
+    /// An issuer URL whose discovery document names the JWK set URL (feature `remote`); it is
+    /// also the accepted `iss` when `issuers` is empty.
+    pub discovery: Option<String>,
+    /// Fetching and refreshing `jwks_url` or `discovery`.
+    pub remote: RemoteKeysConfig,
+    /// The algorithm of JWK set keys that state none and whose type leaves it open (Entra ID's
+    /// RSA keys: `RS256`).
+    pub default_algorithm: Option<jsonwebtoken::Algorithm>,
+    /// The principal claim (or claim path); default `sub`.
+    pub principal_claim: Option<String>,
+    /// Several scope claims (or claim paths), their scopes joined; instead of `scope_claim`.
+    pub scope_claims: Vec<String>,
+    /// Several identity providers, each with its own keys, audiences and claims, chosen by the
+    /// token's `iss`. With providers, give no keys or issuers at the top level; the token cache
+    /// settings above apply to all.
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One identity provider of [`JwtConfig::providers`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// Its `iss` (required).
+    pub issuer: String,
+    /// Keys, each bound to its algorithm.
+    pub keys: Vec<JwtKeyConfig>,
+    /// A JWK set document in a file.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWK set URL (feature `remote`).
+    pub jwks_url: Option<String>,
+    /// Find the JWK set URL in the issuer's discovery document (feature `remote`).
+    pub discovery: bool,
+    /// Fetching and refreshing `jwks_url` or the discovered set.
+    pub remote: RemoteKeysConfig,
+    /// The algorithm of JWK set keys that state none and whose type leaves it open.
+    pub default_algorithm: Option<jsonwebtoken::Algorithm>,
+    /// Accepted audiences (`aud`, any of).
+    pub audiences: Vec<String>,
+    /// Clock skew tolerance in seconds. Default 60.
+    pub leeway_secs: u64,
+    /// Required header `typ`, e.g. `at+jwt`.
+    pub require_typ: Option<String>,
+    /// Longest accepted `exp - iat`, in seconds.
+    pub max_lifetime_secs: Option<u64>,
+    /// The principal claim (or claim path); default `sub`.
+    pub principal_claim: Option<String>,
+    /// The scope claims (or claim paths), their scopes joined; default `scope`, then `scp`.
+    pub scope_claims: Vec<String>,
+    /// The tenant claim (or claim path); default `tenant_id`.
+    pub tenant_claim: Option<String>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            keys: Vec::new(),
+            jwks_file: None,
+            jwks_url: None,
+            discovery: false,
+            remote: RemoteKeysConfig::default(),
+            default_algorithm: None,
+            audiences: Vec::new(),
+            leeway_secs: 60,
+            require_typ: None,
+            max_lifetime_secs: None,
+            principal_claim: None,
+            scope_claims: Vec::new(),
+            tenant_claim: None,
+        }
+    }
+}
+
+/// How a remote JWK set is fetched and refreshed (see `remote::RemoteJwks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RemoteKeysConfig {
+    /// The timeout of one fetch, in seconds. Default 5.
+    pub timeout_secs: u64,
+    /// The largest document read, in bytes. Default 1 MiB.
+    pub max_bytes: usize,
+    /// The bounds of the refresh interval `Cache-Control: max-age` sets, in seconds. Default
+    /// 60 and 3600.
+    pub min_refresh_secs: u64,
+    /// See `min_refresh_secs`.
+    pub max_refresh_secs: u64,
+    /// The refresh interval without `max-age`, in seconds. Default 300.
+    pub default_refresh_secs: u64,
+    /// The least time between refetches asked for by unknown key ids, in seconds. Default 30.
+    pub refetch_interval_secs: u64,
+    /// The wait before retrying a failed fetch, in seconds. Default 10.
+    pub retry_secs: u64,
+    /// How long the last good set stays in use while fetches fail, in seconds; then 503.
+    /// Default 86400.
+    pub max_stale_secs: u64,
+    /// Allow plain HTTP to hosts other than loopback addresses. Default false.
+    pub allow_http: bool,
+}
+
+impl Default for RemoteKeysConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 5,
+            max_bytes: 1024 * 1024,
+            min_refresh_secs: 60,
+            max_refresh_secs: 3600,
+            default_refresh_secs: 300,
+            refetch_interval_secs: 30,
+            retry_secs: 10,
+            max_stale_secs: 24 * 3600,
+            allow_http: false,
+        }
+    }
+}
+
+/// RFC 7662 introspection of opaque Bearer tokens (feature `remote`). The client credentials come
+/// from the environment (`client_secret_env`) or a private key file (`private_key_file`), never
+/// from this file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IntrospectionConfig {
+    /// The introspection endpoint URL (required).
+    pub endpoint: String,
+    /// The resource server's client id (required).
+    pub client_id: String,
+    /// The environment variable holding the client secret (`client_secret_basic`).
+    pub client_secret_env: Option<String>,
+    /// A private key in PEM, for `private_key_jwt` instead of a secret.
+    pub private_key_file: Option<PathBuf>,
+    /// The private key's algorithm. Default `RS256`.
+    pub private_key_alg: Option<jsonwebtoken::Algorithm>,
+    /// The private key's `kid`.
+    pub private_key_kid: Option<String>,
+    /// Require the answer's `aud` to name this.
+    pub audience: Option<String>,
+    /// The tenant claim (or claim path) of the answer. Default `tenant_id`.
+    pub tenant_claim: Option<String>,
+    /// The longest an active answer is cached, in seconds (never past `exp`). Default 300.
+    pub max_age_secs: u64,
+    /// How long an inactive answer is cached, in seconds. Default 10.
+    pub negative_ttl_secs: u64,
+    /// The cache's memory bound in bytes. Default 4 MiB.
+    pub cache_max_bytes: u64,
+    /// The timeout of one request, in seconds. Default 5.
+    pub timeout_secs: u64,
+    /// The most requests in flight. Default 64.
+    pub max_concurrent: usize,
+    /// Allow plain HTTP to hosts other than loopback addresses. Default false.
+    pub allow_http: bool,
+}
+
+impl Default for IntrospectionConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            client_id: String::new(),
+            client_secret_env: None,
+            private_key_file: None,
+            private_key_alg: None,
+            private_key_kid: None,
+            audience: None,
+            tenant_claim: None,
+            max_age_secs: 300,
+            negative_ttl_secs: 10,
+            cache_max_bytes: 4 * 1024 * 1024,
+            timeout_secs: 5,
+            max_concurrent: 64,
+            allow_http: false,
+        }
+    }
 }
 
 impl Default for JwtConfig {
@@ -175,6 +355,13 @@ impl Default for JwtConfig {
             token_cache: true,
             token_cache_max_bytes: TokenCacheConfig::default().max_bytes,
             token_cache_max_age_secs: TokenCacheConfig::default().max_age.as_secs(),
+            jwks_url: None,
+            discovery: None,
+            remote: RemoteKeysConfig::default(),
+            default_algorithm: None,
+            principal_claim: None,
+            scope_claims: Vec::new(),
+            providers: Vec::new(),
         }
     }
 }
@@ -266,8 +453,31 @@ impl AuthConfig {
         self.builder()?.build().map_err(|e| error(e.to_string()))
     }
 
+    /// Builds the layer and waits until every remote JWK set it uses has loaded (feature
+    /// `remote`): the layer answers its first request with the keys at hand. Fails if one cannot
+    /// be loaded. [`build`](Self::build) returns at once instead, and the tokens of a set not yet
+    /// loaded are answered 503 until it has.
+    #[cfg(feature = "remote")]
+    pub async fn load(&self) -> Result<AuthLayer, ConfigError> {
+        let mut started = Started::default();
+        let layer = self
+            .builder_started(&mut started)?
+            .build()
+            .map_err(|e| error(e.to_string()))?;
+        for jwks in started.jwks {
+            jwks.ready()
+                .await
+                .map_err(|e| error(format!("remote JWK set: {e}")))?;
+        }
+        Ok(layer)
+    }
+
     /// The equivalent builder, for further settings in code (a custom renderer, a shared provider).
     pub fn builder(&self) -> Result<AuthLayerBuilder, ConfigError> {
+        self.builder_started(&mut Started::default())
+    }
+
+    fn builder_started(&self, started: &mut Started) -> Result<AuthLayerBuilder, ConfigError> {
         let mut builder = AuthLayer::builder()
             .credentials(self.credentials.to_sources()?)
             .tenant_rules(self.tenants.clone())
@@ -279,12 +489,249 @@ impl AuthConfig {
             builder = builder.realm(realm.as_str());
         }
         if let Some(jwt) = &self.jwt {
-            builder = builder.jwt(jwt.validator()?);
+            builder = builder.jwt(jwt.validator_started(started)?);
         }
         if let Some(api_keys) = &self.api_keys {
             builder = builder.api_keys(api_keys.api_keys()?);
         }
+        if let Some(introspection) = &self.introspection {
+            builder = introspection.add_to(builder)?;
+        }
         Ok(builder)
+    }
+}
+
+/// The remote key sets a configuration started, for [`AuthConfig::load`] to wait on.
+#[derive(Default)]
+struct Started {
+    #[cfg(feature = "remote")]
+    jwks: Vec<crate::remote::RemoteJwks>,
+}
+
+/// Where one issuer's keys come from, as the configuration says.
+struct KeySpec<'a> {
+    name: &'a str,
+    keys: &'a [JwtKeyConfig],
+    jwks_file: Option<&'a PathBuf>,
+    jwks_url: Option<&'a str>,
+    /// The issuer to discover the JWK set of.
+    discovery: Option<&'a str>,
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    remote: &'a RemoteKeysConfig,
+    default_algorithm: Option<jsonwebtoken::Algorithm>,
+}
+
+/// Keys fixed at start, or fetched.
+enum Keys {
+    Fixed(JwtKeySet),
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::RemoteJwks),
+}
+
+impl KeySpec<'_> {
+    fn keys(&self, started: &mut Started) -> Result<Keys, ConfigError> {
+        let name = self.name;
+        let remote = self.jwks_url.is_some() || self.discovery.is_some();
+        if remote && (self.jwks_file.is_some() || !self.keys.is_empty()) {
+            return Err(error(format!(
+                "{name}: give keys/jwks_file or a remote set (jwks_url, discovery), not both"
+            )));
+        }
+        if remote {
+            return self.remote(started);
+        }
+        let mut policy = JwksPolicy::new();
+        if let Some(alg) = self.default_algorithm {
+            policy = policy.default_algorithm(alg);
+        }
+        let mut keys = match self.jwks_file {
+            Some(path) => {
+                let json = std::fs::read_to_string(path)
+                    .map_err(|e| error(format!("jwks_file {}: {e}", path.display())))?;
+                JwtKeySet::from_jwks_with(&json, &policy)
+                    .map_err(|e| error(format!("jwks_file {}: {e}", path.display())))?
+            }
+            None => JwtKeySet::new(),
+        };
+        for (i, key) in self.keys.iter().enumerate() {
+            let kid = key.kid.clone().unwrap_or_else(|| format!("#{i}"));
+            let built = key
+                .to_key()
+                .map_err(|e| error(format!("jwt key {kid}: {e}")))?;
+            keys.insert(built).map_err(|e| error(e.to_string()))?;
+        }
+        if keys.is_empty() {
+            return Err(error(format!(
+                "{name}: no keys (give `keys`, `jwks_file`, `jwks_url` or `discovery`)"
+            )));
+        }
+        Ok(Keys::Fixed(keys))
+    }
+
+    #[cfg(not(feature = "remote"))]
+    fn remote(&self, _started: &mut Started) -> Result<Keys, ConfigError> {
+        Err(error(format!(
+            "{}: jwks_url and discovery need the `remote` feature of tower-api-auth",
+            self.name
+        )))
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote(&self, started: &mut Started) -> Result<Keys, ConfigError> {
+        use crate::remote::RemoteJwks;
+        let r = self.remote;
+        let mut builder = match (self.jwks_url, self.discovery) {
+            (Some(url), _) => RemoteJwks::builder(url),
+            (None, Some(issuer)) => RemoteJwks::discover(issuer),
+            (None, None) => unreachable!("a remote set was asked for"),
+        }
+        .timeout(Duration::from_secs(r.timeout_secs))
+        .max_bytes(r.max_bytes)
+        .refresh_bounds(
+            Duration::from_secs(r.min_refresh_secs),
+            Duration::from_secs(r.max_refresh_secs),
+        )
+        .default_refresh(Duration::from_secs(r.default_refresh_secs))
+        .refetch_interval(Duration::from_secs(r.refetch_interval_secs))
+        .retry_interval(Duration::from_secs(r.retry_secs))
+        .max_stale(Duration::from_secs(r.max_stale_secs))
+        .allow_http(r.allow_http);
+        if let Some(alg) = self.default_algorithm {
+            builder = builder.default_algorithm(alg);
+        }
+        let jwks = builder
+            .build()
+            .map_err(|e| error(format!("{}: {e}", self.name)))?;
+        started.jwks.push(jwks.clone());
+        Ok(Keys::Remote(jwks))
+    }
+}
+
+/// The claim settings shared by the top-level JWT settings and each provider.
+struct OptionSpec<'a> {
+    audiences: &'a [String],
+    leeway_secs: u64,
+    require_typ: Option<&'a str>,
+    max_lifetime_secs: Option<u64>,
+    principal_claim: Option<&'a str>,
+    scope_claims: Vec<String>,
+    tenant_claim: Option<&'a str>,
+}
+
+impl OptionSpec<'_> {
+    fn options(&self) -> JwtOptions {
+        let mut options = JwtOptions::new().leeway(Duration::from_secs(self.leeway_secs));
+        options.audiences = self.audiences.to_vec();
+        if let Some(typ) = self.require_typ {
+            options = options.require_typ(typ);
+        }
+        if let Some(secs) = self.max_lifetime_secs {
+            options = options.max_lifetime(Duration::from_secs(secs));
+        }
+        if let Some(claim) = self.principal_claim {
+            options = options.principal_claim(claim);
+        }
+        options.scope_claims.clone_from(&self.scope_claims);
+        if let Some(claim) = self.tenant_claim {
+            options = options.tenant_claim(claim);
+        }
+        options
+    }
+}
+
+impl ProviderConfig {
+    fn issuer(&self, started: &mut Started) -> Result<Issuer, ConfigError> {
+        if self.issuer.is_empty() {
+            return Err(error("jwt.providers: every provider needs an `issuer`"));
+        }
+        let keys = KeySpec {
+            name: &self.issuer,
+            keys: &self.keys,
+            jwks_file: self.jwks_file.as_ref(),
+            jwks_url: self.jwks_url.as_deref(),
+            discovery: self.discovery.then_some(self.issuer.as_str()),
+            remote: &self.remote,
+            default_algorithm: self.default_algorithm,
+        }
+        .keys(started)?;
+        let options = OptionSpec {
+            audiences: &self.audiences,
+            leeway_secs: self.leeway_secs,
+            require_typ: self.require_typ.as_deref(),
+            max_lifetime_secs: self.max_lifetime_secs,
+            principal_claim: self.principal_claim.as_deref(),
+            scope_claims: self.scope_claims.clone(),
+            tenant_claim: self.tenant_claim.as_deref(),
+        }
+        .options();
+        Ok(match keys {
+            Keys::Fixed(keys) => Issuer::new(self.issuer.as_str(), keys, options),
+            #[cfg(feature = "remote")]
+            Keys::Remote(jwks) => Issuer::with_source(self.issuer.as_str(), jwks, options),
+        })
+    }
+}
+
+impl IntrospectionConfig {
+    #[cfg(not(feature = "remote"))]
+    fn add_to(&self, _builder: AuthLayerBuilder) -> Result<AuthLayerBuilder, ConfigError> {
+        Err(error(
+            "introspection needs the `remote` feature of tower-api-auth",
+        ))
+    }
+
+    #[cfg(feature = "remote")]
+    fn add_to(&self, builder: AuthLayerBuilder) -> Result<AuthLayerBuilder, ConfigError> {
+        use crate::remote::{ClientAuth, Introspection};
+        if self.endpoint.is_empty() || self.client_id.is_empty() {
+            return Err(error("introspection: give `endpoint` and `client_id`"));
+        }
+        let auth = match (&self.client_secret_env, &self.private_key_file) {
+            (Some(var), None) => {
+                let secret = std::env::var(var)
+                    .map_err(|_| error(format!("environment variable {var} is not set")))?;
+                ClientAuth::basic(self.client_id.as_str(), secret)
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    error(format!(
+                        "introspection.private_key_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let alg = self
+                    .private_key_alg
+                    .unwrap_or(jsonwebtoken::Algorithm::RS256);
+                let auth = ClientAuth::private_key_jwt(self.client_id.as_str(), alg, &pem)
+                    .map_err(|e| error(format!("introspection.private_key_file: {e}")))?;
+                match &self.private_key_kid {
+                    Some(kid) => auth.with_kid(kid.as_str()),
+                    None => auth,
+                }
+            }
+            _ => {
+                return Err(error(
+                    "introspection: give one of client_secret_env and private_key_file",
+                ));
+            }
+        };
+        let mut introspection = Introspection::builder(self.endpoint.as_str(), auth)
+            .max_age(Duration::from_secs(self.max_age_secs))
+            .negative_ttl(Duration::from_secs(self.negative_ttl_secs))
+            .max_bytes(self.cache_max_bytes)
+            .timeout(Duration::from_secs(self.timeout_secs))
+            .max_concurrent(self.max_concurrent)
+            .allow_http(self.allow_http);
+        if let Some(audience) = &self.audience {
+            introspection = introspection.audience(audience.as_str());
+        }
+        if let Some(claim) = &self.tenant_claim {
+            introspection = introspection.tenant_claim(claim.as_str());
+        }
+        let introspection = introspection
+            .build()
+            .map_err(|e| error(format!("introspection: {e}")))?;
+        Ok(builder.opaque_tokens(introspection))
     }
 }
 
@@ -304,48 +751,69 @@ impl CredentialsConfig {
 }
 
 impl JwtConfig {
-    /// The validator these settings describe.
+    /// The validator these settings describe. A remote key set (`jwks_url`, `discovery`,
+    /// providers with either) starts loading in the background: this needs a tokio runtime.
     pub fn validator(&self) -> Result<JwtValidator, ConfigError> {
-        let mut keys = match &self.jwks_file {
-            Some(path) => {
-                let json = std::fs::read_to_string(path)
-                    .map_err(|e| error(format!("jwks_file {}: {e}", path.display())))?;
-                JwtKeySet::from_jwks(&json)
-                    .map_err(|e| error(format!("jwks_file {}: {e}", path.display())))?
+        self.validator_started(&mut Started::default())
+    }
+
+    fn validator_started(&self, started: &mut Started) -> Result<JwtValidator, ConfigError> {
+        let cache = TokenCacheConfig::default()
+            .enabled(self.token_cache)
+            .max_bytes(self.token_cache_max_bytes)
+            .max_age(Duration::from_secs(self.token_cache_max_age_secs));
+        if !self.providers.is_empty() {
+            if !self.keys.is_empty()
+                || self.jwks_file.is_some()
+                || self.jwks_url.is_some()
+                || self.discovery.is_some()
+                || !self.issuers.is_empty()
+            {
+                return Err(error(
+                    "jwt: with `providers`, give keys and issuers in each provider, not at the top",
+                ));
             }
-            None => JwtKeySet::new(),
-        };
-        for (i, key) in self.keys.iter().enumerate() {
-            let name = key.kid.clone().unwrap_or_else(|| format!("#{i}"));
-            let built = key
-                .to_key()
-                .map_err(|e| error(format!("jwt key {name}: {e}")))?;
-            keys.insert(built).map_err(|e| error(e.to_string()))?;
+            let issuers = self
+                .providers
+                .iter()
+                .map(|provider| provider.issuer(started))
+                .collect::<Result<Vec<_>, _>>()?;
+            return JwtValidator::issuers(issuers, cache).map_err(|e| error(format!("jwt: {e}")));
         }
-        if keys.is_empty() {
-            return Err(error("jwt: no keys (give `keys` or `jwks_file`)"));
+        let keys = KeySpec {
+            name: "jwt",
+            keys: &self.keys,
+            jwks_file: self.jwks_file.as_ref(),
+            jwks_url: self.jwks_url.as_deref(),
+            discovery: self.discovery.as_deref(),
+            remote: &self.remote,
+            default_algorithm: self.default_algorithm,
         }
-        let mut options = JwtOptions::new()
-            .leeway(Duration::from_secs(self.leeway_secs))
-            .token_cache(
-                TokenCacheConfig::default()
-                    .enabled(self.token_cache)
-                    .max_bytes(self.token_cache_max_bytes)
-                    .max_age(Duration::from_secs(self.token_cache_max_age_secs)),
-            );
+        .keys(started)?;
+        let mut scope_claims: Vec<String> = self.scope_claim.iter().cloned().collect();
+        scope_claims.extend(self.scope_claims.iter().cloned());
+        let mut options = OptionSpec {
+            audiences: &self.audiences,
+            leeway_secs: self.leeway_secs,
+            require_typ: self.require_typ.as_deref(),
+            max_lifetime_secs: self.max_lifetime_secs,
+            principal_claim: self.principal_claim.as_deref(),
+            scope_claims,
+            tenant_claim: self.tenant_claim.as_deref(),
+        }
+        .options()
+        .token_cache(cache);
         options.issuers.clone_from(&self.issuers);
-        options.audiences.clone_from(&self.audiences);
-        if let Some(typ) = &self.require_typ {
-            options = options.require_typ(typ.as_str());
+        if options.issuers.is_empty()
+            && let Some(issuer) = &self.discovery
+        {
+            options.issuers.push(issuer.clone());
         }
-        if let Some(secs) = self.max_lifetime_secs {
-            options = options.max_lifetime(Duration::from_secs(secs));
-        }
-        options.scope_claim.clone_from(&self.scope_claim);
-        if let Some(claim) = &self.tenant_claim {
-            options = options.tenant_claim(claim.as_str());
-        }
-        Ok(JwtValidator::new(keys, options))
+        Ok(match keys {
+            Keys::Fixed(keys) => JwtValidator::new(keys, options),
+            #[cfg(feature = "remote")]
+            Keys::Remote(jwks) => JwtValidator::from_source(jwks, options),
+        })
     }
 }
 

@@ -34,6 +34,8 @@ pub enum AuthMethod {
     Jwt,
     /// An API key (in `X-API-Key`, as a Bearer token, or from a cookie).
     ApiKey,
+    /// An opaque Bearer token, judged by its issuer (RFC 7662 introspection).
+    OpaqueToken,
 }
 
 /// The authenticated caller: principal, method, tenant, scopes, expiry, key id and claims.

@@ -127,6 +127,7 @@
 //! | `aws-lc-rs` | yes | jsonwebtoken's aws-lc-rs backend: RSA and ECDSA several times faster |
 //! | `issuer` | yes | the token lifecycle: [`issuer`] (with `axum`, its HTTP endpoints) |
 //! | `rust-crypto` | no | jsonwebtoken's pure-Rust backend (no C compiler needed) |
+//! | `remote` | no | [`remote`]: JWK sets from URLs, OIDC discovery, several issuers' keys, RFC 7662 introspection |
 //!
 //! With both backends enabled aws-lc-rs is used (see [`crypto::ensure_provider`]). With neither,
 //! the core (API keys, parsing, errors, layers) works and JWT keys refuse to build.
@@ -159,6 +160,8 @@ pub mod require_scopes;
 // Built only on the public API above, as a third-party crate could be.
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "remote")]
+pub mod remote;
 
 pub use api_key::{KeyProvider, MemoryKeyProvider};
 pub use error::{AuthError, AuthErrorKind};

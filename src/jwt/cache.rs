@@ -2,7 +2,9 @@
 //! bytes, so that the next request with it skips signature and claim work.
 //!
 //! What a hit never skips: the `exp`/`nbf` clock check (re-done against the cached times), the key
-//! set generation (replacing keys drops every entry made under the old set), and everything the
+//! that verified the entry (still trusted, under the same key-set generation: replacing the keys
+//! drops every entry, a refresh of a remote key set those of the keys it removed), whether the
+//! issuer's keys may be used at all (a remote key set too stale answers 503), and everything the
 //! authenticator does after validation — revocation by `sid`/`jti`, tenant and scope rules.
 //! Only tokens that passed are inserted, so a flood of invalid tokens cannot displace good entries;
 //! once the cache is full, a flood of distinct valid ones meets quick_cache's S3-FIFO policy, which
@@ -96,6 +98,8 @@ pub struct TokenCacheStats {
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) verified: Arc<VerifiedJwt>,
+    /// The validator's issuer whose keys verified it.
+    pub(crate) issuer: usize,
     /// The key-set generation the token was verified under.
     pub(crate) generation: u64,
     /// Until when the entry may answer: the earliest of `exp + leeway` and insertion + max age.
@@ -136,17 +140,29 @@ impl TokenCache {
         }))
     }
 
-    /// The verified token, if `token` is cached, still fresh at `now`, and of key set `generation`.
-    pub(crate) fn get(&self, token: &[u8], now: u64, generation: u64) -> Option<Arc<VerifiedJwt>> {
+    /// The entry of `token`, if it is cached, still fresh at `now`, and its key still `trusted`.
+    pub(crate) fn get(
+        &self,
+        token: &[u8],
+        now: u64,
+        trusted: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Entry> {
         let entry = self.entries.get(token)?;
-        if entry.generation == generation && entry.valid_from <= now && now < entry.valid_until {
-            return Some(entry.verified);
+        let trusted = trusted(&entry);
+        if trusted && entry.valid_from <= now && now < entry.valid_until {
+            return Some(entry);
         }
-        // Stale for good (expired, or verified under replaced keys): free the room.
-        if entry.generation != generation || now >= entry.valid_until {
+        // Stale for good (expired, or verified by a key no longer trusted): free the room.
+        if !trusted || now >= entry.valid_until {
             self.entries.remove(token);
         }
         None
+    }
+
+    /// Drops the entries verified by the keys built as `removed`.
+    pub(crate) fn forget_keys(&self, removed: &[u64]) {
+        self.entries
+            .retain(|_, entry| !removed.contains(&entry.verified.key));
     }
 
     pub(crate) fn insert(&self, token: &[u8], entry: Entry, now: u64) {

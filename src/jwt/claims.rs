@@ -148,6 +148,9 @@ pub(crate) struct ClaimsSeed<'c> {
     /// `None` reads `scope` (space-delimited) and then `scp` (array).
     pub(crate) scope_claim: Option<&'c str>,
     pub(crate) tenant_claim: &'c str,
+    /// The principal, scopes and tenants are mapped from the payload's JSON elsewhere: read none
+    /// of them here.
+    pub(crate) mapped: bool,
 }
 
 fn set<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), E> {
@@ -198,6 +201,9 @@ impl ClaimsSeed<'_> {
     /// Which claim `key` is, with the configured scope and tenant claim names; `None` for a claim
     /// the validator does not read.
     fn field(&self, key: &str) -> Option<Field> {
+        if self.mapped {
+            return self.registered(key);
+        }
         if Some(key) == self.scope_claim || (self.scope_claim.is_none() && key == "scope") {
             return Some(Field::Scope);
         }
@@ -207,6 +213,11 @@ impl ClaimsSeed<'_> {
         if key == self.tenant_claim {
             return Some(Field::Tenants);
         }
+        self.registered(key)
+    }
+
+    /// Which registered claim `key` is.
+    fn registered(&self, key: &str) -> Option<Field> {
         Some(match key {
             "exp" => Field::Exp,
             "nbf" => Field::Nbf,
@@ -284,6 +295,7 @@ mod tests {
         let seed = ClaimsSeed {
             scope_claim: None,
             tenant_claim: "tenant_id",
+            mapped: false,
         };
         seed.deserialize(&mut serde_json::Deserializer::from_str(json))
     }

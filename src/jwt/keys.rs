@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
+use serde::Deserialize;
 
 use crate::jwt::verifier::Prepared;
 
@@ -46,6 +48,9 @@ impl std::error::Error for KeyError {}
 /// ```
 #[derive(Clone)]
 pub struct JwtKey {
+    /// Unique per key built (clones share it): the token cache remembers which key verified an
+    /// entry, so that a rotation drops exactly the entries of the keys it removed.
+    pub(crate) id: u64,
     pub(crate) kid: Option<Arc<str>>,
     pub(crate) algorithm: Algorithm,
     pub(crate) key: DecodingKey,
@@ -147,7 +152,9 @@ impl JwtKey {
             )));
         }
         let prepared = Prepared::new(algorithm, &key)?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             kid: None,
             algorithm,
             key,
@@ -171,6 +178,78 @@ impl JwtKey {
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
+
+    /// Whether `other` is the same key: same `kid`, algorithm and key material.
+    fn same_as(&self, other: &Self) -> bool {
+        let material = match (self.key.kind(), other.key.kind()) {
+            (DecodingKeyKind::SecretOrDer(a), DecodingKeyKind::SecretOrDer(b)) => a == b,
+            (
+                DecodingKeyKind::RsaModulusExponent { n, e },
+                DecodingKeyKind::RsaModulusExponent { n: n2, e: e2 },
+            ) => n == n2 && e == e2,
+            _ => false,
+        };
+        material && self.kid == other.kid && self.algorithm == other.algorithm
+    }
+}
+
+/// How [`JwtKeySet::from_jwks_with`] reads a JWK set document.
+///
+/// ```
+/// use tower_api_auth::Algorithm;
+/// use tower_api_auth::jwt::JwksPolicy;
+///
+/// // A key set fetched from an identity provider that publishes RSA keys without `alg`
+/// // (Entra ID does): bind them to RS256, and never read symmetric keys from the network.
+/// let policy = JwksPolicy::new().default_algorithm(Algorithm::RS256).symmetric(false);
+/// assert_eq!(policy.default_algorithm, Some(Algorithm::RS256));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksPolicy {
+    /// The algorithm of keys that state none and whose type does not fix one (RSA, `oct`):
+    /// applied only to keys of its own family. Default: none, and such keys are skipped.
+    pub default_algorithm: Option<Algorithm>,
+    /// Whether symmetric (`oct`) keys are read. Default: yes, for files; a key set fetched from a
+    /// URL should say no, since a secret published on the network is no secret.
+    pub symmetric: bool,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        Self {
+            default_algorithm: None,
+            symmetric: true,
+        }
+    }
+}
+
+impl JwksPolicy {
+    /// The defaults: `alg` required where the key type leaves it open, symmetric keys read.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds keys without `alg` of this algorithm's family to it.
+    #[must_use]
+    pub fn default_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.default_algorithm = Some(algorithm);
+        self
+    }
+
+    /// Whether symmetric (`oct`) keys are read.
+    #[must_use]
+    pub fn symmetric(mut self, symmetric: bool) -> Self {
+        self.symmetric = symmetric;
+        self
+    }
+}
+
+/// A JWK set document, each key kept as raw JSON so that one key jsonwebtoken cannot read (an
+/// unknown `kty`, a new curve) does not make the whole document unreadable.
+#[derive(Deserialize)]
+struct RawJwkSet {
+    keys: Vec<serde_json::Value>,
 }
 
 /// The keys a validator trusts.
@@ -194,6 +273,8 @@ impl JwtKey {
 #[derive(Clone, Debug, Default)]
 pub struct JwtKeySet {
     keys: Vec<JwtKey>,
+    /// Keys of the document this set was read from that were skipped.
+    skipped: usize,
 }
 
 impl JwtKeySet {
@@ -214,54 +295,104 @@ impl JwtKeySet {
         Ok(())
     }
 
-    /// Parses a JWK set document (RFC 7517). Keys with `"use":"enc"` are skipped. Each key must say
-    /// its `alg`, except EC and OKP keys whose curve names it (P-256 → ES256, P-384 → ES384,
-    /// Ed25519 → EdDSA): an RSA or symmetric key without `alg` could be used with several, which is
-    /// exactly the confusion RFC 8725 warns about.
+    /// Parses a JWK set document (RFC 7517) with the default [`JwksPolicy`].
+    ///
+    /// Keys that cannot be used are skipped, each logged at debug level and counted in
+    /// [`skipped`](Self::skipped): `"use":"enc"` keys, unknown key types, curves and algorithms,
+    /// and keys without `alg` whose type does not fix one. EC and OKP keys need no `alg` (P-256 →
+    /// ES256, P-384 → ES384, Ed25519 → EdDSA); an RSA or symmetric key without `alg` could be used
+    /// with several, which is exactly the confusion RFC 8725 warns about. A document with no usable
+    /// key at all is an error that names why each key was skipped.
     pub fn from_jwks(json: &str) -> Result<Self, KeyError> {
+        Self::from_jwks_with(json, &JwksPolicy::new())
+    }
+
+    /// Parses a JWK set document as `policy` says; see [`from_jwks`](Self::from_jwks).
+    pub fn from_jwks_with(json: &str, policy: &JwksPolicy) -> Result<Self, KeyError> {
         backend_available()?;
-        let set: JwkSet =
+        let set: RawJwkSet =
             serde_json::from_str(json).map_err(|e| KeyError::new(format!("not a JWK set: {e}")))?;
         let mut keys = Self::new();
-        for jwk in &set.keys {
-            if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
-                continue;
-            }
-            let name = jwk.common.key_id.as_deref().unwrap_or("(no kid)");
-            let algorithm = match (jwk.common.key_algorithm, &jwk.algorithm) {
-                (Some(alg), _) => key_algorithm(alg)
-                    .ok_or_else(|| KeyError::new(format!("JWK {name}: unsupported alg {alg:?}")))?,
-                (None, AlgorithmParameters::EllipticCurve(p)) => match p.curve {
-                    EllipticCurve::P256 => Algorithm::ES256,
-                    EllipticCurve::P384 => Algorithm::ES384,
-                    _ => return Err(KeyError::new(format!("JWK {name}: unsupported curve"))),
-                },
-                (None, AlgorithmParameters::OctetKeyPair(p))
-                    if p.curve == EllipticCurve::Ed25519 =>
-                {
-                    Algorithm::EdDSA
+        let mut reasons = Vec::new();
+        for raw in set.keys {
+            let name = raw
+                .get("kid")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("(no kid)")
+                .to_owned();
+            match jwk_key(raw, policy) {
+                Ok(Some(key)) => {
+                    if let Err(duplicate) = keys.insert(key) {
+                        tracing::debug!(kid = %name, "JWK skipped: its kid appears twice");
+                        keys.skipped += 1;
+                        reasons.push(duplicate.to_string());
+                    }
                 }
-                (None, _) => {
-                    return Err(KeyError::new(format!(
-                        "JWK {name}: no alg, and its key type does not name one"
-                    )));
+                Ok(None) => keys.skipped += 1,
+                Err(reason) => {
+                    tracing::debug!(kid = %name, %reason, "JWK skipped");
+                    keys.skipped += 1;
+                    reasons.push(format!("JWK {name}: {reason}"));
                 }
-            };
-            let decoding = DecodingKey::from_jwk(jwk)
-                .map_err(|e| KeyError::new(format!("JWK {name}: {e}")))?;
-            if is_hmac(algorithm)
-                && decoding.try_get_as_bytes().map_or(0, <[u8]>::len) < min_hmac_len(algorithm)
-            {
-                return Err(KeyError::new(format!("JWK {name}: HMAC secret too short")));
             }
-            let mut key = JwtKey::bound(algorithm, decoding)
-                .map_err(|e| KeyError::new(format!("JWK {name}: {e}")))?;
-            if let Some(kid) = &jwk.common.key_id {
-                key = key.with_kid(kid.as_str());
-            }
-            keys.insert(key)?;
+        }
+        if keys.is_empty() {
+            return Err(KeyError::new(if reasons.is_empty() {
+                "the JWK set has no signature verification key".to_owned()
+            } else {
+                format!("the JWK set has no usable key ({})", reasons.join("; "))
+            }));
         }
         Ok(keys)
+    }
+
+    /// How many keys of the JWK set document this set was read from were skipped (0 for a set
+    /// built by hand).
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// `self`, with each key that is also in `previous` (same `kid`, algorithm and material)
+    /// taken from `previous`: tokens it verified stay in the token cache across the rotation.
+    pub(crate) fn carry_over(mut self, previous: &Self) -> Self {
+        for key in &mut self.keys {
+            if let Some(old) = previous.keys.iter().find(|old| old.same_as(key)) {
+                *key = old.clone();
+            }
+        }
+        self
+    }
+
+    /// Whether `self` and `other` hold the same keys (in any order).
+    pub fn same_keys(&self, other: &Self) -> bool {
+        self.keys.len() == other.keys.len()
+            && self
+                .keys
+                .iter()
+                .all(|key| other.keys.iter().any(|o| o.same_as(key)))
+    }
+
+    /// Whether a token naming `kid` can find its key here (a single unnamed key serves any).
+    pub(crate) fn knows_kid(&self, kid: &str) -> bool {
+        match self.keys.as_slice() {
+            [only] if only.kid.is_none() => true,
+            keys => keys.iter().any(|key| key.kid.as_deref() == Some(kid)),
+        }
+    }
+
+    /// The ids ([`JwtKey::id`]) of the keys.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys.iter().map(|key| key.id)
+    }
+
+    /// Whether the key built as `id` is in the set.
+    pub(crate) fn contains_id(&self, id: u64) -> bool {
+        self.keys.iter().any(|key| key.id == id)
+    }
+
+    /// The key ids (`kid`) of the set, for logs.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().filter_map(JwtKey::kid)
     }
 
     /// How many keys.
@@ -305,8 +436,56 @@ impl JwtKeySet {
 
 impl From<JwtKey> for JwtKeySet {
     fn from(key: JwtKey) -> Self {
-        Self { keys: vec![key] }
+        Self {
+            keys: vec![key],
+            skipped: 0,
+        }
     }
+}
+
+/// The key of one JWK: `Ok(None)` for a key that is not for signatures (`"use":"enc"`), `Err`
+/// with the reason for one this crate cannot use.
+fn jwk_key(raw: serde_json::Value, policy: &JwksPolicy) -> Result<Option<JwtKey>, String> {
+    let jwk: Jwk = serde_json::from_value(raw).map_err(|e| format!("unsupported key: {e}"))?;
+    if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
+        return Ok(None);
+    }
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) && !policy.symmetric {
+        return Err("symmetric keys are not read from this source".into());
+    }
+    let family = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => AlgorithmFamily::Rsa,
+        AlgorithmParameters::OctetKey(_) => AlgorithmFamily::Hmac,
+        AlgorithmParameters::EllipticCurve(_) => AlgorithmFamily::Ec,
+        AlgorithmParameters::OctetKeyPair(_) => AlgorithmFamily::Ed,
+        _ => return Err("unsupported key type".into()),
+    };
+    let algorithm = match (jwk.common.key_algorithm, &jwk.algorithm) {
+        (Some(alg), _) => key_algorithm(alg).ok_or_else(|| format!("unsupported alg {alg:?}"))?,
+        (None, AlgorithmParameters::EllipticCurve(p)) => match p.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return Err("unsupported curve".into()),
+        },
+        (None, AlgorithmParameters::OctetKeyPair(p)) if p.curve == EllipticCurve::Ed25519 => {
+            Algorithm::EdDSA
+        }
+        (None, _) => match policy.default_algorithm {
+            Some(alg) if alg.family() == family => alg,
+            _ => return Err("no alg, and its key type does not name one".into()),
+        },
+    };
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    if is_hmac(algorithm)
+        && decoding.try_get_as_bytes().map_or(0, <[u8]>::len) < min_hmac_len(algorithm)
+    {
+        return Err("HMAC secret too short".into());
+    }
+    let key = JwtKey::bound(algorithm, decoding).map_err(|e| e.to_string())?;
+    Ok(Some(match &jwk.common.key_id {
+        Some(kid) => key.with_kid(kid.as_str()),
+        None => key,
+    }))
 }
 
 fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
@@ -342,6 +521,67 @@ mod tests {
         let okp = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256",
             "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
         assert!(JwtKeySet::from_jwks(okp).is_err());
+    }
+
+    #[test]
+    fn unusable_jwks_are_skipped_and_counted_and_a_set_without_any_is_an_error() {
+        let good = r#"{"kty":"EC","crv":"P-256","kid":"ec",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let oct = r#"{"kty":"oct","kid":"oct","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}"#;
+        let unusable = [
+            r#"{"kty":"RSA","kid":"noalg","n":"AQAB","e":"AQAB"}"#,
+            r#"{"kty":"EC","crv":"P-521","kid":"p521","x":"AQAB","y":"AQAB"}"#,
+            r#"{"kty":"PQC","kid":"future","pub":"AAAA"}"#,
+            r#"{"kty":"RSA","kid":"enc","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}"#,
+            r#"{"kty":"EC","crv":"P-256","alg":"ES512","kid":"wrong-alg","x":"AQAB","y":"AQAB"}"#,
+        ];
+        let jwks = format!(r#"{{"keys":[{good},{oct},{}]}}"#, unusable.join(","));
+        let set = JwtKeySet::from_jwks(&jwks).unwrap();
+        assert_eq!((set.len(), set.skipped()), (2, 5));
+        // Fetched from a URL, symmetric keys are skipped too.
+        let remote = JwksPolicy::new().symmetric(false);
+        let set = JwtKeySet::from_jwks_with(&jwks, &remote).unwrap();
+        assert_eq!((set.len(), set.skipped()), (1, 6));
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["ec"]);
+        let none = format!(r#"{{"keys":[{}]}}"#, unusable.join(","));
+        let error = JwtKeySet::from_jwks(&none).unwrap_err().to_string();
+        assert!(
+            error.contains("no usable key") && error.contains("noalg"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_default_algorithm_binds_keys_of_its_family_only() {
+        let oct = r#"{"keys":[{"kty":"oct","kid":"o","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
+        assert!(JwtKeySet::from_jwks(oct).is_err());
+        let hs =
+            JwtKeySet::from_jwks_with(oct, &JwksPolicy::new().default_algorithm(Algorithm::HS256));
+        assert_eq!(hs.unwrap().keys[0].algorithm, Algorithm::HS256);
+        let rs =
+            JwtKeySet::from_jwks_with(oct, &JwksPolicy::new().default_algorithm(Algorithm::RS256));
+        assert!(rs.is_err());
+    }
+
+    #[test]
+    fn a_carried_over_key_keeps_its_identity_and_a_changed_one_does_not() {
+        let key = |secret: &[u8], kid: &str| {
+            JwtKey::hmac(Algorithm::HS256, secret)
+                .unwrap()
+                .with_kid(kid)
+        };
+        let mut old = JwtKeySet::new();
+        old.insert(key(&[1; 32], "a")).unwrap();
+        old.insert(key(&[2; 32], "b")).unwrap();
+        let mut new = JwtKeySet::new();
+        new.insert(key(&[1; 32], "a")).unwrap();
+        new.insert(key(&[3; 32], "b")).unwrap();
+        assert!(!new.same_keys(&old));
+        let new = new.carry_over(&old);
+        assert_eq!(new.keys[0].id, old.keys[0].id);
+        assert_ne!(new.keys[1].id, old.keys[1].id);
+        assert!(new.clone().same_keys(&new));
     }
 
     #[test]

@@ -41,9 +41,11 @@ mod verifier;
 mod verify;
 
 pub use cache::{TokenCacheConfig, TokenCacheStats};
-pub use keys::{JwtKey, JwtKeySet, KeyError};
+pub use keys::{JwksPolicy, JwtKey, JwtKeySet, KeyError};
 pub use options::JwtOptions;
-pub use validator::{JwtValidator, KeyHandle};
+pub use validator::{Issuer, JwtValidator, KeyHandle, KeySource, KeyWait};
+
+pub(crate) use validator::Check;
 
 pub use jsonwebtoken::Algorithm;
 

@@ -25,6 +25,23 @@ use crate::jwt::cache::TokenCacheConfig;
 /// assert_eq!(options.audiences, ["api"]);
 /// assert_eq!(options.required_typ.as_deref(), Some("at+jwt"));
 /// ```
+///
+/// # Claim paths
+///
+/// The principal, scope and tenant claims may be nested: `realm_access.roles` reads the `roles`
+/// member of the `realm_access` object (Keycloak). A claim whose own name holds dots (Auth0's
+/// namespaced claims, `https://example.com/tenant`) is found under its full name first.
+///
+/// ```
+/// use tower_api_auth::jwt::JwtOptions;
+///
+/// let keycloak = JwtOptions::new()
+///     .principal_claim("preferred_username")
+///     .scope_claim("realm_access.roles");
+/// let entra = JwtOptions::new().principal_claim("oid").scope_claim("scp").scope_claim("roles").tenant_claim("tid");
+/// let auth0 = JwtOptions::new().scope_claim("permissions").tenant_claim("https://example.com/org");
+/// # let _ = (keycloak, entra, auth0);
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct JwtOptions {
@@ -40,9 +57,12 @@ pub struct JwtOptions {
     pub required_typ: Option<String>,
     /// The longest `exp - iat` accepted; tokens without `iat` are then refused. Default: none.
     pub max_lifetime: Option<Duration>,
-    /// The one claim scopes are read from (a space-delimited string or an array). Default: `scope`,
-    /// then `scp`.
-    pub scope_claim: Option<String>,
+    /// Where the principal comes from: a claim name or a [claim path](Self#claim-paths), holding a
+    /// non-empty string. Default: `sub`.
+    pub principal_claim: Option<String>,
+    /// The claims scopes are read from, each a space-delimited string or an array of strings, or
+    /// absent; the scopes are the union of all. Default (empty): `scope`, then `scp`.
+    pub scope_claims: Vec<String>,
     /// The claim tenants are read from (a string or an array). Default `tenant_id`.
     pub tenant_claim: String,
     /// The verified-token cache. Default: on, 16 MiB, entries trusted up to 5 minutes.
@@ -58,7 +78,8 @@ impl Default for JwtOptions {
             leeway: Duration::from_secs(60),
             required_typ: None,
             max_lifetime: None,
-            scope_claim: None,
+            principal_claim: None,
+            scope_claims: Vec::new(),
             tenant_claim: "tenant_id".to_owned(),
             token_cache: TokenCacheConfig::default(),
             claims: None,
@@ -74,7 +95,8 @@ impl fmt::Debug for JwtOptions {
             .field("leeway", &self.leeway)
             .field("required_typ", &self.required_typ)
             .field("max_lifetime", &self.max_lifetime)
-            .field("scope_claim", &self.scope_claim)
+            .field("principal_claim", &self.principal_claim)
+            .field("scope_claims", &self.scope_claims)
             .field("tenant_claim", &self.tenant_claim)
             .field("token_cache", &self.token_cache)
             .field("claims", &self.claims.map(|claims| claims.name))
@@ -130,14 +152,26 @@ impl JwtOptions {
         self
     }
 
-    /// Reads scopes from this claim only (string: space-delimited; array: one scope each).
+    /// Reads the principal from this claim or [claim path](Self#claim-paths) instead of `sub`
+    /// (Entra ID's `oid`, Keycloak's `preferred_username`, …). A token without it is
+    /// `invalid_token`.
     #[must_use]
-    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
-        self.scope_claim = Some(claim.into());
+    pub fn principal_claim(mut self, claim: impl Into<String>) -> Self {
+        self.principal_claim = Some(claim.into());
         self
     }
 
-    /// Reads tenants from this claim (a string or an array). Default `tenant_id`.
+    /// Reads scopes from this claim or [claim path](Self#claim-paths) (string: space-delimited;
+    /// array: one scope each) instead of `scope`/`scp`. Call again to read several: the scopes
+    /// are their union (Entra ID: `scp` and `roles`).
+    #[must_use]
+    pub fn scope_claim(mut self, claim: impl Into<String>) -> Self {
+        self.scope_claims.push(claim.into());
+        self
+    }
+
+    /// Reads tenants from this claim or [claim path](Self#claim-paths) (a string or an array).
+    /// Default `tenant_id`.
     #[must_use]
     pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
         self.tenant_claim = claim.into();
@@ -163,6 +197,16 @@ impl JwtOptions {
     /// The name of the claims type set with [`claims`](Self::claims), if any.
     pub fn claims_type(&self) -> Option<&'static str> {
         self.claims.map(|claims| claims.name)
+    }
+
+    /// Whether the principal, scopes or tenants come from somewhere the one-pass claim reader
+    /// does not look: then the payload is also read as JSON, and the mapping applied to it.
+    pub(crate) fn mapped(&self) -> bool {
+        let nested = |claim: &str| claim.contains('.');
+        self.principal_claim.as_deref().is_some_and(|c| c != "sub")
+            || self.scope_claims.len() > 1
+            || self.scope_claims.iter().any(|c| nested(c))
+            || nested(&self.tenant_claim)
     }
 }
 

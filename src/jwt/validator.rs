@@ -1,18 +1,23 @@
 //! [`JwtValidator`]: keys and options, built once, shared by every clone.
 
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::Algorithm;
+use serde::Deserialize;
 
-use crate::error::AuthError;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity};
-use crate::jwt::cache::{Entry, TokenCache, TokenCacheStats};
+use crate::jwt::cache::{Entry, TokenCache, TokenCacheConfig, TokenCacheStats};
+use crate::jwt::claims::CowStr;
 use crate::jwt::keys::{JwtKey, JwtKeySet, KeyError};
 use crate::jwt::options::JwtOptions;
 use crate::jwt::verified::VerifiedJwt;
-use crate::jwt::verify::Verifier;
+use crate::jwt::verify::{Failure, Verifier};
+use crate::jwt::{b64, invalid};
 
 /// Validates JWT access tokens: keys bound to algorithms, signature before claims, the checks of
 /// its [`JwtOptions`], and a verified-token cache.
@@ -37,21 +42,46 @@ use crate::jwt::verify::Verifier;
 /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 /// # fn main() {}
 /// ```
+///
+/// Tokens of several identity providers, each with its own keys and options, go through one
+/// validator built with [`issuers`](Self::issuers): the token's `iss` picks the issuer before
+/// anything is verified, and a token of an issuer not configured is refused without a key lookup.
 #[derive(Clone)]
 pub struct JwtValidator(Arc<Shared>);
 
 struct Shared {
+    /// One or more; with one, the token's `iss` is checked after the signature, as a claim.
+    issuers: Box<[IssuerEntry]>,
+    /// Several issuers: the token's `iss` picks one before verification.
+    route: bool,
+    cache: Option<Arc<TokenCache>>,
+}
+
+struct IssuerEntry {
     keys: KeyHandle,
     verifier: Verifier,
-    cache: Option<Arc<TokenCache>>,
+    source: Option<Arc<dyn KeySource>>,
 }
 
 impl fmt::Debug for JwtValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtValidator")
-            .field("keys", &self.0.keys.keys())
-            .field("options", self.options())
-            .finish()
+        if let [only] = &*self.0.issuers {
+            return f
+                .debug_struct("JwtValidator")
+                .field("keys", &only.keys.keys())
+                .field("options", only.verifier.options())
+                .field("source", &only.source)
+                .finish();
+        }
+        let mut list = f.debug_list();
+        for issuer in &self.0.issuers {
+            list.entry(&(
+                issuer.verifier.options(),
+                issuer.keys.keys(),
+                &issuer.source,
+            ));
+        }
+        list.finish()
     }
 }
 
@@ -64,8 +94,9 @@ pub(crate) struct KeyRing {
 /// Replaces a validator's keys at run time — key rotation, a refreshed JWK set — for every clone
 /// of the validator, including the one inside an auth layer. Cheap to clone.
 ///
-/// Tokens verified under the old keys leave the token cache, so a token of a removed key is
-/// refused from the next request on.
+/// [`replace`](Self::replace) drops every token the validators of this handle cached, so a token
+/// of a removed key is refused from the next request on; [`update`](Self::update), meant for key
+/// sets refreshed from their source, drops only the tokens of the keys it removes.
 ///
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
@@ -87,36 +118,214 @@ pub(crate) struct KeyRing {
 /// # fn main() {}
 /// ```
 #[derive(Clone)]
-pub struct KeyHandle {
-    ring: Arc<ArcSwap<KeyRing>>,
-    cache: Option<Arc<TokenCache>>,
+pub struct KeyHandle(Arc<HandleInner>);
+
+struct HandleInner {
+    ring: ArcSwap<KeyRing>,
+    /// The token caches of the validators using these keys.
+    caches: Mutex<Vec<Weak<TokenCache>>>,
 }
 
 impl fmt::Debug for KeyHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyHandle")
-            .field("keys", &self.ring.load().set)
+            .field("keys", &self.0.ring.load().set)
             .finish()
     }
 }
 
 impl KeyHandle {
-    /// Trusts `keys` instead of the current set, from the next request on.
+    /// A handle trusting `keys`, for a [`KeySource`] to publish its keys through (validators
+    /// built from it use them).
+    pub fn new(keys: impl Into<JwtKeySet>) -> Self {
+        Self(Arc::new(HandleInner {
+            ring: ArcSwap::from_pointee(KeyRing {
+                set: keys.into(),
+                generation: 0,
+            }),
+            caches: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Trusts `keys` instead of the current set, from the next request on; every token cached
+    /// under the current set is verified again.
     pub fn replace(&self, keys: JwtKeySet) {
         // rcu: two concurrent replacements must not end up with the same generation.
-        self.ring.rcu(|ring| KeyRing {
+        self.0.ring.rcu(|ring| KeyRing {
             set: keys.clone(),
             generation: ring.generation + 1,
         });
-        if let Some(cache) = &self.cache {
+        for cache in self.caches() {
             cache.clear();
         }
     }
 
+    /// Trusts `keys` instead of the current set, keeping the cached tokens of the keys that stay
+    /// (same `kid`, algorithm and material) and dropping those of the keys that go. Returns
+    /// whether the set changed; an unchanged set is left as it is.
+    pub fn update(&self, keys: JwtKeySet) -> bool {
+        if self.0.ring.load().set.same_keys(&keys) {
+            return false;
+        }
+        let mut removed = Vec::new();
+        self.0.ring.rcu(|ring| {
+            let next = keys.clone().carry_over(&ring.set);
+            removed = ring.set.ids().filter(|id| !next.contains_id(*id)).collect();
+            KeyRing {
+                set: next,
+                generation: ring.generation,
+            }
+        });
+        if !removed.is_empty() {
+            for cache in self.caches() {
+                cache.forget_keys(&removed);
+            }
+        }
+        true
+    }
+
     /// The keys trusted now.
     pub fn keys(&self) -> JwtKeySet {
-        self.ring.load().set.clone()
+        self.0.ring.load().set.clone()
     }
+
+    fn register(&self, cache: &Arc<TokenCache>) {
+        let mut caches = self.0.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        caches.retain(|cache| cache.strong_count() > 0);
+        caches.push(Arc::downgrade(cache));
+    }
+
+    fn caches(&self) -> Vec<Arc<TokenCache>> {
+        let caches = self.0.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        caches.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// A wait for a key set being fetched again, bounded by the [`KeySource`] that returns it.
+pub type KeyWait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Keys that change at run time and come from somewhere: a JWK set URL, a discovery document.
+///
+/// The source publishes its keys through its [`KeyHandle`]; the validator reads them from there
+/// without waiting, and asks the source two things: whether its keys may be used now (a source
+/// that has never loaded, or whose last good keys are too old, answers no: 503
+/// `auth_unavailable`), and what to do about a token that names a key id the set lacks. The
+/// `remote` feature's `RemoteJwks` is one.
+pub trait KeySource: Send + Sync + fmt::Debug + 'static {
+    /// The handle the source publishes its keys through.
+    fn key_handle(&self) -> KeyHandle;
+
+    /// Whether the keys may be used at `now` (unix seconds).
+    fn available(&self, now: u64) -> bool;
+
+    /// A token of this source's issuer names a key id the set lacks. `Some(wait)` when a newer
+    /// set is being fetched: the request waits for it (the source bounds the wait) and looks
+    /// once more. `None`: the token is refused now.
+    fn key_missing(&self, now: u64) -> Option<KeyWait>;
+}
+
+impl<S: KeySource + ?Sized> KeySource for Arc<S> {
+    fn key_handle(&self) -> KeyHandle {
+        (**self).key_handle()
+    }
+
+    fn available(&self, now: u64) -> bool {
+        (**self).available(now)
+    }
+
+    fn key_missing(&self, now: u64) -> Option<KeyWait> {
+        (**self).key_missing(now)
+    }
+}
+
+/// One trusted token issuer of a validator built with [`JwtValidator::issuers`]: its `iss`, its
+/// keys (fixed, or from a [`KeySource`]) and its options (audiences, leeway, `typ`, claim mapping).
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() -> Result<(), tower_api_auth::jwt::KeyError> {
+/// use tower_api_auth::{Algorithm, JwtValidator};
+/// use tower_api_auth::jwt::{Issuer, JwtKey, JwtOptions, TokenCacheConfig};
+///
+/// let validator = JwtValidator::issuers(
+///     [
+///         Issuer::new(
+///             "https://a.example.test",
+///             JwtKey::hmac(Algorithm::HS256, b"issuer-a-secret-of-thirty-two-bytes!")?,
+///             JwtOptions::new().audience("api"),
+///         ),
+///         Issuer::new(
+///             "https://b.example.test",
+///             JwtKey::hmac(Algorithm::HS256, b"issuer-b-secret-of-thirty-two-bytes!")?,
+///             JwtOptions::new().audience("api").scope_claim("realm_access.roles"),
+///         ),
+///     ],
+///     TokenCacheConfig::default(),
+/// )?;
+/// assert_eq!(validator.issuer_names().count(), 2);
+/// # Ok(()) }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    options: JwtOptions,
+    keys: KeyHandle,
+    source: Option<Arc<dyn KeySource>>,
+}
+
+impl Issuer {
+    /// Tokens whose `iss` is `issuer`, verified with `keys`, checked as `options` says (its own
+    /// `issuers` list is replaced by `issuer`).
+    pub fn new(issuer: impl Into<String>, keys: impl Into<JwtKeySet>, options: JwtOptions) -> Self {
+        Self {
+            options: Self::named(issuer.into(), options),
+            keys: KeyHandle::new(keys),
+            source: None,
+        }
+    }
+
+    /// Tokens whose `iss` is `issuer`, verified with the keys of `source`.
+    pub fn with_source(
+        issuer: impl Into<String>,
+        source: impl KeySource,
+        options: JwtOptions,
+    ) -> Self {
+        Self {
+            options: Self::named(issuer.into(), options),
+            keys: source.key_handle(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    fn named(issuer: String, mut options: JwtOptions) -> JwtOptions {
+        options.issuers = vec![issuer];
+        options
+    }
+
+    /// The issuer's `iss`.
+    pub fn name(&self) -> &str {
+        &self.options.issuers[0]
+    }
+}
+
+/// The claim a validator of several issuers routes by, read before verification and trusted for
+/// nothing else.
+#[derive(Deserialize)]
+struct IssOnly<'a> {
+    #[serde(borrow, default)]
+    iss: Option<CowStr<'a>>,
+}
+
+/// The answer of [`JwtValidator::check`]: known now, or after the key set is fetched again.
+pub(crate) enum Check {
+    Done(Result<Arc<VerifiedJwt>, AuthError>),
+    Wait(KeyWait),
+}
+
+fn unavailable() -> AuthError {
+    AuthError::new(AuthErrorKind::AuthUnavailable)
+        .with_message("The token's signing keys are not available")
 }
 
 impl JwtValidator {
@@ -124,16 +333,73 @@ impl JwtValidator {
     /// token cache created here, once.
     pub fn new(keys: impl Into<JwtKeySet>, options: JwtOptions) -> Self {
         let cache = TokenCache::new(options.token_cache);
-        let keys = KeyHandle {
-            ring: Arc::new(ArcSwap::from_pointee(KeyRing {
-                set: keys.into(),
-                generation: 0,
-            })),
-            cache: cache.clone(),
+        let issuer = Issuer {
+            options,
+            keys: KeyHandle::new(keys),
+            source: None,
         };
+        Self::build(vec![issuer], cache, false)
+    }
+
+    /// A validator trusting the keys of `source` (a remote JWK set), checking what `options`
+    /// asks. Until the source has loaded, and once its keys are older than it allows, tokens are
+    /// answered 503 `auth_unavailable`.
+    pub fn from_source(source: impl KeySource, options: JwtOptions) -> Self {
+        let cache = TokenCache::new(options.token_cache);
+        let issuer = Issuer {
+            options,
+            keys: source.key_handle(),
+            source: Some(Arc::new(source)),
+        };
+        Self::build(vec![issuer], cache, false)
+    }
+
+    /// A validator of several issuers: the token's `iss` (read before verification, and used only
+    /// to pick the issuer) chooses whose keys and options check it. A token whose `iss` names
+    /// none of them is `invalid_token`, with no key looked up. `cache` is the token cache they
+    /// share; each issuer's own `token_cache` option is ignored.
+    ///
+    /// Fails for an empty list and for two issuers of the same name.
+    pub fn issuers(
+        issuers: impl IntoIterator<Item = Issuer>,
+        cache: TokenCacheConfig,
+    ) -> Result<Self, KeyError> {
+        let issuers: Vec<Issuer> = issuers.into_iter().collect();
+        if issuers.is_empty() {
+            return Err(KeyError::new("a validator needs at least one issuer"));
+        }
+        for (i, issuer) in issuers.iter().enumerate() {
+            if issuers[..i]
+                .iter()
+                .any(|other| other.name() == issuer.name())
+            {
+                return Err(KeyError::new(format!(
+                    "the issuer {:?} is configured twice",
+                    issuer.name()
+                )));
+            }
+        }
+        let route = issuers.len() > 1;
+        Ok(Self::build(issuers, TokenCache::new(cache), route))
+    }
+
+    fn build(issuers: Vec<Issuer>, cache: Option<Arc<TokenCache>>, route: bool) -> Self {
+        let issuers = issuers
+            .into_iter()
+            .map(|issuer| {
+                if let Some(cache) = &cache {
+                    issuer.keys.register(cache);
+                }
+                IssuerEntry {
+                    keys: issuer.keys,
+                    verifier: Verifier::new(issuer.options),
+                    source: issuer.source,
+                }
+            })
+            .collect();
         Self(Arc::new(Shared {
-            keys,
-            verifier: Verifier::new(options),
+            issuers,
+            route,
             cache,
         }))
     }
@@ -175,14 +441,25 @@ impl JwtValidator {
         Ok(Self::new(JwtKeySet::from_jwks(json)?, options))
     }
 
-    /// What this validator checks.
+    /// What this validator checks (for several issuers: what the first one's tokens are checked
+    /// against).
     pub fn options(&self) -> &JwtOptions {
-        self.0.verifier.options()
+        self.0.issuers[0].verifier.options()
     }
 
-    /// The handle that rotates this validator's keys (for every clone of it).
+    /// The handle that rotates this validator's keys (for every clone of it); for several
+    /// issuers, the first one's.
     pub fn key_handle(&self) -> KeyHandle {
-        self.0.keys.clone()
+        self.0.issuers[0].keys.clone()
+    }
+
+    /// The `iss` of each issuer, for a validator built with [`issuers`](Self::issuers) (for
+    /// others, the accepted issuers of the options).
+    pub fn issuer_names(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .issuers
+            .iter()
+            .flat_map(|issuer| issuer.verifier.options().issuers.iter().map(String::as_str))
     }
 
     /// The verified-token cache's size, if the cache is on.
@@ -192,7 +469,8 @@ impl JwtValidator {
 
     /// Validates `token` at `now` (unix seconds), as the auth layer does before its revocation,
     /// tenant and scope rules. The identity carries no tenant: choosing one among the token's is
-    /// the layer's job.
+    /// the layer's job. Unlike the layer, this never waits for a remote key set to be fetched
+    /// again: a token of a key not yet known is `invalid_token`.
     pub fn validate(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
         let jwt = self.verified(token.as_bytes(), now)?;
         Ok(Identity::from_parts(crate::identity::Parts {
@@ -210,28 +488,129 @@ impl JwtValidator {
         }))
     }
 
-    /// The verified token: from the cache when it holds these exact bytes and they are still
-    /// fresh at `now` under the current keys, verified in full (and then cached) otherwise.
+    /// The verified token, never waiting for keys (see [`check`](Self::check)).
     pub(crate) fn verified(&self, token: &[u8], now: u64) -> Result<Arc<VerifiedJwt>, AuthError> {
-        let ring = self.0.keys.ring.load();
-        let Some(cache) = &self.0.cache else {
-            return self.0.verifier.verify(token, now, &ring.set).map(Arc::new);
-        };
-        if let Some(hit) = cache.get(token, now, ring.generation) {
-            return Ok(hit);
+        match self.run(token, now, false) {
+            Check::Done(result) => result,
+            Check::Wait(_) => unreachable!("no wait was allowed"),
         }
-        let verified = Arc::new(self.0.verifier.verify(token, now, &ring.set)?);
-        let leeway = self.0.verifier.leeway();
-        let entry = Entry {
-            verified: Arc::clone(&verified),
-            generation: ring.generation,
-            valid_until: verified.expires_at.saturating_add(leeway),
-            valid_from: verified.not_before.map_or(0, |nbf| {
-                u64::try_from(nbf.saturating_sub_unsigned(leeway)).unwrap_or(0)
-            }),
+    }
+
+    /// The verified token: from the cache when it holds these exact bytes, they are still fresh
+    /// at `now` and their key still trusted, verified in full (and then cached) otherwise. A token
+    /// naming a key id its issuer's remote key set lacks may have to wait for the set to be
+    /// fetched again; then call [`verified`](Self::verified) after the wait.
+    pub(crate) fn check(&self, token: &[u8], now: u64) -> Check {
+        self.run(token, now, true)
+    }
+
+    fn run(&self, token: &[u8], now: u64, may_wait: bool) -> Check {
+        let shared = &*self.0;
+        if let Some(cache) = &shared.cache
+            && let Some(hit) = cache.get(token, now, |entry| {
+                let ring = shared.issuers[entry.issuer].keys.0.ring.load();
+                ring.generation == entry.generation && ring.set.contains_id(entry.verified.key)
+            })
+        {
+            return Check::Done(match &shared.issuers[hit.issuer].source {
+                Some(source) if !source.available(now) => Err(unavailable()),
+                _ => Ok(hit.verified),
+            });
+        }
+        let index = match self.route(token) {
+            Ok(index) => index,
+            Err(error) => return Check::Done(Err(error)),
         };
-        cache.insert(token, entry, now);
-        Ok(verified)
+        let issuer = &shared.issuers[index];
+        if let Some(source) = &issuer.source
+            && !source.available(now)
+        {
+            return Check::Done(Err(unavailable()));
+        }
+        let ring = issuer.keys.0.ring.load();
+        let verified = match issuer.verifier.verify(token, now, &ring.set) {
+            Ok(verified) => Arc::new(verified),
+            Err(Failure::UnknownKid) => {
+                // Only a token of this issuer may make its source fetch keys again: with several
+                // issuers, routing checked `iss`; with one, look at it now.
+                if may_wait
+                    && let Some(source) = &issuer.source
+                    && (shared.route || Self::names_issuer(token, issuer))
+                    && let Some(wait) = source.key_missing(now)
+                {
+                    return Check::Wait(wait);
+                }
+                return Check::Done(Err(Failure::UnknownKid.into_error()));
+            }
+            Err(Failure::Rejected(error)) => return Check::Done(Err(error)),
+        };
+        if let Some(cache) = &shared.cache {
+            let leeway = issuer.verifier.leeway();
+            let entry = Entry {
+                verified: Arc::clone(&verified),
+                issuer: index,
+                generation: ring.generation,
+                valid_until: verified.expires_at.saturating_add(leeway),
+                valid_from: verified.not_before.map_or(0, |nbf| {
+                    u64::try_from(nbf.saturating_sub_unsigned(leeway)).unwrap_or(0)
+                }),
+            };
+            cache.insert(token, entry, now);
+        }
+        Check::Done(Ok(verified))
+    }
+
+    /// The token's `iss`, read from the unverified payload: `None` if there is none or the token
+    /// is malformed.
+    fn unverified_iss(token: &[u8], on: impl FnOnce(Option<&str>) -> bool) -> bool {
+        let mut segments = token.split(|&b| b == b'.');
+        let (Some(_), Some(payload), Some(_), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return on(None);
+        };
+        let Some(payload) = b64::decode_vec(payload) else {
+            return on(None);
+        };
+        match serde_json::from_slice::<IssOnly<'_>>(&payload) {
+            Ok(claims) => on(claims.iss.as_deref()),
+            Err(_) => on(None),
+        }
+    }
+
+    /// Whether the unverified `iss` of `token` is one `issuer` accepts (any, if it names none).
+    fn names_issuer(token: &[u8], issuer: &IssuerEntry) -> bool {
+        let names = &issuer.verifier.options().issuers;
+        names.is_empty()
+            || Self::unverified_iss(token, |iss| {
+                iss.is_some_and(|iss| names.iter().any(|name| name == iss))
+            })
+    }
+
+    /// The index of the issuer whose keys verify `token`.
+    fn route(&self, token: &[u8]) -> Result<usize, AuthError> {
+        if !self.0.route {
+            return Ok(0);
+        }
+        let mut found = Err(invalid("The token's issuer is not accepted"));
+        Self::unverified_iss(token, |iss| {
+            if let Some(iss) = iss {
+                if let Some(index) =
+                    self.0.issuers.iter().position(|issuer| {
+                        issuer.verifier.options().issuers.iter().any(|n| n == iss)
+                    })
+                {
+                    found = Ok(index);
+                }
+            } else {
+                found = Err(invalid("The token has no issuer (iss)"));
+            }
+            true
+        });
+        found
     }
 }
 
@@ -251,6 +630,6 @@ mod tests {
                 scope.spawn(|| validator.key_handle().replace(JwtKeySet::new()));
             }
         });
-        assert_eq!(validator.0.keys.ring.load().generation, 8);
+        assert_eq!(validator.0.issuers[0].keys.0.ring.load().generation, 8);
     }
 }

@@ -19,5 +19,7 @@ pub(crate) struct VerifiedJwt {
     pub(crate) token_id: Option<Arc<str>>,
     pub(crate) client_id: Option<Arc<str>>,
     pub(crate) api_key_id: Option<Arc<str>>,
+    /// The [`JwtKey::id`](crate::jwt::JwtKey) of the key that verified it.
+    pub(crate) key: u64,
     pub(crate) claims: Option<AnyClaims>,
 }

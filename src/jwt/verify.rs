@@ -13,11 +13,72 @@ use crate::jwt::verified::VerifiedJwt;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
+/// Why a token was not verified.
+pub(crate) enum Failure {
+    /// Refused, for this reason.
+    Rejected(AuthError),
+    /// The header names a `kid` the key set does not have: a source that fetches its keys may
+    /// have a newer set.
+    UnknownKid,
+}
+
+impl From<AuthError> for Failure {
+    fn from(error: AuthError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+impl Failure {
+    /// The error to answer with when no newer key set is coming.
+    pub(crate) fn into_error(self) -> AuthError {
+        match self {
+            Self::Rejected(error) => error,
+            Self::UnknownKid => no_key(),
+        }
+    }
+}
+
+fn no_key() -> AuthError {
+    invalid("No trusted key matches the token's key id and algorithm")
+}
+
+/// The principal, scopes and tenants as a claim mapping reads them from the payload's JSON.
+struct Mapped {
+    subject: Option<Arc<str>>,
+    scopes: Scopes,
+    tenants: Vec<Tenant>,
+}
+
+/// The value at `path` in `claims`: the member named `path` if there is one, else a nested
+/// member, the path split at a dot (`realm_access.roles`).
+fn lookup<'v>(claims: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    if let Some(found) = claims.get(path) {
+        return Some(found);
+    }
+    path.match_indices('.').find_map(|(i, _)| {
+        let inner = claims.get(&path[..i]).filter(|inner| inner.is_object())?;
+        lookup(inner, &path[i + 1..])
+    })
+}
+
+/// The strings of a claim that is a string (split at spaces when `split`) or an array of them.
+fn strings_of(value: &serde_json::Value, split: bool) -> Option<Vec<&str>> {
+    match value {
+        serde_json::Value::String(s) if split => {
+            Some(s.split(' ').filter(|t| !t.is_empty()).collect())
+        }
+        serde_json::Value::String(s) => Some(vec![s.as_str()]),
+        serde_json::Value::Array(items) => items.iter().map(serde_json::Value::as_str).collect(),
+        _ => None,
+    }
+}
+
 /// The options, with the durations read as the whole seconds JWT times count in.
 pub(crate) struct Verifier {
     options: JwtOptions,
     leeway: u64,
     max_lifetime: Option<u64>,
+    mapped: bool,
 }
 
 impl Verifier {
@@ -25,6 +86,7 @@ impl Verifier {
         Self {
             leeway: options.leeway.as_secs(),
             max_lifetime: options.max_lifetime.map(|lifetime| lifetime.as_secs()),
+            mapped: options.mapped(),
             options,
         }
     }
@@ -45,7 +107,7 @@ impl Verifier {
         token: &[u8],
         now: u64,
         keys: &JwtKeySet,
-    ) -> Result<VerifiedJwt, AuthError> {
+    ) -> Result<VerifiedJwt, Failure> {
         let not_a_jwt = || invalid("The token is not a JWT");
         let mut segments = token.split(|&b| b == b'.');
         let (Some(header_b64), Some(payload_b64), Some(signature), None) = (
@@ -54,32 +116,41 @@ impl Verifier {
             segments.next(),
             segments.next(),
         ) else {
-            return Err(not_a_jwt());
+            return Err(not_a_jwt().into());
         };
         let message = &token[..header_b64.len() + 1 + payload_b64.len()];
         let header = header::parse(header_b64, self.options.required_typ.as_deref())?;
-        let key = keys
-            .select(header.kid.as_deref(), header.alg)
-            .ok_or_else(|| invalid("No trusted key matches the token's key id and algorithm"))?;
+        let Some(key) = keys.select(header.kid.as_deref(), header.alg) else {
+            return Err(match header.kid.as_deref() {
+                Some(kid) if !keys.knows_kid(kid) => Failure::UnknownKid,
+                _ => no_key().into(),
+            });
+        };
         if !key
             .prepared
             .verify(key.algorithm, &key.key, message, signature)
         {
-            return Err(invalid("The token's signature is invalid"));
+            return Err(invalid("The token's signature is invalid").into());
         }
         if !header.typ_ok {
-            return Err(invalid("The token's type (typ) is not accepted"));
+            return Err(invalid("The token's type (typ) is not accepted").into());
         }
         let malformed = || invalid("The token's claims are malformed");
         let payload = b64::decode_vec(payload_b64)
             .ok_or_else(|| invalid("The token payload is not valid base64url"))?;
         let payload = std::str::from_utf8(&payload).map_err(|_| malformed())?;
         let seed = ClaimsSeed {
-            scope_claim: self.options.scope_claim.as_deref(),
+            scope_claim: self.options.scope_claims.first().map(String::as_str),
             tenant_claim: &self.options.tenant_claim,
+            mapped: self.mapped,
         };
         let claims = seed.parse(payload).map_err(|_| malformed())?;
         let expires_at = self.check_claims(&claims, now)?;
+        let mapped = if self.mapped {
+            Some(self.map_claims(payload)?)
+        } else {
+            None
+        };
         // The application's claims type reads the same payload in a pass of its own; the
         // registered claims above never depend on what it makes of the JSON.
         let custom = match self.options.claims {
@@ -89,9 +160,48 @@ impl Verifier {
                     .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
             ),
         };
-        let mut verified = self.verified(claims, expires_at, key)?;
+        let mut verified = self.verified(claims, expires_at, key, mapped)?;
         verified.claims = custom;
         Ok(verified)
+    }
+
+    /// Reads the principal, scopes and tenants where the options' claim mapping says.
+    fn map_claims(&self, payload: &str) -> Result<Mapped, AuthError> {
+        let json: serde_json::Value = serde_json::from_str(payload)
+            .map_err(|_| invalid("The token's claims are malformed"))?;
+        let principal = self.options.principal_claim.as_deref().unwrap_or("sub");
+        let subject = match lookup(&json, principal) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(Arc::from(s.as_str())),
+            _ => None,
+        };
+        let mut scopes = Vec::new();
+        let default_scopes = ["scope".to_owned(), "scp".to_owned()];
+        let scope_claims = if self.options.scope_claims.is_empty() {
+            &default_scopes[..]
+        } else {
+            &self.options.scope_claims[..]
+        };
+        let malformed_scope = || invalid("The token's scope claim is malformed");
+        for path in scope_claims {
+            if let Some(value) = lookup(&json, path) {
+                scopes.extend(strings_of(value, true).ok_or_else(malformed_scope)?);
+                if self.options.scope_claims.is_empty() {
+                    break; // the default: `scope`, else `scp`
+                }
+            }
+        }
+        let scopes = Scopes::from_tokens(scopes).map_err(|_| malformed_scope())?;
+        let tenants = match lookup(&json, &self.options.tenant_claim) {
+            None => Vec::new(),
+            Some(value) => strings_of(value, false)
+                .and_then(|names| names.into_iter().map(|t| Tenant::new(t).ok()).collect())
+                .ok_or_else(|| invalid("The token's tenant claim is malformed"))?,
+        };
+        Ok(Mapped {
+            subject,
+            scopes,
+            tenants,
+        })
     }
 
     /// The time, issuer and audience checks; returns `exp`.
@@ -162,7 +272,14 @@ impl Verifier {
         c: Registered<'_>,
         expires_at: u64,
         key: &JwtKey,
+        mapped: Option<Mapped>,
     ) -> Result<VerifiedJwt, AuthError> {
+        if let Some(mapped) = mapped {
+            let subject = mapped
+                .subject
+                .ok_or_else(|| invalid("The token has no subject (sub)"))?;
+            return Ok(self.finish(&c, key, subject, mapped.scopes, mapped.tenants, expires_at));
+        }
         let subject = match c.sub.as_deref() {
             Some(sub) if !sub.is_empty() => Arc::from(sub),
             _ => return Err(invalid("The token has no subject (sub)")),
@@ -181,8 +298,20 @@ impl Verifier {
                 .collect::<Result<_, _>>()
                 .map_err(|_| invalid("The token's tenant claim is malformed"))?,
         };
+        Ok(self.finish(&c, key, subject, scopes, tenants, expires_at))
+    }
+
+    fn finish(
+        &self,
+        c: &Registered<'_>,
+        key: &JwtKey,
+        subject: Arc<str>,
+        scopes: Scopes,
+        tenants: Vec<Tenant>,
+        expires_at: u64,
+    ) -> VerifiedJwt {
         let shared = |claim: &Option<std::borrow::Cow<'_, str>>| claim.as_deref().map(Arc::from);
-        Ok(VerifiedJwt {
+        VerifiedJwt {
             subject,
             scopes,
             tenants,
@@ -198,7 +327,46 @@ impl Verifier {
             token_id: shared(&c.jti),
             client_id: shared(&c.client_id),
             api_key_id: shared(&c.api_key_id),
+            key: key.id,
             claims: None,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_path_finds_whole_names_with_dots_first_then_nested_members() {
+        let claims = serde_json::json!({
+            "https://example.com/org": "tn_whole",
+            "realm_access": { "roles": ["a", "b"] },
+            "a": { "b.c": { "d": 1 } },
+        });
+        assert_eq!(
+            lookup(&claims, "https://example.com/org"),
+            Some(&serde_json::json!("tn_whole"))
+        );
+        assert_eq!(
+            lookup(&claims, "realm_access.roles"),
+            Some(&serde_json::json!(["a", "b"]))
+        );
+        assert_eq!(lookup(&claims, "a.b.c.d"), Some(&serde_json::json!(1)));
+        assert_eq!(lookup(&claims, "realm_access.missing"), None);
+        assert_eq!(lookup(&claims, "https://example.com/org.x"), None);
+    }
+
+    #[test]
+    fn scope_claims_are_strings_split_at_spaces_or_arrays_of_strings() {
+        let s = serde_json::json!("read  write");
+        assert_eq!(strings_of(&s, true), Some(vec!["read", "write"]));
+        assert_eq!(strings_of(&s, false), Some(vec!["read  write"]));
+        assert_eq!(
+            strings_of(&serde_json::json!(["x", "y"]), true),
+            Some(vec!["x", "y"])
+        );
+        assert_eq!(strings_of(&serde_json::json!(["x", 1]), true), None);
+        assert_eq!(strings_of(&serde_json::json!({}), true), None);
     }
 }

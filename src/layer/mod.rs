@@ -28,6 +28,7 @@ pub(crate) mod service;
 
 use std::fmt;
 
+pub use crate::authenticator::{OpaqueLookup, OpaqueToken, OpaqueTokenValidator};
 pub use body::AuthBody;
 pub use future::ResponseFuture;
 pub use service::AuthService;
@@ -158,6 +159,7 @@ pub struct AuthLayerBuilder {
     sources: CredentialSources,
     jwt: Option<JwtValidator>,
     api_keys: Option<ApiKeys>,
+    opaque: Option<Arc<dyn OpaqueTokenValidator>>,
     tenants: TenantRules,
     optional: bool,
     renderer: Option<Arc<dyn ErrorRenderer>>,
@@ -183,6 +185,14 @@ impl AuthLayerBuilder {
     /// [`MemoryKeyProvider`](crate::MemoryKeyProvider), or [`ApiKeys`] for a custom format or hasher.
     pub fn api_keys(mut self, api_keys: impl Into<ApiKeys>) -> Self {
         self.api_keys = Some(api_keys.into());
+        self
+    }
+
+    /// Accepts opaque Bearer tokens — neither API keys nor shaped like a JWT, or any Bearer token
+    /// that is not an API key when no [`jwt`](Self::jwt) validator is set — judged by `validator`
+    /// (the `remote` feature's RFC 7662 introspection).
+    pub fn opaque_tokens(mut self, validator: impl OpaqueTokenValidator) -> Self {
+        self.opaque = Some(Arc::new(validator));
         self
     }
 
@@ -238,12 +248,13 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Builds the layer; refuses one that would accept no credential at all (neither
-    /// [`jwt`](Self::jwt) nor [`api_keys`](Self::api_keys) configured).
+    /// Builds the layer; refuses one that would accept no credential at all (none of
+    /// [`jwt`](Self::jwt), [`api_keys`](Self::api_keys), [`opaque_tokens`](Self::opaque_tokens)
+    /// configured).
     pub fn build(self) -> Result<AuthLayer, BuildError> {
-        if self.jwt.is_none() && self.api_keys.is_none() {
+        if self.jwt.is_none() && self.api_keys.is_none() && self.opaque.is_none() {
             return Err(BuildError(
-                "the auth layer accepts no credential: configure .jwt(..) or .api_keys(..)",
+                "the auth layer accepts no credential: configure .jwt(..), .api_keys(..) or .opaque_tokens(..)",
             ));
         }
         let renderer = SharedRenderer::new(
@@ -256,6 +267,7 @@ impl AuthLayerBuilder {
                 sources: self.sources,
                 jwt: self.jwt,
                 api_keys: self.api_keys,
+                opaque: self.opaque,
                 tenants: self.tenants,
                 revocation: self.revocation,
                 clock: self.clock.unwrap_or_else(crate::clock::system),
