@@ -356,11 +356,11 @@ mod issuer {
         let secret_hash = ApiKeyHasher::default().hash(&client_secret);
         let client_record = tower_api_auth::issuer::ClientRecord::new(
             "client_2",
-            secret_hash.clone(),
+            secret_hash,
             Scopes::parse("read").expect("scopes"),
         );
         assert_hidden(&client_record, &client_secret);
-        assert_hidden(&client_record, &secret_hash.to_hex());
+        assert_hidden(&client_record, secret_hash.to_hex());
         let signing = SigningKey::hmac(Algorithm::HS256, HS256_SECRET).expect("hmac");
         let service = TokenService::new(
             TokenIssuer::new(signing, "https://auth.example.test"),
