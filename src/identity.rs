@@ -67,13 +67,17 @@ pub enum AuthMethod {
 /// Without axum, read it from the request: `request.extensions().get::<Identity>()`. Tests and
 /// custom authenticators build one with [`Identity::builder`].
 #[derive(Clone)]
-pub struct Identity(Arc<Parts>);
+pub struct Identity {
+    parts: Arc<Parts>,
+    tenant: Option<Tenant>,
+}
 
-/// The fields of an [`Identity`], for the crate's validators to fill in one move.
+/// What a credential says about its holder: every field of an [`Identity`] but the tenant the
+/// request selected. A verified token keeps its `Parts` in the token cache, so a cache hit hands
+/// them to its identity with one reference count.
 pub(crate) struct Parts {
     pub(crate) principal: Arc<str>,
     pub(crate) method: AuthMethod,
-    pub(crate) tenant: Option<Tenant>,
     pub(crate) scopes: Scopes,
     pub(crate) expires_at: Option<u64>,
     pub(crate) key_id: Option<Arc<str>>,
@@ -87,92 +91,100 @@ pub(crate) struct Parts {
 impl Identity {
     /// Starts an identity by hand (for tests, or for a custom authenticator).
     pub fn builder(principal: impl Into<Arc<str>>, method: AuthMethod) -> IdentityBuilder {
-        IdentityBuilder(Parts {
-            principal: principal.into(),
-            method,
-            tenant: None,
-            scopes: Scopes::empty(),
-            expires_at: None,
-            key_id: None,
-            session_id: None,
-            token_id: None,
-            client_id: None,
-            api_key_id: None,
-            claims: None,
-        })
+        IdentityBuilder(
+            Parts {
+                principal: principal.into(),
+                method,
+                scopes: Scopes::empty(),
+                expires_at: None,
+                key_id: None,
+                session_id: None,
+                token_id: None,
+                client_id: None,
+                api_key_id: None,
+                claims: None,
+            },
+            None,
+        )
     }
 
-    pub(crate) fn from_parts(parts: Parts) -> Self {
-        Self(Arc::new(parts))
+    /// An identity of new `parts`, acting for `tenant`.
+    pub(crate) fn from_parts(parts: Parts, tenant: Option<Tenant>) -> Self {
+        Self::shared(Arc::new(parts), tenant)
+    }
+
+    /// An identity of `parts` shared with a cache entry, acting for `tenant`.
+    pub(crate) fn shared(parts: Arc<Parts>, tenant: Option<Tenant>) -> Self {
+        Self { parts, tenant }
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
     pub fn principal(&self) -> &str {
-        &self.0.principal
+        &self.parts.principal
     }
 
     /// How the caller authenticated.
     pub fn method(&self) -> AuthMethod {
-        self.0.method
+        self.parts.method
     }
 
     /// The tenant this request acts for, if any.
     pub fn tenant(&self) -> Option<&Tenant> {
-        self.0.tenant.as_ref()
+        self.tenant.as_ref()
     }
 
     /// The granted scopes.
     pub fn scopes(&self) -> &Scopes {
-        &self.0.scopes
+        &self.parts.scopes
     }
 
     /// Whether `scope` is granted (exact, case-sensitive).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.contains(scope)
+        self.parts.scopes.contains(scope)
     }
 
     /// When the credential expires (unix seconds): the JWT `exp` or the API key's expiry.
     pub fn expires_at(&self) -> Option<u64> {
-        self.0.expires_at
+        self.parts.expires_at
     }
 
     /// The `kid` of the key that verified the JWT, or the public id of the API key. An identifier,
     /// not a secret: it appears in debug logs and in `Debug` output.
     pub fn key_id(&self) -> Option<&str> {
-        self.0.key_id.as_deref()
+        self.parts.key_id.as_deref()
     }
 
     /// The JWT's session id (`sid`), if it has one.
     pub fn session_id(&self) -> Option<&str> {
-        self.0.session_id.as_deref()
+        self.parts.session_id.as_deref()
     }
 
     /// The JWT's `jti`, if it has one.
     pub fn token_id(&self) -> Option<&str> {
-        self.0.token_id.as_deref()
+        self.parts.token_id.as_deref()
     }
 
     /// The OAuth client the credential was issued to: a JWT's `client_id` claim (RFC 9068).
     pub fn client_id(&self) -> Option<&str> {
-        self.0.client_id.as_deref()
+        self.parts.client_id.as_deref()
     }
 
     /// The API key behind the request: the key's public id for an API-key request, or the
     /// `api_key_id` claim of a JWT that was exchanged for a key. Per-key rules (rate limits,
     /// audit) read this, so exchanging a key for a token does not escape them.
     pub fn api_key_id(&self) -> Option<&str> {
-        self.0.api_key_id.as_deref()
+        self.parts.api_key_id.as_deref()
     }
 
     /// The typed custom claims, if the validator was configured to decode claims of type `C`.
     pub fn claims<C: Send + Sync + 'static>(&self) -> Option<&C> {
-        self.0.claims.as_deref()?.downcast_ref::<C>()
+        self.parts.claims.as_deref()?.downcast_ref::<C>()
     }
 
     /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
     #[cfg(feature = "axum")]
     pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
-        Arc::clone(self.0.claims.as_ref()?).downcast::<C>().ok()
+        Arc::clone(self.parts.claims.as_ref()?).downcast::<C>().ok()
     }
 }
 
@@ -208,7 +220,7 @@ impl Serialize for Identity {
 
 /// Builds an [`Identity`]; see [`Identity::builder`].
 #[must_use]
-pub struct IdentityBuilder(Parts);
+pub struct IdentityBuilder(Parts, Option<Tenant>);
 
 impl fmt::Debug for IdentityBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,7 +233,7 @@ impl fmt::Debug for IdentityBuilder {
 impl IdentityBuilder {
     /// Sets the tenant.
     pub fn tenant(mut self, tenant: Tenant) -> Self {
-        self.0.tenant = Some(tenant);
+        self.1 = Some(tenant);
         self
     }
 
@@ -275,6 +287,6 @@ impl IdentityBuilder {
 
     /// Finishes the identity.
     pub fn build(self) -> Identity {
-        Identity(Arc::new(self.0))
+        Identity::from_parts(self.0, self.1)
     }
 }

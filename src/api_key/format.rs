@@ -144,9 +144,14 @@ impl ApiKeyFormat {
 
     /// Whether `token` starts like a key of this format (`<prefix>_`), so it is not a JWT.
     pub fn claims(&self, token: &str) -> bool {
+        self.claims_bytes(token.as_bytes())
+    }
+
+    /// [`claims`](Self::claims) of a token not yet known to be UTF-8.
+    pub(crate) fn claims_bytes(&self, token: &[u8]) -> bool {
         token
-            .strip_prefix(&*self.prefix)
-            .is_some_and(|rest| rest.starts_with('_'))
+            .strip_prefix(self.prefix.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b'_'))
     }
 
     /// Splits a presented key and checks its shape and checksum. Allocates nothing.

@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::error::{AuthError, AuthErrorKind};
-use crate::identity::{AuthMethod, Identity};
+use crate::identity::Identity;
 use crate::jwt::cache::{Entry, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::jwt::claims::CowStr;
 use crate::jwt::keys::{JwtKey, JwtKeySet, KeyError};
@@ -472,20 +472,7 @@ impl JwtValidator {
     /// the layer's job. Unlike the layer, this never waits for a remote key set to be fetched
     /// again: a token of a key not yet known is `invalid_token`.
     pub fn validate(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
-        let jwt = self.verified(token.as_bytes(), now)?;
-        Ok(Identity::from_parts(crate::identity::Parts {
-            principal: jwt.subject.clone(),
-            method: AuthMethod::Jwt,
-            tenant: None,
-            scopes: jwt.scopes.clone(),
-            expires_at: Some(jwt.expires_at),
-            key_id: jwt.kid.clone(),
-            session_id: jwt.session_id.clone(),
-            token_id: jwt.token_id.clone(),
-            client_id: jwt.client_id.clone(),
-            api_key_id: jwt.api_key_id.clone(),
-            claims: jwt.claims.clone(),
-        }))
+        Ok(self.verified(token.as_bytes(), now)?.identity(None))
     }
 
     /// The verified token, never waiting for keys (see [`check`](Self::check)).

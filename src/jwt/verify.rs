@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
+use crate::identity::{AuthMethod, Parts};
 use crate::jwt::b64;
 use crate::jwt::claims::{ClaimsSeed, OneOrMany, Registered};
 use crate::jwt::header;
 use crate::jwt::invalid;
 use crate::jwt::keys::{JwtKey, JwtKeySet};
-use crate::jwt::options::JwtOptions;
+use crate::jwt::options::{AnyClaims, JwtOptions};
 use crate::jwt::verified::VerifiedJwt;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -160,9 +161,7 @@ impl Verifier {
                     .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
             ),
         };
-        let mut verified = self.verified(claims, expires_at, key, mapped)?;
-        verified.claims = custom;
-        Ok(verified)
+        Ok(self.verified(claims, expires_at, key, mapped, custom)?)
     }
 
     /// Reads the principal, scopes and tenants where the options' claim mapping says.
@@ -273,12 +272,21 @@ impl Verifier {
         expires_at: u64,
         key: &JwtKey,
         mapped: Option<Mapped>,
+        custom: Option<AnyClaims>,
     ) -> Result<VerifiedJwt, AuthError> {
         if let Some(mapped) = mapped {
             let subject = mapped
                 .subject
                 .ok_or_else(|| invalid("The token has no subject (sub)"))?;
-            return Ok(self.finish(&c, key, subject, mapped.scopes, mapped.tenants, expires_at));
+            return Ok(finish(
+                &c,
+                key,
+                subject,
+                mapped.scopes,
+                mapped.tenants,
+                expires_at,
+                custom,
+            ));
         }
         let subject = match c.sub.as_deref() {
             Some(sub) if !sub.is_empty() => Arc::from(sub),
@@ -298,38 +306,45 @@ impl Verifier {
                 .collect::<Result<_, _>>()
                 .map_err(|_| invalid("The token's tenant claim is malformed"))?,
         };
-        Ok(self.finish(&c, key, subject, scopes, tenants, expires_at))
+        Ok(finish(
+            &c, key, subject, scopes, tenants, expires_at, custom,
+        ))
     }
+}
 
-    fn finish(
-        &self,
-        c: &Registered<'_>,
-        key: &JwtKey,
-        subject: Arc<str>,
-        scopes: Scopes,
-        tenants: Vec<Tenant>,
-        expires_at: u64,
-    ) -> VerifiedJwt {
-        let shared = |claim: &Option<std::borrow::Cow<'_, str>>| claim.as_deref().map(Arc::from);
-        VerifiedJwt {
-            subject,
+/// The verified token of claims `c` whose signature `key` verified.
+fn finish(
+    c: &Registered<'_>,
+    key: &JwtKey,
+    subject: Arc<str>,
+    scopes: Scopes,
+    tenants: Vec<Tenant>,
+    expires_at: u64,
+    claims: Option<AnyClaims>,
+) -> VerifiedJwt {
+    let shared = |claim: &Option<std::borrow::Cow<'_, str>>| claim.as_deref().map(Arc::from);
+    VerifiedJwt {
+        facts: Arc::new(Parts {
+            principal: subject,
+            method: AuthMethod::Jwt,
             scopes,
-            tenants,
-            expires_at,
-            // A cache hit must refuse what the full check refuses if the clock steps back: the
-            // later of nbf and iat bounds the start.
-            not_before: match (c.nbf, c.iat) {
-                (Some(nbf), Some(iat)) => Some(nbf.max(iat)),
-                (nbf, iat) => nbf.or(iat),
-            },
-            kid: key.kid.clone(),
+            expires_at: Some(expires_at),
+            key_id: key.kid.clone(),
             session_id: shared(&c.sid),
             token_id: shared(&c.jti),
             client_id: shared(&c.client_id),
             api_key_id: shared(&c.api_key_id),
-            key: key.id,
-            claims: None,
-        }
+            claims,
+        }),
+        tenants,
+        expires_at,
+        // A cache hit must refuse what the full check refuses if the clock steps back: the
+        // later of nbf and iat bounds the start.
+        not_before: match (c.nbf, c.iat) {
+            (Some(nbf), Some(iat)) => Some(nbf.max(iat)),
+            (nbf, iat) => nbf.or(iat),
+        },
+        key: key.id,
     }
 }
 
