@@ -44,6 +44,8 @@ pub enum AuthMethod {
 /// feature it is also an extractor (and `Option<Identity>` one for optional authentication).
 ///
 /// ```
+/// # #[cfg(feature = "axum")]
+/// # fn main() {
 /// use axum::{Json, Router, routing::get};
 /// use tower_api_auth::Identity;
 ///
@@ -62,6 +64,9 @@ pub enum AuthMethod {
 ///
 /// let app: Router = Router::new().route("/me", get(me)).route("/hello", get(greeting));
 /// # let _ = app;
+/// # }
+/// # #[cfg(not(feature = "axum"))]
+/// # fn main() {}
 /// ```
 ///
 /// Without axum, read it from the request: `request.extensions().get::<Identity>()`. Tests and
