@@ -34,7 +34,12 @@ pub fn ensure_provider() {
 /// [`ensure_provider`], when this crate has a JWT backend; why it cannot build keys otherwise.
 /// Every constructor of a key calls it first: without a backend, jsonwebtoken itself may have none
 /// and would panic.
-pub(crate) fn backend_available() -> Result<(), &'static str> {
+///
+/// ```
+/// let ready = tower_api_auth::crypto::backend_available();
+/// assert_eq!(ready.is_ok(), cfg!(any(feature = "aws-lc-rs", feature = "rust-crypto")));
+/// ```
+pub fn backend_available() -> Result<(), &'static str> {
     if cfg!(any(feature = "aws-lc-rs", feature = "rust-crypto")) {
         ensure_provider();
         Ok(())

@@ -86,7 +86,9 @@ impl SigningKey {
     /// A private key in PEM (PKCS#8, or PKCS#1 for RSA): RSA for `RS*`/`PS*`, P-256/P-384 for
     /// `ES256`/`ES384`, Ed25519 for `EdDSA`.
     pub fn from_pem(algorithm: Algorithm, private_pem: &[u8]) -> Result<Self, KeyError> {
-        crate::crypto::ensure_provider();
+        // Deriving the public half goes through jsonwebtoken's key utilities, which panic when
+        // no crypto provider can be had.
+        crate::crypto::backend_available().map_err(KeyError::new)?;
         let encoding = match algorithm.family() {
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
             AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
@@ -389,6 +391,8 @@ impl TokenIssuer {
     /// Signs an access token for `grant` at `now` (unix seconds). Fails (`misconfigured`) only if
     /// the key cannot sign.
     pub fn issue(&self, grant: &AccessGrant, now: u64) -> Result<AccessToken, GrantError> {
+        // Keys built before another crate's features changed the backend choice still sign safely.
+        crate::crypto::ensure_provider();
         let token_id = random_secret(22);
         let expires_at = now.saturating_add(self.ttl);
         let claims = Claims {
