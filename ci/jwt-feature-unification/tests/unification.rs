@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use tower::ServiceExt as _;
 use tower_api_auth::issuer::{AccessGrant, SigningKey, TokenIssuer};
-use tower_api_auth::jwt::{JwtKey, JwtKeySet};
+use tower_api_auth::jwt::{JwtKey, JwtKeySet, JwtOptions};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::{Algorithm, AuthLayer, Identity, JwtValidator};
 
@@ -37,7 +37,7 @@ async fn status(validator: JwtValidator, token: &str) -> StatusCode {
     }
     let app = Router::new()
         .route("/me", get(me))
-        .layer(AuthLayer::builder().jwt(validator).build());
+        .layer(AuthLayer::builder().jwt(validator).build().expect("layer"));
     let request = Request::get("/me")
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
@@ -86,14 +86,15 @@ fn verification_keys_of_every_kind_build() {
     JwtKey::from_pem(Algorithm::RS256, &key("rsa_public")).expect("rsa");
     JwtKey::from_pem(Algorithm::ES256, &key("ec256_public")).expect("ec");
     JwtKey::from_pem(Algorithm::EdDSA, &key("ed25519_public")).expect("ed");
-    JwtValidator::rsa_pem(Algorithm::PS256, key("rsa_public")).expect("validator");
+    JwtValidator::public_pem(Algorithm::PS256, key("rsa_public"), JwtOptions::new())
+        .expect("validator");
     let jwks = r#"{"keys":[{"kty":"oct","kid":"k1","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#;
     assert_eq!(JwtKeySet::from_jwks(jwks).expect("jwks").len(), 1);
 }
 
 #[tokio::test]
 async fn the_apps_own_jsonwebtoken_calls_work_once_the_crate_built_a_key() {
-    let validator = JwtValidator::hs256(SECRET).expect("validator");
+    let validator = JwtValidator::hs256(SECRET, JwtOptions::new()).expect("validator");
     let claims = serde_json::json!({ "sub": "user_2", "exp": now() + 600 });
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
