@@ -56,8 +56,9 @@ async fn the_optional_form_of_a_layer_shares_its_credentials_and_lets_anonymous_
                 .route_layer(auth.optional()),
         );
 
-    let (status, _) = call(&app, "/strict", &[]).await;
+    let (status, body) = call(&app, "/strict", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("missing_credentials"), "{body}");
     assert_eq!(
         call(&app, "/optional", &[]).await,
         (StatusCode::OK, "anonymous".to_owned())
@@ -71,9 +72,20 @@ async fn the_optional_form_of_a_layer_shares_its_credentials_and_lets_anonymous_
             "{path}"
         );
     }
-    // An invalid credential is refused by the optional form too.
+    // An invalid credential is refused by the optional form too: a forged one, a well-signed
+    // but expired one, a malformed one.
     let (status, body) = call(&app, "/optional", &[("authorization", "Bearer a.b.c")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let expired = format!(
+        "Bearer {}",
+        hs256(&serde_json::json!({ "sub": "user_42", "exp": common::PAST }))
+    );
+    let (status, body) = call(&app, "/optional", &[("authorization", &expired)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("token_expired"), "{body}");
+    let (status, body) = call(&app, "/optional", &[("authorization", "Bearer a,b")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_request"), "{body}");
     // One key store: a key revoked through the app's clone stops working behind both forms.
     let api_key_headers = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
     assert_eq!(

@@ -831,3 +831,78 @@ async fn a_disabled_cache_verifies_every_request() {
         .assert_error(401, "token_revoked");
     assert_eq!(validator.cache_stats(), None);
 }
+
+/// A cached token whose `nbf` lies ahead once the host clock steps back (NTP) is refused as not
+/// yet valid, as a full verification would refuse it: a hit rechecks the start too.
+#[tokio::test]
+async fn a_cached_token_is_refused_when_the_clock_steps_back_before_its_start() {
+    let validator = counting_with(JwtOptions::new().leeway(Duration::from_secs(5)));
+    let clock = ManualClock::starting_now();
+    let server = server_on(&validator, &clock).await;
+    let start = clock.now();
+    let token = hs256(&json!({ "sub": "rewind_user", "nbf": start, "exp": start + 3600 }));
+    assert_ok(&server, &token, "rewind_user").await;
+    assert_ok(&server, &token, "rewind_user").await;
+    assert_eq!(verifications("rewind_user"), 1, "the second was a hit");
+    // Within the leeway: still fine.
+    clock.rewind(Duration::from_secs(5));
+    assert_ok(&server, &token, "rewind_user").await;
+    // Beyond it: refused, though the entry is still in the cache.
+    clock.rewind(Duration::from_secs(1));
+    server
+        .get("/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(401, "token_not_yet_valid");
+    clock.advance(Duration::from_secs(6));
+    assert_ok(&server, &token, "rewind_user").await;
+    assert_eq!(
+        verifications("rewind_user"),
+        1,
+        "answered from the cache again"
+    );
+}
+
+/// `KeyHandle::update` (what a refreshed remote key set uses) keeps the cached tokens of the keys
+/// that stay and drops those of a removed key: its token is refused from the next request.
+#[tokio::test]
+async fn an_updated_key_set_drops_only_the_cached_tokens_of_removed_keys() {
+    let kept_secret = hmac_secret(40);
+    let removed_secret = hmac_secret(48);
+    let validator = JwtValidator::new(
+        key_set([
+            hmac_key(&kept_secret, "kept"),
+            hmac_key(&removed_secret, "removed"),
+        ]),
+        JwtOptions::new().claims::<Counted>(),
+    );
+    let server = server(&validator).await;
+    let kept = signed_by(&kept_secret, "kept", "update_kept");
+    let removed = signed_by(&removed_secret, "removed", "update_removed");
+    for (token, sub) in [(&kept, "update_kept"), (&removed, "update_removed")] {
+        assert_ok(&server, token, sub).await;
+        assert_ok(&server, token, sub).await;
+    }
+    assert_eq!(entries(&validator), 2);
+
+    assert!(
+        validator
+            .key_handle()
+            .update(key_set([hmac_key(&kept_secret, "kept")]))
+    );
+    assert_invalid(&server, &removed).await;
+    assert_ok(&server, &kept, "update_kept").await;
+    assert_eq!(
+        verifications("update_kept"),
+        1,
+        "the kept key's token stayed cached"
+    );
+    assert_eq!(entries(&validator), 1);
+    // The same set again changes nothing.
+    assert!(
+        !validator
+            .key_handle()
+            .update(key_set([hmac_key(&kept_secret, "kept")]))
+    );
+}
