@@ -142,6 +142,8 @@ pub mod clock;
 pub mod credential;
 pub mod crypto;
 pub mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod identity;
 pub mod jwt;
 mod random;

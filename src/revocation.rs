@@ -8,17 +8,25 @@
 //! by a network service keeps a local set of revoked ids (they are few, and each is needed only
 //! until the longest access-token lifetime has passed) and updates it from the source of truth.
 //!
+//! Writes are async ([`RevocationStore`]): in a fleet a revocation is a network call, to the
+//! store that tells every instance (see the `fleet` module, features `postgres`, `sqlite`, `redis`).
+//!
 //! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! use tower_api_auth::{revocation::MemoryRevocationList, revocation::RevocationCheck, revocation::RevocationStore};
 //!
 //! let revoked = MemoryRevocationList::new();
-//! revoked.revoke_session("sess_1", u64::MAX);
+//! revoked.revoke_session("sess_1", u64::MAX).await.unwrap();
 //! assert!(revoked.is_revoked(Some("sess_1"), None, 0).unwrap());
 //! assert!(!revoked.is_revoked(Some("sess_2"), Some("jti_9"), 0).unwrap());
+//! # }
 //! ```
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::store::StoreError;
@@ -51,12 +59,6 @@ pub trait RevocationCheck: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-impl fmt::Debug for dyn RevocationStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("dyn RevocationStore")
-    }
-}
-
 impl fmt::Debug for dyn RevocationCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("dyn RevocationCheck")
@@ -78,10 +80,10 @@ impl<R: RevocationCheck + ?Sized> RevocationCheck for Arc<R> {
 /// (when every access token it could stop has expired anyway), then dropped.
 ///
 /// ```
-/// use tower_api_auth::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
+/// use tower_api_auth::revocation::{MemoryRevocationList, RevocationCheck};
 ///
 /// let revoked = MemoryRevocationList::new();
-/// revoked.revoke_session("sess_1", 2_000);
+/// revoked.insert_session("sess_1", 2_000);
 /// assert!(revoked.is_revoked(Some("sess_1"), None, 1_000).unwrap());
 /// assert!(!revoked.is_revoked(Some("sess_1"), None, 2_000).unwrap(), "lapsed");
 /// assert_eq!(revoked.purge(2_000), 1);
@@ -117,20 +119,104 @@ fn contains(map: &RwLock<HashMap<Arc<str>, u64>>, id: &str, now: u64) -> bool {
 
 /// A revocation list that can also be written to: the token service records ended sessions and
 /// revoked tokens in it, the auth layer reads it through [`RevocationCheck`].
+///
+/// The writes are async because in a fleet they are network calls: an `Err` (the store that
+/// tells the other instances is down) makes the logout or revocation answer 503, so that the
+/// client retries instead of believing a session ended everywhere when it did not.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use std::sync::Mutex;
+/// use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
+/// use tower_api_auth::store::StoreError;
+///
+/// /// Revoked sessions, kept for good (a real store also keeps `until` and the token ids).
+/// #[derive(Default)]
+/// struct Revoked(Mutex<HashSet<String>>);
+///
+/// impl RevocationCheck for Revoked {
+///     fn is_revoked(&self, sid: Option<&str>, _jti: Option<&str>, _now: u64) -> Result<bool, StoreError> {
+///         Ok(sid.is_some_and(|sid| self.0.lock().unwrap().contains(sid)))
+///     }
+/// }
+///
+/// impl RevocationStore for Revoked {
+///     async fn revoke_session(&self, session_id: &str, _until: u64) -> Result<(), StoreError> {
+///         self.0.lock().unwrap().insert(session_id.to_owned());
+///         Ok(())
+///     }
+///     async fn revoke_token(&self, _token_id: &str, _until: u64) -> Result<(), StoreError> {
+///         Ok(())
+///     }
+/// }
+/// ```
 pub trait RevocationStore: RevocationCheck {
     /// Refuses tokens of `session_id` until `until` (unix seconds).
-    fn revoke_session(&self, session_id: &str, until: u64);
+    fn revoke_session(
+        &self,
+        session_id: &str,
+        until: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Refuses the token with `jti` `token_id` until `until` (its `exp` suffices).
-    fn revoke_token(&self, token_id: &str, until: u64);
+    fn revoke_token(
+        &self,
+        token_id: &str,
+        until: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<R: RevocationStore> RevocationStore for Arc<R> {
+    fn revoke_session(
+        &self,
+        session_id: &str,
+        until: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).revoke_session(session_id, until)
+    }
+
+    fn revoke_token(
+        &self,
+        token_id: &str,
+        until: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).revoke_token(token_id, until)
+    }
+}
+
+type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// [`RevocationStore`] made object safe, for the token service to hold any store.
+pub(crate) trait DynRevocationStore: RevocationCheck {
+    fn revoke_session<'a>(&'a self, session_id: &'a str, until: u64) -> WriteFuture<'a>;
+    fn revoke_token<'a>(&'a self, token_id: &'a str, until: u64) -> WriteFuture<'a>;
+}
+
+impl<R: RevocationStore> DynRevocationStore for R {
+    fn revoke_session<'a>(&'a self, session_id: &'a str, until: u64) -> WriteFuture<'a> {
+        Box::pin(RevocationStore::revoke_session(self, session_id, until))
+    }
+
+    fn revoke_token<'a>(&'a self, token_id: &'a str, until: u64) -> WriteFuture<'a> {
+        Box::pin(RevocationStore::revoke_token(self, token_id, until))
+    }
+}
+
+impl fmt::Debug for dyn DynRevocationStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn RevocationStore")
+    }
 }
 
 impl RevocationStore for MemoryRevocationList {
-    fn revoke_session(&self, session_id: &str, until: u64) {
-        insert(&self.sessions, session_id, until);
+    async fn revoke_session(&self, session_id: &str, until: u64) -> Result<(), StoreError> {
+        self.insert_session(session_id, until);
+        Ok(())
     }
 
-    fn revoke_token(&self, token_id: &str, until: u64) {
-        insert(&self.tokens, token_id, until);
+    async fn revoke_token(&self, token_id: &str, until: u64) -> Result<(), StoreError> {
+        self.insert_token(token_id, until);
+        Ok(())
     }
 }
 
@@ -138,6 +224,30 @@ impl MemoryRevocationList {
     /// An empty list.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Refuses tokens of `session_id` until `until` (unix seconds); a later deadline already
+    /// recorded is kept.
+    pub fn insert_session(&self, session_id: &str, until: u64) {
+        insert(&self.sessions, session_id, until);
+    }
+
+    /// Refuses the token with `jti` `token_id` until `until` (unix seconds).
+    pub fn insert_token(&self, token_id: &str, until: u64) {
+        insert(&self.tokens, token_id, until);
+    }
+
+    /// How many session and token revocations are held (lapsed ones until purged).
+    pub fn len(&self) -> usize {
+        [&self.sessions, &self.tokens]
+            .iter()
+            .map(|m| m.read().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Drops entries whose time has passed; returns how many were dropped.
@@ -174,11 +284,11 @@ mod tests {
     #[test]
     fn entries_lapse_and_purge() {
         let list = MemoryRevocationList::new();
-        list.revoke_token("t1", 100);
+        list.insert_token("t1", 100);
         assert!(list.is_revoked(None, Some("t1"), 99).unwrap());
         assert!(!list.is_revoked(None, Some("t1"), 100).unwrap());
-        list.revoke_session("s1", 50);
-        list.revoke_session("s1", 10); // an earlier deadline never shortens a revocation
+        list.insert_session("s1", 50);
+        list.insert_session("s1", 10); // an earlier deadline never shortens a revocation
         assert!(list.is_revoked(Some("s1"), None, 20).unwrap());
         assert_eq!(list.purge(100), 2);
     }

@@ -28,7 +28,6 @@ use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, Identity, JwtValidator, RequireScopesLayer, Tenant, error::ErrorFormat, jwt::JwtKey,
     jwt::JwtKeySet, jwt::TokenCacheConfig, revocation::MemoryRevocationList,
-    revocation::RevocationStore as _,
 };
 
 use common::jwt::{claims, hmac_secret, hs256, sign, with};
@@ -258,8 +257,8 @@ async fn a_session_revoked_after_caching_is_refused() {
     }
     assert_eq!(entries(&validator), 2);
 
-    revoked.revoke_session("s-cached", exp);
-    revoked.revoke_token("t-cached", exp);
+    revoked.insert_session("s-cached", exp);
+    revoked.insert_token("t-cached", exp);
     for (token, sub) in [(&by_sid, "revoked_sid"), (&by_jti, "revoked_jti")] {
         let reply = server.get("/me").bearer(token).send().await;
         reply.assert_error(401, "token_revoked");
@@ -822,7 +821,7 @@ async fn a_disabled_cache_verifies_every_request() {
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
     assert_invalid(&server, &String::from_utf8(forged).unwrap()).await;
 
-    revoked.revoke_session("s-uncached", now() + 3600);
+    revoked.insert_session("s-uncached", now() + 3600);
     server
         .get("/me")
         .bearer(&token)

@@ -23,12 +23,15 @@ mod format;
 mod hash;
 mod provider;
 mod record;
+mod store;
 
 pub use cache::CachedKeyProvider;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
 pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider};
 pub use record::KeyRecord;
+pub(crate) use store::DynKeyStore;
+pub use store::{KeyFilter, KeyInfo, KeyStore, KeyUpdate};
 
 use std::fmt;
 use std::sync::Arc;

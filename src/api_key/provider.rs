@@ -137,6 +137,53 @@ impl MemoryKeyProvider {
         records.remove(key_id).is_some()
     }
 
+    /// Adds a record unless its id is taken; `false` if it is.
+    pub(crate) fn insert_new(&self, record: KeyRecord) -> bool {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        if records.contains_key(&record.key_id) {
+            return false;
+        }
+        records.insert(record.key_id.clone(), Arc::new(record));
+        true
+    }
+
+    /// Every record.
+    pub(crate) fn snapshot(&self) -> Vec<Arc<KeyRecord>> {
+        let records = self.records.read().unwrap_or_else(PoisonError::into_inner);
+        records.values().cloned().collect()
+    }
+
+    /// Edits a record in place; the edited record, or `None` if the id is unknown.
+    pub(crate) fn modify(
+        &self,
+        key_id: &str,
+        edit: impl FnOnce(&mut KeyRecord),
+    ) -> Option<KeyRecord> {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        let record = records.get_mut(key_id)?;
+        let record = Arc::make_mut(record);
+        edit(record);
+        Some(record.clone())
+    }
+
+    /// Stores `successor` and shortens the expiry of `key_id`, under one lock.
+    pub(crate) fn roll_to(&self, key_id: &str, successor: KeyRecord, old_expires_at: u64) -> bool {
+        let mut records = self.records.write().unwrap_or_else(PoisonError::into_inner);
+        if records.contains_key(&successor.key_id) {
+            return false;
+        }
+        let Some(old) = records.get_mut(key_id).filter(|old| !old.revoked) else {
+            return false;
+        };
+        let old = Arc::make_mut(old);
+        old.expires_at = Some(
+            old.expires_at
+                .map_or(old_expires_at, |at| at.min(old_expires_at)),
+        );
+        records.insert(successor.key_id.clone(), Arc::new(successor));
+        true
+    }
+
     /// The record of `key_id`.
     pub fn get(&self, key_id: &str) -> Option<Arc<KeyRecord>> {
         let records = self.records.read().unwrap_or_else(PoisonError::into_inner);

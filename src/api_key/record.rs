@@ -51,6 +51,13 @@ pub struct KeyRecord {
     /// Free-form labels, shown to nobody by this crate.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// When the key was created (unix seconds), where the store records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
+    /// When the key last authenticated a request (unix seconds), as batched by
+    /// [`KeyUsage`](crate::api_key::KeyUsage): up to one flush interval behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<u64>,
 }
 
 impl KeyRecord {
@@ -67,6 +74,8 @@ impl KeyRecord {
             revoked: false,
             disabled: false,
             metadata: BTreeMap::new(),
+            created_at: None,
+            last_used_at: None,
         }
     }
 

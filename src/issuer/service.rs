@@ -16,7 +16,9 @@ use crate::issuer::response::TokenResponse;
 use crate::issuer::signing::{AccessGrant, AccessToken, TokenIssuer};
 use crate::issuer::store::{DynRefreshStore, RefreshStore, Session};
 use crate::jwt::{JwtOptions, JwtValidator};
-use crate::revocation::{MemoryRevocationList, RevocationStore};
+use crate::revocation::{
+    DynRevocationStore, MemoryRevocationList, RevocationCheck, RevocationStore,
+};
 use crate::scope::Scopes;
 
 /// Issues and manages tokens: the grants, refresh rotation with reuse detection, logout and
@@ -55,7 +57,9 @@ pub struct TokenService {
     pub(super) issuer: TokenIssuer,
     pub(super) validator: JwtValidator,
     pub(super) store: Arc<dyn DynRefreshStore>,
-    pub(super) revocations: Arc<dyn RevocationStore>,
+    pub(super) revocations: Arc<dyn DynRevocationStore>,
+    /// The same store, as the auth layer reads it.
+    revocation_check: Arc<dyn RevocationCheck>,
     pub(super) passwords: Option<Arc<dyn DynPasswordVerifier>>,
     pub(super) api_keys: Option<ApiKeys>,
     /// The API-key metadata entries that become claims.
@@ -95,11 +99,13 @@ impl TokenService {
     /// sessions for 30 days, strict reuse detection, the system clock, and no grant enabled but
     /// refresh: add the ones you offer.
     pub fn new(issuer: TokenIssuer, store: impl RefreshStore) -> Self {
+        let revocations = Arc::new(MemoryRevocationList::new());
         Self {
             validator: issuer.validator(),
             issuer,
             store: Arc::new(store),
-            revocations: Arc::new(MemoryRevocationList::new()),
+            revocations: revocations.clone(),
+            revocation_check: revocations,
             passwords: None,
             api_keys: None,
             metadata_claims: Vec::new(),
@@ -146,10 +152,14 @@ impl TokenService {
         self
     }
 
-    /// A shared revocation store (for several instances behind a load balancer, one they all see).
+    /// A shared revocation store: for several instances behind a load balancer, one they all
+    /// see, such as a `fleet::RevocationFeed` (features `postgres`, `sqlite`, `redis`). Default:
+    /// a [`MemoryRevocationList`] of this process.
     #[must_use]
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
-        self.revocations = Arc::new(store);
+        let store = Arc::new(store);
+        self.revocation_check = store.clone();
+        self.revocations = store;
         self
     }
 
@@ -208,8 +218,8 @@ impl TokenService {
     }
 
     /// The revocation check for the auth layer (`.revocation(..)`).
-    pub fn revocations(&self) -> Arc<dyn RevocationStore> {
-        self.revocations.clone()
+    pub fn revocations(&self) -> Arc<dyn RevocationCheck> {
+        self.revocation_check.clone()
     }
 
     /// The access-token lifetime in seconds.

@@ -114,7 +114,9 @@ impl TokenService {
         if let Some(replaced) = replaced {
             // The client asked for this session afresh: the one it replaces ends now.
             self.revocations
-                .revoke_session(&replaced.id, self.session_tokens_deadline(now));
+                .revoke_session(&replaced.id, self.session_tokens_deadline(now))
+                .await
+                .map_err(|e| GrantError::unavailable(&e))?;
         }
         Ok(Self::respond(&session, access, &new.scopes, first.token))
     }
@@ -194,7 +196,10 @@ impl TokenService {
             None => {
                 // A token without a session (client credentials): revoke just this token.
                 if let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at()) {
-                    self.revocations.revoke_token(jti, self.token_deadline(exp));
+                    self.revocations
+                        .revoke_token(jti, self.token_deadline(exp))
+                        .await
+                        .map_err(|e| GrantError::unavailable(&e))?;
                 }
                 Ok(())
             }
@@ -220,7 +225,10 @@ impl TokenService {
         if let Ok(identity) = self.validator.validate(token, now)
             && let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at())
         {
-            self.revocations.revoke_token(jti, self.token_deadline(exp));
+            self.revocations
+                .revoke_token(jti, self.token_deadline(exp))
+                .await
+                .map_err(|e| GrantError::unavailable(&e))?;
         }
         Ok(())
     }
@@ -256,7 +264,8 @@ impl TokenService {
             .map_err(|e| GrantError::unavailable(&e))?;
         // Access tokens of the session live at most one access-token lifetime longer.
         self.revocations
-            .revoke_session(session_id, self.session_tokens_deadline(now));
-        Ok(())
+            .revoke_session(session_id, self.session_tokens_deadline(now))
+            .await
+            .map_err(|e| GrantError::unavailable(&e))
     }
 }

@@ -11,6 +11,10 @@
 ))]
 pub(crate) mod lifecycle;
 
+/// Real PostgreSQL, SQLite and Redis for the store tests, and a TCP proxy to cut them off.
+#[cfg(feature = "fleet")]
+pub(crate) mod servers;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

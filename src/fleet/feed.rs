@@ -1,0 +1,383 @@
+//! [`RevocationFeed`]: one instance's view of the fleet's revocations, kept in step by a task.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SharedClock};
+use crate::fleet::backend::{DynFeedBackend, FeedBackend};
+use crate::fleet::event::FeedEvent;
+use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
+use crate::store::StoreError;
+
+/// The default bound on how long an instance that lost its feed keeps serving on what it knows.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
+
+/// The default interval of the full resync while the feed is up.
+pub const DEFAULT_RESYNC_EVERY: Duration = Duration::from_secs(10);
+
+/// Something that caches answers about API keys and must drop them when a key changes.
+pub(crate) trait KeyCacheHook: Send + Sync + 'static {
+    /// Drops what is cached about `key_id`, or everything when `None`.
+    fn key_changed(&self, key_id: Option<&str>);
+}
+
+/// The revocations of a fleet, as one instance sees them: checked in memory on every request
+/// (O(1), no network), written through a shared store, and kept in step with every other
+/// instance by a background task that follows the store's feed.
+///
+/// - **Writes** (`revoke_session`, `revoke_token`, [`key_changed`](Self::key_changed)) go to the
+///   store first, which announces them to every instance, then into this instance's list. A
+///   store that is down fails the write, and the token service answers 503, so that a client
+///   never believes a logout took effect everywhere when it did not.
+/// - **Reads** ([`RevocationCheck::is_revoked`]) never leave memory.
+/// - **The task** subscribes to the store, then takes a full snapshot (so nothing published in
+///   between is lost), applies each announced event as it arrives, and resyncs in full every
+///   [`resync_every`](FeedBuilder::resync_every) (so a missed message costs at most that long).
+///   On a lost subscription it reconnects with backoff and resyncs, dropping every cached
+///   API-key answer of the [`CachedKeyProvider`](crate::api_key::CachedKeyProvider)s that
+///   [follow](crate::api_key::CachedKeyProvider::follow) it, since key signals may have been missed.
+/// - **Staleness**: while the feed is down the instance keeps serving on what it knows for
+///   [`max_staleness`](FeedBuilder::max_staleness) (default 30 s) after its last good sync; after
+///   that every token check answers 503 `auth_unavailable` until a resync succeeds. The bound is
+///   the trade-off between availability (a blip of the store does not take the fleet down) and
+///   how late a revocation issued elsewhere can be honoured here. Following key caches stop
+///   answering from memory at the same moment and ask their store directly.
+///
+/// Dropping the last clone stops the task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+/// use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
+///
+/// // Two instances of one fleet; in production the backend is PostgreSQL, SQLite or Redis.
+/// let store = MemoryFeed::new();
+/// let a = RevocationFeed::builder(store.clone()).start();
+/// let b = RevocationFeed::builder(store).start();
+/// a.synced().await;
+/// b.synced().await;
+///
+/// a.revoke_session("ses_1", u64::MAX).await.unwrap();
+/// assert!(a.is_revoked(Some("ses_1"), None, 0).unwrap(), "at once where it was written");
+/// while !b.is_revoked(Some("ses_1"), None, 0).unwrap() {
+///     tokio::task::yield_now().await; // the other instance learns of it from the feed
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RevocationFeed {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    list: MemoryRevocationList,
+    backend: Arc<dyn DynFeedBackend>,
+    clock: SharedClock,
+    max_staleness: u64,
+    /// Up: subscribed and the last resync succeeded.
+    up: AtomicBool,
+    /// The clock's time when the last resync started that then succeeded (0: never).
+    confirmed_at: AtomicU64,
+    /// How many resyncs succeeded; watched by [`RevocationFeed::synced`].
+    syncs: watch::Sender<u64>,
+    key_caches: Mutex<Vec<Weak<dyn KeyCacheHook>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .task
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for RevocationFeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationFeed")
+            .field("revocations", &self.shared.list.len())
+            .field("up", &self.shared.up.load(Ordering::Relaxed))
+            .field("max_staleness", &self.shared.max_staleness)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`RevocationFeed`]; [`start`](Self::start) it inside a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+///
+/// let feed = RevocationFeed::builder(MemoryFeed::new())
+///     .max_staleness(Duration::from_secs(10))
+///     .resync_every(Duration::from_secs(5))
+///     .start();
+/// feed.synced().await;
+/// # }
+/// ```
+pub struct FeedBuilder {
+    backend: Arc<dyn DynFeedBackend>,
+    clock: SharedClock,
+    max_staleness: Duration,
+    resync_every: Duration,
+}
+
+impl fmt::Debug for FeedBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeedBuilder")
+            .field("max_staleness", &self.max_staleness)
+            .field("resync_every", &self.resync_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeedBuilder {
+    /// How long after its last good sync an instance that lost its feed keeps answering from what
+    /// it knows, before it refuses tokens with 503. Default 30 s; at least one second.
+    #[must_use]
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often the full resync runs while the feed is up. Default 10 s; keep it well under
+    /// [`max_staleness`](Self::max_staleness), since a resync is also how a silently dead
+    /// connection is found out.
+    #[must_use]
+    pub fn resync_every(mut self, every: Duration) -> Self {
+        self.resync_every = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The clock revocations and staleness are judged by. Give the auth layer the same one.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Starts following the store. Must be called inside a tokio runtime. Until the first sync
+    /// completes, token checks answer 503 (the instance knows nothing yet); await
+    /// [`RevocationFeed::synced`] before serving to avoid that.
+    pub fn start(self) -> RevocationFeed {
+        let shared = Arc::new(Shared {
+            list: MemoryRevocationList::new(),
+            backend: self.backend,
+            clock: self.clock,
+            max_staleness: self.max_staleness.as_secs(),
+            up: AtomicBool::new(false),
+            confirmed_at: AtomicU64::new(0),
+            syncs: watch::channel(0).0,
+            key_caches: Mutex::new(Vec::new()),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(follow(Arc::downgrade(&shared), self.resync_every));
+        *shared.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        RevocationFeed { shared }
+    }
+}
+
+impl RevocationFeed {
+    /// A feed following `backend`, with the defaults: 30 s staleness, a resync every 10 s, the
+    /// system clock.
+    pub fn builder(backend: impl FeedBackend) -> FeedBuilder {
+        FeedBuilder {
+            backend: Arc::new(backend),
+            clock: crate::clock::system(),
+            max_staleness: DEFAULT_MAX_STALENESS,
+            resync_every: DEFAULT_RESYNC_EVERY,
+        }
+    }
+
+    /// Waits until a resync has succeeded since this call began (the first one after start, or
+    /// the one after a reconnect). Wrap it in a timeout: it waits for as long as the store is down.
+    pub async fn synced(&self) {
+        let mut syncs = self.shared.syncs.subscribe();
+        let seen = *syncs.borrow_and_update();
+        if seen > 0 && self.shared.up.load(Ordering::Acquire) {
+            return;
+        }
+        // `changed` fails only when the sender is gone, which this handle prevents.
+        let _ = syncs.wait_for(|&count| count > seen).await;
+    }
+
+    /// Whether the feed is up, or down for less than the staleness bound, at `now`.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        self.shared.is_fresh(now)
+    }
+
+    /// Tells every instance that the API key `key_id` changed, so that their caches drop it.
+    pub async fn key_changed(&self, key_id: &str) -> Result<(), StoreError> {
+        let event = FeedEvent::key(key_id);
+        self.shared.backend.publish(&event).await?;
+        self.shared.apply(&event);
+        Ok(())
+    }
+
+    /// The local list of revocations in force (for metrics and tests).
+    pub fn local(&self) -> &MemoryRevocationList {
+        &self.shared.list
+    }
+
+    pub(crate) fn watch_keys(&self, cache: Weak<dyn KeyCacheHook>) {
+        let mut caches = self
+            .shared
+            .key_caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        caches.retain(|cache| cache.strong_count() > 0);
+        caches.push(cache);
+    }
+
+    async fn publish(&self, event: FeedEvent) -> Result<(), StoreError> {
+        self.shared.backend.publish(&event).await?;
+        self.shared.apply(&event);
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn is_fresh(&self, now: u64) -> bool {
+        if self.up.load(Ordering::Acquire) {
+            return true;
+        }
+        let confirmed = self.confirmed_at.load(Ordering::Acquire);
+        confirmed > 0 && now < confirmed.saturating_add(self.max_staleness)
+    }
+
+    fn apply(&self, event: &FeedEvent) {
+        match event {
+            FeedEvent::Session { id, until } => self.list.insert_session(id, *until),
+            FeedEvent::Token { id, until } => self.list.insert_token(id, *until),
+            FeedEvent::Key { key_id } => self.keys_changed(Some(key_id)),
+        }
+    }
+
+    fn keys_changed(&self, key_id: Option<&str>) {
+        let caches: Vec<_> = self
+            .key_caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for cache in caches {
+            cache.key_changed(key_id);
+        }
+    }
+
+    fn down(&self, error: &StoreError) {
+        if self.up.swap(false, Ordering::AcqRel) {
+            tracing::warn!(%error, "revocation feed lost; serving on what it knows until the staleness bound");
+        } else {
+            tracing::debug!(%error, "revocation feed still down");
+        }
+    }
+
+    async fn resync(&self, after_reconnect: bool) -> Result<(), StoreError> {
+        let started = self.clock.now();
+        let events = self.backend.snapshot(started).await?;
+        for event in &events {
+            self.apply(event);
+        }
+        self.list.purge(started);
+        if after_reconnect {
+            // Key signals sent while the subscription was down are lost: forget every cached key.
+            self.keys_changed(None);
+        }
+        self.confirmed_at
+            .fetch_max(started.max(1), Ordering::AcqRel);
+        if !self.up.swap(true, Ordering::AcqRel) && after_reconnect {
+            tracing::info!(revocations = events.len(), "revocation feed synced");
+        }
+        self.syncs.send_modify(|count| *count += 1);
+        Ok(())
+    }
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The feed's task: subscribe, resync, apply events; on any failure, back off and start over.
+/// It holds the feed weakly, so dropping the feed ends it.
+async fn follow(feed: Weak<Shared>, resync_every: Duration) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let Some(shared) = feed.upgrade() else { return };
+        let backend = shared.backend.clone();
+        drop(shared);
+        let outcome: Result<Infallible, StoreError> = async {
+            // Subscribe first: what is published while the snapshot runs arrives as an event.
+            let mut subscription = backend.subscribe().await?;
+            let shared = feed.upgrade().ok_or_else(gone)?;
+            shared.resync(true).await?;
+            drop(shared);
+            backoff = BACKOFF_START;
+            let mut resync = tokio::time::interval(resync_every);
+            resync.tick().await;
+            loop {
+                tokio::select! {
+                    event = subscription.next() => {
+                        let event = event?;
+                        feed.upgrade().ok_or_else(gone)?.apply(&event);
+                    }
+                    _ = resync.tick() => {
+                        let shared = feed.upgrade().ok_or_else(gone)?;
+                        shared.resync(false).await?;
+                    }
+                }
+            }
+        }
+        .await;
+        let Err(error) = outcome;
+        let Some(shared) = feed.upgrade() else { return };
+        shared.down(&error);
+        drop(shared);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::new("revocation feed dropped")
+}
+
+impl RevocationCheck for RevocationFeed {
+    fn is_revoked(
+        &self,
+        session_id: Option<&str>,
+        token_id: Option<&str>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        if !self.shared.is_fresh(now) {
+            return Err(StoreError::new(
+                "revocation feed down for longer than its staleness bound",
+            ));
+        }
+        self.shared.list.is_revoked(session_id, token_id, now)
+    }
+}
+
+impl RevocationStore for RevocationFeed {
+    async fn revoke_session(&self, session_id: &str, until: u64) -> Result<(), StoreError> {
+        self.publish(FeedEvent::session(session_id, until)).await
+    }
+
+    async fn revoke_token(&self, token_id: &str, until: u64) -> Result<(), StoreError> {
+        self.publish(FeedEvent::token(token_id, until)).await
+    }
+}
