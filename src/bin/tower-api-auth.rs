@@ -1,1 +1,3 @@
+//! The `tower-api-auth` command-line tool (being written).
+
 fn main() {}
