@@ -33,6 +33,9 @@ use crate::clock::{Clock, SharedClock};
 pub struct CachedKeyProvider<P> {
     inner: Arc<P>,
     shared: Arc<Shared>,
+    /// The fleet's feed: key changes drop entries, and a stale feed bypasses the cache.
+    #[cfg(feature = "fleet")]
+    feed: Option<crate::fleet::RevocationFeed>,
 }
 
 struct Shared {
@@ -57,6 +60,20 @@ impl Shared {
             negative_ttl,
             clock,
             epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn forget(&self, key_id: Option<&str>) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match key_id {
+            Some(key_id) => {
+                self.found.remove(key_id);
+                self.unknown.remove(key_id);
+            }
+            None => {
+                self.found.clear();
+                self.unknown.clear();
+            }
         }
     }
 
@@ -112,12 +129,15 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
                 Duration::from_secs(5),
                 crate::clock::system(),
             )),
+            #[cfg(feature = "fleet")]
+            feed: None,
         }
     }
 
     fn rebuild(mut self, capacity: usize, ttl: Duration, negative_ttl: Duration) -> Self {
         let clock = Arc::clone(&self.shared.clock);
         self.shared = Arc::new(Shared::new(capacity, ttl, negative_ttl, clock));
+        self.register();
         self
     }
 
@@ -132,6 +152,7 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
             shared.negative_ttl,
             Arc::new(clock),
         ));
+        self.register();
         self
     }
 
@@ -161,9 +182,48 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
 
     /// Forgets what is cached about `key_id`: call it where a key is revoked or changed.
     pub fn invalidate(&self, key_id: &str) {
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        self.shared.found.remove(key_id);
-        self.shared.unknown.remove(key_id);
+        self.shared.forget(Some(key_id));
+    }
+
+    /// Forgets everything cached.
+    pub fn clear(&self) {
+        self.shared.forget(None);
+    }
+
+    /// Follows a fleet's revocation feed: a key created, revoked, rolled or edited on any instance
+    /// (through a [`KeyManager`](crate::api_key::KeyManager) that [announces](crate::api_key::KeyManager::announce)
+    /// to the feed) is dropped from this cache as soon as the feed delivers the change, typically
+    /// within milliseconds; everything is dropped after the feed reconnects. While the feed is
+    /// stale (down past its bound) the cache answers nothing from memory and asks the store
+    /// every time, so a key revoked meanwhile is never honoured from here.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_api_auth::api_key::CachedKeyProvider;
+    /// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+    /// use tower_api_auth::MemoryKeyProvider;
+    ///
+    /// let feed = RevocationFeed::builder(MemoryFeed::new()).start();
+    /// let keys = CachedKeyProvider::new(MemoryKeyProvider::new()).follow(&feed);
+    /// # let _ = keys;
+    /// # }
+    /// ```
+    #[cfg(feature = "fleet")]
+    #[must_use]
+    pub fn follow(mut self, feed: &crate::fleet::RevocationFeed) -> Self {
+        self.feed = Some(feed.clone());
+        self.register();
+        self
+    }
+
+    /// Registers the cache's current state with the feed it follows (again after a rebuild).
+    fn register(&self) {
+        #[cfg(feature = "fleet")]
+        if let Some(feed) = &self.feed {
+            let hook: Arc<dyn crate::fleet::KeyCacheHook> = self.shared.clone();
+            feed.watch_keys(Arc::downgrade(&hook));
+        }
     }
 
     /// How many found records and unknown ids are cached.
@@ -177,9 +237,21 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
     }
 }
 
+#[cfg(feature = "fleet")]
+impl crate::fleet::KeyCacheHook for Shared {
+    fn key_changed(&self, key_id: Option<&str>) {
+        self.forget(key_id);
+    }
+}
+
 impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
     fn lookup(&self, key_id: &str) -> KeyLookup {
         let now = self.shared.clock.now();
+        #[cfg(feature = "fleet")]
+        if self.feed.as_ref().is_some_and(|feed| !feed.is_fresh(now)) {
+            // The feed is stale: a change may have been missed, so only the store's answer counts.
+            return self.inner.lookup(key_id);
+        }
         if let Some((record, until)) = self.shared.found.get(key_id) {
             if now < until {
                 return KeyLookup::Ready(Ok(Some(record)));

@@ -21,17 +21,20 @@
 mod cache;
 mod format;
 mod hash;
+mod manager;
 mod provider;
 mod record;
 mod store;
+mod usage;
 
 pub use cache::CachedKeyProvider;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
+pub use manager::{CreatedKey, KeyManager, KeySpec};
 pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider};
 pub use record::KeyRecord;
-pub(crate) use store::DynKeyStore;
 pub use store::{KeyFilter, KeyInfo, KeyStore, KeyUpdate};
+pub use usage::KeyUsage;
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,6 +63,7 @@ pub struct ApiKeys {
     pub(crate) provider: Arc<dyn KeyProvider>,
     pub(crate) format: ApiKeyFormat,
     pub(crate) hasher: ApiKeyHasher,
+    pub(crate) usage: Option<Arc<KeyUsage>>,
 }
 
 impl fmt::Debug for ApiKeys {
@@ -82,6 +86,7 @@ impl ApiKeys {
             provider,
             format: ApiKeyFormat::default(),
             hasher: ApiKeyHasher::default(),
+            usage: None,
         }
     }
 
@@ -96,6 +101,14 @@ impl ApiKeys {
     #[must_use]
     pub fn hasher(mut self, hasher: ApiKeyHasher) -> Self {
         self.hasher = hasher;
+        self
+    }
+
+    /// Notes each key that authenticates a request in `usage`, which writes `last_used_at` to
+    /// the store in batches.
+    #[must_use]
+    pub fn usage(mut self, usage: Arc<KeyUsage>) -> Self {
+        self.usage = Some(usage);
         self
     }
 
@@ -160,6 +173,9 @@ impl ApiKeys {
             return Err(AuthError::new(AuthErrorKind::InvalidApiKey));
         }
         record.check_usable(now)?;
+        if let Some(usage) = &self.usage {
+            usage.touch(&record.key_id, now);
+        }
         Ok(record)
     }
 }
