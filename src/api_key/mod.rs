@@ -18,6 +18,8 @@
 //! # let _ = (plaintext, api_keys);
 //! ```
 
+#[cfg(feature = "axum")]
+mod admin;
 mod cache;
 mod format;
 mod hash;
@@ -27,6 +29,8 @@ mod record;
 mod store;
 mod usage;
 
+#[cfg(feature = "axum")]
+pub use admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 pub use cache::CachedKeyProvider;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};

@@ -215,6 +215,11 @@ impl RevocationFeed {
         let _ = syncs.wait_for(|&count| count > seen).await;
     }
 
+    /// Whether the feed is subscribed and its last resync succeeded (for health checks).
+    pub fn is_up(&self) -> bool {
+        self.shared.up.load(Ordering::Acquire)
+    }
+
     /// Whether the feed is up, or down for less than the staleness bound, at `now`.
     pub fn is_fresh(&self, now: u64) -> bool {
         self.shared.is_fresh(now)

@@ -11,6 +11,15 @@
 ))]
 pub(crate) mod lifecycle;
 
+/// A fleet of instances sharing stores, for the fleet tests.
+#[cfg(all(
+    feature = "fleet",
+    feature = "issuer",
+    feature = "axum",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
+pub(crate) mod fleet;
+
 /// Real PostgreSQL, SQLite and Redis for the store tests, and a TCP proxy to cut them off.
 #[cfg(feature = "fleet")]
 pub(crate) mod servers;
@@ -357,6 +366,11 @@ impl Server {
     /// `POST <path>`.
     pub(crate) fn post(&self, path: &str) -> Call {
         self.call(self.client.post(format!("{}{path}", self.base)))
+    }
+
+    /// `PATCH <path>`.
+    pub(crate) fn patch(&self, path: &str) -> Call {
+        self.call(self.client.patch(format!("{}{path}", self.base)))
     }
 
     /// `POST <path>` with a JSON body.

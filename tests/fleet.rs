@@ -1,0 +1,442 @@
+//! Several instances as one service, on the in-memory stores and feed: a logout or a revoked key
+//! on one instance is refused on the others within a second, a feed that is down is tolerated
+//! for its staleness bound and then answered with 503, refreshes race correctly across
+//! instances, and the admin API manages keys. `fleet_servers.rs` runs the same against
+//! PostgreSQL, SQLite and Redis.
+#![cfg(all(
+    feature = "fleet",
+    feature = "issuer",
+    feature = "axum",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tower_api_auth::api_key::{KeySpec, KeyUsage};
+use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, MemoryFeed};
+use tower_api_auth::issuer::MemoryRefreshStore;
+use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::StoreError;
+use tower_api_auth::{MemoryKeyProvider, Tenant};
+
+use common::fleet::{Instance, Setup, wait_until, worst};
+
+const TENANT: &str = "tn_a";
+
+fn tenant() -> Tenant {
+    Tenant::new(TENANT).unwrap()
+}
+
+/// An operator key on `instance`, allowed to use the admin API.
+async fn admin_key(instance: &Instance) -> String {
+    let scopes = Scopes::parse("keys:admin").unwrap();
+    instance
+        .keys
+        .create(
+            KeySpec::default()
+                .owner("ops")
+                .scopes(scopes)
+                .tenants([tenant()]),
+        )
+        .await
+        .unwrap()
+        .key
+}
+
+/// A user's key, for the API-key exchange.
+async fn user_key(instance: &Instance) -> String {
+    let scopes = Scopes::parse("read").unwrap();
+    instance
+        .keys
+        .create(
+            KeySpec::default()
+                .owner("user_1")
+                .scopes(scopes)
+                .tenants([tenant()]),
+        )
+        .await
+        .unwrap()
+        .key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_is_refused_on_the_other_within_a_second() {
+    let (feed, refresh, keys) = (
+        MemoryFeed::new(),
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    let setup = Setup::default();
+    let a = setup
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    let b = setup.start(feed, refresh, keys).await;
+    let key = user_key(&a).await;
+
+    let mut delays = Vec::new();
+    for _ in 0..20 {
+        let pair = a
+            .tokens
+            .exchange_api_key(&key, None, None, None)
+            .await
+            .unwrap();
+        let token = pair.access_token;
+        assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
+        let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
+        assert_eq!(logout.status, 204, "{}", logout.text);
+        delays.push(
+            wait_until(
+                Duration::from_secs(1),
+                || b.server.get("/me").bearer(&token).send(),
+                |reply| reply.status == 401,
+            )
+            .await,
+        );
+        let refused = b.server.get("/me").bearer(&token).send().await;
+        refused.assert_error(401, "token_revoked");
+    }
+    println!(
+        "logout propagation A→B over 20 logouts: worst {:?}",
+        worst(&delays)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_cached() {
+    let (feed, refresh, keys) = (
+        MemoryFeed::new(),
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    let setup = Setup::default();
+    let a = setup
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    let b = setup
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    // A control instance whose key cache does not follow the feed: it shows the answer was
+    // cached, so that only the feed can have made B refuse the key.
+    let control = Setup {
+        follow: false,
+        ..Setup::default()
+    }
+    .start(feed, refresh, keys)
+    .await;
+    let admin = admin_key(&a).await;
+
+    let created = a
+        .server
+        .post("/admin/keys")
+        .api_key(&admin, TENANT)
+        .json(&json!({"owner": "user_7", "scopes": "read", "name": "to be revoked", "tenants": [TENANT]}))
+        .send()
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let body = created.json();
+    let (key, key_id) = (
+        body["key"].as_str().unwrap().to_owned(),
+        body["key_id"].as_str().unwrap().to_owned(),
+    );
+    for instance in [&b, &control] {
+        for _ in 0..2 {
+            assert_eq!(
+                instance
+                    .server
+                    .get("/me")
+                    .api_key(&key, TENANT)
+                    .send()
+                    .await
+                    .status,
+                200
+            );
+        }
+    }
+
+    let revoked = a
+        .server
+        .post(&format!("/admin/keys/{key_id}/revoke"))
+        .api_key(&admin, TENANT)
+        .send()
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let delay = wait_until(
+        Duration::from_secs(1),
+        || b.server.get("/me").api_key(&key, TENANT).send(),
+        |reply| reply.status == 401,
+    )
+    .await;
+    b.server
+        .get("/me")
+        .bearer(&key)
+        .send()
+        .await
+        .assert_error(401, "api_key_revoked");
+    println!("key revocation propagation A→B: {delay:?}");
+    assert_eq!(
+        control
+            .server
+            .get("/me")
+            .api_key(&key, TENANT)
+            .send()
+            .await
+            .status,
+        200,
+        "without the feed, the cached answer would still be served"
+    );
+}
+
+/// A feed backend that can be switched off: while it is, every call fails and live
+/// subscriptions end, as when the store behind a real feed goes down. Written outside the crate,
+/// as an app's own backend would be.
+#[derive(Clone)]
+struct Switchable {
+    inner: MemoryFeed,
+    up: Arc<AtomicBool>,
+    cuts: watch::Sender<u64>,
+}
+
+impl Switchable {
+    fn new(inner: MemoryFeed) -> Self {
+        Self {
+            inner,
+            up: Arc::new(AtomicBool::new(true)),
+            cuts: watch::channel(0).0,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(StoreError::new("feed store down"))
+        }
+    }
+}
+
+struct SwitchableSubscription {
+    inner: <MemoryFeed as FeedBackend>::Subscription,
+    cut: watch::Receiver<u64>,
+}
+
+impl FeedSubscription for SwitchableSubscription {
+    async fn next(&mut self) -> Result<FeedEvent, StoreError> {
+        tokio::select! {
+            event = self.inner.next() => event,
+            _ = self.cut.changed() => Err(StoreError::new("feed connection lost")),
+        }
+    }
+}
+
+impl FeedBackend for Switchable {
+    type Subscription = SwitchableSubscription;
+
+    async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.publish(event).await
+    }
+
+    async fn subscribe(&self) -> Result<SwitchableSubscription, StoreError> {
+        self.check()?;
+        let mut cut = self.cuts.subscribe();
+        cut.mark_unchanged();
+        Ok(SwitchableSubscription {
+            inner: self.inner.subscribe().await?,
+            cut,
+        })
+    }
+
+    async fn snapshot(&self, now: u64) -> Result<Vec<FeedEvent>, StoreError> {
+        self.check()?;
+        self.inner.snapshot(now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_until_it_resyncs() {
+    let feed = Switchable::new(MemoryFeed::new());
+    let (refresh, keys) = (
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    let setup = Setup {
+        staleness: Duration::from_secs(30),
+        ..Setup::default()
+    };
+    let a = setup.start(feed.clone(), refresh, keys).await;
+    let key = user_key(&a).await;
+    let token = a
+        .tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(a.server.get("/me").bearer(&token).send().await.status, 200);
+
+    feed.cut();
+    let noticed = std::time::Instant::now();
+    while a.feed.is_up() {
+        assert!(
+            noticed.elapsed() < Duration::from_secs(5),
+            "the feed notices the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Within the bound the instance serves on what it knows.
+    setup.clock.advance(Duration::from_secs(29));
+    assert_eq!(a.server.get("/me").bearer(&token).send().await.status, 200);
+    // A logout cannot reach the fleet: it fails with 503 rather than pretend.
+    a.server
+        .post("/v1/auth/logout")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(503, "auth_unavailable");
+    // Past the bound every token check is 503, never a pass and never a 401.
+    setup.clock.advance(Duration::from_secs(2));
+    a.server
+        .get("/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(503, "auth_unavailable");
+
+    feed.restore();
+    let recovered = wait_until(
+        Duration::from_secs(10),
+        || a.server.get("/me").bearer(&token).send(),
+        |reply| reply.status == 200,
+    )
+    .await;
+    println!("recovered {recovered:?} after the feed came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_refreshes_over_two_instances_give_one_success_and_end_the_session() {
+    let (feed, refresh, keys) = (
+        MemoryFeed::new(),
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    let setup = Setup::default();
+    let a = setup
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    let b = setup.start(feed, refresh, keys).await;
+    let key = user_key(&a).await;
+    let pair = a
+        .tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap();
+    let refresh_token = pair.refresh_token.unwrap();
+
+    let replies = futures_join(64, |i| {
+        let server = if i % 2 == 0 {
+            a.server.clone()
+        } else {
+            b.server.clone()
+        };
+        let refresh_token = refresh_token.clone();
+        async move {
+            server
+                .post_json(
+                    "/v1/auth/refresh",
+                    &json!({ "refresh_token": refresh_token }),
+                )
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one refresh wins");
+    for loser in replies.iter().filter(|r| r.status != 200) {
+        loser.assert_error(400, "invalid_grant");
+    }
+    // Reuse detection ended the session: the winner's tokens are refused on both instances.
+    let won: Value = winners[0].json();
+    let next = won["refresh_token"].as_str().unwrap();
+    for instance in [&a, &b] {
+        instance
+            .server
+            .post_json("/v1/auth/refresh", &json!({ "refresh_token": next }))
+            .await
+            .assert_error(400, "invalid_grant");
+        let access = won["access_token"].as_str().unwrap();
+        wait_until(
+            Duration::from_secs(1),
+            || instance.server.get("/me").bearer(access).send(),
+            |reply| reply.status == 401,
+        )
+        .await;
+    }
+}
+
+/// Runs `n` requests at once and collects their replies.
+async fn futures_join<F, Fut>(n: usize, make: F) -> Vec<common::Reply>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = common::Reply> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
+    let mut replies = Vec::with_capacity(n);
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+#[tokio::test]
+async fn last_used_at_is_written_in_batches_not_per_request() {
+    let store = MemoryKeyProvider::new();
+    let manager = tower_api_auth::api_key::KeyManager::new(store.clone());
+    let created = manager
+        .create(KeySpec::default().tenants([tenant()]))
+        .await
+        .unwrap();
+    let usage = Arc::new(KeyUsage::new(store.clone()));
+    let auth = tower_api_auth::AuthLayer::builder()
+        .api_keys(tower_api_auth::api_key::ApiKeys::new(store.clone()).usage(usage.clone()))
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(|| async { "ok" }))
+        .layer(auth);
+    let server = common::serve(app).await;
+    for _ in 0..50 {
+        assert_eq!(
+            server
+                .get("/me")
+                .api_key(&created.key, TENANT)
+                .send()
+                .await
+                .status,
+            200
+        );
+    }
+    let key_id = &created.info.key_id;
+    assert_eq!(
+        store.get(key_id).unwrap().last_used_at,
+        None,
+        "no write per request"
+    );
+    assert_eq!(usage.flush().await.unwrap(), 1, "one batch, one key");
+    let used = store.get(key_id).unwrap().last_used_at.expect("recorded");
+    assert!(used >= common::now() - 5);
+    assert_eq!(usage.flush().await.unwrap(), 0, "nothing new");
+}
