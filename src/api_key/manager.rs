@@ -169,7 +169,7 @@ pub struct KeyManager {
     hasher: ApiKeyHasher,
     clock: SharedClock,
     #[cfg(feature = "fleet")]
-    feed: Option<crate::fleet::RevocationFeed>,
+    announcer: Option<Arc<dyn crate::fleet::KeyAnnouncer>>,
 }
 
 impl fmt::Debug for KeyManager {
@@ -189,7 +189,7 @@ impl KeyManager {
             hasher: ApiKeyHasher::default(),
             clock: crate::clock::system(),
             #[cfg(feature = "fleet")]
-            feed: None,
+            announcer: None,
         }
     }
 
@@ -220,7 +220,16 @@ impl KeyManager {
     #[cfg(feature = "fleet")]
     #[must_use]
     pub fn announce(mut self, feed: &crate::fleet::RevocationFeed) -> Self {
-        self.feed = Some(feed.clone());
+        self.announcer = Some(Arc::new(feed.clone()));
+        self
+    }
+
+    /// Announces every change straight on a feed's store, for a process that is no instance of
+    /// the fleet itself (a command-line tool, a back-office job): it publishes without following.
+    #[cfg(feature = "fleet")]
+    #[must_use]
+    pub fn announce_to(mut self, backend: impl crate::fleet::FeedBackend) -> Self {
+        self.announcer = Some(Arc::new(crate::fleet::Publisher(backend)));
         self
     }
 
@@ -321,8 +330,8 @@ impl KeyManager {
 
     async fn announce_change(&self, key_id: &str) -> Result<(), StoreError> {
         #[cfg(feature = "fleet")]
-        if let Some(feed) = &self.feed {
-            return feed.key_changed(key_id).await;
+        if let Some(announcer) = &self.announcer {
+            return announcer.key_changed(key_id).await;
         }
         let _ = key_id;
         Ok(())

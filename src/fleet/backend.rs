@@ -101,6 +101,27 @@ impl<B: FeedBackend> DynFeedBackend for B {
     }
 }
 
+/// Something that tells a fleet an API key changed: a [`RevocationFeed`](crate::fleet::RevocationFeed),
+/// or a [`Publisher`] straight on a backend.
+pub(crate) trait KeyAnnouncer: Send + Sync + 'static {
+    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// A backend used only to publish (no subscription, no local list).
+pub(crate) struct Publisher<B>(pub(crate) B);
+
+impl<B: FeedBackend> KeyAnnouncer for Publisher<B> {
+    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.0.publish(&FeedEvent::key(key_id)).await })
+    }
+}
+
+impl KeyAnnouncer for crate::fleet::RevocationFeed {
+    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(crate::fleet::RevocationFeed::key_changed(self, key_id))
+    }
+}
+
 /// An in-process feed: the revocations in a map, the announcements on a broadcast channel.
 ///
 /// Clones share everything, so several [`RevocationFeed`](crate::fleet::RevocationFeed)s built on

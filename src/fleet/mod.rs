@@ -23,6 +23,7 @@ mod backend;
 mod event;
 mod feed;
 
+pub(crate) use backend::{KeyAnnouncer, Publisher};
 pub use backend::{FeedBackend, FeedSubscription, MemoryFeed, MemorySubscription};
 pub use event::FeedEvent;
 pub(crate) use feed::KeyCacheHook;
