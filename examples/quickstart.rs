@@ -4,6 +4,10 @@
 //! cargo run --example quickstart                                  # demo user, secret and API key
 //! cargo run --example quickstart -- examples/quickstart.toml      # configuration from a file
 //! PORT=8080 cargo run --example quickstart
+//!
+//! # Several instances sharing state (see quickstart_support/stores.rs for what goes where):
+//! DATABASE_URL=postgres://postgres@127.0.0.1/app REDIS_URL=redis://127.0.0.1 \
+//!   cargo run --example quickstart --features postgres,redis -- examples/quickstart.toml
 //! ```
 //!
 //! Routes: `GET /v1/health` (public), `GET /v1/me` (any valid credential), `GET /v1/conversations`
@@ -23,11 +27,15 @@ use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
-    api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, crypto, issuer::Account,
-    issuer::MemoryRefreshStore, issuer::PasswordVerifier, issuer::SigningKey,
-    issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService, scope::Scopes,
-    store::StoreError,
+    api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
+    issuer::Account, issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenEndpoints,
+    issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
+
+#[path = "quickstart_support/stores.rs"]
+mod stores;
+
+use stores::Stores;
 
 const ISSUER: &str = "https://auth.silentchat.test";
 const AUDIENCE: &str = "silentchat-api";
@@ -124,8 +132,10 @@ fn app(tokens: Arc<TokenService>, auth: AuthLayer) -> Router {
         .merge(optional)
 }
 
-/// The token service: signs with `signing`, knows the demo users and the API keys.
+/// The token service: signs with `signing`, knows the demo users and the API keys, keeps
+/// sessions where `stores` says.
 fn token_service(
+    stores: &Stores,
     issuer: TokenIssuer,
     users: Vec<DemoUser>,
     api_keys: ApiKeys,
@@ -133,7 +143,8 @@ fn token_service(
     let users = DemoUsers(users.into_iter().map(|u| (u.username.clone(), u)).collect());
     let issuer = issuer.access_token_ttl(Duration::from_secs(15 * 60));
     Arc::new(
-        TokenService::new(issuer, MemoryRefreshStore::new())
+        stores
+            .token_service(issuer)
             .passwords(users)
             .api_keys(api_keys)
             .session_ttl(Duration::from_secs(30 * 24 * 60 * 60)),
@@ -148,6 +159,8 @@ struct Walkthrough<'a> {
     /// A plaintext API key, when one is known (a configuration file holds only hashes).
     api_key: Option<&'a str>,
     tenant: &'a str,
+    /// Whether API keys live in a shared database (then the command-line tool manages them).
+    shared_database: bool,
 }
 
 /// Commands to paste into a POSIX shell in order: each answer's tokens land in variables.
@@ -158,6 +171,7 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
         password,
         api_key,
         tenant,
+        shared_database,
     } = w;
     let login = format!(
         r#"curl -s -X POST $BASE/v1/auth/login -H 'Content-Type: application/json' -d '{{"username":"{username}","password":"{password}"}}'"#
@@ -219,26 +233,42 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
             "  # 8. API keys: the file holds only hashes; add the plaintext of one as [demo] api_key to try it"
         ),
     }
+    if *shared_database {
+        println!(
+            r#"  # 9. Manage keys in the shared database (same DATABASE_URL) with the command-line tool;
+  #    every instance refuses a revoked key within a second
+  NEW=$(cargo run -q --features cli --bin tower-api-auth -- keys create --owner svc_cli --tenant {tenant} --scope conversations:read | head -n1)
+  curl -i $BASE/v1/conversations -H "X-API-Key: $NEW" -H 'X-Tenant-ID: {tenant}'             # 200
+  cargo run -q --features cli --bin tower-api-auth -- keys list --tenant {tenant}
+  cargo run -q --features cli --bin tower-api-auth -- keys revoke "$(echo "$NEW" | cut -d_ -f3)"
+  curl -i $BASE/v1/conversations -H "X-API-Key: $NEW" -H 'X-Tenant-ID: {tenant}'             # 401 api_key_revoked"#
+        );
+    } else {
+        println!(
+            "  # Several instances as one service: start each with the same configuration file and\n  #   DATABASE_URL=postgres://… (or sqlite://…) and/or REDIS_URL=redis://…, with --features postgres,sqlite,redis"
+        );
+    }
 }
 
 /// A demo setup: a fresh signing secret, a demo user with a fresh password, a fresh API key.
-fn demo(base: &str) -> Result<Router, Box<dyn std::error::Error>> {
+async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error::Error>> {
     let secret = crypto::random_secret(43);
     let signing = SigningKey::hmac(Algorithm::HS256, secret.as_bytes())?.with_kid("demo");
     let tenant = Tenant::new("tn_demo")?;
     let format = ApiKeyFormat::new("sk_live")?;
-    let (api_key, record) = ApiKeyHasher::default()
-        .generate(&format)
-        .with_record(|r| {
-            r.with_name("quickstart demo key")
-                .with_owner("svc_demo")
-                .with_tenants([tenant.clone()])
-                .with_scopes(
-                    Scopes::parse("conversations:read conversations:write").expect("valid scopes"),
-                )
-        })
-        .into_parts();
-    let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record])).format(format);
+    let demo_key = KeySpec::default()
+        .name("quickstart demo key")
+        .owner("svc_demo")
+        .tenants([tenant.clone()])
+        .scopes(Scopes::parse("conversations:read conversations:write")?);
+    let memory = MemoryKeyProvider::new();
+    let api_keys = stores
+        .api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[])
+        .await?;
+    let keys = stores
+        .key_manager(&api_keys)
+        .unwrap_or_else(|| KeyManager::new(memory).format(format));
+    let api_key = keys.create(demo_key).await?.key;
     let user = DemoUser {
         username: "demo@silentchat.test".into(),
         password: crypto::random_secret(16),
@@ -248,7 +278,7 @@ fn demo(base: &str) -> Result<Router, Box<dyn std::error::Error>> {
     };
     let (username, password) = (user.username.clone(), user.password.clone());
     let issuer = TokenIssuer::new(signing, ISSUER).audience(AUDIENCE);
-    let tokens = token_service(issuer, vec![user], api_keys.clone());
+    let tokens = token_service(stores, issuer, vec![user], api_keys.clone());
 
     let auth = AuthLayer::builder()
         .jwt(tokens.validator())
@@ -264,6 +294,7 @@ fn demo(base: &str) -> Result<Router, Box<dyn std::error::Error>> {
         password: &password,
         api_key: Some(&api_key),
         tenant: tenant.as_str(),
+        shared_database: stores.database_url.is_some(),
     });
     Ok(app(tokens, auth))
 }
@@ -299,7 +330,11 @@ struct TokensConfig {
 }
 
 /// Routes protected by the layer a configuration file describes.
-fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error>> {
+async fn from_file(
+    path: &str,
+    base: &str,
+    stores: &Stores,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let config: QuickstartConfig = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
     let jwt = config
@@ -329,10 +364,12 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
     for audience in &jwt.audiences {
         issuer = issuer.audience(audience.as_str());
     }
-    let api_keys = match &config.auth.api_keys {
-        Some(api_keys) => api_keys.api_keys()?,
-        None => ApiKeys::new(MemoryKeyProvider::new()),
+    let (api_keys, records) = match &config.auth.api_keys {
+        Some(api_keys) => (api_keys.api_keys()?, api_keys.keys.clone()),
+        None => (ApiKeys::new(MemoryKeyProvider::new()), Vec::new()),
     };
+    // With a shared database the file's keys are written into it, and looked up there.
+    let api_keys = stores.api_keys(api_keys, &records).await?;
     let first_user = config
         .users
         .first()
@@ -348,10 +385,11 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
         .iter()
         .flat_map(|keys| keys.keys.iter().map(|record| record.key_id.to_string()))
         .collect();
-    let tokens = token_service(issuer, config.users, api_keys);
+    let tokens = token_service(stores, issuer, config.users, api_keys.clone());
     let auth_config = config.auth;
     let auth = auth_config
         .builder()?
+        .api_keys(api_keys)
         .revocation(tokens.revocations())
         .build()?;
     println!("Loaded {path}.");
@@ -373,6 +411,7 @@ fn from_file(path: &str, base: &str) -> Result<Router, Box<dyn std::error::Error
             password: &password,
             api_key: demo_key,
             tenant: &first_tenant,
+            shared_database: stores.database_url.is_some(),
         }),
         None => println!("No [[users]] in {path}: add one to log in."),
     }
@@ -405,9 +444,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(error) => return Err(error.into()),
     };
     let base = format!("http://{}", listener.local_addr()?);
+    let stores = Stores::from_env().await?;
+    println!("State: {}.", stores.describe);
     let router = match std::env::args().nth(1) {
-        Some(path) => from_file(&path, &base)?,
-        None => demo(&base)?,
+        Some(path) => from_file(&path, &base, &stores).await?,
+        None => {
+            if stores.feed.is_some() {
+                println!(
+                    "Demo mode signs with a fresh secret: for several instances, start each with the same configuration file."
+                );
+            }
+            demo(&base, &stores).await?
+        }
     };
     println!("\nListening on {base}");
     axum::serve(listener, router)

@@ -108,6 +108,24 @@ impl ApiKeys {
         self
     }
 
+    /// The same format, hasher and usage over another store: e.g. a configuration file's
+    /// settings with the keys in a database.
+    #[must_use]
+    pub fn with_provider(mut self, provider: impl KeyProvider) -> Self {
+        self.provider = Arc::new(provider);
+        self
+    }
+
+    /// The key format (for a [`KeyManager`] that makes keys these settings accept).
+    pub fn key_format(&self) -> &ApiKeyFormat {
+        &self.format
+    }
+
+    /// The hasher (for a [`KeyManager`] that makes keys these settings accept).
+    pub fn key_hasher(&self) -> &ApiKeyHasher {
+        &self.hasher
+    }
+
     /// Notes each key that authenticates a request in `usage`, which writes `last_used_at` to
     /// the store in batches.
     #[must_use]

@@ -29,7 +29,11 @@ use tower_api_auth::scope::Scopes;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 
 #[derive(Parser)]
-#[command(name = "tower-api-auth", version, about = "Manage tower-api-auth API keys in PostgreSQL or SQLite")]
+#[command(
+    name = "tower-api-auth",
+    version,
+    about = "Manage tower-api-auth API keys in PostgreSQL or SQLite"
+)]
 struct Cli {
     /// The database: postgres://… or sqlite://…
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -355,9 +359,14 @@ impl Output {
             info.key_id,
             info.owner.as_deref().unwrap_or("-"),
             info.name,
-            if tenants.is_empty() { "-".to_owned() } else { tenants.join(",") },
+            if tenants.is_empty() {
+                "-".to_owned()
+            } else {
+                tenants.join(",")
+            },
             info.scopes.as_str(),
-            info.last_used_at.map_or_else(|| "never".to_owned(), rfc3339),
+            info.last_used_at
+                .map_or_else(|| "never".to_owned(), rfc3339),
         );
     }
 }

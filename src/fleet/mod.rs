@@ -23,8 +23,8 @@ mod backend;
 mod event;
 mod feed;
 
-pub(crate) use backend::{KeyAnnouncer, Publisher};
 pub use backend::{FeedBackend, FeedSubscription, MemoryFeed, MemorySubscription};
+pub(crate) use backend::{KeyAnnouncer, Publisher};
 pub use event::FeedEvent;
 pub(crate) use feed::KeyCacheHook;
 pub use feed::{DEFAULT_MAX_STALENESS, DEFAULT_RESYNC_EVERY, FeedBuilder, RevocationFeed};

@@ -1,0 +1,219 @@
+//! Where the quickstart keeps its state: in memory (the default), or, with `DATABASE_URL`
+//! (`postgres://…` or `sqlite://…`) and/or `REDIS_URL`, in the stores a fleet shares.
+//!
+//! | set | API keys | refresh sessions | revocation feed |
+//! | --- | --- | --- | --- |
+//! | nothing | memory | memory | none (one instance) |
+//! | `DATABASE_URL` | database | database | database (`LISTEN/NOTIFY`, or polling on SQLite) |
+//! | `REDIS_URL` | memory | Redis | Redis pub/sub |
+//! | both | database | Redis | Redis pub/sub |
+//!
+//! Included by `quickstart.rs` with `#[path]`; not an example of its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_api_auth::KeyProvider;
+use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyStore};
+use tower_api_auth::fleet::{FeedBackend, RevocationFeed};
+use tower_api_auth::issuer::{MemoryRefreshStore, TokenIssuer, TokenService};
+
+type Error = Box<dyn std::error::Error>;
+
+/// The quickstart's stores, chosen from the environment.
+pub(crate) struct Stores {
+    /// One line for the console: what holds what.
+    pub(crate) describe: String,
+    /// The shared database's URL, for the command-line tool's walkthrough line.
+    pub(crate) database_url: Option<String>,
+    /// The revocation feed this instance follows, when there is a shared store.
+    pub(crate) feed: Option<RevocationFeed>,
+    keys: Option<SharedKeys>,
+    sessions: Sessions,
+}
+
+/// API keys in a database: the manager that writes them, and a cache that follows the feed.
+struct SharedKeys {
+    manager: KeyManager,
+    provider: Arc<dyn KeyProvider>,
+    /// Writes `[[auth.api_keys.keys]]` of a configuration file into the database.
+    import: Box<dyn Fn(KeyRecord) -> BoxFuture + Send + Sync>,
+}
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
+
+enum Sessions {
+    Memory,
+    #[cfg(feature = "postgres")]
+    Postgres(tower_api_auth::sql::PgStore),
+    #[cfg(feature = "sqlite")]
+    Sqlite(tower_api_auth::sql::SqliteStore),
+    #[cfg(feature = "redis")]
+    Redis(tower_api_auth::redis::RedisStore),
+}
+
+impl Stores {
+    /// Reads `DATABASE_URL` and `REDIS_URL`; connects, migrates, and starts the feed.
+    pub(crate) async fn from_env() -> Result<Self, Error> {
+        let database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+        let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+        let mut stores = Self {
+            describe:
+                "in memory (set DATABASE_URL and/or REDIS_URL to share state between instances)"
+                    .into(),
+            database_url: database_url.clone(),
+            feed: None,
+            keys: None,
+            sessions: Sessions::Memory,
+        };
+        if let Some(url) = &redis_url {
+            stores.use_redis(url).await?;
+        }
+        if let Some(url) = &database_url {
+            stores.use_database(url, redis_url.is_none()).await?;
+        }
+        if let Some(feed) = &stores.feed {
+            tokio::time::timeout(Duration::from_secs(10), feed.synced())
+                .await
+                .map_err(|_| "the revocation feed did not sync within 10 s")?;
+        }
+        Ok(stores)
+    }
+
+    #[cfg(feature = "redis")]
+    async fn use_redis(&mut self, url: &str) -> Result<(), Error> {
+        let redis = tower_api_auth::redis::RedisStore::connect(url).await?;
+        self.feed = Some(RevocationFeed::builder(redis.clone()).start());
+        self.sessions = Sessions::Redis(redis);
+        self.describe = "sessions and revocations in Redis".into();
+        Ok(())
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn use_redis(&mut self, _url: &str) -> Result<(), Error> {
+        Err("REDIS_URL is set: run with --features redis".into())
+    }
+
+    async fn use_database(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return self.use_postgres(url, feed_here).await;
+        }
+        if url.starts_with("sqlite:") {
+            return self.use_sqlite(url, feed_here).await;
+        }
+        Err("DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into())
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn use_postgres(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
+        let store = tower_api_auth::sql::PgStore::connect(url).await?;
+        store.migrate().await?;
+        self.adopt(store.clone(), feed_here, "PostgreSQL");
+        if feed_here {
+            self.sessions = Sessions::Postgres(store);
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn use_postgres(&mut self, _url: &str, _feed_here: bool) -> Result<(), Error> {
+        Err("DATABASE_URL is a PostgreSQL URL: run with --features postgres".into())
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn use_sqlite(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
+        let store = tower_api_auth::sql::SqliteStore::connect(url).await?;
+        store.migrate().await?;
+        self.adopt(store.clone(), feed_here, "SQLite");
+        if feed_here {
+            self.sessions = Sessions::Sqlite(store);
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn use_sqlite(&mut self, _url: &str, _feed_here: bool) -> Result<(), Error> {
+        Err("DATABASE_URL is an SQLite URL: run with --features sqlite".into())
+    }
+
+    /// Keys in `store`; sessions and the feed too when Redis does not hold them.
+    #[allow(dead_code, reason = "unused when no SQL store feature is on")]
+    fn adopt<S>(&mut self, store: S, feed_here: bool, name: &str)
+    where
+        S: KeyStore + FeedBackend + Clone,
+    {
+        if feed_here {
+            self.feed = Some(RevocationFeed::builder(store.clone()).start());
+            self.describe = format!("API keys, sessions and revocations in {name}");
+        } else {
+            self.describe = format!("API keys in {name}; sessions and revocations in Redis");
+        }
+        let feed = self
+            .feed
+            .as_ref()
+            .expect("a feed: the database's or Redis's");
+        let importer = store.clone();
+        self.keys = Some(SharedKeys {
+            manager: KeyManager::new(store.clone()).announce(feed),
+            provider: Arc::new(CachedKeyProvider::new(store).follow(feed)),
+            import: Box::new(move |record| {
+                let store = importer.clone();
+                Box::pin(async move {
+                    let key_id = record.key_id.clone();
+                    if KeyProvider::lookup(&store, &key_id)
+                        .resolve()
+                        .await?
+                        .is_none()
+                    {
+                        store.create(record).await?;
+                    }
+                    Ok(())
+                })
+            }),
+        });
+    }
+
+    /// `api_keys` (format, hasher, and the keys of a file) over the shared database, if any:
+    /// a file's records are written into the database first, once.
+    pub(crate) async fn api_keys(
+        &self,
+        api_keys: ApiKeys,
+        records: &[KeyRecord],
+    ) -> Result<ApiKeys, Error> {
+        let Some(keys) = &self.keys else {
+            return Ok(api_keys);
+        };
+        for record in records {
+            (keys.import)(record.clone()).await?;
+        }
+        Ok(api_keys.with_provider(keys.provider.clone()))
+    }
+
+    /// A key manager over the shared database, with `api_keys`' format and hasher.
+    pub(crate) fn key_manager(&self, api_keys: &ApiKeys) -> Option<KeyManager> {
+        let keys = self.keys.as_ref()?;
+        Some(
+            keys.manager
+                .clone()
+                .format(api_keys.key_format().clone())
+                .hasher(api_keys.key_hasher().clone()),
+        )
+    }
+
+    /// The token service on the sessions store, revoking through the feed.
+    pub(crate) fn token_service(&self, issuer: TokenIssuer) -> TokenService {
+        let service = match &self.sessions {
+            Sessions::Memory => TokenService::new(issuer, MemoryRefreshStore::new()),
+            #[cfg(feature = "postgres")]
+            Sessions::Postgres(store) => TokenService::new(issuer, store.clone()),
+            #[cfg(feature = "sqlite")]
+            Sessions::Sqlite(store) => TokenService::new(issuer, store.clone()),
+            #[cfg(feature = "redis")]
+            Sessions::Redis(store) => TokenService::new(issuer, store.clone()),
+        };
+        match &self.feed {
+            Some(feed) => service.revocation_store(feed.clone()),
+            None => service,
+        }
+    }
+}
