@@ -43,12 +43,12 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// # async fn main() {
 /// use axum::Router;
 /// use tower_api_auth::api_key::{ApiKeys, KeyAdmin, KeyManager, KeySpec};
-/// use tower_api_auth::{AuthLayer, MemoryKeyProvider, RequireScopesLayer, scopes};
+/// use tower_api_auth::{AuthLayer, MemoryKeyProvider, RequireScopesLayer, scope::Scopes};
 ///
 /// let store = MemoryKeyProvider::new();
 /// let keys = KeyManager::new(store.clone());
 /// // An operator's key that may manage keys.
-/// let admin = keys.create(KeySpec::default().scopes(scopes!["keys:admin"])).await.unwrap();
+/// let admin = keys.create(KeySpec::default().scopes(Scopes::parse("keys:admin").unwrap())).await.unwrap();
 ///
 /// let app: Router = Router::new()
 ///     .merge(KeyAdmin::new(keys).router())
