@@ -108,7 +108,7 @@ pub(crate) fn noop_layer_router() -> Router {
         .layer(MapRequestLayer::new(|request: Request<Body>| request))
 }
 
-fn layered_router(layer: AuthLayer) -> Router {
+pub(crate) fn layered_router(layer: AuthLayer) -> Router {
     Router::new()
         .route(PATH, get(identity_handler))
         .layer(layer)
