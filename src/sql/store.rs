@@ -1,0 +1,34 @@
+//! What every SQL store has: its pool, and the embedded migrations that make its tables.
+
+use std::time::Duration;
+
+/// How long a call waits for a connection before it fails: a database that is down answers
+/// `Err` this fast, and the pool reconnects by itself once it is back.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Implements `pool()` and `migrate()` for `$store`, whose pool is a `$pool`, with the migrations
+/// embedded from `$migrations` (a directory at the crate root).
+macro_rules! impl_store_basics {
+    ($store:ty, $pool:ty, $migrations:literal) => {
+        impl $store {
+            /// The pool, for the app's own queries (clones share it).
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            /// Creates or updates the tables (see the [module docs](crate::sql)): the migrations
+            /// embedded in the crate, run in a transaction each and recorded in sqlx's
+            /// `_sqlx_migrations` table. Running it again, or from several instances, is safe.
+            /// Migrations the app itself recorded in that table are left alone.
+            pub async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
+                let mut migrator = ::sqlx::migrate!($migrations);
+                migrator.set_ignore_missing(true);
+                migrator
+                    .run(&self.pool)
+                    .await
+                    .map_err(|error| $crate::sql::error::db_error(error.into()))
+            }
+        }
+    };
+}
+pub(crate) use impl_store_basics;
