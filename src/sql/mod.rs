@@ -87,16 +87,16 @@
 //! sqlx records the migrations in `_sqlx_migrations`; the app's own sqlx migrations may share that
 //! table (each migrator ignores the versions it does not know).
 
+#[cfg(feature = "issuer")]
+mod clients;
 mod error;
 mod keys;
 mod revocations;
 mod row;
-mod store;
-mod value;
-#[cfg(feature = "issuer")]
-mod clients;
 #[cfg(feature = "issuer")]
 mod sessions;
+mod store;
+mod value;
 
 #[cfg(feature = "postgres")]
 mod pg;

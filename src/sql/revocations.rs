@@ -77,7 +77,9 @@ macro_rules! impl_revocations {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-                rows.iter().map($crate::sql::revocations::revocation).collect()
+                rows.iter()
+                    .map($crate::sql::revocations::revocation)
+                    .collect()
             }
         }
     };
