@@ -45,24 +45,6 @@ impl ClientRegistry for MemoryClients {
     }
 }
 
-impl ClientRegistry for PgStore {
-    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
-        self.register_client(record).await
-    }
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.remove_client(client_id).await
-    }
-}
-
-impl ClientRegistry for SqliteStore {
-    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
-        self.register_client(record).await
-    }
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.remove_client(client_id).await
-    }
-}
-
 /// One test per contract function for a store built by `$make`.
 macro_rules! contract {
     ($name:ident: keys $keys:expr, sessions $sessions:expr, clients $clients:expr, feed $feed:expr) => {

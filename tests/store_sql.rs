@@ -23,7 +23,7 @@ use tower_api_auth::sql::{PgStore, SqliteStore};
 use tower_api_auth::{Algorithm, KeyProvider, Tenant};
 
 use common::PAST;
-use common::contract::next_event;
+use common::contract::{ClientRegistry, next_event};
 use common::servers::{Proxy, postgres_database, sqlite_url};
 
 /// How long a call may take to fail while its database is down.
@@ -165,9 +165,9 @@ struct Secrets(Vec<String>);
 impl Secrets {
     /// Creates a key, starts and rotates a session and registers a client through `store`; the
     /// secrets involved.
-    async fn write<S>(store: &S, register: impl AsyncFnOnce(&S, ClientRecord)) -> Self
+    async fn write<S>(store: &S) -> Self
     where
-        S: RefreshStore + KeyStore + ClientStore + Clone,
+        S: RefreshStore + KeyStore + ClientRegistry + Clone,
     {
         let tokens = service(store.clone());
         let key = api_key(store).await;
@@ -185,11 +185,8 @@ impl Secrets {
 
         let secret = ApiKeyFormat::default().generate_plaintext();
         let hash = ApiKeyHasher::default().hash(&secret);
-        register(
-            store,
-            ClientRecord::new("client_1", hash, Scopes::parse("read").unwrap()),
-        )
-        .await;
+        let client = ClientRecord::new("client_1", hash, Scopes::parse("read").unwrap());
+        store.add(client).await.expect("register the client");
         tokens
             .client_credentials("client_1", &secret, None)
             .await
@@ -228,14 +225,8 @@ impl Secrets {
     }
 }
 
-#[tokio::test]
-async fn postgres_holds_no_plaintext() {
-    let store = PgStore::connect(&postgres_database().await).await.unwrap();
-    store.migrate().await.unwrap();
-    let secrets = Secrets::write(&store, async |store, client| {
-        store.register_client(client).await.unwrap();
-    })
-    .await;
+/// Every row of every table of `store`, as JSON text (`bytea` as hex).
+async fn postgres_rows(store: &PgStore) -> Vec<String> {
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
             .fetch_all(store.pool())
@@ -244,24 +235,19 @@ async fn postgres_holds_no_plaintext() {
     assert!(tables.len() >= 6, "{tables:?}");
     let mut rows = Vec::new();
     for table in tables {
-        let dump: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+        let query = format!("SELECT row_to_json(t)::text FROM {table} t");
+        rows.extend(
+            sqlx::query_scalar::<_, String>(&query)
                 .fetch_all(store.pool())
                 .await
-                .unwrap();
-        rows.extend(dump);
+                .unwrap(),
+        );
     }
-    secrets.assert_absent(&rows);
+    rows
 }
 
-#[tokio::test]
-async fn sqlite_holds_no_plaintext() {
-    let store = SqliteStore::connect(&sqlite_url()).await.unwrap();
-    store.migrate().await.unwrap();
-    let secrets = Secrets::write(&store, async |store, client| {
-        store.register_client(client).await.unwrap();
-    })
-    .await;
+/// Every row of every table of `store`, each column as SQL text: text quoted, blobs as X'…' hex.
+async fn sqlite_rows(store: &SqliteStore) -> Vec<String> {
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
             .fetch_all(store.pool())
@@ -278,17 +264,29 @@ async fn sqlite_holds_no_plaintext() {
                 .iter()
                 .map(|row| format!("quote(\"{}\")", row.get::<String, _>(0)))
                 .collect();
-        // Every column as SQL text: text quoted, blobs as X'…' hex.
-        let dump: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT {} FROM \"{table}\"",
-            columns.join(" || ',' || ")
-        ))
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        rows.extend(dump);
+        let query = format!("SELECT {} FROM \"{table}\"", columns.join(" || ',' || "));
+        rows.extend(
+            sqlx::query_scalar::<_, String>(&query)
+                .fetch_all(store.pool())
+                .await
+                .unwrap(),
+        );
     }
-    secrets.assert_absent(&rows);
+    rows
+}
+
+#[tokio::test]
+async fn no_table_holds_a_plaintext() {
+    let postgres = PgStore::connect(&postgres_database().await).await.unwrap();
+    let sqlite = SqliteStore::connect(&sqlite_url()).await.unwrap();
+    postgres.migrate().await.unwrap();
+    sqlite.migrate().await.unwrap();
+    Secrets::write(&postgres)
+        .await
+        .assert_absent(&postgres_rows(&postgres).await);
+    Secrets::write(&sqlite)
+        .await
+        .assert_absent(&sqlite_rows(&sqlite).await);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! uses is re-exported as [`sqlx`], so that pools passed to `new` are of the same version.
 //!
 //! ```
+//! # #[cfg(feature = "sqlite")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyStore};
@@ -25,6 +26,8 @@
 //! let auth = AuthLayer::builder().api_keys(store.clone()).build()?;
 //! # let _ = (auth, plaintext);
 //! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 //!
 //! # The schema
@@ -120,9 +123,22 @@ pub use sqlite_feed::SqliteSubscription;
 /// `SqliteStore::new` with it, so that they are of the same version.
 ///
 /// ```
-/// use tower_api_auth::sql::sqlx;
+/// # #[cfg(feature = "sqlite")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use tower_api_auth::sql::{SqliteStore, sqlx};
 ///
-/// let options = sqlx::pool::PoolOptions::<sqlx::Any>::new();
-/// # let _ = options;
+/// // The app's own pool, with its own settings.
+/// let pool = sqlx::sqlite::SqlitePoolOptions::new()
+///     .max_connections(1)
+///     .acquire_timeout(Duration::from_secs(2))
+///     .connect("sqlite::memory:")
+///     .await?;
+/// let store = SqliteStore::new(pool);
+/// store.migrate().await?;
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
 /// ```
 pub use sqlx;

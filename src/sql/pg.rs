@@ -1,6 +1,5 @@
 //! [`PgStore`]: every store of the crate on one PostgreSQL pool.
 
-use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +33,23 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// let (plaintext, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
 /// store.create(record).await?; // only the hash is stored; show `plaintext` once
 /// # let _ = plaintext;
+/// # Ok(()) }
+/// ```
+///
+/// On the app's own pool (here opened lazily, so this runs without a server):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use tower_api_auth::sql::{PgStore, sqlx};
+///
+/// let pool = sqlx::postgres::PgPoolOptions::new()
+///     .acquire_timeout(Duration::from_secs(3))
+///     .connect_lazy("postgres://app:hunter2@localhost/app")?;
+/// let store = PgStore::new(pool).channel("auth_feed");
+/// let shown = format!("{store:?}");
+/// assert!(shown.contains("auth_feed") && !shown.contains("hunter2"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -86,18 +102,7 @@ impl PgStore {
     }
 }
 
-impl fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore")
-            .field("connections", &self.pool.size())
-            .field("idle", &self.pool.num_idle())
-            .field("closed", &self.pool.is_closed())
-            .field("channel", &self.channel)
-            .finish()
-    }
-}
-
-crate::sql::store::impl_store_basics!(PgStore, PgPool, "migrations/postgres");
+crate::sql::store::impl_store_basics!(PgStore, PgPool, "migrations/postgres", channel);
 crate::sql::row::columns_for!(sqlx::postgres::PgRow);
 crate::sql::keys::impl_key_store!(PgStore, sqlx::Postgres);
 crate::sql::revocations::impl_revocations!(PgStore, sqlx::Postgres);

@@ -55,15 +55,10 @@ impl FeedBackend for PgStore {
     type Subscription = PgSubscription;
 
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(db_error)?;
-        Self::record_revocation(&mut tx, event).await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
+        let notify = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(self.channel_name())
-            .bind(event.encode())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+            .bind(event.encode());
+        self.store_and_announce(event, notify).await
     }
 
     async fn subscribe(&self) -> Result<PgSubscription, StoreError> {

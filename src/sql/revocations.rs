@@ -29,14 +29,29 @@ pub(crate) fn revocation(row: &impl Columns) -> Result<FeedEvent, StoreError> {
     }
 }
 
-/// Implements, for `$store` with a `pool` of database `$db`, `record_revocation` (the upsert that
-/// keeps the latest `until`) and `revocations_in_force` (deletes the lapsed rows, returns the rest).
+/// Implements, for `$store` with a `pool` of database `$db`, `store_and_announce` (the upsert that
+/// keeps the latest `until`, and the store's own announcement, in one transaction) and
+/// `revocations_in_force` (deletes the lapsed rows, returns the rest).
 macro_rules! impl_revocations {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// In one transaction: stores the revocation of `event` and runs `announce`, the
+            /// statement that tells the other instances (PostgreSQL's `pg_notify`, SQLite's log).
+            pub(crate) async fn store_and_announce<'q>(
+                &self,
+                event: &$crate::fleet::FeedEvent,
+                announce: ::sqlx::query::Query<'q, $db, <$db as ::sqlx::Database>::Arguments<'q>>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::sql::error::db_error;
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                Self::record_revocation(&mut tx, event).await?;
+                announce.execute(&mut *tx).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)
+            }
+
             /// Stores the revocation of `event` (nothing for a key event), keeping the later
             /// `until` of two.
-            pub(crate) async fn record_revocation(
+            async fn record_revocation(
                 conn: &mut <$db as ::sqlx::Database>::Connection,
                 event: &$crate::fleet::FeedEvent,
             ) -> Result<(), $crate::store::StoreError> {

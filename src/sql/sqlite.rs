@@ -1,6 +1,5 @@
 //! [`SqliteStore`]: every store of the crate in one SQLite database, for one host.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -93,18 +92,7 @@ impl SqliteStore {
     }
 }
 
-impl fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("connections", &self.pool.size())
-            .field("idle", &self.pool.num_idle())
-            .field("closed", &self.pool.is_closed())
-            .field("poll_interval", &self.poll_interval)
-            .finish()
-    }
-}
-
-crate::sql::store::impl_store_basics!(SqliteStore, SqlitePool, "migrations/sqlite");
+crate::sql::store::impl_store_basics!(SqliteStore, SqlitePool, "migrations/sqlite", poll_interval);
 crate::sql::row::columns_for!(sqlx::sqlite::SqliteRow);
 crate::sql::keys::impl_key_store!(SqliteStore, sqlx::Sqlite);
 crate::sql::revocations::impl_revocations!(SqliteStore, sqlx::Sqlite);

@@ -94,15 +94,10 @@ impl FeedBackend for SqliteStore {
     type Subscription = SqliteSubscription;
 
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await.map_err(db_error)?;
-        Self::record_revocation(&mut tx, event).await?;
-        sqlx::query("INSERT INTO auth_feed_log (event, at) VALUES ($1, $2)")
+        let log = sqlx::query("INSERT INTO auth_feed_log (event, at) VALUES ($1, $2)")
             .bind(event.encode())
-            .bind(crate::sql::value::int(unix_now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+            .bind(crate::sql::value::int(unix_now()));
+        self.store_and_announce(event, log).await
     }
 
     async fn subscribe(&self) -> Result<SqliteSubscription, StoreError> {

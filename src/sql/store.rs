@@ -7,9 +7,21 @@ use std::time::Duration;
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Implements `pool()` and `migrate()` for `$store`, whose pool is a `$pool`, with the migrations
-/// embedded from `$migrations` (a directory at the crate root).
+/// embedded from `$migrations` (a directory at the crate root), and a `Debug` that shows the pool's
+/// state and the field `$setting`, never the connection string.
 macro_rules! impl_store_basics {
-    ($store:ty, $pool:ty, $migrations:literal) => {
+    ($store:ident, $pool:ty, $migrations:literal, $setting:ident) => {
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("connections", &self.pool.size())
+                    .field("idle", &self.pool.num_idle())
+                    .field("closed", &self.pool.is_closed())
+                    .field(stringify!($setting), &self.$setting)
+                    .finish()
+            }
+        }
+
         impl $store {
             /// The pool, for the app's own queries (clones share it).
             pub fn pool(&self) -> &$pool {

@@ -436,6 +436,26 @@ pub(crate) trait ClientRegistry: ClientStore {
     fn delete(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+#[cfg(feature = "postgres")]
+impl ClientRegistry for tower_api_auth::sql::PgStore {
+    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
+        self.register_client(record).await
+    }
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.remove_client(client_id).await
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl ClientRegistry for tower_api_auth::sql::SqliteStore {
+    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
+        self.register_client(record).await
+    }
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.remove_client(client_id).await
+    }
+}
+
 fn same_client(a: &ClientRecord, b: &ClientRecord) -> bool {
     (&a.client_id, a.secret_hash, &a.scopes, &a.tenants)
         == (&b.client_id, b.secret_hash, &b.scopes, &b.tenants)
