@@ -102,11 +102,11 @@ impl PgStore {
     }
 }
 
-crate::sql::store::impl_store_basics!(PgStore, PgPool, "migrations/postgres", channel);
-crate::sql::row::columns_for!(sqlx::postgres::PgRow);
-crate::sql::keys::impl_key_store!(PgStore, sqlx::Postgres);
-crate::sql::revocations::impl_revocations!(PgStore, sqlx::Postgres);
-#[cfg(feature = "issuer")]
-crate::sql::sessions::impl_refresh_store!(PgStore);
-#[cfg(feature = "issuer")]
-crate::sql::clients::impl_client_store!(PgStore);
+crate::sql::store::impl_sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    PgPool,
+    "migrations/postgres",
+    channel
+);

@@ -92,11 +92,11 @@ impl SqliteStore {
     }
 }
 
-crate::sql::store::impl_store_basics!(SqliteStore, SqlitePool, "migrations/sqlite", poll_interval);
-crate::sql::row::columns_for!(sqlx::sqlite::SqliteRow);
-crate::sql::keys::impl_key_store!(SqliteStore, sqlx::Sqlite);
-crate::sql::revocations::impl_revocations!(SqliteStore, sqlx::Sqlite);
-#[cfg(feature = "issuer")]
-crate::sql::sessions::impl_refresh_store!(SqliteStore);
-#[cfg(feature = "issuer")]
-crate::sql::clients::impl_client_store!(SqliteStore);
+crate::sql::store::impl_sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    SqlitePool,
+    "migrations/sqlite",
+    poll_interval
+);

@@ -44,3 +44,19 @@ macro_rules! impl_store_basics {
     };
 }
 pub(crate) use impl_store_basics;
+
+/// Everything a SQL store implements, for `$store` on database `$db` (rows `$row`, pool `$pool`),
+/// from the shared implementations: see [`impl_store_basics`] for `$migrations` and `$setting`.
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty, $row:ty, $pool:ty, $migrations:literal, $setting:ident) => {
+        $crate::sql::store::impl_store_basics!($store, $pool, $migrations, $setting);
+        $crate::sql::row::columns_for!($row);
+        $crate::sql::keys::impl_key_store!($store, $db);
+        $crate::sql::revocations::impl_revocations!($store, $db);
+        #[cfg(feature = "issuer")]
+        $crate::sql::sessions::impl_refresh_store!($store);
+        #[cfg(feature = "issuer")]
+        $crate::sql::clients::impl_client_store!($store);
+    };
+}
+pub(crate) use impl_sql_store;

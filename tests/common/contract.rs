@@ -296,33 +296,31 @@ pub(crate) async fn refresh_store<S: RefreshStore>(store: S) {
         .with_generation(1)
         .with_last_used(1_010);
     assert_eq!(load(&store, "s_full").await, Some(expected.clone()));
-    assert!(
-        !store
-            .rotate("s_full", Rotation::new(0, rt(1), rt(3), 1_020))
-            .await
-            .unwrap(),
-        "stale generation and hash"
-    );
-    assert!(
-        !store
-            .rotate("s_full", Rotation::new(1, rt(1), rt(3), 1_020))
-            .await
-            .unwrap(),
-        "right generation, stale hash"
-    );
-    assert!(
-        !store
-            .rotate("s_full", Rotation::new(0, rt(2), rt(3), 1_020))
-            .await
-            .unwrap(),
-        "right hash, stale generation"
-    );
-    assert!(
-        !store
-            .rotate("s_unknown", Rotation::new(0, rt(1), rt(3), 1_020))
-            .await
-            .unwrap()
-    );
+    let losers = [
+        (
+            "s_full",
+            Rotation::new(0, rt(1), rt(3), 1_020),
+            "stale generation and hash",
+        ),
+        (
+            "s_full",
+            Rotation::new(1, rt(1), rt(3), 1_020),
+            "right generation, stale hash",
+        ),
+        (
+            "s_full",
+            Rotation::new(0, rt(2), rt(3), 1_020),
+            "right hash, stale generation",
+        ),
+        (
+            "s_unknown",
+            Rotation::new(0, rt(1), rt(3), 1_020),
+            "unknown session",
+        ),
+    ];
+    for (id, rotation, why) in losers {
+        assert!(!store.rotate(id, rotation).await.unwrap(), "{why}");
+    }
     assert_eq!(
         load(&store, "s_full").await,
         Some(expected),
@@ -436,25 +434,23 @@ pub(crate) trait ClientRegistry: ClientStore {
     fn delete(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// [`ClientRegistry`] for a SQL store: its `register_client` and `remove_client`.
+macro_rules! sql_registry {
+    ($store:ty) => {
+        impl ClientRegistry for $store {
+            async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
+                self.register_client(record).await
+            }
+            async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+                self.remove_client(client_id).await
+            }
+        }
+    };
+}
 #[cfg(feature = "postgres")]
-impl ClientRegistry for tower_api_auth::sql::PgStore {
-    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
-        self.register_client(record).await
-    }
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.remove_client(client_id).await
-    }
-}
-
+sql_registry!(tower_api_auth::sql::PgStore);
 #[cfg(feature = "sqlite")]
-impl ClientRegistry for tower_api_auth::sql::SqliteStore {
-    async fn add(&self, record: ClientRecord) -> Result<(), StoreError> {
-        self.register_client(record).await
-    }
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.remove_client(client_id).await
-    }
-}
+sql_registry!(tower_api_auth::sql::SqliteStore);
 
 fn same_client(a: &ClientRecord, b: &ClientRecord) -> bool {
     (&a.client_id, a.secret_hash, &a.scopes, &a.tenants)
