@@ -60,44 +60,58 @@ macro_rules! impl_refresh_store {
                 session: $crate::issuer::Session,
                 first: $crate::issuer::RefreshTokenHash,
             ) -> Result<Option<$crate::issuer::Session>, $crate::store::StoreError> {
-                use $crate::sql::error::db_error;
+                use $crate::sql::error::{db_error, is_duplicate};
                 use $crate::sql::value::{int, json, opt_int};
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
-                let replaced = match &session.slot {
-                    Some(slot) => ::sqlx::query(concat!(
-                        "DELETE FROM auth_sessions WHERE slot = $1 RETURNING ",
-                        $crate::sql::sessions::session_columns!()
+                // Two logins racing for one slot: the one that commits second finds the other's
+                // row in the unique `slot` index, and tries again, ending that session in turn.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let mut tx = self.pool.begin().await.map_err(db_error)?;
+                    let replaced = match &session.slot {
+                        Some(slot) => ::sqlx::query(concat!(
+                            "DELETE FROM auth_sessions WHERE slot = $1 RETURNING ",
+                            $crate::sql::sessions::session_columns!()
+                        ))
+                        .bind(&**slot)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .map(|row| $crate::sql::sessions::session(&row))
+                        .transpose()?,
+                        None => None,
+                    };
+                    let inserted = ::sqlx::query(concat!(
+                        "INSERT INTO auth_sessions (",
+                        $crate::sql::sessions::session_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $9, \
+                         NULL, NULL)"
                     ))
-                    .bind(&**slot)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .map(|row| $crate::sql::sessions::session(&row))
-                    .transpose()?,
-                    None => None,
-                };
-                ::sqlx::query(concat!(
-                    "INSERT INTO auth_sessions (",
-                    $crate::sql::sessions::session_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $9, NULL, NULL)"
-                ))
-                .bind(&*session.id)
-                .bind(session.slot.as_deref())
-                .bind(&*session.subject)
-                .bind(session.scopes.as_str())
-                .bind(json(&session.tenants))
-                .bind(session.client_id.as_deref())
-                .bind(session.api_key_id.as_deref())
-                .bind(json(&session.claims))
-                .bind(int(session.created_at))
-                .bind(int(session.expires_at))
-                .bind(opt_int(session.idle_timeout))
-                .bind(&first.as_bytes()[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(replaced)
+                    .bind(&*session.id)
+                    .bind(session.slot.as_deref())
+                    .bind(&*session.subject)
+                    .bind(session.scopes.as_str())
+                    .bind(json(&session.tenants))
+                    .bind(session.client_id.as_deref())
+                    .bind(session.api_key_id.as_deref())
+                    .bind(json(&session.claims))
+                    .bind(int(session.created_at))
+                    .bind(int(session.expires_at))
+                    .bind(opt_int(session.idle_timeout))
+                    .bind(&first.as_bytes()[..])
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        // Dropping the transaction rolls it back.
+                        Err(error)
+                            if is_duplicate(&error) && session.slot.is_some() && attempt < 3 => {}
+                        Err(error) => return Err(db_error(error)),
+                        Ok(_) => {
+                            tx.commit().await.map_err(db_error)?;
+                            return Ok(replaced);
+                        }
+                    }
+                }
             }
 
             async fn load(

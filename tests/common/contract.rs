@@ -369,6 +369,25 @@ pub(crate) async fn refresh_store<S: RefreshStore>(store: S) {
         "other slot untouched"
     );
 
+    // Two logins racing for one slot: both succeed, the later one ends the earlier.
+    let tablet = Some(Arc::<str>::from("user_1:tablet"));
+    let one = session("s_tablet1", 1_004, u64::MAX).with_slot(tablet.clone());
+    let two = session("s_tablet2", 1_005, u64::MAX).with_slot(tablet);
+    let (a, b) = tokio::join!(
+        store.start(one.clone(), rt(14)),
+        store.start(two.clone(), rt(15))
+    );
+    let (a, b) = (a.expect("start"), b.expect("start"));
+    let (a_left, b_left) = (
+        load(&store, "s_tablet1").await,
+        load(&store, "s_tablet2").await,
+    );
+    match (a, b) {
+        (None, Some(ended)) => assert!(ended == one && a_left.is_none() && b_left.is_some()),
+        (Some(ended), None) => assert!(ended == two && b_left.is_none() && a_left.is_some()),
+        other => panic!("one login must end the other: {other:?}"),
+    }
+
     // End.
     assert_eq!(store.end("s_phone2").await.unwrap(), Some(second));
     assert_eq!(store.end("s_phone2").await.unwrap(), None);
