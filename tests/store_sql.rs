@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use sqlx::Row as _;
 use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyStore};
 use tower_api_auth::clock::ManualClock;
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
+use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, RevocationFeed};
 use tower_api_auth::issuer::{
     ClientRecord, ClientStore, GrantErrorKind, RefreshStore, SigningKey, TokenIssuer, TokenService,
 };
+use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 use tower_api_auth::{Algorithm, KeyProvider, Tenant};
@@ -331,4 +332,38 @@ async fn a_bad_url_names_no_secret() {
         .await
         .expect_err("a bad URL");
     assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+/// Two instances of a fleet, each with its own revocation feed on a clone of `store`: a session
+/// revoked through one is refused by the other once the store announced it.
+async fn fleet_of_two(store: impl FeedBackend + Clone) {
+    let a = RevocationFeed::builder(store.clone()).start();
+    let b = RevocationFeed::builder(store).start();
+    a.synced().await;
+    b.synced().await;
+    a.revoke_session("ses_fleet", u64::MAX)
+        .await
+        .expect("revoke");
+    assert!(a.is_revoked(Some("ses_fleet"), None, PAST).unwrap());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !b.is_revoked(Some("ses_fleet"), None, PAST).unwrap() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the other instance learns of the revocation");
+}
+
+#[tokio::test]
+async fn a_fleet_shares_revocations_through_postgres() {
+    let store = PgStore::connect(&postgres_database().await).await.unwrap();
+    store.migrate().await.unwrap();
+    fleet_of_two(store).await;
+}
+
+#[tokio::test]
+async fn a_fleet_shares_revocations_through_sqlite() {
+    let store = SqliteStore::connect(&sqlite_url()).await.unwrap();
+    store.migrate().await.unwrap();
+    fleet_of_two(store.poll_interval(Duration::from_millis(20))).await;
 }
