@@ -367,3 +367,34 @@ async fn a_fleet_shares_revocations_through_sqlite() {
     store.migrate().await.unwrap();
     fleet_of_two(store.poll_interval(Duration::from_millis(20))).await;
 }
+
+#[tokio::test]
+async fn sqlite_snapshot_prunes_the_feed_log_but_keeps_revocations() {
+    let store = SqliteStore::connect(&sqlite_url()).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = common::now();
+    store
+        .publish(&FeedEvent::session("ses_1", u64::MAX))
+        .await
+        .unwrap();
+    store.publish(&FeedEvent::key("k1apple")).await.unwrap();
+    let logged = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM auth_feed_log")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    store.snapshot(now + 60).await.unwrap();
+    assert_eq!(logged().await, 2, "kept for ten minutes");
+    // Eleven minutes on, by the snapshot's clock: the log is pruned, the revocation is not.
+    let in_force = store.snapshot(now + 660).await.unwrap();
+    assert_eq!(logged().await, 0);
+    assert_eq!(in_force, [FeedEvent::session("ses_1", u64::MAX)]);
+    // A subscription still starts after the last sequence number ever used.
+    let mut subscription = store.subscribe().await.unwrap();
+    store.publish(&FeedEvent::key("k2next")).await.unwrap();
+    assert_eq!(
+        next_event(&mut subscription).await,
+        FeedEvent::key("k2next")
+    );
+}

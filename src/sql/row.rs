@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use crate::scope::Scopes;
-use crate::sql::error::db_error;
 use crate::sql::value::{from_int, from_json, hash_bytes};
 use crate::store::StoreError;
 
@@ -72,26 +71,21 @@ macro_rules! columns_for {
     ($row:ty) => {
         impl $crate::sql::row::Columns for $row {
             fn opt_int(&self, column: &str) -> Result<Option<i64>, $crate::store::StoreError> {
-                sqlx::Row::try_get(self, column).map_err($crate::sql::row::read_error)
+                sqlx::Row::try_get(self, column).map_err($crate::sql::error::db_error)
             }
             fn opt_text(&self, column: &str) -> Result<Option<String>, $crate::store::StoreError> {
-                sqlx::Row::try_get(self, column).map_err($crate::sql::row::read_error)
+                sqlx::Row::try_get(self, column).map_err($crate::sql::error::db_error)
             }
             fn opt_bytes(
                 &self,
                 column: &str,
             ) -> Result<Option<Vec<u8>>, $crate::store::StoreError> {
-                sqlx::Row::try_get(self, column).map_err($crate::sql::row::read_error)
+                sqlx::Row::try_get(self, column).map_err($crate::sql::error::db_error)
             }
             fn flag(&self, column: &str) -> Result<bool, $crate::store::StoreError> {
-                sqlx::Row::try_get(self, column).map_err($crate::sql::row::read_error)
+                sqlx::Row::try_get(self, column).map_err($crate::sql::error::db_error)
             }
         }
     };
 }
 pub(crate) use columns_for;
-
-/// The error of a column read.
-pub(crate) fn read_error(error: sqlx::Error) -> StoreError {
-    db_error(error)
-}
