@@ -454,6 +454,7 @@ pub(crate) trait ClientRegistry: ClientStore {
 }
 
 /// [`ClientRegistry`] for a SQL store: its `register_client` and `remove_client`.
+#[allow(unused_macros)] // without the SQL features
 macro_rules! sql_registry {
     ($store:ty) => {
         impl ClientRegistry for $store {
