@@ -164,6 +164,8 @@ pub mod require_scopes;
 pub mod issuer;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql;
 
 pub use api_key::{KeyProvider, MemoryKeyProvider};
 pub use error::{AuthError, AuthErrorKind};

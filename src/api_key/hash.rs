@@ -40,6 +40,23 @@ impl KeyHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A hash read back from a store's binary column (the bytes [`as_bytes`](Self::as_bytes) gave).
+    ///
+    /// ```
+    /// use tower_api_auth::api_key::{ApiKeyHasher, KeyHash};
+    ///
+    /// let hash = ApiKeyHasher::default().hash("a key");
+    /// assert_eq!(KeyHash::from_bytes(*hash.as_bytes()), hash);
+    /// ```
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes, for a store's binary column.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Constant-time equality.
     pub fn matches(&self, other: &KeyHash) -> bool {
         self.0.ct_eq(&other.0).into()

@@ -24,6 +24,10 @@ pub(crate) mod fleet;
 #[cfg(feature = "fleet")]
 pub(crate) mod servers;
 
+/// The contract every store passes: API keys, refresh sessions, OAuth clients, the feed.
+#[cfg(all(feature = "fleet", feature = "issuer"))]
+pub(crate) mod contract;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

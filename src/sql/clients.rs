@@ -1,0 +1,91 @@
+//! OAuth clients: [`ClientStore`](crate::issuer::ClientStore) on `auth_clients`, and the
+//! `register_client` / `remove_client` that fill it.
+
+use crate::api_key::KeyHash;
+use crate::issuer::ClientRecord;
+use crate::sql::row::Columns;
+use crate::store::StoreError;
+
+/// An `auth_clients` row.
+pub(crate) fn client(row: &impl Columns) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord::new(
+        row.text("client_id")?,
+        KeyHash::from_bytes(row.hash("secret_hash")?),
+        row.scopes("scopes")?,
+    )
+    .with_tenants(row.json::<Vec<_>>("tenants")?))
+}
+
+/// The error of a registration whose id is taken.
+pub(crate) fn duplicate_client() -> StoreError {
+    StoreError::new("an OAuth client with this id already exists")
+}
+
+/// Implements `ClientStore` and the inherent `register_client` / `remove_client` for `$store`, a
+/// store with a `pool`.
+macro_rules! impl_client_store {
+    ($store:ty) => {
+        impl $store {
+            /// Registers an OAuth client whose secret was hashed with
+            /// [`ApiKeyHasher::default`](crate::api_key::ApiKeyHasher::default) (the store's
+            /// [`secret_hasher`](crate::issuer::ClientStore::secret_hasher)). An id already taken
+            /// is an error: a client's secret is never replaced by accident.
+            pub async fn register_client(
+                &self,
+                record: $crate::issuer::ClientRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::sql::error::{db_error, is_duplicate};
+                ::sqlx::query(
+                    "INSERT INTO auth_clients (client_id, secret_hash, scopes, tenants) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&*record.client_id)
+                .bind(&record.secret_hash.as_bytes()[..])
+                .bind(record.scopes.as_str())
+                .bind($crate::sql::value::json(&record.tenants))
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(|error| {
+                    if is_duplicate(&error) {
+                        $crate::sql::clients::duplicate_client()
+                    } else {
+                        db_error(error)
+                    }
+                })
+            }
+
+            /// Removes an OAuth client; `false` if the id is unknown.
+            pub async fn remove_client(
+                &self,
+                client_id: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = ::sqlx::query("DELETE FROM auth_clients WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::sql::error::db_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        impl $crate::issuer::ClientStore for $store {
+            async fn client(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::issuer::ClientRecord>, $crate::store::StoreError> {
+                ::sqlx::query(
+                    "SELECT client_id, secret_hash, scopes, tenants FROM auth_clients \
+                     WHERE client_id = $1",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::sql::error::db_error)?
+                .map(|row| $crate::sql::clients::client(&row))
+                .transpose()
+            }
+        }
+    };
+}
+pub(crate) use impl_client_store;
