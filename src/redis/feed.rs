@@ -57,11 +57,11 @@ impl FeedSubscription for RedisSubscription {
     }
 }
 
+/// A `ZRANGE … WITHSCORES` answer: ids and their `until`.
+type Scored = Vec<(String, f64)>;
+
 /// Parses a `ZRANGE … WITHSCORES` answer into events.
-fn events(
-    members: Vec<(String, f64)>,
-    make: fn(String, u64) -> FeedEvent,
-) -> impl Iterator<Item = FeedEvent> {
+fn events(members: Scored, make: fn(String, u64) -> FeedEvent) -> impl Iterator<Item = FeedEvent> {
     // Scores are doubles: `as` saturates, so a revocation "forever" (u64::MAX) reads back as such.
     members
         .into_iter()
@@ -125,7 +125,7 @@ impl FeedBackend for RedisStore {
     async fn snapshot(&self, now: u64) -> Result<Vec<FeedEvent>, StoreError> {
         let mut connection = self.connection();
         let (sessions, tokens) = (self.keys.revoked_sessions(), self.keys.revoked_tokens());
-        let (sessions, tokens): (Vec<(String, f64)>, Vec<(String, f64)>) = call(
+        let (sessions, tokens): (Scored, Scored) = call(
             "snapshot",
             ::redis::pipe()
                 .atomic()
@@ -152,8 +152,8 @@ impl FeedBackend for RedisStore {
                 .query_async(&mut connection),
         )
         .await?;
-        Ok(events(sessions, |id, until| FeedEvent::session(id, until))
-            .chain(events(tokens, |id, until| FeedEvent::token(id, until)))
+        Ok(events(sessions, FeedEvent::session)
+            .chain(events(tokens, FeedEvent::token))
             .collect())
     }
 }

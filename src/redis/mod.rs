@@ -18,7 +18,9 @@
 //! ## Key layout
 //!
 //! Every key starts with the [prefix](RedisStore::prefix) (default `tower-api-auth`) and carries
-//! a hash tag (`{…}`), so that every script touches keys of a single Redis Cluster slot.
+//! a hash tag (`{…}`), so that every script touches keys of a single Redis Cluster slot. (The
+//! store itself talks to one server, or to a proxy in front of a cluster; the layout keeps every
+//! script valid there.)
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
