@@ -2,7 +2,7 @@
 //! slots, end, key expiry), the revocation feed (publish to several instances, snapshots), an
 //! outage played by a proxy, racing refreshes on two services, and that Redis never holds a
 //! refresh token. Redis must run at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`): a missing
-//! server fails these tests.
+//! server fails these tests. Redis 7.0 or later: the expiry checks read `EXPIRETIME`.
 #![cfg(all(
     feature = "redis",
     feature = "issuer",

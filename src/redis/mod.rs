@@ -33,6 +33,8 @@
 //! No refresh token is stored, only its hash; the sealed successor of a retry grace can be opened
 //! only with the token it replaced, which is not stored either.
 //!
+//! Needs Redis 6.2 or later (`ZADD … GT`, `SET … EXAT`), or a compatible server (Valkey).
+//!
 //! Redis expires keys by its own clock: the app's clock must agree with the server's (a session
 //! whose end is already past on the server's clock is dropped at once).
 
