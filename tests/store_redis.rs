@@ -684,3 +684,60 @@ async fn redis_never_holds_a_refresh_token() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_the_connect_in_time() {
+    // Accepts connections and holds them without a word, as a hung server does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    assert!(
+        RedisStore::connect(&format!("redis://{addr}"))
+            .await
+            .is_err()
+    );
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_malformed_record_is_an_error_that_does_not_echo_it() {
+    let (store, prefix) = store().await;
+    let mut raw = raw().await;
+    let key = format!("{prefix}:{{s:ses_bad}}");
+    let _: () = raw
+        .hset_multiple(
+            &key,
+            &[
+                ("gen", "0"),
+                ("cur", "short"),
+                ("used", "1"),
+                ("ses", "{\"x\":\"leak-me\"}"),
+            ],
+        )
+        .await
+        .unwrap();
+    let error = store.load("ses_bad").await.unwrap_err();
+    assert!(
+        !format!("{error} {error:?}").contains("leak-me"),
+        "{error:?}"
+    );
+    let error = store.end("ses_bad").await.unwrap_err();
+    assert!(
+        !format!("{error} {error:?}").contains("leak-me"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn the_store_is_a_cheap_shareable_handle() {
+    fn shareable<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+    shareable::<RedisStore>();
+    fn sendable<T: Send + std::fmt::Debug + 'static>() {}
+    sendable::<RedisSubscription>();
+}
