@@ -741,3 +741,14 @@ fn the_store_is_a_cheap_shareable_handle() {
     fn sendable<T: Send + std::fmt::Debug + 'static>() {}
     sendable::<RedisSubscription>();
 }
+
+#[tokio::test]
+async fn a_tls_url_to_a_plain_server_fails_without_panicking() {
+    // The handshake fails (the server speaks plain RESP), but it is attempted: rustls has a
+    // crypto provider to build its configuration with.
+    let url = redis_url().replacen("redis://", "rediss://", 1);
+    let started = Instant::now();
+    let error = RedisStore::connect(&url).await.unwrap_err();
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    let _ = error;
+}

@@ -44,6 +44,7 @@ mod keys;
 mod scripts;
 #[cfg(feature = "issuer")]
 mod sessions;
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -104,9 +105,20 @@ impl RedisStore {
     /// Connects to `url` (`redis://`, `rediss://` for TLS, `redis+unix://`): each connection
     /// attempt and each answer may take 2 seconds, a reconnection is retried twice, so a dead
     /// server fails calls within about 4 seconds. The connection reconnects by itself.
+    ///
+    /// For `rediss://`, rustls needs a process-wide crypto provider: one the application
+    /// installed is used; else, with feature `aws-lc-rs` (a default), aws-lc-rs is installed;
+    /// else connecting fails and says so. [`from_client`](Self::from_client) leaves that to the
+    /// application.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = ::redis::Client::open(url)
             .map_err(|_| error::invalid("connect", "the URL is not a valid Redis URL"))?;
+        if matches!(
+            client.get_connection_info().addr(),
+            ::redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            tls::ensure_provider()?;
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(error::CONNECT_TIMEOUT))
             .set_response_timeout(Some(error::RESPONSE_TIMEOUT))
