@@ -162,6 +162,8 @@ pub mod require_scopes;
 // Built only on the public API above, as a third-party crate could be.
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "remote")]
 pub mod remote;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

@@ -1,0 +1,63 @@
+//! The names of the keys and the channel, all under one prefix.
+//!
+//! Every key carries a hash tag (`{…}`) so that each script touches keys of one cluster slot.
+
+/// The key names of one [`RedisStore`](super::RedisStore).
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: std::sync::Arc<str>,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>:{s:<session id>}`: one session's hash.
+    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+    pub(crate) fn session(&self, session_id: &str) -> String {
+        format!("{}:{{s:{session_id}}}", self.prefix)
+    }
+
+    /// `<prefix>:{slot:<slot>}`: the id of the session that last started in the slot.
+    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+    pub(crate) fn slot(&self, slot: &str) -> String {
+        format!("{}:{{slot:{slot}}}", self.prefix)
+    }
+
+    /// `<prefix>:{rev}:sessions`: session revocations, scored by `until`.
+    pub(crate) fn revoked_sessions(&self) -> String {
+        format!("{}:{{rev}}:sessions", self.prefix)
+    }
+
+    /// `<prefix>:{rev}:tokens`: token revocations, scored by `until`.
+    pub(crate) fn revoked_tokens(&self) -> String {
+        format!("{}:{{rev}}:tokens", self.prefix)
+    }
+
+    /// `<prefix>:feed`: the pub/sub channel of the revocation feed.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}:feed", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    #[test]
+    fn every_key_is_prefixed_and_hash_tagged() {
+        let keys = Keys::new("app");
+        assert_eq!(keys.session("ses_1"), "app:{s:ses_1}");
+        assert_eq!(keys.slot("user_1/phone"), "app:{slot:user_1/phone}");
+        assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
+        assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
+        assert_eq!(keys.channel(), "app:feed");
+    }
+}

@@ -1,0 +1,104 @@
+//! The Lua scripts: each one touches the keys of one cluster slot and runs atomically.
+//!
+//! The latest expiry any key is given: Redis refuses times whose milliseconds overflow, and a
+//! session's end saturates at `u64::MAX`. Year 9999 is late enough.
+
+use std::sync::LazyLock;
+
+use ::redis::Script;
+
+/// The latest time (unix seconds) a key's expiry is set to.
+pub(crate) const LATEST_EXPIRY: u64 = 253_402_300_799;
+
+/// Writes a new session. KEYS: the session. ARGV: generation, current hash, last used, the
+/// session's JSON, its absolute end, its idle timeout (empty: none), the key's expiry.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static START: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'cur', ARGV[2], 'used', ARGV[3],
+  'ses', ARGV[4], 'exp', ARGV[5], 'idle', ARGV[6])
+redis.call('EXPIREAT', KEYS[1], ARGV[7])
+return 1
+",
+    )
+});
+
+/// Points a slot at a new session and returns the session it pointed at before (nil if none or
+/// the same). KEYS: the slot. ARGV: the new session id, the key's expiry.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static SWAP_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+if previous == ARGV[1] then return false end
+return previous
+",
+    )
+});
+
+/// Clears a slot if it still points at the session. KEYS: the slot. ARGV: the session id.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static RELEASE_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+",
+    )
+});
+
+/// The compare-and-swap of a rotation: applies it only if the session still has the generation
+/// and current hash it was decided on, then moves the key's expiry to the earlier of the
+/// session's absolute end and the new idle deadline. Returns 1 if applied, 0 if not.
+/// KEYS: the session. ARGV: the expected generation, the presented hash, the next generation,
+/// the next hash, the time, the sealed successor (empty: no grace), the grace's end.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static ROTATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"
+local state = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'exp', 'idle')
+if not state[1] or state[1] ~= ARGV[1] or state[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'cur', ARGV[4], 'used', ARGV[5])
+if ARGV[6] == '' then
+  redis.call('HDEL', KEYS[1], 'gs', 'gu')
+else
+  redis.call('HSET', KEYS[1], 'gs', ARGV[6], 'gu', ARGV[7])
+end
+local deadline = tonumber(state[3]) or 0
+local idle = tonumber(state[4])
+if idle then
+  local idle_end = tonumber(ARGV[5]) + idle
+  if idle_end < deadline then deadline = idle_end end
+end
+if deadline > {LATEST_EXPIRY} then deadline = {LATEST_EXPIRY} end
+redis.call('EXPIREAT', KEYS[1], string.format('%d', deadline))
+return 1
+"
+    ))
+});
+
+/// Removes a session and returns its JSON (nil if it was not stored). KEYS: the session.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static END: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local session = redis.call('HGET', KEYS[1], 'ses')
+if session then redis.call('DEL', KEYS[1]) end
+return session
+",
+    )
+});
+
+/// Stores a revocation, keeping the later `until` of two, then announces it. KEYS: the sorted
+/// set. ARGV: until, the id, the channel, the payload.
+pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+return redis.call('PUBLISH', ARGV[3], ARGV[4])
+",
+    )
+});
