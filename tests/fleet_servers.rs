@@ -45,7 +45,10 @@ async fn sqlite() -> SqliteStore {
 
 /// A Redis store with a prefix of its own, on a connection of its own (as another process has).
 async fn redis(prefix: &str) -> RedisStore {
-    RedisStore::connect(&redis_url()).await.unwrap().prefix(prefix)
+    RedisStore::connect(&redis_url())
+        .await
+        .unwrap()
+        .prefix(prefix)
 }
 
 async fn key(instance: &Instance, scopes: &str) -> String {
@@ -61,7 +64,11 @@ async fn logout_propagation(a: &Instance, b: &Instance) -> Duration {
     let api_key = key(a, "read").await;
     let mut delays = Vec::new();
     for _ in 0..20 {
-        let pair = a.tokens.exchange_api_key(&api_key, None, None, None).await.unwrap();
+        let pair = a
+            .tokens
+            .exchange_api_key(&api_key, None, None, None)
+            .await
+            .unwrap();
         let token = pair.access_token;
         assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
         let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
@@ -74,7 +81,12 @@ async fn logout_propagation(a: &Instance, b: &Instance) -> Duration {
             )
             .await,
         );
-        b.server.get("/me").bearer(&token).send().await.assert_error(401, "token_revoked");
+        b.server
+            .get("/me")
+            .bearer(&token)
+            .send()
+            .await
+            .assert_error(401, "token_revoked");
     }
     worst(&delays)
 }
@@ -94,7 +106,15 @@ async fn key_revocation_propagation(a: &Instance, b: &Instance) -> Duration {
     let user_key = body["key"].as_str().unwrap().to_owned();
     let key_id = body["key_id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
-        assert_eq!(b.server.get("/me").api_key(&user_key, TENANT).send().await.status, 200);
+        assert_eq!(
+            b.server
+                .get("/me")
+                .api_key(&user_key, TENANT)
+                .send()
+                .await
+                .status,
+            200
+        );
     }
     let revoked = a
         .server
@@ -122,11 +142,19 @@ async fn key_revocation_propagation(a: &Instance, b: &Instance) -> Duration {
 /// session is over everywhere.
 async fn refresh_race(a: &Instance, b: &Instance) {
     let api_key = key(a, "read").await;
-    let pair = a.tokens.exchange_api_key(&api_key, None, None, None).await.unwrap();
+    let pair = a
+        .tokens
+        .exchange_api_key(&api_key, None, None, None)
+        .await
+        .unwrap();
     let refresh_token = pair.refresh_token.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
-            let server = if i % 2 == 0 { a.server.clone() } else { b.server.clone() };
+            let server = if i % 2 == 0 {
+                a.server.clone()
+            } else {
+                b.server.clone()
+            };
             let body = json!({ "refresh_token": refresh_token });
             tokio::spawn(async move { server.post_json("/v1/auth/refresh", &body).await })
         })
@@ -145,7 +173,10 @@ async fn refresh_race(a: &Instance, b: &Instance) {
     for instance in [a, b] {
         instance
             .server
-            .post_json("/v1/auth/refresh", &json!({ "refresh_token": won["refresh_token"] }))
+            .post_json(
+                "/v1/auth/refresh",
+                &json!({ "refresh_token": won["refresh_token"] }),
+            )
             .await
             .assert_error(400, "invalid_grant");
         wait_until(
@@ -227,12 +258,21 @@ async fn sixty_four_refreshes_over_two_instances_on_sqlite() {
 async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sessions() {
     let database = postgres_database().await;
     let proxy = Proxy::start("127.0.0.1:5432").await;
-    let store = PgStore::connect(&proxy.url_through(&database)).await.unwrap();
+    let store = PgStore::connect(&proxy.url_through(&database))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
-    let setup = Setup { key_cache_ttl: Duration::ZERO, ..Setup::default() };
+    let setup = Setup {
+        key_cache_ttl: Duration::ZERO,
+        ..Setup::default()
+    };
     let a = setup.start(store.clone(), store.clone(), store).await;
     let api_key = key(&a, "read").await;
-    let pair = a.tokens.exchange_api_key(&api_key, None, None, None).await.unwrap();
+    let pair = a
+        .tokens
+        .exchange_api_key(&api_key, None, None, None)
+        .await
+        .unwrap();
     let refresh_token = pair.refresh_token.unwrap();
 
     proxy.cut();
@@ -244,11 +284,22 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
         .await
         .assert_error(503, "auth_unavailable");
     a.server
-        .post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token }))
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
         .await
         .assert_error(503, "auth_unavailable");
     // Access tokens keep working on what the instance knows, within the staleness bound.
-    assert_eq!(a.server.get("/me").bearer(&pair.access_token).send().await.status, 200);
+    assert_eq!(
+        a.server
+            .get("/me")
+            .bearer(&pair.access_token)
+            .send()
+            .await
+            .status,
+        200
+    );
 
     proxy.restore();
     wait_until(
@@ -260,27 +311,52 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
     // The session started before the outage refreshes: nothing was lost, nothing was spent.
     let refreshed = a
         .server
-        .post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token }))
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
         .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
-    wait_until(Duration::from_secs(10), || async { a.server.get("/me").bearer(&pair.access_token).send().await }, |r| r.status == 200).await;
-    assert!(a.feed.is_up(), "the feed reconnected by itself");
+    wait_until(
+        Duration::from_secs(10),
+        || async { a.server.get("/me").bearer(&pair.access_token).send().await },
+        |r| r.status == 200,
+    )
+    .await;
+    let reconnecting = std::time::Instant::now();
+    while !a.feed.is_up() {
+        assert!(
+            reconnecting.elapsed() < Duration::from_secs(10),
+            "the feed reconnects by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() {
     let prefix = redis_prefix();
     let proxy = Proxy::start("127.0.0.1:6379").await;
-    let redis = RedisStore::connect(&proxy.url_through(&redis_url())).await.unwrap().prefix(&prefix);
+    let redis = RedisStore::connect(&proxy.url_through(&redis_url()))
+        .await
+        .unwrap()
+        .prefix(&prefix);
     let keys = postgres().await;
     let a = Setup::default().start(redis.clone(), redis, keys).await;
     let api_key = key(&a, "read").await;
-    let pair = a.tokens.exchange_api_key(&api_key, None, None, None).await.unwrap();
+    let pair = a
+        .tokens
+        .exchange_api_key(&api_key, None, None, None)
+        .await
+        .unwrap();
     let refresh_token = pair.refresh_token.unwrap();
 
     proxy.cut();
     a.server
-        .post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token }))
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
         .await
         .assert_error(503, "auth_unavailable");
     a.server
@@ -292,9 +368,10 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
 
     proxy.restore();
     // New sessions start again once Redis answers (the API-key exchange writes a session).
+    let exchange = json!({ "api_key": api_key });
     let back = wait_until(
         Duration::from_secs(15),
-        || a.server.post_json("/v1/auth/token", &json!({ "api_key": api_key })),
+        || a.server.post_json("/v1/auth/token", &exchange),
         |reply| reply.status == 200,
     )
     .await;
@@ -302,8 +379,16 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
     // The session started before the outage refreshes: nothing was lost, nothing was spent.
     let refreshed = a
         .server
-        .post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token }))
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
         .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
-    wait_until(Duration::from_secs(10), || async { a.server.get("/me").bearer(&pair.access_token).send().await }, |r| r.status == 200).await;
+    wait_until(
+        Duration::from_secs(10),
+        || async { a.server.get("/me").bearer(&pair.access_token).send().await },
+        |r| r.status == 200,
+    )
+    .await;
 }
