@@ -1,7 +1,13 @@
 //! The store contract (`tests/common/contract.rs`) run against every store: the in-memory ones, the
-//! reference, and the SQL stores on a real SQLite file and a real PostgreSQL database (a missing
-//! server fails the tests). A new store is one more `contract!` line.
-#![cfg(all(feature = "postgres", feature = "sqlite", feature = "issuer"))]
+//! reference, the SQL stores on a real SQLite file and a real PostgreSQL database, and Redis for
+//! what it holds (sessions and the feed) on a real server (a missing server fails the tests). A
+//! new store is one more `contract!` line.
+#![cfg(all(
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "redis",
+    feature = "issuer"
+))]
 
 mod common;
 
@@ -9,11 +15,20 @@ use tower_api_auth::MemoryKeyProvider;
 use tower_api_auth::api_key::ApiKeyHasher;
 use tower_api_auth::fleet::MemoryFeed;
 use tower_api_auth::issuer::{ClientRecord, ClientStore, MemoryClients, MemoryRefreshStore};
+use tower_api_auth::redis::RedisStore;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 use tower_api_auth::store::StoreError;
 
 use common::contract::{self, ClientRegistry};
-use common::servers::{postgres_database, sqlite_url};
+use common::servers::{postgres_database, redis_prefix, redis_url, sqlite_url};
+
+/// A Redis store under a prefix no other test uses.
+async fn redis() -> RedisStore {
+    RedisStore::connect(&redis_url())
+        .await
+        .expect("connect")
+        .prefix(&redis_prefix())
+}
 
 /// A migrated store on a fresh PostgreSQL database.
 async fn postgres() -> PgStore {
@@ -62,6 +77,11 @@ macro_rules! contract {
             }
 
             #[tokio::test]
+            async fn refresh_store_purge() {
+                contract::refresh_store_purge($sessions).await;
+            }
+
+            #[tokio::test]
             async fn client_store() {
                 contract::client_store($clients).await;
             }
@@ -89,3 +109,18 @@ contract!(postgres_store:
     sessions postgres().await,
     clients postgres().await,
     feed postgres().await);
+
+/// Redis holds sessions and revocations only: its contract is those two.
+mod redis_store {
+    use super::*;
+
+    #[tokio::test]
+    async fn refresh_store() {
+        contract::refresh_store(redis().await).await;
+    }
+
+    #[tokio::test]
+    async fn feed_backend() {
+        contract::feed_backend(redis().await).await;
+    }
+}

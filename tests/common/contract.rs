@@ -398,7 +398,15 @@ pub(crate) async fn refresh_store<S: RefreshStore>(store: S) {
         None,
         "the slot is free again"
     );
+}
 
+/// Purging: a store that purges removes exactly the sessions that are over at the `now` it is
+/// given (absolute end, idle timeout counted from the last refresh) and clears lapsed retry
+/// graces. Redis is not held to it: it expires keys itself, by its own clock (see
+/// `tests/store_redis.rs`), and its `purge` is a no-op.
+pub(crate) async fn refresh_store_purge<S: RefreshStore>(store: S) {
+    let full = session("s_full", 1_000, u64::MAX);
+    store.start(full, rt(10)).await.unwrap();
     // Purge: only the sessions below can end (the others never expire).
     let absolute = session("p_absolute", 1_000, 2_000);
     let idle = session("p_idle", 1_000, 5_000).with_idle_timeout(Some(100));
