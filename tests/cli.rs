@@ -1,0 +1,124 @@
+//! The `tower-api-auth` command-line tool, run as a user runs it, against a real SQLite file: the
+//! keys it makes work through the store the auth layer reads, rolls keep the old key for the
+//! grace period, revocations stick, nothing it prints holds a hash, and mistakes are clear errors.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use tower_api_auth::api_key::{ApiKeys, KeyStore as _};
+use tower_api_auth::sql::SqliteStore;
+
+use common::servers::sqlite_url;
+
+fn run(database: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tower-api-auth"))
+        .env("DATABASE_URL", database)
+        .env_remove("REDIS_URL")
+        .args(args)
+        .output()
+        .expect("the tool runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn keys_made_by_the_tool_work_roll_and_revoke_through_the_store() {
+    let database = sqlite_url();
+    let created = stdout(&run(
+        &database,
+        &[
+            "--json",
+            "keys",
+            "create",
+            "--owner",
+            "svc_1",
+            "--tenant",
+            "tn_a",
+            "--scope",
+            "read write",
+            "--label",
+            "team=data",
+        ],
+    ));
+    let created: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["metadata"]["team"], "data");
+
+    let store = SqliteStore::connect(&database).await.unwrap();
+    let api_keys = ApiKeys::new(store.clone());
+    let now = common::now();
+    let record = api_keys.verify(&key, now).await.expect("the new key works");
+    assert_eq!(record.scopes.as_str(), "read write");
+
+    let listed = stdout(&run(&database, &["keys", "list", "--tenant", "tn_a"]));
+    assert!(listed.contains(&key_id) && listed.contains("svc_1"));
+    let hash = store.list(&Default::default()).await.unwrap()[0]
+        .hash
+        .to_hex();
+    assert!(
+        !listed.contains(&hash) && !listed.contains(&key),
+        "no hash, no plaintext: {listed}"
+    );
+
+    let rolled = stdout(&run(
+        &database,
+        &["--json", "keys", "roll", &key_id, "--grace", "1h"],
+    ));
+    let rolled: serde_json::Value = serde_json::from_str(rolled.trim()).unwrap();
+    let new_key = rolled["key"].as_str().unwrap();
+    assert!(api_keys.verify(new_key, now).await.is_ok());
+    assert!(
+        api_keys.verify(&key, now).await.is_ok(),
+        "within the grace period"
+    );
+    assert_eq!(
+        api_keys.verify(&key, now + 3_600).await.unwrap_err().code(),
+        "api_key_expired",
+        "after the grace period"
+    );
+
+    let revoked = run(&database, &["keys", "revoke", &key_id]);
+    assert!(revoked.status.success());
+    assert_eq!(
+        api_keys.verify(&key, now).await.unwrap_err().code(),
+        "api_key_revoked"
+    );
+}
+
+#[test]
+fn mistakes_are_clear_errors_with_a_failing_exit_status() {
+    let database = sqlite_url();
+    let unknown = run(&database, &["keys", "revoke", "k_unknown"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no API key has the id k_unknown"));
+
+    let bad_scope = run(&database, &["keys", "create", "--scope", "bad\u{7f}scope"]);
+    assert!(!bad_scope.status.success());
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("--scope"));
+
+    let bad_url = run("mysql://localhost/keys", &["keys", "list"]);
+    assert!(!bad_url.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad_url.stderr).contains("postgres://, postgresql:// or sqlite:")
+    );
+
+    let secret_url = run(
+        "postgres://admin:hunter2@127.0.0.1:1/none",
+        &["keys", "list"],
+    );
+    assert!(!secret_url.status.success());
+    assert!(
+        !String::from_utf8_lossy(&secret_url.stderr).contains("hunter2"),
+        "no password in errors"
+    );
+}
