@@ -6,6 +6,8 @@
 #   bash benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
 #   bash benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
 #   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash benches/e2e.sh
+#   bash benches/e2e.sh hs256-feed-memory hs256-feed-postgres hs256-feed-redis   # a fleet's feed on
+#   bash benches/e2e.sh apikey-cached-memory apikey-cached-postgres              # cached API keys
 #
 # The server (examples/e2e_server.rs, built here with `cargo build --release --example e2e_server`)
 # runs on core 0 (`taskset -c 0`, one tokio thread), wrk on core 1 (`taskset -c 1 wrk -t1`). Each
@@ -53,7 +55,9 @@ for tool in wrk curl taskset; do
     }
 done
 
-cargo build --release --example e2e_server >&2
+# The fleet variants (hs256-feed-postgres|redis, apikey-cached-postgres) need the store features;
+# E2E_FEATURES= builds without them.
+cargo build --release --example e2e_server --features "${E2E_FEATURES-postgres,redis}" >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 SERVER="$target_dir/release/examples/e2e_server"

@@ -35,6 +35,9 @@ use tower_api_auth::{
     api_key::ApiKeyHasher, crypto, jwt::TokenCacheConfig, scope::Scopes,
 };
 
+#[path = "e2e_support/fleet.rs"]
+mod fleet;
+
 const ISSUER: &str = "https://auth.silentchat.test";
 const AUDIENCE: &str = "silentchat-api";
 const TENANT: &str = "tn_demo";
@@ -64,7 +67,7 @@ struct Claims<'a> {
     tenant_id: &'a str,
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -114,7 +117,7 @@ fn jwt(
 }
 
 /// The router of `variant` and the headers a client must send.
-fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Error>> {
+async fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Error>> {
     let (algorithm_name, cached) = match name.strip_suffix("-cold") {
         Some(base) => (base, false),
         None => (name, true),
@@ -127,11 +130,17 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
         _ => None,
     };
     if let Some(like) = name.strip_prefix("noauth+") {
-        let (_, headers) = variant(like)?;
-        let (router, _) = variant("noauth")?;
+        let (_, headers) = Box::pin(variant(like)).await?;
+        let (router, _) = Box::pin(variant("noauth")).await?;
         return Ok((router, headers));
     }
     let route = || Router::new().route("/v1/me", get(me));
+    if let Some(store) = name.strip_prefix("hs256-feed-") {
+        return fleet::jwt_with_feed(store, route()).await;
+    }
+    if let Some(store) = name.strip_prefix("apikey-cached-") {
+        return fleet::api_key_cached(store, route()).await;
+    }
     if let Some(algorithm) = algorithm {
         let (token, validator) = jwt(algorithm, cached)?;
         let router = route().layer(AuthLayer::builder().jwt(validator).build().unwrap());
@@ -174,7 +183,8 @@ fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Erro
         }
         other => Err(format!(
             "unknown variant {other:?}: noauth, hs256, rs256, es256, eddsa (each also -cold), \
-             apikey, noauth+<any of them>"
+             apikey, hs256-feed-<postgres|redis|memory>, apikey-cached-<postgres|memory>, \
+             noauth+<any of them>"
         )
         .into()),
     }
@@ -187,7 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: e2e_server <variant> <info-file>".into());
     };
     crypto::ensure_provider();
-    let (router, headers) = variant(&name)?;
+    let (router, headers) = variant(&name).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let address = listener.local_addr()?;
     let mut info = format!("http://{address}/v1/me\n");
