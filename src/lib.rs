@@ -128,6 +128,11 @@
 //! | `issuer` | yes | the token lifecycle: [`issuer`] (with `axum`, its HTTP endpoints) |
 //! | `rust-crypto` | no | jsonwebtoken's pure-Rust backend (no C compiler needed) |
 //! | `remote` | no | [`remote`]: JWK sets from URLs, OIDC discovery, several issuers' keys, RFC 7662 introspection |
+//! | `fleet` | yes | the revocation feed that keeps several instances in step (`fleet`), key caches that follow it |
+//! | `postgres` | no | `sql::PgStore`: keys, sessions, revocations (`LISTEN/NOTIFY`) and clients on PostgreSQL |
+//! | `sqlite` | no | `sql::SqliteStore`: the same on SQLite, for one host |
+//! | `redis` | no | `redis::RedisStore`: sessions and revocations on Redis, the feed on pub/sub |
+//! | `cli` | no | the `tower-api-auth` command-line tool for API keys |
 //!
 //! With both backends enabled aws-lc-rs is used (see [`crypto::ensure_provider`]). With neither,
 //! the core (API keys, parsing, errors, layers) works and JWT keys refuse to build.

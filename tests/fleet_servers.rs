@@ -392,3 +392,60 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
     )
     .await;
 }
+
+/// Absolute lifetime and idle timeout, through the token service, on `store`: a session idle
+/// past its timeout is refused, one refreshed in time lives on, and none outlives its absolute
+/// end however often it is refreshed. Times are near the real now, since Redis expires keys by
+/// its own clock.
+async fn lifetimes_hold(store: impl RefreshStore) {
+    use tower_api_auth::MemoryKeyProvider;
+    use tower_api_auth::api_key::KeyManager;
+    use tower_api_auth::clock::ManualClock;
+    use tower_api_auth::issuer::TokenService;
+
+    let clock = ManualClock::starting_now();
+    let keys = MemoryKeyProvider::new();
+    let key = KeyManager::new(keys.clone())
+        .clock(clock.clone())
+        .create(KeySpec::default())
+        .await
+        .unwrap()
+        .key;
+    let tokens = TokenService::new(common::lifecycle::hs256_issuer(), store)
+        .api_keys(keys)
+        .session_ttl(Duration::from_secs(300))
+        .idle_timeout(Duration::from_secs(60))
+        .clock(clock.clone());
+    let refresh = |token: String| {
+        let tokens = &tokens;
+        async move { tokens.refresh(&token, None).await }
+    };
+
+    // Idle past the timeout: over.
+    let idle = tokens.exchange_api_key(&key, None, None, None).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let refused = refresh(idle.refresh_token.unwrap()).await.unwrap_err();
+    assert_eq!(refused.code(), "invalid_grant", "idle for the whole timeout");
+
+    // Refreshed every 50 s: alive until the absolute end, never after.
+    let mut token = tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(50));
+        token = refresh(token).await.expect("refreshed in time").refresh_token.unwrap();
+    }
+    clock.advance(Duration::from_secs(50)); // 300 s after the start
+    assert_eq!(refresh(token).await.unwrap_err().code(), "invalid_grant", "the absolute end");
+}
+
+#[tokio::test]
+async fn session_lifetimes_hold_on_every_store() {
+    lifetimes_hold(tower_api_auth::issuer::MemoryRefreshStore::new()).await;
+    lifetimes_hold(postgres().await).await;
+    lifetimes_hold(sqlite().await).await;
+    lifetimes_hold(redis(&redis_prefix()).await).await;
+}
