@@ -422,10 +422,17 @@ async fn lifetimes_hold(store: impl RefreshStore) {
     };
 
     // Idle past the timeout: over.
-    let idle = tokens.exchange_api_key(&key, None, None, None).await.unwrap();
+    let idle = tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(60));
     let refused = refresh(idle.refresh_token.unwrap()).await.unwrap_err();
-    assert_eq!(refused.code(), "invalid_grant", "idle for the whole timeout");
+    assert_eq!(
+        refused.code(),
+        "invalid_grant",
+        "idle for the whole timeout"
+    );
 
     // Refreshed every 50 s: alive until the absolute end, never after.
     let mut token = tokens
@@ -436,10 +443,18 @@ async fn lifetimes_hold(store: impl RefreshStore) {
         .unwrap();
     for _ in 0..5 {
         clock.advance(Duration::from_secs(50));
-        token = refresh(token).await.expect("refreshed in time").refresh_token.unwrap();
+        token = refresh(token)
+            .await
+            .expect("refreshed in time")
+            .refresh_token
+            .unwrap();
     }
     clock.advance(Duration::from_secs(50)); // 300 s after the start
-    assert_eq!(refresh(token).await.unwrap_err().code(), "invalid_grant", "the absolute end");
+    assert_eq!(
+        refresh(token).await.unwrap_err().code(),
+        "invalid_grant",
+        "the absolute end"
+    );
 }
 
 #[tokio::test]
