@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tower_api_auth::api_key::{KeySpec, KeyUsage};
+use tower_api_auth::api_key::{KeySpec, KeyStore, KeyUsage};
 use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, MemoryFeed};
 use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::scope::Scopes;
@@ -278,7 +278,7 @@ async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_u
         staleness: Duration::from_secs(30),
         ..Setup::default()
     };
-    let a = setup.start(feed.clone(), refresh, keys).await;
+    let a = setup.start(feed.clone(), refresh, keys.clone()).await;
     let key = user_key(&a).await;
     let token = a
         .tokens
@@ -287,6 +287,18 @@ async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_u
         .unwrap()
         .access_token;
     assert_eq!(a.server.get("/me").bearer(&token).send().await.status, 200);
+    // A second key, answered from the instance's cache from now on.
+    let cached = user_key(&a).await;
+    let cached_id = cached.split('_').nth(2).unwrap().to_owned();
+    assert_eq!(
+        a.server
+            .get("/me")
+            .api_key(&cached, TENANT)
+            .send()
+            .await
+            .status,
+        200
+    );
 
     feed.cut();
     let noticed = std::time::Instant::now();
@@ -297,9 +309,21 @@ async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_u
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Within the bound the instance serves on what it knows.
+    // The cached key is revoked in the store while no signal can arrive.
+    assert!(KeyStore::revoke(&keys, &cached_id).await.unwrap());
+    // Within the bound the instance serves on what it knows: the documented trade-off.
     setup.clock.advance(Duration::from_secs(29));
     assert_eq!(a.server.get("/me").bearer(&token).send().await.status, 200);
+    assert_eq!(
+        a.server
+            .get("/me")
+            .api_key(&cached, TENANT)
+            .send()
+            .await
+            .status,
+        200,
+        "still cached"
+    );
     // A logout cannot reach the fleet: it fails with 503 rather than pretend.
     a.server
         .post("/v1/auth/logout")
@@ -307,8 +331,15 @@ async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_u
         .send()
         .await
         .assert_error(503, "auth_unavailable");
-    // Past the bound every token check is 503, never a pass and never a 401.
+    // Past the bound every token check is 503, never a pass and never a 401, and the key
+    // cache no longer answers from memory: the store's truth counts.
     setup.clock.advance(Duration::from_secs(2));
+    a.server
+        .get("/me")
+        .api_key(&cached, TENANT)
+        .send()
+        .await
+        .assert_error(401, "api_key_revoked");
     a.server
         .get("/me")
         .bearer(&token)

@@ -157,7 +157,10 @@ async fn no_secret_reaches_the_logs_of_a_fleet() {
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.lines().count() > 20, "the flows were logged: {logs}");
-    assert!(logs.contains("API key store failed"), "the outage was logged: {logs}");
+    assert!(
+        logs.contains("API key store failed"),
+        "the outage was logged: {logs}"
+    );
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),
