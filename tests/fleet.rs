@@ -193,12 +193,16 @@ async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_ca
 }
 
 /// A feed backend that can be switched off: while it is, every call fails and live
-/// subscriptions end, as when the store behind a real feed goes down. Written outside the crate,
-/// as an app's own backend would be.
+/// subscriptions end, as when the store behind a real feed goes down. It can also go silent
+/// (subscriptions deliver nothing and report nothing, as a half-open connection does) or hang
+/// (snapshots never answer, as a partitioned server does). Written outside the crate, as an app's
+/// own backend would be.
 #[derive(Clone)]
 struct Switchable {
     inner: MemoryFeed,
     up: Arc<AtomicBool>,
+    silent: Arc<AtomicBool>,
+    hanging: Arc<AtomicBool>,
     cuts: watch::Sender<u64>,
 }
 
@@ -207,6 +211,8 @@ impl Switchable {
         Self {
             inner,
             up: Arc::new(AtomicBool::new(true)),
+            silent: Arc::new(AtomicBool::new(false)),
+            hanging: Arc::new(AtomicBool::new(false)),
             cuts: watch::channel(0).0,
         }
     }
@@ -232,13 +238,19 @@ impl Switchable {
 struct SwitchableSubscription {
     inner: <MemoryFeed as FeedBackend>::Subscription,
     cut: watch::Receiver<u64>,
+    silent: Arc<AtomicBool>,
 }
 
 impl FeedSubscription for SwitchableSubscription {
     async fn next(&mut self) -> Result<FeedEvent, StoreError> {
-        tokio::select! {
-            event = self.inner.next() => event,
-            _ = self.cut.changed() => Err(StoreError::new("feed connection lost")),
+        loop {
+            let event = tokio::select! {
+                event = self.inner.next() => event?,
+                _ = self.cut.changed() => return Err(StoreError::new("feed connection lost")),
+            };
+            if !self.silent.load(Ordering::SeqCst) {
+                return Ok(event);
+            }
         }
     }
 }
@@ -258,11 +270,15 @@ impl FeedBackend for Switchable {
         Ok(SwitchableSubscription {
             inner: self.inner.subscribe().await?,
             cut,
+            silent: self.silent.clone(),
         })
     }
 
     async fn snapshot(&self, now: u64) -> Result<Vec<FeedEvent>, StoreError> {
         self.check()?;
+        if self.hanging.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.snapshot(now).await
     }
 }
@@ -470,4 +486,92 @@ async fn last_used_at_is_written_in_batches_not_per_request() {
     let used = store.get(key_id).unwrap().last_used_at.expect("recorded");
     assert!(used >= common::now() - 5);
     assert_eq!(usage.flush().await.unwrap(), 0, "nothing new");
+}
+
+/// Waits until `feed` reports itself up (`true`) or down (`false`).
+async fn until_up(feed: &tower_api_auth::fleet::RevocationFeed, up: bool, limit: Duration) {
+    let start = std::time::Instant::now();
+    while feed.is_up() != up {
+        assert!(
+            start.elapsed() < limit,
+            "the feed was not {} within {limit:?}",
+            if up { "up" } else { "down" }
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
+    let store = MemoryFeed::new();
+    let feed = Switchable::new(store.clone());
+    let (refresh, keys) = (
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    // Resyncs every 500 ms: a silent subscription is found within two of them.
+    let a = Setup::default()
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    let b = Setup::default().start(store, refresh, keys).await;
+    let key = user_key(&b).await;
+    assert_eq!(
+        a.server
+            .get("/me")
+            .api_key(&key, TENANT)
+            .send()
+            .await
+            .status,
+        200
+    );
+
+    feed.silent.store(true, Ordering::SeqCst);
+    until_up(&a.feed, false, Duration::from_secs(3)).await;
+    // A key revoked while A heard nothing: A's cache drops it when the feed comes back.
+    b.keys.revoke(key.split('_').nth(2).unwrap()).await.unwrap();
+    feed.silent.store(false, Ordering::SeqCst);
+    until_up(&a.feed, true, Duration::from_secs(5)).await;
+    a.server
+        .get("/me")
+        .api_key(&key, TENANT)
+        .send()
+        .await
+        .assert_error(401, "api_key_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_hangs_cannot_keep_an_instance_fresh_past_its_bound() {
+    let feed = Switchable::new(MemoryFeed::new());
+    let (refresh, keys) = (
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    );
+    let setup = Setup::default();
+    let a = setup.start(feed.clone(), refresh, keys).await;
+    let key = user_key(&a).await;
+    let token = a
+        .tokens
+        .exchange_api_key(&key, None, None, None)
+        .await
+        .unwrap()
+        .access_token;
+
+    // The next resync's snapshot never answers: the task is stuck, the feed still looks up.
+    feed.hanging.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    setup.clock.advance(Duration::from_secs(31));
+    a.server
+        .get("/me")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_error(503, "auth_unavailable");
+    // The stuck call times out, the feed reconnects and resyncs, the instance is fresh again.
+    feed.hanging.store(false, Ordering::SeqCst);
+    wait_until(
+        Duration::from_secs(10),
+        || a.server.get("/me").bearer(&token).send(),
+        |reply| reply.status == 200,
+    )
+    .await;
 }

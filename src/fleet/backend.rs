@@ -211,7 +211,7 @@ impl FeedBackend for MemoryFeed {
                     .or_insert(*until);
                 *held = (*held).max(*until);
             }
-            FeedEvent::Key { .. } => {}
+            FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {}
         }
         // No subscriber is not an error: nobody needed telling.
         let _ = self.shared.announce.send(event.clone());

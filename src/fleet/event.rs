@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// Session and token revocations are durable: a store keeps them until `until` and hands them out
 /// again on every resync. A key change is only a signal to drop a cached API-key answer; the
 /// key's record in the store is the truth, and an instance that missed the signal drops its
-/// whole key cache when it resyncs after a reconnect.
+/// whole key cache when it resyncs after a reconnect. A ping is only announced, like a key
+/// change: backends store session and token revocations and announce everything.
 ///
 /// The wire form ([`encode`](Self::encode), [`decode`](Self::decode)) is small JSON, the same on
 /// every store, so that a store's notification payload (PostgreSQL `NOTIFY`, Redis `PUBLISH`)
@@ -49,6 +50,14 @@ pub enum FeedEvent {
     Key {
         /// The public key id.
         key_id: Arc<str>,
+    },
+    /// A heartbeat: an instance publishes one on every resync and expects it back on its own
+    /// subscription, which proves the subscription alive (a half-open connection delivers
+    /// nothing and reports no error). Only announced, never stored; other instances ignore it.
+    #[serde(rename = "p")]
+    Ping {
+        /// A nonce of the instance that sent it.
+        nonce: u64,
     },
 }
 

@@ -39,15 +39,20 @@ pub(crate) trait KeyCacheHook: Send + Sync + 'static {
 /// - **The task** subscribes to the store, then takes a full snapshot (so nothing published in
 ///   between is lost), applies each announced event as it arrives, and resyncs in full every
 ///   [`resync_every`](FeedBuilder::resync_every) (so a missed message costs at most that long).
-///   On a lost subscription it reconnects with backoff and resyncs, dropping every cached
-///   API-key answer of the [`CachedKeyProvider`](crate::api_key::CachedKeyProvider)s that
+///   Every resync also sends a ping that must come back on the subscription before the next one:
+///   a half-open connection, which delivers nothing and reports no error, is found within two
+///   intervals. Every call to the store is bounded (5 s). On a lost subscription it reconnects
+///   with backoff (up to 2 s) and resyncs, dropping every cached API-key answer of the
+///   [`CachedKeyProvider`](crate::api_key::CachedKeyProvider)s that
 ///   [follow](crate::api_key::CachedKeyProvider::follow) it, since key signals may have been missed.
-/// - **Staleness**: while the feed is down the instance keeps serving on what it knows for
+/// - **Staleness**: the instance answers from what it knows for
 ///   [`max_staleness`](FeedBuilder::max_staleness) (default 30 s) after its last good sync; after
 ///   that every token check answers 503 `auth_unavailable` until a resync succeeds. The bound is
 ///   the trade-off between availability (a blip of the store does not take the fleet down) and
 ///   how late a revocation issued elsewhere can be honoured here. Following key caches stop
-///   answering from memory at the same moment and ask their store directly.
+///   answering from memory at the same moment and ask their store directly. Freshness is judged
+///   by the feed's [clock](FeedBuilder::clock): with a manual clock in tests, advance it by less
+///   than the bound at a time, or await [`synced`](RevocationFeed::synced) after a resync.
 ///
 /// Dropping the last clone stops the task.
 ///
@@ -81,6 +86,8 @@ struct Shared {
     backend: Arc<dyn DynFeedBackend>,
     clock: SharedClock,
     max_staleness: u64,
+    /// Tells this instance's pings from the others'.
+    nonce: u64,
     /// Up: subscribed and the last resync succeeded.
     up: AtomicBool,
     /// The clock's time when the last resync started that then succeeded (0: never).
@@ -179,6 +186,8 @@ impl FeedBuilder {
             backend: self.backend,
             clock: self.clock,
             max_staleness: self.max_staleness.as_secs(),
+            // Not a secret: any value other instances are unlikely to pick.
+            nonce: getrandom::u64().unwrap_or_else(|_| std::process::id().into()),
             up: AtomicBool::new(false),
             confirmed_at: AtomicU64::new(0),
             syncs: watch::channel(0).0,
@@ -256,10 +265,9 @@ impl RevocationFeed {
 }
 
 impl Shared {
+    /// Fresh while the last good sync is younger than the bound, whether or not the task thinks
+    /// the feed is up: a task stuck on a store that hangs must not keep the instance fresh.
     fn is_fresh(&self, now: u64) -> bool {
-        if self.up.load(Ordering::Acquire) {
-            return true;
-        }
         let confirmed = self.confirmed_at.load(Ordering::Acquire);
         confirmed > 0 && now < confirmed.saturating_add(self.max_staleness)
     }
@@ -269,6 +277,7 @@ impl Shared {
             FeedEvent::Session { id, until } => self.list.insert_session(id, *until),
             FeedEvent::Token { id, until } => self.list.insert_token(id, *until),
             FeedEvent::Key { key_id } => self.keys_changed(Some(key_id)),
+            FeedEvent::Ping { .. } => {}
         }
     }
 
@@ -295,7 +304,7 @@ impl Shared {
 
     async fn resync(&self, after_reconnect: bool) -> Result<(), StoreError> {
         let started = self.clock.now();
-        let events = self.backend.snapshot(started).await?;
+        let events = bounded("snapshot", self.backend.snapshot(started)).await?;
         for event in &events {
             self.apply(event);
         }
@@ -323,26 +332,38 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
     let mut backoff = BACKOFF_START;
     loop {
         let Some(shared) = feed.upgrade() else { return };
-        let backend = shared.backend.clone();
+        let (backend, nonce) = (shared.backend.clone(), shared.nonce);
         drop(shared);
         let outcome: Result<Infallible, StoreError> = async {
             // Subscribe first: what is published while the snapshot runs arrives as an event.
-            let mut subscription = backend.subscribe().await?;
+            let mut subscription = bounded("subscribe", backend.subscribe()).await?;
             let shared = feed.upgrade().ok_or_else(gone)?;
             shared.resync(true).await?;
             drop(shared);
             backoff = BACKOFF_START;
+            // A half-open connection delivers nothing and reports nothing: every resync sends a
+            // ping that must come back on the subscription before the next one.
+            bounded("ping", backend.publish(&FeedEvent::Ping { nonce })).await?;
+            let mut echoed = false;
             let mut resync = tokio::time::interval(resync_every);
             resync.tick().await;
             loop {
                 tokio::select! {
-                    event = subscription.next() => {
-                        let event = event?;
-                        feed.upgrade().ok_or_else(gone)?.apply(&event);
-                    }
+                    event = subscription.next() => match event? {
+                        FeedEvent::Ping { nonce: n } => echoed |= n == nonce,
+                        event => feed.upgrade().ok_or_else(gone)?.apply(&event),
+                    },
                     _ = resync.tick() => {
+                        if !echoed {
+                            return Err(StoreError::new(
+                                "the feed's subscription delivered nothing for a whole resync interval",
+                            ));
+                        }
                         let shared = feed.upgrade().ok_or_else(gone)?;
                         shared.resync(false).await?;
+                        drop(shared);
+                        bounded("ping", backend.publish(&FeedEvent::Ping { nonce })).await?;
+                        echoed = false;
                     }
                 }
             }
@@ -354,6 +375,22 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
         drop(shared);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// How long one call of the feed's task to its store may take: a store that hangs (a one-sided
+/// partition, no reset) must fail the call, not hold the task while the instance looks fresh.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded<T>(
+    what: &'static str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::new(format!(
+            "the feed's {what} took longer than {CALL_TIMEOUT:?}"
+        ))),
     }
 }
 

@@ -80,7 +80,7 @@ impl FeedBackend for RedisStore {
         let (set, id, until) = match event {
             FeedEvent::Session { id, until } => (self.keys.revoked_sessions(), id, until),
             FeedEvent::Token { id, until } => (self.keys.revoked_tokens(), id, until),
-            FeedEvent::Key { .. } => {
+            FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {
                 return call(
                     "publish",
                     ::redis::cmd("PUBLISH")

@@ -15,7 +15,7 @@ pub(crate) fn stored(event: &FeedEvent) -> Option<(&'static str, &str, u64)> {
     match event {
         FeedEvent::Session { id, until } => Some((SESSION, id, *until)),
         FeedEvent::Token { id, until } => Some((TOKEN, id, *until)),
-        FeedEvent::Key { .. } => None,
+        FeedEvent::Key { .. } | FeedEvent::Ping { .. } => None,
     }
 }
 
