@@ -77,12 +77,20 @@ async fn keys_made_by_the_tool_work_roll_and_revoke_through_the_store() {
     let rolled: serde_json::Value = serde_json::from_str(rolled.trim()).unwrap();
     let new_key = rolled["key"].as_str().unwrap();
     assert!(api_keys.verify(new_key, now).await.is_ok());
+    // The tool read its own clock: the old key's new expiry is an hour after that.
+    let old = store.list(&Default::default()).await.unwrap();
+    let old = old.iter().find(|r| *r.key_id == *key_id).unwrap();
+    let until = old.expires_at.expect("the roll set an expiry");
     assert!(
-        api_keys.verify(&key, now).await.is_ok(),
+        (now + 3_600..=now + 3_660).contains(&until),
+        "{until} vs {now}"
+    );
+    assert!(
+        api_keys.verify(&key, until - 1).await.is_ok(),
         "within the grace period"
     );
     assert_eq!(
-        api_keys.verify(&key, now + 3_600).await.unwrap_err().code(),
+        api_keys.verify(&key, until).await.unwrap_err().code(),
         "api_key_expired",
         "after the grace period"
     );
@@ -93,6 +101,17 @@ async fn keys_made_by_the_tool_work_roll_and_revoke_through_the_store() {
         api_keys.verify(&key, now).await.unwrap_err().code(),
         "api_key_revoked"
     );
+}
+
+#[test]
+fn a_key_that_never_expires_in_practice_lists_without_a_panic() {
+    let database = sqlite_url();
+    stdout(&run(
+        &database,
+        &["keys", "create", "--expires-in", "100000years"],
+    ));
+    let listed = stdout(&run(&database, &["keys", "list"]));
+    assert!(listed.contains("(unix seconds)"), "{listed}");
 }
 
 #[test]

@@ -300,6 +300,14 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
             .status,
         200
     );
+    // Past the bound (counted from the last good sync) they are 503 until the feed resyncs.
+    setup.clock.advance(Duration::from_secs(31));
+    a.server
+        .get("/me")
+        .bearer(&pair.access_token)
+        .send()
+        .await
+        .assert_error(503, "auth_unavailable");
 
     proxy.restore();
     wait_until(

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_api_auth::KeyProvider;
-use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyStore};
+use tower_api_auth::api_key::{
+    ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyStore, KeyUsage,
+};
 use tower_api_auth::fleet::{FeedBackend, RevocationFeed};
 use tower_api_auth::issuer::{MemoryRefreshStore, TokenIssuer, TokenService};
 
@@ -36,6 +38,8 @@ pub(crate) struct Stores {
 struct SharedKeys {
     manager: KeyManager,
     provider: Arc<dyn KeyProvider>,
+    /// `last_used_at`, written every 10 s.
+    usage: Arc<KeyUsage>,
     /// Writes `[[auth.api_keys.keys]]` of a configuration file into the database.
     import: Box<dyn Fn(KeyRecord) -> BoxFuture + Send + Sync>,
 }
@@ -153,7 +157,10 @@ impl Stores {
             .as_ref()
             .expect("a feed: the database's or Redis's");
         let importer = store.clone();
+        let usage = Arc::new(KeyUsage::new(store.clone()));
+        usage.flush_every(Duration::from_secs(10));
         self.keys = Some(SharedKeys {
+            usage,
             manager: KeyManager::new(store.clone()).announce(feed),
             provider: Arc::new(CachedKeyProvider::new(store).follow(feed)),
             import: Box::new(move |record| {
@@ -186,7 +193,9 @@ impl Stores {
         for record in records {
             (keys.import)(record.clone()).await?;
         }
-        Ok(api_keys.with_provider(keys.provider.clone()))
+        Ok(api_keys
+            .with_provider(keys.provider.clone())
+            .usage(keys.usage.clone()))
     }
 
     /// A key manager over the shared database, with `api_keys`' format and hasher.

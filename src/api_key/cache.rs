@@ -64,7 +64,8 @@ impl Shared {
     }
 
     fn forget(&self, key_id: Option<&str>) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        // Bumped before removing: see `remember`.
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         match key_id {
             Some(key_id) => {
                 self.found.remove(key_id);
@@ -77,8 +78,12 @@ impl Shared {
         }
     }
 
+    /// Caches what a lookup that started at `epoch` found, unless an invalidation came since.
+    /// The epoch is checked again after the insert: an invalidation that bumped it between the
+    /// first check and the insert would otherwise have removed nothing, and the stale answer would
+    /// stay for a whole TTL. (`forget` bumps before it removes, so one of the two always wins.)
     fn remember(&self, key_id: &str, result: &LookupResult, epoch: u64) {
-        if self.epoch.load(Ordering::Acquire) != epoch {
+        if self.epoch.load(Ordering::SeqCst) != epoch {
             return;
         }
         match result {
@@ -87,10 +92,16 @@ impl Shared {
                 let until = self.deadline(self.ttl);
                 self.found
                     .insert(Box::from(key_id), (Arc::clone(record), until));
+                if self.epoch.load(Ordering::SeqCst) != epoch {
+                    self.found.remove(key_id);
+                }
             }
             Ok(None) if !self.negative_ttl.is_zero() => {
                 let until = self.deadline(self.negative_ttl);
                 self.unknown.insert(Box::from(key_id), until);
+                if self.epoch.load(Ordering::SeqCst) != epoch {
+                    self.unknown.remove(key_id);
+                }
             }
             Ok(None) | Err(_) => {}
         }
@@ -264,7 +275,7 @@ impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
             }
             self.shared.unknown.remove(key_id);
         }
-        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        let epoch = self.shared.epoch.load(Ordering::SeqCst);
         match self.inner.lookup(key_id) {
             KeyLookup::Ready(result) => {
                 self.shared.remember(key_id, &result, epoch);

@@ -282,9 +282,11 @@ impl KeyManager {
         Ok(true)
     }
 
-    /// Rolls a key, as Stripe does: a new key with the same owner, grants and labels (and a
-    /// `rolled_from` label), while the old one keeps working for `grace` (zero: it stops now;
-    /// an earlier expiry it already had is kept). `None` if the id is unknown or revoked.
+    /// Rolls a key, as Stripe does: a new key with the same owner, grants, expiry, state and
+    /// labels (and a `rolled_from` label), while the old one keeps working for `grace` (zero: it
+    /// stops now; an earlier expiry it already had is kept). `None` if the id is unknown or
+    /// revoked. Once the store has rolled, the new key is returned even if the fleet could not be
+    /// told (logged): the plaintext exists nowhere else.
     pub async fn roll(
         &self,
         key_id: &str,
@@ -301,7 +303,6 @@ impl KeyManager {
             successor.key_id = record.key_id;
             successor.hash = record.hash;
             successor.last_used_at = None;
-            successor.disabled = false;
             successor
                 .metadata
                 .insert("rolled_from".to_owned(), key_id.to_owned());
@@ -312,7 +313,11 @@ impl KeyManager {
         if !self.store.roll(key_id, successor, old_until).await? {
             return Ok(None);
         }
-        self.announce_change(key_id).await?;
+        // The new key exists only in this answer: failing the call would lose it, and a retry
+        // would roll again. Other instances' caches drop the old expiry within their TTL.
+        if let Err(error) = self.announce_change(key_id).await {
+            tracing::warn!(%error, "API key rolled but not announced to the fleet");
+        }
         Ok(Some(CreatedKey { key, info }))
     }
 

@@ -11,6 +11,9 @@ use crate::store::StoreError;
 /// Only keys that authenticated a request get in, so this bounds memory under any load.
 const MAX_PENDING: usize = 100_000;
 
+/// How many keys one write to the store carries.
+const BATCH: usize = 500;
+
 /// Records when each API key was last used without a write per request: the auth layer notes the
 /// time in memory ([`touch`](Self::touch), one short lock), and [`flush`](Self::flush) writes the
 /// batch to the store in one call — on a timer with [`flush_every`](Self::flush_every), or when
@@ -72,24 +75,30 @@ impl KeyUsage {
         }
     }
 
-    /// Writes the noted uses to the store in one batch; how many keys it held. On failure the
-    /// batch is kept for the next flush.
+    /// Writes the noted uses to the store, in batches of at most 500 keys sorted by key id (so
+    /// that two instances flushing at once lock rows in the same order and cannot deadlock, and
+    /// no transaction holds many locks for long); how many keys were written. On failure the
+    /// unwritten rest is kept for the next flush.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let batch: Vec<(Arc<str>, u64)> = std::mem::take(&mut *self.lock()).into_iter().collect();
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        if let Err(error) = self.store.record_usage(&batch).await {
-            for (key_id, at) in &batch {
-                self.touch(key_id, *at);
+        let mut batch: Vec<(Arc<str>, u64)> =
+            std::mem::take(&mut *self.lock()).into_iter().collect();
+        batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut written = 0;
+        for chunk in batch.chunks(BATCH) {
+            if let Err(error) = self.store.record_usage(chunk).await {
+                for (key_id, at) in &batch[written..] {
+                    self.touch(key_id, *at);
+                }
+                return Err(error);
             }
-            return Err(error);
+            written += chunk.len();
         }
-        Ok(batch.len())
+        Ok(written)
     }
 
     /// Flushes every `every` on a tokio task, until the last other handle to this `KeyUsage` is
-    /// dropped (then it flushes once more and stops). Must be called inside a tokio runtime.
+    /// dropped; uses noted after the last flush are then lost (call [`flush`](Self::flush) on
+    /// shutdown to keep them). Must be called inside a tokio runtime.
     #[cfg(feature = "fleet")]
     pub fn flush_every(
         self: &Arc<Self>,

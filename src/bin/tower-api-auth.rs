@@ -371,6 +371,12 @@ impl Output {
     }
 }
 
+/// `unix` as RFC 3339, or the plain number where RFC 3339 has no year for it (after 9999: a
+/// store's "never").
 fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+    const YEAR_10000: u64 = 253_402_300_800;
+    match std::time::UNIX_EPOCH.checked_add(Duration::from_secs(unix)) {
+        Some(time) if unix < YEAR_10000 => humantime::format_rfc3339_seconds(time).to_string(),
+        _ => format!("{unix} (unix seconds)"),
+    }
 }
