@@ -24,7 +24,7 @@ use tower_api_auth::revocation::{MemoryRevocationList, RevocationStore as _};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider, Tenant};
 
-use common::{AUDIENCE, HMAC_SECRET, ISSUER, TENANT, layered_router, send};
+use common::{AUDIENCE, HMAC_SECRET, ISSUER, TENANT, layered_router, runtime_with_io, send};
 
 const REVOKED: usize = 10_000;
 
@@ -147,17 +147,9 @@ fn api_key_cache_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.finish();
 }
 
-/// A current-thread runtime with I/O and timers: the feed's task and the stores' clients need them.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 fn benches(c: &mut Criterion) {
     tower_api_auth::crypto::ensure_provider();
-    let rt = runtime();
+    let rt = runtime_with_io();
     revocation_group(c, &rt);
     api_key_cache_group(c, &rt);
 }

@@ -25,7 +25,7 @@ use tower_api_auth::scope::Scopes;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 use tower_api_auth::{Algorithm, AuthLayer, Tenant};
 
-use common::{TENANT, layered_router, send};
+use common::{TENANT, layered_router, runtime_with_io, send};
 
 fn unique() -> u128 {
     SystemTime::now()
@@ -153,17 +153,9 @@ fn refresh_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.finish();
 }
 
-/// A current-thread runtime with I/O and timers: the feed's task and the stores' clients need them.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 fn benches(c: &mut Criterion) {
     tower_api_auth::crypto::ensure_provider();
-    let rt = runtime();
+    let rt = runtime_with_io();
     api_key_group(c, &rt);
     refresh_group(c, &rt);
 }

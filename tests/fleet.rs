@@ -16,111 +16,48 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower_api_auth::api_key::{KeySpec, KeyStore, KeyUsage};
 use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, MemoryFeed};
 use tower_api_auth::issuer::MemoryRefreshStore;
-use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;
 use tower_api_auth::{MemoryKeyProvider, Tenant};
 
-use common::fleet::{Instance, Setup, wait_until, worst};
-
-const TENANT: &str = "tn_a";
+use common::fleet::{
+    Instance, Setup, TENANT, key, key_revocation_propagation, logout_propagation, pair,
+    refresh_race, wait_until,
+};
 
 fn tenant() -> Tenant {
     Tenant::new(TENANT).unwrap()
 }
 
-/// An operator key on `instance`, allowed to use the admin API.
-async fn admin_key(instance: &Instance) -> String {
-    let scopes = Scopes::parse("keys:admin").unwrap();
-    instance
-        .keys
-        .create(
-            KeySpec::default()
-                .owner("ops")
-                .scopes(scopes)
-                .tenants([tenant()]),
-        )
-        .await
-        .unwrap()
-        .key
+/// A user's key on `instance`, for the API-key exchange.
+async fn user_key(instance: &Instance) -> String {
+    key(instance, "read").await
 }
 
-/// A user's key, for the API-key exchange.
-async fn user_key(instance: &Instance) -> String {
-    let scopes = Scopes::parse("read").unwrap();
-    instance
-        .keys
-        .create(
-            KeySpec::default()
-                .owner("user_1")
-                .scopes(scopes)
-                .tenants([tenant()]),
-        )
-        .await
-        .unwrap()
-        .key
+/// The in-memory stores and feed, shared by the instances of one test.
+fn memory() -> (MemoryFeed, Arc<MemoryRefreshStore>, MemoryKeyProvider) {
+    (
+        MemoryFeed::new(),
+        Arc::new(MemoryRefreshStore::new()),
+        MemoryKeyProvider::new(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_instance_is_refused_on_the_other_within_a_second() {
-    let (feed, refresh, keys) = (
-        MemoryFeed::new(),
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
-    let setup = Setup::default();
-    let a = setup
-        .start(feed.clone(), refresh.clone(), keys.clone())
-        .await;
-    let b = setup.start(feed, refresh, keys).await;
-    let key = user_key(&a).await;
-
-    let mut delays = Vec::new();
-    for _ in 0..20 {
-        let pair = a
-            .tokens
-            .exchange_api_key(&key, None, None, None)
-            .await
-            .unwrap();
-        let token = pair.access_token;
-        assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
-        let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
-        assert_eq!(logout.status, 204, "{}", logout.text);
-        delays.push(
-            wait_until(
-                Duration::from_secs(1),
-                || b.server.get("/me").bearer(&token).send(),
-                |reply| reply.status == 401,
-            )
-            .await,
-        );
-        let refused = b.server.get("/me").bearer(&token).send().await;
-        refused.assert_error(401, "token_revoked");
-    }
-    println!(
-        "logout propagation A→B over 20 logouts: worst {:?}",
-        worst(&delays)
-    );
+    let (feed, refresh, keys) = memory();
+    let (a, b) = pair((feed.clone(), feed), refresh, keys).await;
+    let worst = logout_propagation(&a, &b).await;
+    println!("logout propagation A→B over 20 logouts: worst {worst:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_cached() {
-    let (feed, refresh, keys) = (
-        MemoryFeed::new(),
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
-    let setup = Setup::default();
-    let a = setup
-        .start(feed.clone(), refresh.clone(), keys.clone())
-        .await;
-    let b = setup
-        .start(feed.clone(), refresh.clone(), keys.clone())
-        .await;
+    let (feed, refresh, keys) = memory();
+    let (a, b) = pair((feed.clone(), feed.clone()), refresh.clone(), keys.clone()).await;
     // A control instance whose key cache does not follow the feed: it shows the answer was
     // cached, so that only the feed can have made B refuse the key.
     let control = Setup {
@@ -129,67 +66,8 @@ async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_ca
     }
     .start(feed, refresh, keys)
     .await;
-    let admin = admin_key(&a).await;
-
-    let created = a
-        .server
-        .post("/admin/keys")
-        .api_key(&admin, TENANT)
-        .json(&json!({"owner": "user_7", "scopes": "read", "name": "to be revoked", "tenants": [TENANT]}))
-        .send()
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let body = created.json();
-    let (key, key_id) = (
-        body["key"].as_str().unwrap().to_owned(),
-        body["key_id"].as_str().unwrap().to_owned(),
-    );
-    for instance in [&b, &control] {
-        for _ in 0..2 {
-            assert_eq!(
-                instance
-                    .server
-                    .get("/me")
-                    .api_key(&key, TENANT)
-                    .send()
-                    .await
-                    .status,
-                200
-            );
-        }
-    }
-
-    let revoked = a
-        .server
-        .post(&format!("/admin/keys/{key_id}/revoke"))
-        .api_key(&admin, TENANT)
-        .send()
-        .await;
-    assert_eq!(revoked.status, 204, "{}", revoked.text);
-    let delay = wait_until(
-        Duration::from_secs(1),
-        || b.server.get("/me").api_key(&key, TENANT).send(),
-        |reply| reply.status == 401,
-    )
-    .await;
-    b.server
-        .get("/me")
-        .bearer(&key)
-        .send()
-        .await
-        .assert_error(401, "api_key_revoked");
+    let delay = key_revocation_propagation(&a, &b, Some(&control)).await;
     println!("key revocation propagation A→B: {delay:?}");
-    assert_eq!(
-        control
-            .server
-            .get("/me")
-            .api_key(&key, TENANT)
-            .send()
-            .await
-            .status,
-        200,
-        "without the feed, the cached answer would still be served"
-    );
 }
 
 /// A feed backend that can be switched off: while it is, every call fails and live
@@ -375,77 +253,9 @@ async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_refreshes_over_two_instances_give_one_success_and_end_the_session() {
-    let (feed, refresh, keys) = (
-        MemoryFeed::new(),
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
-    let setup = Setup::default();
-    let a = setup
-        .start(feed.clone(), refresh.clone(), keys.clone())
-        .await;
-    let b = setup.start(feed, refresh, keys).await;
-    let key = user_key(&a).await;
-    let pair = a
-        .tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap();
-    let refresh_token = pair.refresh_token.unwrap();
-
-    let replies = futures_join(64, |i| {
-        let server = if i % 2 == 0 {
-            a.server.clone()
-        } else {
-            b.server.clone()
-        };
-        let refresh_token = refresh_token.clone();
-        async move {
-            server
-                .post_json(
-                    "/v1/auth/refresh",
-                    &json!({ "refresh_token": refresh_token }),
-                )
-                .await
-        }
-    })
-    .await;
-    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
-    assert_eq!(winners.len(), 1, "exactly one refresh wins");
-    for loser in replies.iter().filter(|r| r.status != 200) {
-        loser.assert_error(400, "invalid_grant");
-    }
-    // Reuse detection ended the session: the winner's tokens are refused on both instances.
-    let won: Value = winners[0].json();
-    let next = won["refresh_token"].as_str().unwrap();
-    for instance in [&a, &b] {
-        instance
-            .server
-            .post_json("/v1/auth/refresh", &json!({ "refresh_token": next }))
-            .await
-            .assert_error(400, "invalid_grant");
-        let access = won["access_token"].as_str().unwrap();
-        wait_until(
-            Duration::from_secs(1),
-            || instance.server.get("/me").bearer(access).send(),
-            |reply| reply.status == 401,
-        )
-        .await;
-    }
-}
-
-/// Runs `n` requests at once and collects their replies.
-async fn futures_join<F, Fut>(n: usize, make: F) -> Vec<common::Reply>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = common::Reply> + Send + 'static,
-{
-    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
-    let mut replies = Vec::with_capacity(n);
-    for task in tasks {
-        replies.push(task.await.unwrap());
-    }
-    replies
+    let (feed, refresh, keys) = memory();
+    let (a, b) = pair((feed.clone(), feed), refresh, keys).await;
+    refresh_race(&a, &b).await;
 }
 
 #[tokio::test]

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -27,34 +25,13 @@ use tower_api_auth::sql::PgStore;
 use common::fleet::{Setup, wait_until};
 use common::servers::{Proxy, postgres_database, redis_prefix, redis_url};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Trust auth on loopback accepts any password: this one must never be printed.
 const DB_PASSWORD: &str = "db-pw-that-must-not-leak";
 
 // current_thread: the servers' and the feeds' tasks run on this thread, under the subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_the_logs_of_a_fleet() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture_logs();
 
     let database = postgres_database()
         .await
@@ -155,7 +132,7 @@ async fn no_secret_reaches_the_logs_of_a_fleet() {
         .send()
         .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.lines().count() > 20, "the flows were logged: {logs}");
     assert!(
         logs.contains("API key store failed"),

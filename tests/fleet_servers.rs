@@ -17,19 +17,17 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tower_api_auth::Tenant;
-use tower_api_auth::api_key::{KeySpec, KeyStore};
-use tower_api_auth::fleet::FeedBackend;
+use serde_json::json;
+use tower_api_auth::api_key::KeySpec;
 use tower_api_auth::issuer::RefreshStore;
 use tower_api_auth::redis::RedisStore;
-use tower_api_auth::scope::Scopes;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 
-use common::fleet::{Instance, Setup, wait_until, worst};
+use common::fleet::{
+    Setup, TENANT, key, key_revocation_propagation, logout_propagation, pair, refresh_race,
+    wait_until,
+};
 use common::servers::{Proxy, postgres_database, redis_prefix, redis_url, sqlite_url};
-
-const TENANT: &str = "tn_a";
 
 async fn postgres() -> PgStore {
     let store = PgStore::connect(&postgres_database().await).await.unwrap();
@@ -51,163 +49,13 @@ async fn redis(prefix: &str) -> RedisStore {
         .prefix(prefix)
 }
 
-async fn key(instance: &Instance, scopes: &str) -> String {
-    let spec = KeySpec::default()
-        .owner("user_1")
-        .tenants([Tenant::new(TENANT).unwrap()])
-        .scopes(Scopes::parse(scopes).unwrap());
-    instance.keys.create(spec).await.unwrap().key
-}
-
-/// 20 logouts on `a`, each refused on `b`; the worst delay.
-async fn logout_propagation(a: &Instance, b: &Instance) -> Duration {
-    let api_key = key(a, "read").await;
-    let mut delays = Vec::new();
-    for _ in 0..20 {
-        let pair = a
-            .tokens
-            .exchange_api_key(&api_key, None, None, None)
-            .await
-            .unwrap();
-        let token = pair.access_token;
-        assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
-        let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
-        assert_eq!(logout.status, 204, "{}", logout.text);
-        delays.push(
-            wait_until(
-                Duration::from_secs(1),
-                || b.server.get("/me").bearer(&token).send(),
-                |reply| reply.status == 401,
-            )
-            .await,
-        );
-        b.server
-            .get("/me")
-            .bearer(&token)
-            .send()
-            .await
-            .assert_error(401, "token_revoked");
-    }
-    worst(&delays)
-}
-
-/// A key cached on `b` (used twice), revoked through `a`'s admin API, refused on `b`; the delay.
-async fn key_revocation_propagation(a: &Instance, b: &Instance) -> Duration {
-    let admin = key(a, "keys:admin").await;
-    let created = a
-        .server
-        .post("/admin/keys")
-        .api_key(&admin, TENANT)
-        .json(&json!({"owner": "user_7", "scopes": "read", "tenants": [TENANT]}))
-        .send()
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let body = created.json();
-    let user_key = body["key"].as_str().unwrap().to_owned();
-    let key_id = body["key_id"].as_str().unwrap().to_owned();
-    for _ in 0..2 {
-        assert_eq!(
-            b.server
-                .get("/me")
-                .api_key(&user_key, TENANT)
-                .send()
-                .await
-                .status,
-            200
-        );
-    }
-    let revoked = a
-        .server
-        .post(&format!("/admin/keys/{key_id}/revoke"))
-        .api_key(&admin, TENANT)
-        .send()
-        .await;
-    assert_eq!(revoked.status, 204, "{}", revoked.text);
-    let delay = wait_until(
-        Duration::from_secs(1),
-        || b.server.get("/me").api_key(&user_key, TENANT).send(),
-        |reply| reply.status == 401,
-    )
-    .await;
-    b.server
-        .get("/me")
-        .api_key(&user_key, TENANT)
-        .send()
-        .await
-        .assert_error(401, "api_key_revoked");
-    delay
-}
-
-/// 64 refreshes of one token, half on each instance: one 200, 63 `invalid_grant`, and the
-/// session is over everywhere.
-async fn refresh_race(a: &Instance, b: &Instance) {
-    let api_key = key(a, "read").await;
-    let pair = a
-        .tokens
-        .exchange_api_key(&api_key, None, None, None)
-        .await
-        .unwrap();
-    let refresh_token = pair.refresh_token.unwrap();
-    let tasks: Vec<_> = (0..64)
-        .map(|i| {
-            let server = if i % 2 == 0 {
-                a.server.clone()
-            } else {
-                b.server.clone()
-            };
-            let body = json!({ "refresh_token": refresh_token });
-            tokio::spawn(async move { server.post_json("/v1/auth/refresh", &body).await })
-        })
-        .collect();
-    let mut replies = Vec::new();
-    for task in tasks {
-        replies.push(task.await.unwrap());
-    }
-    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
-    assert_eq!(winners.len(), 1, "exactly one refresh wins");
-    for loser in replies.iter().filter(|r| r.status != 200) {
-        loser.assert_error(400, "invalid_grant");
-    }
-    let won: Value = winners[0].json();
-    let access = won["access_token"].as_str().unwrap().to_owned();
-    for instance in [a, b] {
-        instance
-            .server
-            .post_json(
-                "/v1/auth/refresh",
-                &json!({ "refresh_token": won["refresh_token"] }),
-            )
-            .await
-            .assert_error(400, "invalid_grant");
-        wait_until(
-            Duration::from_secs(1),
-            || instance.server.get("/me").bearer(&access).send(),
-            |reply| reply.status == 401,
-        )
-        .await;
-    }
-}
-
-/// Two instances on the same stores.
-async fn pair<B, R, K>(feed: (B, B), refresh: R, keys: K) -> (Instance, Instance)
-where
-    B: FeedBackend,
-    R: RefreshStore + Clone,
-    K: KeyStore + Clone,
-{
-    let setup = Setup::default();
-    let a = setup.start(feed.0, refresh.clone(), keys.clone()).await;
-    let b = setup.start(feed.1, refresh, keys).await;
-    (a, b)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fleet_propagates_logouts_and_key_revocations_within_a_second() {
     let store = postgres().await;
     // Each instance listens on a connection of its own (the pool is shared here, the listener is not).
     let (a, b) = pair((store.clone(), store.clone()), store.clone(), store).await;
     let logout = logout_propagation(&a, &b).await;
-    let key = key_revocation_propagation(&a, &b).await;
+    let key = key_revocation_propagation(&a, &b, None).await;
     println!("PostgreSQL LISTEN/NOTIFY: logout worst of 20 {logout:?}, key revocation {key:?}");
 }
 
@@ -218,7 +66,7 @@ async fn redis_feed_with_keys_in_postgres_propagates_within_a_second() {
     let (ra, rb) = (redis(&prefix).await, redis(&prefix).await);
     let (a, b) = pair((ra.clone(), rb), ra, keys).await;
     let logout = logout_propagation(&a, &b).await;
-    let key = key_revocation_propagation(&a, &b).await;
+    let key = key_revocation_propagation(&a, &b, None).await;
     println!("Redis pub/sub: logout worst of 20 {logout:?}, key revocation {key:?}");
 }
 
@@ -227,7 +75,7 @@ async fn sqlite_fleet_on_one_file_propagates_within_a_second() {
     let store = sqlite().await;
     let (a, b) = pair((store.clone(), store.clone()), store.clone(), store).await;
     let logout = logout_propagation(&a, &b).await;
-    let key = key_revocation_propagation(&a, &b).await;
+    let key = key_revocation_propagation(&a, &b, None).await;
     println!("SQLite polling: logout worst of 20 {logout:?}, key revocation {key:?}");
 }
 

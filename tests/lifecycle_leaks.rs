@@ -8,39 +8,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use tower_api_auth::issuer::RefreshTokenHash;
 
 use common::lifecycle::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // current_thread: the server's tasks run on this thread, under the scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn no_token_leaks_into_responses_debug_output_or_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture_logs();
 
     let fx = Fixture::over_http().await;
     let mut replies = Vec::new();
@@ -153,7 +129,7 @@ async fn no_token_leaks_into_responses_debug_output_or_logs() {
 
     // Logs: there are some, and they hold no secret.
     drop(_guard);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("refresh token reuse"),
         "the capture works: {logs}"

@@ -352,6 +352,14 @@ pub(crate) async fn sanity_check(jwt: &[JwtCase], api_key: &ApiKeyCase) {
 }
 
 /// The current-thread runtime every bench drives requests on.
+/// A current-thread runtime with I/O and timers: a feed's task and the stores' clients need them.
+pub(crate) fn runtime_with_io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()

@@ -5,6 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+use tower_api_auth::Tenant;
+use tower_api_auth::api_key::KeySpec;
+use tower_api_auth::scope::Scopes;
+
 use axum::Router;
 use axum::routing::get;
 use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyAdmin, KeyManager, KeyStore};
@@ -17,6 +22,9 @@ use tower_api_auth::{AuthLayer, Identity, RequireScopesLayer, api_key::ApiKeyHas
 
 use super::lifecycle::hs256_issuer;
 use super::{Reply, Server, serve};
+
+/// The tenant of every key the fleet helpers make.
+pub(crate) const TENANT: &str = "tn_a";
 
 /// One instance of the fleet.
 pub(crate) struct Instance {
@@ -162,4 +170,173 @@ where
 /// maximum bounds from above).
 pub(crate) fn worst(delays: &[Duration]) -> Duration {
     delays.iter().copied().max().unwrap_or_default()
+}
+
+/// A key of `user_1` for tenant [`TENANT`] with `scopes`, made on `instance`.
+pub(crate) async fn key(instance: &Instance, scopes: &str) -> String {
+    let spec = KeySpec::default()
+        .owner("user_1")
+        .tenants([Tenant::new(TENANT).unwrap()])
+        .scopes(Scopes::parse(scopes).unwrap());
+    instance.keys.create(spec).await.unwrap().key
+}
+
+/// 20 logouts on `a`, each refused on `b`; the worst delay.
+pub(crate) async fn logout_propagation(a: &Instance, b: &Instance) -> Duration {
+    let api_key = key(a, "read").await;
+    let mut delays = Vec::new();
+    for _ in 0..20 {
+        let pair = a
+            .tokens
+            .exchange_api_key(&api_key, None, None, None)
+            .await
+            .unwrap();
+        let token = pair.access_token;
+        assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
+        let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
+        assert_eq!(logout.status, 204, "{}", logout.text);
+        delays.push(
+            wait_until(
+                Duration::from_secs(1),
+                || b.server.get("/me").bearer(&token).send(),
+                |reply| reply.status == 401,
+            )
+            .await,
+        );
+        b.server
+            .get("/me")
+            .bearer(&token)
+            .send()
+            .await
+            .assert_error(401, "token_revoked");
+    }
+    worst(&delays)
+}
+
+/// A key cached on `b` (used twice), revoked through `a`'s admin API, refused on `b`; the delay.
+/// A `control` instance, whose cache does not follow the feed, uses the key too and still
+/// accepts it afterwards: proof that `b` answered from its cache until the feed told it.
+pub(crate) async fn key_revocation_propagation(
+    a: &Instance,
+    b: &Instance,
+    control: Option<&Instance>,
+) -> Duration {
+    let admin = key(a, "keys:admin").await;
+    let created = a
+        .server
+        .post("/admin/keys")
+        .api_key(&admin, TENANT)
+        .json(&json!({"owner": "user_7", "scopes": "read", "tenants": [TENANT]}))
+        .send()
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let body = created.json();
+    let user_key = body["key"].as_str().unwrap().to_owned();
+    let key_id = body["key_id"].as_str().unwrap().to_owned();
+    for instance in std::iter::once(b).chain(control) {
+        for _ in 0..2 {
+            let reply = instance
+                .server
+                .get("/me")
+                .api_key(&user_key, TENANT)
+                .send()
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
+    }
+    let revoked = a
+        .server
+        .post(&format!("/admin/keys/{key_id}/revoke"))
+        .api_key(&admin, TENANT)
+        .send()
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let delay = wait_until(
+        Duration::from_secs(1),
+        || b.server.get("/me").api_key(&user_key, TENANT).send(),
+        |reply| reply.status == 401,
+    )
+    .await;
+    b.server
+        .get("/me")
+        .api_key(&user_key, TENANT)
+        .send()
+        .await
+        .assert_error(401, "api_key_revoked");
+    if let Some(control) = control {
+        let reply = control
+            .server
+            .get("/me")
+            .api_key(&user_key, TENANT)
+            .send()
+            .await;
+        assert_eq!(
+            reply.status, 200,
+            "without the feed the cached answer is still served"
+        );
+    }
+    delay
+}
+
+/// 64 refreshes of one token, half on each instance: one 200, 63 `invalid_grant`, and the
+/// session is over everywhere.
+pub(crate) async fn refresh_race(a: &Instance, b: &Instance) {
+    let api_key = key(a, "read").await;
+    let pair = a
+        .tokens
+        .exchange_api_key(&api_key, None, None, None)
+        .await
+        .unwrap();
+    let refresh_token = pair.refresh_token.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let server = if i % 2 == 0 {
+                a.server.clone()
+            } else {
+                b.server.clone()
+            };
+            let body = json!({ "refresh_token": refresh_token });
+            tokio::spawn(async move { server.post_json("/v1/auth/refresh", &body).await })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "exactly one refresh wins");
+    for loser in replies.iter().filter(|r| r.status != 200) {
+        loser.assert_error(400, "invalid_grant");
+    }
+    let won: Value = winners[0].json();
+    let access = won["access_token"].as_str().unwrap().to_owned();
+    for instance in [a, b] {
+        instance
+            .server
+            .post_json(
+                "/v1/auth/refresh",
+                &json!({ "refresh_token": won["refresh_token"] }),
+            )
+            .await
+            .assert_error(400, "invalid_grant");
+        wait_until(
+            Duration::from_secs(1),
+            || instance.server.get("/me").bearer(&access).send(),
+            |reply| reply.status == 401,
+        )
+        .await;
+    }
+}
+
+/// Two instances on the same stores.
+pub(crate) async fn pair<B, R, K>(feed: (B, B), refresh: R, keys: K) -> (Instance, Instance)
+where
+    B: FeedBackend,
+    R: RefreshStore + Clone,
+    K: KeyStore + Clone,
+{
+    let setup = Setup::default();
+    let a = setup.start(feed.0, refresh.clone(), keys.clone()).await;
+    let b = setup.start(feed.1, refresh, keys).await;
+    (a, b)
 }
