@@ -398,3 +398,51 @@ async fn sqlite_snapshot_prunes_the_feed_log_but_keeps_revocations() {
         FeedEvent::key("k2next")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_migrating_at_once_take_turns() {
+    let url = postgres_database().await;
+    let file = sqlite_url();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let postgres = PgStore::connect(&url).await.unwrap();
+        let sqlite = SqliteStore::connect(&file).await.unwrap();
+        tasks.push(tokio::spawn(async move { postgres.migrate().await }));
+        tasks.push(tokio::spawn(async move { sqlite.migrate().await }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("every instance migrates");
+    }
+    api_key(&PgStore::connect(&url).await.unwrap()).await;
+    api_key(&SqliteStore::connect(&file).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_apps_own_sqlx_migrations_keep_working_beside_the_stores() {
+    let dir = std::env::temp_dir().join(common::servers::unique_name("taa_app_migrations"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0001_app_things.sql"),
+        "CREATE TABLE app_things (id BIGINT);",
+    )
+    .unwrap();
+    let app = tower_api_auth::sql::sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap();
+
+    let postgres = PgStore::connect(&postgres_database().await).await.unwrap();
+    app.run(postgres.pool())
+        .await
+        .expect("the app migrates first");
+    postgres.migrate().await.expect("then the store");
+    app.run(postgres.pool())
+        .await
+        .expect("and the app again, with the store's tables beside");
+    let sqlite = SqliteStore::connect(&sqlite_url()).await.unwrap();
+    sqlite.migrate().await.expect("the store migrates first");
+    app.run(sqlite.pool())
+        .await
+        .expect("then the app, which knows nothing of the store's");
+    sqlite.migrate().await.expect("and the store again");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

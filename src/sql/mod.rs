@@ -87,8 +87,11 @@
 //! are pruned ten minutes after. PostgreSQL announces with `pg_notify` on the store's
 //! [channel](PgStore::channel) instead.
 //!
-//! sqlx records the migrations in `_sqlx_migrations`; the app's own sqlx migrations may share that
-//! table (each migrator ignores the versions it does not know).
+//! **`auth_schema_migrations`**: which of the crate's migrations ran: `version`, `description`,
+//! `checksum` (sqlx's SHA-384 of the migration, checked on every `migrate`), `applied_at`. A table
+//! of its own, not sqlx's `_sqlx_migrations`: sqlx's migrator, and `sqlx migrate run`, refuse a
+//! database whose `_sqlx_migrations` lists versions they do not know, so sharing it would break
+//! the app's own migrations.
 
 #[cfg(feature = "issuer")]
 mod clients;

@@ -108,5 +108,8 @@ crate::sql::store::impl_sql_store!(
     sqlx::postgres::PgRow,
     PgPool,
     "migrations/postgres",
-    channel
+    channel,
+    // The lock's key: "tower-api-auth" folded into 63 bits; taken for the transaction only.
+    "BEGIN; SELECT pg_advisory_xact_lock(8243124720711413089)",
+    "BYTEA"
 );

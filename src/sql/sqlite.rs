@@ -98,5 +98,8 @@ crate::sql::store::impl_sql_store!(
     sqlx::sqlite::SqliteRow,
     SqlitePool,
     "migrations/sqlite",
-    poll_interval
+    poll_interval,
+    // IMMEDIATE takes the write lock at once, so two instances migrating take turns.
+    "BEGIN IMMEDIATE",
+    "BLOB"
 );

@@ -8,9 +8,13 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Implements `pool()` and `migrate()` for `$store`, whose pool is a `$pool`, with the migrations
 /// embedded from `$migrations` (a directory at the crate root), and a `Debug` that shows the pool's
-/// state and the field `$setting`, never the connection string.
+/// state and the field `$setting`, never the connection string. `$begin` opens the migration
+/// transaction and takes the lock that serializes instances; `$bytes` is the byte-string type.
 macro_rules! impl_store_basics {
-    ($store:ident, $pool:ty, $migrations:literal, $setting:ident) => {
+    (
+        $store:ident, $db:ty, $pool:ty, $migrations:literal, $setting:ident, $begin:literal,
+        $bytes:literal
+    ) => {
         impl ::std::fmt::Debug for $store {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct(stringify!($store))
@@ -29,16 +33,76 @@ macro_rules! impl_store_basics {
             }
 
             /// Creates or updates the tables (see the [module docs](crate::sql)): the migrations
-            /// embedded in the crate, run in a transaction each and recorded in sqlx's
-            /// `_sqlx_migrations` table. Running it again, or from several instances, is safe.
-            /// Migrations the app itself recorded in that table are left alone.
+            /// embedded in the crate, all in one transaction, recorded in a table of this
+            /// crate's own, `auth_schema_migrations`. Running it again, or from several instances
+            /// at once, is safe: the transaction holds a lock that makes them take turns (an
+            /// advisory lock on PostgreSQL, the write lock on SQLite). The app's own sqlx
+            /// migrations are never touched, and never see this crate's: sqlx's migrator (and
+            /// `sqlx migrate run`) refuses to run where `_sqlx_migrations` lists versions it does
+            /// not know, so sharing that table would break the app's migrations.
             pub async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
-                let mut migrator = ::sqlx::migrate!($migrations);
-                migrator.set_ignore_missing(true);
-                migrator
-                    .run(&self.pool)
+                use $crate::sql::error::db_error;
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                ::sqlx::Executor::execute(&mut *conn, $begin)
                     .await
-                    .map_err(|error| $crate::sql::error::db_error(error.into()))
+                    .map_err(db_error)?;
+                let outcome = Self::apply_migrations(&mut conn).await;
+                let end = if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                let ended = ::sqlx::Executor::execute(&mut *conn, end).await;
+                if ended.is_err() {
+                    // Never hand a connection with an open transaction back to the pool.
+                    conn.close_on_drop();
+                }
+                outcome.and(ended.map(drop)).map_err(db_error)
+            }
+
+            /// Applies the embedded migrations not yet recorded, inside the open transaction.
+            async fn apply_migrations(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+            ) -> Result<(), ::sqlx::Error> {
+                ::sqlx::Executor::execute(
+                    &mut *conn,
+                    concat!(
+                        "CREATE TABLE IF NOT EXISTS auth_schema_migrations (",
+                        "version BIGINT PRIMARY KEY, description TEXT NOT NULL, ",
+                        "checksum ",
+                        $bytes,
+                        " NOT NULL, applied_at BIGINT NOT NULL)"
+                    ),
+                )
+                .await?;
+                for migration in ::sqlx::migrate!($migrations).iter() {
+                    let applied: Option<Vec<u8>> = ::sqlx::query_scalar(
+                        "SELECT checksum FROM auth_schema_migrations WHERE version = $1",
+                    )
+                    .bind(migration.version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match applied {
+                        Some(checksum) if checksum == *migration.checksum => continue,
+                        Some(_) => {
+                            return Err(::sqlx::Error::Protocol(format!(
+                                "tower-api-auth migration {} changed after it was applied",
+                                migration.version
+                            )));
+                        }
+                        None => {}
+                    }
+                    ::sqlx::Executor::execute(&mut *conn, &*migration.sql).await?;
+                    ::sqlx::query(
+                        "INSERT INTO auth_schema_migrations \
+                         (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(migration.version)
+                    .bind(&*migration.description)
+                    .bind(&*migration.checksum)
+                    .bind($crate::sql::value::int($crate::clock::Clock::now(
+                        &$crate::clock::SystemClock,
+                    )))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
             }
         }
     };
@@ -48,8 +112,19 @@ pub(crate) use impl_store_basics;
 /// Everything a SQL store implements, for `$store` on database `$db` (rows `$row`, pool `$pool`),
 /// from the shared implementations: see [`impl_store_basics`] for `$migrations` and `$setting`.
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, $row:ty, $pool:ty, $migrations:literal, $setting:ident) => {
-        $crate::sql::store::impl_store_basics!($store, $pool, $migrations, $setting);
+    (
+        $store:ident, $db:ty, $row:ty, $pool:ty, $migrations:literal, $setting:ident,
+        $begin:literal, $bytes:literal
+    ) => {
+        $crate::sql::store::impl_store_basics!(
+            $store,
+            $db,
+            $pool,
+            $migrations,
+            $setting,
+            $begin,
+            $bytes
+        );
         $crate::sql::row::columns_for!($row);
         $crate::sql::keys::impl_key_store!($store, $db);
         $crate::sql::revocations::impl_revocations!($store, $db);
