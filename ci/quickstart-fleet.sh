@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Two quickstart instances started with the same configuration file, DATABASE_URL and REDIS_URL
+# behave as one service: a session started on A refreshes on B, a logout on A is refused on B,
+# and a key made and revoked with the command-line tool works, then stops working, on B.
+# Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379 (.ci/run starts
+# them). Run from the crate root: bash ci/quickstart-fleet.sh
+set -euo pipefail
+
+cargo build -q --all-features --example quickstart --bin tower-api-auth
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+quickstart="$target/debug/examples/quickstart"
+cli="$target/debug/tower-api-auth"
+
+db="taa_test_quickstart_$$"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db"
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" REDIS_URL="redis://127.0.0.1:6379"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start <name>: one instance on a free port; sets BASE_<name>.
+start() {
+  PORT=0 RUST_LOG=warn "$quickstart" examples/quickstart.toml >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/$1.log")
+    [[ -n $base ]] && break
+    sleep 0.1
+  done
+  [[ -n $base ]] || { echo "instance $1 did not start:"; cat "$work/$1.log"; exit 1; }
+  printf -v "BASE_$1" '%s' "$base"
+}
+start A
+start B
+echo "A=$BASE_A B=$BASE_B"
+
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+expect() { # expect <what> <wanted status> <got status>
+  if [[ $2 != "$3" ]]; then echo "FAIL: $1: wanted $2, got $3"; exit 1; fi
+  echo "ok: $1 ($3)"
+}
+json=(-H 'Content-Type: application/json')
+
+login=$(curl -s -X POST "$BASE_A/v1/auth/login" "${json[@]}" \
+  -d '{"username":"demo@silentchat.test","password":"correct horse battery staple"}')
+access=$(echo "$login" | field access_token)
+refresh=$(echo "$login" | field refresh_token)
+[[ -n $access && -n $refresh ]] || { echo "FAIL: login on A: $login"; exit 1; }
+expect "A's access token on B" 200 "$(status "$BASE_B/v1/me" -H "Authorization: Bearer $access")"
+next=$(curl -s -X POST "$BASE_B/v1/auth/refresh" "${json[@]}" -d "{\"refresh_token\":\"$refresh\"}")
+access=$(echo "$next" | field access_token)
+[[ -n $access ]] || { echo "FAIL: A's refresh token on B: $next"; exit 1; }
+echo "ok: A's refresh token rotates on B"
+expect "the spent refresh token on A" 400 \
+  "$(status -X POST "$BASE_A/v1/auth/refresh" "${json[@]}" -d "{\"refresh_token\":\"$refresh\"}")"
+login=$(curl -s -X POST "$BASE_A/v1/auth/login" "${json[@]}" \
+  -d '{"username":"demo@silentchat.test","password":"correct horse battery staple"}')
+access=$(echo "$login" | field access_token)
+expect "logout on A" 204 "$(status -X POST "$BASE_A/v1/auth/logout" -H "Authorization: Bearer $access")"
+sleep 0.2
+expect "the logged-out token on B" 401 "$(status "$BASE_B/v1/me" -H "Authorization: Bearer $access")"
+
+key=$("$cli" keys create --owner svc_ci --tenant tn_demo --scope conversations:read 2>/dev/null | head -n1)
+key_headers=(-H "X-API-Key: $key" -H 'X-Tenant-ID: tn_demo')
+expect "a key made with the CLI, on B" 200 "$(status "$BASE_B/v1/conversations" "${key_headers[@]}")"
+expect "the same key, cached on B" 200 "$(status "$BASE_B/v1/conversations" "${key_headers[@]}")"
+"$cli" keys revoke "$(echo "$key" | cut -d_ -f3)" >/dev/null 2>&1
+sleep 0.2
+expect "the key revoked with the CLI, on B" 401 "$(status "$BASE_B/v1/conversations" "${key_headers[@]}")"
+echo "quickstart fleet: two instances behave as one"
