@@ -26,10 +26,20 @@ pub(crate) fn duplicate_client() -> StoreError {
 macro_rules! impl_client_store {
     ($store:ty) => {
         impl $store {
-            /// Registers an OAuth client whose secret was hashed with
-            /// [`ApiKeyHasher::default`](crate::api_key::ApiKeyHasher::default) (the store's
-            /// [`secret_hasher`](crate::issuer::ClientStore::secret_hasher)). An id already taken
-            /// is an error: a client's secret is never replaced by accident.
+            /// The hasher the OAuth clients' secret hashes are made with (default:
+            /// [`ApiKeyHasher::default`](crate::api_key::ApiKeyHasher::default)); the token
+            /// service checks presented secrets with it
+            /// ([`secret_hasher`](crate::issuer::ClientStore::secret_hasher)). Give it a pepper
+            /// with [`ApiKeyHasher::with_pepper`](crate::api_key::ApiKeyHasher::with_pepper).
+            #[must_use]
+            pub fn client_hasher(mut self, hasher: $crate::api_key::ApiKeyHasher) -> Self {
+                self.client_hasher = hasher;
+                self
+            }
+
+            /// Registers an OAuth client whose secret was hashed with the store's
+            /// [`client_hasher`](Self::client_hasher). An id already taken is an error: a
+            /// client's secret is never replaced by accident.
             pub async fn register_client(
                 &self,
                 record: $crate::issuer::ClientRecord,
@@ -70,6 +80,10 @@ macro_rules! impl_client_store {
         }
 
         impl $crate::issuer::ClientStore for $store {
+            fn secret_hasher(&self) -> $crate::api_key::ApiKeyHasher {
+                self.client_hasher.clone()
+            }
+
             async fn client(
                 &self,
                 client_id: &str,

@@ -56,6 +56,9 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     pool: PgPool,
     channel: Arc<str>,
+    /// The hasher of the OAuth clients' secrets.
+    #[cfg(feature = "issuer")]
+    client_hasher: crate::api_key::ApiKeyHasher,
 }
 
 impl PgStore {
@@ -69,6 +72,8 @@ impl PgStore {
         Self {
             pool,
             channel: Arc::from(Self::DEFAULT_CHANNEL),
+            #[cfg(feature = "issuer")]
+            client_hasher: crate::api_key::ApiKeyHasher::default(),
         }
     }
 

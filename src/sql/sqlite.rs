@@ -41,6 +41,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     poll_interval: Duration,
+    /// The hasher of the OAuth clients' secrets.
+    #[cfg(feature = "issuer")]
+    client_hasher: crate::api_key::ApiKeyHasher,
 }
 
 impl SqliteStore {
@@ -53,6 +56,8 @@ impl SqliteStore {
         Self {
             pool,
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
+            #[cfg(feature = "issuer")]
+            client_hasher: crate::api_key::ApiKeyHasher::default(),
         }
     }
 
