@@ -446,3 +446,53 @@ async fn the_apps_own_sqlx_migrations_keep_working_beside_the_stores() {
     sqlite.migrate().await.expect("and the store again");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn client_secrets_are_checked_with_the_stores_peppered_hasher() {
+    let peppered = ApiKeyHasher::with_pepper(b"a-server-side-pepper-for-client-secrets");
+    let postgres = PgStore::connect(&postgres_database().await)
+        .await
+        .unwrap()
+        .client_hasher(peppered.clone());
+    postgres.migrate().await.unwrap();
+    let sqlite = SqliteStore::connect(&sqlite_url())
+        .await
+        .unwrap()
+        .client_hasher(peppered.clone());
+    sqlite.migrate().await.unwrap();
+    let record = |hasher: &ApiKeyHasher| {
+        ClientRecord::new(
+            "billing",
+            hasher.hash("s3cret"),
+            Scopes::parse("billing:read").unwrap(),
+        )
+    };
+    postgres.register_client(record(&peppered)).await.unwrap();
+    sqlite.register_client(record(&peppered)).await.unwrap();
+    for tokens in [service(postgres), service(sqlite)] {
+        assert!(
+            tokens
+                .client_credentials("billing", "s3cret", None)
+                .await
+                .is_ok()
+        );
+        let wrong = tokens
+            .client_credentials("billing", "nope", None)
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code(), "invalid_client");
+    }
+    // A store left on the default hasher does not accept the peppered hash: the pepper matters.
+    let plain = PgStore::connect(&postgres_database().await).await.unwrap();
+    plain.migrate().await.unwrap();
+    plain.register_client(record(&peppered)).await.unwrap();
+    let tokens = service(plain);
+    assert_eq!(
+        tokens
+            .client_credentials("billing", "s3cret", None)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_client"
+    );
+}
