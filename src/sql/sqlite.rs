@@ -85,7 +85,9 @@ impl SqliteStore {
     }
 
     /// How often a feed subscription looks for new events (default 200 ms): the delay before
-    /// the other processes of the host learn of a revocation.
+    /// the other processes of the host learn of a revocation. Keep it well under the feed's
+    /// [resync interval](crate::fleet::FeedBuilder::resync_every): the feed's ping must come
+    /// back within one interval, or the subscription is taken for dead.
     #[must_use]
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every.max(Duration::from_millis(1));
