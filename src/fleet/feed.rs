@@ -212,16 +212,24 @@ impl RevocationFeed {
         }
     }
 
-    /// Waits until a resync has succeeded since this call began (the first one after start, or
-    /// the one after a reconnect). Wrap it in a timeout: it waits for as long as the store is down.
+    /// Waits until the feed is up and [fresh](Self::is_fresh) at its clock's time: at once if it
+    /// is, else until a resync succeeds (the first one after start, the one after a reconnect,
+    /// or the next periodic one after a manual clock moved on). Wrap it in a timeout: it waits
+    /// for as long as the store is down.
     pub async fn synced(&self) {
         let mut syncs = self.shared.syncs.subscribe();
-        let seen = *syncs.borrow_and_update();
-        if seen > 0 && self.shared.up.load(Ordering::Acquire) {
-            return;
+        loop {
+            let seen = *syncs.borrow_and_update();
+            if self.shared.up.load(Ordering::Acquire)
+                && self.shared.is_fresh(self.shared.clock.now())
+            {
+                return;
+            }
+            // `changed` fails only when the sender is gone, which this handle prevents.
+            if syncs.wait_for(|&count| count > seen).await.is_err() {
+                return;
+            }
         }
-        // `changed` fails only when the sender is gone, which this handle prevents.
-        let _ = syncs.wait_for(|&count| count > seen).await;
     }
 
     /// Whether the feed is subscribed and its last resync succeeded (for health checks).
