@@ -37,6 +37,15 @@ async fn user_key(instance: &Instance) -> String {
     key(instance, "read").await
 }
 
+/// An access token of a new session, exchanged for `key` on `instance`.
+async fn access_token(instance: &Instance, key: &str) -> String {
+    let pair = instance
+        .tokens
+        .exchange_api_key(key, None, None, None)
+        .await;
+    pair.unwrap().access_token
+}
+
 /// The in-memory stores and feed, shared by the instances of one test.
 fn memory() -> (MemoryFeed, Arc<MemoryRefreshStore>, MemoryKeyProvider) {
     (
@@ -164,22 +173,14 @@ impl FeedBackend for Switchable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_until_it_resyncs() {
     let feed = Switchable::new(MemoryFeed::new());
-    let (refresh, keys) = (
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
+    let (_, refresh, keys) = memory();
     let setup = Setup {
         staleness: Duration::from_secs(30),
         ..Setup::default()
     };
     let a = setup.start(feed.clone(), refresh, keys.clone()).await;
     let key = user_key(&a).await;
-    let token = a
-        .tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap()
-        .access_token;
+    let token = access_token(&a, &key).await;
     assert_eq!(a.server.get("/me").bearer(&token).send().await.status, 200);
     // A second key, answered from the instance's cache from now on.
     let cached = user_key(&a).await;
@@ -315,10 +316,7 @@ async fn until_up(feed: &tower_api_auth::fleet::RevocationFeed, up: bool, limit:
 async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
     let store = MemoryFeed::new();
     let feed = Switchable::new(store.clone());
-    let (refresh, keys) = (
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
+    let (_, refresh, keys) = memory();
     // Resyncs every 500 ms: a silent subscription is found within two of them.
     let a = Setup::default()
         .start(feed.clone(), refresh.clone(), keys.clone())
@@ -352,19 +350,11 @@ async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_hangs_cannot_keep_an_instance_fresh_past_its_bound() {
     let feed = Switchable::new(MemoryFeed::new());
-    let (refresh, keys) = (
-        Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
-    );
+    let (_, refresh, keys) = memory();
     let setup = Setup::default();
     let a = setup.start(feed.clone(), refresh, keys).await;
     let key = user_key(&a).await;
-    let token = a
-        .tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap()
-        .access_token;
+    let token = access_token(&a, &key).await;
 
     // The next resync's snapshot never answers: the task is stuck, the feed still looks up.
     feed.hanging.store(true, Ordering::SeqCst);

@@ -24,8 +24,8 @@ use tower_api_auth::redis::RedisStore;
 use tower_api_auth::sql::{PgStore, SqliteStore};
 
 use common::fleet::{
-    Setup, TENANT, key, key_revocation_propagation, logout_propagation, pair, refresh_race,
-    wait_until,
+    Instance, Setup, TENANT, key, key_revocation_propagation, logout_propagation, pair,
+    refresh_race, wait_until,
 };
 use common::servers::{Proxy, postgres_database, redis_prefix, redis_url, sqlite_url};
 
@@ -102,6 +102,25 @@ async fn sixty_four_refreshes_over_two_instances_on_sqlite() {
     refresh_race(&a, &b).await;
 }
 
+/// After an outage: the session started before it refreshes (nothing was lost, nothing was
+/// spent), and its access token is accepted again once the feed has resynced.
+async fn refreshes_after_the_outage(a: &Instance, refresh_token: &str, access_token: &str) {
+    let refreshed = a
+        .server
+        .post_json(
+            "/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    wait_until(
+        Duration::from_secs(10),
+        || a.server.get("/me").bearer(access_token).send(),
+        |reply| reply.status == 200,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sessions() {
     let database = postgres_database().await;
@@ -164,21 +183,7 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
         |reply| reply.status == 200,
     )
     .await;
-    // The session started before the outage refreshes: nothing was lost, nothing was spent.
-    let refreshed = a
-        .server
-        .post_json(
-            "/v1/auth/refresh",
-            &json!({ "refresh_token": refresh_token }),
-        )
-        .await;
-    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
-    wait_until(
-        Duration::from_secs(10),
-        || async { a.server.get("/me").bearer(&pair.access_token).send().await },
-        |r| r.status == 200,
-    )
-    .await;
+    refreshes_after_the_outage(&a, &refresh_token, &pair.access_token).await;
     let reconnecting = std::time::Instant::now();
     while !a.feed.is_up() {
         assert!(
@@ -232,21 +237,7 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
     )
     .await;
     println!("Redis: sessions are written again {back:?} after it came back");
-    // The session started before the outage refreshes: nothing was lost, nothing was spent.
-    let refreshed = a
-        .server
-        .post_json(
-            "/v1/auth/refresh",
-            &json!({ "refresh_token": refresh_token }),
-        )
-        .await;
-    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
-    wait_until(
-        Duration::from_secs(10),
-        || async { a.server.get("/me").bearer(&pair.access_token).send().await },
-        |r| r.status == 200,
-    )
-    .await;
+    refreshes_after_the_outage(&a, &refresh_token, &pair.access_token).await;
 }
 
 /// Absolute lifetime and idle timeout, through the token service, on `store`: a session idle
