@@ -17,7 +17,7 @@ use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;
 use tower_api_auth::{AuthLayer, KeyProvider, MemoryKeyProvider, RequireScopesLayer, Tenant};
 
-use common::{Server, in_process};
+use common::{Call, Server, in_process};
 
 const TENANT: &str = "tn_ops";
 
@@ -65,6 +65,21 @@ async fn admin() -> Admin {
 }
 
 impl Admin {
+    /// `GET <path>` as the operator.
+    fn get(&self, path: &str) -> Call {
+        self.server.get(path).api_key(&self.operator, TENANT)
+    }
+
+    /// `POST <path>` as the operator.
+    fn post(&self, path: &str) -> Call {
+        self.server.post(path).api_key(&self.operator, TENANT)
+    }
+
+    /// `PATCH <path>` as the operator.
+    fn patch(&self, path: &str) -> Call {
+        self.server.patch(path).api_key(&self.operator, TENANT)
+    }
+
     async fn create(&self, body: Value) -> Value {
         let reply = self
             .server
@@ -105,29 +120,14 @@ async fn keys_are_created_listed_edited_and_revoked_and_no_answer_holds_a_hash()
     admin
         .create(json!({"owner": "user_2", "tenants": ["tn_other"]}))
         .await;
-    let listed = admin
-        .server
-        .get("/keys?owner=user_1")
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let listed = admin.get("/keys?owner=user_1").send().await;
     assert_eq!(listed.status, 200);
     let keys = listed.json()["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["key_id"], key_id);
-    let by_tenant = admin
-        .server
-        .get("/keys?tenant=tn_other")
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let by_tenant = admin.get("/keys?tenant=tn_other").send().await;
     assert_eq!(by_tenant.json()["keys"].as_array().unwrap().len(), 1);
-    let all = admin
-        .server
-        .get("/keys")
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let all = admin.get("/keys").send().await;
     assert_eq!(
         all.json()["keys"].as_array().unwrap().len(),
         3,
@@ -145,19 +145,12 @@ async fn keys_are_created_listed_edited_and_revoked_and_no_answer_holds_a_hash()
         );
     }
 
-    let shown = admin
-        .server
-        .get(&format!("/keys/{key_id}"))
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let shown = admin.get(&format!("/keys/{key_id}")).send().await;
     assert_eq!(shown.json()["name"], "CI");
     assert!(!shown.text.contains("hash"));
 
     let patched = admin
-        .server
         .patch(&format!("/keys/{key_id}"))
-        .api_key(&admin.operator, TENANT)
         .json(&json!({"scopes": "reports:read reports:write", "expires_at": 1_800_000_100}))
         .send()
         .await;
@@ -169,21 +162,14 @@ async fn keys_are_created_listed_edited_and_revoked_and_no_answer_holds_a_hash()
     admin.clock.advance(Duration::from_secs(100));
     assert_eq!(admin.status_of(key).await, 401, "expired by the new expiry");
     let cleared = admin
-        .server
         .patch(&format!("/keys/{key_id}"))
-        .api_key(&admin.operator, TENANT)
         .json(&json!({"expires_at": null}))
         .send()
         .await;
     assert_eq!(cleared.json()["expires_at"], Value::Null);
     assert_eq!(admin.status_of(key).await, 200, "null removes the expiry");
 
-    let revoked = admin
-        .server
-        .post(&format!("/keys/{key_id}/revoke"))
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let revoked = admin.post(&format!("/keys/{key_id}/revoke")).send().await;
     assert_eq!(revoked.status, 204);
     admin
         .server
@@ -192,12 +178,7 @@ async fn keys_are_created_listed_edited_and_revoked_and_no_answer_holds_a_hash()
         .send()
         .await
         .assert_error(401, "api_key_revoked");
-    let listed = admin
-        .server
-        .get("/keys?owner=user_1")
-        .api_key(&admin.operator, TENANT)
-        .send()
-        .await;
+    let listed = admin.get("/keys?owner=user_1").send().await;
     assert_eq!(
         listed.json()["keys"][0]["revoked"],
         true,
@@ -216,9 +197,7 @@ async fn a_rolled_key_keeps_working_for_the_grace_period_and_its_successor_has_t
         created["key_id"].as_str().unwrap(),
     );
     let rolled = admin
-        .server
         .post(&format!("/keys/{old_id}/roll"))
-        .api_key(&admin.operator, TENANT)
         .json(&json!({"grace_seconds": 3600}))
         .send()
         .await;
@@ -276,51 +255,54 @@ async fn a_rolled_key_keeps_working_for_the_grace_period_and_its_successor_has_t
 #[tokio::test]
 async fn bad_requests_are_4xx_and_unknown_keys_404() {
     let admin = admin().await;
-    let post = |path: &str| admin.server.post(path).api_key(&admin.operator, TENANT);
-    post("/keys")
+
+    admin
+        .post("/keys")
         .raw("application/json", "{not json")
         .send()
         .await
         .assert_error(400, "invalid_request");
-    post("/keys")
+    admin
+        .post("/keys")
         .json(&json!({"scopes": "a", "colour": "red"}))
         .send()
         .await
         .assert_error(400, "invalid_request");
-    post("/keys")
+    admin
+        .post("/keys")
         .json(&json!({"tenants": ["not a tenant!"]}))
         .send()
         .await
         .assert_error(400, "invalid_request");
-    post("/keys")
+    admin
+        .post("/keys")
         .raw("text/plain", "{}")
         .send()
         .await
         .assert_error(400, "invalid_request");
-    post("/keys")
+    admin
+        .post("/keys")
         .json(&json!({"name": "x".repeat(70_000)}))
         .send()
         .await
         .assert_error(413, "request_too_large");
-    post("/keys/k_unknown/revoke")
-        .send()
-        .await
-        .assert_error(404, "key_not_found");
-    post("/keys/k_unknown/roll")
+    admin
+        .post("/keys/k_unknown/revoke")
         .send()
         .await
         .assert_error(404, "key_not_found");
     admin
-        .server
+        .post("/keys/k_unknown/roll")
+        .send()
+        .await
+        .assert_error(404, "key_not_found");
+    admin
         .get("/keys/k_unknown")
-        .api_key(&admin.operator, TENANT)
         .send()
         .await
         .assert_error(404, "key_not_found");
     admin
-        .server
         .patch("/keys/k_unknown")
-        .api_key(&admin.operator, TENANT)
         .json(&json!({"name": "x"}))
         .send()
         .await
