@@ -141,3 +141,25 @@ fn mistakes_are_clear_errors_with_a_failing_exit_status() {
         "no password in errors"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_tool_quietly_not_with_a_panic() {
+    // As in `tower-api-auth keys create | head -n1`, once `head` has its line and exits.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tower-api-auth"))
+        .env("DATABASE_URL", sqlite_url())
+        .env_remove("REDIS_URL")
+        .args(["keys", "create", "--owner", "svc_pipe"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the tool writes
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -151,6 +151,25 @@ struct Update {
     enable: bool,
 }
 
+/// `println!` that stops quietly when stdout is closed, as by `tower-api-auth keys create | head -n1`:
+/// `println!` would panic on the broken pipe, after the key was already stored.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        write_line(format_args!($($arg)*))
+    };
+}
+
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(error) = writeln!(std::io::stdout().lock(), "{line}") {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: could not write the answer: {error}");
+        std::process::exit(1);
+    }
+}
+
 fn parse_tenant(id: &str) -> Result<Tenant, String> {
     Tenant::new(id).map_err(|e| e.to_string())
 }
@@ -228,7 +247,7 @@ fn manager<S: KeyStore + FeedBackend + Clone>(
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     let database = connect(&cli.database_url).await?;
     let Command::Keys(command) = cli.command else {
-        println!("schema up to date");
+        say!("schema up to date");
         return Ok(ExitCode::SUCCESS);
     };
     let format = ApiKeyFormat::new(&cli.prefix)?;
@@ -332,17 +351,17 @@ struct Output {
 impl Output {
     fn created(&self, created: &CreatedKey) {
         if self.json {
-            println!("{}", serde_json::to_string(created).expect("serializes"));
+            say!("{}", serde_json::to_string(created).expect("serializes"));
             return;
         }
         eprintln!("Store this key now: it is shown once and kept nowhere.");
-        println!("{}", created.key);
+        say!("{}", created.key);
         self.info(&created.info);
     }
 
     fn info(&self, info: &KeyInfo) {
         if self.json {
-            println!("{}", serde_json::to_string(info).expect("serializes"));
+            say!("{}", serde_json::to_string(info).expect("serializes"));
             return;
         }
         let state = match (info.revoked, info.disabled, info.expires_at) {
@@ -354,7 +373,7 @@ impl Output {
         };
         let tenants: Vec<&str> = info.tenants.iter().map(Tenant::as_str).collect();
         let labels: BTreeMap<_, _> = info.metadata.iter().collect();
-        println!(
+        say!(
             "{}  owner={} name={:?} tenants={} scopes={:?} {state} last_used={} labels={labels:?}",
             info.key_id,
             info.owner.as_deref().unwrap_or("-"),
