@@ -6,7 +6,7 @@
 # them). Run from the crate root: bash ci/quickstart-fleet.sh
 set -euo pipefail
 
-cargo build -q --all-features --example quickstart --bin tower-api-auth
+cargo build -q --all-features -p tower-api-auth-examples -p tower-api-auth-cli --example quickstart --bin tower-api-auth
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 quickstart="$target/debug/examples/quickstart"
 cli="$target/debug/tower-api-auth"

@@ -22,7 +22,7 @@
 //! The server binds 127.0.0.1 on a free port, then writes `info-file` (atomically: a temporary file
 //! renamed): the first line is the URL to load, every further line a request header
 //! (`Name: value`) to send with it. It serves until it is killed. The tokens and keys are made up at
-//! start-up; the JWT keys are the test keys of `tests/keys/`.
+//! start-up; the JWT keys are the test keys of `testdata/keys/`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -44,12 +44,12 @@ const TENANT: &str = "tn_demo";
 const SCOPES: &str = "conversations:read messages:read";
 const HMAC_SECRET: &[u8] = b"e2e-bench-secret-e2e-bench-secret-e2e!!!";
 
-const RSA_PRIVATE: &[u8] = include_bytes!("../tests/keys/rsa_private.pem");
-const RSA_PUBLIC: &[u8] = include_bytes!("../tests/keys/rsa_public.pem");
-const EC256_PRIVATE: &[u8] = include_bytes!("../tests/keys/ec256_private.pem");
-const EC256_PUBLIC: &[u8] = include_bytes!("../tests/keys/ec256_public.pem");
-const ED25519_PRIVATE: &[u8] = include_bytes!("../tests/keys/ed25519_private.pem");
-const ED25519_PUBLIC: &[u8] = include_bytes!("../tests/keys/ed25519_public.pem");
+const RSA_PRIVATE: &[u8] = include_bytes!("../testdata/keys/rsa_private.pem");
+const RSA_PUBLIC: &[u8] = include_bytes!("../testdata/keys/rsa_public.pem");
+const EC256_PRIVATE: &[u8] = include_bytes!("../testdata/keys/ec256_private.pem");
+const EC256_PUBLIC: &[u8] = include_bytes!("../testdata/keys/ec256_public.pem");
+const ED25519_PRIVATE: &[u8] = include_bytes!("../testdata/keys/ed25519_private.pem");
+const ED25519_PUBLIC: &[u8] = include_bytes!("../testdata/keys/ed25519_public.pem");
 
 /// The authenticated variants' handler, as in the quickstart: the caller's identity as JSON.
 async fn me(identity: Identity) -> Json<Identity> {

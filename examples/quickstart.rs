@@ -7,7 +7,7 @@
 //!
 //! # Several instances sharing state (see quickstart_support/stores.rs for what goes where):
 //! DATABASE_URL=postgres://postgres@127.0.0.1/app REDIS_URL=redis://127.0.0.1 \
-//!   cargo run --example quickstart --features postgres,redis -- examples/quickstart.toml
+//!   cargo run --example quickstart -- examples/quickstart.toml
 //! ```
 //!
 //! Routes: `GET /v1/health` (public), `GET /v1/me` (any valid credential), `GET /v1/conversations`
@@ -237,15 +237,15 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
         println!(
             r#"  # 9. Manage keys in the shared database (same DATABASE_URL) with the command-line tool;
   #    every instance refuses a revoked key within a second
-  NEW=$(cargo run -q --features cli --bin tower-api-auth -- keys create --owner svc_cli --tenant {tenant} --scope conversations:read | head -n1)
+  NEW=$(cargo run -q -p tower-api-auth-cli -- keys create --owner svc_cli --tenant {tenant} --scope conversations:read | head -n1)
   curl -i $BASE/v1/conversations -H "X-API-Key: $NEW" -H 'X-Tenant-ID: {tenant}'             # 200
-  cargo run -q --features cli --bin tower-api-auth -- keys list --tenant {tenant}
-  cargo run -q --features cli --bin tower-api-auth -- keys revoke "$(echo "$NEW" | cut -d_ -f3)"
+  cargo run -q -p tower-api-auth-cli -- keys list --tenant {tenant}
+  cargo run -q -p tower-api-auth-cli -- keys revoke "$(echo "$NEW" | cut -d_ -f3)"
   curl -i $BASE/v1/conversations -H "X-API-Key: $NEW" -H 'X-Tenant-ID: {tenant}'             # 401 api_key_revoked"#
         );
     } else {
         println!(
-            "  # Several instances as one service: start each with the same configuration file and\n  #   DATABASE_URL=postgres://… (or sqlite://…) and/or REDIS_URL=redis://…, with --features postgres,sqlite,redis"
+            "  # Several instances as one service: start each with the same configuration file and\n  #   DATABASE_URL=postgres://… (or sqlite://…) and/or REDIS_URL=redis://…"
         );
     }
 }

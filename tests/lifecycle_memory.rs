@@ -10,7 +10,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
-mod common;
+use tower_api_auth_tests as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;

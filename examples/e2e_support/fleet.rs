@@ -28,20 +28,18 @@ pub(crate) async fn jwt_with_feed(store: &str, route: Router) -> Variant {
             let feed = MemoryFeed::new();
             jwt_variant(feed.clone(), feed, route).await
         }
-        #[cfg(feature = "postgres")]
         "postgres" => {
             let store = postgres().await?;
             jwt_variant(store.clone(), store, route).await
         }
-        #[cfg(feature = "redis")]
         "redis" => {
             let url =
                 std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
             let prefix = format!("taa_e2e_{}", std::process::id());
-            let here = tower_api_auth::redis::RedisStore::connect(&url)
+            let here = tower_api_auth_redis_store::RedisStore::connect(&url)
                 .await?
                 .prefix(&prefix);
-            let other = tower_api_auth::redis::RedisStore::connect(&url)
+            let other = tower_api_auth_redis_store::RedisStore::connect(&url)
                 .await?
                 .prefix(&prefix);
             jwt_variant(here, other, route).await
@@ -99,7 +97,6 @@ async fn jwt_variant<B: FeedBackend>(here: B, other: B, route: Router) -> Varian
 pub(crate) async fn api_key_cached(store: &str, route: Router) -> Variant {
     match store {
         "memory" => key_variant(MemoryKeyProvider::new(), route).await,
-        #[cfg(feature = "postgres")]
         "postgres" => key_variant(postgres().await?, route).await,
         other => {
             Err(format!("no key store {other:?} (memory, postgres; build with its feature)").into())
@@ -125,11 +122,10 @@ async fn key_variant<S: KeyStore + Clone>(store: S, route: Router) -> Variant {
 }
 
 /// A migrated store on `DATABASE_URL` (default: the local server's `postgres` database).
-#[cfg(feature = "postgres")]
-async fn postgres() -> Result<tower_api_auth::sql::PgStore, Box<dyn std::error::Error>> {
+async fn postgres() -> Result<tower_api_auth_sqlx_store::PgStore, Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let store = tower_api_auth::sql::PgStore::connect(&url).await?;
+    let store = tower_api_auth_sqlx_store::PgStore::connect(&url).await?;
     store.migrate().await?;
     Ok(store)
 }

@@ -48,12 +48,9 @@ type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), E
 
 enum Sessions {
     Memory,
-    #[cfg(feature = "postgres")]
-    Postgres(tower_api_auth::sql::PgStore),
-    #[cfg(feature = "sqlite")]
-    Sqlite(tower_api_auth::sql::SqliteStore),
-    #[cfg(feature = "redis")]
-    Redis(tower_api_auth::redis::RedisStore),
+    Postgres(tower_api_auth_sqlx_store::PgStore),
+    Sqlite(tower_api_auth_sqlx_store::SqliteStore),
+    Redis(tower_api_auth_redis_store::RedisStore),
 }
 
 impl Stores {
@@ -83,19 +80,12 @@ impl Stores {
         }
         Ok(stores)
     }
-
-    #[cfg(feature = "redis")]
     async fn use_redis(&mut self, url: &str) -> Result<(), Error> {
-        let redis = tower_api_auth::redis::RedisStore::connect(url).await?;
+        let redis = tower_api_auth_redis_store::RedisStore::connect(url).await?;
         self.feed = Some(RevocationFeed::builder(redis.clone()).start());
         self.sessions = Sessions::Redis(redis);
         self.describe = "sessions and revocations in Redis".into();
         Ok(())
-    }
-
-    #[cfg(not(feature = "redis"))]
-    async fn use_redis(&mut self, _url: &str) -> Result<(), Error> {
-        Err("REDIS_URL is set: run with --features redis".into())
     }
 
     async fn use_database(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
@@ -107,10 +97,8 @@ impl Stores {
         }
         Err("DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into())
     }
-
-    #[cfg(feature = "postgres")]
     async fn use_postgres(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
-        let store = tower_api_auth::sql::PgStore::connect(url).await?;
+        let store = tower_api_auth_sqlx_store::PgStore::connect(url).await?;
         store.migrate().await?;
         self.adopt(store.clone(), feed_here, "PostgreSQL");
         if feed_here {
@@ -118,26 +106,14 @@ impl Stores {
         }
         Ok(())
     }
-
-    #[cfg(not(feature = "postgres"))]
-    async fn use_postgres(&mut self, _url: &str, _feed_here: bool) -> Result<(), Error> {
-        Err("DATABASE_URL is a PostgreSQL URL: run with --features postgres".into())
-    }
-
-    #[cfg(feature = "sqlite")]
     async fn use_sqlite(&mut self, url: &str, feed_here: bool) -> Result<(), Error> {
-        let store = tower_api_auth::sql::SqliteStore::connect(url).await?;
+        let store = tower_api_auth_sqlx_store::SqliteStore::connect(url).await?;
         store.migrate().await?;
         self.adopt(store.clone(), feed_here, "SQLite");
         if feed_here {
             self.sessions = Sessions::Sqlite(store);
         }
         Ok(())
-    }
-
-    #[cfg(not(feature = "sqlite"))]
-    async fn use_sqlite(&mut self, _url: &str, _feed_here: bool) -> Result<(), Error> {
-        Err("DATABASE_URL is an SQLite URL: run with --features sqlite".into())
     }
 
     /// Keys in `store`; sessions and the feed too when Redis does not hold them.
@@ -213,11 +189,8 @@ impl Stores {
     pub(crate) fn token_service(&self, issuer: TokenIssuer) -> TokenService {
         let service = match &self.sessions {
             Sessions::Memory => TokenService::new(issuer, MemoryRefreshStore::new()),
-            #[cfg(feature = "postgres")]
             Sessions::Postgres(store) => TokenService::new(issuer, store.clone()),
-            #[cfg(feature = "sqlite")]
             Sessions::Sqlite(store) => TokenService::new(issuer, store.clone()),
-            #[cfg(feature = "redis")]
             Sessions::Redis(store) => TokenService::new(issuer, store.clone()),
         };
         match &self.feed {

@@ -19,7 +19,7 @@ use tower_api_auth::{Algorithm, AuthLayer, Identity, JwtValidator};
 const SECRET: &[u8] = b"a-secret-of-at-least-thirty-two-bytes!!";
 
 fn key(name: &str) -> Vec<u8> {
-    let path = format!("{}/../../tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../testdata/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -1,0 +1,134 @@
+//! One layer, two forms: `AuthLayer::optional()` lets requests without a credential through on the
+//! routes it guards while the strict form still answers 401, both sharing one validator and one key
+//! store; and a builder is a value that can be cloned into several layers.
+#![cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+
+use tower_api_auth_tests as common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode};
+use tower::ServiceExt as _;
+use tower_api_auth::jwt::JwtOptions;
+use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyProvider};
+
+use common::jwt::{claims, hs256};
+use common::{HS256_SECRET, api_key};
+
+async fn who(identity: Option<Identity>) -> String {
+    identity.map_or_else(|| "anonymous".to_owned(), |i| i.principal().to_owned())
+}
+
+/// `GET path` with `headers`: the status and the body.
+async fn call(app: &Router, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn the_optional_form_of_a_layer_shares_its_credentials_and_lets_anonymous_requests_through() {
+    let (key, record) = api_key("");
+    let keys = MemoryKeyProvider::from(vec![record.clone()]);
+    let auth = AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).expect("validator"))
+        .api_keys(keys.clone())
+        .build()
+        .expect("layer");
+    let app = Router::new()
+        .route("/strict", get(who))
+        .route_layer(auth.clone())
+        .merge(
+            Router::new()
+                .route("/optional", get(who))
+                .route_layer(auth.optional()),
+        );
+
+    let (status, body) = call(&app, "/strict", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("missing_credentials"), "{body}");
+    assert_eq!(
+        call(&app, "/optional", &[]).await,
+        (StatusCode::OK, "anonymous".to_owned())
+    );
+    // The same credentials on both forms.
+    let token = format!("Bearer {}", hs256(&claims("user_42")));
+    for path in ["/strict", "/optional"] {
+        assert_eq!(
+            call(&app, path, &[("authorization", &token)]).await,
+            (StatusCode::OK, "user_42".to_owned()),
+            "{path}"
+        );
+    }
+    // An invalid credential is refused by the optional form too: a forged one, a well-signed
+    // but expired one, a malformed one.
+    let (status, body) = call(&app, "/optional", &[("authorization", "Bearer a.b.c")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let expired = format!(
+        "Bearer {}",
+        hs256(&serde_json::json!({ "sub": "user_42", "exp": common::PAST }))
+    );
+    let (status, body) = call(&app, "/optional", &[("authorization", &expired)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("token_expired"), "{body}");
+    let (status, body) = call(&app, "/optional", &[("authorization", "Bearer a,b")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_request"), "{body}");
+    // One key store: a key revoked through the app's clone stops working behind both forms.
+    let api_key_headers = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
+    assert_eq!(
+        call(&app, "/optional", &api_key_headers).await.0,
+        StatusCode::OK
+    );
+    assert!(keys.revoke(&record.key_id));
+    for path in ["/strict", "/optional"] {
+        let (status, body) = call(&app, path, &api_key_headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(body.contains("api_key_revoked"), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_builder_is_a_value_cloned_into_several_layers() {
+    let base = AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).expect("validator"));
+    let strict = base.clone().realm("strict").build().expect("layer");
+    let problem = base
+        .error_format(tower_api_auth::error::ErrorFormat::Problem)
+        .build()
+        .expect("layer");
+    let app = Router::new()
+        .route("/a", get(who))
+        .route_layer(strict)
+        .merge(Router::new().route("/b", get(who)).route_layer(problem));
+    let strict_reply = app
+        .clone()
+        .oneshot(Request::get("/a").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        strict_reply.headers()["www-authenticate"],
+        r#"Bearer realm="strict""#
+    );
+    let problem_reply = app
+        .oneshot(Request::get("/b").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(
+        problem_reply.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(problem_reply.headers()["www-authenticate"], "Bearer");
+}

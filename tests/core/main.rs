@@ -1,0 +1,26 @@
+//! The core's integration tests, one module per area, in one binary (one link instead of 22).
+//! Each module says what it checks; `tower_api_auth_tests` holds the shared helpers.
+
+mod api_keys;
+mod cookies;
+mod debug_redaction;
+mod errors;
+mod fleet;
+mod header_props;
+mod hyper_plain;
+mod jwt;
+mod key_admin;
+mod layer_forms;
+mod lifecycle_claims;
+mod lifecycle_endpoints;
+mod lifecycle_grants;
+mod lifecycle_leaks;
+mod lifecycle_refresh;
+mod lifecycle_sessions;
+mod lifecycle_stores;
+mod no_backend;
+mod remote;
+mod scopes;
+mod store_contract;
+mod token_cache;
+mod typed_claims;

@@ -1,0 +1,625 @@
+//! One contract for every store: async functions generic over the store traits, which the in-memory
+//! stores and every database store must pass alike. [`store_contract!`](crate::store_contract)
+//! turns them into one test each for a store; the core's suite runs it on the in-memory stores,
+//! each store crate on its own stores. A new store is checked by one more line.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tower_api_auth::KeyProvider;
+use tower_api_auth::Tenant;
+use tower_api_auth::api_key::{ApiKeyHasher, KeyFilter, KeyHash, KeyRecord, KeyStore, KeyUpdate};
+use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
+use tower_api_auth::issuer::{
+    ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
+    Session, StoredSession,
+};
+use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::StoreError;
+
+fn tenant(id: &str) -> Tenant {
+    Tenant::new(id).expect("tenant")
+}
+
+fn scopes(list: &str) -> Scopes {
+    Scopes::parse(list).expect("scopes")
+}
+
+fn key_hash(n: u8) -> KeyHash {
+    KeyHash::from_bytes([n; 32])
+}
+
+/// A key `id` created at `created_at`, with `owner` and `tenants`.
+fn key(id: &str, created_at: Option<u64>, owner: Option<&str>, tenants: &[&str]) -> KeyRecord {
+    let mut record = KeyRecord::new(id, key_hash(id.len() as u8))
+        .with_name(format!("key {id}"))
+        .with_tenants(tenants.iter().map(|t| tenant(t)))
+        .with_scopes(scopes("reports:read reports:write"))
+        .with_metadata("team", "billing");
+    record.created_at = created_at;
+    if let Some(owner) = owner {
+        record = record.with_owner(owner);
+    }
+    record
+}
+
+async fn get(store: &impl KeyProvider, key_id: &str) -> Option<KeyRecord> {
+    store
+        .lookup(key_id)
+        .resolve()
+        .await
+        .expect("lookup")
+        .map(|record| (*record).clone())
+}
+
+async fn ids(store: &impl KeyStore, filter: &KeyFilter) -> Vec<String> {
+    store
+        .list(filter)
+        .await
+        .expect("list")
+        .iter()
+        .map(|record| record.key_id.to_string())
+        .collect()
+}
+
+/// [`KeyProvider`] and [`KeyStore`]: records come back exactly as stored; duplicates are
+/// refused; lists filter by tenant and owner and are ordered by creation then id (bytewise);
+/// updates change only what they name; roll is atomic and never extends the old key's expiry;
+/// usage never moves backwards; unknown ids answer `None` / `false`.
+pub async fn key_store<S: KeyStore>(store: S) {
+    // Bytewise, "k1Zed" sorts before "k1apple"; a key without a creation time sorts first.
+    let records = [
+        key("k1apple", Some(100), Some("alice"), &["tn_a"]),
+        key("k1Zed", Some(100), Some("bob"), &["tn_a", "tn_b"]),
+        key("k0early", Some(50), Some("alice"), &["tn_b"]),
+        key("k9undated", None, None, &[]),
+    ];
+    for record in &records {
+        store.create(record.clone()).await.expect("create");
+    }
+    for record in &records {
+        assert_eq!(
+            get(&store, &record.key_id).await.as_ref(),
+            Some(record),
+            "read back whole"
+        );
+    }
+    assert_eq!(get(&store, "k1unknown").await, None);
+
+    let clash = key("k1apple", Some(999), Some("mallory"), &["tn_z"]);
+    assert!(store.create(clash).await.is_err(), "a taken id is refused");
+    assert_eq!(
+        get(&store, "k1apple").await.as_ref(),
+        Some(&records[0]),
+        "and left alone"
+    );
+
+    let all = KeyFilter::default();
+    assert_eq!(
+        ids(&store, &all).await,
+        ["k9undated", "k0early", "k1Zed", "k1apple"]
+    );
+    assert_eq!(
+        ids(&store, &all.clone().tenant(tenant("tn_a"))).await,
+        ["k1Zed", "k1apple"]
+    );
+    assert_eq!(
+        ids(&store, &all.clone().owner("alice")).await,
+        ["k0early", "k1apple"]
+    );
+    let both = all.clone().owner("alice").tenant(tenant("tn_b"));
+    assert_eq!(ids(&store, &both).await, ["k0early"]);
+    assert!(
+        ids(&store, &all.clone().tenant(tenant("tn_none")))
+            .await
+            .is_empty()
+    );
+
+    // Updates: only the named fields change; the tenant filter follows.
+    assert_eq!(
+        store
+            .update("k1unknown", &KeyUpdate::default().name("x"))
+            .await
+            .unwrap(),
+        None
+    );
+    let mut labels = BTreeMap::new();
+    labels.insert("env".to_owned(), "prod".to_owned());
+    let update = KeyUpdate::default()
+        .name("renamed")
+        .tenants([tenant("tn_c")])
+        .expires_at(Some(5_000))
+        .metadata(labels.clone());
+    let updated = store
+        .update("k1apple", &update)
+        .await
+        .unwrap()
+        .expect("known");
+    let mut expected = records[0].clone();
+    update.apply_to(&mut expected);
+    assert_eq!(updated, expected);
+    assert_eq!(get(&store, "k1apple").await, Some(expected.clone()));
+    assert_eq!(
+        ids(&store, &all.clone().tenant(tenant("tn_c"))).await,
+        ["k1apple"]
+    );
+    assert_eq!(
+        ids(&store, &all.clone().tenant(tenant("tn_a"))).await,
+        ["k1Zed"]
+    );
+    let cleared = KeyUpdate::default().expires_at(None).disabled(true);
+    let updated = store
+        .update("k1apple", &cleared)
+        .await
+        .unwrap()
+        .expect("known");
+    cleared.apply_to(&mut expected);
+    assert_eq!(updated, expected);
+    assert_eq!(
+        (updated.expires_at, updated.disabled, updated.name.as_str()),
+        (None, true, "renamed")
+    );
+    let updated = store
+        .update("k1apple", &KeyUpdate::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        updated,
+        Some(expected.clone()),
+        "an empty update changes nothing"
+    );
+
+    // Revocation.
+    assert!(store.revoke("k0early").await.unwrap());
+    assert!(get(&store, "k0early").await.expect("kept").revoked);
+    assert!(!store.revoke("k1unknown").await.unwrap());
+
+    // Roll: the successor and the old key's shorter expiry, together or not at all.
+    let successor = key("k2next", Some(200), Some("bob"), &["tn_a"]);
+    assert!(store.roll("k1Zed", successor.clone(), 8_000).await.unwrap());
+    assert_eq!(get(&store, "k2next").await, Some(successor));
+    assert_eq!(get(&store, "k1Zed").await.unwrap().expires_at, Some(8_000));
+    let later = key("k2later", Some(201), None, &[]);
+    assert!(store.roll("k1Zed", later, 9_000).await.unwrap());
+    assert_eq!(
+        get(&store, "k1Zed").await.unwrap().expires_at,
+        Some(8_000),
+        "never extended"
+    );
+    let sooner = key("k2sooner", Some(202), None, &[]);
+    assert!(store.roll("k1Zed", sooner, 7_000).await.unwrap());
+    assert_eq!(
+        get(&store, "k1Zed").await.unwrap().expires_at,
+        Some(7_000),
+        "brought forward"
+    );
+    let orphan = key("k2orphan", Some(203), None, &[]);
+    assert!(
+        !store.roll("k0early", orphan.clone(), 1).await.unwrap(),
+        "revoked"
+    );
+    assert!(
+        !store.roll("k1unknown", orphan.clone(), 1).await.unwrap(),
+        "unknown"
+    );
+    assert_eq!(get(&store, "k2orphan").await, None, "nothing stored");
+    assert_eq!(get(&store, "k0early").await.unwrap().expires_at, None);
+    let taken = key("k2next", Some(204), None, &[]);
+    assert!(
+        !store.roll("k9undated", taken, 1).await.unwrap(),
+        "successor id taken"
+    );
+    assert_eq!(
+        get(&store, "k9undated").await.unwrap().expires_at,
+        None,
+        "atomic: old untouched"
+    );
+
+    // Usage: batched, unknown ids skipped, never backwards.
+    store.record_usage(&[]).await.unwrap();
+    let used = |pairs: &[(&str, u64)]| -> Vec<(Arc<str>, u64)> {
+        pairs.iter().map(|(id, at)| (Arc::from(*id), *at)).collect()
+    };
+    store
+        .record_usage(&used(&[
+            ("k1apple", 1_000),
+            ("k1unknown", 5),
+            ("k1Zed", 10),
+        ]))
+        .await
+        .unwrap();
+    store
+        .record_usage(&used(&[("k1apple", 900), ("k1Zed", 20)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&store, "k1apple").await.unwrap().last_used_at,
+        Some(1_000),
+        "not backwards"
+    );
+    assert_eq!(get(&store, "k1Zed").await.unwrap().last_used_at, Some(20));
+    assert_eq!(get(&store, "k1unknown").await, None, "not created by usage");
+}
+
+fn rt(n: u8) -> RefreshTokenHash {
+    RefreshTokenHash::from_bytes([n; 32])
+}
+
+fn sealed(n: u8) -> SealedToken {
+    SealedToken::from_bytes(&[n; SealedToken::LEN]).expect("length")
+}
+
+fn session(id: &str, created_at: u64, expires_at: u64) -> Session {
+    Session::new(
+        id,
+        format!("user_{id}"),
+        scopes("read write"),
+        created_at,
+        expires_at,
+    )
+}
+
+async fn load<S: RefreshStore>(store: &S, id: &str) -> Option<StoredSession> {
+    store.load(id).await.expect("load")
+}
+
+/// [`RefreshStore`]: sessions come back whole; rotation is a compare-and-swap on generation and
+/// hash that exactly one of concurrent callers wins; a login in a slot ends and returns the
+/// previous session; `end` removes and returns; `purge` honours the absolute end, the idle
+/// timeout and the graces' ends.
+pub async fn refresh_store<S: RefreshStore>(store: S) {
+    let mut claims = serde_json::Map::new();
+    claims.insert("org".to_owned(), json!({ "id": 7, "roles": ["admin"] }));
+    let full = session("s_full", 1_000, u64::MAX)
+        .with_tenants([tenant("tn_a"), tenant("tn_b")])
+        .with_client(Some(Arc::from("client_1")))
+        .with_api_key(Some(Arc::from("k1apple")))
+        .with_idle_timeout(Some(u64::MAX))
+        .with_claims(claims);
+    assert_eq!(store.start(full.clone(), rt(1)).await.unwrap(), None);
+    assert_eq!(
+        load(&store, "s_full").await,
+        Some(StoredSession::new(full.clone(), rt(1)))
+    );
+    assert_eq!(load(&store, "s_unknown").await, None);
+
+    // Compare-and-swap.
+    assert!(
+        store
+            .rotate("s_full", Rotation::new(0, rt(1), rt(2), 1_010))
+            .await
+            .unwrap()
+    );
+    let expected = StoredSession::new(full.clone(), rt(2))
+        .with_generation(1)
+        .with_last_used(1_010);
+    assert_eq!(load(&store, "s_full").await, Some(expected.clone()));
+    let losers = [
+        (
+            "s_full",
+            Rotation::new(0, rt(1), rt(3), 1_020),
+            "stale generation and hash",
+        ),
+        (
+            "s_full",
+            Rotation::new(1, rt(1), rt(3), 1_020),
+            "right generation, stale hash",
+        ),
+        (
+            "s_full",
+            Rotation::new(0, rt(2), rt(3), 1_020),
+            "right hash, stale generation",
+        ),
+        (
+            "s_unknown",
+            Rotation::new(0, rt(1), rt(3), 1_020),
+            "unknown session",
+        ),
+    ];
+    for (id, rotation, why) in losers {
+        assert!(!store.rotate(id, rotation).await.unwrap(), "{why}");
+    }
+    assert_eq!(
+        load(&store, "s_full").await,
+        Some(expected),
+        "losers change nothing"
+    );
+
+    let grace = Grace::new(sealed(9), 1_050);
+    let with_grace = Rotation::new(1, rt(2), rt(3), 1_030).with_grace(Some(grace));
+    assert!(store.rotate("s_full", with_grace).await.unwrap());
+    assert_eq!(load(&store, "s_full").await.unwrap().grace, Some(grace));
+    let without = Rotation::new(2, rt(3), rt(4), 1_040);
+    assert!(store.rotate("s_full", without).await.unwrap());
+    assert_eq!(
+        load(&store, "s_full").await.unwrap().grace,
+        None,
+        "a rotation replaces the grace"
+    );
+
+    // Concurrent rotations from one state: exactly one wins.
+    let (a, b) = tokio::join!(
+        store.rotate("s_full", Rotation::new(3, rt(4), rt(5), 1_050)),
+        store.rotate("s_full", Rotation::new(3, rt(4), rt(6), 1_050)),
+    );
+    assert!(
+        a.unwrap() ^ b.unwrap(),
+        "exactly one concurrent rotation wins"
+    );
+
+    // Slots.
+    let phone = Some(Arc::<str>::from("user_1:phone"));
+    let first = session("s_phone1", 1_000, u64::MAX).with_slot(phone.clone());
+    let second = session("s_phone2", 1_001, u64::MAX).with_slot(phone.clone());
+    let laptop = session("s_laptop", 1_002, u64::MAX).with_slot(Some(Arc::from("user_1:laptop")));
+    assert_eq!(store.start(first.clone(), rt(10)).await.unwrap(), None);
+    assert_eq!(store.start(laptop.clone(), rt(11)).await.unwrap(), None);
+    assert_eq!(
+        store.start(second.clone(), rt(12)).await.unwrap(),
+        Some(first),
+        "slot replaced"
+    );
+    assert_eq!(load(&store, "s_phone1").await, None, "ended with its slot");
+    assert_eq!(load(&store, "s_phone2").await.unwrap().session, second);
+    assert_eq!(
+        load(&store, "s_laptop").await.unwrap().session,
+        laptop,
+        "other slot untouched"
+    );
+
+    // Two logins racing for one slot: both succeed, the later one ends the earlier.
+    let tablet = Some(Arc::<str>::from("user_1:tablet"));
+    let one = session("s_tablet1", 1_004, u64::MAX).with_slot(tablet.clone());
+    let two = session("s_tablet2", 1_005, u64::MAX).with_slot(tablet);
+    let (a, b) = tokio::join!(
+        store.start(one.clone(), rt(14)),
+        store.start(two.clone(), rt(15))
+    );
+    let (a, b) = (a.expect("start"), b.expect("start"));
+    let (a_left, b_left) = (
+        load(&store, "s_tablet1").await,
+        load(&store, "s_tablet2").await,
+    );
+    match (a, b) {
+        (None, Some(ended)) => assert!(ended == one && a_left.is_none() && b_left.is_some()),
+        (Some(ended), None) => assert!(ended == two && b_left.is_none() && a_left.is_some()),
+        other => panic!("one login must end the other: {other:?}"),
+    }
+
+    // End.
+    assert_eq!(store.end("s_phone2").await.unwrap(), Some(second));
+    assert_eq!(store.end("s_phone2").await.unwrap(), None);
+    assert_eq!(load(&store, "s_phone2").await, None);
+    let third = session("s_phone3", 1_003, u64::MAX).with_slot(phone);
+    assert_eq!(
+        store.start(third, rt(13)).await.unwrap(),
+        None,
+        "the slot is free again"
+    );
+}
+
+/// Purging: a store that purges removes exactly the sessions that are over at the `now` it is
+/// given (absolute end, idle timeout counted from the last refresh) and clears lapsed retry
+/// graces. Redis is not held to it: it expires keys itself, by its own clock (see
+/// `tests/store_redis.rs`), and its `purge` is a no-op.
+pub async fn refresh_store_purge<S: RefreshStore>(store: S) {
+    let full = session("s_full", 1_000, u64::MAX);
+    store.start(full, rt(10)).await.unwrap();
+    // Purge: only the sessions below can end (the others never expire).
+    let absolute = session("p_absolute", 1_000, 2_000);
+    let idle = session("p_idle", 1_000, 5_000).with_idle_timeout(Some(100));
+    let refreshed = session("p_refreshed", 1_000, 5_000).with_idle_timeout(Some(100));
+    let graced = session("p_graced", 1_000, 5_000);
+    for (s, n) in [(absolute, 20), (idle, 21), (refreshed, 22), (graced, 23)] {
+        store.start(s, rt(n)).await.unwrap();
+    }
+    assert!(
+        store
+            .rotate("p_refreshed", Rotation::new(0, rt(22), rt(32), 1_090))
+            .await
+            .unwrap()
+    );
+    let grace = Grace::new(sealed(7), 1_500);
+    let rotation = Rotation::new(0, rt(23), rt(33), 1_010).with_grace(Some(grace));
+    assert!(store.rotate("p_graced", rotation).await.unwrap());
+
+    assert_eq!(store.purge(1_099).await.unwrap(), 0, "idle for 99 s of 100");
+    assert_eq!(store.purge(1_100).await.unwrap(), 1, "idle for 100 s");
+    assert_eq!(load(&store, "p_idle").await, None);
+    assert!(
+        load(&store, "p_refreshed").await.is_some(),
+        "a refresh restarts the idle clock"
+    );
+    assert_eq!(store.purge(1_189).await.unwrap(), 0);
+    assert_eq!(
+        store.purge(1_190).await.unwrap(),
+        1,
+        "idle for 100 s since its refresh"
+    );
+    assert_eq!(load(&store, "p_refreshed").await, None);
+    assert_eq!(store.purge(1_499).await.unwrap(), 0);
+    assert_eq!(load(&store, "p_graced").await.unwrap().grace, Some(grace));
+    assert_eq!(store.purge(1_500).await.unwrap(), 0);
+    let graced = load(&store, "p_graced").await.expect("the session stays");
+    assert_eq!(graced.grace, None, "its lapsed grace is cleared");
+    assert_eq!(store.purge(1_999).await.unwrap(), 0);
+    assert_eq!(store.purge(2_000).await.unwrap(), 1, "the absolute end");
+    assert_eq!(load(&store, "p_absolute").await, None);
+    assert!(
+        load(&store, "s_full").await.is_some(),
+        "sessions that never end stay"
+    );
+}
+
+/// How the contract registers OAuth clients: each store's own call.
+pub trait ClientRegistry: ClientStore {
+    /// Registers a client; an id already taken is an error.
+    fn add(&self, record: ClientRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a client; `false` if unknown.
+    fn delete(&self, client_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+fn same_client(a: &ClientRecord, b: &ClientRecord) -> bool {
+    (&a.client_id, a.secret_hash, &a.scopes, &a.tenants)
+        == (&b.client_id, b.secret_hash, &b.scopes, &b.tenants)
+}
+
+/// [`ClientStore`]: clients come back whole, with a secret hash the store's hasher checks;
+/// duplicate ids are refused; removal is seen; unknown ids answer `None` / `false`.
+pub async fn client_store<S: ClientRegistry>(store: S) {
+    assert!(store.client("client_unknown").await.unwrap().is_none());
+    let hasher: ApiKeyHasher = store.secret_hasher();
+    let record = ClientRecord::new(
+        "client_billing",
+        hasher.hash("s3cret"),
+        scopes("billing:read"),
+    )
+    .with_tenants([tenant("tn_billing"), tenant("tn_b")]);
+    store.add(record.clone()).await.expect("register");
+    let found = store
+        .client("client_billing")
+        .await
+        .unwrap()
+        .expect("registered");
+    assert!(same_client(&found, &record), "read back whole: {found:?}");
+    assert!(
+        found
+            .secret_hash
+            .matches(&store.secret_hasher().hash("s3cret"))
+    );
+    assert!(
+        !found
+            .secret_hash
+            .matches(&store.secret_hasher().hash("wrong"))
+    );
+
+    let clash = ClientRecord::new("client_billing", hasher.hash("other"), Scopes::empty());
+    assert!(store.add(clash).await.is_err(), "a taken id is refused");
+    let found = store.client("client_billing").await.unwrap().expect("kept");
+    assert!(
+        same_client(&found, &record),
+        "and the secret is not replaced"
+    );
+
+    assert!(store.delete("client_billing").await.unwrap());
+    assert!(store.client("client_billing").await.unwrap().is_none());
+    assert!(!store.delete("client_billing").await.unwrap());
+}
+
+/// The next event of `subscription`, failing the test after 10 s.
+pub async fn next_event(subscription: &mut impl FeedSubscription) -> FeedEvent {
+    tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("subscription alive")
+}
+
+fn sorted(mut events: Vec<FeedEvent>) -> Vec<FeedEvent> {
+    events.sort_by_key(FeedEvent::encode);
+    events
+}
+
+/// [`FeedBackend`]: every subscriber sees every event published after it subscribed, by any
+/// clone, in publishing order; snapshots return the revocations in force (the later `until` of
+/// two, sessions and tokens apart) and drop the lapsed ones; key events are only announced.
+pub async fn feed_backend<B: FeedBackend + Clone>(backend: B) {
+    let other = backend.clone();
+    let mut first = backend.subscribe().await.expect("subscribe");
+    let mut second = other.subscribe().await.expect("subscribe");
+    let published = [
+        FeedEvent::session("ses_1", 2_000),
+        FeedEvent::token("jti_1", 1_500),
+        FeedEvent::key("k1apple"),
+        FeedEvent::session("ses_1", 1_000), // earlier: the stored until stays 2_000
+        FeedEvent::token("ses_1", 2_500),   // a token of the same id is another revocation
+        FeedEvent::session("forever", u64::MAX),
+    ];
+    for (i, event) in published.iter().enumerate() {
+        let by = if i % 2 == 0 { &backend } else { &other };
+        by.publish(event).await.expect("publish");
+    }
+    for subscription in [&mut first, &mut second] {
+        for event in &published {
+            assert_eq!(
+                &next_event(subscription).await,
+                event,
+                "in publishing order"
+            );
+        }
+    }
+
+    assert_eq!(
+        sorted(backend.snapshot(1_000).await.unwrap()),
+        sorted(vec![
+            FeedEvent::session("ses_1", 2_000),
+            FeedEvent::token("jti_1", 1_500),
+            FeedEvent::token("ses_1", 2_500),
+            FeedEvent::session("forever", u64::MAX),
+        ]),
+        "max until, key events not stored"
+    );
+    other
+        .publish(&FeedEvent::session("ses_1", 3_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_event(&mut first).await,
+        FeedEvent::session("ses_1", 3_000)
+    );
+    assert_eq!(
+        sorted(other.snapshot(1_500).await.unwrap()),
+        sorted(vec![
+            FeedEvent::session("ses_1", 3_000),
+            FeedEvent::token("ses_1", 2_500),
+            FeedEvent::session("forever", u64::MAX),
+        ]),
+        "a later until wins; jti_1 lapsed at 1_500"
+    );
+    assert_eq!(
+        sorted(backend.snapshot(1_000).await.unwrap()).len(),
+        3,
+        "the lapsed revocation was dropped for good"
+    );
+
+    // A late subscriber sees only what comes after it.
+    let mut late = other.subscribe().await.expect("subscribe");
+    backend.publish(&FeedEvent::key("k2next")).await.unwrap();
+    assert_eq!(next_event(&mut late).await, FeedEvent::key("k2next"));
+    assert_eq!(
+        next_event(&mut second).await,
+        FeedEvent::session("ses_1", 3_000)
+    );
+    assert_eq!(next_event(&mut second).await, FeedEvent::key("k2next"));
+}
+
+/// One `#[tokio::test]` per contract function, in a module `$name`, for the stores that the
+/// expressions build (each test builds its own). Only the contracts listed are run: a store that
+/// holds sessions and revocations only (Redis) lists those two.
+///
+/// ```text
+/// tower_api_auth_tests::store_contract!(postgres_store {
+///     key_store: postgres().await,
+///     refresh_store: postgres().await,
+///     refresh_store_purge: postgres().await,
+///     client_store: postgres().await,
+///     feed_backend: postgres().await,
+/// });
+/// ```
+#[macro_export]
+macro_rules! store_contract {
+    ($name:ident { $($contract:ident: $make:expr),+ $(,)? }) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $contract() {
+                    $crate::contract::$contract($make).await;
+                }
+            )+
+        }
+    };
+}

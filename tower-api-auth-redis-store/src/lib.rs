@@ -1,0 +1,158 @@
+//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::issuer::RefreshStore), with feature
+//! `issuer`) and the fleet's revocations with the revocation feed on pub/sub
+//! ([`FeedBackend`](tower_api_auth::fleet::FeedBackend)), both on one [`RedisStore`].
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_api_auth::store::StoreError> {
+//! use tower_api_auth::fleet::RevocationFeed;
+//! use tower_api_auth_redis_store::RedisStore;
+//!
+//! let store = RedisStore::connect("redis://127.0.0.1:6379").await?.prefix("myapp-auth");
+//! let feed = RevocationFeed::builder(store.clone()).start();
+//! feed.synced().await;
+//! // With feature `issuer`: TokenService::new(issuer, store).revocation_store(feed.clone())
+//! # Ok(()) }
+//! ```
+//!
+//! ## Key layout
+//!
+//! Every key starts with the [prefix](RedisStore::prefix) (default `tower-api-auth`) and carries
+//! a hash tag (`{…}`), so that every script touches keys of a single Redis Cluster slot. (The
+//! store itself talks to one server, or to a proxy in front of a cluster; the layout keeps every
+//! script valid there.)
+//!
+//! | key | type | holds | expires |
+//! | --- | --- | --- | --- |
+//! | `<prefix>:{s:<session id>}` | hash | one session: `gen` (refresh-token generation), `cur` (the 32-byte hash of its one valid refresh token), `used` (last refresh, unix seconds), `ses` (the [`Session`](tower_api_auth::issuer::Session) as JSON), `exp` and `idle` (its absolute end and idle timeout), and while a retry grace runs `gs` (the successor token sealed under the one it replaced) and `gu` (the grace's end) | at the session's absolute end, or earlier at `last used + idle timeout`; moved by every refresh |
+//! | `<prefix>:{slot:<slot>}` | string | the id of the session that last started in the slot | at that session's absolute end |
+//! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
+//! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
+//! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::fleet::FeedEvent)s in their wire form | — |
+//!
+//! No refresh token is stored, only its hash; the sealed successor of a retry grace can be opened
+//! only with the token it replaced, which is not stored either.
+//!
+//! Needs Redis 6.2 or later (`ZADD … GT`, `SET … EXAT`), or a compatible server (Valkey).
+//!
+//! Redis expires keys by its own clock: the app's clock must agree with the server's (a session
+//! whose end is already past on the server's clock is dropped at once).
+
+mod error;
+mod feed;
+mod keys;
+mod scripts;
+#[cfg(feature = "issuer")]
+mod sessions;
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use ::redis as client;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use feed::RedisSubscription;
+
+use keys::Keys;
+use tower_api_auth::store::StoreError;
+
+/// The prefix of every key when none is set.
+const DEFAULT_PREFIX: &str = "tower-api-auth";
+
+/// Redis, for refresh sessions and the fleet's revocations.
+///
+/// One multiplexed connection ([`ConnectionManager`]) carries every call and reconnects by itself
+/// after a failure; each call fails within a few seconds when the server is unreachable (the
+/// token service and the auth layer then answer 503). The revocation feed's
+/// [subscription](tower_api_auth::fleet::FeedBackend::subscribe) opens a pub/sub connection of its own.
+/// Clones share the connection. See the [module](self) for the key layout.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_api_auth_redis_store::RedisStore;
+///
+/// let store = RedisStore::connect("rediss://:password@redis.internal:6380").await?.prefix("billing");
+/// // Or from the app's own client and connection:
+/// let client = tower_api_auth_redis_store::client::Client::open("redis://127.0.0.1:6379")?;
+/// let manager = client.get_connection_manager().await?;
+/// let shared = RedisStore::from_client(client, manager);
+/// # let _ = (store, shared);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Arc<::redis::Client>,
+    manager: ConnectionManager,
+    keys: Keys,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The address only: never the URL, which may hold a password.
+        f.debug_struct("RedisStore")
+            .field(
+                "addr",
+                &format_args!("{}", self.client.get_connection_info().addr()),
+            )
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://`, `rediss://` for TLS, `redis+unix://`): each connection
+    /// attempt and each answer may take 2 seconds, a reconnection is retried twice, so a dead
+    /// server fails calls within about 4 seconds. The connection reconnects by itself.
+    ///
+    /// For `rediss://`, rustls needs a process-wide crypto provider: one the application
+    /// installed is used; else, with feature `aws-lc-rs` (a default), aws-lc-rs is installed;
+    /// else connecting fails and says so. [`from_client`](Self::from_client) leaves that to the
+    /// application.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url)
+            .map_err(|_| error::invalid("connect", "the URL is not a valid Redis URL"))?;
+        if matches!(
+            client.get_connection_info().addr(),
+            ::redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            tls::ensure_provider()?;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(error::CONNECT_TIMEOUT))
+            .set_response_timeout(Some(error::RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_min_delay(std::time::Duration::from_millis(50))
+            .set_max_delay(std::time::Duration::from_millis(500));
+        let manager = error::within(
+            "connect",
+            error::CALL_BUDGET,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await?;
+        Ok(Self::from_client(client, manager))
+    }
+
+    /// A store on the app's own client (for the feed's pub/sub connection) and connection.
+    pub fn from_client(client: ::redis::Client, manager: ConnectionManager) -> Self {
+        Self {
+            client: Arc::new(client),
+            manager,
+            keys: Keys::new(DEFAULT_PREFIX),
+        }
+    }
+
+    /// Sets the prefix of every key and of the channel (default `tower-api-auth`): instances
+    /// that share sessions and revocations use the same one, and unrelated apps on one server
+    /// different ones.
+    #[must_use]
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.keys = Keys::new(prefix);
+        self
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+}

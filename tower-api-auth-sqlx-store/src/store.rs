@@ -1,0 +1,137 @@
+//! What every SQL store has: its pool, and the embedded migrations that make its tables.
+
+use std::time::Duration;
+
+/// How long a call waits for a connection before it fails: a database that is down answers
+/// `Err` this fast, and the pool reconnects by itself once it is back.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Implements `pool()` and `migrate()` for `$store`, whose pool is a `$pool`, with the migrations
+/// embedded from `$migrations` (a directory at the crate root), and a `Debug` that shows the pool's
+/// state and the field `$setting`, never the connection string. `$begin` opens the migration
+/// transaction and takes the lock that serializes instances; `$bytes` is the byte-string type.
+macro_rules! impl_store_basics {
+    (
+        $store:ident, $db:ty, $pool:ty, $migrations:literal, $setting:ident, $begin:literal,
+        $bytes:literal
+    ) => {
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("connections", &self.pool.size())
+                    .field("idle", &self.pool.num_idle())
+                    .field("closed", &self.pool.is_closed())
+                    .field(stringify!($setting), &self.$setting)
+                    .finish()
+            }
+        }
+
+        impl $store {
+            /// The pool, for the app's own queries (clones share it).
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            /// Creates or updates the tables (see the [module docs](crate)): the migrations
+            /// embedded in the crate, all in one transaction, recorded in a table of this
+            /// crate's own, `auth_schema_migrations`. Running it again, or from several instances
+            /// at once, is safe: the transaction holds a lock that makes them take turns (an
+            /// advisory lock on PostgreSQL, the write lock on SQLite). The app's own sqlx
+            /// migrations are never touched, and never see this crate's: sqlx's migrator (and
+            /// `sqlx migrate run`) refuses to run where `_sqlx_migrations` lists versions it does
+            /// not know, so sharing that table would break the app's migrations.
+            pub async fn migrate(&self) -> Result<(), ::tower_api_auth::store::StoreError> {
+                use $crate::error::db_error;
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                ::sqlx::Executor::execute(&mut *conn, $begin)
+                    .await
+                    .map_err(db_error)?;
+                let outcome = Self::apply_migrations(&mut conn).await;
+                let end = if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                let ended = ::sqlx::Executor::execute(&mut *conn, end).await;
+                if ended.is_err() {
+                    // Never hand a connection with an open transaction back to the pool.
+                    conn.close_on_drop();
+                }
+                outcome.and(ended.map(drop)).map_err(db_error)
+            }
+
+            /// Applies the embedded migrations not yet recorded, inside the open transaction.
+            async fn apply_migrations(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+            ) -> Result<(), ::sqlx::Error> {
+                ::sqlx::Executor::execute(
+                    &mut *conn,
+                    concat!(
+                        "CREATE TABLE IF NOT EXISTS auth_schema_migrations (",
+                        "version BIGINT PRIMARY KEY, description TEXT NOT NULL, ",
+                        "checksum ",
+                        $bytes,
+                        " NOT NULL, applied_at BIGINT NOT NULL)"
+                    ),
+                )
+                .await?;
+                for migration in ::sqlx::migrate!($migrations).iter() {
+                    let applied: Option<Vec<u8>> = ::sqlx::query_scalar(
+                        "SELECT checksum FROM auth_schema_migrations WHERE version = $1",
+                    )
+                    .bind(migration.version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match applied {
+                        Some(checksum) if checksum == *migration.checksum => continue,
+                        Some(_) => {
+                            return Err(::sqlx::Error::Protocol(format!(
+                                "tower-api-auth migration {} changed after it was applied",
+                                migration.version
+                            )));
+                        }
+                        None => {}
+                    }
+                    ::sqlx::Executor::execute(&mut *conn, migration.sql.clone()).await?;
+                    ::sqlx::query(
+                        "INSERT INTO auth_schema_migrations \
+                         (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(migration.version)
+                    .bind(&*migration.description)
+                    .bind(&*migration.checksum)
+                    .bind($crate::value::int(::tower_api_auth::clock::Clock::now(
+                        &::tower_api_auth::clock::SystemClock,
+                    )))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_store_basics;
+
+/// Everything a SQL store implements, for `$store` on database `$db` (rows `$row`, pool `$pool`),
+/// from the shared implementations: see [`impl_store_basics`] for `$migrations` and `$setting`.
+macro_rules! impl_sql_store {
+    (
+        $store:ident, $db:ty, $row:ty, $pool:ty, $migrations:literal, $setting:ident,
+        $begin:literal, $bytes:literal
+    ) => {
+        $crate::store::impl_store_basics!(
+            $store,
+            $db,
+            $pool,
+            $migrations,
+            $setting,
+            $begin,
+            $bytes
+        );
+        $crate::row::columns_for!($row);
+        $crate::keys::impl_key_store!($store, $db);
+        $crate::revocations::impl_revocations!($store, $db);
+        #[cfg(feature = "issuer")]
+        $crate::sessions::impl_refresh_store!($store);
+        #[cfg(feature = "issuer")]
+        $crate::clients::impl_client_store!($store);
+    };
+}
+pub(crate) use impl_sql_store;

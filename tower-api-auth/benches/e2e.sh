@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# End-to-end load test: requests/s of GET /v1/me over real HTTP on 127.0.0.1, with each credential
+# kind, next to the same route with no auth layer.
+#
+# Usage:
+#   bash benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
+#   bash benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
+#   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash benches/e2e.sh
+#   bash benches/e2e.sh hs256-feed-memory hs256-feed-postgres hs256-feed-redis   # a fleet's feed on
+#   bash benches/e2e.sh apikey-cached-memory apikey-cached-postgres              # cached API keys
+#
+# The server (examples/e2e_server.rs, built here with `cargo build --release --example e2e_server`)
+# runs on core 0 (`taskset -c 0`, one tokio thread), wrk on core 1 (`taskset -c 1 wrk -t1`). Each
+# variant run is bracketed by two no-auth runs (base, v1, base, base, v2, base, …, every round), so
+# slow drift of the machine cancels: each run's ratio is its requests/s over the mean of the two
+# runs around it. The no-auth runs send the variant's own request, credential headers included
+# (`noauth+<variant>` of the server), so that the ratio is what the layer costs, not what receiving
+# a 600-byte header costs; BASELINE=bare sends the no-auth runs no credential headers at all.
+# Each wrk run lasts DURATION seconds (5) and is killed if it overruns; the
+# server is stopped after every run; the runs give up after MAX_SECONDS (280). Needs 2
+# cores, curl, taskset and wrk, which the script installs with apt-get when it is missing.
+# Only 127.0.0.1 is used. Figures are noisy if anything else runs: check `uptime` around them. On a
+# shared 2-vCPU VM, loopback throughput of the same server swings by ±25% between 3-second runs even
+# when idle; use more ROUNDS (4 fit in MAX_SECONDS) and read the median ratio.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+MAX_SECONDS=${MAX_SECONDS:-280}
+BASELINE=${BASELINE:-same}
+SERVER_CORE=${SERVER_CORE:-0}
+CLIENT_CORE=${CLIENT_CORE:-1}
+if [[ $# -gt 0 ]]; then
+    VARIANTS=("$@")
+else
+    VARIANTS=(hs256 rs256 es256 eddsa apikey)
+fi
+
+if ! command -v wrk >/dev/null; then
+    echo "e2e.sh: installing wrk" >&2
+    sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq wrk >&2 || {
+        echo "e2e.sh: could not install wrk; install it (apt-get install wrk) and run again" >&2
+        exit 1
+    }
+fi
+for tool in wrk curl taskset; do
+    command -v "$tool" >/dev/null || {
+        echo "e2e.sh: $tool is missing" >&2
+        exit 1
+    }
+done
+
+# The server lives in the examples package (its fleet variants use the store crates).
+cargo build --release -p tower-api-auth-examples --example e2e_server >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+SERVER="$target_dir/release/examples/e2e_server"
+[[ -x $SERVER ]] || {
+    echo "e2e.sh: $SERVER was not built" >&2
+    exit 1
+}
+
+# MAX_SECONDS counts from here: the build above may have waited on cargo's lock.
+SECONDS=0
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+case $BASELINE in
+same | bare) ;;
+*)
+    echo "e2e.sh: BASELINE is 'same' (no-auth runs send the variant's headers) or 'bare'" >&2
+    exit 1
+    ;;
+esac
+# The run order: each variant between two no-auth runs, ROUNDS times.
+order=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    for variant in "${VARIANTS[@]}"; do
+        if [[ $BASELINE == same ]]; then base="noauth+$variant"; else base=noauth; fi
+        order+=("$base" "$variant" "$base")
+    done
+done
+runs=${#order[@]}
+# Estimated wall time: the run plus about a second of start-up and stop per run.
+estimate=$((runs * (DURATION + 1)))
+if ((estimate > MAX_SECONDS)); then
+    echo "e2e.sh: $runs runs of ${DURATION}s (~${estimate}s) exceed MAX_SECONDS=$MAX_SECONDS" >&2
+    exit 1
+fi
+
+echo "load before: $(uptime)"
+echo "$runs runs of ${DURATION}s, wrk -t1 -c$CONNECTIONS on core $CLIENT_CORE, server on core $SERVER_CORE, baseline: $BASELINE"
+
+# run <variant>: starts the server, checks one request, loads it, stops it; sets `rps`.
+# (Not run in a subshell, so that the EXIT trap always knows the server to stop.)
+rps=""
+run() {
+    local variant=$1 info="$work/$1.$RANDOM.info" url output
+    local -a headers=()
+    taskset -c "$SERVER_CORE" "$SERVER" "$variant" "$info" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        [[ -s $info ]] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [[ -s $info ]] || {
+        echo "e2e.sh: the $variant server did not start:" >&2
+        cat "$work/server.log" >&2
+        return 1
+    }
+    url=$(head -n 1 "$info")
+    while IFS= read -r line; do
+        headers+=(-H "$line")
+    done < <(tail -n +2 "$info")
+    local status
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${headers[@]}" "$url" || true)
+    if [[ $status != 200 ]]; then
+        echo "e2e.sh: $variant answered $status, not 200" >&2
+        return 1
+    fi
+    if ! output=$(timeout $((DURATION + 10)) taskset -c "$CLIENT_CORE" \
+        wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 2s "${headers[@]}" "$url"); then
+        echo "e2e.sh: wrk failed or overran on $variant" >&2
+        return 1
+    fi
+    stop_server
+    if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$output"; then
+        echo "e2e.sh: $variant had errors:" >&2
+        echo "$output" >&2
+        return 1
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$output")
+    [[ -n $rps ]] || {
+        echo "e2e.sh: no Requests/sec in wrk's output:" >&2
+        echo "$output" >&2
+        return 1
+    }
+}
+
+declare -a results=()
+for ((i = 0; i < runs; i++)); do
+    if ((SECONDS > MAX_SECONDS)); then
+        echo "e2e.sh: over MAX_SECONDS=$MAX_SECONDS after $i runs; stopping" >&2
+        exit 1
+    fi
+    run "${order[i]}"
+    results[i]=$rps
+    printf '  run %2d  %-12s %10.0f req/s\n' "$((i + 1))" "${order[i]}" "${results[i]}"
+done
+echo "load after: $(uptime)"
+
+# Per run: ratio to the mean of the no-auth runs around it; per variant: means over the rounds.
+echo
+printf '%-12s %5s %12s %12s %8s\n' variant round "req/s" "noauth req/s" ratio
+declare -A sum_rps=() sum_ratio=() min_ratio=() max_ratio=() count=() ratios=()
+for ((i = 1; i < runs; i += 3)); do
+    variant=${order[i]}
+    read -r base ratio < <(awk -v a="${results[i - 1]}" -v b="${results[i + 1]}" -v r="${results[i]}" \
+        'BEGIN { m = (a + b) / 2; printf "%.1f %.4f\n", m, r / m }')
+    count[$variant]=$((${count[$variant]:-0} + 1))
+    printf '%-12s %5d %12.0f %12.0f %8.3f\n' "$variant" "${count[$variant]}" "${results[i]}" "$base" "$ratio"
+    sum_rps[$variant]=$(awk -v s="${sum_rps[$variant]:-0}" -v r="${results[i]}" 'BEGIN { print s + r }')
+    sum_ratio[$variant]=$(awk -v s="${sum_ratio[$variant]:-0}" -v r="$ratio" 'BEGIN { print s + r }')
+    min_ratio[$variant]=$(awk -v m="${min_ratio[$variant]:-9}" -v r="$ratio" 'BEGIN { print (r < m ? r : m) }')
+    ratios[$variant]="${ratios[$variant]:-} $ratio"
+    max_ratio[$variant]=$(awk -v m="${max_ratio[$variant]:-0}" -v r="$ratio" 'BEGIN { print (r > m ? r : m) }')
+done
+
+noauth_mean=$(for ((i = 0; i < runs; i += 3)); do echo "${results[i]}" "${results[i + 2]}"; done |
+    tr ' ' '\n' |
+    awk '{ s += $1; n++; if (min == "" || $1 < min) min = $1; if ($1 > max) max = $1 }
+         END { printf "%.0f (min %.0f, max %.0f, %d runs)", s / n, min, max, n }')
+echo
+echo "noauth: mean $noauth_mean req/s"
+printf '%-12s %12s %10s %12s %18s\n' variant "mean req/s" "mean ratio" "median ratio" "ratio range"
+for variant in "${VARIANTS[@]}"; do
+    # shellcheck disable=SC2086 # the list is meant to split into one ratio a line
+    median=$(printf '%s\n' ${ratios[$variant]} | sort -g |
+        awk '{ r[NR] = $1 } END { print (NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2) }')
+    awk -v v="$variant" -v s="${sum_rps[$variant]}" -v q="${sum_ratio[$variant]}" -v md="$median" \
+        -v n="${count[$variant]}" -v lo="${min_ratio[$variant]}" -v hi="${max_ratio[$variant]}" \
+        'BEGIN { printf "%-12s %12.0f %10.3f %12.3f %8.3f - %-8.3f\n", v, s / n, q / n, md, lo, hi }'
+done
+echo "elapsed: ${SECONDS}s"

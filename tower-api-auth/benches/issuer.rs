@@ -1,0 +1,80 @@
+//! The token lifecycle's cost on the in-memory store: issuing a pair (login through the API-key
+//! exchange, which includes the key check) and a refresh round trip (rotate + sign a new access
+//! token), for HS256 and ES256 signing.
+//!
+//! `cargo bench --bench issuer -- --noplot`
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tower_api_auth::{
+    Algorithm, MemoryKeyProvider, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
+    issuer::MemoryRefreshStore, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
+    scope::Scopes,
+};
+
+fn service(signing: SigningKey) -> (TokenService, String) {
+    let (key, record) = ApiKeyHasher::default()
+        .generate(&ApiKeyFormat::default())
+        .into_parts();
+    let record =
+        record.with_scopes(Scopes::parse("conversations:read conversations:write").unwrap());
+    let issuer = TokenIssuer::new(signing, "https://auth.bench.test").audience("api");
+    let service = TokenService::new(issuer, MemoryRefreshStore::new())
+        .api_keys(MemoryKeyProvider::from(vec![record]));
+    (service, key)
+}
+
+fn bench(c: &mut Criterion) {
+    tower_api_auth::crypto::ensure_provider();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let keys = [
+        (
+            "hs256",
+            SigningKey::hmac(
+                Algorithm::HS256,
+                b"a-bench-secret-of-at-least-thirty-two-bytes",
+            )
+            .unwrap(),
+        ),
+        (
+            "es256",
+            SigningKey::from_pem(
+                Algorithm::ES256,
+                include_bytes!("../../testdata/keys/ec256_private.pem"),
+            )
+            .unwrap(),
+        ),
+    ];
+    for (name, signing) in keys {
+        let (service, api_key) = service(signing.with_kid("bench"));
+        let mut group = c.benchmark_group(format!("issuer_{name}"));
+        group.bench_function("issue_pair", |b| {
+            b.iter(|| {
+                rt.block_on(service.exchange_api_key(&api_key, None, None, None))
+                    .unwrap()
+            });
+        });
+        let mut refresh_token = rt
+            .block_on(service.exchange_api_key(&api_key, None, None, None))
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        group.bench_function("refresh_round_trip", |b| {
+            b.iter(|| {
+                let pair = rt.block_on(service.refresh(&refresh_token, None)).unwrap();
+                refresh_token = pair.refresh_token.unwrap();
+            });
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).sample_size(50);
+    targets = bench
+}
+criterion_main!(benches);
