@@ -28,7 +28,7 @@ use tower_api_auth::config::AuthConfig;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
-    issuer::Account, issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenEndpoints,
+    endpoints::TokenEndpoints, issuer::Account, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
 

@@ -134,10 +134,10 @@ impl Stores {
             .expect("a feed: the database's or Redis's");
         let importer = store.clone();
         let usage = Arc::new(KeyUsage::new(store.clone()));
-        usage.flush_every(Duration::from_secs(10));
+        tower_api_auth::fleet::flush_usage_every(&usage, Duration::from_secs(10));
         self.keys = Some(SharedKeys {
             usage,
-            manager: KeyManager::new(store.clone()).announce(feed),
+            manager: KeyManager::new(store.clone()).announce(feed.clone()),
             provider: Arc::new(CachedKeyProvider::new(store).follow(feed)),
             import: Box::new(move |record| {
                 let store = importer.clone();

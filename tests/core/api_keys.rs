@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
     AuthLayer, Claims, Identity, KeyProvider, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
-    api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyLookup,
-    api_key::KeyRecord, store::StoreError,
+    api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyRecord,
+    store::Lookup, store::StoreError,
 };
 
 use common::{PAST, PAST_RFC3339, Server, api_key, api_key_with, assert_no_leak, now, serve};
@@ -417,9 +417,9 @@ async fn a_peppered_hasher_must_match() {
 struct SlowStore(MemoryKeyProvider);
 
 impl KeyProvider for SlowStore {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         let found = self.0.get(key_id);
-        KeyLookup::pending(async move {
+        Lookup::pending(async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
             Ok(found)
         })
@@ -460,15 +460,15 @@ struct DownStore {
 }
 
 impl KeyProvider for DownStore {
-    fn lookup(&self, _key_id: &str) -> KeyLookup {
+    fn lookup(&self, _key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         let error = || StoreError::new("connection refused: db.internal:5432");
         if self.pending {
-            KeyLookup::pending(async move {
+            Lookup::pending(async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 Err(error())
             })
         } else {
-            KeyLookup::Ready(Err(error()))
+            Lookup::Ready(Err(error()))
         }
     }
 }
@@ -569,10 +569,10 @@ struct CountingStore {
 }
 
 impl KeyProvider for CountingStore {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let found = self.keys.get(key_id);
-        KeyLookup::pending(async move {
+        Lookup::pending(async move {
             tokio::time::sleep(Duration::from_millis(2)).await;
             Ok(found)
         })

@@ -405,7 +405,7 @@ mod issuer {
             TokenIssuer::new(signing, "https://auth.example.test"),
             MemoryRefreshStore::new(),
         ));
-        let endpoints = tower_api_auth::issuer::TokenEndpoints::new(service);
+        let endpoints = tower_api_auth::endpoints::TokenEndpoints::new(service);
         assert_hidden(&endpoints, HS256_SECRET);
     }
 }

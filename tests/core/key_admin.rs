@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tower_api_auth::api_key::{
-    ApiKeys, KeyAdmin, KeyFilter, KeyLookup, KeyManager, KeyRecord, KeySpec, KeyStore, KeyUpdate,
+    ApiKeys, KeyFilter, KeyManager, KeyRecord, KeySpec, KeyStore, KeyUpdate,
 };
 use tower_api_auth::clock::ManualClock;
+use tower_api_auth::endpoints::KeyAdmin;
 use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::Lookup;
 use tower_api_auth::store::StoreError;
 use tower_api_auth::{AuthLayer, KeyProvider, MemoryKeyProvider, RequireScopesLayer, Tenant};
 
@@ -325,8 +327,8 @@ async fn bad_requests_are_4xx_and_unknown_keys_404() {
 struct Down;
 
 impl KeyProvider for Down {
-    fn lookup(&self, _key_id: &str) -> KeyLookup {
-        KeyLookup::Ready(Err(StoreError::new("connection refused")))
+    fn lookup(&self, _key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+        Lookup::Ready(Err(StoreError::new("connection refused")))
     }
 }
 

@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys};
 use tower_api_auth::clock::ManualClock;
+use tower_api_auth::endpoints::TokenEndpoints;
 use tower_api_auth::issuer::{
-    Account, MemoryClients, MemoryRefreshStore, PasswordVerifier, REGISTERED_CLAIMS,
-    TokenEndpoints, TokenService,
+    Account, MemoryClients, MemoryRefreshStore, PasswordVerifier, REGISTERED_CLAIMS, TokenService,
 };
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;

@@ -16,8 +16,8 @@ use axum::Router;
 use serde_json::json;
 use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::{
-    AuthLayer, api_key::ApiKeyHasher, error::ErrorFormat, issuer::MemoryClients,
-    issuer::TokenEndpoints, issuer::TokenService, scope::Scopes,
+    AuthLayer, api_key::ApiKeyHasher, endpoints::TokenEndpoints, error::ErrorFormat,
+    issuer::MemoryClients, issuer::TokenService, scope::Scopes,
 };
 
 use common::lifecycle::*;

@@ -18,9 +18,10 @@ use axum::Router;
 use serde_json::json;
 use tower_api_auth::api_key::{ApiKeyHasher, KeyHash};
 use tower_api_auth::clock::ManualClock;
+use tower_api_auth::endpoints::TokenEndpoints;
 use tower_api_auth::issuer::{
     ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
-    Session, StoredSession, TokenEndpoints, TokenService,
+    Session, StoredSession, TokenService,
 };
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;

@@ -14,7 +14,6 @@ mod layer_forms;
 mod lifecycle_claims;
 mod lifecycle_endpoints;
 mod lifecycle_grants;
-mod lifecycle_leaks;
 mod lifecycle_refresh;
 mod lifecycle_sessions;
 mod lifecycle_stores;

@@ -12,12 +12,12 @@ use tower_api_auth::scope::Scopes;
 
 use axum::Router;
 use axum::routing::get;
-use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyAdmin, KeyManager, KeyStore};
+use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyStore};
 use tower_api_auth::clock::ManualClock;
+use tower_api_auth::endpoints::KeyAdmin;
+use tower_api_auth::endpoints::TokenEndpoints;
 use tower_api_auth::fleet::{FeedBackend, RevocationFeed};
-use tower_api_auth::issuer::{
-    ClientStore, MemoryClients, RefreshStore, TokenEndpoints, TokenService,
-};
+use tower_api_auth::issuer::{ClientStore, MemoryClients, RefreshStore, TokenService};
 use tower_api_auth::{AuthLayer, Identity, RequireScopesLayer, api_key::ApiKeyHasher};
 
 use super::lifecycle::hs256_issuer;
@@ -122,7 +122,7 @@ impl Setup {
         };
         let manager = KeyManager::new(keys)
             .clock(self.clock.clone())
-            .announce(&feed);
+            .announce(feed.clone());
         let admin = KeyAdmin::new(manager.clone())
             .router()
             .layer(RequireScopesLayer::all(["keys:admin"]))

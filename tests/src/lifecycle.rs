@@ -12,15 +12,17 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tower_api_auth::api_key::{KeyLookup, KeyProvider};
+use tower_api_auth::KeyProvider;
+use tower_api_auth::api_key::KeyRecord;
 use tower_api_auth::clock::{Clock, ManualClock};
 use tower_api_auth::issuer::{
     MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession,
 };
+use tower_api_auth::store::Lookup;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
-    api_key::ApiKeyHasher, api_key::ApiKeys, error::ErrorFormat, issuer::Account,
-    issuer::MemoryClients, issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenEndpoints,
+    api_key::ApiKeyHasher, api_key::ApiKeys, endpoints::TokenEndpoints, error::ErrorFormat,
+    issuer::Account, issuer::MemoryClients, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
 
@@ -208,9 +210,9 @@ impl TestKeys {
 }
 
 impl KeyProvider for TestKeys {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         if self.down.load(Ordering::SeqCst) {
-            return KeyLookup::Ready(Err(StoreError::new("key store is down")));
+            return Lookup::Ready(Err(StoreError::new("key store is down")));
         }
         self.inner.lookup(key_id)
     }

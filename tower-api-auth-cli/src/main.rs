@@ -239,8 +239,8 @@ fn manager<S: KeyStore + FeedBackend + Clone>(
 ) -> KeyManager {
     let manager = KeyManager::new(store.clone()).format(format).hasher(hasher);
     match redis {
-        Some(redis) => manager.announce_to(redis),
-        None => manager.announce_to(store),
+        Some(redis) => manager.announce(redis),
+        None => manager.announce(store),
     }
 }
 

@@ -87,10 +87,10 @@ macro_rules! impl_key_store {
         }
 
         impl ::tower_api_auth::KeyProvider for $store {
-            fn lookup(&self, key_id: &str) -> ::tower_api_auth::api_key::KeyLookup {
+            fn lookup(&self, key_id: &str) -> ::tower_api_auth::store::Lookup<Option<::std::sync::Arc<::tower_api_auth::api_key::KeyRecord>>> {
                 let pool = self.pool.clone();
                 let key_id = key_id.to_owned();
-                ::tower_api_auth::api_key::KeyLookup::pending(async move {
+                ::tower_api_auth::store::Lookup::pending(async move {
                     let row = ::sqlx::query(concat!(
                         "SELECT ",
                         $crate::keys::key_columns!(),

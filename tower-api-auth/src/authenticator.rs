@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Uri};
 
-use crate::api_key::{ApiKeys, KeyLookup, KeyRecord, LookupResult, ParsedKey};
+use crate::api_key::{ApiKeys, KeyRecord, ParsedKey};
 use crate::clock::SharedClock;
 use crate::credential::{CredentialSources, LocatedCredential, UncheckedToken};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity, Parts};
 use crate::jwt::{Check, JwtValidator, VerifiedJwt};
+use crate::opaque::{OpaqueToken, OpaqueTokenValidator};
 use crate::revocation::RevocationCheck;
-use crate::scope::Scopes;
+use crate::store::{Lookup, StoreError};
 use crate::tenant::{Tenant, TenantRules};
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
@@ -161,12 +162,12 @@ impl Authenticator {
         now: u64,
     ) -> Outcome {
         match validator.validate(token, now) {
-            OpaqueLookup::Ready(result) => Outcome::Done(
+            Lookup::Ready(result) => Outcome::Done(
                 result
                     .and_then(|t| self.opaque_identity(t, tenant))
                     .map(Some),
             ),
-            OpaqueLookup::Pending(lookup) => {
+            Lookup::Pending(lookup) => {
                 let this = Arc::clone(self);
                 let tenant = tenant.map(str::to_owned);
                 Outcome::Pending(Box::pin(async move {
@@ -212,10 +213,10 @@ impl Authenticator {
             return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)));
         };
         match api_keys.provider.lookup(parsed.key_id()) {
-            KeyLookup::Ready(found) => {
+            Lookup::Ready(found) => {
                 Outcome::Done(self.finish_api_key(api_keys, parsed, tenant, found, now))
             }
-            KeyLookup::Pending(lookup) => {
+            Lookup::Pending(lookup) => {
                 let this = Arc::clone(self);
                 let key = key.to_owned();
                 let tenant = tenant.map(str::to_owned);
@@ -236,7 +237,7 @@ impl Authenticator {
         api_keys: &ApiKeys,
         parsed: ParsedKey<'_>,
         tenant: Option<&str>,
-        found: LookupResult,
+        found: Result<Option<Arc<KeyRecord>>, StoreError>,
         now: u64,
     ) -> AuthResult {
         let found = found.map_err(|error| {
@@ -277,135 +278,4 @@ fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
 /// other token is opaque.
 fn looks_like_jwt(token: &[u8]) -> bool {
     token.iter().filter(|&&b| b == b'.').count() == 2
-}
-
-/// What an opaque Bearer token stands for, as its issuer says (RFC 7662 introspection, or a
-/// token store). The auth layer applies its tenant rules to `tenants`.
-///
-/// ```
-/// use std::sync::Arc;
-/// use tower_api_auth::layer::OpaqueToken;
-/// use tower_api_auth::scope::Scopes;
-///
-/// let token = OpaqueToken::new("user_42")
-///     .with_scopes(Scopes::parse("conversations:read").unwrap())
-///     .with_expires_at(1_900_000_000);
-/// assert_eq!(&*token.principal, "user_42");
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct OpaqueToken {
-    /// Who the caller is (the introspection response's `sub`, else its `client_id`).
-    pub principal: Arc<str>,
-    /// The granted scopes.
-    pub scopes: Scopes,
-    /// The tenants the token is good for.
-    pub tenants: Vec<Tenant>,
-    /// When the token expires (unix seconds).
-    pub expires_at: Option<u64>,
-    /// The OAuth client the token was issued to.
-    pub client_id: Option<Arc<str>>,
-    /// The token's identifier (`jti`).
-    pub token_id: Option<Arc<str>>,
-}
-
-impl OpaqueToken {
-    /// A token of `principal`, with no scopes, tenants or expiry.
-    pub fn new(principal: impl Into<Arc<str>>) -> Self {
-        Self {
-            principal: principal.into(),
-            scopes: Scopes::empty(),
-            tenants: Vec::new(),
-            expires_at: None,
-            client_id: None,
-            token_id: None,
-        }
-    }
-
-    /// Sets the scopes.
-    #[must_use]
-    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
-        self.scopes = scopes;
-        self
-    }
-
-    /// Sets the tenants.
-    #[must_use]
-    pub fn with_tenants(mut self, tenants: impl IntoIterator<Item = Tenant>) -> Self {
-        self.tenants = tenants.into_iter().collect();
-        self
-    }
-
-    /// Sets the expiry (unix seconds).
-    #[must_use]
-    pub fn with_expires_at(mut self, unix: u64) -> Self {
-        self.expires_at = Some(unix);
-        self
-    }
-
-    /// Sets the OAuth client id.
-    #[must_use]
-    pub fn with_client_id(mut self, client_id: impl Into<Arc<str>>) -> Self {
-        self.client_id = Some(client_id.into());
-        self
-    }
-
-    /// Sets the token id.
-    #[must_use]
-    pub fn with_token_id(mut self, token_id: impl Into<Arc<str>>) -> Self {
-        self.token_id = Some(token_id.into());
-        self
-    }
-}
-
-/// The answer about an opaque token: known now (a cache hit) or after I/O.
-#[must_use]
-pub enum OpaqueLookup {
-    /// The answer is known now.
-    Ready(Result<OpaqueToken, AuthError>),
-    /// The answer needs I/O.
-    Pending(Pin<Box<dyn Future<Output = Result<OpaqueToken, AuthError>> + Send + 'static>>),
-}
-
-impl OpaqueLookup {
-    /// An answer that needs I/O.
-    pub fn pending(
-        future: impl Future<Output = Result<OpaqueToken, AuthError>> + Send + 'static,
-    ) -> Self {
-        Self::Pending(Box::pin(future))
-    }
-
-    /// Waits for the answer.
-    pub async fn resolve(self) -> Result<OpaqueToken, AuthError> {
-        match self {
-            Self::Ready(result) => result,
-            Self::Pending(future) => future.await,
-        }
-    }
-}
-
-impl fmt::Debug for OpaqueLookup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Ready(_) => "OpaqueLookup::Ready",
-            Self::Pending(_) => "OpaqueLookup::Pending",
-        })
-    }
-}
-
-/// Judges opaque Bearer tokens: those that are neither API keys nor shaped like a JWT (and, when
-/// the layer accepts no JWTs, every Bearer token that is not an API key). The `remote` feature's
-/// RFC 7662 `Introspection` is one.
-///
-/// An issuer that says the token is not (or no longer) good is `Err` with `invalid_token`; one
-/// that cannot answer is `Err` with `auth_unavailable` (503), never `invalid_token`.
-pub trait OpaqueTokenValidator: Send + Sync + fmt::Debug + 'static {
-    /// Judges `token` at `now` (unix seconds).
-    fn validate(&self, token: &str, now: u64) -> OpaqueLookup;
-}
-
-impl<V: OpaqueTokenValidator + ?Sized> OpaqueTokenValidator for Arc<V> {
-    fn validate(&self, token: &str, now: u64) -> OpaqueLookup {
-        (**self).validate(token, now)
-    }
 }

@@ -85,7 +85,8 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use axum::Router;
-//! use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenEndpoints, TokenIssuer, TokenService};
+//! use tower_api_auth::endpoints::TokenEndpoints;
+//! use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
 //! use tower_api_auth::{Algorithm, AuthLayer};
 //!
 //! let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!")?;
@@ -147,6 +148,7 @@ pub mod error;
 pub mod fleet;
 pub mod identity;
 pub mod jwt;
+pub mod opaque;
 mod random;
 pub mod revocation;
 pub mod scope;
@@ -157,9 +159,14 @@ mod authenticator;
 // tower and axum glue.
 pub mod config;
 #[cfg(feature = "axum")]
+pub mod endpoints;
+#[cfg(feature = "axum")]
 pub mod extract;
 pub mod layer;
 pub mod require_scopes;
+
+#[cfg(test)]
+mod layering;
 // Built only on the public API above, as a third-party crate could be.
 #[cfg(feature = "issuer")]
 pub mod issuer;

@@ -26,8 +26,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-#[cfg(feature = "issuer")]
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::store::StoreError;
@@ -182,34 +180,6 @@ impl<R: RevocationStore> RevocationStore for Arc<R> {
         until: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).revoke_token(token_id, until)
-    }
-}
-
-#[cfg(feature = "issuer")]
-type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
-
-/// [`RevocationStore`] made object safe, for the token service to hold any store.
-#[cfg(feature = "issuer")]
-pub(crate) trait DynRevocationStore: RevocationCheck {
-    fn revoke_session<'a>(&'a self, session_id: &'a str, until: u64) -> WriteFuture<'a>;
-    fn revoke_token<'a>(&'a self, token_id: &'a str, until: u64) -> WriteFuture<'a>;
-}
-
-#[cfg(feature = "issuer")]
-impl<R: RevocationStore> DynRevocationStore for R {
-    fn revoke_session<'a>(&'a self, session_id: &'a str, until: u64) -> WriteFuture<'a> {
-        Box::pin(RevocationStore::revoke_session(self, session_id, until))
-    }
-
-    fn revoke_token<'a>(&'a self, token_id: &'a str, until: u64) -> WriteFuture<'a> {
-        Box::pin(RevocationStore::revoke_token(self, token_id, until))
-    }
-}
-
-#[cfg(feature = "issuer")]
-impl fmt::Debug for dyn DynRevocationStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("dyn RevocationStore")
     }
 }
 

@@ -1,4 +1,5 @@
-//! What every store shares: the error a store answers with when it cannot answer.
+//! What every store shares: the error a store answers with when it cannot answer, and
+//! [`Lookup`], an answer that is ready now or after I/O.
 //!
 //! Key providers, refresh-token stores, revocation lists and client registries all fail the same
 //! way, and the auth layer answers every such failure the same way: 503 `auth_unavailable`, never a
@@ -12,6 +13,8 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 /// A store failure. Its source is kept for logs but never shown to clients.
 ///
@@ -46,5 +49,60 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
+    }
+}
+
+/// An answer from a store: known now (memory, a cache hit) or after I/O (SQL, Redis, HTTP).
+///
+/// The ready case lets the auth layer finish a request without boxing a future. Every store
+/// trait that the request path calls answers with one: [`KeyProvider::lookup`] answers
+/// `Lookup<Option<KeyRecord>>`, [`OpaqueTokenValidator::validate`] answers
+/// `Lookup<OpaqueToken, AuthError>`.
+///
+/// ```
+/// use tower_api_auth::store::{Lookup, StoreError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let now: Lookup<u32> = Lookup::Ready(Ok(7));
+/// let later: Lookup<u32> = Lookup::pending(async { Ok(8) }); // a pool handle moves in here
+/// assert_eq!(now.resolve().await.unwrap() + later.resolve().await.unwrap(), 15);
+/// # }
+/// ```
+///
+/// [`KeyProvider::lookup`]: crate::api_key::KeyProvider::lookup
+/// [`KeyRecord`]: crate::api_key::KeyRecord
+/// [`OpaqueTokenValidator::validate`]: crate::opaque::OpaqueTokenValidator::validate
+/// [`OpaqueToken`]: crate::opaque::OpaqueToken
+/// [`AuthError`]: crate::AuthError
+#[must_use]
+pub enum Lookup<T, E = StoreError> {
+    /// The answer is known now.
+    Ready(Result<T, E>),
+    /// The answer needs I/O.
+    Pending(Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>),
+}
+
+impl<T, E> Lookup<T, E> {
+    /// A lookup that needs I/O. The future owns what it needs (clone a pool handle into it).
+    pub fn pending(future: impl Future<Output = Result<T, E>> + Send + 'static) -> Self {
+        Self::Pending(Box::pin(future))
+    }
+
+    /// Waits for the answer.
+    pub async fn resolve(self) -> Result<T, E> {
+        match self {
+            Self::Ready(result) => result,
+            Self::Pending(future) => future.await,
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Lookup<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ready(_) => "Lookup::Ready",
+            Self::Pending(_) => "Lookup::Pending",
+        })
     }
 }

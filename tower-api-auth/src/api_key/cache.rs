@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use quick_cache::sync::Cache;
 
-use crate::api_key::provider::{KeyLookup, KeyProvider, LookupResult};
+use crate::api_key::changes::{KeyChangeListener, KeyChanges};
+use crate::api_key::provider::KeyProvider;
 use crate::api_key::record::KeyRecord;
 use crate::clock::{Clock, SharedClock};
+use crate::store::{Lookup, StoreError};
 
 /// Caches the answers of a [`KeyProvider`] that does I/O (SQL, Redis): found records for
 /// [`ttl`](Self::ttl), unknown key ids for [`negative_ttl`](Self::negative_ttl), each kind in its own
@@ -33,9 +35,9 @@ use crate::clock::{Clock, SharedClock};
 pub struct CachedKeyProvider<P> {
     inner: Arc<P>,
     shared: Arc<Shared>,
-    /// The fleet's feed: key changes drop entries, and a stale feed bypasses the cache.
-    #[cfg(feature = "fleet")]
-    feed: Option<crate::fleet::RevocationFeed>,
+    /// The source of key changes it follows: changes drop entries, and while the source may
+    /// have missed one the cache is bypassed.
+    changes: Option<Arc<dyn KeyChanges>>,
 }
 
 struct Shared {
@@ -82,7 +84,12 @@ impl Shared {
     /// The epoch is checked again after the insert: an invalidation that bumped it between the
     /// first check and the insert would otherwise have removed nothing, and the stale answer would
     /// stay for a whole TTL. (`forget` bumps before it removes, so one of the two always wins.)
-    fn remember(&self, key_id: &str, result: &LookupResult, epoch: u64) {
+    fn remember(
+        &self,
+        key_id: &str,
+        result: &Result<Option<Arc<KeyRecord>>, StoreError>,
+        epoch: u64,
+    ) {
         if self.epoch.load(Ordering::SeqCst) != epoch {
             return;
         }
@@ -140,8 +147,7 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
                 Duration::from_secs(5),
                 crate::clock::system(),
             )),
-            #[cfg(feature = "fleet")]
-            feed: None,
+            changes: None,
         }
     }
 
@@ -201,14 +207,17 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
         self.shared.forget(None);
     }
 
-    /// Follows a fleet's revocation feed: a key created, revoked, rolled or edited on any instance
-    /// (through a [`KeyManager`](crate::api_key::KeyManager) that [announces](crate::api_key::KeyManager::announce)
-    /// to the feed) is dropped from this cache as soon as the feed delivers the change, typically
-    /// within milliseconds; everything is dropped after the feed reconnects. While the feed is
-    /// stale (down past its bound) the cache answers nothing from memory and asks the store
-    /// every time, so a key revoked meanwhile is never honoured from here.
+    /// Follows a source of key changes, typically a fleet's revocation feed
+    /// (`fleet::RevocationFeed`, feature `fleet`): a key created, revoked, rolled or edited on
+    /// any instance (through a [`KeyManager`](crate::api_key::KeyManager) that
+    /// [announces](crate::api_key::KeyManager::announce) to the fleet) is dropped from this cache
+    /// as soon as the change arrives, typically within milliseconds; everything is dropped after
+    /// the feed reconnects. While the source may have missed a change (a feed down past its
+    /// bound) the cache answers nothing from memory and asks the store every time, so a key
+    /// revoked meanwhile is never honoured from here.
     ///
     /// ```
+    /// # #[cfg(feature = "fleet")]
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use tower_api_auth::api_key::CachedKeyProvider;
@@ -219,21 +228,21 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
     /// let keys = CachedKeyProvider::new(MemoryKeyProvider::new()).follow(&feed);
     /// # let _ = keys;
     /// # }
+    /// # #[cfg(not(feature = "fleet"))]
+    /// # fn main() {}
     /// ```
-    #[cfg(feature = "fleet")]
     #[must_use]
-    pub fn follow(mut self, feed: &crate::fleet::RevocationFeed) -> Self {
-        self.feed = Some(feed.clone());
+    pub fn follow<C: KeyChanges + Clone>(mut self, changes: &C) -> Self {
+        self.changes = Some(Arc::new(changes.clone()));
         self.register();
         self
     }
 
-    /// Registers the cache's current state with the feed it follows (again after a rebuild).
+    /// Registers the cache's current state with the source it follows (again after a rebuild).
     fn register(&self) {
-        #[cfg(feature = "fleet")]
-        if let Some(feed) = &self.feed {
-            let hook: Arc<dyn crate::fleet::KeyCacheHook> = self.shared.clone();
-            feed.watch_keys(Arc::downgrade(&hook));
+        if let Some(changes) = &self.changes {
+            let listener: Arc<dyn KeyChangeListener> = self.shared.clone();
+            changes.watch(Arc::downgrade(&listener));
         }
     }
 
@@ -248,43 +257,45 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
     }
 }
 
-#[cfg(feature = "fleet")]
-impl crate::fleet::KeyCacheHook for Shared {
+impl KeyChangeListener for Shared {
     fn key_changed(&self, key_id: Option<&str>) {
         self.forget(key_id);
     }
 }
 
 impl<P: KeyProvider> KeyProvider for CachedKeyProvider<P> {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         let now = self.shared.clock.now();
-        #[cfg(feature = "fleet")]
-        if self.feed.as_ref().is_some_and(|feed| !feed.is_fresh(now)) {
-            // The feed is stale: a change may have been missed, so only the store's answer counts.
+        if self
+            .changes
+            .as_ref()
+            .is_some_and(|changes| !changes.is_fresh(now))
+        {
+            // A change may have been missed: only the store's answer counts.
             return self.inner.lookup(key_id);
         }
         if let Some((record, until)) = self.shared.found.get(key_id) {
             if now < until {
-                return KeyLookup::Ready(Ok(Some(record)));
+                return Lookup::Ready(Ok(Some(record)));
             }
             self.shared.found.remove(key_id);
         }
         if let Some(until) = self.shared.unknown.get(key_id) {
             if now < until {
-                return KeyLookup::Ready(Ok(None));
+                return Lookup::Ready(Ok(None));
             }
             self.shared.unknown.remove(key_id);
         }
         let epoch = self.shared.epoch.load(Ordering::SeqCst);
         match self.inner.lookup(key_id) {
-            KeyLookup::Ready(result) => {
+            Lookup::Ready(result) => {
                 self.shared.remember(key_id, &result, epoch);
-                KeyLookup::Ready(result)
+                Lookup::Ready(result)
             }
-            KeyLookup::Pending(lookup) => {
+            Lookup::Pending(lookup) => {
                 let shared = Arc::clone(&self.shared);
                 let key_id = key_id.to_owned();
-                KeyLookup::pending(async move {
+                Lookup::pending(async move {
                     let result = lookup.await;
                     shared.remember(&key_id, &result, epoch);
                     result
@@ -309,14 +320,14 @@ mod tests {
     }
 
     impl KeyProvider for Counting {
-        fn lookup(&self, key_id: &str) -> KeyLookup {
+        fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let result = match key_id {
                 "down" => Err(StoreError::new("store down")),
                 id if id == &*self.record.key_id => Ok(Some(Arc::clone(&self.record))),
                 _ => Ok(None),
             };
-            KeyLookup::pending(async move { result })
+            Lookup::pending(async move { result })
         }
     }
 
@@ -344,14 +355,11 @@ mod tests {
     #[test]
     fn hits_answer_at_once_and_failures_are_not_cached() {
         let keys = provider();
-        assert!(matches!(keys.lookup("known"), KeyLookup::Pending(_)));
+        assert!(matches!(keys.lookup("known"), Lookup::Pending(_)));
         assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
-        assert!(matches!(
-            keys.lookup("known"),
-            KeyLookup::Ready(Ok(Some(_)))
-        ));
+        assert!(matches!(keys.lookup("known"), Lookup::Ready(Ok(Some(_)))));
         assert!(block_on(keys.lookup("nobody").resolve()).unwrap().is_none());
-        assert!(matches!(keys.lookup("nobody"), KeyLookup::Ready(Ok(None))));
+        assert!(matches!(keys.lookup("nobody"), Lookup::Ready(Ok(None))));
         assert!(block_on(keys.lookup("down").resolve()).is_err());
         assert!(block_on(keys.lookup("down").resolve()).is_err());
         // known: 2 misses (the first lookup was never resolved), nobody: 1, down: 2.
@@ -364,7 +372,7 @@ mod tests {
         let keys = provider().ttl(Duration::ZERO).negative_ttl(Duration::ZERO);
         assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
         assert!(
-            matches!(keys.lookup("known"), KeyLookup::Pending(_)),
+            matches!(keys.lookup("known"), Lookup::Pending(_)),
             "a zero TTL never hits"
         );
         assert_eq!(keys.cached().1, 0, "a zero negative TTL stores nothing");
@@ -372,7 +380,7 @@ mod tests {
         let keys = provider();
         assert!(block_on(keys.lookup("known").resolve()).unwrap().is_some());
         keys.invalidate("known");
-        assert!(matches!(keys.lookup("known"), KeyLookup::Pending(_)));
+        assert!(matches!(keys.lookup("known"), Lookup::Pending(_)));
     }
 
     #[test]
@@ -382,7 +390,7 @@ mod tests {
         keys.invalidate("known"); // e.g. the key was revoked meanwhile
         assert!(block_on(in_flight.resolve()).unwrap().is_some());
         assert!(
-            matches!(keys.lookup("known"), KeyLookup::Pending(_)),
+            matches!(keys.lookup("known"), Lookup::Pending(_)),
             "not cached"
         );
     }
@@ -394,9 +402,6 @@ mod tests {
         for i in 0..1000 {
             let _ = block_on(keys.lookup(&format!("made-up-{i}")).resolve());
         }
-        assert!(matches!(
-            keys.lookup("known"),
-            KeyLookup::Ready(Ok(Some(_)))
-        ));
+        assert!(matches!(keys.lookup("known"), Lookup::Ready(Ok(Some(_)))));
     }
 }

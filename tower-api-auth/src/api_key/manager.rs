@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api_key::changes::{DynKeyAnnouncer, KeyAnnouncer};
 use crate::api_key::format::ApiKeyFormat;
 use crate::api_key::hash::ApiKeyHasher;
 use crate::api_key::record::KeyRecord;
@@ -168,8 +169,7 @@ pub struct KeyManager {
     format: ApiKeyFormat,
     hasher: ApiKeyHasher,
     clock: SharedClock,
-    #[cfg(feature = "fleet")]
-    announcer: Option<Arc<dyn crate::fleet::KeyAnnouncer>>,
+    announcer: Option<Arc<dyn DynKeyAnnouncer>>,
 }
 
 impl fmt::Debug for KeyManager {
@@ -188,7 +188,6 @@ impl KeyManager {
             format: ApiKeyFormat::default(),
             hasher: ApiKeyHasher::default(),
             clock: crate::clock::system(),
-            #[cfg(feature = "fleet")]
             announcer: None,
         }
     }
@@ -214,22 +213,15 @@ impl KeyManager {
         self
     }
 
-    /// Announces every change on a fleet's feed, so that each instance's
+    /// Announces every change through `announcer`, so that each instance's
     /// [`CachedKeyProvider`](crate::api_key::CachedKeyProvider) that
-    /// [follows](crate::api_key::CachedKeyProvider::follow) the feed drops the key at once.
-    #[cfg(feature = "fleet")]
+    /// [follows](crate::api_key::CachedKeyProvider::follow) the fleet drops the key at once. With
+    /// feature `fleet`: an instance's `RevocationFeed` (a clone), or, for a process that is no
+    /// instance itself (a command-line tool, a back-office job), the feed's store, which then
+    /// publishes without following.
     #[must_use]
-    pub fn announce(mut self, feed: &crate::fleet::RevocationFeed) -> Self {
-        self.announcer = Some(Arc::new(feed.clone()));
-        self
-    }
-
-    /// Announces every change straight on a feed's store, for a process that is no instance of
-    /// the fleet itself (a command-line tool, a back-office job): it publishes without following.
-    #[cfg(feature = "fleet")]
-    #[must_use]
-    pub fn announce_to(mut self, backend: impl crate::fleet::FeedBackend) -> Self {
-        self.announcer = Some(Arc::new(crate::fleet::Publisher(backend)));
+    pub fn announce(mut self, announcer: impl KeyAnnouncer) -> Self {
+        self.announcer = Some(Arc::new(announcer));
         self
     }
 
@@ -334,11 +326,9 @@ impl KeyManager {
     }
 
     async fn announce_change(&self, key_id: &str) -> Result<(), StoreError> {
-        #[cfg(feature = "fleet")]
-        if let Some(announcer) = &self.announcer {
-            return announcer.key_changed(key_id).await;
+        match &self.announcer {
+            Some(announcer) => announcer.key_changed(key_id).await,
+            None => Ok(()),
         }
-        let _ = key_id;
-        Ok(())
     }
 }

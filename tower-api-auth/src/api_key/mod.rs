@@ -18,9 +18,8 @@
 //! # let _ = (plaintext, api_keys);
 //! ```
 
-#[cfg(feature = "axum")]
-mod admin;
 mod cache;
+mod changes;
 mod format;
 mod hash;
 mod manager;
@@ -29,13 +28,12 @@ mod record;
 mod store;
 mod usage;
 
-#[cfg(feature = "axum")]
-pub use admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 pub use cache::CachedKeyProvider;
+pub use changes::{KeyAnnouncer, KeyChangeListener, KeyChanges};
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
 pub use manager::{CreatedKey, KeyManager, KeySpec};
-pub use provider::{KeyLookup, KeyProvider, LookupResult, MemoryKeyProvider};
+pub use provider::{KeyProvider, MemoryKeyProvider};
 pub use record::KeyRecord;
 pub use store::{KeyFilter, KeyInfo, KeyStore, KeyUpdate};
 pub use usage::KeyUsage;

@@ -2,50 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::api_key::record::KeyRecord;
-use crate::store::StoreError;
-
-/// The result of a lookup: the record, none for an unknown id, or a provider failure.
-pub type LookupResult = Result<Option<Arc<KeyRecord>>, StoreError>;
-
-/// A lookup in progress: answered at once (in-memory stores, caches) or later (SQL, Redis).
-///
-/// The ready case lets the auth layer finish a request without boxing a future.
-#[must_use]
-pub enum KeyLookup {
-    /// The answer is known now.
-    Ready(LookupResult),
-    /// The answer needs I/O.
-    Pending(Pin<Box<dyn Future<Output = LookupResult> + Send + 'static>>),
-}
-
-impl KeyLookup {
-    /// A lookup that needs I/O. The future owns what it needs (clone a pool handle into it).
-    pub fn pending(future: impl Future<Output = LookupResult> + Send + 'static) -> Self {
-        Self::Pending(Box::pin(future))
-    }
-
-    /// Waits for the answer.
-    pub async fn resolve(self) -> LookupResult {
-        match self {
-            Self::Ready(result) => result,
-            Self::Pending(future) => future.await,
-        }
-    }
-}
-
-impl fmt::Debug for KeyLookup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Ready(_) => "KeyLookup::Ready",
-            Self::Pending(_) => "KeyLookup::Pending",
-        })
-    }
-}
+use crate::store::Lookup;
 
 /// A store of API key records, looked up by public key id.
 ///
@@ -55,15 +15,15 @@ impl fmt::Debug for KeyLookup {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_api_auth::{api_key::KeyLookup, KeyProvider, api_key::KeyRecord, store::StoreError};
+/// use tower_api_auth::{KeyProvider, api_key::KeyRecord, store::{Lookup, StoreError}};
 ///
 /// /// A store backed by some async database client.
 /// struct MyStore { /* pool: sqlx::PgPool, … */ }
 ///
 /// impl KeyProvider for MyStore {
-///     fn lookup(&self, key_id: &str) -> KeyLookup {
+///     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
 ///         let key_id = key_id.to_owned();
-///         KeyLookup::pending(async move {
+///         Lookup::pending(async move {
 ///             // let row = sqlx::query_as(…).bind(&key_id).fetch_optional(&pool).await
 ///             //     .map_err(StoreError::new)?;
 ///             let _ = key_id;
@@ -74,11 +34,11 @@ impl fmt::Debug for KeyLookup {
 /// ```
 pub trait KeyProvider: Send + Sync + 'static {
     /// Finds the record of `key_id`.
-    fn lookup(&self, key_id: &str) -> KeyLookup;
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>>;
 }
 
 impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         (**self).lookup(key_id)
     }
 }
@@ -205,8 +165,8 @@ impl MemoryKeyProvider {
 }
 
 impl KeyProvider for MemoryKeyProvider {
-    fn lookup(&self, key_id: &str) -> KeyLookup {
-        KeyLookup::Ready(Ok(self.get(key_id)))
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+        Lookup::Ready(Ok(self.get(key_id)))
     }
 }
 

@@ -242,14 +242,15 @@ impl From<&KeyRecord> for KeyInfo {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_api_auth::api_key::{KeyFilter, KeyLookup, KeyRecord, KeyStore, KeyUpdate, MemoryKeyProvider};
+/// use tower_api_auth::api_key::{KeyFilter, KeyRecord, KeyStore, KeyUpdate, MemoryKeyProvider};
+/// use tower_api_auth::store::Lookup;
 /// use tower_api_auth::{KeyProvider, store::StoreError};
 ///
 /// /// A store of your own (here delegating to the in-memory one).
 /// struct Mine(MemoryKeyProvider);
 ///
 /// impl KeyProvider for Mine {
-///     fn lookup(&self, key_id: &str) -> KeyLookup {
+///     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
 ///         self.0.lookup(key_id)
 ///     }
 /// }
@@ -359,7 +360,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Sen
 
 /// [`KeyStore`] made object safe.
 pub(crate) trait DynKeyStore: Send + Sync + 'static {
-    fn lookup(&self, key_id: &str) -> crate::api_key::KeyLookup;
+    fn lookup(&self, key_id: &str) -> crate::store::Lookup<Option<Arc<KeyRecord>>>;
     fn create(&self, record: KeyRecord) -> BoxFuture<'_, ()>;
     fn list<'a>(&'a self, filter: &'a KeyFilter) -> BoxFuture<'a, Vec<KeyRecord>>;
     fn update<'a>(
@@ -378,7 +379,7 @@ pub(crate) trait DynKeyStore: Send + Sync + 'static {
 }
 
 impl<S: KeyStore> DynKeyStore for S {
-    fn lookup(&self, key_id: &str) -> crate::api_key::KeyLookup {
+    fn lookup(&self, key_id: &str) -> crate::store::Lookup<Option<Arc<KeyRecord>>> {
         KeyProvider::lookup(self, key_id)
     }
 

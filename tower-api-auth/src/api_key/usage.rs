@@ -16,8 +16,8 @@ const BATCH: usize = 500;
 
 /// Records when each API key was last used without a write per request: the auth layer notes the
 /// time in memory ([`touch`](Self::touch), one short lock), and [`flush`](Self::flush) writes the
-/// batch to the store in one call — on a timer with [`flush_every`](Self::flush_every), or when
-/// the app chooses. `last_used_at` in the store is therefore up to one interval behind, and an
+/// batch to the store in one call — on a timer (feature `fleet`:
+/// `fleet::flush_usage_every`), or when the app chooses. `last_used_at` in the store is therefore up to one interval behind, and an
 /// instance that stops without a final flush loses at most one interval of it.
 ///
 /// ```
@@ -94,27 +94,5 @@ impl KeyUsage {
             written += chunk.len();
         }
         Ok(written)
-    }
-
-    /// Flushes every `every` on a tokio task, until the last other handle to this `KeyUsage` is
-    /// dropped; uses noted after the last flush are then lost (call [`flush`](Self::flush) on
-    /// shutdown to keep them). Must be called inside a tokio runtime.
-    #[cfg(feature = "fleet")]
-    pub fn flush_every(
-        self: &Arc<Self>,
-        every: std::time::Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        let usage = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let Some(usage) = usage.upgrade() else { return };
-                if let Err(error) = usage.flush().await {
-                    tracing::warn!(%error, "could not write API-key usage; kept for the next flush");
-                }
-            }
-        })
     }
 }

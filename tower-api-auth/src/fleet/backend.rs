@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
+use crate::api_key::KeyAnnouncer;
 use crate::fleet::event::FeedEvent;
 use crate::store::StoreError;
 
@@ -101,24 +102,12 @@ impl<B: FeedBackend> DynFeedBackend for B {
     }
 }
 
-/// Something that tells a fleet an API key changed: a [`RevocationFeed`](crate::fleet::RevocationFeed),
-/// or a [`Publisher`] straight on a backend.
-pub(crate) trait KeyAnnouncer: Send + Sync + 'static {
-    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()>;
-}
-
-/// A backend used only to publish (no subscription, no local list).
-pub(crate) struct Publisher<B>(pub(crate) B);
-
-impl<B: FeedBackend> KeyAnnouncer for Publisher<B> {
-    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move { self.0.publish(&FeedEvent::key(key_id)).await })
-    }
-}
-
-impl KeyAnnouncer for crate::fleet::RevocationFeed {
-    fn key_changed<'a>(&'a self, key_id: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(crate::fleet::RevocationFeed::key_changed(self, key_id))
+/// Every feed backend announces key changes straight on the store: for a process that is no
+/// instance of the fleet itself (a command-line tool, a back-office job), which publishes
+/// without following: `KeyManager::new(store.clone()).announce(store)`.
+impl<B: FeedBackend> KeyAnnouncer for B {
+    async fn key_changed(&self, key_id: &str) -> Result<(), StoreError> {
+        self.publish(&FeedEvent::key(key_id)).await
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api_key::{KeyAnnouncer, KeyChangeListener, KeyChanges};
 use crate::clock::{Clock, SharedClock};
 use crate::fleet::backend::{DynFeedBackend, FeedBackend};
 use crate::fleet::event::FeedEvent;
@@ -20,12 +21,6 @@ pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
 
 /// The default interval of the full resync while the feed is up.
 pub const DEFAULT_RESYNC_EVERY: Duration = Duration::from_secs(10);
-
-/// Something that caches answers about API keys and must drop them when a key changes.
-pub(crate) trait KeyCacheHook: Send + Sync + 'static {
-    /// Drops what is cached about `key_id`, or everything when `None`.
-    fn key_changed(&self, key_id: Option<&str>);
-}
 
 /// The revocations of a fleet, as one instance sees them: checked in memory on every request
 /// (O(1), no network), written through a shared store, and kept in step with every other
@@ -94,7 +89,7 @@ struct Shared {
     confirmed_at: AtomicU64,
     /// How many resyncs succeeded; watched by [`RevocationFeed::synced`].
     syncs: watch::Sender<u64>,
-    key_caches: Mutex<Vec<Weak<dyn KeyCacheHook>>>,
+    key_caches: Mutex<Vec<Weak<dyn KeyChangeListener>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -255,20 +250,38 @@ impl RevocationFeed {
         &self.shared.list
     }
 
-    pub(crate) fn watch_keys(&self, cache: Weak<dyn KeyCacheHook>) {
-        let mut caches = self
-            .shared
-            .key_caches
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        caches.retain(|cache| cache.strong_count() > 0);
-        caches.push(cache);
-    }
-
     async fn publish(&self, event: FeedEvent) -> Result<(), StoreError> {
         self.shared.backend.publish(&event).await?;
         self.shared.apply(&event);
         Ok(())
+    }
+}
+
+/// Caches that follow the feed ([`CachedKeyProvider::follow`]) hear of every key event and of
+/// every reconnect, and bypass themselves while the feed is stale.
+///
+/// [`CachedKeyProvider::follow`]: crate::api_key::CachedKeyProvider::follow
+impl KeyChanges for RevocationFeed {
+    fn watch(&self, listener: Weak<dyn KeyChangeListener>) {
+        let mut listeners = self
+            .shared
+            .key_caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.retain(|listener| listener.strong_count() > 0);
+        listeners.push(listener);
+    }
+
+    fn is_fresh(&self, now: u64) -> bool {
+        RevocationFeed::is_fresh(self, now)
+    }
+}
+
+/// A key manager that [announces](crate::api_key::KeyManager::announce) to the feed publishes
+/// through its store and applies the change here at once.
+impl KeyAnnouncer for RevocationFeed {
+    async fn key_changed(&self, key_id: &str) -> Result<(), StoreError> {
+        RevocationFeed::key_changed(self, key_id).await
     }
 }
 

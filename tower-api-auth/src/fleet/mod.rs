@@ -1,4 +1,5 @@
-//! Running several instances as one service: the revocation feed.
+//! Running several instances as one service: the revocation feed, and the timer that writes
+//! API-key usage ([`flush_usage_every`]).
 //!
 //! Each instance checks revocations in memory on every request, with no network call; a
 //! [`RevocationFeed`] keeps that memory in step with a store every instance shares, through the
@@ -22,9 +23,9 @@
 mod backend;
 mod event;
 mod feed;
+mod usage;
 
 pub use backend::{FeedBackend, FeedSubscription, MemoryFeed, MemorySubscription};
-pub(crate) use backend::{KeyAnnouncer, Publisher};
 pub use event::FeedEvent;
-pub(crate) use feed::KeyCacheHook;
 pub use feed::{DEFAULT_MAX_STALENESS, DEFAULT_RESYNC_EVERY, FeedBuilder, RevocationFeed};
+pub use usage::flush_usage_every;

@@ -15,7 +15,8 @@
 //!   exchange, refresh, client credentials (through a [`ClientStore`]) — plus logout and RFC 7009
 //!   revocation. Ending a session refuses its access tokens at once through the auth layer's
 //!   revocation check. Its failures are [`GrantError`]s.
-//! * With the `axum` feature, [`token_router`] serves it all over HTTP.
+//! * With the `axum` feature, [`TokenEndpoints`](crate::endpoints::TokenEndpoints) serves it all
+//!   over HTTP.
 //!
 //! The app's stores — [`PasswordVerifier`], [`RefreshStore`], [`ClientStore`] — are implemented
 //! with `async fn`, and every type they return has a public constructor.
@@ -26,10 +27,9 @@ mod accounts;
 mod clients;
 mod error;
 mod grants;
-#[cfg(feature = "axum")]
-mod http;
 mod memory;
 mod response;
+mod revocations;
 mod service;
 mod sessions;
 mod signing;
@@ -39,8 +39,6 @@ mod token;
 pub use accounts::{Account, PasswordVerifier};
 pub use clients::{ClientRecord, ClientStore, MemoryClients};
 pub use error::{GrantError, GrantErrorKind};
-#[cfg(feature = "axum")]
-pub use http::{DEFAULT_BODY_LIMIT, TokenEndpoints, token_router};
 pub use memory::MemoryRefreshStore;
 pub use response::TokenResponse;
 pub use service::{DEFAULT_SESSION_TTL, TokenService};

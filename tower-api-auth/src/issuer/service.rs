@@ -13,12 +13,11 @@ use crate::issuer::accounts::{DynPasswordVerifier, PasswordVerifier};
 use crate::issuer::clients::{ClientStore, DynClientStore};
 use crate::issuer::error::GrantError;
 use crate::issuer::response::TokenResponse;
+use crate::issuer::revocations::DynRevocationStore;
 use crate::issuer::signing::{AccessGrant, AccessToken, TokenIssuer};
 use crate::issuer::store::{DynRefreshStore, RefreshStore, Session};
 use crate::jwt::{JwtOptions, JwtValidator};
-use crate::revocation::{
-    DynRevocationStore, MemoryRevocationList, RevocationCheck, RevocationStore,
-};
+use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
 use crate::scope::Scopes;
 
 /// Issues and manages tokens: the grants, refresh rotation with reuse detection, logout and

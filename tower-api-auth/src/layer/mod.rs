@@ -28,7 +28,6 @@ pub(crate) mod service;
 
 use std::fmt;
 
-pub use crate::authenticator::{OpaqueLookup, OpaqueToken, OpaqueTokenValidator};
 pub use body::AuthBody;
 pub use future::ResponseFuture;
 pub use service::AuthService;
@@ -44,6 +43,7 @@ use crate::credential::CredentialSources;
 use crate::error::render::SharedRenderer;
 use crate::error::{ErrorFormat, ErrorRenderer};
 use crate::jwt::JwtValidator;
+use crate::opaque::OpaqueTokenValidator;
 use crate::revocation::RevocationCheck;
 use crate::tenant::TenantRules;
 use service::Policy;

@@ -16,9 +16,10 @@ use tokio::sync::Semaphore;
 
 use crate::clock::{Clock, SharedClock};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::layer::{OpaqueLookup, OpaqueToken, OpaqueTokenValidator};
+use crate::opaque::{OpaqueToken, OpaqueTokenValidator};
 use crate::remote::fetch::{Fetcher, RemoteError, parse_url};
 use crate::scope::Scopes;
+use crate::store::Lookup;
 use crate::tenant::Tenant;
 
 /// How the resource server authenticates to the introspection endpoint (RFC 7662 §2.1 requires
@@ -363,17 +364,17 @@ fn unavailable() -> AuthError {
 }
 
 impl OpaqueTokenValidator for Introspection {
-    fn validate(&self, token: &str, now: u64) -> OpaqueLookup {
+    fn validate(&self, token: &str, now: u64) -> Lookup<OpaqueToken, AuthError> {
         let key = *blake3::keyed_hash(&self.0.hash_key, token.as_bytes()).as_bytes();
         if let Some(cached) = self.0.cache.get(&key) {
             if now < cached.valid_until {
-                return OpaqueLookup::Ready(cached.token.ok_or_else(inactive));
+                return Lookup::Ready(cached.token.ok_or_else(inactive));
             }
             self.0.cache.remove(&key);
         }
         let inner = Arc::clone(&self.0);
         let token = token.to_owned();
-        OpaqueLookup::pending(async move { inner.introspect(&token, key).await })
+        Lookup::pending(async move { inner.introspect(&token, key).await })
     }
 }
 
@@ -455,7 +456,7 @@ impl Inner {
                     "iss": client_id,
                     "sub": client_id,
                     "aud": self.endpoint.as_str(),
-                    "jti": crate::random::random_base62(22),
+                    "jti": assertion_id(),
                     "iat": now,
                     "exp": now + 60,
                 });
@@ -541,6 +542,14 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
         let inner = value.get(&path[..i]).filter(|inner| inner.is_object())?;
         lookup(inner, &path[i + 1..])
     })
+}
+
+/// A fresh `jti` for a client assertion (RFC 7523 §3: never reused): 128 random bits, base64url.
+fn assertion_id() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Built only on the crate's public API: a [`RemoteJwks`] is a [`KeySource`](crate::jwt::KeySource)
 //! for [`JwtValidator::from_source`](crate::JwtValidator::from_source) or, one per identity
 //! provider, [`Issuer::with_source`](crate::jwt::Issuer::with_source); an [`Introspection`] is an
-//! [`OpaqueTokenValidator`](crate::layer::OpaqueTokenValidator) for
+//! [`OpaqueTokenValidator`](crate::opaque::OpaqueTokenValidator) for
 //! [`AuthLayerBuilder::opaque_tokens`](crate::layer::AuthLayerBuilder::opaque_tokens).
 //!
 //! ```no_run

@@ -14,8 +14,7 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::api_key::manager::KeyManager;
-use crate::api_key::store::{KeyFilter, KeyUpdate};
+use crate::api_key::{KeyFilter, KeyManager, KeyUpdate};
 use crate::error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
 use crate::store::StoreError;
 
@@ -42,7 +41,8 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use axum::Router;
-/// use tower_api_auth::api_key::{ApiKeys, KeyAdmin, KeyManager, KeySpec};
+/// use tower_api_auth::api_key::{ApiKeys, KeyManager, KeySpec};
+/// use tower_api_auth::endpoints::KeyAdmin;
 /// use tower_api_auth::{AuthLayer, MemoryKeyProvider, RequireScopesLayer, scope::Scopes};
 ///
 /// let store = MemoryKeyProvider::new();

@@ -32,9 +32,7 @@ use serde_json::json;
 
 use crate::error::{AuthError, ErrorFormat, ErrorRenderer};
 use crate::identity::Identity;
-use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
-use crate::issuer::response::TokenResponse;
-use crate::issuer::service::TokenService;
+use crate::issuer::{GrantError, GrantErrorKind, TokenResponse, TokenService};
 use crate::layer::AuthLayer;
 
 /// The default largest request body, 16 KiB.
@@ -47,7 +45,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 /// # fn main() {
 /// use std::sync::Arc;
 /// use axum::Router;
-/// use tower_api_auth::{Algorithm, AuthLayer, issuer::MemoryRefreshStore, issuer::SigningKey, issuer::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService};
+/// use tower_api_auth::{Algorithm, AuthLayer, issuer::MemoryRefreshStore, issuer::SigningKey, endpoints::TokenEndpoints, issuer::TokenIssuer, issuer::TokenService};
 ///
 /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
@@ -63,14 +61,6 @@ pub struct TokenEndpoints {
     service: Arc<TokenService>,
     body_limit: usize,
     error_format: Option<ErrorFormat>,
-}
-
-/// The token endpoints with the default settings: `TokenEndpoints::new(service).router(auth)`.
-pub fn token_router<S>(service: Arc<TokenService>, auth: AuthLayer) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    TokenEndpoints::new(service).router(auth)
 }
 
 #[derive(Debug)]
@@ -182,7 +172,7 @@ impl Form {
 }
 
 fn invalid_request(message: &'static str) -> GrantError {
-    grant_error(GrantErrorKind::InvalidRequest, message)
+    GrantError::new(GrantErrorKind::InvalidRequest).with_message(message)
 }
 
 impl Endpoints {

@@ -1,0 +1,16 @@
+//! The crate's HTTP routers (feature `axum`), for an app to mount: the token endpoints of the
+//! [issuer](crate::issuer) (feature `issuer`) and the API-key admin API. They sit above the
+//! layer and the issuer and use only their public API; the modules below them need no axum.
+//!
+//! - [`TokenEndpoints`]: login, the OAuth 2.0 token endpoint, refresh, logout, RFC 7009
+//!   revocation and verify, over a [`TokenService`](crate::issuer::TokenService).
+//! - [`KeyAdmin`]: create, list, show, update, roll and revoke API keys over a
+//!   [`KeyManager`](crate::api_key::KeyManager), behind the app's own auth and scope.
+
+mod key_admin;
+#[cfg(feature = "issuer")]
+mod token;
+
+pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
+#[cfg(feature = "issuer")]
+pub use token::{DEFAULT_BODY_LIMIT, TokenEndpoints};
