@@ -17,7 +17,7 @@
 //!   with the default verified-token cache (the same token on every request: hits after the first);
 //! * `hs256-cold`, `rs256-cold`, `es256-cold`, `eddsa-cold`: the same with the cache disabled, so
 //!   every request is verified in full;
-//! * `apikey`: an API key in `X-API-Key` with `X-Tenant-ID`, from a `MemoryKeyProvider`.
+//! * `apikey`: an API key in `X-API-Key` with `X-Tenant-ID`, from a `MemoryKeyStore`.
 //!
 //! The server binds 127.0.0.1 on a free port, then writes `info-file` (atomically: a temporary file
 //! renamed): the first line is the URL to load, every further line a request header
@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
-    Algorithm, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyProvider, Tenant,
+    Algorithm, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyStore, Tenant,
     api_key::ApiKeyHasher, crypto, jwt::TokenCacheConfig, scope::Scopes,
 };
 
@@ -171,7 +171,7 @@ async fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error
                         .with_scopes(Scopes::parse(SCOPES).expect("valid scopes"))
                 })
                 .into_parts();
-            let provider = MemoryKeyProvider::from(vec![record]);
+            let provider = MemoryKeyStore::from(vec![record]);
             let router = route().layer(AuthLayer::builder().api_keys(provider).build().unwrap());
             Ok((
                 router,

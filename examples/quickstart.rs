@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
 use tower_api_auth::{
-    Algorithm, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Tenant,
+    Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
     endpoints::TokenEndpoints, issuer::Account, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
@@ -261,7 +261,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         .owner("svc_demo")
         .tenants([tenant.clone()])
         .scopes(Scopes::parse("conversations:read conversations:write")?);
-    let memory = MemoryKeyProvider::new();
+    let memory = MemoryKeyStore::new();
     let api_keys = stores
         .api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[])
         .await?;
@@ -366,7 +366,7 @@ async fn from_file(
     }
     let (api_keys, records) = match &config.auth.api_keys {
         Some(api_keys) => (api_keys.api_keys()?, api_keys.keys.clone()),
-        None => (ApiKeys::new(MemoryKeyProvider::new()), Vec::new()),
+        None => (ApiKeys::new(MemoryKeyStore::new()), Vec::new()),
     };
     // With a shared database the file's keys are written into it, and looked up there.
     let api_keys = stores.api_keys(api_keys, &records).await?;

@@ -9,7 +9,7 @@
 use tower_api_auth_tests as common;
 
 use serde_json::json;
-use tower_api_auth::issuer::RefreshTokenHash;
+use tower_api_auth::store::RefreshTokenHash;
 
 use common::lifecycle::*;
 

@@ -21,8 +21,9 @@ use axum::http::{HeaderName, HeaderValue};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sqlx::Connection as _;
 use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeySpec};
-use tower_api_auth::issuer::{RefreshStore, SigningKey, TokenIssuer, TokenService};
+use tower_api_auth::issuer::{SigningKey, TokenIssuer, TokenService};
 use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::RefreshStore;
 use tower_api_auth::{Algorithm, AuthLayer, Tenant};
 use tower_api_auth_redis_store::RedisStore;
 use tower_api_auth_sqlx_store::{PgStore, SqliteStore};
@@ -110,7 +111,7 @@ fn api_key_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
 /// A token service on `store` and a refresh token of a fresh session.
 async fn service(store: impl RefreshStore) -> (TokenService, String) {
-    let keys = tower_api_auth::MemoryKeyProvider::new();
+    let keys = tower_api_auth::MemoryKeyStore::new();
     let key = KeyManager::new(keys.clone())
         .create(KeySpec::default())
         .await

@@ -1,17 +1,19 @@
 //! The fleet variants of the end-to-end server: the request path of an instance that follows a
 //! revocation feed while another instance of its fleet revokes sessions, and of API keys cached
-//! in front of a database. `memory` runs the same code over the in-process `MemoryFeed` /
-//! `MemoryKeyProvider`, the one-instance reference.
+//! in front of a database. `memory` runs the same code over the in-process `MemoryFeedStore` /
+//! `MemoryKeyStore`, the one-instance reference.
 
 use std::time::Duration;
 
 use axum::Router;
-use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeySpec, KeyStore};
-use tower_api_auth::fleet::{FeedBackend, MemoryFeed, RevocationFeed};
+use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeySpec};
+use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
 use tower_api_auth::jwt::JwtOptions;
-use tower_api_auth::revocation::RevocationStore as _;
 use tower_api_auth::scope::Scopes;
-use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider, Tenant};
+use tower_api_auth::store::FeedStore;
+use tower_api_auth::store::KeyStore;
+use tower_api_auth::store::RevocationStore as _;
+use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore, Tenant};
 
 use super::{AUDIENCE, HMAC_SECRET, ISSUER, SCOPES, TENANT, now};
 
@@ -25,7 +27,7 @@ const REVOCATIONS_PER_SECOND: u64 = 100;
 pub(crate) async fn jwt_with_feed(store: &str, route: Router) -> Variant {
     match store {
         "memory" => {
-            let feed = MemoryFeed::new();
+            let feed = MemoryFeedStore::new();
             jwt_variant(feed.clone(), feed, route).await
         }
         "postgres" => {
@@ -51,7 +53,7 @@ pub(crate) async fn jwt_with_feed(store: &str, route: Router) -> Variant {
     }
 }
 
-async fn jwt_variant<B: FeedBackend>(here: B, other: B, route: Router) -> Variant {
+async fn jwt_variant<B: FeedStore>(here: B, other: B, route: Router) -> Variant {
     let feed = RevocationFeed::builder(here).start();
     let revoker = RevocationFeed::builder(other).start();
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -96,7 +98,7 @@ async fn jwt_variant<B: FeedBackend>(here: B, other: B, route: Router) -> Varian
 /// An API key through `CachedKeyProvider` (every request but the first a hit) over `store`.
 pub(crate) async fn api_key_cached(store: &str, route: Router) -> Variant {
     match store {
-        "memory" => key_variant(MemoryKeyProvider::new(), route).await,
+        "memory" => key_variant(MemoryKeyStore::new(), route).await,
         "postgres" => key_variant(postgres().await?, route).await,
         other => {
             Err(format!("no key store {other:?} (memory, postgres; build with its feature)").into())

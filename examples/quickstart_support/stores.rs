@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_api_auth::KeyProvider;
-use tower_api_auth::api_key::{
-    ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyStore, KeyUsage,
-};
-use tower_api_auth::fleet::{FeedBackend, RevocationFeed};
+use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyUsage};
+use tower_api_auth::fleet::RevocationFeed;
 use tower_api_auth::issuer::{MemoryRefreshStore, TokenIssuer, TokenService};
+use tower_api_auth::store::FeedStore;
+use tower_api_auth::store::KeyStore;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -120,7 +120,7 @@ impl Stores {
     #[allow(dead_code, reason = "unused when no SQL store feature is on")]
     fn adopt<S>(&mut self, store: S, feed_here: bool, name: &str)
     where
-        S: KeyStore + FeedBackend + Clone,
+        S: KeyStore + FeedStore + Clone,
     {
         if feed_here {
             self.feed = Some(RevocationFeed::builder(store.clone()).start());

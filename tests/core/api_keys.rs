@@ -14,7 +14,7 @@ use http::HeaderName;
 use serde_json::{Value, json};
 use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
-    AuthLayer, Claims, Identity, KeyProvider, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    AuthLayer, Claims, Identity, KeyProvider, MemoryKeyStore, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyRecord,
     store::Lookup, store::StoreError,
 };
@@ -44,7 +44,7 @@ fn router(auth: AuthLayer) -> Router {
 async fn server_with(records: Vec<KeyRecord>) -> Server {
     serve(router(
         AuthLayer::builder()
-            .api_keys(MemoryKeyProvider::from(records))
+            .api_keys(MemoryKeyStore::from(records))
             .build()
             .unwrap(),
     ))
@@ -83,7 +83,7 @@ async fn an_api_key_with_its_tenant_is_accepted() {
 async fn the_owner_and_expiry_show_in_the_identity() {
     let expires = now() + 3600;
     let (key, record) = api_key("");
-    let server = server_with(vec![record.with_owner("svc_ci").with_expiry(expires)]).await;
+    let server = server_with(vec![record.with_owner("svc_ci").with_expires_at(expires)]).await;
     let reply = server.get("/me").api_key(&key, "tn_a").send().await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["principal"], "svc_ci");
@@ -150,7 +150,7 @@ async fn a_wrong_secret_for_a_revoked_key_is_invalid_api_key() {
     // A key's state (revoked, expired) is told only to its holder.
     let (_, record) = api_key("");
     let impostor = common::key_with_secret("sk_live", &record.key_id, &"Z".repeat(32));
-    let server = server_with(vec![record.revoked().with_expiry(PAST)]).await;
+    let server = server_with(vec![record.revoked().with_expires_at(PAST)]).await;
     let reply = server.get("/me").api_key(&impostor, "tn_a").send().await;
     let error = assert_401(&reply, "invalid_api_key");
     assert!(error.get("details").is_none(), "{error}");
@@ -179,7 +179,7 @@ async fn a_key_with_a_broken_checksum_is_invalid_api_key() {
 #[tokio::test]
 async fn an_expired_key_is_api_key_expired() {
     let (key, record) = api_key("");
-    let server = server_with(vec![record.with_expiry(PAST)]).await;
+    let server = server_with(vec![record.with_expires_at(PAST)]).await;
     let reply = server.get("/me").api_key(&key, "tn_a").send().await;
     let error = assert_401(&reply, "api_key_expired");
     assert_eq!(error["details"]["expired_at"], PAST_RFC3339);
@@ -203,7 +203,7 @@ async fn revoked_and_disabled_keys_are_api_key_revoked() {
 async fn revoking_at_runtime_takes_effect_on_the_next_request() {
     let (key, record) = api_key("");
     let key_id = record.key_id.to_string();
-    let store = Arc::new(MemoryKeyProvider::from(vec![record]));
+    let store = Arc::new(MemoryKeyStore::from(vec![record]));
     let server = serve(router(
         AuthLayer::builder()
             .api_keys(Arc::clone(&store))
@@ -313,7 +313,7 @@ async fn a_tenant_header_of_non_ascii_bytes_is_invalid_request() {
 async fn custom_header_names() {
     let (key, record) = api_key("");
     let auth = AuthLayer::builder()
-        .api_keys(MemoryKeyProvider::from(vec![record]))
+        .api_keys(MemoryKeyStore::from(vec![record]))
         .credentials(
             CredentialSources::new()
                 .api_key_header(HeaderName::from_static("x-custom-key"))
@@ -348,7 +348,7 @@ async fn a_custom_prefix() {
     assert!(ApiKeyFormat::new("PK").is_err());
     let (key, record) = api_key_with(&format, &["tn_a"], "");
     assert!(key.starts_with("pk_test_"), "{key}");
-    let provider = MemoryKeyProvider::from(vec![record]);
+    let provider = MemoryKeyStore::from(vec![record]);
     let auth = AuthLayer::builder()
         .api_keys(ApiKeys::new(provider).format(format))
         .build()
@@ -392,7 +392,7 @@ async fn a_peppered_hasher_must_match() {
         .into_parts();
     let peppered = serve(router(
         AuthLayer::builder()
-            .api_keys(ApiKeys::new(MemoryKeyProvider::from(vec![record.clone()])).hasher(hasher))
+            .api_keys(ApiKeys::new(MemoryKeyStore::from(vec![record.clone()])).hasher(hasher))
             .build()
             .unwrap(),
     ))
@@ -414,7 +414,7 @@ async fn a_peppered_hasher_must_match() {
 }
 
 /// A store that answers after some I/O.
-struct SlowStore(MemoryKeyProvider);
+struct SlowStore(MemoryKeyStore);
 
 impl KeyProvider for SlowStore {
     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
@@ -430,7 +430,7 @@ impl KeyProvider for SlowStore {
 async fn an_async_key_provider_is_awaited() {
     let (key, record) = api_key("a b");
     let (revoked_key, revoked) = api_key("");
-    let store = SlowStore(MemoryKeyProvider::from(vec![record, revoked.revoked()]));
+    let store = SlowStore(MemoryKeyStore::from(vec![record, revoked.revoked()]));
     let server = serve(router(
         AuthLayer::builder().api_keys(store).build().unwrap(),
     ))
@@ -541,8 +541,8 @@ fn debug_output_has_no_secrets() {
     let secret_part = &plaintext[plaintext.len() - 38..];
     let record = new_key.record().clone().with_name("ci");
     let hasher = ApiKeyHasher::with_pepper(b"pepper-pepper-pepper");
-    let provider = MemoryKeyProvider::from(vec![record.clone()]);
-    let api_keys = ApiKeys::new(MemoryKeyProvider::new());
+    let provider = MemoryKeyStore::from(vec![record.clone()]);
+    let api_keys = ApiKeys::new(MemoryKeyStore::new());
     let debug = format!("{new_key:?} {record:?} {hasher:?} {provider:?} {api_keys:?}");
     for secret in [plaintext.as_str(), secret_part, hash.as_str(), "pepper"] {
         assert!(!debug.contains(secret), "{secret} in {debug}");
@@ -564,7 +564,7 @@ fn key_records_round_trip_through_serde_with_the_hash_as_hex() {
 
 /// Counts the lookups that reach the store.
 struct CountingStore {
-    keys: Arc<MemoryKeyProvider>,
+    keys: Arc<MemoryKeyStore>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -583,7 +583,7 @@ impl KeyProvider for CountingStore {
 async fn a_cached_provider_spares_the_store_and_honours_invalidation() {
     let (key, record) = api_key("a");
     let key_id = record.key_id.clone();
-    let keys = Arc::new(MemoryKeyProvider::from(vec![record]));
+    let keys = Arc::new(MemoryKeyStore::from(vec![record]));
     let calls = Arc::new(AtomicUsize::new(0));
     let cached = Arc::new(CachedKeyProvider::new(CountingStore {
         keys: Arc::clone(&keys),
@@ -639,7 +639,7 @@ async fn an_api_key_request_names_its_key() {
     let (key, record) = api_key("");
     let key_id = record.key_id.to_string();
     let auth = AuthLayer::builder()
-        .api_keys(MemoryKeyProvider::from(vec![record]))
+        .api_keys(MemoryKeyStore::from(vec![record]))
         .build()
         .unwrap();
     let server = serve(Router::new().route("/ids", get(ids)).layer(auth)).await;

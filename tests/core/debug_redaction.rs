@@ -16,7 +16,7 @@ use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, CachedKeyProv
 use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::jwt::{JwtKey, JwtKeySet};
-use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, JwtValidator, MemoryKeyProvider};
+use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, JwtValidator, MemoryKeyStore};
 
 use common::jwt::{claims, hs256};
 use common::{HS256_SECRET, api_key};
@@ -148,9 +148,9 @@ fn api_key_types_hide_the_key_its_hash_and_the_pepper() {
     assert_hidden(&parsed, &plaintext);
     assert_shown(&parsed, parsed.key_id());
 
-    let provider = MemoryKeyProvider::from(vec![record.clone()]);
+    let provider = MemoryKeyStore::from(vec![record.clone()]);
     assert_hidden(&provider, hash.to_hex());
-    let cached = CachedKeyProvider::new(MemoryKeyProvider::from(vec![record.clone()]));
+    let cached = CachedKeyProvider::new(MemoryKeyStore::from(vec![record.clone()]));
     assert_hidden(&cached, hash.to_hex());
     let api_keys = ApiKeys::new(provider).hasher(hasher);
     assert_hidden(&api_keys, PEPPER);
@@ -191,7 +191,7 @@ fn layers_and_their_configuration_hide_every_secret() {
     let builder = AuthLayer::builder()
         .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).expect("validator"))
         .api_keys(
-            ApiKeys::new(MemoryKeyProvider::from(vec![record]))
+            ApiKeys::new(MemoryKeyStore::from(vec![record]))
                 .hasher(ApiKeyHasher::with_pepper(PEPPER.as_bytes())),
         );
     assert_hidden(&builder, HS256_SECRET);
@@ -257,7 +257,7 @@ async fn identities_show_ids_but_no_credential() {
     let key_id = record.key_id.clone();
     let layer = AuthLayer::builder()
         .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).expect("validator"))
-        .api_keys(MemoryKeyProvider::from(vec![record]))
+        .api_keys(MemoryKeyStore::from(vec![record]))
         .build()
         .expect("layer");
     let service = tower::Layer::layer(&layer, inner);
@@ -296,11 +296,11 @@ mod issuer {
 
     use tower_api_auth::api_key::ApiKeyHasher;
     use tower_api_auth::issuer::{
-        AccessGrant, MemoryClients, MemoryRefreshStore, RefreshTokenHash, SigningKey, TokenIssuer,
-        TokenService,
+        AccessGrant, MemoryClientStore, MemoryRefreshStore, SigningKey, TokenIssuer, TokenService,
     };
     use tower_api_auth::scope::Scopes;
-    use tower_api_auth::{Algorithm, MemoryKeyProvider};
+    use tower_api_auth::store::RefreshTokenHash;
+    use tower_api_auth::{Algorithm, MemoryKeyStore};
 
     use super::{PEPPER, assert_hidden, assert_shown};
     use tower_api_auth_tests::{HS256_SECRET, api_key, now, pem};
@@ -345,7 +345,7 @@ mod issuer {
     #[tokio::test]
     async fn token_responses_refresh_hashes_and_clients_hide_their_secrets() {
         let (key, record) = api_key("read");
-        let clients = Arc::new(MemoryClients::new(ApiKeyHasher::with_pepper(
+        let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::with_pepper(
             PEPPER.as_bytes(),
         )));
         let client_secret =
@@ -354,7 +354,7 @@ mod issuer {
         assert_hidden(&clients, PEPPER);
         // A client record as an app's own store builds it: the hash of its secret stays hidden.
         let secret_hash = ApiKeyHasher::default().hash(&client_secret);
-        let client_record = tower_api_auth::issuer::ClientRecord::new(
+        let client_record = tower_api_auth::store::ClientRecord::new(
             "client_2",
             secret_hash,
             Scopes::parse("read").expect("scopes"),
@@ -366,7 +366,7 @@ mod issuer {
             TokenIssuer::new(signing, "https://auth.example.test"),
             MemoryRefreshStore::new(),
         )
-        .api_keys(MemoryKeyProvider::from(vec![record]))
+        .api_keys(MemoryKeyStore::from(vec![record]))
         .clients(Arc::clone(&clients));
 
         let pair = service

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tower::{Layer as _, ServiceExt as _};
 use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
-    AuthError, AuthErrorKind, AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer,
+    AuthError, AuthErrorKind, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer,
     api_key::KeyRecord, error::ErrorFormat, layer::AuthLayerBuilder,
 };
 
@@ -52,7 +52,7 @@ fn router(auth: AuthLayer) -> Router {
 }
 
 fn builder(records: Vec<KeyRecord>) -> AuthLayerBuilder {
-    AuthLayer::builder().api_keys(MemoryKeyProvider::from(records))
+    AuthLayer::builder().api_keys(MemoryKeyStore::from(records))
 }
 
 async fn start(builder: AuthLayerBuilder) -> Server {
@@ -364,7 +364,7 @@ async fn the_query_source_is_opt_in() {
 
 fn expired_key() -> (String, KeyRecord) {
     let (key, record) = api_key("");
-    (key, record.with_expiry(PAST))
+    (key, record.with_expires_at(PAST))
 }
 
 #[tokio::test]
@@ -599,7 +599,7 @@ async fn no_response_contains_the_presented_secret() {
     let (unknown_key, _) = api_key("");
     let server = start(builder(vec![
         revoked.revoked(),
-        expired.with_expiry(PAST),
+        expired.with_expires_at(PAST),
         good,
     ]))
     .await;

@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tower_api_auth::api_key::{KeySpec, KeyStore, KeyUsage};
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, MemoryFeed};
+use tower_api_auth::api_key::{KeySpec, KeyUsage};
+use tower_api_auth::fleet::MemoryFeedStore;
 use tower_api_auth::issuer::MemoryRefreshStore;
+use tower_api_auth::store::KeyStore;
 use tower_api_auth::store::StoreError;
-use tower_api_auth::{MemoryKeyProvider, Tenant};
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
+use tower_api_auth::{MemoryKeyStore, Tenant};
 
 use common::fleet::{
     Instance, Setup, TENANT, key, key_revocation_propagation, logout_propagation, pair,
@@ -47,11 +49,11 @@ async fn access_token(instance: &Instance, key: &str) -> String {
 }
 
 /// The in-memory stores and feed, shared by the instances of one test.
-fn memory() -> (MemoryFeed, Arc<MemoryRefreshStore>, MemoryKeyProvider) {
+fn memory() -> (MemoryFeedStore, Arc<MemoryRefreshStore>, MemoryKeyStore) {
     (
-        MemoryFeed::new(),
+        MemoryFeedStore::new(),
         Arc::new(MemoryRefreshStore::new()),
-        MemoryKeyProvider::new(),
+        MemoryKeyStore::new(),
     )
 }
 
@@ -86,7 +88,7 @@ async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_ca
 /// own backend would be.
 #[derive(Clone)]
 struct Switchable {
-    inner: MemoryFeed,
+    inner: MemoryFeedStore,
     up: Arc<AtomicBool>,
     silent: Arc<AtomicBool>,
     hanging: Arc<AtomicBool>,
@@ -94,7 +96,7 @@ struct Switchable {
 }
 
 impl Switchable {
-    fn new(inner: MemoryFeed) -> Self {
+    fn new(inner: MemoryFeedStore) -> Self {
         Self {
             inner,
             up: Arc::new(AtomicBool::new(true)),
@@ -123,7 +125,7 @@ impl Switchable {
 }
 
 struct SwitchableSubscription {
-    inner: <MemoryFeed as FeedBackend>::Subscription,
+    inner: <MemoryFeedStore as FeedStore>::Subscription,
     cut: watch::Receiver<u64>,
     silent: Arc<AtomicBool>,
 }
@@ -142,7 +144,7 @@ impl FeedSubscription for SwitchableSubscription {
     }
 }
 
-impl FeedBackend for Switchable {
+impl FeedStore for Switchable {
     type Subscription = SwitchableSubscription;
 
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
@@ -172,7 +174,7 @@ impl FeedBackend for Switchable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_is_down_is_tolerated_for_its_bound_then_answered_with_503_until_it_resyncs() {
-    let feed = Switchable::new(MemoryFeed::new());
+    let feed = Switchable::new(MemoryFeedStore::new());
     let (_, refresh, keys) = memory();
     let setup = Setup {
         staleness: Duration::from_secs(30),
@@ -261,7 +263,7 @@ async fn sixty_four_concurrent_refreshes_over_two_instances_give_one_success_and
 
 #[tokio::test]
 async fn last_used_at_is_written_in_batches_not_per_request() {
-    let store = MemoryKeyProvider::new();
+    let store = MemoryKeyStore::new();
     let manager = tower_api_auth::api_key::KeyManager::new(store.clone());
     let created = manager
         .create(KeySpec::default().tenants([tenant()]))
@@ -314,7 +316,7 @@ async fn until_up(feed: &tower_api_auth::fleet::RevocationFeed, up: bool, limit:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
-    let store = MemoryFeed::new();
+    let store = MemoryFeedStore::new();
     let feed = Switchable::new(store.clone());
     let (_, refresh, keys) = memory();
     // Resyncs every 500 ms: a silent subscription is found within two of them.
@@ -349,7 +351,7 @@ async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_hangs_cannot_keep_an_instance_fresh_past_its_bound() {
-    let feed = Switchable::new(MemoryFeed::new());
+    let feed = Switchable::new(MemoryFeedStore::new());
     let (_, refresh, keys) = memory();
     let setup = Setup::default();
     let a = setup.start(feed.clone(), refresh, keys).await;

@@ -10,13 +10,13 @@ use http::{HeaderName, HeaderValue, Request, Response};
 use proptest::prelude::*;
 use tower::{Layer as _, ServiceExt as _};
 use tower_api_auth::jwt::JwtOptions;
-use tower_api_auth::{AuthError, AuthLayer, MemoryKeyProvider, api_key::KeyRecord};
+use tower_api_auth::{AuthError, AuthLayer, MemoryKeyStore, api_key::KeyRecord};
 
 use common::{api_key, b64};
 
 fn layer(records: Vec<KeyRecord>) -> AuthLayer {
     let builder = AuthLayer::builder()
-        .api_keys(MemoryKeyProvider::from(records))
+        .api_keys(MemoryKeyStore::from(records))
         .credentials(
             tower_api_auth::credential::CredentialSources::new()
                 .cookie("session")

@@ -13,9 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tower::{Layer as _, ServiceExt as _};
-use tower_api_auth::{
-    AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, error::ErrorFormat,
-};
+use tower_api_auth::{AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, error::ErrorFormat};
 
 use common::{PAST, PAST_RFC3339, Server, api_key, assert_no_leak};
 
@@ -93,7 +91,7 @@ async fn serve_plain(layer: AuthLayer, scopes: Option<RequireScopesLayer>) -> Se
 fn layer_with(
     records: Vec<tower_api_auth::api_key::KeyRecord>,
 ) -> tower_api_auth::layer::AuthLayerBuilder {
-    AuthLayer::builder().api_keys(MemoryKeyProvider::from(records))
+    AuthLayer::builder().api_keys(MemoryKeyStore::from(records))
 }
 
 #[tokio::test]
@@ -151,7 +149,7 @@ async fn rejections_on_a_plain_hyper_service() {
     let (key, record) = api_key("");
     let (expired, expired_record) = api_key("");
     let server = serve_plain(
-        layer_with(vec![record, expired_record.with_expiry(PAST)])
+        layer_with(vec![record, expired_record.with_expires_at(PAST)])
             .realm("plain")
             .build()
             .unwrap(),

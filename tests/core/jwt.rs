@@ -883,7 +883,7 @@ async fn an_expired_token_on_a_scoped_route_is_401_not_403() {
 async fn a_jwt_on_a_service_without_jwts_is_invalid_token() {
     let (_, record) = common::api_key("");
     let auth = AuthLayer::builder()
-        .api_keys(tower_api_auth::MemoryKeyProvider::from(vec![record]))
+        .api_keys(tower_api_auth::MemoryKeyStore::from(vec![record]))
         .build()
         .unwrap();
     let server = serve_jwt(router(auth), None).await;

@@ -9,15 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tower_api_auth::api_key::{
-    ApiKeys, KeyFilter, KeyManager, KeyRecord, KeySpec, KeyStore, KeyUpdate,
-};
+use tower_api_auth::api_key::{ApiKeys, KeyManager, KeyRecord, KeySpec};
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth::endpoints::KeyAdmin;
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::Lookup;
 use tower_api_auth::store::StoreError;
-use tower_api_auth::{AuthLayer, KeyProvider, MemoryKeyProvider, RequireScopesLayer, Tenant};
+use tower_api_auth::store::{KeyFilter, KeyStore, KeyUpdate};
+use tower_api_auth::{AuthLayer, KeyProvider, MemoryKeyStore, RequireScopesLayer, Tenant};
 
 use common::{Call, Server, in_process};
 
@@ -27,14 +26,14 @@ struct Admin {
     server: Server,
     operator: String,
     keys: KeyManager,
-    store: MemoryKeyProvider,
+    store: MemoryKeyStore,
     clock: ManualClock,
 }
 
 /// The admin API behind an auth layer and `keys:admin`, with one operator key; `/me` answers
 /// for any key, to see which keys work.
 async fn admin() -> Admin {
-    let store = MemoryKeyProvider::new();
+    let store = MemoryKeyStore::new();
     let clock = ManualClock::at(1_800_000_000);
     let keys = KeyManager::new(store.clone()).clock(clock.clone());
     let operator = keys

@@ -11,7 +11,7 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 use tower_api_auth::jwt::JwtOptions;
-use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyProvider};
+use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore};
 
 use common::jwt::{claims, hs256};
 use common::{HS256_SECRET, api_key};
@@ -41,7 +41,7 @@ async fn call(app: &Router, path: &str, headers: &[(&str, &str)]) -> (StatusCode
 #[tokio::test]
 async fn the_optional_form_of_a_layer_shares_its_credentials_and_lets_anonymous_requests_through() {
     let (key, record) = api_key("");
-    let keys = MemoryKeyProvider::from(vec![record.clone()]);
+    let keys = MemoryKeyStore::from(vec![record.clone()]);
     let auth = AuthLayer::builder()
         .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).expect("validator"))
         .api_keys(keys.clone())

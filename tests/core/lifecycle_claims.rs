@@ -19,11 +19,12 @@ use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys};
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth::endpoints::TokenEndpoints;
 use tower_api_auth::issuer::{
-    Account, MemoryClients, MemoryRefreshStore, PasswordVerifier, REGISTERED_CLAIMS, TokenService,
+    Account, MemoryClientStore, MemoryRefreshStore, PasswordVerifier, REGISTERED_CLAIMS,
+    TokenService,
 };
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;
-use tower_api_auth::{AuthLayer, Claims, MemoryKeyProvider, Tenant};
+use tower_api_auth::{AuthLayer, Claims, MemoryKeyStore, Tenant};
 
 use common::lifecycle::*;
 use common::{Server, serve};
@@ -103,12 +104,12 @@ async fn setup() -> Setup {
         })
         .into_parts();
     let api_key_id = record.key_id.to_string();
-    let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+    let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::default()));
     let client_secret = clients.register(CLIENT_ID, Scopes::parse(CLIENT_SCOPES).unwrap(), vec![]);
     let tokens = Arc::new(
         TokenService::new(hs256_issuer(), MemoryRefreshStore::new())
             .passwords(ClaimingUsers)
-            .api_keys(ApiKeys::new(MemoryKeyProvider::from(vec![record])))
+            .api_keys(ApiKeys::new(MemoryKeyStore::from(vec![record])))
             // `sub` is registered: ignored.
             .api_key_claims(["plan", "region", "sub"])
             .clients(clients)

@@ -17,7 +17,7 @@ use serde_json::json;
 use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::{
     AuthLayer, api_key::ApiKeyHasher, endpoints::TokenEndpoints, error::ErrorFormat,
-    issuer::MemoryClients, issuer::TokenService, scope::Scopes,
+    issuer::MemoryClientStore, issuer::TokenService, scope::Scopes,
 };
 
 use common::lifecycle::*;
@@ -347,7 +347,7 @@ async fn a_failing_store_answers_503_never_401_or_400() {
 #[tokio::test]
 async fn basic_client_credentials_are_form_decoded_and_sent_once() {
     // RFC 6749 §2.3.1: the id and secret are form-urlencoded before the Basic encoding.
-    let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+    let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::default()));
     let client_id = "svc:reports+1";
     let secret = clients.register(client_id, Scopes::parse("reports:read").unwrap(), vec![]);
     let tokens =
@@ -503,7 +503,7 @@ async fn grant_errors_render_in_every_error_format_as_the_cores_own_did() {
     }
 
     // The layer's realm is the realm of the Basic challenge too.
-    let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+    let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::default()));
     clients.register(CLIENT_ID, Scopes::parse(CLIENT_SCOPES).unwrap(), vec![]);
     let tokens = Arc::new(
         TokenService::new(

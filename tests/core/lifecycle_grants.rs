@@ -20,8 +20,8 @@ use tower_api_auth::clock::{Clock, ManualClock};
 use tower_api_auth::issuer::{DEFAULT_ACCESS_TOKEN_TTL, MemoryRefreshStore};
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, Tenant, api_key::ApiKeyHasher, issuer::AccessGrant,
-    issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService, revocation::RevocationCheck,
-    scope::Scopes,
+    issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService, scope::Scopes,
+    store::RevocationCheck,
 };
 
 use common::lifecycle::*;
@@ -759,7 +759,7 @@ async fn scopes_narrow_and_never_widen() {
 #[tokio::test]
 async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
     // Revoked: the next refresh fails and the session's access tokens are refused.
-    let keys = Arc::new(tower_api_auth::MemoryKeyProvider::new());
+    let keys = Arc::new(tower_api_auth::MemoryKeyStore::new());
     let (key, record) = ApiKeyHasher::default()
         .generate(&tower_api_auth::api_key::ApiKeyFormat::default())
         .with_record(|r| r.with_scopes(Scopes::parse("read").unwrap()))
@@ -800,7 +800,7 @@ async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
     // Expiring: the session cannot outlast the key, whatever the session lifetime.
     let (key, record) = ApiKeyHasher::default()
         .generate(&tower_api_auth::api_key::ApiKeyFormat::default())
-        .with_record(|r| r.with_expiry(clock.now() + 2))
+        .with_record(|r| r.with_expires_at(clock.now() + 2))
         .into_parts();
     keys.insert(record);
     let pair = tokens

@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tower_api_auth::clock::{Clock, ManualClock};
-use tower_api_auth::issuer::{
-    MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session,
-};
-use tower_api_auth::{issuer::TokenService, revocation::RevocationCheck, scope::Scopes};
+use tower_api_auth::issuer::MemoryRefreshStore;
+use tower_api_auth::store::{RefreshStore, RefreshTokenHash, Rotation, Session};
+use tower_api_auth::{issuer::TokenService, scope::Scopes, store::RevocationCheck};
 
 use common::lifecycle::*;
 use common::now;

@@ -19,12 +19,13 @@ use serde_json::json;
 use tower_api_auth::api_key::{ApiKeyHasher, KeyHash};
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth::endpoints::TokenEndpoints;
-use tower_api_auth::issuer::{
-    ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
-    Session, StoredSession, TokenService,
-};
+use tower_api_auth::issuer::TokenService;
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{
+    ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
+    Session, StoredSession,
+};
 use tower_api_auth::{AuthLayer, Tenant};
 
 use common::lifecycle::*;

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_api_auth::{
-    AuthLayer, Identity, MemoryKeyProvider, RequireScopesLayer, Scoped, scope::ScopeRequirement,
+    AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Scoped, scope::ScopeRequirement,
     scope::Scopes, scopes,
 };
 
@@ -57,7 +57,7 @@ async fn malformed(Scoped(identity, ..): Scoped<Malformed>) -> String {
 
 async fn server(records: Vec<tower_api_auth::api_key::KeyRecord>) -> Server {
     let auth = AuthLayer::builder()
-        .api_keys(MemoryKeyProvider::from(records))
+        .api_keys(MemoryKeyStore::from(records))
         .build()
         .unwrap();
     let protected = Router::new()
@@ -171,7 +171,7 @@ async fn authentication_fails_before_authorization() {
     let (expired, expired_record) = api_key("");
     let (revoked, revoked_record) = api_key("");
     let server = server(vec![
-        expired_record.with_expiry(PAST),
+        expired_record.with_expires_at(PAST),
         revoked_record.revoked(),
     ])
     .await;

@@ -2,16 +2,17 @@
 //! every database store is held to (the store crates run the same contract on theirs).
 #![cfg(all(feature = "fleet", feature = "issuer"))]
 
-use tower_api_auth::MemoryKeyProvider;
+use tower_api_auth::MemoryKeyStore;
 use tower_api_auth::api_key::ApiKeyHasher;
-use tower_api_auth::fleet::MemoryFeed;
-use tower_api_auth::issuer::{ClientRecord, ClientStore, MemoryClients, MemoryRefreshStore};
+use tower_api_auth::fleet::MemoryFeedStore;
+use tower_api_auth::issuer::{MemoryClientStore, MemoryRefreshStore};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{ClientRecord, ClientStore};
 use tower_api_auth_tests::contract::ClientRegistry;
 
-/// `MemoryClients` registers by `insert` (which replaces); the contract's registry refuses a
+/// `MemoryClientStore` registers by `insert` (which replaces); the contract's registry refuses a
 /// taken id, as the databases do.
-struct Registry(MemoryClients);
+struct Registry(MemoryClientStore);
 
 impl ClientStore for Registry {
     fn client(
@@ -39,9 +40,9 @@ impl ClientRegistry for Registry {
 }
 
 tower_api_auth_tests::store_contract!(memory {
-    key_store: MemoryKeyProvider::new(),
+    key_store: MemoryKeyStore::new(),
     refresh_store: MemoryRefreshStore::new(),
     refresh_store_purge: MemoryRefreshStore::new(),
-    client_store: Registry(MemoryClients::new(ApiKeyHasher::default())),
-    feed_backend: MemoryFeed::new(),
+    client_store: Registry(MemoryClientStore::new(ApiKeyHasher::default())),
+    feed_backend: MemoryFeedStore::new(),
 });

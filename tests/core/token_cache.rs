@@ -27,7 +27,7 @@ use tower_api_auth::clock::{Clock as _, ManualClock};
 use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, Identity, JwtValidator, RequireScopesLayer, Tenant, error::ErrorFormat, jwt::JwtKey,
-    jwt::JwtKeySet, jwt::TokenCacheConfig, revocation::MemoryRevocationList,
+    jwt::JwtKeySet, jwt::TokenCacheConfig, revocation::MemoryRevocationStore,
 };
 
 use common::jwt::{claims, hmac_secret, hs256, sign, with};
@@ -234,7 +234,7 @@ async fn validators_with_other_settings_never_share_entries() {
 
 #[tokio::test]
 async fn a_session_revoked_after_caching_is_refused() {
-    let revoked = Arc::new(MemoryRevocationList::new());
+    let revoked = Arc::new(MemoryRevocationStore::new());
     let validator = counting();
     let auth = AuthLayer::builder()
         .jwt(validator.clone())
@@ -783,7 +783,7 @@ async fn invalid_tokens_are_never_cached() {
 async fn a_disabled_cache_verifies_every_request() {
     let validator = counting_with(JwtOptions::new().token_cache(TokenCacheConfig::disabled()));
     assert_eq!(validator.cache_stats(), None);
-    let revoked = Arc::new(MemoryRevocationList::new());
+    let revoked = Arc::new(MemoryRevocationStore::new());
     let auth = AuthLayer::builder()
         .jwt(validator.clone())
         .revocation(Arc::clone(&revoked))

@@ -11,14 +11,15 @@ use std::time::Duration;
 use serde_json::json;
 use tower_api_auth::KeyProvider;
 use tower_api_auth::Tenant;
-use tower_api_auth::api_key::{ApiKeyHasher, KeyFilter, KeyHash, KeyRecord, KeyStore, KeyUpdate};
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
-use tower_api_auth::issuer::{
+use tower_api_auth::api_key::{ApiKeyHasher, KeyHash, KeyRecord};
+use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{
     ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
     Session, StoredSession,
 };
-use tower_api_auth::scope::Scopes;
-use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
+use tower_api_auth::store::{KeyFilter, KeyStore, KeyUpdate};
 
 fn tenant(id: &str) -> Tenant {
     Tenant::new(id).expect("tenant")
@@ -522,10 +523,10 @@ fn sorted(mut events: Vec<FeedEvent>) -> Vec<FeedEvent> {
     events
 }
 
-/// [`FeedBackend`]: every subscriber sees every event published after it subscribed, by any
+/// [`FeedStore`]: every subscriber sees every event published after it subscribed, by any
 /// clone, in publishing order; snapshots return the revocations in force (the later `until` of
 /// two, sessions and tokens apart) and drop the lapsed ones; key events are only announced.
-pub async fn feed_backend<B: FeedBackend + Clone>(backend: B) {
+pub async fn feed_backend<B: FeedStore + Clone>(backend: B) {
     let other = backend.clone();
     let mut first = backend.subscribe().await.expect("subscribe");
     let mut second = other.subscribe().await.expect("subscribe");

@@ -12,12 +12,15 @@ use tower_api_auth::scope::Scopes;
 
 use axum::Router;
 use axum::routing::get;
-use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyStore};
+use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager};
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth::endpoints::KeyAdmin;
 use tower_api_auth::endpoints::TokenEndpoints;
-use tower_api_auth::fleet::{FeedBackend, RevocationFeed};
-use tower_api_auth::issuer::{ClientStore, MemoryClients, RefreshStore, TokenService};
+use tower_api_auth::fleet::RevocationFeed;
+use tower_api_auth::issuer::{MemoryClientStore, TokenService};
+use tower_api_auth::store::FeedStore;
+use tower_api_auth::store::KeyStore;
+use tower_api_auth::store::{ClientStore, RefreshStore};
 use tower_api_auth::{AuthLayer, Identity, RequireScopesLayer, api_key::ApiKeyHasher};
 
 use super::lifecycle::hs256_issuer;
@@ -62,7 +65,7 @@ impl Setup {
     /// Starts an instance on `feed`, `refresh` and `keys`, and waits for its first sync.
     pub async fn start<B, R, K>(&self, feed: B, refresh: R, keys: K) -> Instance
     where
-        B: FeedBackend,
+        B: FeedStore,
         R: RefreshStore + Clone,
         K: KeyStore + Clone,
     {
@@ -70,7 +73,7 @@ impl Setup {
             feed,
             refresh,
             keys,
-            MemoryClients::new(ApiKeyHasher::default()),
+            MemoryClientStore::new(ApiKeyHasher::default()),
         )
         .await
     }
@@ -84,7 +87,7 @@ impl Setup {
         clients: C,
     ) -> Instance
     where
-        B: FeedBackend,
+        B: FeedStore,
         R: RefreshStore + Clone,
         K: KeyStore + Clone,
         C: ClientStore,
@@ -331,7 +334,7 @@ pub async fn refresh_race(a: &Instance, b: &Instance) {
 /// Two instances on the same stores.
 pub async fn pair<B, R, K>(feed: (B, B), refresh: R, keys: K) -> (Instance, Instance)
 where
-    B: FeedBackend,
+    B: FeedStore,
     R: RefreshStore + Clone,
     K: KeyStore + Clone,
 {
@@ -365,13 +368,13 @@ pub async fn refreshes_after_the_outage(a: &Instance, refresh_token: &str, acces
 /// end however often it is refreshed. Times are near the real now, since Redis expires keys by
 /// its own clock.
 pub async fn lifetimes_hold(store: impl RefreshStore) {
-    use tower_api_auth::MemoryKeyProvider;
+    use tower_api_auth::MemoryKeyStore;
     use tower_api_auth::api_key::KeyManager;
     use tower_api_auth::clock::ManualClock;
     use tower_api_auth::issuer::TokenService;
 
     let clock = ManualClock::starting_now();
-    let keys = MemoryKeyProvider::new();
+    let keys = MemoryKeyStore::new();
     let key = KeyManager::new(keys.clone())
         .clock(clock.clone())
         .create(KeySpec::default())

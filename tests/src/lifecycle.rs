@@ -15,14 +15,13 @@ use serde_json::Value;
 use tower_api_auth::KeyProvider;
 use tower_api_auth::api_key::KeyRecord;
 use tower_api_auth::clock::{Clock, ManualClock};
-use tower_api_auth::issuer::{
-    MemoryRefreshStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession,
-};
+use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::store::Lookup;
+use tower_api_auth::store::{RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession};
 use tower_api_auth::{
-    Algorithm, AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    Algorithm, AuthLayer, Identity, MemoryKeyStore, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, endpoints::TokenEndpoints, error::ErrorFormat,
-    issuer::Account, issuer::MemoryClients, issuer::PasswordVerifier, issuer::SigningKey,
+    issuer::Account, issuer::MemoryClientStore, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
 
@@ -192,18 +191,18 @@ impl RefreshStore for TestStore {
     }
 }
 
-/// An API-key store that delegates to a shared [`MemoryKeyProvider`] and fails every lookup while
+/// An API-key store that delegates to a shared [`MemoryKeyStore`] and fails every lookup while
 /// `down` is set.
 #[derive(Clone)]
 pub struct TestKeys {
-    pub inner: Arc<MemoryKeyProvider>,
+    pub inner: Arc<MemoryKeyStore>,
     pub down: Arc<AtomicBool>,
 }
 
 impl TestKeys {
     pub fn new() -> Self {
         Self {
-            inner: Arc::new(MemoryKeyProvider::new()),
+            inner: Arc::new(MemoryKeyStore::new()),
             down: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -290,7 +289,7 @@ impl Fixture {
         let api_key_id = record.key_id.to_string();
         let keys = TestKeys::new();
         keys.inner.insert(record);
-        let clients = Arc::new(MemoryClients::new(ApiKeyHasher::default()));
+        let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::default()));
         let client_secret = clients.register(
             CLIENT_ID,
             Scopes::parse(CLIENT_SCOPES).unwrap(),

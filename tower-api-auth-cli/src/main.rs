@@ -19,12 +19,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tower_api_auth::Tenant;
-use tower_api_auth::api_key::{
-    ApiKeyFormat, ApiKeyHasher, CreatedKey, KeyFilter, KeyInfo, KeyManager, KeySpec, KeyStore,
-    KeyUpdate,
-};
-use tower_api_auth::fleet::FeedBackend;
+use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, CreatedKey, KeyManager, KeySpec};
 use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::FeedStore;
+use tower_api_auth::store::{KeyFilter, KeyInfo, KeyStore, KeyUpdate};
 use tower_api_auth_redis_store::RedisStore;
 use tower_api_auth_sqlx_store::{PgStore, SqliteStore};
 
@@ -231,7 +229,7 @@ async fn connect(url: &str) -> Result<Database, Box<dyn Error>> {
 
 /// A key manager on `store`, announcing on Redis when the fleet follows Redis, else on the
 /// store's own feed.
-fn manager<S: KeyStore + FeedBackend + Clone>(
+fn manager<S: KeyStore + FeedStore + Clone>(
     store: S,
     redis: Option<RedisStore>,
     format: ApiKeyFormat,

@@ -6,7 +6,8 @@ use tower_api_auth_tests as common;
 
 use std::process::{Command, Output};
 
-use tower_api_auth::api_key::{ApiKeys, KeyStore as _};
+use tower_api_auth::api_key::ApiKeys;
+use tower_api_auth::store::KeyStore as _;
 use tower_api_auth_sqlx_store::SqliteStore;
 
 use common::servers::sqlite_url;

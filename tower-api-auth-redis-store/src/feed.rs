@@ -1,4 +1,4 @@
-//! [`FeedBackend`] on Redis: revocations in two sorted sets, announcements on pub/sub.
+//! [`FeedStore`] on Redis: revocations in two sorted sets, announcements on pub/sub.
 
 use std::fmt;
 use std::pin::Pin;
@@ -9,8 +9,8 @@ use futures_core::Stream;
 use crate::RedisStore;
 use crate::error::{CONNECT_TIMEOUT, call, invalid, within};
 use crate::scripts::PUBLISH;
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 
 /// The revocation feed's subscription to a [`RedisStore`]: a pub/sub connection of its own,
 /// subscribed to `<prefix>:feed`. [`next`](FeedSubscription::next) skips payloads that are not
@@ -20,7 +20,7 @@ use tower_api_auth::store::StoreError;
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tower_api_auth::store::StoreError> {
-/// use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
+/// use tower_api_auth::store::{FeedStore, FeedEvent, FeedSubscription};
 /// use tower_api_auth_redis_store::RedisStore;
 ///
 /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
@@ -68,7 +68,7 @@ fn events(members: Scored, make: fn(String, u64) -> FeedEvent) -> impl Iterator<
         .map(move |(id, until)| make(id, until as u64))
 }
 
-impl FeedBackend for RedisStore {
+impl FeedStore for RedisStore {
     type Subscription = RedisSubscription;
 
     /// A session or token revocation is one script: `ZADD … GT` into its sorted set (a new id is

@@ -1,6 +1,6 @@
-//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::issuer::RefreshStore), with feature
+//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore), with feature
 //! `issuer`) and the fleet's revocations with the revocation feed on pub/sub
-//! ([`FeedBackend`](tower_api_auth::fleet::FeedBackend)), both on one [`RedisStore`].
+//! ([`FeedStore`](tower_api_auth::store::FeedStore)), both on one [`RedisStore`].
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,11 +24,11 @@
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
-//! | `<prefix>:{s:<session id>}` | hash | one session: `gen` (refresh-token generation), `cur` (the 32-byte hash of its one valid refresh token), `used` (last refresh, unix seconds), `ses` (the [`Session`](tower_api_auth::issuer::Session) as JSON), `exp` and `idle` (its absolute end and idle timeout), and while a retry grace runs `gs` (the successor token sealed under the one it replaced) and `gu` (the grace's end) | at the session's absolute end, or earlier at `last used + idle timeout`; moved by every refresh |
+//! | `<prefix>:{s:<session id>}` | hash | one session: `gen` (refresh-token generation), `cur` (the 32-byte hash of its one valid refresh token), `used` (last refresh, unix seconds), `ses` (the [`Session`](tower_api_auth::store::Session) as JSON), `exp` and `idle` (its absolute end and idle timeout), and while a retry grace runs `gs` (the successor token sealed under the one it replaced) and `gu` (the grace's end) | at the session's absolute end, or earlier at `last used + idle timeout`; moved by every refresh |
 //! | `<prefix>:{slot:<slot>}` | string | the id of the session that last started in the slot | at that session's absolute end |
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
-//! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::fleet::FeedEvent)s in their wire form | — |
+//! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::store::FeedEvent)s in their wire form | — |
 //!
 //! No refresh token is stored, only its hash; the sealed successor of a retry grace can be opened
 //! only with the token it replaced, which is not stored either.
@@ -65,7 +65,7 @@ const DEFAULT_PREFIX: &str = "tower-api-auth";
 /// One multiplexed connection ([`ConnectionManager`]) carries every call and reconnects by itself
 /// after a failure; each call fails within a few seconds when the server is unreachable (the
 /// token service and the auth layer then answer 503). The revocation feed's
-/// [subscription](tower_api_auth::fleet::FeedBackend::subscribe) opens a pub/sub connection of its own.
+/// [subscription](tower_api_auth::store::FeedStore::subscribe) opens a pub/sub connection of its own.
 /// Clones share the connection. See the [module](self) for the key layout.
 ///
 /// ```no_run

@@ -3,10 +3,10 @@
 use crate::RedisStore;
 use crate::error::{call, invalid};
 use crate::scripts::{END, LATEST_EXPIRY, RELEASE_SLOT, ROTATE, START, SWAP_SLOT};
-use tower_api_auth::issuer::{
+use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{
     Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
 };
-use tower_api_auth::store::StoreError;
 
 /// The fields `load` reads: generation, current hash, last used, session, sealed grace, its end.
 type Fields = (

@@ -1,9 +1,9 @@
-//! OAuth clients: [`ClientStore`](tower_api_auth::issuer::ClientStore) on `auth_clients`, and the
+//! OAuth clients: [`ClientStore`](tower_api_auth::store::ClientStore) on `auth_clients`, and the
 //! `register_client` / `remove_client` that fill it.
 
 use crate::row::Columns;
 use tower_api_auth::api_key::KeyHash;
-use tower_api_auth::issuer::ClientRecord;
+use tower_api_auth::store::ClientRecord;
 use tower_api_auth::store::StoreError;
 
 /// An `auth_clients` row.
@@ -29,7 +29,7 @@ macro_rules! impl_client_store {
             /// The hasher the OAuth clients' secret hashes are made with (default:
             /// [`ApiKeyHasher::default`](tower_api_auth::api_key::ApiKeyHasher::default)); the token
             /// service checks presented secrets with it
-            /// ([`secret_hasher`](tower_api_auth::issuer::ClientStore::secret_hasher)). Give it a pepper
+            /// ([`secret_hasher`](tower_api_auth::store::ClientStore::secret_hasher)). Give it a pepper
             /// with [`ApiKeyHasher::with_pepper`](tower_api_auth::api_key::ApiKeyHasher::with_pepper).
             #[must_use]
             pub fn client_hasher(
@@ -45,7 +45,7 @@ macro_rules! impl_client_store {
             /// client's secret is never replaced by accident.
             pub async fn register_client(
                 &self,
-                record: ::tower_api_auth::issuer::ClientRecord,
+                record: ::tower_api_auth::store::ClientRecord,
             ) -> Result<(), ::tower_api_auth::store::StoreError> {
                 use $crate::error::{db_error, is_duplicate};
                 ::sqlx::query(
@@ -82,7 +82,7 @@ macro_rules! impl_client_store {
             }
         }
 
-        impl ::tower_api_auth::issuer::ClientStore for $store {
+        impl ::tower_api_auth::store::ClientStore for $store {
             fn secret_hasher(&self) -> ::tower_api_auth::api_key::ApiKeyHasher {
                 self.client_hasher.clone()
             }
@@ -91,7 +91,7 @@ macro_rules! impl_client_store {
                 &self,
                 client_id: &str,
             ) -> Result<
-                Option<::tower_api_auth::issuer::ClientRecord>,
+                Option<::tower_api_auth::store::ClientRecord>,
                 ::tower_api_auth::store::StoreError,
             > {
                 ::sqlx::query(

@@ -1,4 +1,4 @@
-//! API keys: [`KeyProvider`](tower_api_auth::KeyProvider) and [`KeyStore`](tower_api_auth::api_key::KeyStore) on
+//! API keys: [`KeyProvider`](tower_api_auth::KeyProvider) and [`KeyStore`](tower_api_auth::store::KeyStore) on
 //! `auth_api_keys`, with `auth_api_key_tenants` as the index of the tenant filter.
 
 use crate::row::Columns;
@@ -106,7 +106,7 @@ macro_rules! impl_key_store {
             }
         }
 
-        impl ::tower_api_auth::api_key::KeyStore for $store {
+        impl ::tower_api_auth::store::KeyStore for $store {
             async fn create(
                 &self,
                 record: ::tower_api_auth::api_key::KeyRecord,
@@ -122,7 +122,7 @@ macro_rules! impl_key_store {
 
             async fn list(
                 &self,
-                filter: &::tower_api_auth::api_key::KeyFilter,
+                filter: &::tower_api_auth::store::KeyFilter,
             ) -> Result<Vec<::tower_api_auth::api_key::KeyRecord>, ::tower_api_auth::store::StoreError> {
                 let rows = ::sqlx::query(concat!(
                     "SELECT ",
@@ -143,7 +143,7 @@ macro_rules! impl_key_store {
             async fn update(
                 &self,
                 key_id: &str,
-                update: &::tower_api_auth::api_key::KeyUpdate,
+                update: &::tower_api_auth::store::KeyUpdate,
             ) -> Result<Option<::tower_api_auth::api_key::KeyRecord>, ::tower_api_auth::store::StoreError> {
                 use $crate::error::db_error;
                 use $crate::value::{json, opt_int};

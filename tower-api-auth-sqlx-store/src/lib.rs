@@ -2,9 +2,9 @@
 //! refresh sessions, OAuth clients and a fleet's revocations in the app's database, with sqlx.
 //!
 //! Each store implements [`KeyProvider`](tower_api_auth::KeyProvider) and
-//! [`KeyStore`](tower_api_auth::api_key::KeyStore), [`RefreshStore`](tower_api_auth::issuer::RefreshStore) and
-//! [`ClientStore`](tower_api_auth::issuer::ClientStore) (feature `issuer`), and
-//! [`FeedBackend`](tower_api_auth::fleet::FeedBackend). Build it on the app's pool (`new`) or on a pool of
+//! [`KeyStore`](tower_api_auth::store::KeyStore), [`RefreshStore`](tower_api_auth::store::RefreshStore) and
+//! [`ClientStore`](tower_api_auth::store::ClientStore) (feature `issuer`), and
+//! [`FeedStore`](tower_api_auth::store::FeedStore). Build it on the app's pool (`new`) or on a pool of
 //! its own (`connect`, with short timeouts), then run [`migrate`](SqliteStore::migrate) once at
 //! start-up. The queries are checked at run time: building needs no database. The sqlx this crate
 //! uses is re-exported as [`sqlx`], so that pools passed to `new` are of the same version.
@@ -13,7 +13,8 @@
 //! # #[cfg(feature = "sqlite")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyStore};
+//! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+//! use tower_api_auth::store::KeyStore;
 //! use tower_api_auth_sqlx_store::SqliteStore;
 //! use tower_api_auth::{AuthLayer, KeyProvider};
 //!
@@ -55,7 +56,7 @@
 //! | `created_at`, `last_used_at` | when it was created; when it last authenticated a request |
 //!
 //! **`auth_api_key_tenants`**: the index of the tenant filter of
-//! [`KeyStore::list`](tower_api_auth::api_key::KeyStore::list): one row `(tenant, key_id)` per tenant of a
+//! [`KeyStore::list`](tower_api_auth::store::KeyStore::list): one row `(tenant, key_id)` per tenant of a
 //! key, primary key `(tenant, key_id)`, index on `key_id`, deleted with its key.
 //!
 //! **`auth_sessions`**: one row per refresh session, whose size does not grow with refreshes;
@@ -65,7 +66,7 @@
 //! | --- | --- |
 //! | `id` | the session id (the `sid` of its access tokens) |
 //! | `slot` | the subject-scoped slot: a new login in it ends this session |
-//! | `subject`, `scopes`, `tenants`, `client_id`, `api_key_id` | what the session grants, as in [`Session`](tower_api_auth::issuer::Session) (`tenants` a JSON array) |
+//! | `subject`, `scopes`, `tenants`, `client_id`, `api_key_id` | what the session grants, as in [`Session`](tower_api_auth::store::Session) (`tenants` a JSON array) |
 //! | `claims` | the app's claims of its access tokens, a JSON object |
 //! | `created_at`, `expires_at`, `idle_timeout` | when it started; its absolute end; the seconds without a refresh that end it, or `NULL` |
 //! | `generation` | how many times its refresh token was rotated |
@@ -79,11 +80,11 @@
 //! **`auth_revocations`**: the fleet's revocations still in force, primary key `(kind, id)`, index
 //! on `until`: `kind` is `s` (a session id) or `j` (an access token's `jti`), and `until` when the
 //! revocation lapses (a second revocation keeps the later one). Lapsed rows are deleted by
-//! [`snapshot`](tower_api_auth::fleet::FeedBackend::snapshot).
+//! [`snapshot`](tower_api_auth::store::FeedStore::snapshot).
 //!
 //! **`auth_feed_log`** (SQLite only): the feed's announcements, which SQLite cannot notify:
 //! `seq` (`INTEGER PRIMARY KEY AUTOINCREMENT`), `event` (the event's
-//! [wire form](tower_api_auth::fleet::FeedEvent::encode)) and `at` (when it was published, indexed); rows
+//! [wire form](tower_api_auth::store::FeedEvent::encode)) and `at` (when it was published, indexed); rows
 //! are pruned ten minutes after. PostgreSQL announces with `pg_notify` on the store's
 //! [channel](PgStore::channel) instead.
 //!

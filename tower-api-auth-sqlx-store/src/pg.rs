@@ -13,10 +13,10 @@ use tower_api_auth::store::StoreError;
 /// How long one statement of a pool built by [`PgStore::connect`] may run.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The PostgreSQL store: API keys ([`KeyStore`](tower_api_auth::api_key::KeyStore)), refresh sessions
-/// ([`RefreshStore`](tower_api_auth::issuer::RefreshStore)), OAuth clients
-/// ([`ClientStore`](tower_api_auth::issuer::ClientStore)) and the fleet's revocation feed
-/// ([`FeedBackend`](tower_api_auth::fleet::FeedBackend), announced with `LISTEN/NOTIFY`), all in the tables
+/// The PostgreSQL store: API keys ([`KeyStore`](tower_api_auth::store::KeyStore)), refresh sessions
+/// ([`RefreshStore`](tower_api_auth::store::RefreshStore)), OAuth clients
+/// ([`ClientStore`](tower_api_auth::store::ClientStore)) and the fleet's revocation feed
+/// ([`FeedStore`](tower_api_auth::store::FeedStore), announced with `LISTEN/NOTIFY`), all in the tables
 /// described in the [module docs](crate).
 ///
 /// Cheap to clone: clones share the pool. `Debug` shows the pool's size and the channel, never
@@ -25,7 +25,8 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyStore};
+/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+/// use tower_api_auth::store::KeyStore;
 /// use tower_api_auth_sqlx_store::PgStore;
 ///
 /// let store = PgStore::connect("postgres://app@localhost/app").await?.channel("auth_feed");

@@ -5,10 +5,10 @@ use sqlx::postgres::PgListener;
 
 use crate::PgStore;
 use crate::error::db_error;
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 
-/// A live `LISTEN` on a [`PgStore`]'s channel, from [`FeedBackend::subscribe`]. It holds one
+/// A live `LISTEN` on a [`PgStore`]'s channel, from [`FeedStore::subscribe`]. It holds one
 /// connection of the store's pool. A lost connection ends it with `Err` (notifications sent
 /// meanwhile are lost, so the feed resubscribes and resyncs); a payload that is not a
 /// [`FeedEvent`] is skipped.
@@ -16,7 +16,7 @@ use tower_api_auth::store::StoreError;
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
+/// use tower_api_auth::store::{FeedStore, FeedEvent, FeedSubscription};
 /// use tower_api_auth_sqlx_store::PgStore;
 ///
 /// let store = PgStore::connect("postgres://app@localhost/app").await?;
@@ -51,7 +51,7 @@ impl FeedSubscription for PgSubscription {
     }
 }
 
-impl FeedBackend for PgStore {
+impl FeedStore for PgStore {
     type Subscription = PgSubscription;
 
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {

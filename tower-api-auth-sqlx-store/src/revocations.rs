@@ -2,7 +2,7 @@
 //! resync from. How they announce events differs, and lives with each store.
 
 use crate::row::Columns;
-use tower_api_auth::fleet::FeedEvent;
+use tower_api_auth::store::FeedEvent;
 use tower_api_auth::store::StoreError;
 
 /// `auth_revocations.kind` of a session revocation.
@@ -40,7 +40,7 @@ macro_rules! impl_revocations {
             /// statement that tells the other instances (PostgreSQL's `pg_notify`, SQLite's log).
             pub(crate) async fn store_and_announce<'q>(
                 &self,
-                event: &::tower_api_auth::fleet::FeedEvent,
+                event: &::tower_api_auth::store::FeedEvent,
                 announce: ::sqlx::query::Query<'q, $db, <$db as ::sqlx::Database>::Arguments>,
             ) -> Result<(), ::tower_api_auth::store::StoreError> {
                 use $crate::error::db_error;
@@ -54,7 +54,7 @@ macro_rules! impl_revocations {
             /// `until` of two.
             async fn record_revocation(
                 conn: &mut <$db as ::sqlx::Database>::Connection,
-                event: &::tower_api_auth::fleet::FeedEvent,
+                event: &::tower_api_auth::store::FeedEvent,
             ) -> Result<(), ::tower_api_auth::store::StoreError> {
                 let Some((kind, id, until)) = $crate::revocations::stored(event) else {
                     return Ok(());
@@ -77,7 +77,7 @@ macro_rules! impl_revocations {
             pub(crate) async fn revocations_in_force(
                 &self,
                 now: u64,
-            ) -> Result<Vec<::tower_api_auth::fleet::FeedEvent>, ::tower_api_auth::store::StoreError> {
+            ) -> Result<Vec<::tower_api_auth::store::FeedEvent>, ::tower_api_auth::store::StoreError> {
                 use $crate::error::db_error;
                 let now = $crate::value::int(now);
                 ::sqlx::query("DELETE FROM auth_revocations WHERE until <= $1")

@@ -1,9 +1,9 @@
-//! Refresh sessions: [`RefreshStore`](tower_api_auth::issuer::RefreshStore) on `auth_sessions`, one row per
+//! Refresh sessions: [`RefreshStore`](tower_api_auth::store::RefreshStore) on `auth_sessions`, one row per
 //! session holding the hash of its one valid refresh token.
 
 use crate::row::Columns;
-use tower_api_auth::issuer::{Grace, RefreshTokenHash, SealedToken, Session, StoredSession};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{Grace, RefreshTokenHash, SealedToken, Session, StoredSession};
 
 /// The columns of `auth_sessions`, in the order `start` binds them.
 macro_rules! session_columns {
@@ -54,13 +54,13 @@ pub(crate) fn stored_session(row: &impl Columns) -> Result<StoredSession, StoreE
 /// Implements `RefreshStore` for `$store`, a store with a `pool`.
 macro_rules! impl_refresh_store {
     ($store:ty) => {
-        impl ::tower_api_auth::issuer::RefreshStore for $store {
+        impl ::tower_api_auth::store::RefreshStore for $store {
             async fn start(
                 &self,
-                session: ::tower_api_auth::issuer::Session,
-                first: ::tower_api_auth::issuer::RefreshTokenHash,
+                session: ::tower_api_auth::store::Session,
+                first: ::tower_api_auth::store::RefreshTokenHash,
             ) -> Result<
-                Option<::tower_api_auth::issuer::Session>,
+                Option<::tower_api_auth::store::Session>,
                 ::tower_api_auth::store::StoreError,
             > {
                 use $crate::error::{db_error, is_duplicate};
@@ -121,7 +121,7 @@ macro_rules! impl_refresh_store {
                 &self,
                 session_id: &str,
             ) -> Result<
-                Option<::tower_api_auth::issuer::StoredSession>,
+                Option<::tower_api_auth::store::StoredSession>,
                 ::tower_api_auth::store::StoreError,
             > {
                 ::sqlx::query(concat!(
@@ -140,7 +140,7 @@ macro_rules! impl_refresh_store {
             async fn rotate(
                 &self,
                 session_id: &str,
-                rotation: ::tower_api_auth::issuer::Rotation,
+                rotation: ::tower_api_auth::store::Rotation,
             ) -> Result<bool, ::tower_api_auth::store::StoreError> {
                 use $crate::value::int;
                 // The compare-and-swap: only a row still at the generation and hash the rotation
@@ -168,7 +168,7 @@ macro_rules! impl_refresh_store {
                 &self,
                 session_id: &str,
             ) -> Result<
-                Option<::tower_api_auth::issuer::Session>,
+                Option<::tower_api_auth::store::Session>,
                 ::tower_api_auth::store::StoreError,
             > {
                 ::sqlx::query(concat!(

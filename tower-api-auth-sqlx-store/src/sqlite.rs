@@ -12,10 +12,10 @@ use tower_api_auth::store::StoreError;
 /// How long a writer waits for another one before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The SQLite store: API keys ([`KeyStore`](tower_api_auth::api_key::KeyStore)), refresh sessions
-/// ([`RefreshStore`](tower_api_auth::issuer::RefreshStore)), OAuth clients
-/// ([`ClientStore`](tower_api_auth::issuer::ClientStore)) and the revocation feed
-/// ([`FeedBackend`](tower_api_auth::fleet::FeedBackend), by polling `auth_feed_log`), all in the tables
+/// The SQLite store: API keys ([`KeyStore`](tower_api_auth::store::KeyStore)), refresh sessions
+/// ([`RefreshStore`](tower_api_auth::store::RefreshStore)), OAuth clients
+/// ([`ClientStore`](tower_api_auth::store::ClientStore)) and the revocation feed
+/// ([`FeedStore`](tower_api_auth::store::FeedStore), by polling `auth_feed_log`), all in the tables
 /// described in the [module docs](crate). Several processes of one host may share the file.
 ///
 /// Cheap to clone: clones share the pool. `Debug` shows the pool's size, never the path.
@@ -24,7 +24,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyFilter, KeyStore};
+/// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+/// use tower_api_auth::store::{KeyFilter, KeyStore};
 /// use tower_api_auth_sqlx_store::SqliteStore;
 ///
 /// let store = SqliteStore::connect("sqlite::memory:")

@@ -11,8 +11,8 @@ use sqlx::SqlitePool;
 use crate::SqliteStore;
 use crate::error::db_error;
 use crate::row::Columns;
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 
 /// How long an event stays in `auth_feed_log`: far longer than any poll interval.
 const LOG_KEPT_FOR: u64 = 600;
@@ -20,7 +20,7 @@ const LOG_KEPT_FOR: u64 = 600;
 /// At most this many events are read per poll.
 const POLL_BATCH: i64 = 500;
 
-/// A subscription to a [`SqliteStore`]'s feed, from [`FeedBackend::subscribe`]: it reads the
+/// A subscription to a [`SqliteStore`]'s feed, from [`FeedStore::subscribe`]: it reads the
 /// events appended to `auth_feed_log` after it started, every
 /// [`poll_interval`](SqliteStore::poll_interval). A failed poll ends it with `Err`; an event that
 /// does not decode is skipped.
@@ -28,7 +28,7 @@ const POLL_BATCH: i64 = 500;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription};
+/// use tower_api_auth::store::{FeedStore, FeedEvent, FeedSubscription};
 /// use tower_api_auth_sqlx_store::SqliteStore;
 ///
 /// let store = SqliteStore::connect("sqlite::memory:").await?;
@@ -90,7 +90,7 @@ fn unix_now() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-impl FeedBackend for SqliteStore {
+impl FeedStore for SqliteStore {
     type Subscription = SqliteSubscription;
 
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {

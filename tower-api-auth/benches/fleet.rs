@@ -2,8 +2,8 @@
 //! the check stays in memory. Each group measures the same request three ways in one run:
 //!
 //! * `revocation`: an HS256 token with a `sid`, verified-token cache on (every measured request a
-//!   hit), with no revocation check, with a `MemoryRevocationList`, and with a `RevocationFeed`
-//!   (over the in-process `MemoryFeed`; the store behind it is irrelevant, it is never asked on
+//!   hit), with no revocation check, with a `MemoryRevocationStore`, and with a `RevocationFeed`
+//!   (over the in-process `MemoryFeedStore`; the store behind it is irrelevant, it is never asked on
 //!   the request path). Each list holds 10 000 revoked sessions.
 //! * `api_key_cache`: an API key through `CachedKeyProvider` (every request a hit), alone and
 //!   following a feed.
@@ -18,11 +18,12 @@ use axum::http::{HeaderName, HeaderValue, header::AUTHORIZATION};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeySpec};
-use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
 use tower_api_auth::jwt::JwtOptions;
-use tower_api_auth::revocation::{MemoryRevocationList, RevocationStore as _};
+use tower_api_auth::revocation::MemoryRevocationStore;
 use tower_api_auth::scope::Scopes;
-use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider, Tenant};
+use tower_api_auth::store::RevocationStore as _;
+use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore, Tenant};
 
 use common::{AUDIENCE, HMAC_SECRET, ISSUER, TENANT, layered_router, runtime_with_io, send};
 
@@ -58,9 +59,9 @@ fn revocation_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {}", token())).unwrap(),
     )];
-    let list = MemoryRevocationList::new();
+    let list = MemoryRevocationStore::new();
     let feed = rt.block_on(async {
-        let feed = RevocationFeed::builder(MemoryFeed::new()).start();
+        let feed = RevocationFeed::builder(MemoryFeedStore::new()).start();
         feed.synced().await;
         for i in 0..REVOKED {
             let id = format!("ses_{i}");
@@ -100,9 +101,9 @@ fn revocation_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 }
 
 fn api_key_cache_group(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
-    let store = MemoryKeyProvider::new();
+    let store = MemoryKeyStore::new();
     let (feed, key) = rt.block_on(async {
-        let feed = RevocationFeed::builder(MemoryFeed::new()).start();
+        let feed = RevocationFeed::builder(MemoryFeedStore::new()).start();
         feed.synced().await;
         let spec = KeySpec::default()
             .tenants([Tenant::new(TENANT).unwrap()])

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower_api_auth::{
-    Algorithm, MemoryKeyProvider, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
+    Algorithm, MemoryKeyStore, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
     issuer::MemoryRefreshStore, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
     scope::Scopes,
 };
@@ -21,7 +21,7 @@ fn service(signing: SigningKey) -> (TokenService, String) {
         record.with_scopes(Scopes::parse("conversations:read conversations:write").unwrap());
     let issuer = TokenIssuer::new(signing, "https://auth.bench.test").audience("api");
     let service = TokenService::new(issuer, MemoryRefreshStore::new())
-        .api_keys(MemoryKeyProvider::from(vec![record]));
+        .api_keys(MemoryKeyStore::from(vec![record]));
     (service, key)
 }
 

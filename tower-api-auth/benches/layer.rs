@@ -21,7 +21,7 @@
 //! (`JwtOptions::claims::<BenchClaims>()`): next to `hs256/through_layer_cold`, what decoding the
 //! app's claims type (a pass of its own after the registered claims) adds.
 //!
-//! The `api_key` group has `bare_router`, `raw_check` (parse + checksum, `MemoryKeyProvider::get`,
+//! The `api_key` group has `bare_router`, `raw_check` (parse + checksum, `MemoryKeyStore::get`,
 //! keyed BLAKE3 hash, constant-time compare), `through_layer` (in-memory provider) and `noop_layer`,
 //! a control measured once: the bare route behind `Router::layer(MapRequestLayer(identity))`, what
 //! axum charges any `Router::layer` (one more boxed route service and future), auth or not.

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::{ServiceBuilder, service_fn};
 use tower_api_auth::{
-    AuthLayer, Identity, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
+    AuthLayer, Identity, MemoryKeyStore, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
     scope::Scopes,
 };
 
@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = ServiceBuilder::new()
         .layer(
             AuthLayer::builder()
-                .api_keys(MemoryKeyProvider::from(vec![record]))
+                .api_keys(MemoryKeyStore::from(vec![record]))
                 .build()
                 .unwrap(),
         )

@@ -14,8 +14,7 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Identity, Parts};
 use crate::jwt::{Check, JwtValidator, VerifiedJwt};
 use crate::opaque::{OpaqueToken, OpaqueTokenValidator};
-use crate::revocation::RevocationCheck;
-use crate::store::{Lookup, StoreError};
+use crate::store::{Lookup, RevocationCheck, StoreError};
 use crate::tenant::{Tenant, TenantRules};
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;

@@ -36,7 +36,7 @@ use base64::Engine;
 use http::HeaderName;
 use serde::Deserialize;
 
-use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyProvider};
+use crate::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyRecord, MemoryKeyStore};
 use crate::credential::{CredentialSources, DEFAULT_MAX_TOKEN_LEN};
 use crate::error::ErrorFormat;
 use crate::jwt::{
@@ -876,7 +876,7 @@ impl JwtKeyConfig {
 }
 
 impl ApiKeysConfig {
-    /// The API-key settings, with the configured records in a [`MemoryKeyProvider`].
+    /// The API-key settings, with the configured records in a [`MemoryKeyStore`].
     pub fn api_keys(&self) -> Result<ApiKeys, ConfigError> {
         let format =
             ApiKeyFormat::new(&self.prefix).map_err(|e| error(format!("api_keys.prefix: {e}")))?;
@@ -894,7 +894,7 @@ impl ApiKeysConfig {
         let hasher = pepper.map_or_else(ApiKeyHasher::default, |p| {
             ApiKeyHasher::with_pepper(p.as_bytes())
         });
-        let provider: MemoryKeyProvider = self.keys.iter().cloned().collect();
+        let provider: MemoryKeyStore = self.keys.iter().cloned().collect();
         if provider.len() != self.keys.len() {
             return Err(error("api_keys.keys: two records share a key_id"));
         }

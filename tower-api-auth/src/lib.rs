@@ -12,7 +12,7 @@
 //! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
 //! use tower_api_auth::jwt::JwtOptions;
 //! use tower_api_auth::scope::Scopes;
-//! use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyProvider, RequireScopesLayer, Tenant};
+//! use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore, RequireScopesLayer, Tenant};
 //!
 //! // A new API key: show `plaintext` to its owner once, store only `record` (it holds a hash).
 //! let (plaintext, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::new("sk_live")?).into_parts();
@@ -25,7 +25,7 @@
 //!         b"a-secret-of-at-least-thirty-two-bytes!!",
 //!         JwtOptions::new().issuer("https://auth.example.test").audience("api"),
 //!     )?)
-//!     .api_keys(MemoryKeyProvider::from(vec![record]))
+//!     .api_keys(MemoryKeyStore::from(vec![record]))
 //!     .build()?;
 //!
 //! async fn list(identity: Identity) -> Json<Identity> {
@@ -173,7 +173,7 @@ pub mod issuer;
 #[cfg(feature = "remote")]
 pub mod remote;
 
-pub use api_key::{KeyProvider, MemoryKeyProvider};
+pub use api_key::MemoryKeyStore;
 pub use error::{AuthError, AuthErrorKind};
 #[cfg(feature = "axum")]
 pub use extract::{Claims, Scoped};
@@ -181,6 +181,7 @@ pub use identity::{AuthMethod, Identity};
 pub use jwt::JwtValidator;
 pub use layer::AuthLayer;
 pub use require_scopes::RequireScopesLayer;
+pub use store::KeyProvider;
 pub use tenant::Tenant;
 
 /// jsonwebtoken's `Algorithm`, re-exported so keys can be built without a direct dependency.

@@ -14,9 +14,9 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use tower_api_auth::{revocation::MemoryRevocationList, revocation::RevocationCheck, revocation::RevocationStore};
+//! use tower_api_auth::{revocation::MemoryRevocationStore, store::RevocationCheck, store::RevocationStore};
 //!
-//! let revoked = MemoryRevocationList::new();
+//! let revoked = MemoryRevocationStore::new();
 //! revoked.revoke_session("sess_1", u64::MAX).await.unwrap();
 //! assert!(revoked.is_revoked(Some("sess_1"), None, 0).unwrap());
 //! assert!(!revoked.is_revoked(Some("sess_2"), Some("jti_9"), 0).unwrap());
@@ -25,80 +25,35 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::store::StoreError;
-
-/// Answers whether a token's session or the token itself was revoked. Implement it for a store of
-/// your own; it runs on every request, so keep it in memory and O(1).
-///
-/// ```
-/// use std::collections::HashSet;
-/// use tower_api_auth::revocation::RevocationCheck;
-/// use tower_api_auth::store::StoreError;
-///
-/// /// Sessions revoked for good, e.g. loaded at start-up.
-/// struct Banned(HashSet<String>);
-///
-/// impl RevocationCheck for Banned {
-///     fn is_revoked(&self, sid: Option<&str>, _jti: Option<&str>, _now: u64) -> Result<bool, StoreError> {
-///         Ok(sid.is_some_and(|sid| self.0.contains(sid)))
-///     }
-/// }
-/// ```
-pub trait RevocationCheck: Send + Sync + 'static {
-    /// `true` if `session_id` or `token_id` was revoked and the revocation is still in force at
-    /// `now` (unix seconds). `Err` refuses the request with 503 `auth_unavailable`.
-    fn is_revoked(
-        &self,
-        session_id: Option<&str>,
-        token_id: Option<&str>,
-        now: u64,
-    ) -> Result<bool, StoreError>;
-}
-
-impl fmt::Debug for dyn RevocationCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("dyn RevocationCheck")
-    }
-}
-
-impl<R: RevocationCheck + ?Sized> RevocationCheck for Arc<R> {
-    fn is_revoked(
-        &self,
-        session_id: Option<&str>,
-        token_id: Option<&str>,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        (**self).is_revoked(session_id, token_id, now)
-    }
-}
+use crate::store::{RevocationCheck, RevocationStore, StoreError};
 
 /// The embedded revocation list: revoked session and token ids, each kept until a given time
 /// (when every access token it could stop has expired anyway), then dropped.
 ///
 /// ```
-/// use tower_api_auth::revocation::{MemoryRevocationList, RevocationCheck};
+/// use tower_api_auth::revocation::MemoryRevocationStore;
+/// use tower_api_auth::store::RevocationCheck;
 ///
-/// let revoked = MemoryRevocationList::new();
+/// let revoked = MemoryRevocationStore::new();
 /// revoked.insert_session("sess_1", 2_000);
 /// assert!(revoked.is_revoked(Some("sess_1"), None, 1_000).unwrap());
 /// assert!(!revoked.is_revoked(Some("sess_1"), None, 2_000).unwrap(), "lapsed");
 /// assert_eq!(revoked.purge(2_000), 1);
 /// ```
 #[derive(Default)]
-pub struct MemoryRevocationList {
+pub struct MemoryRevocationStore {
     sessions: RwLock<HashMap<Arc<str>, u64>>,
     tokens: RwLock<HashMap<Arc<str>, u64>>,
 }
 
-impl fmt::Debug for MemoryRevocationList {
+impl fmt::Debug for MemoryRevocationStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let read = |m: &RwLock<HashMap<Arc<str>, u64>>| {
             m.read().unwrap_or_else(PoisonError::into_inner).len()
         };
-        f.debug_struct("MemoryRevocationList")
+        f.debug_struct("MemoryRevocationStore")
             .field("sessions", &read(&self.sessions))
             .field("tokens", &read(&self.tokens))
             .finish()
@@ -116,74 +71,7 @@ fn contains(map: &RwLock<HashMap<Arc<str>, u64>>, id: &str, now: u64) -> bool {
     map.get(id).is_some_and(|&until| now < until)
 }
 
-/// A revocation list that can also be written to: the token service records ended sessions and
-/// revoked tokens in it, the auth layer reads it through [`RevocationCheck`].
-///
-/// The writes are async because in a fleet they are network calls: an `Err` (the store that
-/// tells the other instances is down) makes the logout or revocation answer 503, so that the
-/// client retries instead of believing a session ended everywhere when it did not.
-///
-/// ```
-/// use std::collections::HashSet;
-/// use std::sync::Mutex;
-/// use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
-/// use tower_api_auth::store::StoreError;
-///
-/// /// Revoked sessions, kept for good (a real store also keeps `until` and the token ids).
-/// #[derive(Default)]
-/// struct Revoked(Mutex<HashSet<String>>);
-///
-/// impl RevocationCheck for Revoked {
-///     fn is_revoked(&self, sid: Option<&str>, _jti: Option<&str>, _now: u64) -> Result<bool, StoreError> {
-///         Ok(sid.is_some_and(|sid| self.0.lock().unwrap().contains(sid)))
-///     }
-/// }
-///
-/// impl RevocationStore for Revoked {
-///     async fn revoke_session(&self, session_id: &str, _until: u64) -> Result<(), StoreError> {
-///         self.0.lock().unwrap().insert(session_id.to_owned());
-///         Ok(())
-///     }
-///     async fn revoke_token(&self, _token_id: &str, _until: u64) -> Result<(), StoreError> {
-///         Ok(())
-///     }
-/// }
-/// ```
-pub trait RevocationStore: RevocationCheck {
-    /// Refuses tokens of `session_id` until `until` (unix seconds).
-    fn revoke_session(
-        &self,
-        session_id: &str,
-        until: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Refuses the token with `jti` `token_id` until `until` (its `exp` suffices).
-    fn revoke_token(
-        &self,
-        token_id: &str,
-        until: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-impl<R: RevocationStore> RevocationStore for Arc<R> {
-    fn revoke_session(
-        &self,
-        session_id: &str,
-        until: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).revoke_session(session_id, until)
-    }
-
-    fn revoke_token(
-        &self,
-        token_id: &str,
-        until: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).revoke_token(token_id, until)
-    }
-}
-
-impl RevocationStore for MemoryRevocationList {
+impl RevocationStore for MemoryRevocationStore {
     async fn revoke_session(&self, session_id: &str, until: u64) -> Result<(), StoreError> {
         self.insert_session(session_id, until);
         Ok(())
@@ -195,7 +83,7 @@ impl RevocationStore for MemoryRevocationList {
     }
 }
 
-impl MemoryRevocationList {
+impl MemoryRevocationStore {
     /// An empty list.
     pub fn new() -> Self {
         Self::default()
@@ -238,7 +126,7 @@ impl MemoryRevocationList {
     }
 }
 
-impl RevocationCheck for MemoryRevocationList {
+impl RevocationCheck for MemoryRevocationStore {
     fn is_revoked(
         &self,
         session_id: Option<&str>,
@@ -258,7 +146,7 @@ mod tests {
 
     #[test]
     fn entries_lapse_and_purge() {
-        let list = MemoryRevocationList::new();
+        let list = MemoryRevocationStore::new();
         list.insert_token("t1", 100);
         assert!(list.is_revoked(None, Some("t1"), 99).unwrap());
         assert!(!list.is_revoked(None, Some("t1"), 100).unwrap());

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tower_api_auth::clock::{Clock, ManualClock};
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, RevocationFeed};
-use tower_api_auth::issuer::{
-    Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, TokenService,
-};
-use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
+use tower_api_auth::fleet::RevocationFeed;
+use tower_api_auth::issuer::TokenService;
 use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
+use tower_api_auth::store::{
+    Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session,
+};
+use tower_api_auth::store::{RevocationCheck, RevocationStore};
 use tower_api_auth_redis_store::client::{self, AsyncCommands as _};
 use tower_api_auth_redis_store::{RedisStore, RedisSubscription};
 

@@ -7,8 +7,8 @@ mod fleet;
 mod store;
 
 use tower_api_auth::api_key::ApiKeyHasher;
-use tower_api_auth::issuer::{ClientRecord, ClientStore};
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{ClientRecord, ClientStore};
 use tower_api_auth_sqlx_store::{PgStore, SqliteStore};
 use tower_api_auth_tests::contract::ClientRegistry;
 use tower_api_auth_tests::servers::{postgres_database, sqlite_url};

@@ -6,14 +6,15 @@ use tower_api_auth_tests as common;
 use std::time::{Duration, Instant};
 
 use sqlx::Row as _;
-use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, KeyStore};
+use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
 use tower_api_auth::clock::ManualClock;
-use tower_api_auth::fleet::{FeedBackend, FeedEvent, FeedSubscription, RevocationFeed};
-use tower_api_auth::issuer::{
-    ClientRecord, ClientStore, GrantErrorKind, RefreshStore, SigningKey, TokenIssuer, TokenService,
-};
-use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
+use tower_api_auth::fleet::RevocationFeed;
+use tower_api_auth::issuer::{GrantErrorKind, SigningKey, TokenIssuer, TokenService};
 use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::KeyStore;
+use tower_api_auth::store::{ClientRecord, ClientStore, RefreshStore};
+use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
+use tower_api_auth::store::{RevocationCheck, RevocationStore};
 use tower_api_auth::{Algorithm, KeyProvider, Tenant};
 use tower_api_auth_sqlx_store::{PgStore, SqliteStore};
 
@@ -337,7 +338,7 @@ async fn a_bad_url_names_no_secret() {
 
 /// Two instances of a fleet, each with its own revocation feed on a clone of `store`: a session
 /// revoked through one is refused by the other once the store announced it.
-async fn fleet_of_two(store: impl FeedBackend + Clone) {
+async fn fleet_of_two(store: impl FeedStore + Clone) {
     let a = RevocationFeed::builder(store.clone()).start();
     let b = RevocationFeed::builder(store).start();
     a.synced().await;

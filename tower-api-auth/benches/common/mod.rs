@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use tower::util::MapRequestLayer;
 use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
-    AuthLayer, Identity, JwtValidator, MemoryKeyProvider, Tenant, api_key::ApiKeyFormat,
+    AuthLayer, Identity, JwtValidator, MemoryKeyStore, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, jwt::TokenCacheConfig, scope::Scopes,
 };
 
@@ -73,11 +73,11 @@ pub(crate) struct JwtCase {
     pub(crate) cached: Router,
 }
 
-/// The API-key case: `X-API-Key` + `X-Tenant-ID`, checked against a `MemoryKeyProvider`.
+/// The API-key case: `X-API-Key` + `X-Tenant-ID`, checked against a `MemoryKeyStore`.
 pub(crate) struct ApiKeyCase {
     pub(crate) plaintext: String,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) provider: Arc<MemoryKeyProvider>,
+    pub(crate) provider: Arc<MemoryKeyStore>,
     pub(crate) format: ApiKeyFormat,
     pub(crate) hasher: ApiKeyHasher,
     pub(crate) layered: Router,
@@ -246,7 +246,7 @@ pub(crate) fn api_key_case() -> ApiKeyCase {
                 .with_scopes(Scopes::parse(SCOPES).expect("scopes"))
         })
         .into_parts();
-    let provider = Arc::new(MemoryKeyProvider::from(vec![record]));
+    let provider = Arc::new(MemoryKeyStore::from(vec![record]));
     let layer = AuthLayer::builder()
         .api_keys(
             ApiKeys::from_shared(provider.clone())

@@ -8,10 +8,9 @@ use std::time::Duration;
 use quick_cache::sync::Cache;
 
 use crate::api_key::changes::{KeyChangeListener, KeyChanges};
-use crate::api_key::provider::KeyProvider;
 use crate::api_key::record::KeyRecord;
 use crate::clock::{Clock, SharedClock};
-use crate::store::{Lookup, StoreError};
+use crate::store::{KeyProvider, Lookup, StoreError};
 
 /// Caches the answers of a [`KeyProvider`] that does I/O (SQL, Redis): found records for
 /// [`ttl`](Self::ttl), unknown key ids for [`negative_ttl`](Self::negative_ttl), each kind in its own
@@ -23,10 +22,10 @@ use crate::store::{Lookup, StoreError};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_api_auth::{api_key::CachedKeyProvider, MemoryKeyProvider};
+/// use tower_api_auth::{api_key::CachedKeyProvider, MemoryKeyStore};
 ///
 /// // In production the inner provider talks to a database; any KeyProvider works.
-/// let keys = CachedKeyProvider::new(MemoryKeyProvider::new())
+/// let keys = CachedKeyProvider::new(MemoryKeyStore::new())
 ///     .ttl(Duration::from_secs(30))
 ///     .negative_ttl(Duration::from_secs(5))
 ///     .capacity(10_000);
@@ -221,11 +220,11 @@ impl<P: KeyProvider> CachedKeyProvider<P> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use tower_api_auth::api_key::CachedKeyProvider;
-    /// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
-    /// use tower_api_auth::MemoryKeyProvider;
+    /// use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
+    /// use tower_api_auth::MemoryKeyStore;
     ///
-    /// let feed = RevocationFeed::builder(MemoryFeed::new()).start();
-    /// let keys = CachedKeyProvider::new(MemoryKeyProvider::new()).follow(&feed);
+    /// let feed = RevocationFeed::builder(MemoryFeedStore::new()).start();
+    /// let keys = CachedKeyProvider::new(MemoryKeyStore::new()).follow(&feed);
     /// # let _ = keys;
     /// # }
     /// # #[cfg(not(feature = "fleet"))]

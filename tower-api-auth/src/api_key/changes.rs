@@ -17,7 +17,7 @@ use crate::store::StoreError;
 /// ```
 /// use std::sync::{Mutex, Weak};
 /// use tower_api_auth::api_key::{CachedKeyProvider, KeyChangeListener, KeyChanges};
-/// use tower_api_auth::MemoryKeyProvider;
+/// use tower_api_auth::MemoryKeyStore;
 ///
 /// /// Key changes heard on the app's own message bus.
 /// #[derive(Clone, Default)]
@@ -33,7 +33,7 @@ use crate::store::StoreError;
 /// }
 ///
 /// let bus = Bus::default();
-/// let keys = CachedKeyProvider::new(MemoryKeyProvider::new()).follow(&bus);
+/// let keys = CachedKeyProvider::new(MemoryKeyStore::new()).follow(&bus);
 /// // A message "key k1 changed" arrives:
 /// for listener in bus.0.lock().unwrap().iter().filter_map(Weak::upgrade) {
 ///     listener.key_changed(Some("k1"));
@@ -61,7 +61,7 @@ pub trait KeyChangeListener: Send + Sync + 'static {
 /// ```
 /// use tower_api_auth::api_key::{KeyAnnouncer, KeyManager};
 /// use tower_api_auth::store::StoreError;
-/// use tower_api_auth::MemoryKeyProvider;
+/// use tower_api_auth::MemoryKeyStore;
 ///
 /// /// Publishes on the app's own message bus.
 /// struct Bus;
@@ -73,7 +73,7 @@ pub trait KeyChangeListener: Send + Sync + 'static {
 ///     }
 /// }
 ///
-/// let keys = KeyManager::new(MemoryKeyProvider::new()).announce(Bus);
+/// let keys = KeyManager::new(MemoryKeyStore::new()).announce(Bus);
 /// # let _ = keys;
 /// ```
 pub trait KeyAnnouncer: Send + Sync + 'static {

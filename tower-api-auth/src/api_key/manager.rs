@@ -11,10 +11,9 @@ use crate::api_key::changes::{DynKeyAnnouncer, KeyAnnouncer};
 use crate::api_key::format::ApiKeyFormat;
 use crate::api_key::hash::ApiKeyHasher;
 use crate::api_key::record::KeyRecord;
-use crate::api_key::store::{DynKeyStore, KeyFilter, KeyInfo, KeyStore, KeyUpdate};
 use crate::clock::{Clock, SharedClock};
 use crate::scope::Scopes;
-use crate::store::StoreError;
+use crate::store::{DynKeyStore, KeyFilter, KeyInfo, KeyStore, KeyUpdate, StoreError};
 use crate::tenant::Tenant;
 
 /// What a new key grants and how it is labelled. In JSON (the admin API, the command line):
@@ -142,10 +141,11 @@ impl fmt::Debug for CreatedKey {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use tower_api_auth::api_key::{ApiKeys, KeyFilter, KeyManager, KeySpec};
-/// use tower_api_auth::{MemoryKeyProvider, scope::Scopes};
+/// use tower_api_auth::api_key::{ApiKeys, KeyManager, KeySpec};
+/// use tower_api_auth::store::KeyFilter;
+/// use tower_api_auth::{MemoryKeyStore, scope::Scopes};
 ///
-/// let store = MemoryKeyProvider::new();
+/// let store = MemoryKeyStore::new();
 /// let keys = KeyManager::new(store.clone());
 /// let created = keys
 ///     .create(KeySpec::default().owner("user_42").scopes(Scopes::parse("reports:read").unwrap()))

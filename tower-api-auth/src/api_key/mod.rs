@@ -1,7 +1,7 @@
 //! API keys: their format, generation, hashing, and the stores that hold them.
 //!
 //! ```
-//! use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyProvider, scope::Scopes, Tenant};
+//! use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyStore, scope::Scopes, Tenant};
 //!
 //! let format = ApiKeyFormat::new("sk_live").unwrap();
 //! let hasher = ApiKeyHasher::default();
@@ -12,7 +12,7 @@
 //!             .with_scopes(Scopes::parse("conversations:read").unwrap())
 //!     })
 //!     .into_parts();
-//! let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]))
+//! let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record]))
 //!     .format(format)
 //!     .hasher(hasher);
 //! # let _ = (plaintext, api_keys);
@@ -23,9 +23,8 @@ mod changes;
 mod format;
 mod hash;
 mod manager;
-mod provider;
+mod memory;
 mod record;
-mod store;
 mod usage;
 
 pub use cache::CachedKeyProvider;
@@ -33,27 +32,27 @@ pub use changes::{KeyAnnouncer, KeyChangeListener, KeyChanges};
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
 pub use manager::{CreatedKey, KeyManager, KeySpec};
-pub use provider::{KeyProvider, MemoryKeyProvider};
+pub use memory::MemoryKeyStore;
 pub use record::KeyRecord;
-pub use store::{KeyFilter, KeyInfo, KeyStore, KeyUpdate};
 pub use usage::KeyUsage;
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
+use crate::store::KeyProvider;
 
 /// API-key validation settings: the store, the key format and the hasher. Anything that accepts a
 /// [`KeyProvider`] accepts this too, for a custom format or a peppered hasher.
 ///
 /// ```
 /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys};
-/// use tower_api_auth::{AuthLayer, MemoryKeyProvider};
+/// use tower_api_auth::{AuthLayer, MemoryKeyStore};
 ///
 /// let format = ApiKeyFormat::new("pk_test").unwrap();
 /// let hasher = ApiKeyHasher::with_pepper(b"a-server-side-pepper-from-the-environment");
 /// let (key, record) = hasher.generate(&format).into_parts();
-/// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]))
+/// let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record]))
 ///     .format(format)
 ///     .hasher(hasher);
 /// let auth = AuthLayer::builder().api_keys(api_keys).build().unwrap();
@@ -140,12 +139,12 @@ impl ApiKeys {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyProvider};
+    /// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyStore};
     ///
     /// let (key, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
-    /// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record.clone().revoked()]));
+    /// let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record.clone().revoked()]));
     /// assert_eq!(api_keys.verify(&key, 1_800_000_000).await.unwrap_err().code(), "api_key_revoked");
-    /// let api_keys = ApiKeys::new(MemoryKeyProvider::from(vec![record]));
+    /// let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record]));
     /// assert!(api_keys.verify(&key, 1_800_000_000).await.is_ok());
     /// assert_eq!(api_keys.verify("sk_live_nope", 1_800_000_000).await.unwrap_err().code(), "invalid_api_key");
     /// # }
@@ -208,7 +207,7 @@ impl KeyRecord {
     /// ```
     /// use tower_api_auth::{api_key::ApiKeyHasher, api_key::KeyRecord};
     ///
-    /// let record = KeyRecord::new("k1ABCDEFGHIJ", ApiKeyHasher::default().hash("…")).with_expiry(100);
+    /// let record = KeyRecord::new("k1ABCDEFGHIJ", ApiKeyHasher::default().hash("…")).with_expires_at(100);
     /// assert!(record.check_usable(99).is_ok());
     /// assert_eq!(record.check_usable(100).unwrap_err().code(), "api_key_expired");
     /// ```

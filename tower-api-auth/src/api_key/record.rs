@@ -114,7 +114,7 @@ impl KeyRecord {
 
     /// Sets the expiry (unix seconds).
     #[must_use]
-    pub fn with_expiry(mut self, unix: u64) -> Self {
+    pub fn with_expires_at(mut self, unix: u64) -> Self {
         self.expires_at = Some(unix);
         self
     }

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::api_key::store::{DynKeyStore, KeyStore};
-use crate::store::StoreError;
+use crate::store::{DynKeyStore, KeyStore, StoreError};
 
 /// How many distinct keys a batch holds at most; beyond it new keys wait for the next flush.
 /// Only keys that authenticated a request get in, so this bounds memory under any load.
@@ -25,11 +24,11 @@ const BATCH: usize = 500;
 /// # async fn main() {
 /// use std::sync::Arc;
 /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, KeyUsage};
-/// use tower_api_auth::MemoryKeyProvider;
+/// use tower_api_auth::MemoryKeyStore;
 ///
 /// let (key, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
 /// let key_id = record.key_id.clone();
-/// let store = MemoryKeyProvider::from(vec![record]);
+/// let store = MemoryKeyStore::from(vec![record]);
 /// let usage = Arc::new(KeyUsage::new(store.clone()));
 /// let api_keys = ApiKeys::new(store.clone()).usage(usage.clone());
 ///

@@ -14,9 +14,9 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::api_key::{KeyFilter, KeyManager, KeyUpdate};
+use crate::api_key::KeyManager;
 use crate::error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
-use crate::store::StoreError;
+use crate::store::{KeyFilter, KeyUpdate, StoreError};
 
 /// How long a rolled key keeps working when the request names no grace: one day.
 pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -27,7 +27,7 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// | --- | --- | --- |
 /// | `POST /keys` | a [`KeySpec`](crate::api_key::KeySpec) | 201, the [`CreatedKey`](crate::api_key::CreatedKey): `key` (shown once) and the key's fields |
 /// | `GET /keys?tenant=…&owner=…` | | 200, `{"keys": [KeyInfo…]}` (never a hash) |
-/// | `GET /keys/{id}` | | 200 [`KeyInfo`](crate::api_key::KeyInfo), or 404 |
+/// | `GET /keys/{id}` | | 200 [`KeyInfo`](crate::store::KeyInfo), or 404 |
 /// | `PATCH /keys/{id}` | a [`KeyUpdate`] | 200 `KeyInfo`, or 404 |
 /// | `POST /keys/{id}/roll` | `{"grace_seconds": 3600}` (optional; default one day) | 201 `CreatedKey`, or 404 |
 /// | `POST /keys/{id}/revoke` | | 204, or 404 |
@@ -43,9 +43,9 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// use axum::Router;
 /// use tower_api_auth::api_key::{ApiKeys, KeyManager, KeySpec};
 /// use tower_api_auth::endpoints::KeyAdmin;
-/// use tower_api_auth::{AuthLayer, MemoryKeyProvider, RequireScopesLayer, scope::Scopes};
+/// use tower_api_auth::{AuthLayer, MemoryKeyStore, RequireScopesLayer, scope::Scopes};
 ///
-/// let store = MemoryKeyProvider::new();
+/// let store = MemoryKeyStore::new();
 /// let keys = KeyManager::new(store.clone());
 /// // An operator's key that may manage keys.
 /// let admin = keys.create(KeySpec::default().scopes(Scopes::parse("keys:admin").unwrap())).await.unwrap();

@@ -11,10 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::api_key::{KeyAnnouncer, KeyChangeListener, KeyChanges};
 use crate::clock::{Clock, SharedClock};
-use crate::fleet::backend::{DynFeedBackend, FeedBackend};
-use crate::fleet::event::FeedEvent;
-use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
-use crate::store::StoreError;
+use crate::fleet::dyn_store::DynFeedStore;
+use crate::revocation::MemoryRevocationStore;
+use crate::store::{FeedEvent, FeedStore, RevocationCheck, RevocationStore, StoreError};
 
 /// The default bound on how long an instance that lost its feed keeps serving on what it knows.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(30);
@@ -54,11 +53,11 @@ pub const DEFAULT_RESYNC_EVERY: Duration = Duration::from_secs(10);
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
-/// use tower_api_auth::revocation::{RevocationCheck, RevocationStore};
+/// use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
+/// use tower_api_auth::store::{RevocationCheck, RevocationStore};
 ///
 /// // Two instances of one fleet; in production the backend is PostgreSQL, SQLite or Redis.
-/// let store = MemoryFeed::new();
+/// let store = MemoryFeedStore::new();
 /// let a = RevocationFeed::builder(store.clone()).start();
 /// let b = RevocationFeed::builder(store).start();
 /// a.synced().await;
@@ -77,8 +76,8 @@ pub struct RevocationFeed {
 }
 
 struct Shared {
-    list: MemoryRevocationList,
-    backend: Arc<dyn DynFeedBackend>,
+    list: MemoryRevocationStore,
+    backend: Arc<dyn DynFeedStore>,
     clock: SharedClock,
     max_staleness: u64,
     /// Tells this instance's pings from the others'.
@@ -122,9 +121,9 @@ impl fmt::Debug for RevocationFeed {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
-/// use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+/// use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
 ///
-/// let feed = RevocationFeed::builder(MemoryFeed::new())
+/// let feed = RevocationFeed::builder(MemoryFeedStore::new())
 ///     .max_staleness(Duration::from_secs(10))
 ///     .resync_every(Duration::from_secs(5))
 ///     .start();
@@ -132,7 +131,7 @@ impl fmt::Debug for RevocationFeed {
 /// # }
 /// ```
 pub struct FeedBuilder {
-    backend: Arc<dyn DynFeedBackend>,
+    backend: Arc<dyn DynFeedStore>,
     clock: SharedClock,
     max_staleness: Duration,
     resync_every: Duration,
@@ -177,7 +176,7 @@ impl FeedBuilder {
     /// [`RevocationFeed::synced`] before serving to avoid that.
     pub fn start(self) -> RevocationFeed {
         let shared = Arc::new(Shared {
-            list: MemoryRevocationList::new(),
+            list: MemoryRevocationStore::new(),
             backend: self.backend,
             clock: self.clock,
             max_staleness: self.max_staleness.as_secs(),
@@ -198,7 +197,7 @@ impl FeedBuilder {
 impl RevocationFeed {
     /// A feed following `backend`, with the defaults: 30 s staleness, a resync every 10 s, the
     /// system clock.
-    pub fn builder(backend: impl FeedBackend) -> FeedBuilder {
+    pub fn builder(backend: impl FeedStore) -> FeedBuilder {
         FeedBuilder {
             backend: Arc::new(backend),
             clock: crate::clock::system(),
@@ -246,7 +245,7 @@ impl RevocationFeed {
     }
 
     /// The local list of revocations in force (for metrics and tests).
-    pub fn local(&self) -> &MemoryRevocationList {
+    pub fn local(&self) -> &MemoryRevocationStore {
         &self.shared.list
     }
 

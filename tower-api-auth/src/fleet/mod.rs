@@ -11,21 +11,20 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use tower_api_auth::AuthLayer;
-//! use tower_api_auth::fleet::{MemoryFeed, RevocationFeed};
+//! use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
 //!
-//! let feed = RevocationFeed::builder(MemoryFeed::new()).start();
+//! let feed = RevocationFeed::builder(MemoryFeedStore::new()).start();
 //! feed.synced().await;
 //! let auth = AuthLayer::builder().revocation(feed.clone());
 //! # let _ = auth;
 //! # }
 //! ```
 
-mod backend;
-mod event;
+mod dyn_store;
 mod feed;
+mod memory;
 mod usage;
 
-pub use backend::{FeedBackend, FeedSubscription, MemoryFeed, MemorySubscription};
-pub use event::FeedEvent;
 pub use feed::{DEFAULT_MAX_STALENESS, DEFAULT_RESYNC_EVERY, FeedBuilder, RevocationFeed};
+pub use memory::{MemoryFeedStore, MemoryFeedSubscription};
 pub use usage::flush_usage_every;

@@ -19,9 +19,9 @@ use crate::api_key::KeyUsage;
 /// use std::time::Duration;
 /// use tower_api_auth::api_key::{ApiKeys, KeyUsage};
 /// use tower_api_auth::fleet::flush_usage_every;
-/// use tower_api_auth::MemoryKeyProvider;
+/// use tower_api_auth::MemoryKeyStore;
 ///
-/// let store = MemoryKeyProvider::new();
+/// let store = MemoryKeyStore::new();
 /// let usage = Arc::new(KeyUsage::new(store.clone()));
 /// let api_keys = ApiKeys::new(store).usage(usage.clone());
 /// let task = flush_usage_every(&usage, Duration::from_secs(10));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::issuer::dyn_stores::BoxFuture;
 use crate::issuer::signing::is_registered_claim;
-use crate::issuer::store::BoxFuture;
 use crate::scope::Scopes;
 use crate::store::StoreError;
 use crate::tenant::Tenant;

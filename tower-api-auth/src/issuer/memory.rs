@@ -1,12 +1,18 @@
-//! [`MemoryRefreshStore`]: the embedded refresh store.
+//! The issuer's embedded stores: [`MemoryRefreshStore`] and [`MemoryClientStore`], the references
+//! every database store is tested against.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::issuer::store::{RefreshStore, Rotation, Session, StoredSession};
-use crate::issuer::token::RefreshTokenHash;
-use crate::store::StoreError;
+use crate::api_key::ApiKeyHasher;
+use crate::crypto::random_secret;
+use crate::scope::Scopes;
+use crate::store::{
+    ClientRecord, ClientStore, RefreshStore, RefreshTokenHash, Rotation, Session, StoreError,
+    StoredSession,
+};
+use crate::tenant::Tenant;
 
 #[derive(Default)]
 struct Inner {
@@ -37,7 +43,8 @@ impl Inner {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tower_api_auth::issuer::{MemoryRefreshStore, RefreshStore, RefreshTokenHash, Session};
+/// use tower_api_auth::issuer::MemoryRefreshStore;
+/// use tower_api_auth::store::{RefreshStore, RefreshTokenHash, Session};
 /// use tower_api_auth::scope::Scopes;
 ///
 /// let store = MemoryRefreshStore::new();
@@ -147,5 +154,84 @@ impl RefreshStore for MemoryRefreshStore {
 
     async fn purge(&self, now: u64) -> Result<usize, StoreError> {
         Ok(self.purge_at(now))
+    }
+}
+
+/// The registered OAuth clients, in memory.
+///
+/// ```
+/// use tower_api_auth::{api_key::ApiKeyHasher, issuer::MemoryClientStore, scope::Scopes};
+///
+/// let clients = MemoryClientStore::new(ApiKeyHasher::default());
+/// let secret = clients.register("client_billing", Scopes::parse("billing:read").unwrap(), vec![]);
+/// assert_eq!(secret.len(), 43); // show it to the client's owner once
+/// assert_eq!(clients.len(), 1);
+/// ```
+#[derive(Default)]
+pub struct MemoryClientStore {
+    hasher: ApiKeyHasher,
+    clients: RwLock<HashMap<Arc<str>, ClientRecord>>,
+}
+
+impl fmt::Debug for MemoryClientStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryClientStore")
+            .field("clients", &self.len())
+            .finish()
+    }
+}
+
+impl MemoryClientStore {
+    /// An empty registry hashing secrets with `hasher`.
+    pub fn new(hasher: ApiKeyHasher) -> Self {
+        Self {
+            hasher,
+            clients: RwLock::default(),
+        }
+    }
+
+    /// Registers a client with a new random secret, which is returned (show it once).
+    pub fn register(&self, client_id: &str, scopes: Scopes, tenants: Vec<Tenant>) -> String {
+        let secret = random_secret(43);
+        self.insert(
+            ClientRecord::new(client_id, self.hasher.hash(&secret), scopes).with_tenants(tenants),
+        );
+        secret
+    }
+
+    /// Adds or replaces a client whose secret was hashed with this registry's hasher.
+    pub fn insert(&self, record: ClientRecord) {
+        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        clients.insert(record.client_id.clone(), record);
+    }
+
+    /// Removes a client; `false` if the id is unknown.
+    pub fn remove(&self, client_id: &str) -> bool {
+        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        clients.remove(client_id).is_some()
+    }
+
+    /// How many clients are registered.
+    pub fn len(&self) -> usize {
+        self.clients
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ClientStore for MemoryClientStore {
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let clients = self.clients.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(clients.get(client_id).cloned())
+    }
+
+    fn secret_hasher(&self) -> ApiKeyHasher {
+        self.hasher.clone()
     }
 }

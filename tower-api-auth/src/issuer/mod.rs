@@ -24,26 +24,21 @@
 //! This module is built only on the crate's public API, as a third-party crate could be.
 
 mod accounts;
-mod clients;
+mod dyn_stores;
 mod error;
 mod grants;
 mod memory;
 mod response;
-mod revocations;
 mod service;
 mod sessions;
 mod signing;
-mod store;
 mod token;
 
 pub use accounts::{Account, PasswordVerifier};
-pub use clients::{ClientRecord, ClientStore, MemoryClients};
 pub use error::{GrantError, GrantErrorKind};
-pub use memory::MemoryRefreshStore;
+pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use response::TokenResponse;
 pub use service::{DEFAULT_SESSION_TTL, TokenService};
 pub use signing::{
     AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,
 };
-pub use store::{Grace, RefreshStore, Rotation, Session, StoredSession};
-pub use token::{RefreshTokenHash, SealedToken};

@@ -10,15 +10,14 @@ use std::time::Duration;
 use crate::api_key::ApiKeys;
 use crate::clock::{Clock, SharedClock};
 use crate::issuer::accounts::{DynPasswordVerifier, PasswordVerifier};
-use crate::issuer::clients::{ClientStore, DynClientStore};
+use crate::issuer::dyn_stores::{DynClientStore, DynRefreshStore, DynRevocationStore};
 use crate::issuer::error::GrantError;
 use crate::issuer::response::TokenResponse;
-use crate::issuer::revocations::DynRevocationStore;
 use crate::issuer::signing::{AccessGrant, AccessToken, TokenIssuer};
-use crate::issuer::store::{DynRefreshStore, RefreshStore, Session};
 use crate::jwt::{JwtOptions, JwtValidator};
-use crate::revocation::{MemoryRevocationList, RevocationCheck, RevocationStore};
+use crate::revocation::MemoryRevocationStore;
 use crate::scope::Scopes;
+use crate::store::{ClientStore, RefreshStore, RevocationCheck, RevocationStore, Session};
 
 /// Issues and manages tokens: the grants, refresh rotation with reuse detection, logout and
 /// revocation. Plug [`revocations`](Self::revocations) into the auth layer and use
@@ -31,13 +30,13 @@ use crate::scope::Scopes;
 /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
 /// use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
 /// use tower_api_auth::scope::Scopes;
-/// use tower_api_auth::{Algorithm, AuthLayer, MemoryKeyProvider};
+/// use tower_api_auth::{Algorithm, AuthLayer, MemoryKeyStore};
 ///
 /// let (key, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::default()).into_parts();
 /// let record = record.with_scopes(Scopes::parse("read write").unwrap());
 /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let tokens = TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new())
-///     .api_keys(MemoryKeyProvider::from(vec![record]));
+///     .api_keys(MemoryKeyStore::from(vec![record]));
 ///
 /// let pair = tokens.exchange_api_key(&key, None, Some("read"), None).await.unwrap();
 /// assert_eq!(pair.scope, "read");
@@ -98,7 +97,7 @@ impl TokenService {
     /// sessions for 30 days, strict reuse detection, the system clock, and no grant enabled but
     /// refresh: add the ones you offer.
     pub fn new(issuer: TokenIssuer, store: impl RefreshStore) -> Self {
-        let revocations = Arc::new(MemoryRevocationList::new());
+        let revocations = Arc::new(MemoryRevocationStore::new());
         Self {
             validator: issuer.validator(),
             issuer,
@@ -141,10 +140,10 @@ impl TokenService {
         self
     }
 
-    /// Enables the client-credentials grant with the clients of `clients` (a [`MemoryClients`],
+    /// Enables the client-credentials grant with the clients of `clients` (a [`MemoryClientStore`],
     /// an `Arc` of one, or the app's own [`ClientStore`]).
     ///
-    /// [`MemoryClients`]: crate::issuer::MemoryClients
+    /// [`MemoryClientStore`]: crate::issuer::MemoryClientStore
     #[must_use]
     pub fn clients(mut self, clients: impl ClientStore) -> Self {
         self.clients = Some(Arc::new(clients));
@@ -153,7 +152,7 @@ impl TokenService {
 
     /// A shared revocation store: for several instances behind a load balancer, one they all
     /// see, such as a `fleet::RevocationFeed` (features `postgres`, `sqlite`, `redis`). Default:
-    /// a [`MemoryRevocationList`] of this process.
+    /// a [`MemoryRevocationStore`] of this process.
     #[must_use]
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {
         let store = Arc::new(store);

@@ -11,9 +11,9 @@ use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
 use crate::issuer::grants::narrow;
 use crate::issuer::response::TokenResponse;
 use crate::issuer::service::TokenService;
-use crate::issuer::store::{Grace, Rotation, Session, StoredSession};
 use crate::issuer::token::{NewRefreshToken, RefreshToken};
 use crate::scope::Scopes;
+use crate::store::{Grace, Rotation, Session, StoredSession};
 use crate::tenant::Tenant;
 
 /// What a grant gives the session it starts.

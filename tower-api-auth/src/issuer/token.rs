@@ -8,91 +8,39 @@
 //!
 //! Only a BLAKE3 hash of the whole token is stored, and only the session's current one.
 
-use std::fmt;
-
 use crate::crypto::random_secret;
+use crate::store::{RefreshTokenHash, SealedToken};
 
 const HASH_CONTEXT: &str = "tower-api-auth 2026-11 refresh token hash v1";
+
 const SESSION_CONTEXT: &str = "tower-api-auth 2026-11 session id of a refresh family v1";
+
 const SEAL_CONTEXT: &str = "tower-api-auth 2026-11 refresh successor seal v1";
+
 const PREFIX: &str = "rt_";
+
 const FAMILY_LEN: usize = 22;
-pub(crate) const SECRET_LEN: usize = 43;
+
+pub(crate) const SECRET_LEN: usize = SealedToken::LEN;
+
 /// `u64::MAX` has 20 digits.
 const MAX_GENERATION_DIGITS: usize = 20;
 
-/// The stored form of a refresh token: a BLAKE3 hash (the token has 256 bits of secret).
-///
-/// Equality need not be constant time: comparing digests of 256-bit random tokens reveals
-/// nothing an attacker can use. `Debug` never shows the bytes.
-///
-/// ```
-/// use tower_api_auth::issuer::RefreshTokenHash;
-///
-/// assert!(RefreshTokenHash::of("not-a-refresh-token").is_none());
-/// let stored = RefreshTokenHash::from_bytes([7; 32]); // read back from a store's column
-/// assert_eq!(stored.as_bytes(), &[7; 32]);
-/// assert_eq!(format!("{stored:?}"), "RefreshTokenHash(<redacted>)");
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RefreshTokenHash([u8; 32]);
-
-impl fmt::Debug for RefreshTokenHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RefreshTokenHash(<redacted>)")
-    }
-}
-
+/// The stored forms of refresh tokens are the issuer's to make: it knows the format.
 impl RefreshTokenHash {
     /// Hashes a presented token; `None` when it is not shaped like one of ours (no store lookup).
     pub fn of(token: &str) -> Option<Self> {
         RefreshToken::parse(token).map(|parsed| parsed.hash)
     }
 
-    /// A hash read back from a store (the bytes [`as_bytes`](Self::as_bytes) gave).
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The bytes, for a store's column.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    fn hash(token: &str) -> Self {
-        Self(
+    /// The hash of a whole token, shaped like one of ours or not.
+    pub(crate) fn hash(token: &str) -> Self {
+        Self::from_bytes(
             *blake3::Hasher::new_derive_key(HASH_CONTEXT)
                 .update(token.as_bytes())
                 .finalize()
                 .as_bytes(),
         )
-    }
-}
-
-/// A rotation's successor token, sealed under the token it replaced: only a client holding that
-/// token can open it, so the store never holds a usable refresh token. Kept only for the service's
-/// [reuse interval](crate::issuer::TokenService::reuse_interval). `Debug` never shows the bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct SealedToken([u8; SECRET_LEN]);
-
-impl fmt::Debug for SealedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SealedToken(<redacted>)")
-    }
-}
-
-impl SealedToken {
-    /// The length of [`as_bytes`](Self::as_bytes).
-    pub const LEN: usize = SECRET_LEN;
-
-    /// A sealed token read back from a store; `None` unless `bytes` is [`LEN`](Self::LEN) long.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        Some(Self(bytes.try_into().ok()?))
-    }
-
-    /// The bytes, for a store's column.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
     }
 }
 
@@ -157,7 +105,8 @@ impl<'a> RefreshToken<'a> {
 
     /// Seals `successor`'s secret under this token.
     pub(crate) fn seal(&self, successor: &NewRefreshToken) -> SealedToken {
-        SealedToken(xor(&successor.secret, &pad(self.token)))
+        SealedToken::from_bytes(&xor(&successor.secret, &pad(self.token)))
+            .expect("a seal is SealedToken::LEN bytes")
     }
 
     /// Opens a successor this token sealed; `None` if it does not hash to `expected` (this token
@@ -167,7 +116,8 @@ impl<'a> RefreshToken<'a> {
         sealed: &SealedToken,
         expected: &RefreshTokenHash,
     ) -> Option<NewRefreshToken> {
-        let secret = xor(&sealed.0, &pad(self.token));
+        let sealed: &[u8; SECRET_LEN] = sealed.as_bytes().try_into().ok()?;
+        let secret = xor(sealed, &pad(self.token));
         let secret = std::str::from_utf8(&secret).ok()?;
         if !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
@@ -263,8 +213,9 @@ mod tests {
         let other = NewRefreshToken::first();
         let other = RefreshToken::parse(&other.token).unwrap();
         assert!(other.open(&sealed, &successor.hash).is_none());
-        let mut tampered = sealed;
-        tampered.0[0] ^= 1;
+        let mut bytes = sealed.as_bytes().to_vec();
+        bytes[0] ^= 1;
+        let tampered = SealedToken::from_bytes(&bytes).unwrap();
         assert!(presented.open(&tampered, &successor.hash).is_none());
         assert_eq!(SealedToken::from_bytes(sealed.as_bytes()), Some(sealed));
         assert!(format!("{sealed:?}").contains("redacted"));

@@ -8,7 +8,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
-use crate::jwt::verifier::Prepared;
+use crate::jwt::signature::Prepared;
 
 /// A key that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

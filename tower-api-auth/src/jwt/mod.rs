@@ -31,14 +31,14 @@
 
 mod b64;
 mod cache;
+mod checks;
 mod claims;
 mod header;
 mod keys;
 mod options;
+mod signature;
 mod validator;
-mod verified;
-mod verifier;
-mod verify;
+mod verified_token;
 
 pub use cache::{TokenCacheConfig, TokenCacheStats};
 pub use keys::{JwksPolicy, JwtKey, JwtKeySet, KeyError};
@@ -49,7 +49,7 @@ pub(crate) use validator::Check;
 
 pub use jsonwebtoken::Algorithm;
 
-pub(crate) use verified::VerifiedJwt;
+pub(crate) use verified_token::VerifiedJwt;
 
 use crate::error::{AuthError, AuthErrorKind};
 

@@ -12,11 +12,11 @@ use serde::Deserialize;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 use crate::jwt::cache::{Entry, TokenCache, TokenCacheConfig, TokenCacheStats};
+use crate::jwt::checks::{Failure, Verifier};
 use crate::jwt::claims::CowStr;
 use crate::jwt::keys::{JwtKey, JwtKeySet, KeyError};
 use crate::jwt::options::JwtOptions;
-use crate::jwt::verified::VerifiedJwt;
-use crate::jwt::verify::{Failure, Verifier};
+use crate::jwt::verified_token::VerifiedJwt;
 use crate::jwt::{b64, invalid};
 
 /// Validates JWT access tokens: keys bound to algorithms, signature before claims, the checks of

@@ -4,11 +4,11 @@
 //! # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use tower_api_auth::jwt::JwtOptions;
-//! use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider};
+//! use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore};
 //!
 //! let auth = AuthLayer::builder()
 //!     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new().audience("api"))?)
-//!     .api_keys(MemoryKeyProvider::new())
+//!     .api_keys(MemoryKeyStore::new())
 //!     .build()?;
 //! // The same credentials, but a request without any passes anonymously (for public pages that
 //! // greet a signed-in user by name).
@@ -44,7 +44,7 @@ use crate::error::render::SharedRenderer;
 use crate::error::{ErrorFormat, ErrorRenderer};
 use crate::jwt::JwtValidator;
 use crate::opaque::OpaqueTokenValidator;
-use crate::revocation::RevocationCheck;
+use crate::store::RevocationCheck;
 use crate::tenant::TenantRules;
 use service::Policy;
 
@@ -139,11 +139,11 @@ impl std::error::Error for BuildError {}
 /// use tower_api_auth::credential::CredentialSources;
 /// use tower_api_auth::error::ErrorFormat;
 /// use tower_api_auth::jwt::JwtOptions;
-/// use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyProvider};
+/// use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore};
 ///
 /// let auth = AuthLayer::builder()
 ///     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new())?)
-///     .api_keys(MemoryKeyProvider::new())
+///     .api_keys(MemoryKeyStore::new())
 ///     .credentials(CredentialSources::new().cookie("access_token"))
 ///     .error_format(ErrorFormat::Problem)
 ///     .realm("api")
@@ -182,7 +182,7 @@ impl AuthLayerBuilder {
     }
 
     /// Accepts API keys: pass a [`KeyProvider`](crate::KeyProvider) such as
-    /// [`MemoryKeyProvider`](crate::MemoryKeyProvider), or [`ApiKeys`] for a custom format or hasher.
+    /// [`MemoryKeyStore`](crate::MemoryKeyStore), or [`ApiKeys`] for a custom format or hasher.
     pub fn api_keys(mut self, api_keys: impl Into<ApiKeys>) -> Self {
         self.api_keys = Some(api_keys.into());
         self

@@ -1,47 +1,12 @@
-//! Where key records come from: the [`KeyProvider`] trait and the in-memory provider.
+//! [`MemoryKeyStore`]: the embedded API-key store, the reference every database store is tested
+//! against.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::api_key::record::KeyRecord;
-use crate::store::Lookup;
-
-/// A store of API key records, looked up by public key id.
-///
-/// The provider only finds records; the caller checks the hash (in constant time), revocation,
-/// expiry and tenants. Unknown ids are `Ok(None)`; `Err` means the store could not answer, and the
-/// request is refused with 503 `auth_unavailable`, never let through and never told its key is bad.
-///
-/// ```
-/// use std::sync::Arc;
-/// use tower_api_auth::{KeyProvider, api_key::KeyRecord, store::{Lookup, StoreError}};
-///
-/// /// A store backed by some async database client.
-/// struct MyStore { /* pool: sqlx::PgPool, … */ }
-///
-/// impl KeyProvider for MyStore {
-///     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
-///         let key_id = key_id.to_owned();
-///         Lookup::pending(async move {
-///             // let row = sqlx::query_as(…).bind(&key_id).fetch_optional(&pool).await
-///             //     .map_err(StoreError::new)?;
-///             let _ = key_id;
-///             Ok::<Option<Arc<KeyRecord>>, StoreError>(None)
-///         })
-///     }
-/// }
-/// ```
-pub trait KeyProvider: Send + Sync + 'static {
-    /// Finds the record of `key_id`.
-    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>>;
-}
-
-impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
-    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
-        (**self).lookup(key_id)
-    }
-}
+use crate::store::{KeyFilter, KeyProvider, KeyStore, KeyUpdate, Lookup, StoreError};
 
 /// The embedded key store: records in a hash map, looked up in O(1) with no allocation.
 ///
@@ -50,10 +15,10 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
 /// token service's API-key exchange and an admin endpoint that revokes keys.
 ///
 /// ```
-/// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, KeyProvider, MemoryKeyProvider};
+/// use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, KeyProvider, MemoryKeyStore};
 ///
 /// let new_key = ApiKeyHasher::default().generate(&ApiKeyFormat::default());
-/// let keys = MemoryKeyProvider::from(vec![new_key.record().clone()]);
+/// let keys = MemoryKeyStore::from(vec![new_key.record().clone()]);
 /// assert_eq!(keys.len(), 1);
 /// assert!(keys.revoke(&new_key.record().key_id));
 /// assert!(keys.get(&new_key.record().key_id).unwrap().revoked);
@@ -63,11 +28,11 @@ impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
 /// assert!(keys.is_empty(), "clones share the keys");
 /// ```
 #[derive(Default, Clone)]
-pub struct MemoryKeyProvider {
+pub struct MemoryKeyStore {
     records: Arc<RwLock<HashMap<Arc<str>, Arc<KeyRecord>>>>,
 }
 
-impl MemoryKeyProvider {
+impl MemoryKeyStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -164,13 +129,13 @@ impl MemoryKeyProvider {
     }
 }
 
-impl KeyProvider for MemoryKeyProvider {
+impl KeyProvider for MemoryKeyStore {
     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
         Lookup::Ready(Ok(self.get(key_id)))
     }
 }
 
-impl FromIterator<KeyRecord> for MemoryKeyProvider {
+impl FromIterator<KeyRecord> for MemoryKeyStore {
     fn from_iter<I: IntoIterator<Item = KeyRecord>>(records: I) -> Self {
         let map = records
             .into_iter()
@@ -182,16 +147,67 @@ impl FromIterator<KeyRecord> for MemoryKeyProvider {
     }
 }
 
-impl From<Vec<KeyRecord>> for MemoryKeyProvider {
+impl From<Vec<KeyRecord>> for MemoryKeyStore {
     fn from(records: Vec<KeyRecord>) -> Self {
         records.into_iter().collect()
     }
 }
 
-impl fmt::Debug for MemoryKeyProvider {
+impl fmt::Debug for MemoryKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryKeyProvider")
+        f.debug_struct("MemoryKeyStore")
             .field("keys", &self.len())
             .finish()
+    }
+}
+
+impl KeyStore for MemoryKeyStore {
+    async fn create(&self, record: KeyRecord) -> Result<(), StoreError> {
+        if self.insert_new(record) {
+            Ok(())
+        } else {
+            Err(StoreError::new("an API key with this id already exists"))
+        }
+    }
+
+    async fn list(&self, filter: &KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut keys: Vec<KeyRecord> = self
+            .snapshot()
+            .into_iter()
+            .filter(|record| filter.matches(record))
+            .map(|record| (*record).clone())
+            .collect();
+        keys.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
+        Ok(keys)
+    }
+
+    async fn update(
+        &self,
+        key_id: &str,
+        update: &KeyUpdate,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.modify(key_id, |record| update.apply_to(record)))
+    }
+
+    async fn revoke(&self, key_id: &str) -> Result<bool, StoreError> {
+        Ok(MemoryKeyStore::revoke(self, key_id))
+    }
+
+    async fn roll(
+        &self,
+        key_id: &str,
+        successor: KeyRecord,
+        old_expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.roll_to(key_id, successor, old_expires_at))
+    }
+
+    async fn record_usage(&self, used: &[(Arc<str>, u64)]) -> Result<(), StoreError> {
+        for (key_id, at) in used {
+            self.modify(key_id, |record| {
+                record.last_used_at = Some(record.last_used_at.unwrap_or(0).max(*at));
+            });
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! The write side of API keys: the [`KeyStore`] trait and the types it speaks.
+//! The API-key stores: [`KeyProvider`] (the read side, on the request path) and [`KeyStore`] (the
+//! write side: create, list, update, revoke), with the types the write side speaks.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,16 +9,51 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api_key::provider::{KeyProvider, MemoryKeyProvider};
-use crate::api_key::record::KeyRecord;
+use crate::api_key::KeyRecord;
 use crate::scope::Scopes;
-use crate::store::StoreError;
+use crate::store::{Lookup, StoreError};
 use crate::tenant::Tenant;
+
+/// A store of API key records, looked up by public key id.
+///
+/// The provider only finds records; the caller checks the hash (in constant time), revocation,
+/// expiry and tenants. Unknown ids are `Ok(None)`; `Err` means the store could not answer, and the
+/// request is refused with 503 `auth_unavailable`, never let through and never told its key is bad.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_api_auth::{KeyProvider, api_key::KeyRecord, store::{Lookup, StoreError}};
+///
+/// /// A store backed by some async database client.
+/// struct MyStore { /* pool: sqlx::PgPool, … */ }
+///
+/// impl KeyProvider for MyStore {
+///     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+///         let key_id = key_id.to_owned();
+///         Lookup::pending(async move {
+///             // let row = sqlx::query_as(…).bind(&key_id).fetch_optional(&pool).await
+///             //     .map_err(StoreError::new)?;
+///             let _ = key_id;
+///             Ok::<Option<Arc<KeyRecord>>, StoreError>(None)
+///         })
+///     }
+/// }
+/// ```
+pub trait KeyProvider: Send + Sync + 'static {
+    /// Finds the record of `key_id`.
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>>;
+}
+
+impl<P: KeyProvider + ?Sized> KeyProvider for Arc<P> {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+        (**self).lookup(key_id)
+    }
+}
 
 /// Which keys to list: all of them, or those of one tenant and/or one owner.
 ///
 /// ```
-/// use tower_api_auth::{api_key::KeyFilter, Tenant};
+/// use tower_api_auth::{store::KeyFilter, Tenant};
 ///
 /// let filter = KeyFilter::default().tenant(Tenant::new("tn_acme").unwrap()).owner("user_42");
 /// assert_eq!(filter.owner.as_deref(), Some("user_42"));
@@ -63,7 +99,7 @@ impl KeyFilter {
 /// A change to a key's grants or labels; fields left `None` stay as they are.
 ///
 /// ```
-/// use tower_api_auth::{api_key::KeyUpdate, scope::Scopes};
+/// use tower_api_auth::{store::KeyUpdate, scope::Scopes};
 ///
 /// let update = KeyUpdate::default()
 ///     .scopes(Scopes::parse("reports:read").unwrap())
@@ -182,7 +218,8 @@ mod double_option {
 /// tool and [`KeyManager`](crate::api_key::KeyManager) answer with.
 ///
 /// ```
-/// use tower_api_auth::api_key::{ApiKeyHasher, KeyInfo, KeyRecord};
+/// use tower_api_auth::api_key::{ApiKeyHasher, KeyRecord};
+/// use tower_api_auth::store::KeyInfo;
 ///
 /// let record = KeyRecord::new("k1ABCDEFGHIJ", ApiKeyHasher::default().hash("…")).with_name("ci");
 /// let info = KeyInfo::from(&record);
@@ -234,7 +271,7 @@ impl From<&KeyRecord> for KeyInfo {
 }
 
 /// A key store that can be written to: the [`KeyProvider`] the auth layer reads, plus what a
-/// dashboard, an admin API or a command-line tool needs. Implemented by [`MemoryKeyProvider`]
+/// dashboard, an admin API or a command-line tool needs. Implemented by [`MemoryKeyStore`]
 /// and the SQL stores; implement it with `async fn` for a store of your own. Use it through
 /// [`KeyManager`](crate::api_key::KeyManager), which makes the keys and tells a fleet.
 ///
@@ -242,12 +279,13 @@ impl From<&KeyRecord> for KeyInfo {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_api_auth::api_key::{KeyFilter, KeyRecord, KeyStore, KeyUpdate, MemoryKeyProvider};
+/// use tower_api_auth::api_key::{KeyRecord, MemoryKeyStore};
+/// use tower_api_auth::store::{KeyFilter, KeyStore, KeyUpdate};
 /// use tower_api_auth::store::Lookup;
 /// use tower_api_auth::{KeyProvider, store::StoreError};
 ///
 /// /// A store of your own (here delegating to the in-memory one).
-/// struct Mine(MemoryKeyProvider);
+/// struct Mine(MemoryKeyStore);
 ///
 /// impl KeyProvider for Mine {
 ///     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
@@ -420,56 +458,5 @@ impl<S: KeyStore> DynKeyStore for S {
 impl fmt::Debug for dyn DynKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("dyn KeyStore")
-    }
-}
-
-impl KeyStore for MemoryKeyProvider {
-    async fn create(&self, record: KeyRecord) -> Result<(), StoreError> {
-        if self.insert_new(record) {
-            Ok(())
-        } else {
-            Err(StoreError::new("an API key with this id already exists"))
-        }
-    }
-
-    async fn list(&self, filter: &KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut keys: Vec<KeyRecord> = self
-            .snapshot()
-            .into_iter()
-            .filter(|record| filter.matches(record))
-            .map(|record| (*record).clone())
-            .collect();
-        keys.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
-        Ok(keys)
-    }
-
-    async fn update(
-        &self,
-        key_id: &str,
-        update: &KeyUpdate,
-    ) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.modify(key_id, |record| update.apply_to(record)))
-    }
-
-    async fn revoke(&self, key_id: &str) -> Result<bool, StoreError> {
-        Ok(MemoryKeyProvider::revoke(self, key_id))
-    }
-
-    async fn roll(
-        &self,
-        key_id: &str,
-        successor: KeyRecord,
-        old_expires_at: u64,
-    ) -> Result<bool, StoreError> {
-        Ok(self.roll_to(key_id, successor, old_expires_at))
-    }
-
-    async fn record_usage(&self, used: &[(Arc<str>, u64)]) -> Result<(), StoreError> {
-        for (key_id, at) in used {
-            self.modify(key_id, |record| {
-                record.last_used_at = Some(record.last_used_at.unwrap_or(0).max(*at));
-            });
-        }
-        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::jwt::header;
 use crate::jwt::invalid;
 use crate::jwt::keys::{JwtKey, JwtKeySet};
 use crate::jwt::options::{AnyClaims, JwtOptions};
-use crate::jwt::verified::VerifiedJwt;
+use crate::jwt::verified_token::VerifiedJwt;
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 

@@ -1,14 +1,14 @@
-//! Where sessions and their refresh tokens live: the [`RefreshStore`] trait and what it stores.
+//! Where sessions and their refresh tokens live: the [`RefreshStore`] trait and what it stores,
+//! down to the stored forms of the tokens ([`RefreshTokenHash`], [`SealedToken`]); the issuer
+//! makes and checks them (`issuer`), stores keep their bytes.
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::issuer::token::{RefreshTokenHash, SealedToken};
 use crate::scope::Scopes;
 use crate::store::StoreError;
 use crate::tenant::Tenant;
@@ -20,7 +20,7 @@ use crate::tenant::Tenant;
 /// methods, or keep it whole with serde.
 ///
 /// ```
-/// use tower_api_auth::{issuer::Session, scope::Scopes, Tenant};
+/// use tower_api_auth::{store::Session, scope::Scopes, Tenant};
 ///
 /// let session = Session::new("ses_1", "user_1", Scopes::parse("read").unwrap(), 1_800_000_000, 1_802_592_000)
 ///     .with_tenants([Tenant::new("tn_a").unwrap()])
@@ -164,7 +164,7 @@ impl Grace {
 /// refreshed, and the retry grace of its last rotation.
 ///
 /// ```
-/// use tower_api_auth::{issuer::RefreshTokenHash, issuer::Session, issuer::StoredSession, scope::Scopes};
+/// use tower_api_auth::{store::RefreshTokenHash, store::Session, store::StoredSession, scope::Scopes};
 ///
 /// let session = Session::new("ses_1", "user_1", Scopes::empty(), 1_000, 2_000);
 /// let stored = StoredSession::new(session, RefreshTokenHash::from_bytes([7; 32]))
@@ -246,7 +246,7 @@ impl StoredSession {
 /// [`RefreshStore::rotate`].
 ///
 /// ```
-/// use tower_api_auth::issuer::{RefreshTokenHash, Rotation, Session, StoredSession};
+/// use tower_api_auth::store::{RefreshTokenHash, Rotation, Session, StoredSession};
 /// use tower_api_auth::scope::Scopes;
 ///
 /// let (first, second) = (RefreshTokenHash::from_bytes([1; 32]), RefreshTokenHash::from_bytes([2; 32]));
@@ -311,7 +311,7 @@ impl Rotation {
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use tower_api_auth::issuer::{RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession};
+/// use tower_api_auth::store::{RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession};
 /// use tower_api_auth::store::StoreError;
 ///
 /// /// A store in the app's own database; a map here.
@@ -427,41 +427,63 @@ impl<S: RefreshStore> RefreshStore for Arc<S> {
     }
 }
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+/// The stored form of a refresh token: a BLAKE3 hash (the token has 256 bits of secret).
+///
+/// Equality need not be constant time: comparing digests of 256-bit random tokens reveals
+/// nothing an attacker can use. `Debug` never shows the bytes.
+///
+/// ```
+/// use tower_api_auth::store::RefreshTokenHash;
+///
+/// assert!(RefreshTokenHash::of("not-a-refresh-token").is_none());
+/// let stored = RefreshTokenHash::from_bytes([7; 32]); // read back from a store's column
+/// assert_eq!(stored.as_bytes(), &[7; 32]);
+/// assert_eq!(format!("{stored:?}"), "RefreshTokenHash(<redacted>)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshTokenHash([u8; 32]);
 
-/// [`RefreshStore`] made object safe, for the service to hold any store behind one `Arc`.
-pub(crate) trait DynRefreshStore: Send + Sync + 'static {
-    fn start(&self, session: Session, first: RefreshTokenHash) -> BoxFuture<'_, Option<Session>>;
-    fn load<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<StoredSession>>;
-    fn rotate<'a>(&'a self, session_id: &'a str, rotation: Rotation) -> BoxFuture<'a, bool>;
-    fn end<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<Session>>;
-    fn purge(&self, now: u64) -> BoxFuture<'_, usize>;
-}
-
-impl<S: RefreshStore> DynRefreshStore for S {
-    fn start(&self, session: Session, first: RefreshTokenHash) -> BoxFuture<'_, Option<Session>> {
-        Box::pin(RefreshStore::start(self, session, first))
-    }
-
-    fn load<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<StoredSession>> {
-        Box::pin(RefreshStore::load(self, session_id))
-    }
-
-    fn rotate<'a>(&'a self, session_id: &'a str, rotation: Rotation) -> BoxFuture<'a, bool> {
-        Box::pin(RefreshStore::rotate(self, session_id, rotation))
-    }
-
-    fn end<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<Session>> {
-        Box::pin(RefreshStore::end(self, session_id))
-    }
-
-    fn purge(&self, now: u64) -> BoxFuture<'_, usize> {
-        Box::pin(RefreshStore::purge(self, now))
-    }
-}
-
-impl fmt::Debug for dyn DynRefreshStore {
+impl fmt::Debug for RefreshTokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("dyn RefreshStore")
+        f.write_str("RefreshTokenHash(<redacted>)")
+    }
+}
+
+impl RefreshTokenHash {
+    /// A hash read back from a store (the bytes [`as_bytes`](Self::as_bytes) gave).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes, for a store's column.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// A rotation's successor token, sealed under the token it replaced: only a client holding that
+/// token can open it, so the store never holds a usable refresh token. Kept only for the service's
+/// [reuse interval](crate::issuer::TokenService::reuse_interval). `Debug` never shows the bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SealedToken([u8; SealedToken::LEN]);
+
+impl fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedToken(<redacted>)")
+    }
+}
+
+impl SealedToken {
+    /// The length of [`as_bytes`](Self::as_bytes).
+    pub const LEN: usize = 43;
+
+    /// A sealed token read back from a store; `None` unless `bytes` is [`LEN`](Self::LEN) long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// The bytes, for a store's column.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }

@@ -1,8 +1,67 @@
-//! What travels on the revocation feed, and its wire form.
+//! The fleet's feed store: [`FeedStore`] (publish, subscribe, snapshot), [`FeedSubscription`],
+//! and [`FeedEvent`], what travels on the feed, with its wire form.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// A store that keeps revocations for a fleet and tells every instance of new ones: PostgreSQL
+/// (`LISTEN/NOTIFY`), SQLite (polling, one host), Redis (pub/sub), or your own. The
+/// [`RevocationFeed`](crate::fleet::RevocationFeed) drives it; implement it with `async fn`.
+///
+/// The contract:
+/// - [`publish`](Self::publish) stores a session or token revocation durably *before* it
+///   announces it, so that an instance that resyncs after the announcement finds it; a key event
+///   is only announced.
+/// - [`subscribe`](Self::subscribe) delivers every event published after it returns, by any
+///   instance (this one included), until it fails; the feed then subscribes again and resyncs.
+/// - [`snapshot`](Self::snapshot) returns every session and token revocation still in force at
+///   `now`; it may delete the lapsed ones.
+///
+/// ```
+/// use tower_api_auth::fleet::MemoryFeedStore;
+/// use tower_api_auth::store::{FeedStore, FeedEvent, FeedSubscription};
+/// use tower_api_auth::store::StoreError;
+///
+/// /// A backend of your own, here one that delegates to the in-process feed.
+/// struct Mine(MemoryFeedStore);
+///
+/// impl FeedStore for Mine {
+///     type Subscription = <MemoryFeedStore as FeedStore>::Subscription;
+///     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
+///         self.0.publish(event).await
+///     }
+///     async fn subscribe(&self) -> Result<Self::Subscription, StoreError> {
+///         self.0.subscribe().await
+///     }
+///     async fn snapshot(&self, now: u64) -> Result<Vec<FeedEvent>, StoreError> {
+///         self.0.snapshot(now).await
+///     }
+/// }
+/// ```
+pub trait FeedStore: Send + Sync + 'static {
+    /// A live subscription.
+    type Subscription: FeedSubscription;
+
+    /// Stores (revocations) and announces `event` to every instance.
+    fn publish(&self, event: &FeedEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Starts receiving the events published from now on.
+    fn subscribe(&self) -> impl Future<Output = Result<Self::Subscription, StoreError>> + Send;
+
+    /// Every session and token revocation in force at `now` (unix seconds).
+    fn snapshot(&self, now: u64)
+    -> impl Future<Output = Result<Vec<FeedEvent>, StoreError>> + Send;
+}
+
+/// A live subscription to a [`FeedStore`].
+pub trait FeedSubscription: Send + 'static {
+    /// The next event; `Err` when the subscription is lost (the feed then resubscribes).
+    fn next(&mut self) -> impl Future<Output = Result<FeedEvent, StoreError>> + Send;
+}
 
 /// One change that every instance of a fleet must learn of.
 ///
@@ -17,7 +76,7 @@ use serde::{Deserialize, Serialize};
 /// carries the event itself.
 ///
 /// ```
-/// use tower_api_auth::fleet::FeedEvent;
+/// use tower_api_auth::store::FeedEvent;
 ///
 /// let event = FeedEvent::session("ses_1", 1_800_000_000);
 /// let wire = event.encode();

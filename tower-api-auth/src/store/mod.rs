@@ -1,5 +1,18 @@
-//! What every store shares: the error a store answers with when it cannot answer, and
-//! [`Lookup`], an answer that is ready now or after I/O.
+//! Every store trait, what the stores hold, and what they share: the error a store answers with
+//! when it cannot answer, and [`Lookup`], an answer that is ready now or after I/O. A store of
+//! the app's own implements these traits; each has an in-memory implementation next to the code
+//! that uses it, and the store crates (`tower-api-auth-sqlx-store`, `tower-api-auth-redis-store`)
+//! implement them on real servers.
+//!
+//! | trait | holds | in memory |
+//! | --- | --- | --- |
+//! | [`KeyProvider`] | API keys, read on the request path | [`MemoryKeyStore`](crate::MemoryKeyStore) |
+//! | [`KeyStore`] | API keys, written: create, list, update, revoke | [`MemoryKeyStore`](crate::MemoryKeyStore) |
+//! | [`RevocationCheck`] | revoked sessions and tokens, checked on every request | [`MemoryRevocationStore`](crate::revocation::MemoryRevocationStore) |
+//! | [`RevocationStore`] | revocations, written (logout) | [`MemoryRevocationStore`](crate::revocation::MemoryRevocationStore) |
+//! | `RefreshStore` (feature `issuer`) | sessions and their refresh tokens' hashes | `issuer::MemoryRefreshStore` |
+//! | `ClientStore` (feature `issuer`) | OAuth clients | `issuer::MemoryClientStore` |
+//! | `FeedStore` (feature `fleet`) | the fleet's revocation feed | `fleet::MemoryFeedStore` |
 //!
 //! Key providers, refresh-token stores, revocation lists and client registries all fail the same
 //! way, and the auth layer answers every such failure the same way: 503 `auth_unavailable`, never a
@@ -11,6 +24,27 @@
 //! let error = StoreError::new("connection refused");
 //! assert_eq!(error.to_string(), "store failed: connection refused");
 //! ```
+
+#[cfg(feature = "issuer")]
+mod clients;
+#[cfg(feature = "fleet")]
+mod feed;
+mod keys;
+mod revocations;
+#[cfg(feature = "issuer")]
+mod sessions;
+
+#[cfg(feature = "issuer")]
+pub use clients::{ClientRecord, ClientStore};
+#[cfg(feature = "fleet")]
+pub use feed::{FeedEvent, FeedStore, FeedSubscription};
+pub(crate) use keys::DynKeyStore;
+pub use keys::{KeyFilter, KeyInfo, KeyProvider, KeyStore, KeyUpdate};
+pub use revocations::{RevocationCheck, RevocationStore};
+#[cfg(feature = "issuer")]
+pub use sessions::{
+    Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
+};
 
 use std::fmt;
 use std::future::Future;
@@ -70,7 +104,7 @@ impl std::error::Error for StoreError {
 /// # }
 /// ```
 ///
-/// [`KeyProvider::lookup`]: crate::api_key::KeyProvider::lookup
+/// [`KeyProvider::lookup`]: crate::store::KeyProvider::lookup
 /// [`KeyRecord`]: crate::api_key::KeyRecord
 /// [`OpaqueTokenValidator::validate`]: crate::opaque::OpaqueTokenValidator::validate
 /// [`OpaqueToken`]: crate::opaque::OpaqueToken
