@@ -11,7 +11,7 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 use tower_api_auth::jwt::JwtOptions;
-use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore};
+use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore, RequireScopesLayer};
 
 use common::jwt::{claims, hs256};
 use common::{HS256_SECRET, api_key};
@@ -131,4 +131,37 @@ async fn a_builder_is_a_value_cloned_into_several_layers() {
         "application/problem+json"
     );
     assert_eq!(problem_reply.headers()["www-authenticate"], "Bearer");
+}
+
+/// A service that is only a value, to see which instance the accessors reach.
+#[derive(Clone, Debug, PartialEq)]
+struct Inner(u32);
+
+#[test]
+fn the_services_give_their_inner_service_back() {
+    use tower::Layer as _;
+    use tower_api_auth::layer::AuthService;
+    use tower_api_auth::require_scopes::RequireScopes;
+
+    let auth = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::new())
+        .build()
+        .unwrap();
+    let mut service: AuthService<Inner> = auth.layer(Inner(1));
+    assert_eq!(service.get_ref(), &Inner(1));
+    service.get_mut().0 = 2;
+    assert_eq!(
+        service.into_inner(),
+        Inner(2),
+        "get_mut reached the inner service"
+    );
+
+    let mut scoped: RequireScopes<Inner> = RequireScopesLayer::all(["read"]).layer(Inner(3));
+    assert_eq!(scoped.get_ref(), &Inner(3));
+    scoped.get_mut().0 = 4;
+    assert_eq!(
+        scoped.into_inner(),
+        Inner(4),
+        "get_mut reached the inner service"
+    );
 }

@@ -86,6 +86,16 @@ impl<S> AuthService<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, with the authentication removed.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 /// Marks every value of `name` sensitive, so that tracing and logging layers below redact it.
