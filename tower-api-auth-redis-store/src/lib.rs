@@ -38,6 +38,9 @@
 //! Redis expires keys by its own clock: the app's clock must agree with the server's (a session
 //! whose end is already past on the server's clock is dropped at once).
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod error;
 mod feed;
 mod keys;

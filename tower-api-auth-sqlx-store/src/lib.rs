@@ -94,6 +94,9 @@
 //! database whose `_sqlx_migrations` lists versions they do not know, so sharing it would break
 //! the app's own migrations.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "issuer")]
 mod clients;
 mod error;

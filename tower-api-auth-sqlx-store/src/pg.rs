@@ -108,12 +108,20 @@ impl PgStore {
     }
 }
 
+/// The schema, in version order: every file of `migrations/postgres`, embedded (a test checks that
+/// none is missing).
+pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[crate::store::Embedded {
+    version: 20261201000001,
+    description: "tower api auth",
+    sql: include_str!("../migrations/postgres/20261201000001_tower_api_auth.sql"),
+}];
+
 crate::store::impl_sql_store!(
     PgStore,
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     PgPool,
-    "migrations/postgres",
+    MIGRATIONS,
     channel,
     // The lock's key: "tower-api-auth" folded into 63 bits; taken for the transaction only.
     "BEGIN; SELECT pg_advisory_xact_lock(8243124720711413089)",

@@ -100,12 +100,20 @@ impl SqliteStore {
     }
 }
 
+/// The schema, in version order: every file of `migrations/sqlite`, embedded (a test checks that
+/// none is missing).
+pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[crate::store::Embedded {
+    version: 20261201000001,
+    description: "tower api auth",
+    sql: include_str!("../migrations/sqlite/20261201000001_tower_api_auth.sql"),
+}];
+
 crate::store::impl_sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     SqlitePool,
-    "migrations/sqlite",
+    MIGRATIONS,
     poll_interval,
     // IMMEDIATE takes the write lock at once, so two instances migrating take turns.
     "BEGIN IMMEDIATE",

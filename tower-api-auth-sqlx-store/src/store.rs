@@ -1,18 +1,43 @@
 //! What every SQL store has: its pool, and the embedded migrations that make its tables.
 
+use std::borrow::Cow;
 use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType};
 
 /// How long a call waits for a connection before it fails: a database that is down answers
 /// `Err` this fast, and the pool reconnects by itself once it is back.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// One migration as the crate embeds it: `migrations/<database>/<version>_<name>.sql`.
+pub(crate) struct Embedded {
+    pub(crate) version: i64,
+    /// The file name's `<name>` with spaces for underscores, as `sqlx migrate` describes it.
+    pub(crate) description: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+impl Embedded {
+    /// The migration, with sqlx's checksum (SHA-384 of the SQL, as `sqlx::migrate!` computes it,
+    /// so databases migrated by earlier versions of this crate match).
+    pub(crate) fn migration(&self) -> Migration {
+        Migration::new(
+            self.version,
+            Cow::Borrowed(self.description),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(self.sql),
+            false,
+        )
+    }
+}
+
 /// Implements `pool()` and `migrate()` for `$store`, whose pool is a `$pool`, with the migrations
-/// embedded from `$migrations` (a directory at the crate root), and a `Debug` that shows the pool's
+/// `$migrations` (a `&[Embedded]`, in version order), and a `Debug` that shows the pool's
 /// state and the field `$setting`, never the connection string. `$begin` opens the migration
 /// transaction and takes the lock that serializes instances; `$bytes` is the byte-string type.
 macro_rules! impl_store_basics {
     (
-        $store:ident, $db:ty, $pool:ty, $migrations:literal, $setting:ident, $begin:literal,
+        $store:ident, $db:ty, $pool:ty, $migrations:expr, $setting:ident, $begin:literal,
         $bytes:literal
     ) => {
         impl ::std::fmt::Debug for $store {
@@ -71,7 +96,7 @@ macro_rules! impl_store_basics {
                     ),
                 )
                 .await?;
-                for migration in ::sqlx::migrate!($migrations).iter() {
+                for migration in $migrations.iter().map($crate::store::Embedded::migration) {
                     let applied: Option<Vec<u8>> = ::sqlx::query_scalar(
                         "SELECT checksum FROM auth_schema_migrations WHERE version = $1",
                     )
@@ -113,7 +138,7 @@ pub(crate) use impl_store_basics;
 /// from the shared implementations: see [`impl_store_basics`] for `$migrations` and `$setting`.
 macro_rules! impl_sql_store {
     (
-        $store:ident, $db:ty, $row:ty, $pool:ty, $migrations:literal, $setting:ident,
+        $store:ident, $db:ty, $row:ty, $pool:ty, $migrations:expr, $setting:ident,
         $begin:literal, $bytes:literal
     ) => {
         $crate::store::impl_store_basics!(
@@ -135,3 +160,62 @@ macro_rules! impl_sql_store {
     };
 }
 pub(crate) use impl_sql_store;
+
+#[cfg(test)]
+mod tests {
+    use super::Embedded;
+
+    /// Every file of `migrations/<database>` is embedded, in version order, under the version
+    /// and description its name gives, with its whole text.
+    fn embeds_every_file(database: &str, embedded: &[Embedded]) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(database);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files.len(),
+            embedded.len(),
+            "{dir:?}: a file is not embedded"
+        );
+        for (file, migration) in files.iter().zip(embedded) {
+            let stem = file.file_stem().unwrap().to_str().unwrap();
+            let (version, name) = stem.split_once('_').unwrap();
+            assert_eq!(migration.version, version.parse::<i64>().unwrap(), "{stem}");
+            assert_eq!(migration.description, name.replace('_', " "), "{stem}");
+            assert_eq!(
+                migration.sql,
+                std::fs::read_to_string(file).unwrap(),
+                "{stem}"
+            );
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_embeds_every_migration() {
+        embeds_every_file("postgres", crate::pg::MIGRATIONS);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_embeds_every_migration() {
+        embeds_every_file("sqlite", crate::sqlite::MIGRATIONS);
+    }
+
+    /// The checksum is the one `sqlx::migrate!` stored for this file in earlier versions of the
+    /// crate (SHA-384 of the file), so their databases migrate on without a "changed" error.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_checksum_is_the_one_earlier_versions_stored() {
+        let checksum = crate::pg::MIGRATIONS[0].migration().checksum;
+        let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "e38772be6345575ad8531f0e466c8bd2c391e843f31e06e84c3482ff8383a3d09f9af772e41394f30e3cfa7ea0375247"
+        );
+    }
+}
