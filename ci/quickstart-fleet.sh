@@ -3,7 +3,7 @@
 # behave as one service: a session started on A refreshes on B, a logout on A is refused on B,
 # and a key made and revoked with the command-line tool works, then stops working, on B.
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379 (.ci/run starts
-# them). Run from the crate root: bash ci/quickstart-fleet.sh
+# them). Run from the workspace root: bash ci/quickstart-fleet.sh
 set -euo pipefail
 
 cargo build -q --all-features -p tower-api-auth-examples -p tower-api-auth-cli --example quickstart --bin tower-api-auth

@@ -1,8 +1,8 @@
-//! The server of the end-to-end load test (`benches/e2e.sh`): one quickstart-like route,
+//! The server of the end-to-end load test (`tower-api-auth/benches/e2e.sh`): one quickstart-like route,
 //! `GET /v1/me`, answering a small JSON body, with or without the auth layer.
 //!
 //! ```text
-//! cargo build --release --example e2e_server
+//! cargo build --release -p tower-api-auth-examples --example e2e_server
 //! target/release/examples/e2e_server <variant> <info-file>
 //! ```
 //!

@@ -6,7 +6,7 @@
 //!   PostgreSQL behind `CachedKeyProvider`: `cache_hit` (the answer in memory) and `cache_miss`
 //!   (the cache's TTL at zero, so every request asks the database).
 //! * `refresh_round_trip`: `TokenService::refresh` (load the session, sign an HS256 access token,
-//!   the compare-and-swap rotation) on `postgres`, `sqlite` and `redis`; `benches/issuer.rs` has
+//!   the compare-and-swap rotation) on `postgres`, `sqlite` and `redis`; `tower-api-auth/benches/issuer.rs` has
 //!   the same on the in-memory store.
 //!
 //! Each run works in a database (or key prefix) of its own. `cargo bench --all-features --bench stores -- --noplot`

@@ -46,10 +46,7 @@ pub(crate) async fn jwt_with_feed(store: &str, route: Router) -> Variant {
                 .prefix(&prefix);
             jwt_variant(here, other, route).await
         }
-        other => Err(format!(
-            "no feed store {other:?} (memory, postgres, redis; build with their features)"
-        )
-        .into()),
+        other => Err(format!("no feed store {other:?} (memory, postgres, redis)").into()),
     }
 }
 
@@ -100,9 +97,7 @@ pub(crate) async fn api_key_cached(store: &str, route: Router) -> Variant {
     match store {
         "memory" => key_variant(MemoryKeyStore::new(), route).await,
         "postgres" => key_variant(postgres().await?, route).await,
-        other => {
-            Err(format!("no key store {other:?} (memory, postgres; build with its feature)").into())
-        }
+        other => Err(format!("no key store {other:?} (memory, postgres)").into()),
     }
 }
 

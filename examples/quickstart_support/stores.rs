@@ -117,7 +117,6 @@ impl Stores {
     }
 
     /// Keys in `store`; sessions and the feed too when Redis does not hold them.
-    #[allow(dead_code, reason = "unused when no SQL store feature is on")]
     fn adopt<S>(&mut self, store: S, feed_here: bool, name: &str)
     where
         S: KeyStore + FeedStore + Clone,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes the interop fixture of tests/remote.rs with a JOSE implementation independent of the
+"""Makes the interop fixture of tests/core/remote.rs with a JOSE implementation independent of the
 crate's own (jsonwebtoken): PyJWT 2.6 on pyca/cryptography 38 (Debian 12: python3-jwt,
 python3-cryptography). Run once; its output is committed:
 

@@ -1,7 +1,7 @@
 //! Several instances as one service, on the in-memory stores and feed: a logout or a revoked key
 //! on one instance is refused on the others within a second, a feed that is down is tolerated
 //! for its staleness bound and then answered with 503, refreshes race correctly across
-//! instances, and the admin API manages keys. `fleet_servers.rs` runs the same against
+//! instances, and the admin API manages keys. The store crates' `fleet` tests run the same against
 //! PostgreSQL, SQLite and Redis.
 #![cfg(all(
     feature = "fleet",
@@ -376,4 +376,11 @@ async fn a_store_that_hangs_cannot_keep_an_instance_fresh_past_its_bound() {
         |reply| reply.status == 200,
     )
     .await;
+}
+
+/// The in-memory reference store holds a session's absolute lifetime and idle timeout through the
+/// token service, as the store crates' tests hold theirs.
+#[tokio::test]
+async fn session_lifetimes_hold_on_the_memory_store() {
+    common::fleet::lifetimes_hold(MemoryRefreshStore::new()).await;
 }

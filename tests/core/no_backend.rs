@@ -1,6 +1,7 @@
 //! Without a JWT crypto backend (neither `aws-lc-rs` nor `rust-crypto`), every key constructor
 //! refuses with a clear error instead of reaching jsonwebtoken, which then has no provider and
-//! panics. CI runs it as `cargo test --no-default-features --features issuer --test no_backend`.
+//! panics. CI runs it as `cargo test -p tower-api-auth -p tower-api-auth-tests
+//! --no-default-features --features issuer --test core no_backend`.
 #![cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 
 use tower_api_auth_tests as common;

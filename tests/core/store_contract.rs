@@ -44,5 +44,5 @@ tower_api_auth_tests::store_contract!(memory {
     refresh_store: MemoryRefreshStore::new(),
     refresh_store_purge: MemoryRefreshStore::new(),
     client_store: Registry(MemoryClientStore::new(ApiKeyHasher::default())),
-    feed_backend: MemoryFeedStore::new(),
+    feed_store: MemoryFeedStore::new(),
 });

@@ -404,8 +404,8 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
 
 /// Purging: a store that purges removes exactly the sessions that are over at the `now` it is
 /// given (absolute end, idle timeout counted from the last refresh) and clears lapsed retry
-/// graces. Redis is not held to it: it expires keys itself, by its own clock (see
-/// `tests/store_redis.rs`), and its `purge` is a no-op.
+/// graces. Redis is not held to it: it expires keys itself, by its own clock (see the Redis
+/// store crate's `tests/redis/store.rs`), and its `purge` is a no-op.
 pub async fn refresh_store_purge<S: RefreshStore>(store: S) {
     let full = session("s_full", 1_000, u64::MAX);
     store.start(full, rt(10)).await.unwrap();
@@ -526,7 +526,7 @@ fn sorted(mut events: Vec<FeedEvent>) -> Vec<FeedEvent> {
 /// [`FeedStore`]: every subscriber sees every event published after it subscribed, by any
 /// clone, in publishing order; snapshots return the revocations in force (the later `until` of
 /// two, sessions and tokens apart) and drop the lapsed ones; key events are only announced.
-pub async fn feed_backend<B: FeedStore + Clone>(backend: B) {
+pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
     let other = backend.clone();
     let mut first = backend.subscribe().await.expect("subscribe");
     let mut second = other.subscribe().await.expect("subscribe");
@@ -601,12 +601,14 @@ pub async fn feed_backend<B: FeedStore + Clone>(backend: B) {
 /// holds sessions and revocations only (Redis) lists those two.
 ///
 /// ```text
-/// tower_api_auth_tests::store_contract!(postgres_store {
+/// tower_api_auth_tests::store_contract!(postgres_contract {
 ///     key_store: postgres().await,
 ///     refresh_store: postgres().await,
 ///     refresh_store_purge: postgres().await,
-///     client_store: postgres().await,
-///     feed_backend: postgres().await,
+///     // The contract registers clients through `ClientRegistry`: a wrapper of the test
+///     // binary's own implements it with the store's registration calls.
+///     client_store: Registered(postgres().await),
+///     feed_store: postgres().await,
 /// });
 /// ```
 #[macro_export]

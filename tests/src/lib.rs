@@ -179,7 +179,7 @@ impl Reply {
 
 /// The environment variable that picks the verified-token cache path of the JWT tests: unset or
 /// `on` runs them with the cache on (the default) and every request sent twice, `off` with
-/// [`TokenCacheConfig::disabled`]. CI runs `tests/jwt.rs` both ways.
+/// [`TokenCacheConfig::disabled`]. CI runs the core suite's `jwt` tests both ways.
 pub const TOKEN_CACHE_VAR: &str = "TOWER_API_AUTH_TEST_TOKEN_CACHE";
 
 /// Whether the JWT tests run with the verified-token cache on (see [`TOKEN_CACHE_VAR`]).

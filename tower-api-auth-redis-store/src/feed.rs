@@ -80,8 +80,7 @@ impl FeedStore for RedisStore {
         let (set, id, until) = match event {
             FeedEvent::Session { id, until } => (self.keys.revoked_sessions(), id, until),
             FeedEvent::Token { id, until } => (self.keys.revoked_tokens(), id, until),
-            // Key events, pings and any kind added later (`FeedEvent` is non-exhaustive).
-            _ => {
+            FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {
                 return call(
                     "publish",
                     ::redis::cmd("PUBLISH")

@@ -97,15 +97,23 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "issuer")]
+// The code both databases share; without either feature the crate holds only this page (the
+// stores are `PgStore` with `postgres`, `SqliteStore` with `sqlite`).
+#[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
 mod clients;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod keys;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod revocations;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod row;
-#[cfg(feature = "issuer")]
+#[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
 mod sessions;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod store;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod value;
 
 #[cfg(feature = "postgres")]

@@ -109,7 +109,8 @@ impl PgStore {
 }
 
 /// The schema, in version order: every file of `migrations/postgres`, embedded (a test checks that
-/// none is missing).
+/// none is missing). An applied file is never edited, not even its comments: databases record
+/// its checksum, and a test pins it; a change is a new file.
 pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[crate::store::Embedded {
     version: 20261201000001,
     description: "tower api auth",

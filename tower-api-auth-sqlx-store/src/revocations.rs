@@ -15,8 +15,7 @@ pub(crate) fn stored(event: &FeedEvent) -> Option<(&'static str, &str, u64)> {
     match event {
         FeedEvent::Session { id, until } => Some((SESSION, id, *until)),
         FeedEvent::Token { id, until } => Some((TOKEN, id, *until)),
-        // Key events and pings are only announced; `FeedEvent` may grow (non-exhaustive).
-        _ => None,
+        FeedEvent::Key { .. } | FeedEvent::Ping { .. } => None,
     }
 }
 

@@ -206,16 +206,29 @@ mod tests {
         embeds_every_file("sqlite", crate::sqlite::MIGRATIONS);
     }
 
-    /// The checksum is the one `sqlx::migrate!` stored for this file in earlier versions of the
-    /// crate (SHA-384 of the file), so their databases migrate on without a "changed" error.
+    fn hex(migration: &Embedded) -> String {
+        let checksum = migration.migration().checksum;
+        checksum.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The checksums are the ones `sqlx::migrate!` stored for these files in earlier versions of
+    /// the crate (SHA-384 of the file), so their databases migrate on without a "changed" error.
+    /// An applied migration is never edited: a fix is a new file.
     #[cfg(feature = "postgres")]
     #[test]
-    fn the_checksum_is_the_one_earlier_versions_stored() {
-        let checksum = crate::pg::MIGRATIONS[0].migration().checksum;
-        let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    fn postgres_checksums_are_the_ones_earlier_versions_stored() {
         assert_eq!(
-            hex,
+            hex(&crate::pg::MIGRATIONS[0]),
             "e38772be6345575ad8531f0e466c8bd2c391e843f31e06e84c3482ff8383a3d09f9af772e41394f30e3cfa7ea0375247"
+        );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_checksums_are_the_ones_earlier_versions_stored() {
+        assert_eq!(
+            hex(&crate::sqlite::MIGRATIONS[0]),
+            "1648ebcec395b6a47d58fc8642808bcaf3c1d1b43a5fcfb48cc46847e8ee842f7c8986f2ea24864ae8fd1e7798e74831"
         );
     }
 }

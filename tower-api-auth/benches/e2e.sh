@@ -3,13 +3,13 @@
 # kind, next to the same route with no auth layer.
 #
 # Usage:
-#   bash benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
-#   bash benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
-#   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash benches/e2e.sh
-#   bash benches/e2e.sh hs256-feed-memory hs256-feed-postgres hs256-feed-redis   # a fleet's feed on
-#   bash benches/e2e.sh apikey-cached-memory apikey-cached-postgres              # cached API keys
+#   bash tower-api-auth/benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
+#   bash tower-api-auth/benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
+#   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash tower-api-auth/benches/e2e.sh
+#   bash tower-api-auth/benches/e2e.sh hs256-feed-memory hs256-feed-postgres hs256-feed-redis   # a fleet's feed on
+#   bash tower-api-auth/benches/e2e.sh apikey-cached-memory apikey-cached-postgres              # cached API keys
 #
-# The server (examples/e2e_server.rs, built here with `cargo build --release --example e2e_server`)
+# The server (examples/e2e_server.rs, built here with `cargo build --release -p tower-api-auth-examples --example e2e_server`)
 # runs on core 0 (`taskset -c 0`, one tokio thread), wrk on core 1 (`taskset -c 1 wrk -t1`). Each
 # variant run is bracketed by two no-auth runs (base, v1, base, base, v2, base, …, every round), so
 # slow drift of the machine cancels: each run's ratio is its requests/s over the mean of the two

@@ -138,14 +138,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// Primitives: no module here imports from a module listed further down.
+// The modules in their rows, lowest first: none imports from a row above its own (checked by
+// `layering`, which holds the same rows).
+// Primitives.
 pub mod api_key;
 pub mod clock;
 pub mod credential;
 pub mod crypto;
 pub mod error;
-#[cfg(feature = "fleet")]
-pub mod fleet;
 pub mod identity;
 pub mod jwt;
 pub mod opaque;
@@ -157,21 +157,26 @@ pub mod tenant;
 // One place from credential to identity.
 mod authenticator;
 // tower and axum glue.
-pub mod config;
-#[cfg(feature = "axum")]
-pub mod endpoints;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod layer;
 pub mod require_scopes;
-
-#[cfg(test)]
-mod layering;
-// Built only on the public API above, as a third-party crate could be.
+// Features built only on the public API below, as a third-party crate could be; none imports
+// another.
+#[cfg(feature = "fleet")]
+pub mod fleet;
 #[cfg(feature = "issuer")]
 pub mod issuer;
 #[cfg(feature = "remote")]
 pub mod remote;
+// Assembly: a layer from a configuration file.
+pub mod config;
+// The HTTP routers.
+#[cfg(feature = "axum")]
+pub mod endpoints;
+
+#[cfg(test)]
+mod layering;
 
 pub use api_key::MemoryKeyStore;
 pub use error::{AuthError, AuthErrorKind};

@@ -9,7 +9,8 @@
 //! until the longest access-token lifetime has passed) and updates it from the source of truth.
 //!
 //! Writes are async ([`RevocationStore`]): in a fleet a revocation is a network call, to the
-//! store that tells every instance (see the `fleet` module, features `postgres`, `sqlite`, `redis`).
+//! store that tells every instance (see the `fleet` module, and the store crates
+//! `tower-api-auth-sqlx-store` and `tower-api-auth-redis-store`).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -33,5 +33,5 @@ pub(crate) async fn postgres() -> PgStore {
 // (Redis expires keys by its own clock; `store` checks the expiries).
 tower_api_auth_tests::store_contract!(redis_contract {
     refresh_store: redis(&redis_prefix()).await,
-    feed_backend: redis(&redis_prefix()).await,
+    feed_store: redis(&redis_prefix()).await,
 });

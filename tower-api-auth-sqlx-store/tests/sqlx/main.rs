@@ -61,7 +61,7 @@ tower_api_auth_tests::store_contract!(postgres_contract {
     refresh_store: postgres().await,
     refresh_store_purge: postgres().await,
     client_store: Registered(postgres().await),
-    feed_backend: postgres().await,
+    feed_store: postgres().await,
 });
 
 tower_api_auth_tests::store_contract!(sqlite_contract {
@@ -69,5 +69,5 @@ tower_api_auth_tests::store_contract!(sqlite_contract {
     refresh_store: sqlite().await,
     refresh_store_purge: sqlite().await,
     client_store: Registered(sqlite().await),
-    feed_backend: sqlite().await,
+    feed_store: sqlite().await,
 });

@@ -151,7 +151,8 @@ impl TokenService {
     }
 
     /// A shared revocation store: for several instances behind a load balancer, one they all
-    /// see, such as a `fleet::RevocationFeed` (features `postgres`, `sqlite`, `redis`). Default:
+    /// see, such as a `fleet::RevocationFeed` on a shared store (the `tower-api-auth-sqlx-store`
+    /// and `tower-api-auth-redis-store` crates). Default:
     /// a [`MemoryRevocationStore`] of this process.
     #[must_use]
     pub fn revocation_store(mut self, store: impl RevocationStore) -> Self {

@@ -85,7 +85,8 @@ pub trait FeedSubscription: Send + 'static {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t")]
-#[non_exhaustive]
+// Exhaustive on purpose: every feed store must store or announce each kind, so a new kind is a
+// breaking change that the store crates' matches catch at compile time, never a silent skip.
 pub enum FeedEvent {
     /// Access tokens of the session are refused until `until` (unix seconds).
     #[serde(rename = "s")]

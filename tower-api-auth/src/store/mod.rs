@@ -90,7 +90,7 @@ impl std::error::Error for StoreError {
 ///
 /// The ready case lets the auth layer finish a request without boxing a future. Every store
 /// trait that the request path calls answers with one: [`KeyProvider::lookup`] answers
-/// `Lookup<Option<KeyRecord>>`, [`OpaqueTokenValidator::validate`] answers
+/// `Lookup<Option<Arc<KeyRecord>>>`, [`OpaqueTokenValidator::validate`] answers
 /// `Lookup<OpaqueToken, AuthError>`.
 ///
 /// ```
