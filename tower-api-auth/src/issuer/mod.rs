@@ -4,7 +4,7 @@
 //! * [`TokenIssuer`] signs RFC 9068 access tokens with a [`SigningKey`]; its
 //!   [`validator`](TokenIssuer::validator) accepts them with no glue code.
 //! * Refresh tokens are opaque (`rt_<family>_<generation>_<256-bit secret>`), stored only as
-//!   hashes in a [`RefreshStore`], and single use: each refresh rotates the token and returns a new
+//!   hashes in a [`RefreshStore`](crate::store::RefreshStore), and single use: each refresh rotates the token and returns a new
 //!   pair. The tokens of one login form a session, of which the store keeps one record holding
 //!   only the current token's hash, so a session costs the same memory however often it is
 //!   refreshed. Presenting any other token of a live session ends the whole session (reuse
@@ -12,13 +12,13 @@
 //!   [reuse interval](TokenService::reuse_interval). A session has an absolute lifetime (30 days
 //!   by default) that rotation never extends, and an optional idle timeout.
 //! * [`TokenService`] offers the grants — password (through your [`PasswordVerifier`]), API-key
-//!   exchange, refresh, client credentials (through a [`ClientStore`]) — plus logout and RFC 7009
+//!   exchange, refresh, client credentials (through a [`ClientStore`](crate::store::ClientStore)) — plus logout and RFC 7009
 //!   revocation. Ending a session refuses its access tokens at once through the auth layer's
 //!   revocation check. Its failures are [`GrantError`]s.
 //! * With the `axum` feature, [`TokenEndpoints`](crate::endpoints::TokenEndpoints) serves it all
 //!   over HTTP.
 //!
-//! The app's stores — [`PasswordVerifier`], [`RefreshStore`], [`ClientStore`] — are implemented
+//! The app's stores — [`PasswordVerifier`], [`RefreshStore`](crate::store::RefreshStore), [`ClientStore`](crate::store::ClientStore) — are implemented
 //! with `async fn`, and every type they return has a public constructor.
 //!
 //! This module is built only on the crate's public API, as a third-party crate could be.

@@ -51,7 +51,7 @@ impl ClientRecord {
     }
 }
 
-/// Where the OAuth clients are registered: in memory ([`MemoryClientStore`]) or in the app's database.
+/// Where the OAuth clients are registered: in memory ([`MemoryClientStore`](crate::issuer::MemoryClientStore)) or in the app's database.
 /// Implement it with `async fn`. The store only finds records; the token service checks the
 /// secret (in constant time). `Err` is answered with 503 `auth_unavailable`.
 ///

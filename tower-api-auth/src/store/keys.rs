@@ -271,7 +271,7 @@ impl From<&KeyRecord> for KeyInfo {
 }
 
 /// A key store that can be written to: the [`KeyProvider`] the auth layer reads, plus what a
-/// dashboard, an admin API or a command-line tool needs. Implemented by [`MemoryKeyStore`]
+/// dashboard, an admin API or a command-line tool needs. Implemented by [`MemoryKeyStore`](crate::MemoryKeyStore)
 /// and the SQL stores; implement it with `async fn` for a store of your own. Use it through
 /// [`KeyManager`](crate::api_key::KeyManager), which makes the keys and tells a fleet.
 ///
