@@ -107,22 +107,7 @@ pub struct RequireScopes<S> {
     requirement: ScopeRequirement,
 }
 
-impl<S> RequireScopes<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, with the scope check removed.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::layer::inner_service_accessors!(RequireScopes);
 
 /// The error format of the auth layer the request passed, or the default.
 pub(crate) fn renderer_of(extensions: &http::Extensions) -> SharedRenderer {

@@ -31,6 +31,7 @@ use std::fmt;
 pub use body::AuthBody;
 pub use future::ResponseFuture;
 pub use service::AuthService;
+pub(crate) use service::inner_service_accessors;
 
 use std::sync::Arc;
 

@@ -81,22 +81,31 @@ pub struct AuthService<S> {
     pub(crate) policy: Policy,
 }
 
-impl<S> AuthService<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
+/// `get_ref`, `get_mut` and `into_inner` for a middleware service whose wrapped service is its
+/// field `inner`, as tower-http's services have them.
+macro_rules! inner_service_accessors {
+    ($service:ident) => {
+        impl<S> $service<S> {
+            /// The inner service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
 
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
+            /// The inner service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
 
-    /// The inner service, with the authentication removed.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+            /// The inner service, with this middleware removed.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+    };
 }
+pub(crate) use inner_service_accessors;
+
+inner_service_accessors!(AuthService);
 
 /// Marks every value of `name` sensitive, so that tracing and logging layers below redact it.
 fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
