@@ -10,6 +10,7 @@ mod header_props;
 mod hyper_plain;
 mod jwt;
 mod key_admin;
+mod key_changes;
 mod layer_forms;
 mod lifecycle_claims;
 mod lifecycle_endpoints;

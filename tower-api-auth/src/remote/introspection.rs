@@ -456,7 +456,8 @@ impl Inner {
                     "iss": client_id,
                     "sub": client_id,
                     "aud": self.endpoint.as_str(),
-                    "jti": assertion_id(),
+                    // RFC 7523 §3: a `jti` never reused; the crate's public random secrets.
+                    "jti": crate::crypto::random_secret(22),
                     "iat": now,
                     "exp": now + 60,
                 });
@@ -542,14 +543,6 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
         let inner = value.get(&path[..i]).filter(|inner| inner.is_object())?;
         lookup(inner, &path[i + 1..])
     })
-}
-
-/// A fresh `jti` for a client assertion (RFC 7523 §3: never reused): 128 random bits, base64url.
-fn assertion_id() -> String {
-    use base64::Engine as _;
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]
