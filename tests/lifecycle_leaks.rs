@@ -6,6 +6,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use serde_json::json;
@@ -31,7 +32,7 @@ async fn no_token_leaks_into_responses_debug_output_or_logs() {
     let rotated = fx.refresh(&r1).await;
     let r2 = rotated.assert_granted().refresh().to_owned();
     // From here on r1 is spent: nothing may ever show it again.
-    replies.push(fx.refresh(&r1).await); // reuse: the family ends
+    replies.push(fx.refresh(&r1).await); // reuse: the session ends
     replies.push(fx.refresh(&r2).await);
     replies.push(fx.me(&login.access_token).await);
     let second = fx.login(ALICE, ALICE_PASSWORD).await;
@@ -102,7 +103,7 @@ async fn no_token_leaks_into_responses_debug_output_or_logs() {
     // Debug output.
     let service_login = fx
         .tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let debug = [

@@ -10,6 +10,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -75,7 +76,7 @@ fn a_session_costs_the_same_memory_however_often_it_is_refreshed() {
         .clock(ManualClock::at(1_800_000_000));
     let login = || {
         runtime
-            .block_on(tokens.password(ALICE, ALICE_PASSWORD, None, None, None))
+            .block_on(tokens.login(Login::password(ALICE, ALICE_PASSWORD)))
             .unwrap()
     };
     // Warm up: the first calls allocate what stays for the process (the purge schedule, caches).

@@ -16,6 +16,7 @@
 mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tower_api_auth::issuer::Login;
 
 use axum::http::{HeaderName, HeaderValue};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -125,10 +126,7 @@ async fn service(store: impl RefreshStore) -> (TokenService, String) {
     .with_kid("bench");
     let issuer = TokenIssuer::new(signing, "https://auth.bench.test").audience("api");
     let service = TokenService::new(issuer, store).api_keys(keys);
-    let pair = service
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap();
+    let pair = service.login(Login::api_key(&key)).await.unwrap();
     (service, pair.refresh_token.unwrap())
 }
 

@@ -370,7 +370,7 @@ mod issuer {
         .clients(Arc::clone(&clients));
 
         let pair = service
-            .exchange_api_key(&key, Some("tn_a"), None, None)
+            .login(tower_api_auth::issuer::Login::api_key(&key).tenant("tn_a"))
             .await
             .expect("exchanged");
         let refresh = pair.refresh_token.clone().expect("a refresh token");

@@ -10,6 +10,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::sync::Arc;
@@ -41,10 +42,7 @@ async fn user_key(instance: &Instance) -> String {
 
 /// An access token of a new session, exchanged for `key` on `instance`.
 async fn access_token(instance: &Instance, key: &str) -> String {
-    let pair = instance
-        .tokens
-        .exchange_api_key(key, None, None, None)
-        .await;
+    let pair = instance.tokens.login(Login::api_key(key)).await;
     pair.unwrap().access_token
 }
 

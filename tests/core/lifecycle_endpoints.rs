@@ -139,7 +139,7 @@ async fn malformed_bodies_and_content_types() {
     assert!(
         wrong_shape
             .assert_grant_error(400, "invalid_request")
-            .contains("JSON")
+            .contains("`username` must be a string")
     );
     let not_object = fx
         .server
@@ -203,7 +203,7 @@ async fn malformed_bodies_and_content_types() {
 }
 
 #[tokio::test]
-async fn the_layers_error_format_applies_to_the_token_endpoints() {
+async fn the_layers_error_format_applies_to_the_token_endpoints_but_the_oauth_one() {
     let fx = Fixture::with(Options {
         error_format: Some(ErrorFormat::Flat),
         http: true,
@@ -228,9 +228,13 @@ async fn the_layers_error_format_applies_to_the_token_endpoints() {
         .server
         .post_form("/v1/auth/token", "grant_type=device_code")
         .await;
+    // The OAuth token endpoint speaks RFC 6749 §5.2, which OAuth client libraries read, whatever
+    // the API's own error format.
     assert_eq!(unsupported.status, 400);
-    assert_eq!(unsupported.json()["error"], "unsupported_grant_type");
-    assert!(unsupported.json()["message"].is_string());
+    assert_eq!(
+        unsupported.json(),
+        json!({ "error": "unsupported_grant_type", "error_description": "The grant type is not supported" })
+    );
     let client = fx
         .server
         .post("/v1/auth/token")
@@ -320,7 +324,9 @@ async fn a_failing_store_answers_503_never_401_or_400() {
     ];
     for (what, reply) in &replies {
         assert_eq!(reply.status, 503, "{what}: {}", reply.text);
-        assert_eq!(reply.json()["error"]["code"], "auth_unavailable", "{what}");
+        let body = reply.json();
+        let code = body["error"].get("code").unwrap_or(&body["error"]);
+        assert_eq!(code, "auth_unavailable", "{what}");
         assert_eq!(reply.header("www-authenticate"), None, "{what}");
         assert_eq!(reply.header("cache-control"), Some("no-store"), "{what}");
         reply.assert_no_leak("refresh store is down");
@@ -494,9 +500,24 @@ async fn grant_errors_render_in_every_error_format_as_the_cores_own_did() {
             .await;
         assert_eq!(too_large.status, 413, "{format:?}");
         assert_eq!(too_large.header("www-authenticate"), None, "{format:?}");
+        // The token endpoint's errors are RFC 6749 §5.2 in every format of the API.
+        assert_eq!(
+            client.json(),
+            json!({ "error": "invalid_client", "error_description": "Client authentication failed" }),
+            "{format:?}"
+        );
+        assert_eq!(
+            too_large.json(),
+            json!({ "error": "request_too_large", "error_description": "The request body is too large" }),
+            "{format:?}"
+        );
+        // The others render in the API's format.
+        let too_large = fx
+            .server
+            .post_json("/v1/auth/refresh", &json!({ "password": "x".repeat(300) }))
+            .await;
+        assert_eq!(too_large.status, 413, "{format:?}");
         if format == ErrorFormat::Problem {
-            assert_eq!(client.json()["title"], "Client authentication failed");
-            assert_eq!(client.json()["status"], 401);
             assert_eq!(too_large.json()["title"], "The request body is too large");
             assert_eq!(too_large.json()["code"], "request_too_large");
         }
@@ -524,7 +545,7 @@ async fn grant_errors_render_in_every_error_format_as_the_cores_own_did() {
         .form("grant_type=client_credentials")
         .send()
         .await;
-    reply.assert_error(401, "invalid_client");
+    reply.assert_grant_error(401, "invalid_client");
     assert_eq!(
         reply.header("www-authenticate"),
         Some(r#"Basic realm="billing""#)

@@ -7,6 +7,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::sync::Arc;
@@ -509,7 +510,7 @@ async fn client_credentials_in_the_body_or_basic() {
         .send()
         .await;
     for reply in [&wrong_secret, &wrong_basic, &unknown, &broken] {
-        reply.assert_error(401, "invalid_client");
+        reply.assert_grant_error(401, "invalid_client");
         assert_eq!(reply.header("cache-control"), Some("no-store"));
         let challenge = reply.header("www-authenticate").expect("a challenge");
         assert!(challenge.starts_with("Basic"), "{challenge}");
@@ -772,10 +773,7 @@ async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
             .api_keys(tower_api_auth::api_key::ApiKeys::from_shared(keys.clone()))
             .clock(clock.clone()),
     );
-    let pair = tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap();
+    let pair = tokens.login(Login::api_key(&key)).await.unwrap();
     let next = tokens
         .refresh(pair.refresh_token.as_deref().unwrap(), None)
         .await
@@ -803,10 +801,7 @@ async fn an_exchanged_sessions_lives_and_dies_with_its_api_key() {
         .with_record(|r| r.with_expires_at(clock.now() + 2))
         .into_parts();
     keys.insert(record);
-    let pair = tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap();
+    let pair = tokens.login(Login::api_key(&key)).await.unwrap();
     clock.advance(Duration::from_secs(2));
     let refused = tokens
         .refresh(pair.refresh_token.as_deref().unwrap(), None)

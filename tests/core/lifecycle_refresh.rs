@@ -6,6 +6,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::collections::HashSet;
@@ -23,7 +24,7 @@ use common::lifecycle::*;
 use common::now;
 
 #[tokio::test]
-async fn rotation_then_reuse_revokes_the_whole_family() {
+async fn rotation_then_reuse_revokes_the_whole_session() {
     let fx = Fixture::start().await;
     let first = fx.login(ALICE, ALICE_PASSWORD).await;
     let second = fx.refresh(first.refresh()).await.assert_granted();
@@ -256,7 +257,7 @@ async fn racing_refreshes_over_http_have_one_winner() {
     }
     assert_eq!(winners.len(), 1, "exactly one refresh wins");
     assert_eq!(losers, 31);
-    // The losers presented a spent token: reuse was detected and the family revoked, so the
+    // The losers presented a spent token: reuse was detected and the session revoked, so the
     // winner's new pair is dead too.
     let winner = &winners[0];
     fx.refresh(winner.refresh())
@@ -271,7 +272,7 @@ async fn racing_refreshes_on_the_service_have_one_winner() {
     let store = TestStore::new();
     let tokens = Arc::new(TokenService::new(hs256_issuer(), store.clone()).passwords(Users::new()));
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let refresh_token: Arc<str> = login.refresh_token.clone().unwrap().into();
@@ -351,11 +352,11 @@ async fn a_hundred_thousand_refreshes_leave_the_store_the_same_size() {
         .passwords(Users::new())
         .clock(clock.clone());
     let other = tokens
-        .password(BOB, BOB_PASSWORD, None, None, None)
+        .login(Login::password(BOB, BOB_PASSWORD))
         .await
         .unwrap();
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let session_id = login.session_id.clone().unwrap();
@@ -392,7 +393,7 @@ async fn ended_and_expired_sessions_are_purged_without_another_login() {
         .session_ttl(Duration::from_secs(3_600))
         .idle_timeout(Duration::from_secs(600))
         .clock(clock.clone());
-    let login = |user, password| tokens.password(user, password, None, None, None);
+    let login = |user, password| tokens.login(Login::password(user, password));
     let ended = login(ALICE, ALICE_PASSWORD).await.unwrap();
     let idle = login(ALICE, ALICE_PASSWORD).await.unwrap();
     let kept = login(BOB, BOB_PASSWORD).await.unwrap();
@@ -536,7 +537,7 @@ async fn with_a_reuse_interval_concurrent_refreshes_all_get_the_one_successor() 
     let (store, clock) = (TestStore::new(), ManualClock::at(1_800_000_000));
     let tokens = service_with(store.clone(), &clock, Duration::from_secs(2));
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let first = login.refresh_token.clone().unwrap();
@@ -601,7 +602,7 @@ async fn without_a_reuse_interval_concurrent_refreshes_have_one_winner_and_end_t
     let (store, clock) = (TestStore::new(), ManualClock::at(1_800_000_000));
     let tokens = service_with(store.clone(), &clock, Duration::ZERO);
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let winners = race(&tokens, login.refresh_token.as_deref().unwrap()).await;
@@ -663,14 +664,12 @@ async fn the_reuse_interval_forgives_only_the_token_just_replaced_and_only_for_i
         .assert_grant_error(400, "invalid_grant");
     fx.me(&third.access_token).await.assert_revoked();
 
-    // A forged token of a live session's previous generation opens nothing: reuse.
+    // A token of the previous generation with a made-up secret — made by someone who holds the
+    // session's key, which only its real tokens carry — opens no successor: reuse.
     let login = fx.login(BOB, BOB_PASSWORD).await;
     let next = fx.refresh(login.refresh()).await.assert_granted();
-    let forged = format!(
-        "{}{}",
-        &login.refresh()[..login.refresh().len() - 43],
-        "F".repeat(43)
-    );
+    let key = login.refresh().rsplit('_').next().unwrap();
+    let forged = format!("rt_0_{}_{key}", "F".repeat(43));
     fx.refresh(&forged)
         .await
         .assert_grant_error(400, "invalid_grant");

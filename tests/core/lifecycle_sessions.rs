@@ -31,8 +31,16 @@ async fn absolute_session_lifetime_is_not_extended_by_rotation() {
     let session = fx.store.last_session();
     assert_eq!(session.created_at, fx.now());
     assert_eq!(session.expires_at - session.created_at, 2);
+    // No access token outlives its session: 2 s left, not the 15 minutes of an access token.
+    assert_eq!(login.body["expires_in"], 2);
+    assert_eq!(payload(&login.access_token)["exp"], session.expires_at);
     fx.clock.advance(Duration::from_secs(1)); // 1 s after login: alive
     let rotated = fx.refresh(login.refresh()).await.assert_granted();
+    assert_eq!(
+        rotated.body["expires_in"], 1,
+        "a refresh near the end gets what is left"
+    );
+    assert_eq!(payload(&rotated.access_token)["exp"], session.expires_at);
     fx.clock.advance(Duration::from_secs(1)); // 2 s after login: over, rotation or not
     let late = fx.refresh(rotated.refresh()).await;
     late.assert_grant_error(400, "invalid_grant");

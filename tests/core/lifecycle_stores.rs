@@ -318,7 +318,7 @@ async fn an_apps_own_stores_drive_the_token_endpoints() {
         .form("grant_type=client_credentials")
         .send()
         .await;
-    wrong.assert_error(401, "invalid_client");
+    wrong.assert_grant_error(401, "invalid_client");
     assert_eq!(
         wrong.header("www-authenticate"),
         Some(r#"Basic realm="token""#)

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tower_api_auth::issuer::Login;
 
 use serde_json::{Value, json};
 use tower_api_auth::Tenant;
@@ -189,11 +190,7 @@ pub async fn logout_propagation(a: &Instance, b: &Instance) -> Duration {
     let api_key = key(a, "read").await;
     let mut delays = Vec::new();
     for _ in 0..20 {
-        let pair = a
-            .tokens
-            .exchange_api_key(&api_key, None, None, None)
-            .await
-            .unwrap();
+        let pair = a.tokens.login(Login::api_key(&api_key)).await.unwrap();
         let token = pair.access_token;
         assert_eq!(b.server.get("/me").bearer(&token).send().await.status, 200);
         let logout = a.server.post("/v1/auth/logout").bearer(&token).send().await;
@@ -285,11 +282,7 @@ pub async fn key_revocation_propagation(
 /// session is over everywhere.
 pub async fn refresh_race(a: &Instance, b: &Instance) {
     let api_key = key(a, "read").await;
-    let pair = a
-        .tokens
-        .exchange_api_key(&api_key, None, None, None)
-        .await
-        .unwrap();
+    let pair = a.tokens.login(Login::api_key(&api_key)).await.unwrap();
     let refresh_token = pair.refresh_token.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
@@ -392,10 +385,7 @@ pub async fn lifetimes_hold(store: impl RefreshStore) {
     };
 
     // Idle past the timeout: over.
-    let idle = tokens
-        .exchange_api_key(&key, None, None, None)
-        .await
-        .unwrap();
+    let idle = tokens.login(Login::api_key(&key)).await.unwrap();
     clock.advance(Duration::from_secs(60));
     let refused = refresh(idle.refresh_token.unwrap()).await.unwrap_err();
     assert_eq!(
@@ -406,7 +396,7 @@ pub async fn lifetimes_hold(store: impl RefreshStore) {
 
     // Refreshed every 50 s: alive until the absolute end, never after.
     let mut token = tokens
-        .exchange_api_key(&key, None, None, None)
+        .login(Login::api_key(&key))
         .await
         .unwrap()
         .refresh_token

@@ -5,6 +5,7 @@
 //! `cargo bench --bench issuer -- --noplot`
 
 use std::time::Duration;
+use tower_api_auth::issuer::Login;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower_api_auth::{
@@ -53,12 +54,12 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("issuer_{name}"));
         group.bench_function("issue_pair", |b| {
             b.iter(|| {
-                rt.block_on(service.exchange_api_key(&api_key, None, None, None))
+                rt.block_on(service.login(Login::api_key(&api_key)))
                     .unwrap()
             });
         });
         let mut refresh_token = rt
-            .block_on(service.exchange_api_key(&api_key, None, None, None))
+            .block_on(service.login(Login::api_key(&api_key)))
             .unwrap()
             .refresh_token
             .unwrap();

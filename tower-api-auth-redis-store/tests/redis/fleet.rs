@@ -4,6 +4,7 @@
 //! refreshes and logouts until it is back, then everything works again without a restart.
 
 use std::time::Duration;
+use tower_api_auth::issuer::Login;
 
 use serde_json::json;
 use tower_api_auth_redis_store::RedisStore;
@@ -46,11 +47,7 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
     let keys = postgres().await;
     let a = Setup::default().start(redis.clone(), redis, keys).await;
     let api_key = key(&a, "read").await;
-    let pair = a
-        .tokens
-        .exchange_api_key(&api_key, None, None, None)
-        .await
-        .unwrap();
+    let pair = a.tokens.login(Login::api_key(&api_key)).await.unwrap();
     let refresh_token = pair.refresh_token.unwrap();
 
     proxy.cut();

@@ -4,6 +4,7 @@
 //! refresh token. Redis must run at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`): a missing
 //! server fails these tests. Redis 7.0 or later: the expiry checks read `EXPIRETIME`.
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::future::Future;
@@ -482,7 +483,7 @@ async fn calls_fail_promptly_while_redis_is_cut_off_and_recover_after() {
     let store = store_at(&proxy.url_through(&redis_url()), &prefix).await;
     let tokens = TokenService::new(hs256_issuer(), store.clone()).passwords(Users::new());
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let sid = login.session_id.clone().unwrap();
@@ -584,7 +585,7 @@ async fn racing_refreshes_on_two_services_have_one_winner() {
     .map(|store| Arc::new(TokenService::new(hs256_issuer(), store).passwords(Users::new())))
     .collect();
     let login = services[0]
-        .password(ALICE, ALICE_PASSWORD, None, None, None)
+        .login(Login::password(ALICE, ALICE_PASSWORD))
         .await
         .unwrap();
     let refresh_token: Arc<str> = login.refresh_token.clone().unwrap().into();
@@ -624,7 +625,7 @@ async fn redis_never_holds_a_refresh_token() {
         .reuse_interval(Duration::from_secs(60))
         .revocation_store(RevocationFeed::builder(store.clone()).start());
     let login = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, Some("laptop"))
+        .login(Login::password(ALICE, ALICE_PASSWORD).session_id("laptop"))
         .await
         .unwrap();
     let mut issued = vec![login.refresh_token.clone().unwrap()];
@@ -634,7 +635,7 @@ async fn redis_never_holds_a_refresh_token() {
     let again = tokens.refresh(&issued[0], None).await.unwrap();
     assert_eq!(again.refresh_token, next.refresh_token);
     let second = tokens
-        .password(ALICE, ALICE_PASSWORD, None, None, Some("phone"))
+        .login(Login::password(ALICE, ALICE_PASSWORD).session_id("phone"))
         .await
         .unwrap();
     issued.push(second.refresh_token.clone().unwrap());

@@ -5,6 +5,7 @@
 //! until it is back, then everything works again without a restart and no session is lost.
 
 use std::time::Duration;
+use tower_api_auth::issuer::Login;
 
 use serde_json::json;
 use tower_api_auth_tests::fleet::{
@@ -62,11 +63,7 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
     };
     let a = setup.start(store.clone(), store.clone(), store).await;
     let api_key = key(&a, "read").await;
-    let pair = a
-        .tokens
-        .exchange_api_key(&api_key, None, None, None)
-        .await
-        .unwrap();
+    let pair = a.tokens.login(Login::api_key(&api_key)).await.unwrap();
     let refresh_token = pair.refresh_token.unwrap();
 
     proxy.cut();

@@ -1,6 +1,7 @@
 //! The SQL stores against real servers: a PostgreSQL store cut off mid-run fails fast and recovers
 //! by itself without losing a session; no table holds a plaintext secret; migrations run twice.
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::time::{Duration, Instant};
@@ -100,7 +101,7 @@ async fn postgres_down_fails_fast_and_recovers_without_losing_sessions() {
     let tokens = service(store.clone());
     let key = api_key(&store).await;
     let login = tokens
-        .exchange_api_key(&key, Some("tn_a"), None, None)
+        .login(Login::api_key(&key).tenant("tn_a"))
         .await
         .expect("login");
     let refresh_token = login.refresh_token.expect("a refresh token");
@@ -171,7 +172,7 @@ impl Secrets {
         let tokens = service(store.clone());
         let key = api_key(store).await;
         let login = tokens
-            .exchange_api_key(&key, Some("tn_a"), None, None)
+            .login(Login::api_key(&key).tenant("tn_a"))
             .await
             .expect("login");
         let first = login.refresh_token.expect("a refresh token");
@@ -197,12 +198,12 @@ impl Secrets {
         let mut secrets = Vec::new();
         for plaintext in [&key, &first, &second, &secret] {
             secrets.push(plaintext.clone());
-            // The secret part alone (after the last `_`), and the refresh family (the part that
-            // names the session without being its id).
+            // The secret part alone (after the last `_`); of a refresh token, its generation's
+            // secret and its session key (the part that names the session without being its id).
             let parts: Vec<&str> = plaintext.split('_').collect();
             secrets.push(parts[parts.len() - 1].to_owned());
             if plaintext.starts_with("rt_") {
-                secrets.push(parts[1].to_owned());
+                secrets.push(parts[2].to_owned());
             }
         }
         Self(secrets)

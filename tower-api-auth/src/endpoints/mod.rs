@@ -13,4 +13,7 @@ mod token;
 
 pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 #[cfg(feature = "issuer")]
-pub use token::{DEFAULT_BODY_LIMIT, TokenEndpoints};
+pub use token::{
+    DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, RequestField, ResponseShape, TokenEndpoints,
+    TokenEndpointsConfig, TokenField, TokenRoute,
+};

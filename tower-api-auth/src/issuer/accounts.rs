@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+#[cfg(doc)]
+use crate::issuer::TokenResponse;
 use crate::issuer::dyn_stores::BoxFuture;
 use crate::issuer::signing::is_registered_claim;
 use crate::scope::Scopes;
@@ -37,6 +39,9 @@ pub struct Account {
     /// The app's claims for every access token of the user's sessions (never a
     /// [registered claim](crate::issuer::REGISTERED_CLAIMS)).
     pub claims: Map<String, Value>,
+    /// What the login answer shows of the user (the `user` field of a shaped answer, e.g.
+    /// `{"id":…,"email":…}`); never put in a token.
+    pub user: Option<Value>,
 }
 
 impl Account {
@@ -47,7 +52,18 @@ impl Account {
             scopes,
             tenants: Vec::new(),
             claims: Map::new(),
+            user: None,
         }
+    }
+
+    /// Sets what the login answer shows of the user: [`TokenResponse::user`], which the token
+    /// endpoints show as the `user` field of an answer shaped to have one.
+    /// It is the app's object, shown as given, and only in the answer of the login that verified
+    /// the account (refreshes have no account to show).
+    #[must_use]
+    pub fn with_user(mut self, user: impl Into<Value>) -> Self {
+        self.user = Some(user.into());
+        self
     }
 
     /// Sets the tenants.

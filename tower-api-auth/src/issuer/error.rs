@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::StatusCode;
+use serde::Deserialize;
 
 use crate::error::{AuthError, AuthErrorKind};
 use crate::store::StoreError;
@@ -12,7 +13,8 @@ use crate::store::StoreError;
 /// What went wrong at the token service, as a closed set of stable codes.
 ///
 /// The enum is `non_exhaustive`: new failures may be added in minor releases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum GrantErrorKind {
     /// The request is malformed: a missing parameter, an unreadable body (400 `invalid_request`).
@@ -30,6 +32,7 @@ pub enum GrantErrorKind {
     RequestTooLarge,
     /// A store (users, refresh tokens, API keys, clients) could not answer (503
     /// `auth_unavailable`): nothing was spent or ended, the client may retry.
+    #[serde(rename = "auth_unavailable")]
     Unavailable,
     /// The service is misconfigured, e.g. its key cannot sign (500 `misconfigured`).
     Misconfigured,
@@ -85,6 +88,37 @@ impl fmt::Display for GrantErrorKind {
     }
 }
 
+/// Why a grant failed, finer than its [`GrantErrorKind`] (all of these are `invalid_grant`): what
+/// an app answering a wrong password with `401 invalid_credentials` tells apart from a refresh
+/// token that is spent. The token endpoints' failures can be shaped per cause.
+///
+/// The enum is `non_exhaustive`: new causes may be added in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GrantCause {
+    /// The username or password is wrong (or the user is unknown: the two are not told apart).
+    WrongPassword,
+    /// The API key is invalid, expired, disabled or revoked.
+    InvalidApiKey,
+    /// The refresh token is malformed, unknown, spent, expired or its session ended.
+    InvalidRefreshToken,
+    /// The account or key does not hold the tenant asked for.
+    TenantNotGranted,
+}
+
+impl GrantCause {
+    /// The stable machine-readable name, e.g. `"wrong_password"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::WrongPassword => "wrong_password",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::TenantNotGranted => "tenant_not_granted",
+        }
+    }
+}
+
 /// A token-service failure: a [`GrantErrorKind`] and a client-facing message.
 ///
 /// `AuthError::from` turns it into the core's error (the token endpoints do so), which every
@@ -103,6 +137,7 @@ impl fmt::Display for GrantErrorKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct GrantError {
     kind: GrantErrorKind,
+    cause: Option<GrantCause>,
     message: Cow<'static, str>,
 }
 
@@ -111,8 +146,21 @@ impl GrantError {
     pub fn new(kind: GrantErrorKind) -> Self {
         Self {
             kind,
+            cause: None,
             message: Cow::Borrowed(kind.default_message()),
         }
+    }
+
+    /// Says why, finer than the kind.
+    #[must_use]
+    pub fn with_cause(mut self, cause: GrantCause) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// Why, finer than the kind, when the service knows.
+    pub fn cause(&self) -> Option<GrantCause> {
+        self.cause
     }
 
     /// Replaces the message. Messages are shown to clients: never put request data or secrets in one.
@@ -158,6 +206,7 @@ impl fmt::Debug for GrantError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrantError")
             .field("code", &self.code())
+            .field("cause", &self.cause)
             .field("message", &self.message())
             .finish()
     }

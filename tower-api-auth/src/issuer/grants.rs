@@ -6,10 +6,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::AuthErrorKind;
-use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
+use crate::issuer::accounts::Account;
+use crate::issuer::error::{GrantCause, GrantError, GrantErrorKind, grant_error};
+use crate::issuer::login::{Login, LoginCredential};
 use crate::issuer::response::TokenResponse;
 use crate::issuer::service::TokenService;
-use crate::issuer::sessions::NewSession;
+use crate::issuer::sessions::{NewSession, slot_for};
 use crate::issuer::signing::{AccessGrant, is_registered_claim};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -46,29 +48,102 @@ fn pick_tenant(
         None => Ok(held.to_vec()),
         Some(wanted) => match held.iter().find(|t| t.as_str() == wanted) {
             Some(t) => Ok(vec![t.clone()]),
-            None => Err(grant_error(GrantErrorKind::InvalidGrant, refusal)),
+            None => Err(grant_error(GrantErrorKind::InvalidGrant, refusal)
+                .with_cause(GrantCause::TenantNotGranted)),
         },
     }
 }
 
+/// What logins that may share an access token have in common: the session name when one is
+/// chosen (it is already scoped to the subject), otherwise everything the token says.
+fn reuse_key(new: &NewSession, slot: Option<&str>) -> String {
+    match slot {
+        Some(slot) => format!("slot\0{slot}"),
+        None => {
+            let tenants: Vec<&str> = new.tenants.iter().map(Tenant::as_str).collect();
+            format!(
+                "subject\0{}\0{}\0{}\0{}",
+                new.subject,
+                new.api_key_id.as_deref().unwrap_or_default(),
+                tenants.join(" "),
+                new.scopes
+            )
+        }
+    }
+}
+
 impl TokenService {
-    /// Password grant. `tenant` picks one of the account's tenants; the tokens then name it alone.
-    pub async fn password(
-        &self,
-        username: &str,
-        password: &str,
-        tenant: Option<&str>,
-        scope: Option<&str>,
-        session_id: Option<&str>,
-    ) -> Result<TokenResponse, GrantError> {
+    /// Starts a session: checks the [`Login`]'s credential (a password through the
+    /// [`PasswordVerifier`](crate::issuer::PasswordVerifier), an API key through the key store, or
+    /// an [`Account`] the app verified itself) and answers with the session's first pair — or, with
+    /// [`reuse_access_tokens`](Self::reuse_access_tokens), the access token a previous login of the
+    /// same kind still holds.
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_api_auth::issuer::{Account, Login, MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+    /// use tower_api_auth::{Algorithm, scope::Scopes};
+    ///
+    /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    /// let tokens = TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new());
+    /// // The app checked a magic link itself; the session is like any other.
+    /// let account = Account::new("user_42", Scopes::parse("read write").unwrap());
+    /// let pair = tokens.login(Login::account(account).scope("read")).await.unwrap();
+    /// assert_eq!(pair.scope, "read");
+    /// let next = tokens.refresh(pair.refresh_token.as_deref().unwrap(), None).await.unwrap();
+    /// assert_ne!(next.refresh_token, pair.refresh_token, "rotated");
+    /// # }
+    /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() {}
+    /// ```
+    pub async fn login(&self, login: Login<'_>) -> Result<TokenResponse, GrantError> {
         let now = self.begin().await;
+        let Login {
+            credential,
+            tenant,
+            scope,
+            session_id,
+        } = login;
+        let (new, user) = match credential {
+            LoginCredential::Password { username, password } => {
+                let account = self.verify_password(username, password).await?;
+                self.account_session(account, tenant, scope)?
+            }
+            LoginCredential::Account(account) => self.account_session(account, tenant, scope)?,
+            LoginCredential::ApiKey(api_key) => (
+                self.api_key_session(api_key, tenant, scope, now).await?,
+                None,
+            ),
+        };
+        let slot = slot_for(&new.subject, session_id)?;
+        let mut answer = match &self.reusable {
+            None => self.start_session(new, slot, now).await?,
+            Some(reusable) => {
+                let key = reuse_key(&new, slot.as_deref());
+                match reusable.get(&key, now, &*self.revocations()) {
+                    Some(kept) => kept,
+                    None => {
+                        let answer = self.start_session(new, slot, now).await?;
+                        reusable.keep(key, &answer);
+                        answer
+                    }
+                }
+            }
+        };
+        answer.user = user;
+        Ok(answer)
+    }
+
+    async fn verify_password(&self, username: &str, password: &str) -> Result<Account, GrantError> {
         let verifier = self.passwords.as_ref().ok_or_else(|| {
             grant_error(
                 GrantErrorKind::UnsupportedGrantType,
                 "The password grant is not enabled",
             )
         })?;
-        let account = verifier
+        verifier
             .verify(username, password)
             .await
             .map_err(|e| GrantError::unavailable(&e))?
@@ -77,7 +152,17 @@ impl TokenService {
                     GrantErrorKind::InvalidGrant,
                     "The username or password is wrong",
                 )
-            })?;
+                .with_cause(GrantCause::WrongPassword)
+            })
+    }
+
+    /// The session of a verified account, and what its login answer shows of the user.
+    fn account_session(
+        &self,
+        account: Account,
+        tenant: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<(NewSession, Option<Value>), GrantError> {
         let tenants = pick_tenant(
             &account.tenants,
             tenant,
@@ -92,19 +177,18 @@ impl TokenService {
             api_key_id: None,
             not_after: None,
         };
-        self.start_session(new, session_id, now).await
+        Ok((new, account.user))
     }
 
-    /// API-key exchange: the key's scopes (narrowed by `scope`) and tenants carry into the tokens,
-    /// which name the key (`api_key_id`). `tenant` picks one of the key's tenants.
-    pub async fn exchange_api_key(
+    /// The session of an API-key exchange: the key's scopes (narrowed by `scope`) and tenants
+    /// carry into the tokens, which name the key (`api_key_id`).
+    async fn api_key_session(
         &self,
         api_key: &str,
         tenant: Option<&str>,
         scope: Option<&str>,
-        session_id: Option<&str>,
-    ) -> Result<TokenResponse, GrantError> {
-        let now = self.begin().await;
+        now: u64,
+    ) -> Result<NewSession, GrantError> {
         let api_keys = self.api_keys.as_ref().ok_or_else(|| {
             grant_error(
                 GrantErrorKind::UnsupportedGrantType,
@@ -119,6 +203,7 @@ impl TokenService {
                     GrantErrorKind::InvalidGrant,
                     "The API key is invalid, expired or revoked",
                 )
+                .with_cause(GrantCause::InvalidApiKey)
             }
         })?;
         let tenants = pick_tenant(
@@ -136,17 +221,16 @@ impl TokenService {
                 Some((name.clone(), Value::String(value.clone())))
             })
             .collect();
-        // The session lives only as long as the key: it is re-checked on every refresh and the
-        // session cannot outlast the key's expiry.
-        let new = NewSession {
+        // The session lives only as long as the key: it is re-checked on every refresh, and
+        // neither the session nor any of its access tokens outlast the key's expiry.
+        Ok(NewSession {
             subject: Arc::from(record.principal()),
             scopes,
             tenants,
             claims,
             api_key_id: Some(record.key_id.clone()),
             not_after: record.expires_at,
-        };
-        self.start_session(new, session_id, now).await
+        })
     }
 
     /// Client-credentials grant (RFC 6749 §4.4): an access token, no refresh token.
@@ -184,6 +268,9 @@ impl TokenService {
             refresh_token: None,
             scope: scopes.to_string(),
             session_id: None,
+            expires_at: access.expires_at,
+            user: None,
+            token_id: access.token_id,
         })
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! * [`TokenIssuer`] signs RFC 9068 access tokens with a [`SigningKey`]; its
 //!   [`validator`](TokenIssuer::validator) accepts them with no glue code.
-//! * Refresh tokens are opaque (`rt_<family>_<generation>_<256-bit secret>`), stored only as
+//! * Refresh tokens are opaque (`rt_<generation>_<256-bit secret>_<256-bit session key>`), stored only as
 //!   hashes in a [`RefreshStore`](crate::store::RefreshStore), and single use: each refresh rotates the token and returns a new
 //!   pair. The tokens of one login form a session, of which the store keeps one record holding
 //!   only the current token's hash, so a session costs the same memory however often it is
@@ -27,18 +27,21 @@ mod accounts;
 mod dyn_stores;
 mod error;
 mod grants;
+mod login;
 mod memory;
 mod response;
+mod reuse;
 mod service;
 mod sessions;
 mod signing;
 mod token;
 
 pub use accounts::{Account, PasswordVerifier};
-pub use error::{GrantError, GrantErrorKind};
+pub use error::{GrantCause, GrantError, GrantErrorKind};
+pub use login::Login;
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use response::TokenResponse;
-pub use service::{DEFAULT_SESSION_TTL, TokenService};
+pub use service::{DEFAULT_SESSION_TTL, RefreshPolicy, TokenService};
 pub use signing::{
     AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,
 };

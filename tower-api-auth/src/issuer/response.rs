@@ -22,6 +22,17 @@ pub struct TokenResponse {
     /// The session the tokens belong to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// When the access token expires (unix seconds): never later than what it was issued for (its
+    /// session, the API key it was exchanged for). The token endpoints can show it as RFC 3339.
+    #[serde(skip)]
+    pub expires_at: u64,
+    /// What the login showed of the user ([`Account::with_user`](crate::issuer::Account::with_user)),
+    /// in the answer of a login only.
+    #[serde(skip)]
+    pub user: Option<serde_json::Value>,
+    /// The access token's `jti`.
+    #[serde(skip)]
+    pub(crate) token_id: String,
 }
 
 impl fmt::Debug for TokenResponse {
@@ -35,6 +46,7 @@ impl fmt::Debug for TokenResponse {
             )
             .field("scope", &self.scope)
             .field("session_id", &self.session_id)
-            .finish()
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }

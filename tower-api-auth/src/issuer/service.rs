@@ -13,6 +13,7 @@ use crate::issuer::accounts::{DynPasswordVerifier, PasswordVerifier};
 use crate::issuer::dyn_stores::{DynClientStore, DynRefreshStore, DynRevocationStore};
 use crate::issuer::error::GrantError;
 use crate::issuer::response::TokenResponse;
+use crate::issuer::reuse::ReusableTokens;
 use crate::issuer::signing::{AccessGrant, AccessToken, TokenIssuer};
 use crate::jwt::{JwtOptions, JwtValidator};
 use crate::revocation::MemoryRevocationStore;
@@ -28,7 +29,7 @@ use crate::store::{ClientStore, RefreshStore, RevocationCheck, RevocationStore, 
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
-/// use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+/// use tower_api_auth::issuer::{Login, MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
 /// use tower_api_auth::scope::Scopes;
 /// use tower_api_auth::{Algorithm, AuthLayer, MemoryKeyStore};
 ///
@@ -38,7 +39,7 @@ use crate::store::{ClientStore, RefreshStore, RevocationCheck, RevocationStore, 
 /// let tokens = TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new())
 ///     .api_keys(MemoryKeyStore::from(vec![record]));
 ///
-/// let pair = tokens.exchange_api_key(&key, None, Some("read"), None).await.unwrap();
+/// let pair = tokens.login(Login::api_key(&key).scope("read")).await.unwrap();
 /// assert_eq!(pair.scope, "read");
 /// let next = tokens.refresh(pair.refresh_token.as_deref().unwrap(), None).await.unwrap();
 /// // The first refresh token is spent: presenting it again revokes the whole session.
@@ -66,6 +67,9 @@ pub struct TokenService {
     pub(super) session_ttl: u64,
     pub(super) idle_timeout: Option<u64>,
     pub(super) reuse_interval: u64,
+    pub(super) refresh_policy: RefreshPolicy,
+    /// The access tokens logins hand back while valid, when enabled.
+    pub(super) reusable: Option<ReusableTokens>,
     pub(super) clock: SharedClock,
     /// When the store is next purged (unix seconds).
     next_purge: AtomicU64,
@@ -78,9 +82,33 @@ impl fmt::Debug for TokenService {
             .field("session_ttl", &self.session_ttl)
             .field("idle_timeout", &self.idle_timeout)
             .field("reuse_interval", &self.reuse_interval)
+            .field("refresh_policy", &self.refresh_policy)
+            .field("reuse_access_tokens", &self.reusable.is_some())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
+}
+
+/// What a refresh does with the refresh token it was given: the seeds' two rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefreshPolicy {
+    /// Single use, with reuse detection (RFC 9700 §4.14.2): every refresh answers a new refresh
+    /// token and spends the one presented; presenting a spent one again ends the whole session,
+    /// since either the client or a thief is replaying it. A stolen refresh token is thus good
+    /// for one use at most, and its theft shows. Costs a store write per refresh, and clients
+    /// that lose a refresh answer are logged out (see
+    /// [`reuse_interval`](TokenService::reuse_interval) for a grace).
+    #[default]
+    Rotate,
+    /// One refresh token for the session's whole life (django-rest-framework-simplejwt's
+    /// default, RAG Chats' API): a refresh answers a new access token only, and the same refresh
+    /// token keeps working until the session ends — by its absolute lifetime, its idle timeout,
+    /// logout, revocation or its API key's end. Simpler for clients, but a stolen refresh token
+    /// works for the thief as long as it does for the owner, and nothing detects the theft:
+    /// choose short [session lifetimes](TokenService::session_ttl) with it.
+    Reuse,
 }
 
 /// Revocations outlive the token's `exp` plus leeway by this much.
@@ -111,6 +139,8 @@ impl TokenService {
             session_ttl: DEFAULT_SESSION_TTL.as_secs(),
             idle_timeout: None,
             reuse_interval: 0,
+            refresh_policy: RefreshPolicy::default(),
+            reusable: None,
             clock: crate::clock::system(),
             next_purge: AtomicU64::new(0),
         }
@@ -188,6 +218,36 @@ impl TokenService {
     #[must_use]
     pub fn reuse_interval(mut self, interval: Duration) -> Self {
         self.reuse_interval = interval.as_secs();
+        self
+    }
+
+    /// What a refresh does with the refresh token presented. Default: [`RefreshPolicy::Rotate`].
+    #[must_use]
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.refresh_policy = policy;
+        self
+    }
+
+    /// Logins hand back the access token a previous login of the same kind still holds, instead
+    /// of starting a session each time (the "same token while valid" of APIs whose clients log in
+    /// before every batch of calls):
+    ///
+    /// * a login naming a [`session_id`](crate::issuer::Login::session_id) gets that session's
+    ///   token while it is valid, and a new session (and token) for a name not seen before;
+    /// * a login without one gets the token of the last such login with the same credential
+    ///   subject, tenant and scope.
+    ///
+    /// The credential is checked on every login all the same (a revoked key or a changed password
+    /// is refused at once), the token is handed back only while its session is alive and not
+    /// revoked, with `expires_in` counting down, and without a refresh token: the client keeps the
+    /// one the first answer gave it.
+    ///
+    /// The tokens are kept in this process's memory only (at most 10,000; the least recently used
+    /// goes first), never in a store, so each instance of a fleet hands back its own: two
+    /// instances may answer the same client with two tokens, both valid. Default: off.
+    #[must_use]
+    pub fn reuse_access_tokens(mut self, reuse: bool) -> Self {
+        self.reusable = reuse.then(ReusableTokens::new);
         self
     }
 
@@ -274,17 +334,23 @@ impl TokenService {
         self.token_deadline(now.saturating_add(self.issuer.ttl_secs()))
     }
 
-    /// Signs an access token of `session` with `scopes` at `now`.
+    /// Signs an access token of `session` with `scopes` at `now`, expiring no later than the
+    /// session nor `key_end` (the expiry of the API key it was exchanged for, read anew).
     pub(super) fn sign(
         &self,
         session: &Session,
         scopes: &Scopes,
+        key_end: Option<u64>,
         now: u64,
     ) -> Result<AccessToken, GrantError> {
         let mut grant = AccessGrant::new(session.subject.clone(), scopes.clone())
             .with_tenants(session.tenants.clone())
             .with_session(session.id.clone())
-            .with_claims(session.claims.clone());
+            .with_claims(session.claims.clone())
+            // An access token never outlives its session (nor, so, the key it was exchanged for).
+            .with_not_after(Some(
+                key_end.map_or(session.expires_at, |end| end.min(session.expires_at)),
+            ));
         grant.client_id = session.client_id.clone();
         grant.api_key_id = session.api_key_id.clone();
         self.issuer.issue(&grant, now)
@@ -295,15 +361,18 @@ impl TokenService {
         session: &Session,
         access: AccessToken,
         scopes: &Scopes,
-        refresh_token: String,
+        refresh_token: Option<String>,
     ) -> TokenResponse {
         TokenResponse {
             access_token: access.token,
             token_type: "Bearer",
             expires_in: access.expires_in,
-            refresh_token: Some(refresh_token),
+            refresh_token,
             scope: scopes.to_string(),
             session_id: Some(session.id.to_string()),
+            expires_at: access.expires_at,
+            user: None,
+            token_id: access.token_id,
         }
     }
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::AuthErrorKind;
-use crate::identity::Identity;
-use crate::issuer::error::{GrantError, GrantErrorKind, grant_error};
+use crate::identity::{AuthMethod, Identity};
+use crate::issuer::error::{GrantCause, GrantError, GrantErrorKind, grant_error};
 use crate::issuer::grants::narrow;
 use crate::issuer::response::TokenResponse;
-use crate::issuer::service::TokenService;
+use crate::issuer::service::{RefreshPolicy, TokenService};
 use crate::issuer::token::{NewRefreshToken, RefreshToken};
 use crate::scope::Scopes;
 use crate::store::{Grace, Rotation, Session, StoredSession};
@@ -30,7 +30,10 @@ pub(super) struct NewSession {
 
 /// Turns a client-chosen session id into a slot scoped to the subject, so that two users choosing
 /// the same id never touch each other's sessions.
-fn slot_for(subject: &str, chosen: Option<&str>) -> Result<Option<Arc<str>>, GrantError> {
+pub(super) fn slot_for(
+    subject: &str,
+    chosen: Option<&str>,
+) -> Result<Option<Arc<str>>, GrantError> {
     let Some(chosen) = chosen else {
         return Ok(None);
     };
@@ -53,6 +56,7 @@ fn invalid_refresh() -> GrantError {
         GrantErrorKind::InvalidGrant,
         "The refresh token is invalid, expired or revoked",
     )
+    .with_cause(GrantCause::InvalidRefreshToken)
 }
 
 /// How a presented token stands against its session's record.
@@ -67,7 +71,9 @@ enum Standing<'s> {
 }
 
 fn standing<'s>(stored: &'s StoredSession, presented: &RefreshToken<'_>, now: u64) -> Standing<'s> {
-    if presented.generation == stored.generation && presented.hash == stored.current {
+    // The hash covers the whole token, generation included. (Under `RefreshPolicy::Reuse` the
+    // stored generation counts the refreshes while the token keeps its own: the hash decides.)
+    if presented.hash == stored.current {
         return Standing::Current;
     }
     let successor = stored
@@ -87,10 +93,9 @@ impl TokenService {
     pub(super) async fn start_session(
         &self,
         new: NewSession,
-        chosen_session: Option<&str>,
+        slot: Option<Arc<str>>,
         now: u64,
     ) -> Result<TokenResponse, GrantError> {
-        let slot = slot_for(&new.subject, chosen_session)?;
         let expires_at = now.saturating_add(self.session_ttl);
         let first = NewRefreshToken::first();
         let session = Session::new(
@@ -105,7 +110,7 @@ impl TokenService {
         .with_slot(slot)
         .with_idle_timeout(self.idle_timeout)
         .with_claims(new.claims);
-        let access = self.sign(&session, &new.scopes, now)?;
+        let access = self.sign(&session, &new.scopes, None, now)?;
         let replaced = self
             .store
             .start(session.clone(), first.hash)
@@ -118,7 +123,12 @@ impl TokenService {
                 .await
                 .map_err(|e| GrantError::unavailable(&e))?;
         }
-        Ok(Self::respond(&session, access, &new.scopes, first.token))
+        Ok(Self::respond(
+            &session,
+            access,
+            &new.scopes,
+            Some(first.token),
+        ))
     }
 
     /// Refresh grant: rotates `refresh_token` and returns a new pair. `scope` may narrow the
@@ -151,31 +161,48 @@ impl TokenService {
             match standing(&stored, &presented, now) {
                 Standing::Current => {
                     let scopes = narrow(&session.scopes, scope)?;
-                    self.check_origin(session, now).await?;
-                    let next = presented.successor().ok_or_else(invalid_refresh)?;
-                    let access = self.sign(session, &scopes, now)?;
-                    let grace = (self.reuse_interval > 0).then(|| {
-                        Grace::new(
-                            presented.seal(&next),
-                            now.saturating_add(self.reuse_interval),
-                        )
-                    });
-                    let rotation = Rotation::new(stored.generation, presented.hash, next.hash, now)
-                        .with_grace(grace);
+                    let key_end = self.check_origin(session, now).await?;
+                    let access = self.sign(session, &scopes, key_end, now)?;
+                    let (rotation, next) = match self.refresh_policy {
+                        RefreshPolicy::Rotate => {
+                            let next = presented.successor().ok_or_else(invalid_refresh)?;
+                            let grace = (self.reuse_interval > 0).then(|| {
+                                Grace::new(
+                                    presented.seal(&next),
+                                    now.saturating_add(self.reuse_interval),
+                                )
+                            });
+                            let rotation =
+                                Rotation::new(stored.generation, presented.hash, next.hash, now)
+                                    .with_grace(grace);
+                            (rotation, Some(next.token))
+                        }
+                        // The same token stays current; the write records the use for the idle
+                        // timeout, and fails if the session ended meanwhile.
+                        RefreshPolicy::Reuse => (
+                            Rotation::new(stored.generation, presented.hash, presented.hash, now),
+                            None,
+                        ),
+                    };
                     let committed = self
                         .store
                         .rotate(&session_id, rotation)
                         .await
                         .map_err(|e| GrantError::unavailable(&e))?;
                     if committed {
-                        return Ok(Self::respond(session, access, &scopes, next.token));
+                        return Ok(Self::respond(session, access, &scopes, next));
                     }
                 }
                 Standing::Retried(successor) => {
                     let scopes = narrow(&session.scopes, scope)?;
-                    self.check_origin(session, now).await?;
-                    let access = self.sign(session, &scopes, now)?;
-                    return Ok(Self::respond(session, access, &scopes, successor.token));
+                    let key_end = self.check_origin(session, now).await?;
+                    let access = self.sign(session, &scopes, key_end, now)?;
+                    return Ok(Self::respond(
+                        session,
+                        access,
+                        &scopes,
+                        Some(successor.token),
+                    ));
                 }
                 Standing::Reused(stored) => {
                     tracing::debug!(session_id = %stored.session.id, "refresh token reuse: session revoked");
@@ -188,21 +215,33 @@ impl TokenService {
     }
 
     /// Ends the session of an authenticated request (logout with the access token): its refresh
-    /// tokens stop working and its access tokens are refused from now on.
+    /// tokens stop working and its access tokens are refused from now on. A token without a
+    /// session (client credentials) is revoked alone.
+    ///
+    /// Nothing is answered as done that was not: an API key has no session to end (revoke the key
+    /// instead), and a token with neither a session nor an id cannot be revoked; both are
+    /// `invalid_request`.
     pub async fn logout(&self, identity: &Identity) -> Result<(), GrantError> {
         let now = self.begin().await;
-        match identity.session_id() {
-            Some(session_id) => self.end_session(session_id, now).await,
-            None => {
-                // A token without a session (client credentials): revoke just this token.
-                if let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at()) {
-                    self.revocations
-                        .revoke_token(jti, self.token_deadline(exp))
-                        .await
-                        .map_err(|e| GrantError::unavailable(&e))?;
-                }
-                Ok(())
-            }
+        if identity.method() == AuthMethod::ApiKey {
+            return Err(grant_error(
+                GrantErrorKind::InvalidRequest,
+                "An API key has no session to log out of: revoke the key to end it",
+            ));
+        }
+        if let Some(session_id) = identity.session_id() {
+            return self.end_session(session_id, now).await;
+        }
+        match (identity.token_id(), identity.expires_at()) {
+            (Some(jti), Some(exp)) => self
+                .revocations
+                .revoke_token(jti, self.token_deadline(exp))
+                .await
+                .map_err(|e| GrantError::unavailable(&e)),
+            _ => Err(grant_error(
+                GrantErrorKind::InvalidRequest,
+                "The token names no session and no token id (sid, jti): there is nothing to log out of",
+            )),
         }
     }
 
@@ -236,22 +275,22 @@ impl TokenService {
     /// A session exchanged for an API key lives only as long as the key: a key revoked, disabled,
     /// expired or removed ends it (`invalid_grant`); a key store that cannot answer is 503 and
     /// changes nothing.
-    async fn check_origin(&self, session: &Session, now: u64) -> Result<(), GrantError> {
+    ///
+    /// Answers when the key expires now (its expiry may have been brought forward since the
+    /// exchange): the new access token may not outlive it.
+    async fn check_origin(&self, session: &Session, now: u64) -> Result<Option<u64>, GrantError> {
         let Some(key_id) = &session.api_key_id else {
-            return Ok(());
+            return Ok(None);
         };
-        let usable = match &self.api_keys {
-            Some(api_keys) => match api_keys.recheck(key_id, now).await {
-                Ok(_) => true,
+        if let Some(api_keys) = &self.api_keys {
+            match api_keys.recheck(key_id, now).await {
+                Ok(record) => return Ok(record.expires_at),
                 Err(error) if error.kind() == AuthErrorKind::AuthUnavailable => {
                     return Err(GrantError::new(GrantErrorKind::Unavailable));
                 }
-                Err(_) => false,
-            },
-            None => false,
-        };
-        if usable {
-            return Ok(());
+                // Revoked, disabled, expired or removed: the session ends with it.
+                Err(_) => {}
+            }
         }
         self.end_session(&session.id, now).await?;
         Err(invalid_refresh())

@@ -164,6 +164,9 @@ pub struct AccessGrant {
     pub api_key_id: Option<Arc<str>>,
     /// The app's claims; [registered ones](REGISTERED_CLAIMS) are left out when signing.
     pub claims: Map<String, Value>,
+    /// The latest `exp` the token may have (unix seconds): the end of what it was issued for — its
+    /// session, the API key it was exchanged for. An access token never outlives it.
+    pub not_after: Option<u64>,
 }
 
 impl AccessGrant {
@@ -177,7 +180,15 @@ impl AccessGrant {
             client_id: None,
             api_key_id: None,
             claims: Map::new(),
+            not_after: None,
         }
+    }
+
+    /// Caps the token's `exp` at `not_after` (unix seconds), the end of what it is issued for.
+    #[must_use]
+    pub fn with_not_after(mut self, not_after: Option<u64>) -> Self {
+        self.not_after = not_after;
+        self
     }
 
     /// Sets the tenants.
@@ -394,7 +405,9 @@ impl TokenIssuer {
         // Keys built before another crate's features changed the backend choice still sign safely.
         crate::crypto::ensure_provider();
         let token_id = random_secret(22);
-        let expires_at = now.saturating_add(self.ttl);
+        let expires_at = now
+            .saturating_add(self.ttl)
+            .min(grant.not_after.unwrap_or(u64::MAX));
         let claims = Claims {
             iss: &self.issuer,
             aud: match self.audiences.as_slice() {
@@ -425,7 +438,7 @@ impl TokenIssuer {
             token,
             token_id,
             expires_at,
-            expires_in: self.ttl,
+            expires_in: expires_at.saturating_sub(now),
         })
     }
 

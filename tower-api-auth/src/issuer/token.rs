@@ -1,25 +1,36 @@
-//! The refresh token's format: `rt_<family>_<generation>_<secret>`.
+//! The refresh token's format: `rt_<generation>_<secret>_<session key>`.
 //!
-//! * `family` (22 base62 characters, about 131 bits) names the session without being its public
-//!   id: the session id is derived from it one way, so knowing a session id (it is in every access
-//!   token) does not let anyone shape a token of that session.
 //! * `generation` (decimal) counts the session's rotations, from 0.
-//! * `secret` (43 base62 characters, about 256 bits) is what makes the token unguessable.
+//! * `secret` (43 base62 characters, about 256 bits) is new at every rotation: what makes this
+//!   generation's token unguessable.
+//! * `session key` (43 base62 characters, about 256 bits) is the same in every token of one
+//!   session and in no other place: the session id is derived from it one way (knowing a session
+//!   id, which is in every access token, does not give the key), and the store never holds it.
 //!
-//! Only a BLAKE3 hash of the whole token is stored, and only the session's current one.
+//! Only a BLAKE3 hash of the whole token is stored, and only the session's current one, so a
+//! session's record has the same size however often it rotates.
+//!
+//! Why the key, and why last: reuse detection ends a session when a token of it other than the
+//! current one is presented. To name a session at all a token must carry its key, which only
+//! tokens the server issued for that session ever held; a token made up around a guessed or
+//! logged prefix finds no session and ends nothing. (The format before put a 131-bit family id
+//! first, and whoever read the first 25 characters of any of the session's tokens — a log that
+//! shortens tokens keeps exactly those — could end the session with an invented secret.) Tokens
+//! of the old format are refused: their holders log in again.
 
 use crate::crypto::random_secret;
 use crate::store::{RefreshTokenHash, SealedToken};
 
 const HASH_CONTEXT: &str = "tower-api-auth 2026-11 refresh token hash v1";
 
-const SESSION_CONTEXT: &str = "tower-api-auth 2026-11 session id of a refresh family v1";
+const SESSION_CONTEXT: &str = "tower-api-auth 2026-12 session id of a session key v2";
 
 const SEAL_CONTEXT: &str = "tower-api-auth 2026-11 refresh successor seal v1";
 
 const PREFIX: &str = "rt_";
 
-const FAMILY_LEN: usize = 22;
+/// A session key has as many characters as a secret: 256 bits.
+const KEY_LEN: usize = SECRET_LEN;
 
 pub(crate) const SECRET_LEN: usize = SealedToken::LEN;
 
@@ -62,7 +73,7 @@ fn xor(a: &[u8; SECRET_LEN], b: &[u8; SECRET_LEN]) -> [u8; SECRET_LEN] {
 #[derive(Clone, Copy)]
 pub(crate) struct RefreshToken<'a> {
     pub(crate) token: &'a str,
-    family: &'a str,
+    key: &'a str,
     pub(crate) generation: u64,
     pub(crate) hash: RefreshTokenHash,
 }
@@ -71,19 +82,24 @@ impl<'a> RefreshToken<'a> {
     /// `None` when `token` is not shaped like one of ours.
     pub(crate) fn parse(token: &'a str) -> Option<Self> {
         let rest = token.strip_prefix(PREFIX)?;
-        let (family, rest) = rest.split_at_checked(FAMILY_LEN)?;
-        let (generation, secret) = rest.strip_prefix('_')?.split_once('_')?;
+        let (generation, rest) = rest.split_once('_')?;
+        let (secret, key) = rest.split_once('_')?;
         let base62 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
         let canonical = !generation.is_empty()
             && generation.len() <= MAX_GENERATION_DIGITS
             && generation.bytes().all(|b| b.is_ascii_digit())
             && (generation == "0" || !generation.starts_with('0'));
-        if !base62(family) || !canonical || secret.len() != SECRET_LEN || !base62(secret) {
+        if !canonical
+            || secret.len() != SECRET_LEN
+            || !base62(secret)
+            || key.len() != KEY_LEN
+            || !base62(key)
+        {
             return None;
         }
         Some(Self {
             token,
-            family,
+            key,
             generation: generation.parse().ok()?,
             hash: RefreshTokenHash::hash(token),
         })
@@ -91,13 +107,13 @@ impl<'a> RefreshToken<'a> {
 
     /// The id of the session the token names.
     pub(crate) fn session_id(&self) -> String {
-        session_id_of(self.family)
+        session_id_of(self.key)
     }
 
-    /// The next token of the family, with a new secret.
+    /// The next token of the session, with a new secret.
     pub(crate) fn successor(&self) -> Option<NewRefreshToken> {
         Some(NewRefreshToken::of(
-            self.family,
+            self.key,
             self.generation.checked_add(1)?,
             &random_secret(SECRET_LEN),
         ))
@@ -122,14 +138,14 @@ impl<'a> RefreshToken<'a> {
         if !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
-        let successor = NewRefreshToken::of(self.family, self.generation.checked_add(1)?, secret);
+        let successor = NewRefreshToken::of(self.key, self.generation.checked_add(1)?, secret);
         (successor.hash == *expected).then_some(successor)
     }
 }
 
-fn session_id_of(family: &str) -> String {
+fn session_id_of(key: &str) -> String {
     let digest = blake3::Hasher::new_derive_key(SESSION_CONTEXT)
-        .update(family.as_bytes())
+        .update(key.as_bytes())
         .finalize();
     format!("ses_{}", &digest.to_hex()[..32])
 }
@@ -142,13 +158,13 @@ pub(crate) struct NewRefreshToken {
 }
 
 impl NewRefreshToken {
-    /// The first token of a new family.
+    /// The first token of a new session.
     pub(crate) fn first() -> Self {
-        Self::of(&random_secret(FAMILY_LEN), 0, &random_secret(SECRET_LEN))
+        Self::of(&random_secret(KEY_LEN), 0, &random_secret(SECRET_LEN))
     }
 
-    fn of(family: &str, generation: u64, secret: &str) -> Self {
-        let token = format!("{PREFIX}{family}_{generation}_{secret}");
+    fn of(key: &str, generation: u64, secret: &str) -> Self {
+        let token = format!("{PREFIX}{generation}_{secret}_{key}");
         let hash = RefreshTokenHash::hash(&token);
         let secret = secret
             .as_bytes()
@@ -183,21 +199,49 @@ mod tests {
         let next_parsed = RefreshToken::parse(&next.token).unwrap();
         assert_eq!(next_parsed.generation, 1);
         assert_eq!(next_parsed.session_id(), first.session_id());
-        let family = &first.token[3..25];
+        let key = first.token.rsplit('_').next().unwrap();
+        assert_eq!(key.len(), 43);
+        assert_eq!(
+            next.token.rsplit('_').next().unwrap(),
+            key,
+            "one key per session"
+        );
         let secret = "A".repeat(43);
         for bad in [
-            format!("rt_{family}_01_{secret}"),
-            format!("rt_{family}__{secret}"),
-            format!("rt_{family}_-1_{secret}"),
-            format!("rt_{family}_1_{}", "A".repeat(42)),
-            format!("rt_{family}_1_{}!", "A".repeat(42)),
-            format!("rt_{family}_{}_{secret}", "9".repeat(21)),
-            format!("rt_{}_1_{secret}", "A".repeat(21)),
-            format!("xx_{family}_1_{secret}"),
+            format!("rt_01_{secret}_{key}"),
+            format!("rt__{secret}_{key}"),
+            format!("rt_-1_{secret}_{key}"),
+            format!("rt_1_{}_{key}", "A".repeat(42)),
+            format!("rt_1_{}!_{key}", "A".repeat(42)),
+            format!("rt_{}_{secret}_{key}", "9".repeat(21)),
+            format!("rt_1_{secret}_{}", &key[1..]),
+            format!("rt_1_{secret}_{key}_"),
+            format!("xx_1_{secret}_{key}"),
+            // The format before: a family first.
+            format!("rt_{}_1_{secret}", &key[..22]),
         ] {
             assert!(RefreshToken::parse(&bad).is_none(), "{bad}");
         }
-        assert!(RefreshToken::parse(&format!("rt_{family}_{}_{secret}", u64::MAX)).is_some());
+        assert!(RefreshToken::parse(&format!("rt_{}_{secret}_{key}", u64::MAX)).is_some());
+    }
+
+    #[test]
+    fn a_session_is_named_only_by_its_key() {
+        let first = NewRefreshToken::first();
+        let parsed = RefreshToken::parse(&first.token).unwrap();
+        let key = first.token.rsplit('_').next().unwrap();
+        // Everything but the key made up: another session, or none.
+        let forged = format!("rt_1_{}_{}", "B".repeat(43), "C".repeat(43));
+        assert_ne!(
+            RefreshToken::parse(&forged).unwrap().session_id(),
+            parsed.session_id()
+        );
+        // Any secret with the key names the session: only the server's tokens carry it.
+        let with_key = format!("rt_1_{}_{key}", "B".repeat(43));
+        assert_eq!(
+            RefreshToken::parse(&with_key).unwrap().session_id(),
+            parsed.session_id()
+        );
     }
 
     #[test]

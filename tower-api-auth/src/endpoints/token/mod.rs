@@ -1,0 +1,531 @@
+//! The token endpoints over HTTP (features `issuer` and `axum`).
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /auth/login` | `{username` or `email, password}` or `{api_key}`; optional `scope`, `session_id`, `tenant` (one of the account's or key's tenants: the tokens then name it alone) |
+//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `password`, `refresh_token`, `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`); `tenant` as at `/auth/login` |
+//! | `POST /auth/refresh` | `{refresh_token}`, optional `scope` |
+//! | `POST /auth/logout` | ends the session of the Bearer token (authenticated) |
+//! | `POST /auth/revoke` | RFC 7009: `token`; unknown tokens answer 200 too |
+//! | `GET /auth/verify` | `{"authenticated":true,"user_id":…,"scopes":[…],"expires_at":…}` (authenticated) |
+//!
+//! Each endpoint's path, request field names, answer shape and failures can be changed, in code
+//! ([`Endpoint`]) or in a configuration file ([`TokenEndpointsConfig`]), so that an API keeps the
+//! shape its documentation promises: see [`TokenEndpoints`].
+//!
+//! Bodies are JSON or `application/x-www-form-urlencoded`, up to 16 KiB by default. Successful
+//! grants answer as RFC 6749 §5.1 with `Cache-Control: no-store` unless shaped otherwise;
+//! failures use RFC 6749 §5.2 codes (`invalid_grant`, `invalid_client`, `invalid_scope`,
+//! `unsupported_grant_type`, `invalid_request`) in the error format of the auth layer given to
+//! the router — except the OAuth token endpoint, whose errors are RFC 6749 §5.2 bodies (what OAuth
+//! client libraries parse) unless its own endpoint says otherwise.
+
+mod body;
+mod shape;
+
+use std::sync::Arc;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::json;
+
+use crate::error::{AuthError, ErrorFormat, ErrorRenderer};
+use crate::identity::Identity;
+use crate::issuer::{GrantError, GrantErrorKind, Login, TokenResponse, TokenService};
+use crate::layer::AuthLayer;
+
+use body::{Fields, basic_credentials, invalid_request};
+pub use shape::{
+    Endpoint, Failure, FailureKey, RequestField, ResponseShape, TokenEndpointsConfig, TokenField,
+    TokenRoute,
+};
+
+/// The default largest request body, 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// The token endpoints router: every route of the [module](self), each shaped as the app's API
+/// documents it.
+///
+/// ```
+/// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+/// # fn main() {
+/// use std::sync::Arc;
+/// use axum::Router;
+/// use http::StatusCode;
+/// use tower_api_auth::endpoints::{Endpoint, Failure, RequestField, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
+/// use tower_api_auth::issuer::{GrantCause, MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+/// use tower_api_auth::{Algorithm, AuthLayer};
+///
+/// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+/// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
+/// let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build().unwrap();
+///
+/// // The defaults, under /v1:
+/// let app: Router = Router::new().nest("/v1", TokenEndpoints::new(tokens.clone()).router(auth.clone()));
+///
+/// // A login answering {"token", "expires_at", "refresh_token"}, 401 invalid_credentials for a
+/// // wrong password, and no OAuth token endpoint:
+/// let login = Endpoint::at("/v1/auth/login")
+///     .response(ResponseShape::fields([
+///         (TokenField::AccessToken, "token"),
+///         (TokenField::ExpiresAt, "expires_at"),
+///         (TokenField::RefreshToken, "refresh_token"),
+///     ]))
+///     .on(GrantCause::WrongPassword, Failure::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
+/// let app: Router = TokenEndpoints::new(tokens)
+///     .endpoint(TokenRoute::Login, login)
+///     .disable(TokenRoute::Token)
+///     .router(auth);
+/// # }
+/// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TokenEndpoints {
+    service: Arc<TokenService>,
+    body_limit: usize,
+    error_format: Option<ErrorFormat>,
+    endpoints: BTreeMap<TokenRoute, Endpoint>,
+}
+
+/// What every route shares.
+#[derive(Debug)]
+struct Shared {
+    service: Arc<TokenService>,
+    realm: Option<Arc<str>>,
+    body_limit: usize,
+}
+
+/// One route's state: what it shares, how it looks, and how it renders errors.
+struct RouteState {
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    renderer: Arc<dyn ErrorRenderer>,
+    response: ResponseShape,
+    /// The configured failures' codes, as the `'static` strings errors carry.
+    codes: BTreeMap<FailureKey, &'static str>,
+}
+
+type Route = Arc<RouteState>;
+
+impl TokenEndpoints {
+    /// Every endpoint for `service`, at its default path and in its default shape.
+    pub fn new(service: Arc<TokenService>) -> Self {
+        Self {
+            service,
+            body_limit: DEFAULT_BODY_LIMIT,
+            error_format: None,
+            endpoints: BTreeMap::new(),
+        }
+    }
+
+    /// The largest accepted request body. Default 16 KiB.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Answers the endpoints' errors in `format` instead of the auth layer's:
+    /// [`ErrorFormat::OAuth`] gives the RFC 6749 §5.2 body OAuth client libraries expect. The
+    /// OAuth token endpoint answers RFC 6749 §5.2 regardless, unless its own [`Endpoint`] sets a
+    /// format.
+    pub fn error_format(mut self, format: ErrorFormat) -> Self {
+        self.error_format = Some(format);
+        self
+    }
+
+    /// Shapes `route` as `endpoint` (its path, field names, answer, failures).
+    pub fn endpoint(mut self, route: TokenRoute, endpoint: Endpoint) -> Self {
+        self.endpoints.insert(route, endpoint);
+        self
+    }
+
+    /// Leaves `route` out of the router.
+    pub fn disable(self, route: TokenRoute) -> Self {
+        self.endpoint(route, Endpoint::disabled())
+    }
+
+    /// Applies a configuration file's [`TokenEndpointsConfig`]: each route it names is shaped as
+    /// it says.
+    pub fn configure(mut self, config: TokenEndpointsConfig) -> Self {
+        let TokenEndpointsConfig {
+            body_limit,
+            error_format,
+            login,
+            token,
+            refresh,
+            logout,
+            revoke,
+            verify,
+        } = config;
+        if let Some(limit) = body_limit {
+            self.body_limit = limit;
+        }
+        if error_format.is_some() {
+            self.error_format = error_format;
+        }
+        let routes = [
+            (TokenRoute::Login, login),
+            (TokenRoute::Token, token),
+            (TokenRoute::Refresh, refresh),
+            (TokenRoute::Logout, logout),
+            (TokenRoute::Revoke, revoke),
+            (TokenRoute::Verify, verify),
+        ];
+        for (route, endpoint) in routes {
+            if let Some(endpoint) = endpoint {
+                self.endpoints.insert(route, endpoint);
+            }
+        }
+        self
+    }
+
+    /// The router. `auth` protects logout and verify, and its error format is used for every
+    /// error not given another; it should accept this service's tokens
+    /// (`.jwt(service.validator())`) and check its revocations (`.revocation(service.revocations())`).
+    ///
+    /// The router carries its own state, so it nests into an app's router of any state type
+    /// (`Router<AppState>`), as axum's own routers do.
+    ///
+    /// # Panics
+    ///
+    /// If two enabled endpoints have the same path, or a path does not start with `/` (axum's
+    /// rule): a mistake in the app's setup, caught when the app starts.
+    pub fn router<S>(self, auth: AuthLayer) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let shared = Arc::new(Shared {
+            service: self.service,
+            realm: auth.realm().map(Arc::from),
+            body_limit: self.body_limit,
+        });
+        let mut public = Router::new();
+        let mut authenticated = Router::new();
+        for route in TokenRoute::ALL {
+            let endpoint = self.endpoints.get(&route).cloned().unwrap_or_default();
+            if !endpoint.enabled {
+                continue;
+            }
+            let path = endpoint
+                .path
+                .clone()
+                .unwrap_or_else(|| route.default_path().to_owned());
+            let renderer: Arc<dyn ErrorRenderer> =
+                match (endpoint.error_format, route, self.error_format) {
+                    (Some(format), _, _) => Arc::new(format),
+                    (None, TokenRoute::Token, _) => Arc::new(ErrorFormat::OAuth),
+                    (None, _, Some(format)) => Arc::new(format),
+                    (None, _, None) => auth.error_renderer(),
+                };
+            let state = Arc::new(RouteState {
+                shared: shared.clone(),
+                response: endpoint.response.clone().unwrap_or_default(),
+                codes: static_codes(&endpoint),
+                endpoint,
+                renderer,
+            });
+            let handler: MethodRouter<()> = match route {
+                TokenRoute::Login => post(move |h: HeaderMap, b: Body| login(state, h, b)),
+                TokenRoute::Token => post(move |h: HeaderMap, b: Body| token(state, h, b)),
+                TokenRoute::Refresh => post(move |h: HeaderMap, b: Body| refresh(state, h, b)),
+                TokenRoute::Revoke => post(move |h: HeaderMap, b: Body| revoke(state, h, b)),
+                TokenRoute::Logout => post(move |identity: Identity| logout(state, identity)),
+                TokenRoute::Verify => get(verify),
+            };
+            match route {
+                TokenRoute::Logout | TokenRoute::Verify => {
+                    authenticated = authenticated.route(&path, handler);
+                }
+                _ => public = public.route(&path, handler),
+            }
+        }
+        let authenticated = authenticated.route_layer(auth);
+        public.merge(authenticated).with_state(())
+    }
+}
+
+/// The configured failures' codes as `&'static str`, which [`AuthError`] codes are (the
+/// renderers and apps match on them). A code written in the app's source is used as is; one read
+/// from a configuration file is leaked once, when the router is built: a few bytes per
+/// configured failure, never per request.
+fn static_codes(endpoint: &Endpoint) -> BTreeMap<FailureKey, &'static str> {
+    endpoint
+        .errors
+        .iter()
+        .map(|(key, failure)| {
+            let code: &'static str = match &failure.code {
+                Cow::Borrowed(code) => code,
+                Cow::Owned(code) => Box::leak(code.clone().into_boxed_str()),
+            };
+            (*key, code)
+        })
+        .collect()
+}
+
+impl RouteState {
+    /// The rejection, rendered as the app renders its errors, with the error as an extension.
+    fn reject(&self, error: GrantError) -> Response {
+        tracing::debug!(code = error.code(), cause = ?error.cause(), "token endpoint request rejected");
+        let kind = error.kind();
+        let mut error = match self.endpoint.failure(kind, error.cause()) {
+            Some(failure) => {
+                let key = match error.cause() {
+                    Some(cause) if self.codes.contains_key(&FailureKey::Cause(cause)) => {
+                        FailureKey::Cause(cause)
+                    }
+                    _ => FailureKey::Kind(kind),
+                };
+                let message = failure
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| Cow::Owned(error.message().to_owned()));
+                let mut shaped =
+                    AuthError::custom(self.codes[&key], failure.status, kind.default_message())
+                        .with_message(message);
+                if failure.status == StatusCode::UNAUTHORIZED {
+                    // RFC 9110 §15.5.2: a 401 carries a challenge.
+                    shaped = shaped.with_challenge(if kind == GrantErrorKind::InvalidClient {
+                        "Basic"
+                    } else {
+                        "Bearer"
+                    });
+                }
+                shaped
+            }
+            None => AuthError::from(error),
+        };
+        let status = error.status();
+        match (&self.shared.realm, status == StatusCode::UNAUTHORIZED) {
+            (Some(realm), _) => error = error.with_realm(&**realm),
+            // RFC 7617 requires a realm in a Basic challenge.
+            (None, true) if kind == GrantErrorKind::InvalidClient => {
+                error = error.with_realm("token")
+            }
+            _ => {}
+        }
+        let mut response = self.renderer.render(&error);
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            if !headers.contains_key(WWW_AUTHENTICATE)
+                && let Some(challenge) = error.challenge()
+            {
+                headers.insert(WWW_AUTHENTICATE, challenge);
+            }
+        } else {
+            // Other grant errors are no challenge to authenticate.
+            headers.remove(WWW_AUTHENTICATE);
+        }
+        no_store(headers);
+        response.extensions_mut().insert(error);
+        response.map(Body::from)
+    }
+
+    async fn fields(&self, headers: &HeaderMap, body: Body) -> Result<Fields, GrantError> {
+        Fields::read(headers, body, self.shared.body_limit).await
+    }
+
+    /// The request's `field`, under the name this endpoint reads it by.
+    fn get<'f>(
+        &self,
+        fields: &'f Fields,
+        field: RequestField,
+    ) -> Result<Option<&'f str>, GrantError> {
+        fields.get(self.endpoint.field_name(field))
+    }
+
+    fn require<'f>(&self, fields: &'f Fields, field: RequestField) -> Result<&'f str, GrantError> {
+        fields.require(self.endpoint.field_name(field))
+    }
+
+    /// The answer of a successful grant, in this endpoint's shape.
+    fn granted(&self, tokens: &TokenResponse) -> Response {
+        let mut response =
+            (StatusCode::OK, json_body(&self.response.render(tokens))).into_response();
+        no_store(response.headers_mut());
+        response
+    }
+
+    fn answer(&self, result: Result<TokenResponse, GrantError>) -> Response {
+        match result {
+            Ok(tokens) => self.granted(&tokens),
+            Err(error) => self.reject(error),
+        }
+    }
+
+    /// The optional choices of a login, under this endpoint's names.
+    fn choices<'f>(
+        &self,
+        fields: &'f Fields,
+        mut login: Login<'f>,
+    ) -> Result<Login<'f>, GrantError> {
+        if let Some(tenant) = self.get(fields, RequestField::Tenant)? {
+            login = login.tenant(tenant);
+        }
+        if let Some(scope) = self.get(fields, RequestField::Scope)? {
+            login = login.scope(scope);
+        }
+        if let Some(session_id) = self.get(fields, RequestField::SessionId)? {
+            login = login.session_id(session_id);
+        }
+        Ok(login)
+    }
+
+    fn password_login<'f>(
+        &self,
+        fields: &'f Fields,
+        username: &'f str,
+    ) -> Result<Login<'f>, GrantError> {
+        let password = self.require(fields, RequestField::Password)?;
+        self.choices(fields, Login::password(username, password))
+    }
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn json_body(value: &impl serde::Serialize) -> ([(http::HeaderName, HeaderValue); 1], Vec<u8>) {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+async fn login(route: Route, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let fields = route.fields(&headers, body).await?;
+        let login = match route.get(&fields, RequestField::ApiKey)? {
+            Some(api_key) => route.choices(&fields, Login::api_key(api_key))?,
+            None => {
+                let username = match route.get(&fields, RequestField::Username)? {
+                    Some(username) => Some(username),
+                    // Unless renamed, a login's username may come as `email` too.
+                    None if !route.endpoint.renamed(RequestField::Username) => {
+                        fields.get("email")?
+                    }
+                    None => None,
+                };
+                let username = username.ok_or_else(|| {
+                    invalid_request(format!(
+                        "Send `{}` and `{}`, or `{}`",
+                        route.endpoint.field_name(RequestField::Username),
+                        route.endpoint.field_name(RequestField::Password),
+                        route.endpoint.field_name(RequestField::ApiKey),
+                    ))
+                })?;
+                route.password_login(&fields, username)?
+            }
+        };
+        route.shared.service.login(login).await
+    }
+    .await;
+    route.answer(result)
+}
+
+async fn token(route: Route, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let fields = route.fields(&headers, body).await?;
+        let service = &route.shared.service;
+        let scope = route.get(&fields, RequestField::Scope)?;
+        let api_key = route.get(&fields, RequestField::ApiKey)?;
+        match route.get(&fields, RequestField::GrantType)? {
+            Some("password") => {
+                let username = route.require(&fields, RequestField::Username)?;
+                service.login(route.password_login(&fields, username)?).await
+            }
+            Some("refresh_token") => {
+                let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
+                service.refresh(refresh_token, scope).await
+            }
+            Some("client_credentials") => {
+                let in_body = route.get(&fields, RequestField::ClientSecret)?;
+                let (id, secret) = match basic_credentials(&headers)? {
+                    // RFC 6749 §2.3: a client uses one authentication method per request.
+                    Some(_) if in_body.is_some() => {
+                        return Err(invalid_request(
+                            "Send the client credentials once: in the Authorization header or the body",
+                        ));
+                    }
+                    Some(credentials) => credentials,
+                    None => (
+                        route.require(&fields, RequestField::ClientId)?.to_owned(),
+                        route.require(&fields, RequestField::ClientSecret)?.to_owned(),
+                    ),
+                };
+                service.client_credentials(&id, &secret, scope).await
+            }
+            // `grant_type=api_key` without a key is malformed, not an unknown grant.
+            grant @ (Some("api_key") | None) if api_key.is_some() || grant.is_some() => {
+                let api_key = route.require(&fields, RequestField::ApiKey)?;
+                service.login(route.choices(&fields, Login::api_key(api_key))?).await
+            }
+            None => Err(invalid_request("The grant_type is missing")),
+            Some(_) => Err(GrantError::new(GrantErrorKind::UnsupportedGrantType)),
+        }
+    }
+    .await;
+    route.answer(result)
+}
+
+async fn refresh(route: Route, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let fields = route.fields(&headers, body).await?;
+        let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
+        let scope = route.get(&fields, RequestField::Scope)?;
+        route.shared.service.refresh(refresh_token, scope).await
+    }
+    .await;
+    route.answer(result)
+}
+
+async fn logout(route: Route, identity: Identity) -> Response {
+    match route.shared.service.logout(&identity).await {
+        Ok(()) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => route.reject(error),
+    }
+}
+
+async fn revoke(route: Route, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let fields = route.fields(&headers, body).await?;
+        let token = route.require(&fields, RequestField::Token)?;
+        route.shared.service.revoke(token).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => route.reject(error),
+    }
+}
+
+async fn verify(identity: Identity) -> Response {
+    let body = json!({
+        "authenticated": true,
+        "user_id": identity.principal(),
+        "method": identity.method(),
+        "tenant": identity.tenant(),
+        "scopes": identity.scopes(),
+        "expires_at": identity.expires_at(),
+    });
+    let mut response = json_body(&body).into_response();
+    no_store(response.headers_mut());
+    response
+}
