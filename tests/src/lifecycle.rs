@@ -15,7 +15,7 @@ use serde_json::Value;
 use tower_api_auth::KeyProvider;
 use tower_api_auth::api_key::KeyRecord;
 use tower_api_auth::clock::{Clock, ManualClock};
-use tower_api_auth::issuer::MemoryRefreshStore;
+use tower_api_auth::issuer::{MemoryRefreshStore, RefreshPolicy};
 use tower_api_auth::store::Lookup;
 use tower_api_auth::store::{RefreshStore, RefreshTokenHash, Rotation, Session, StoredSession};
 use tower_api_auth::{
@@ -89,7 +89,8 @@ pub struct Users {
 impl Users {
     pub fn new() -> Self {
         let alice = Account::new(ALICE_SUB, Scopes::parse(ALICE_SCOPES).unwrap())
-            .with_tenants([Tenant::new("tn_a").unwrap()]);
+            .with_tenants([Tenant::new("tn_a").unwrap()])
+            .with_user(serde_json::json!({ "id": ALICE_SUB, "email": ALICE_EMAIL }));
         let bob = Account::new(BOB_SUB, Scopes::parse(BOB_SCOPES).unwrap())
             .with_tenants([Tenant::new("tn_b").unwrap(), Tenant::new("tn_c").unwrap()]);
         let mut users = HashMap::new();
@@ -225,6 +226,12 @@ pub struct Options {
     pub reuse_interval: Option<Duration>,
     pub body_limit: Option<usize>,
     pub error_format: Option<ErrorFormat>,
+    pub refresh_policy: Option<RefreshPolicy>,
+    pub reuse_access_tokens: bool,
+    /// The auth layers accept the fixture's API keys too.
+    pub layer_api_keys: bool,
+    /// Shapes the token endpoints (paths, fields, failures).
+    pub endpoints: Option<Arc<dyn Fn(TokenEndpoints) -> TokenEndpoints + Send + Sync>>,
     /// Serve over real HTTP rather than call the router in process.
     pub http: bool,
 }
@@ -310,6 +317,10 @@ impl Fixture {
         if let Some(interval) = options.reuse_interval {
             service = service.reuse_interval(interval);
         }
+        if let Some(policy) = options.refresh_policy {
+            service = service.refresh_policy(policy);
+        }
+        service = service.reuse_access_tokens(options.reuse_access_tokens);
         let tokens = Arc::new(service);
         let auth = || {
             let mut builder = AuthLayer::builder()
@@ -319,11 +330,17 @@ impl Fixture {
             if let Some(format) = options.error_format {
                 builder = builder.error_format(format);
             }
+            if options.layer_api_keys {
+                builder = builder.api_keys(ApiKeys::new(keys.clone()));
+            }
             builder.build().unwrap()
         };
         let mut endpoints = TokenEndpoints::new(tokens.clone());
         if let Some(limit) = options.body_limit {
             endpoints = endpoints.body_limit(limit);
+        }
+        if let Some(shape) = &options.endpoints {
+            endpoints = shape(endpoints);
         }
         let protected = Router::new().route("/v1/me", get(me)).route_layer(auth());
         let app = Router::new()
