@@ -56,8 +56,16 @@ enum Sessions {
 impl Stores {
     /// Reads `DATABASE_URL` and `REDIS_URL`; connects, migrates, and starts the feed.
     pub(crate) async fn from_env() -> Result<Self, Error> {
-        let database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-        let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+        let var = |name| std::env::var(name).ok().filter(|u: &String| !u.is_empty());
+        Self::from_urls(var("DATABASE_URL"), var("REDIS_URL")).await
+    }
+
+    /// The stores of a database (PostgreSQL or SQLite) and a Redis server, each optional: memory
+    /// for what is not given.
+    pub(crate) async fn from_urls(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+    ) -> Result<Self, Error> {
         let mut stores = Self {
             describe:
                 "in memory (set DATABASE_URL and/or REDIS_URL to share state between instances)"

@@ -142,3 +142,30 @@ mod tests {
         assert!(SystemClock.now() > 1_577_836_800);
     }
 }
+
+/// Formats a unix time (seconds) as RFC 3339 in UTC, as the crate writes times in error details,
+/// `expires_at` fields and the verify answer.
+///
+/// ```
+/// assert_eq!(tower_api_auth::clock::rfc3339(1_795_336_200), "2026-11-22T08:30:00Z");
+/// ```
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}

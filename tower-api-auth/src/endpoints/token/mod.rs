@@ -7,7 +7,7 @@
 //! | `POST /auth/refresh` | `{refresh_token}`, optional `scope` |
 //! | `POST /auth/logout` | ends the session of the Bearer token (authenticated) |
 //! | `POST /auth/revoke` | RFC 7009: `token`; unknown tokens answer 200 too |
-//! | `GET /auth/verify` | `{"authenticated":true,"user_id":…,"scopes":[…],"expires_at":…}` (authenticated) |
+//! | `GET /auth/verify` | `{"authenticated":true,"user_id":…,"scopes":[…],"expires_at":"2026-12-31T23:59:59Z"}` (authenticated; `expires_at` RFC 3339, null for a credential that does not expire) |
 //!
 //! Each endpoint's path, request field names, answer shape and failures can be changed, in code
 //! ([`Endpoint`]) or in a configuration file ([`TokenEndpointsConfig`]), so that an API keeps the
@@ -523,7 +523,7 @@ async fn verify(identity: Identity) -> Response {
         "method": identity.method(),
         "tenant": identity.tenant(),
         "scopes": identity.scopes(),
-        "expires_at": identity.expires_at(),
+        "expires_at": identity.expires_at().map(crate::clock::rfc3339),
     });
     let mut response = json_body(&body).into_response();
     no_store(response.headers_mut());

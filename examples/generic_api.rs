@@ -1,0 +1,99 @@
+//! Seed 004, the generic "API Authentication" page: what exists today, with tower-api-auth doing
+//! the work. (Its rate limits and its OAuth authorization-code flow are other issues of this
+//! crate; they join this example when they land.)
+//!
+//! ```text
+//! cargo run -p tower-api-auth-examples --example generic_api        # PORT, DATABASE_URL, REDIS_URL
+//! ```
+//!
+//! * `GET /v1/users` with `Authorization: Bearer <API key or JWT>`.
+//! * `POST /v1/auth/login` `{"username","password"}` → `{"token","expires_at","refresh_token"}`;
+//!   a wrong password is `401 invalid_credentials`.
+//! * `POST /oauth/token` `{"grant_type":"refresh_token","refresh_token",…}` → `{"access_token",…}`
+//!   (access tokens last 1 hour).
+//! * `GET /v1/auth/verify` → `{"authenticated":true,"user_id","scopes","expires_at"}`.
+//! * Errors: `{"error":"token_expired","message":"…","code":401,"timestamp":"…"}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
+use tower_api_auth::clock::{Clock, rfc3339, system};
+use tower_api_auth::endpoints::{Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
+use tower_api_auth::error::{ErrorFormat, ErrorRenderer};
+use tower_api_auth::issuer::{Account, GrantCause, SigningKey, TokenIssuer};
+use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, MemoryKeyStore, crypto, scope::Scopes};
+
+#[path = "seeds_support/mod.rs"]
+mod support;
+
+use support::{Demo, DemoUsers, Error, Stores};
+
+async fn users(identity: Identity) -> Json<Value> {
+    Json(json!({ "users": [{ "id": identity.principal() }] }))
+}
+
+/// `{"error","message"}` plus the status as `code` and the time as `timestamp`.
+fn api_errors(error: &AuthError) -> Response<Bytes> {
+    let mut response = ErrorFormat::Flat.render(error);
+    let mut body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+    body["code"] = json!(error.status().as_u16());
+    body["timestamp"] = json!(rfc3339(system().now()));
+    *response.body_mut() = Bytes::from(body.to_string());
+    response
+}
+
+pub async fn demo(stores: Stores) -> Result<Demo, Error> {
+    let password = crypto::random_secret(16);
+    let account = Account::new("12345", Scopes::parse("read write")?);
+    let users_db = DemoUsers::new([("user@example.com", password.as_str(), account)]);
+    let memory = MemoryKeyStore::new();
+    let format = ApiKeyFormat::new("sk_live")?;
+    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
+    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
+    let api_key = keys.create(KeySpec::default().owner("svc_example").scopes(Scopes::parse("read")?)).await?.key;
+
+    let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
+    let issuer = TokenIssuer::new(signing, "https://api.example.com").access_token_ttl(Duration::from_secs(3600));
+    let tokens = Arc::new(stores.token_service(issuer).passwords(users_db));
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .api_keys(api_keys)
+        .error_renderer(api_errors)
+        .build()?;
+
+    let login = Endpoint::at("/v1/auth/login")
+        .response(ResponseShape::fields([
+            (TokenField::AccessToken, "token"),
+            (TokenField::ExpiresAt, "expires_at"),
+            (TokenField::RefreshToken, "refresh_token"),
+        ]))
+        .on(
+            GrantCause::WrongPassword,
+            Failure::new(StatusCode::UNAUTHORIZED, "invalid_credentials").message("Username or password incorrect"),
+        );
+    let endpoints = TokenEndpoints::new(tokens)
+        .endpoint(TokenRoute::Login, login)
+        .endpoint(TokenRoute::Token, Endpoint::at("/oauth/token"))
+        .endpoint(TokenRoute::Verify, Endpoint::at("/v1/auth/verify"))
+        .disable(TokenRoute::Refresh)
+        .disable(TokenRoute::Logout)
+        .disable(TokenRoute::Revoke);
+    let router = Router::new()
+        .route("/v1/users", get(users))
+        .route_layer(auth.clone())
+        .merge(endpoints.router(auth));
+    let credentials = json!({ "username": "user@example.com", "password": password, "api_key": api_key });
+    Ok(Demo { router, credentials })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support::run(demo).await
+}

@@ -1,0 +1,103 @@
+//! Seed 003, RAG Chats' authentication, with tower-api-auth doing the work.
+//!
+//! ```text
+//! cargo run -p tower-api-auth-examples --example ragchats        # PORT, DATABASE_URL, REDIS_URL
+//! ```
+//!
+//! * `POST /api/auth/login/` `{"email","password"}` → `{"access","refresh","user":{…}}`.
+//! * `POST /api/auth/token/refresh/` `{"refresh"}` → `{"access"}`: the refresh token is not
+//!   rotated; it works until it expires (7 days) or the user logs out.
+//! * `POST /api/auth/logout/` with `Authorization: Bearer <access>`: both tokens stop working.
+//! * `GET /api/agents/` with the access token (1 hour); `POST /api/agents/{id}/query/` with
+//!   `Authorization: Bearer <API key>`.
+//! * Errors: 401 for an invalid or expired token, 403 for a valid one without permission, as
+//!   `{"error":"token_expired","message":"Access token has expired","details":{"expired_at":…}}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
+use tower_api_auth::endpoints::{Endpoint, RequestField, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
+use tower_api_auth::error::ErrorFormat;
+use tower_api_auth::issuer::{Account, RefreshPolicy, SigningKey, TokenIssuer};
+use tower_api_auth::{Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, crypto, scope::Scopes};
+
+#[path = "seeds_support/mod.rs"]
+mod support;
+
+use support::{Demo, DemoUsers, Error, Stores};
+
+async fn agents(identity: Identity) -> Json<Value> {
+    Json(json!({ "results": [{ "id": "bot_1", "owner": identity.principal() }] }))
+}
+
+async fn query(Path(bot): Path<String>) -> Json<Value> {
+    Json(json!({ "agent": bot, "answer": "Hello!" }))
+}
+
+pub async fn demo(stores: Stores) -> Result<Demo, Error> {
+    let password = crypto::random_secret(16);
+    let user = json!({
+        "id": "123e4567-e89b-12d3-a456-426614174000",
+        "email": "user@example.com",
+        "firstName": "John",
+        "lastName": "Doe",
+    });
+    let account = Account::new("123e4567-e89b-12d3-a456-426614174000", Scopes::parse("agents:manage")?).with_user(user);
+    let users = DemoUsers::new([("user@example.com", password.as_str(), account)]);
+    let memory = MemoryKeyStore::new();
+    let format = ApiKeyFormat::new("rag_live")?;
+    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
+    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
+    let api_key = keys.create(KeySpec::default().owner("bot_1").scopes(Scopes::parse("agents:query")?)).await?.key;
+
+    // Access 1 hour; one refresh token for 7 days, not rotated (django-rest-framework-simplejwt's way).
+    let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
+    let issuer = TokenIssuer::new(signing, "https://api.ragchats.test").access_token_ttl(Duration::from_secs(3600));
+    let tokens = stores
+        .token_service(issuer)
+        .passwords(users)
+        .refresh_policy(RefreshPolicy::Reuse)
+        .session_ttl(Duration::from_secs(7 * 24 * 3600));
+    let tokens = Arc::new(tokens);
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .api_keys(api_keys)
+        .error_format(ErrorFormat::Flat)
+        .build()?;
+
+    let login = Endpoint::at("/api/auth/login/")
+        .request_field(RequestField::Username, "email")
+        .response(ResponseShape::fields([
+            (TokenField::AccessToken, "access"),
+            (TokenField::RefreshToken, "refresh"),
+            (TokenField::User, "user"),
+        ]));
+    let refresh = Endpoint::at("/api/auth/token/refresh/")
+        .request_field(RequestField::RefreshToken, "refresh")
+        .response(ResponseShape::fields([(TokenField::AccessToken, "access")]));
+    let endpoints = TokenEndpoints::new(tokens)
+        .endpoint(TokenRoute::Login, login)
+        .endpoint(TokenRoute::Refresh, refresh)
+        .endpoint(TokenRoute::Logout, Endpoint::at("/api/auth/logout/"))
+        .disable(TokenRoute::Token)
+        .disable(TokenRoute::Revoke)
+        .disable(TokenRoute::Verify);
+    let router = Router::new()
+        .route("/api/agents/", get(agents).route_layer(RequireScopesLayer::all(["agents:manage"])))
+        .route("/api/agents/{id}/query/", post(query).route_layer(RequireScopesLayer::all(["agents:query"])))
+        .route_layer(auth.clone())
+        .merge(endpoints.router(auth));
+    let credentials = json!({ "email": "user@example.com", "password": password, "api_key": api_key });
+    Ok(Demo { router, credentials })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support::run(demo).await
+}
