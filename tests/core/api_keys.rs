@@ -517,11 +517,12 @@ async fn claims_with_an_api_key_is_credential_not_accepted() {
 }
 
 #[tokio::test]
-async fn a_key_on_a_service_without_api_keys_is_invalid_api_key() {
+async fn a_key_on_a_service_without_api_keys_is_api_key_not_accepted() {
     // A layer that accepts no credential at all is refused when built …
     let error = AuthLayer::builder().build().unwrap_err();
     assert!(error.to_string().contains(".api_keys("), "{error}");
-    // … and one that accepts only JWTs calls an API key an invalid one.
+    // … and one that accepts only JWTs says so of an API key: not `invalid_api_key`, which
+    // would send its client to replace a good key.
     let jwt_only = tower_api_auth::JwtValidator::hs256(
         common::HS256_SECRET,
         tower_api_auth::jwt::JwtOptions::new(),
@@ -529,8 +530,11 @@ async fn a_key_on_a_service_without_api_keys_is_invalid_api_key() {
     .unwrap();
     let server = serve(router(AuthLayer::builder().jwt(jwt_only).build().unwrap())).await;
     let (key, _) = api_key("");
-    let reply = server.get("/me").api_key(&key, "tn_a").send().await;
-    assert_401(&reply, "invalid_api_key");
+    for reply in [server.get("/me").api_key(&key, "tn_a").send().await] {
+        let error = assert_401(&reply, "api_key_not_accepted");
+        assert_eq!(error["message"], "This service does not accept API keys");
+        assert_no_leak(&reply, &key);
+    }
 }
 
 #[test]

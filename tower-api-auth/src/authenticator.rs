@@ -204,8 +204,9 @@ impl Authenticator {
 
     fn api_key(self: &Arc<Self>, key: &str, tenant: Option<&str>, now: u64) -> Outcome {
         let Some(api_keys) = &self.api_keys else {
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)
-                .with_message("This service does not accept API keys")));
+            // Not `invalid_api_key`: the key may be fine where keys are accepted, and a client
+            // told its key is invalid would go and replace a good one.
+            return Outcome::Done(Err(AuthError::new(AuthErrorKind::ApiKeysNotAccepted)));
         };
         // The checksum rejects typos and random probes before the store is asked anything.
         let Ok(parsed) = api_keys.format.parse(key) else {
