@@ -365,22 +365,115 @@ async fn a_custom_prefix() {
         .send()
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    // An sk_live key is not of this format: in X-API-Key it is an invalid key…
+    // An sk_live key is not of this format: in X-API-Key or as a Bearer token, it is an invalid
+    // key, told which prefix this service's keys have.
     let (live, _) = api_key("");
-    assert_401(
-        &server.get("/me").api_key(&live, "tn_a").send().await,
-        "invalid_api_key",
+    for reply in [
+        server.get("/me").api_key(&live, "tn_a").send().await,
+        server.get("/me").bearer(&live).send().await,
+    ] {
+        let error = assert_401(&reply, "invalid_api_key");
+        assert_eq!(
+            error["message"],
+            "The API key is not one of this service's: its keys start with pk_test_"
+        );
+        assert_no_leak(&reply, &live);
+    }
+}
+
+/// The case: a `rag_live_…` key on a layer left at `sk_live`, which also takes JWTs. The
+/// key is refused as a key of another prefix, not as "not a JWT"; other tokens that are no JWT
+/// are told what this service's keys look like; JWTs still verify.
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+#[tokio::test]
+async fn a_key_of_another_prefix_is_told_the_expected_prefix() {
+    let rag = ApiKeyFormat::new("rag_live").unwrap();
+    let (rag_key, rag_record) = api_key_with(&rag, &["tn_a"], "");
+    let jwt = tower_api_auth::JwtValidator::hs256(
+        common::HS256_SECRET,
+        tower_api_auth::jwt::JwtOptions::new(),
+    )
+    .unwrap();
+    let auth = AuthLayer::builder()
+        .jwt(jwt)
+        .api_keys(MemoryKeyStore::from(vec![rag_record]))
+        .build()
+        .unwrap();
+    let server = serve(router(auth)).await;
+    for reply in [
+        server.get("/me").bearer(&rag_key).send().await,
+        server.get("/me").header("x-api-key", &rag_key).send().await,
+    ] {
+        let error = assert_401(&reply, "invalid_api_key");
+        assert_eq!(
+            error["message"],
+            "The API key is not one of this service's: its keys start with sk_live_"
+        );
+        assert_no_leak(&reply, &rag_key);
+        assert_no_leak(&reply, &rag_key["rag_live_".len()..]);
+    }
+    // Not a key (no checksum) and not a JWT either (no dot): said so, with the prefix.
+    let reply = server.get("/me").bearer("rag_live_typo").send().await;
+    let error = assert_401(&reply, "invalid_token");
+    assert_eq!(
+        error["message"],
+        "The token is neither a JWT nor an API key of this service (its keys start with sk_live_)"
     );
-    // …and as a Bearer token it is not recognised as a key, so it is (not) a JWT.
-    assert_401(
-        &server
+    assert_no_leak(&reply, "rag_live_typo");
+    // A JWT is still a JWT, and a broken one is still told about its JWT failure.
+    let token = common::jwt::hs256(&common::jwt::claims("u"));
+    let reply = server.get("/me").bearer(&token).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = server.get("/me").bearer("a.b.c").send().await;
+    let error = assert_401(&reply, "invalid_token");
+    assert_ne!(
+        error["message"],
+        "The token is neither a JWT nor an API key of this service (its keys start with sk_live_)"
+    );
+}
+
+/// With an opaque-token validator, tokens that are no JWT go to it, except an API key of another
+/// prefix: a secret of this system, never sent to an introspection endpoint.
+#[tokio::test]
+async fn a_key_of_another_prefix_is_never_handed_to_the_opaque_validator() {
+    use tower_api_auth::opaque::{OpaqueToken, OpaqueTokenValidator};
+    use tower_api_auth::{AuthError, AuthErrorKind};
+
+    #[derive(Debug, Default, Clone)]
+    struct Counting(Arc<AtomicUsize>);
+    impl OpaqueTokenValidator for Counting {
+        fn validate(&self, token: &str, _now: u64) -> Lookup<OpaqueToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Lookup::Ready(match token {
+                "opaque-token-of-alice" => Ok(OpaqueToken::new("alice")),
+                _ => Err(AuthError::new(AuthErrorKind::InvalidToken)),
+            })
+        }
+    }
+    let seen = Counting::default();
+    let (rag_key, _) = api_key_with(&ApiKeyFormat::new("rag_live").unwrap(), &[], "");
+    for api_keys in [true, false] {
+        let mut builder = AuthLayer::builder().opaque_tokens(seen.clone());
+        if api_keys {
+            builder = builder.api_keys(MemoryKeyStore::new());
+        }
+        let server = serve(router(builder.build().unwrap())).await;
+        let reply = server
             .get("/me")
-            .bearer(&live)
-            .header("x-tenant-id", "tn_a")
+            .bearer("opaque-token-of-alice")
             .send()
-            .await,
-        "invalid_token",
-    );
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let before = seen.0.load(Ordering::SeqCst);
+        let reply = server.get("/me").bearer(&rag_key).send().await;
+        let code = if api_keys {
+            "invalid_api_key"
+        } else {
+            "api_key_not_accepted"
+        };
+        assert_401(&reply, code);
+        assert_eq!(seen.0.load(Ordering::SeqCst), before, "the key was sent");
+    }
 }
 
 #[tokio::test]
@@ -530,7 +623,10 @@ async fn a_key_on_a_service_without_api_keys_is_api_key_not_accepted() {
     .unwrap();
     let server = serve(router(AuthLayer::builder().jwt(jwt_only).build().unwrap())).await;
     let (key, _) = api_key("");
-    for reply in [server.get("/me").api_key(&key, "tn_a").send().await] {
+    for reply in [
+        server.get("/me").api_key(&key, "tn_a").send().await,
+        server.get("/me").bearer(&key).send().await,
+    ] {
         let error = assert_401(&reply, "api_key_not_accepted");
         assert_eq!(error["message"], "This service does not accept API keys");
         assert_no_leak(&reply, &key);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Uri};
 
-use crate::api_key::{ApiKeys, KeyRecord, ParsedKey};
+use crate::api_key::{ApiKeys, KeyRecord, ParsedKey, is_key_of_any_prefix};
 use crate::clock::SharedClock;
 use crate::credential::{CredentialSources, LocatedCredential, UncheckedToken};
 use crate::error::{AuthError, AuthErrorKind};
@@ -75,12 +75,41 @@ impl Authenticator {
             return match token.check() {
                 Err(error) => Outcome::Done(Err(error)),
                 Ok(token) if is_api_key => self.api_key(token, tenant, now),
+                // An API key of another prefix is a secret of ours, not a token of the
+                // introspection endpoint's: it is never sent there.
+                Ok(_) if is_key_of_any_prefix(bytes) => Outcome::Done(Err(self.misdirected_key())),
                 Ok(token) => {
                     self.opaque(self.opaque.as_ref().expect("checked"), token, tenant, now)
                 }
             };
         }
         self.jwt(token, tenant, now)
+    }
+
+    /// The answer to an API key of a format this layer does not take: `invalid_api_key` naming
+    /// the prefix it does take, or `api_key_not_accepted` when it takes no keys at all.
+    fn misdirected_key(&self) -> AuthError {
+        match &self.api_keys {
+            Some(api_keys) => api_keys.format.foreign_key_error(),
+            None => AuthError::new(AuthErrorKind::ApiKeysNotAccepted),
+        }
+    }
+
+    /// What to say of a Bearer token that failed as a JWT, if it is no JWT at all: a key of
+    /// another prefix is told so (not "not a JWT", which points the wrong way), and any other
+    /// token without a dot is told what this layer's keys look like. Called on failures only,
+    /// so a JWT that verifies pays nothing for it.
+    fn not_a_jwt(&self, token: &[u8]) -> Option<AuthError> {
+        if is_key_of_any_prefix(token) {
+            return Some(self.misdirected_key());
+        }
+        let prefix = self.api_keys.as_ref()?.format.prefix();
+        // A JWS has two dots: a token without any is not a mangled JWT.
+        (!token.contains(&b'.')).then(|| {
+            AuthError::new(AuthErrorKind::InvalidToken).with_message(format!(
+                "The token is neither a JWT nor an API key of this service (its keys start with {prefix}_)"
+            ))
+        })
     }
 
     /// A JWT is verified as bytes and syntax-checked only when it fails: every segment of a token
@@ -92,12 +121,18 @@ impl Authenticator {
             if let Err(error) = token.check() {
                 return Outcome::Done(Err(error));
             }
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidToken)
-                .with_message("This service does not accept JWTs")));
+            return Outcome::Done(Err(self.not_a_jwt(token.as_bytes()).unwrap_or_else(|| {
+                AuthError::new(AuthErrorKind::InvalidToken)
+                    .with_message("This service does not accept JWTs")
+            })));
         };
         match validator.check(token.as_bytes(), now) {
             Check::Done(Ok(jwt)) => Outcome::Done(self.jwt_identity(&jwt, tenant, now).map(Some)),
-            Check::Done(Err(error)) => Outcome::Done(Err(token.check().err().unwrap_or(error))),
+            Check::Done(Err(error)) => Outcome::Done(Err(token
+                .check()
+                .err()
+                .or_else(|| self.not_a_jwt(token.as_bytes()))
+                .unwrap_or(error))),
             // The token names a key its issuer's remote set lacks, and a newer set is being
             // fetched: wait for it (the source bounds the wait), then look once more.
             Check::Wait(wait) => {
@@ -210,7 +245,7 @@ impl Authenticator {
         };
         // The checksum rejects typos and random probes before the store is asked anything.
         let Ok(parsed) = api_keys.format.parse(key) else {
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)));
+            return Outcome::Done(Err(api_keys.malformed(key)));
         };
         match api_keys.provider.lookup(parsed.key_id()) {
             Lookup::Ready(found) => {
