@@ -250,6 +250,73 @@ async fn a_key_needs_its_tenant_header() {
     reply.assert_bearer_error("invalid_request");
 }
 
+/// A key generated as the README does (no tenants set) is bound to no tenant: it needs no tenant
+/// header, and naming a tenant with it is refused (it may act for none).
+#[tokio::test]
+async fn a_key_bound_to_no_tenant_needs_no_tenant_header() {
+    let (key, record) = ApiKeyHasher::default()
+        .generate(&ApiKeyFormat::default())
+        .into_parts();
+    let server = server_with(vec![record]).await;
+    for reply in [
+        server.get("/me").header("x-api-key", &key).send().await,
+        server.get("/me").bearer(&key).send().await,
+    ] {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json()["tenant"], Value::Null);
+    }
+    let reply = server.get("/me").api_key(&key, "tn_a").send().await;
+    let error = reply.assert_error(403, "tenant_forbidden");
+    assert_eq!(error["message"], "The credential is bound to no tenant");
+    reply.assert_bearer_error("insufficient_scope");
+    // A route that needs a tenant: no header could help, so 403 rather than 400.
+    let reply = server.get("/tenant").header("x-api-key", &key).send().await;
+    let error = reply.assert_error(403, "tenant_forbidden");
+    assert_eq!(error["message"], "The credential is bound to no tenant");
+}
+
+#[tokio::test]
+async fn a_key_bound_to_one_tenant_acts_for_it_without_the_header() {
+    let (key, record) = api_key_with(&ApiKeyFormat::default(), &["tn_only"], "");
+    let server = server_with(vec![record]).await;
+    let reply = server.get("/tenant").header("x-api-key", &key).send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    let reply = server.get("/tenant").api_key(&key, "tn_only").send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    server
+        .get("/tenant")
+        .api_key(&key, "tn_other")
+        .send()
+        .await
+        .assert_error(403, "tenant_forbidden");
+}
+
+/// `TenantHeader::Always`: a tenant-bound key must name its tenant even when it has one; a key
+/// bound to none still needs no header.
+#[tokio::test]
+async fn the_always_rule_requires_the_header_of_every_tenant_bound_key() {
+    use tower_api_auth::tenant::{TenantHeader, TenantRules};
+    let (one, one_record) = api_key_with(&ApiKeyFormat::default(), &["tn_only"], "");
+    let (none, none_record) = api_key_with(&ApiKeyFormat::default(), &[], "");
+    let rules = TenantRules {
+        header: TenantHeader::Always,
+        ..TenantRules::default()
+    };
+    let auth = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![one_record, none_record]))
+        .tenant_rules(rules)
+        .build()
+        .unwrap();
+    let server = serve(router(auth)).await;
+    let reply = server.get("/me").header("x-api-key", &one).send().await;
+    reply.assert_error(400, "tenant_required");
+    reply.assert_bearer_error("invalid_request");
+    let reply = server.get("/tenant").api_key(&one, "tn_only").send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    let reply = server.get("/me").header("x-api-key", &none).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
 #[tokio::test]
 async fn a_key_for_another_tenant_is_tenant_forbidden() {
     let (key, record) = api_key("");

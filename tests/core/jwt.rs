@@ -783,20 +783,59 @@ async fn a_tenant_claim_array_needs_the_header_to_pick_one() {
         .send()
         .await;
     reply.assert_error(403, "tenant_forbidden");
-    // No header and several tenants: no tenant; the Tenant extractor says so.
-    let reply = server.get("/tenant").bearer(&token).send().await;
-    reply.assert_error(400, "tenant_required");
-    reply.assert_bearer_error("invalid_request");
-    let reply = server.get("/me").bearer(&token).send().await;
+    // No header and several tenants: refused by the layer, on every route, as an API key of
+    // several tenants is (one rule for both).
+    for path in ["/tenant", "/me"] {
+        let reply = server.get(path).bearer(&token).send().await;
+        reply.assert_error(400, "tenant_required");
+        reply.assert_bearer_error("invalid_request");
+    }
+    // A token with no tenant claim: no tenant, and none may be named.
+    let tenantless = hs256(&claims("u"));
+    let reply = server.get("/me").bearer(&tenantless).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["tenant"], Value::Null);
-    // A token with no tenant claim and a tenant header.
     let reply = server
         .get("/me")
-        .bearer(&hs256(&claims("u")))
+        .bearer(&tenantless)
         .header("x-tenant-id", "tn_a")
         .send()
         .await;
     reply.assert_error(403, "tenant_forbidden");
+    let reply = server.get("/tenant").bearer(&tenantless).send().await;
+    reply.assert_error(403, "tenant_forbidden");
+}
+
+#[tokio::test]
+async fn the_always_rule_holds_for_jwts_too() {
+    use tower_api_auth::tenant::{TenantHeader, TenantRules};
+    let validator = with_test_token_cache(hs256_validator());
+    let rules = TenantRules {
+        header: TenantHeader::Always,
+        ..TenantRules::default()
+    };
+    let auth = AuthLayer::builder()
+        .jwt(validator.clone())
+        .tenant_rules(rules)
+        .build()
+        .unwrap();
+    let server = serve_jwt(router(auth), Some(validator)).await;
+    let one = hs256(&with(claims("u"), json!({ "tenant_id": "tn_a" })));
+    server
+        .get("/me")
+        .bearer(&one)
+        .send()
+        .await
+        .assert_error(400, "tenant_required");
+    let reply = server
+        .get("/tenant")
+        .bearer(&one)
+        .header("x-tenant-id", "tn_a")
+        .send()
+        .await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_a"));
+    let reply = server.get("/me").bearer(&hs256(&claims("u"))).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
 #[tokio::test]

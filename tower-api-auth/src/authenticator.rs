@@ -162,9 +162,7 @@ impl Authenticator {
         // A verified token, cached or not, still passes revocation and the tenant rules on every
         // request.
         self.check_revocation(jwt, now)?;
-        let tenant = self
-            .tenants
-            .select(tenant, &jwt.tenants, self.tenants.jwt_header)?;
+        let tenant = self.tenants.select(tenant, &jwt.tenants)?;
         Ok(jwt.identity(tenant.cloned()))
     }
 
@@ -217,9 +215,7 @@ impl Authenticator {
         token: OpaqueToken,
         tenant: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        let tenant = self
-            .tenants
-            .select(tenant, &token.tenants, self.tenants.jwt_header)?;
+        let tenant = self.tenants.select(tenant, &token.tenants)?;
         Ok(Identity::from_parts(
             Parts {
                 principal: token.principal,
@@ -280,9 +276,7 @@ impl Authenticator {
             AuthError::new(AuthErrorKind::AuthUnavailable)
         })?;
         let record = api_keys.check(parsed, found, now)?;
-        let tenant = self
-            .tenants
-            .select(tenant, &record.tenants, self.tenants.api_key_header)?;
+        let tenant = self.tenants.select(tenant, &record.tenants)?;
         Ok(Some(identity_for_key(&record, tenant)))
     }
 }

@@ -99,15 +99,18 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
     }
 }
 
-/// The request's tenant; rejects with `tenant_required` (400) when it has none.
+/// The request's tenant. Rejects with `tenant_forbidden` (403) when it has none: the layer picks a
+/// tenant for every tenant-bound credential (or refuses the request), so a request without one
+/// holds a credential bound to no tenant, and no header would help.
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        identity(parts)?
-            .tenant()
-            .cloned()
-            .ok_or_else(|| AuthRejection::new(parts, AuthError::new(AuthErrorKind::TenantRequired)))
+        identity(parts)?.tenant().cloned().ok_or_else(|| {
+            let error = AuthError::new(AuthErrorKind::TenantForbidden)
+                .with_message("The credential is bound to no tenant");
+            AuthRejection::new(parts, error)
+        })
     }
 }
 

@@ -53,7 +53,9 @@ pub enum AuthErrorKind {
     /// An API key was presented to a layer that accepts none (401): the key may well be valid
     /// elsewhere, so the client is not told it is invalid.
     ApiKeysNotAccepted,
-    /// An API key was used without the tenant header it needs (400).
+    /// A credential bound to several tenants (or, under
+    /// [`TenantHeader::Always`](crate::tenant::TenantHeader::Always), to any) came without the
+    /// tenant header that picks one (400).
     TenantRequired,
     /// The credential does not grant access to the requested tenant (403).
     TenantForbidden,
