@@ -228,6 +228,7 @@ impl Authenticator {
                 client_id: token.client_id,
                 api_key_id: None,
                 claims: None,
+                payload: None,
             },
             tenant.cloned(),
         ))
@@ -298,6 +299,7 @@ fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
             client_id: None,
             api_key_id: Some(record.key_id.clone()),
             claims: None,
+            payload: None,
         },
         tenant.cloned(),
     )

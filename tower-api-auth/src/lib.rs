@@ -55,8 +55,9 @@
 //!
 //! ## Typed claims
 //!
-//! A validator decodes the token's claims into the app's own type once, when it verifies the
-//! token; handlers take [`Claims<C>`]:
+//! Handlers take [`Claims<C>`], the token's claims as the app's own type: any
+//! `C: Deserialize`, read from the verified token when the handler asks. A validator built with
+//! `claims::<C>()` decodes them once per token instead, and refuses tokens that do not fit `C`:
 //!
 //! ```
 //! # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -72,7 +73,7 @@
 //!
 //! let validator = JwtValidator::hs256(
 //!     b"a-secret-of-at-least-thirty-two-bytes!!",
-//!     JwtOptions::new().claims::<OrgClaims>(), // without this, Claims<OrgClaims> answers 500
+//!     JwtOptions::new().claims::<OrgClaims>(), // optional: decode once per token, refuse misfits
 //! )?;
 //! let app: Router = Router::new()
 //!     .route("/org", get(org))

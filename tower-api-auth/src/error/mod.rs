@@ -65,7 +65,8 @@ pub enum AuthErrorKind {
     CredentialNotAccepted,
     /// A key or token provider could not answer (503).
     AuthUnavailable,
-    /// The service is misconfigured, e.g. an extractor asks for claims that are never decoded (500).
+    /// The service is misconfigured, e.g. a key that cannot sign, or typed claims asked of a
+    /// hand-built identity that carries none (500).
     Misconfigured,
     /// A failure defined outside the core, made with [`AuthError::custom`]: its code, status and
     /// default message are the error's own (read them on the [`AuthError`], not on this kind).
