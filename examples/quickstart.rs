@@ -224,7 +224,8 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
   KEY={key}
   curl -i $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'             # 200
   curl -i -X POST $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'     # 201
-  curl -i $BASE/v1/conversations -H "X-API-Key: $KEY"                                       # 400 tenant_required
+  curl -i $BASE/v1/conversations -H "X-API-Key: $KEY"                                       # 200: its one tenant
+  curl -i $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: tn_other'            # 403 tenant_forbidden
   # … or exchanged for tokens that carry its tenant, scopes and key id
   PAIR=$(curl -s -X POST $BASE/v1/auth/token -H 'Content-Type: application/json' -d "{{\"api_key\":\"$KEY\"}}")
   curl -i $BASE/v1/auth/verify -H "Authorization: Bearer $(echo "$PAIR" | field access_token)""#

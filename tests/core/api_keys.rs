@@ -250,6 +250,73 @@ async fn a_key_needs_its_tenant_header() {
     reply.assert_bearer_error("invalid_request");
 }
 
+/// A key generated as the README does (no tenants set) is bound to no tenant: it needs no tenant
+/// header, and naming a tenant with it is refused (it may act for none).
+#[tokio::test]
+async fn a_key_bound_to_no_tenant_needs_no_tenant_header() {
+    let (key, record) = ApiKeyHasher::default()
+        .generate(&ApiKeyFormat::default())
+        .into_parts();
+    let server = server_with(vec![record]).await;
+    for reply in [
+        server.get("/me").header("x-api-key", &key).send().await,
+        server.get("/me").bearer(&key).send().await,
+    ] {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json()["tenant"], Value::Null);
+    }
+    let reply = server.get("/me").api_key(&key, "tn_a").send().await;
+    let error = reply.assert_error(403, "tenant_forbidden");
+    assert_eq!(error["message"], "The credential is bound to no tenant");
+    reply.assert_bearer_error("insufficient_scope");
+    // A route that needs a tenant: no header could help, so 403 rather than 400.
+    let reply = server.get("/tenant").header("x-api-key", &key).send().await;
+    let error = reply.assert_error(403, "tenant_forbidden");
+    assert_eq!(error["message"], "The credential is bound to no tenant");
+}
+
+#[tokio::test]
+async fn a_key_bound_to_one_tenant_acts_for_it_without_the_header() {
+    let (key, record) = api_key_with(&ApiKeyFormat::default(), &["tn_only"], "");
+    let server = server_with(vec![record]).await;
+    let reply = server.get("/tenant").header("x-api-key", &key).send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    let reply = server.get("/tenant").api_key(&key, "tn_only").send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    server
+        .get("/tenant")
+        .api_key(&key, "tn_other")
+        .send()
+        .await
+        .assert_error(403, "tenant_forbidden");
+}
+
+/// `TenantHeader::Always`: a tenant-bound key must name its tenant even when it has one; a key
+/// bound to none still needs no header.
+#[tokio::test]
+async fn the_always_rule_requires_the_header_of_every_tenant_bound_key() {
+    use tower_api_auth::tenant::{TenantHeader, TenantRules};
+    let (one, one_record) = api_key_with(&ApiKeyFormat::default(), &["tn_only"], "");
+    let (none, none_record) = api_key_with(&ApiKeyFormat::default(), &[], "");
+    let rules = TenantRules {
+        header: TenantHeader::Always,
+        ..TenantRules::default()
+    };
+    let auth = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![one_record, none_record]))
+        .tenant_rules(rules)
+        .build()
+        .unwrap();
+    let server = serve(router(auth)).await;
+    let reply = server.get("/me").header("x-api-key", &one).send().await;
+    reply.assert_error(400, "tenant_required");
+    reply.assert_bearer_error("invalid_request");
+    let reply = server.get("/tenant").api_key(&one, "tn_only").send().await;
+    assert_eq!((reply.status, reply.text.as_str()), (200, "tn_only"));
+    let reply = server.get("/me").header("x-api-key", &none).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
 #[tokio::test]
 async fn a_key_for_another_tenant_is_tenant_forbidden() {
     let (key, record) = api_key("");
@@ -365,22 +432,115 @@ async fn a_custom_prefix() {
         .send()
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    // An sk_live key is not of this format: in X-API-Key it is an invalid key…
+    // An sk_live key is not of this format: in X-API-Key or as a Bearer token, it is an invalid
+    // key, told which prefix this service's keys have.
     let (live, _) = api_key("");
-    assert_401(
-        &server.get("/me").api_key(&live, "tn_a").send().await,
-        "invalid_api_key",
+    for reply in [
+        server.get("/me").api_key(&live, "tn_a").send().await,
+        server.get("/me").bearer(&live).send().await,
+    ] {
+        let error = assert_401(&reply, "invalid_api_key");
+        assert_eq!(
+            error["message"],
+            "The API key is not one of this service's: its keys start with pk_test_"
+        );
+        assert_no_leak(&reply, &live);
+    }
+}
+
+/// The case: a `rag_live_…` key on a layer left at `sk_live`, which also takes JWTs. The
+/// key is refused as a key of another prefix, not as "not a JWT"; other tokens that are no JWT
+/// are told what this service's keys look like; JWTs still verify.
+#[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+#[tokio::test]
+async fn a_key_of_another_prefix_is_told_the_expected_prefix() {
+    let rag = ApiKeyFormat::new("rag_live").unwrap();
+    let (rag_key, rag_record) = api_key_with(&rag, &["tn_a"], "");
+    let jwt = tower_api_auth::JwtValidator::hs256(
+        common::HS256_SECRET,
+        tower_api_auth::jwt::JwtOptions::new(),
+    )
+    .unwrap();
+    let auth = AuthLayer::builder()
+        .jwt(jwt)
+        .api_keys(MemoryKeyStore::from(vec![rag_record]))
+        .build()
+        .unwrap();
+    let server = serve(router(auth)).await;
+    for reply in [
+        server.get("/me").bearer(&rag_key).send().await,
+        server.get("/me").header("x-api-key", &rag_key).send().await,
+    ] {
+        let error = assert_401(&reply, "invalid_api_key");
+        assert_eq!(
+            error["message"],
+            "The API key is not one of this service's: its keys start with sk_live_"
+        );
+        assert_no_leak(&reply, &rag_key);
+        assert_no_leak(&reply, &rag_key["rag_live_".len()..]);
+    }
+    // Not a key (no checksum) and not a JWT either (no dot): said so, with the prefix.
+    let reply = server.get("/me").bearer("rag_live_typo").send().await;
+    let error = assert_401(&reply, "invalid_token");
+    assert_eq!(
+        error["message"],
+        "The token is neither a JWT nor an API key of this service (its keys start with sk_live_)"
     );
-    // …and as a Bearer token it is not recognised as a key, so it is (not) a JWT.
-    assert_401(
-        &server
+    assert_no_leak(&reply, "rag_live_typo");
+    // A JWT is still a JWT, and a broken one is still told about its JWT failure.
+    let token = common::jwt::hs256(&common::jwt::claims("u"));
+    let reply = server.get("/me").bearer(&token).send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = server.get("/me").bearer("a.b.c").send().await;
+    let error = assert_401(&reply, "invalid_token");
+    assert_ne!(
+        error["message"],
+        "The token is neither a JWT nor an API key of this service (its keys start with sk_live_)"
+    );
+}
+
+/// With an opaque-token validator, tokens that are no JWT go to it, except an API key of another
+/// prefix: a secret of this system, never sent to an introspection endpoint.
+#[tokio::test]
+async fn a_key_of_another_prefix_is_never_handed_to_the_opaque_validator() {
+    use tower_api_auth::opaque::{OpaqueToken, OpaqueTokenValidator};
+    use tower_api_auth::{AuthError, AuthErrorKind};
+
+    #[derive(Debug, Default, Clone)]
+    struct Counting(Arc<AtomicUsize>);
+    impl OpaqueTokenValidator for Counting {
+        fn validate(&self, token: &str, _now: u64) -> Lookup<OpaqueToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Lookup::Ready(match token {
+                "opaque-token-of-alice" => Ok(OpaqueToken::new("alice")),
+                _ => Err(AuthError::new(AuthErrorKind::InvalidToken)),
+            })
+        }
+    }
+    let seen = Counting::default();
+    let (rag_key, _) = api_key_with(&ApiKeyFormat::new("rag_live").unwrap(), &[], "");
+    for api_keys in [true, false] {
+        let mut builder = AuthLayer::builder().opaque_tokens(seen.clone());
+        if api_keys {
+            builder = builder.api_keys(MemoryKeyStore::new());
+        }
+        let server = serve(router(builder.build().unwrap())).await;
+        let reply = server
             .get("/me")
-            .bearer(&live)
-            .header("x-tenant-id", "tn_a")
+            .bearer("opaque-token-of-alice")
             .send()
-            .await,
-        "invalid_token",
-    );
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let before = seen.0.load(Ordering::SeqCst);
+        let reply = server.get("/me").bearer(&rag_key).send().await;
+        let code = if api_keys {
+            "invalid_api_key"
+        } else {
+            "api_key_not_accepted"
+        };
+        assert_401(&reply, code);
+        assert_eq!(seen.0.load(Ordering::SeqCst), before, "the key was sent");
+    }
 }
 
 #[tokio::test]
@@ -517,11 +677,12 @@ async fn claims_with_an_api_key_is_credential_not_accepted() {
 }
 
 #[tokio::test]
-async fn a_key_on_a_service_without_api_keys_is_invalid_api_key() {
+async fn a_key_on_a_service_without_api_keys_is_api_key_not_accepted() {
     // A layer that accepts no credential at all is refused when built …
     let error = AuthLayer::builder().build().unwrap_err();
     assert!(error.to_string().contains(".api_keys("), "{error}");
-    // … and one that accepts only JWTs calls an API key an invalid one.
+    // … and one that accepts only JWTs says so of an API key: not `invalid_api_key`, which
+    // would send its client to replace a good key.
     let jwt_only = tower_api_auth::JwtValidator::hs256(
         common::HS256_SECRET,
         tower_api_auth::jwt::JwtOptions::new(),
@@ -529,8 +690,14 @@ async fn a_key_on_a_service_without_api_keys_is_invalid_api_key() {
     .unwrap();
     let server = serve(router(AuthLayer::builder().jwt(jwt_only).build().unwrap())).await;
     let (key, _) = api_key("");
-    let reply = server.get("/me").api_key(&key, "tn_a").send().await;
-    assert_401(&reply, "invalid_api_key");
+    for reply in [
+        server.get("/me").api_key(&key, "tn_a").send().await,
+        server.get("/me").bearer(&key).send().await,
+    ] {
+        let error = assert_401(&reply, "api_key_not_accepted");
+        assert_eq!(error["message"], "This service does not accept API keys");
+        assert_no_leak(&reply, &key);
+    }
 }
 
 #[test]

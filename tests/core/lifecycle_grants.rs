@@ -557,10 +557,18 @@ async fn api_key_exchange_carries_tenant_and_scopes() {
         assert_eq!(claims["tenant_id"], json!(["tn_a", "tn_b"]));
         assert_eq!(claims["sid"], grant.session_id.as_deref().unwrap());
 
+        // The token names the key's two tenants: like the key itself, it must pick one.
+        fx.server
+            .get("/v1/auth/verify")
+            .bearer(&grant.access_token)
+            .send()
+            .await
+            .assert_error(400, "tenant_required");
         let verify = fx
             .server
             .get("/v1/auth/verify")
             .bearer(&grant.access_token)
+            .header("x-tenant-id", "tn_b")
             .send()
             .await;
         assert_eq!(verify.status, 200, "{}", verify.text);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Uri};
 
-use crate::api_key::{ApiKeys, KeyRecord, ParsedKey};
+use crate::api_key::{ApiKeys, KeyRecord, ParsedKey, is_key_of_any_prefix};
 use crate::clock::SharedClock;
 use crate::credential::{CredentialSources, LocatedCredential, UncheckedToken};
 use crate::error::{AuthError, AuthErrorKind};
@@ -75,12 +75,41 @@ impl Authenticator {
             return match token.check() {
                 Err(error) => Outcome::Done(Err(error)),
                 Ok(token) if is_api_key => self.api_key(token, tenant, now),
+                // An API key of another prefix is a secret of ours, not a token of the
+                // introspection endpoint's: it is never sent there.
+                Ok(_) if is_key_of_any_prefix(bytes) => Outcome::Done(Err(self.misdirected_key())),
                 Ok(token) => {
                     self.opaque(self.opaque.as_ref().expect("checked"), token, tenant, now)
                 }
             };
         }
         self.jwt(token, tenant, now)
+    }
+
+    /// The answer to an API key of a format this layer does not take: `invalid_api_key` naming
+    /// the prefix it does take, or `api_key_not_accepted` when it takes no keys at all.
+    fn misdirected_key(&self) -> AuthError {
+        match &self.api_keys {
+            Some(api_keys) => api_keys.format.foreign_key_error(),
+            None => AuthError::new(AuthErrorKind::ApiKeysNotAccepted),
+        }
+    }
+
+    /// What to say of a Bearer token that failed as a JWT, if it is no JWT at all: a key of
+    /// another prefix is told so (not "not a JWT", which points the wrong way), and any other
+    /// token without a dot is told what this layer's keys look like. Called on failures only,
+    /// so a JWT that verifies pays nothing for it.
+    fn not_a_jwt(&self, token: &[u8]) -> Option<AuthError> {
+        if is_key_of_any_prefix(token) {
+            return Some(self.misdirected_key());
+        }
+        let prefix = self.api_keys.as_ref()?.format.prefix();
+        // A JWS has two dots: a token without any is not a mangled JWT.
+        (!token.contains(&b'.')).then(|| {
+            AuthError::new(AuthErrorKind::InvalidToken).with_message(format!(
+                "The token is neither a JWT nor an API key of this service (its keys start with {prefix}_)"
+            ))
+        })
     }
 
     /// A JWT is verified as bytes and syntax-checked only when it fails: every segment of a token
@@ -92,12 +121,18 @@ impl Authenticator {
             if let Err(error) = token.check() {
                 return Outcome::Done(Err(error));
             }
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidToken)
-                .with_message("This service does not accept JWTs")));
+            return Outcome::Done(Err(self.not_a_jwt(token.as_bytes()).unwrap_or_else(|| {
+                AuthError::new(AuthErrorKind::InvalidToken)
+                    .with_message("This service does not accept JWTs")
+            })));
         };
         match validator.check(token.as_bytes(), now) {
             Check::Done(Ok(jwt)) => Outcome::Done(self.jwt_identity(&jwt, tenant, now).map(Some)),
-            Check::Done(Err(error)) => Outcome::Done(Err(token.check().err().unwrap_or(error))),
+            Check::Done(Err(error)) => Outcome::Done(Err(token
+                .check()
+                .err()
+                .or_else(|| self.not_a_jwt(token.as_bytes()))
+                .unwrap_or(error))),
             // The token names a key its issuer's remote set lacks, and a newer set is being
             // fetched: wait for it (the source bounds the wait), then look once more.
             Check::Wait(wait) => {
@@ -127,9 +162,7 @@ impl Authenticator {
         // A verified token, cached or not, still passes revocation and the tenant rules on every
         // request.
         self.check_revocation(jwt, now)?;
-        let tenant = self
-            .tenants
-            .select(tenant, &jwt.tenants, self.tenants.jwt_header)?;
+        let tenant = self.tenants.select(tenant, &jwt.tenants)?;
         Ok(jwt.identity(tenant.cloned()))
     }
 
@@ -182,9 +215,7 @@ impl Authenticator {
         token: OpaqueToken,
         tenant: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        let tenant = self
-            .tenants
-            .select(tenant, &token.tenants, self.tenants.jwt_header)?;
+        let tenant = self.tenants.select(tenant, &token.tenants)?;
         Ok(Identity::from_parts(
             Parts {
                 principal: token.principal,
@@ -197,6 +228,7 @@ impl Authenticator {
                 client_id: token.client_id,
                 api_key_id: None,
                 claims: None,
+                payload: None,
             },
             tenant.cloned(),
         ))
@@ -204,12 +236,13 @@ impl Authenticator {
 
     fn api_key(self: &Arc<Self>, key: &str, tenant: Option<&str>, now: u64) -> Outcome {
         let Some(api_keys) = &self.api_keys else {
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)
-                .with_message("This service does not accept API keys")));
+            // Not `invalid_api_key`: the key may be fine where keys are accepted, and a client
+            // told its key is invalid would go and replace a good one.
+            return Outcome::Done(Err(AuthError::new(AuthErrorKind::ApiKeysNotAccepted)));
         };
         // The checksum rejects typos and random probes before the store is asked anything.
         let Ok(parsed) = api_keys.format.parse(key) else {
-            return Outcome::Done(Err(AuthError::new(AuthErrorKind::InvalidApiKey)));
+            return Outcome::Done(Err(api_keys.malformed(key)));
         };
         match api_keys.provider.lookup(parsed.key_id()) {
             Lookup::Ready(found) => {
@@ -244,9 +277,7 @@ impl Authenticator {
             AuthError::new(AuthErrorKind::AuthUnavailable)
         })?;
         let record = api_keys.check(parsed, found, now)?;
-        let tenant = self
-            .tenants
-            .select(tenant, &record.tenants, self.tenants.api_key_header)?;
+        let tenant = self.tenants.select(tenant, &record.tenants)?;
         Ok(Some(identity_for_key(&record, tenant)))
     }
 }
@@ -268,6 +299,7 @@ fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
             client_id: None,
             api_key_id: Some(record.key_id.clone()),
             claims: None,
+            payload: None,
         },
         tenant.cloned(),
     )

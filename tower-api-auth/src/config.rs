@@ -93,7 +93,8 @@ pub struct AuthConfig {
     pub error_format: ErrorFormat,
     /// Where credentials are read from.
     pub credentials: CredentialsConfig,
-    /// The tenant rules.
+    /// The tenant rules: `header` (`when_ambiguous`, the default, or `always`; see
+    /// [`TenantHeader`](crate::tenant::TenantHeader)) and `max_len`.
     pub tenants: TenantRules,
     /// JWT validation; absent means JWTs are refused.
     pub jwt: Option<JwtConfig>,
@@ -939,6 +940,27 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_str::<AuthConfig>(r#"{"jwtt":{}}"#).is_err());
+    }
+
+    #[test]
+    fn one_tenant_header_rule_for_every_credential() {
+        use crate::tenant::TenantHeader;
+        let config: AuthConfig = serde_json::from_str(r#"{"tenants":{}}"#).unwrap();
+        assert_eq!(config.tenants.header, TenantHeader::WhenAmbiguous);
+        let config: AuthConfig =
+            serde_json::from_str(r#"{"tenants":{"header":"always","max_len":32}}"#).unwrap();
+        assert_eq!(config.tenants.header, TenantHeader::Always);
+        assert_eq!(config.tenants.max_len, 32);
+        // The per-credential knobs of earlier versions are gone: a file that still has them is
+        // refused with their name, not quietly given other rules.
+        for old in [
+            r#"{"api_key_header":"required"}"#,
+            r#"{"jwt_header":"optional"}"#,
+        ] {
+            let json = format!(r#"{{"tenants":{old}}}"#);
+            let error = serde_json::from_str::<AuthConfig>(&json).unwrap_err();
+            assert!(error.to_string().contains("_header"), "{error}");
+        }
     }
 
     #[test]

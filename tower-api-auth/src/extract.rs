@@ -38,6 +38,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
+use serde::de::DeserializeOwned;
 
 use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
@@ -99,15 +100,18 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
     }
 }
 
-/// The request's tenant; rejects with `tenant_required` (400) when it has none.
+/// The request's tenant. Rejects with `tenant_forbidden` (403) when it has none: the layer picks a
+/// tenant for every tenant-bound credential (or refuses the request), so a request without one
+/// holds a credential bound to no tenant, and no header would help.
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        identity(parts)?
-            .tenant()
-            .cloned()
-            .ok_or_else(|| AuthRejection::new(parts, AuthError::new(AuthErrorKind::TenantRequired)))
+        identity(parts)?.tenant().cloned().ok_or_else(|| {
+            let error = AuthError::new(AuthErrorKind::TenantForbidden)
+                .with_message("The credential is bound to no tenant");
+            AuthRejection::new(parts, error)
+        })
     }
 }
 
@@ -125,15 +129,19 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
     }
 }
 
-/// The JWT's typed custom claims, decoded once by the layer's validator.
+/// The JWT's claims as the app's type `C`: any `C: Deserialize`, with nothing to register.
 ///
-/// The validator must be told the type: `JwtOptions::new().claims::<C>()`
-/// ([`JwtOptions::claims`](crate::jwt::JwtOptions::claims)). Forgetting it is a server
-/// misconfiguration that only a request can reveal: the extractor then answers 500 `misconfigured`
-/// and logs, at `error` level, the type and the call that fixes it.
+/// They are read from the verified token's payload, which the identity keeps, once per request
+/// that takes the extractor (routes that do not take it pay nothing). A validator built with
+/// [`JwtOptions::claims::<C>()`](crate::jwt::JwtOptions::claims) decodes them instead when it
+/// verifies the token, once per token (the token cache keeps the value), and refuses a token
+/// whose claims do not fit `C` on every route; the extractor then hands out that value.
 ///
-/// Rejections: no identity → 401 `missing_credentials`; an API-key identity → 403
-/// `credential_not_accepted`; a JWT whose validator does not decode `C` → 500 `misconfigured`.
+/// Rejections: no identity → 401 `missing_credentials`; an identity of an API key or an opaque
+/// token → 403 `credential_not_accepted`; a token that verified but whose claims do not fit `C`
+/// (a required claim missing, one of another type) → 401 `invalid_token`, the token's fault. Only
+/// an identity built by hand ([`Identity::builder`]) as a JWT without claims of type `C` is a
+/// server mistake: 500 `misconfigured`, logged at `error` level.
 ///
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
@@ -151,7 +159,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Tenant {
 ///     claims.org.clone()
 /// }
 ///
-/// let options = JwtOptions::new().audience("api").claims::<OrgClaims>();
+/// let options = JwtOptions::new().audience("api"); // `.claims::<OrgClaims>()` is optional
 /// let validator = JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", options)?;
 /// let app: Router = Router::new()
 ///     .route("/org", get(org))
@@ -181,7 +189,7 @@ impl<C> Deref for Claims<C> {
 impl<S, C> FromRequestParts<S> for Claims<C>
 where
     S: Send + Sync,
-    C: Send + Sync + 'static,
+    C: DeserializeOwned + Send + Sync + 'static,
 {
     type Rejection = AuthRejection;
 
@@ -194,13 +202,16 @@ where
                     .with_message("This endpoint requires a JWT access token"),
             ));
         }
-        match identity.claims_arc::<C>() {
-            Some(claims) => Ok(Claims(claims)),
+        match identity.decode_claims::<C>() {
+            Some(Ok(claims)) => Ok(Claims(claims)),
+            Some(Err(error)) => Err(AuthRejection::new(parts, error)),
             None => {
+                // Only an identity built by hand gets here: the layer's JWT identities keep
+                // their payload.
                 tracing::error!(
                     claims = std::any::type_name::<C>(),
-                    "a handler takes Claims<C>, but the layer's JwtValidator does not decode claims of \
-                     this type: build it with JwtOptions::new().claims::<C>()"
+                    "a handler takes Claims<C>, but the request's JWT identity was built by hand \
+                     without claims of this type (IdentityBuilder::claims)"
                 );
                 Err(AuthRejection::new(
                     parts,

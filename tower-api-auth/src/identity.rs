@@ -20,8 +20,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 
+use crate::error::{AuthError, AuthErrorKind};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
 
@@ -91,6 +93,10 @@ pub(crate) struct Parts {
     pub(crate) client_id: Option<Arc<str>>,
     pub(crate) api_key_id: Option<Arc<str>>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
+    /// A verified JWT's payload (its claims as JSON), read into an app's claims type on demand
+    /// ([`Identity::decode_claims`]). The buffer the validator decoded the payload into, moved
+    /// here: keeping it costs no copy.
+    pub(crate) payload: Option<String>,
 }
 
 impl Identity {
@@ -108,6 +114,7 @@ impl Identity {
                 client_id: None,
                 api_key_id: None,
                 claims: None,
+                payload: None,
             },
             None,
         )
@@ -181,15 +188,72 @@ impl Identity {
         self.parts.api_key_id.as_deref()
     }
 
-    /// The typed custom claims, if the validator was configured to decode claims of type `C`.
+    /// The typed custom claims decoded when the token was verified: those of a validator built
+    /// with [`JwtOptions::claims::<C>()`](crate::jwt::JwtOptions::claims), or set by hand with
+    /// [`IdentityBuilder::claims`]. For any other type, [`decode_claims`](Self::decode_claims).
     pub fn claims<C: Send + Sync + 'static>(&self) -> Option<&C> {
         self.parts.claims.as_deref()?.downcast_ref::<C>()
     }
 
-    /// The typed claims as a shared pointer, for extractors that hand them out without cloning.
-    #[cfg(feature = "axum")]
-    pub(crate) fn claims_arc<C: Send + Sync + 'static>(&self) -> Option<Arc<C>> {
-        Arc::clone(self.parts.claims.as_ref()?).downcast::<C>().ok()
+    /// The JWT's claims as the app's type `C`, whatever the validator was built with (what the
+    /// [`Claims<C>`](crate::Claims) extractor answers). The claims decoded at verification are
+    /// handed out when they are of type `C`; otherwise `C` is read from the verified token's
+    /// payload, at each call.
+    ///
+    /// `None` when the identity holds no JWT (an API key, an opaque token, an identity built by
+    /// hand without claims of type `C`). A token that verified but whose claims do not fit `C`
+    /// (a required claim missing, one of another type) is the token's fault: `invalid_token`.
+    ///
+    /// ```
+    /// # #[cfg(all(feature = "issuer", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_api_auth::issuer::{AccessGrant, SigningKey, TokenIssuer};
+    /// use tower_api_auth::{Algorithm, JwtValidator, jwt::JwtOptions, scope::Scopes};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Plan { plan: String }
+    ///
+    /// let secret = b"a-secret-of-at-least-thirty-two-bytes!!";
+    /// let issuer = TokenIssuer::new(SigningKey::hmac(Algorithm::HS256, secret)?, "https://auth.example.test");
+    /// let grant = AccessGrant::new("user_42", Scopes::empty()).with_claim("plan", "pro");
+    /// let token = issuer.issue(&grant, 1_800_000_000)?;
+    /// // A validator built without `.claims::<Plan>()`.
+    /// let validator = JwtValidator::hs256(secret, JwtOptions::new())?;
+    /// let identity = validator.validate(&token.token, 1_800_000_000)?;
+    /// assert_eq!(identity.decode_claims::<Plan>().unwrap()?.plan, "pro");
+    /// // A type the claims do not fit: the token's fault.
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Org { org: String }
+    /// assert_eq!(identity.decode_claims::<Org>().unwrap().unwrap_err().code(), "invalid_token");
+    /// # Ok(()) }
+    /// # #[cfg(not(all(feature = "issuer", any(feature = "aws-lc-rs", feature = "rust-crypto"))))]
+    /// # fn main() {}
+    /// ```
+    pub fn decode_claims<C>(&self) -> Option<Result<Arc<C>, AuthError>>
+    where
+        C: DeserializeOwned + Send + Sync + 'static,
+    {
+        if let Some(decoded) = self.parts.claims.as_ref()
+            && let Ok(claims) = Arc::clone(decoded).downcast::<C>()
+        {
+            return Some(Ok(claims));
+        }
+        let payload = self.parts.payload.as_deref()?;
+        Some(
+            serde_json::from_str::<C>(payload)
+                .map(Arc::new)
+                .map_err(|error| {
+                    // The type and where reading stopped; never the claims themselves.
+                    tracing::debug!(
+                        claims = std::any::type_name::<C>(),
+                        category = ?error.classify(),
+                        column = error.column(),
+                        "a verified token's claims do not fit the app's claims type"
+                    );
+                    AuthError::new(AuthErrorKind::InvalidToken)
+                        .with_message("The token's claims do not have the expected shape")
+                }),
+        )
     }
 }
 

@@ -9,23 +9,28 @@
 //! # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{Json, Router, routing::get};
-//! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher};
+//! use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys};
 //! use tower_api_auth::jwt::JwtOptions;
 //! use tower_api_auth::scope::Scopes;
 //! use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore, RequireScopesLayer, Tenant};
 //!
+//! // The key format is set once: the layer checks keys in it, and keys are made from it.
+//! let store = MemoryKeyStore::new();
+//! let api_keys = ApiKeys::new(store.clone()).format(ApiKeyFormat::new("sk_live")?);
 //! // A new API key: show `plaintext` to its owner once, store only `record` (it holds a hash).
-//! let (plaintext, record) = ApiKeyHasher::default().generate(&ApiKeyFormat::new("sk_live")?).into_parts();
-//! let record = record
-//!     .with_tenants([Tenant::new("tn_demo")?])
-//!     .with_scopes(Scopes::parse("conversations:read")?);
+//! let (plaintext, record) = api_keys.generate().into_parts();
+//! store.insert(
+//!     record
+//!         .with_tenants([Tenant::new("tn_demo")?])
+//!         .with_scopes(Scopes::parse("conversations:read")?),
+//! );
 //!
 //! let auth = AuthLayer::builder()
 //!     .jwt(JwtValidator::hs256(
 //!         b"a-secret-of-at-least-thirty-two-bytes!!",
 //!         JwtOptions::new().issuer("https://auth.example.test").audience("api"),
 //!     )?)
-//!     .api_keys(MemoryKeyStore::from(vec![record]))
+//!     .api_keys(api_keys)
 //!     .build()?;
 //!
 //! async fn list(identity: Identity) -> Json<Identity> {
@@ -50,8 +55,9 @@
 //!
 //! ## Typed claims
 //!
-//! A validator decodes the token's claims into the app's own type once, when it verifies the
-//! token; handlers take [`Claims<C>`]:
+//! Handlers take [`Claims<C>`], the token's claims as the app's own type: any
+//! `C: Deserialize`, read from the verified token when the handler asks. A validator built with
+//! `claims::<C>()` decodes them once per token instead, and refuses tokens that do not fit `C`:
 //!
 //! ```
 //! # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -67,7 +73,7 @@
 //!
 //! let validator = JwtValidator::hs256(
 //!     b"a-secret-of-at-least-thirty-two-bytes!!",
-//!     JwtOptions::new().claims::<OrgClaims>(), // without this, Claims<OrgClaims> answers 500
+//!     JwtOptions::new().claims::<OrgClaims>(), // optional: decode once per token, refuse misfits
 //! )?;
 //! let app: Router = Router::new()
 //!     .route("/org", get(org))

@@ -1,4 +1,6 @@
-//! Opaque Bearer tokens: those that are neither API keys nor shaped like a JWT, judged by an
+//! Opaque Bearer tokens: those that are neither API keys (of any prefix: a checksum-valid key of
+//! another deployment is refused as one, never handed to the validator) nor shaped like a JWT,
+//! judged by an
 //! [`OpaqueTokenValidator`] that the layer is given with
 //! [`AuthLayerBuilder::opaque_tokens`](crate::layer::AuthLayerBuilder::opaque_tokens). The
 //! `remote` feature's RFC 7662 `Introspection` is one; a token table of the app's own is another.

@@ -1,11 +1,19 @@
 //! Tenants and the rules that tie a request's `X-Tenant-ID` to its credential.
 //!
-//! * With an API key the tenant header is [required](TenantRules::api_key_header) by default
-//!   (`tenant_required`, 400) and must name one of the key's tenants (`tenant_forbidden`, 403).
-//! * With a JWT the tenants come from a claim (string or array, `tenant_id` by default). A tenant
-//!   header, when sent, must name one of them; without one, a single tenant in the claim is used.
-//! * Tenant ids are checked before any use: 1 to [`max_len`](TenantRules::max_len) characters of
-//!   `A-Z a-z 0-9 _ - . :` (`invalid_request`, 400).
+//! One rule for every kind of credential (API key, JWT, opaque token), by the tenants it is bound
+//! to: an API key's tenants, or a token's tenant claim (string or array, `tenant_id` by default).
+//!
+//! | credential bound to | without `X-Tenant-ID` | with `X-Tenant-ID` |
+//! | --- | --- | --- |
+//! | no tenant | accepted, acting for no tenant | `tenant_forbidden` (403): it may act for none |
+//! | one tenant | acts for it | must name it (`tenant_forbidden` otherwise) |
+//! | several | `tenant_required` (400): which one? | must name one of them |
+//!
+//! [`TenantHeader::Always`] makes the header required for every tenant-bound credential, even
+//! one bound to a single tenant; a credential bound to no tenant still needs none.
+//!
+//! Tenant ids are checked before any use: 1 to [`max_len`](TenantRules::max_len) characters of
+//! `A-Z a-z 0-9 _ - . :` (`invalid_request`, 400).
 //!
 //! ```
 //! use tower_api_auth::{Tenant, tenant::TenantRules};
@@ -26,7 +34,7 @@ use crate::error::{AuthError, AuthErrorKind};
 /// A validated tenant id. Cheap to clone.
 ///
 /// With the `axum` feature it is also an extractor: it yields the request's tenant and rejects with
-/// `tenant_required` when the request has none.
+/// `tenant_forbidden` when the request has none (its credential is bound to no tenant).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Tenant(Arc<str>);
@@ -98,34 +106,40 @@ impl fmt::Display for InvalidTenant {
 
 impl std::error::Error for InvalidTenant {}
 
-/// Whether a request must name its tenant in the tenant header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// When a request must name its tenant in the tenant header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantHeader {
-    /// The header must be present (`tenant_required` otherwise).
-    Required,
-    /// The header may be absent; the credential's single tenant is then used, if it has exactly one.
-    Optional,
+    /// Only to choose among several tenants (the default): a credential bound to one tenant acts
+    /// for it without the header, one bound to several must name one (`tenant_required`).
+    #[default]
+    WhenAmbiguous,
+    /// Always, for a tenant-bound credential: even one bound to a single tenant must name it
+    /// (`tenant_required` otherwise), so that every request says which tenant it acts for.
+    Always,
 }
 
-/// The tenant rules of a layer: whether a request must name its tenant, and how long an id may be.
+/// The tenant rules of a layer: when a request must name its tenant, and how long an id may be.
+/// The same rules hold for API keys, JWTs and opaque tokens (see [the module](self)).
 ///
 /// ```
 /// use tower_api_auth::tenant::{TenantHeader, TenantRules};
 /// use tower_api_auth::{AuthErrorKind, Tenant};
 ///
 /// let mut rules = TenantRules::default();
-/// rules.jwt_header = TenantHeader::Required; // JWT requests too must send X-Tenant-ID
+/// rules.header = TenantHeader::Always; // every tenant-bound request must send X-Tenant-ID
 /// assert_eq!(rules.parse("tn_demo").unwrap(), Tenant::new("tn_demo").unwrap());
 /// assert_eq!(rules.parse("no spaces").unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+///
+/// // In a configuration file: `[tenants]` with `header = "always"`.
+/// let from_file: TenantRules = serde_json::from_str(r#"{"header":"always"}"#).unwrap();
+/// assert_eq!(from_file, rules);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantRules {
-    /// Whether API-key requests must send the tenant header. Default: required.
-    pub api_key_header: TenantHeader,
-    /// Whether JWT requests must send the tenant header. Default: optional.
-    pub jwt_header: TenantHeader,
+    /// When the tenant header is required. Default: [`TenantHeader::WhenAmbiguous`].
+    pub header: TenantHeader,
     /// The longest tenant id accepted from a request (at most 128). Default: 64.
     pub max_len: usize,
 }
@@ -133,8 +147,7 @@ pub struct TenantRules {
 impl Default for TenantRules {
     fn default() -> Self {
         Self {
-            api_key_header: TenantHeader::Required,
-            jwt_header: TenantHeader::Optional,
+            header: TenantHeader::WhenAmbiguous,
             max_len: 64,
         }
     }
@@ -151,7 +164,8 @@ impl TenantRules {
         }
     }
 
-    /// Picks the request's tenant among the credential's `allowed` tenants.
+    /// Picks the request's tenant among the credential's `allowed` tenants, by the rule of
+    /// [the module](self).
     ///
     /// `requested` is the raw tenant header. The answer borrows one of `allowed`, so an accepted
     /// tenant reuses the credential's own `Tenant` (no allocation).
@@ -159,28 +173,28 @@ impl TenantRules {
         &self,
         requested: Option<&str>,
         allowed: &'t [Tenant],
-        requirement: TenantHeader,
     ) -> Result<Option<&'t Tenant>, AuthError> {
-        match requested {
-            Some(raw) => {
-                let tenant_ok = is_valid_tenant(raw, self.max_len.min(MAX_TENANT_LEN));
-                if !tenant_ok {
-                    return Err(self.parse(raw).unwrap_err());
-                }
-                allowed
-                    .iter()
-                    .find(|t| t.as_str() == raw)
-                    .map(Some)
-                    .ok_or_else(|| AuthError::new(AuthErrorKind::TenantForbidden))
-            }
-            None if requirement == TenantHeader::Required => {
-                Err(AuthError::new(AuthErrorKind::TenantRequired))
-            }
-            None => Ok(match allowed {
-                [only] => Some(only),
-                _ => None,
-            }),
+        let Some(raw) = requested else {
+            return match (allowed, self.header) {
+                ([], _) => Ok(None),
+                ([only], TenantHeader::WhenAmbiguous) => Ok(Some(only)),
+                _ => Err(AuthError::new(AuthErrorKind::TenantRequired)),
+            };
+        };
+        if !is_valid_tenant(raw, self.max_len.min(MAX_TENANT_LEN)) {
+            return Err(self.parse(raw).unwrap_err());
         }
+        if allowed.is_empty() {
+            // A tenant asked of a credential bound to none: refused rather than ignored, so
+            // that a client never believes it acts for a tenant it does not.
+            return Err(AuthError::new(AuthErrorKind::TenantForbidden)
+                .with_message("The credential is bound to no tenant"));
+        }
+        allowed
+            .iter()
+            .find(|t| t.as_str() == raw)
+            .map(Some)
+            .ok_or_else(|| AuthError::new(AuthErrorKind::TenantForbidden))
     }
 }
 
@@ -201,43 +215,46 @@ mod tests {
     }
 
     #[test]
-    fn select_applies_the_rules() {
-        let rules = TenantRules::default();
-        let allowed = tenants(&["tn_a", "tn_b"]);
-        let pick = |req, requirement| rules.select(req, &allowed, requirement);
-        assert_eq!(
-            pick(Some("tn_b"), TenantHeader::Required)
-                .unwrap()
-                .unwrap()
-                .as_str(),
-            "tn_b"
-        );
-        assert_eq!(
-            pick(Some("tn_c"), TenantHeader::Required)
-                .unwrap_err()
-                .kind(),
-            AuthErrorKind::TenantForbidden
-        );
-        assert_eq!(
-            pick(None, TenantHeader::Required).unwrap_err().kind(),
-            AuthErrorKind::TenantRequired
-        );
-        assert_eq!(pick(None, TenantHeader::Optional).unwrap(), None);
-        assert_eq!(
-            pick(Some("bad id"), TenantHeader::Optional)
-                .unwrap_err()
-                .kind(),
-            AuthErrorKind::InvalidRequest
-        );
-        let single = tenants(&["tn_only"]);
-        assert_eq!(
+    fn select_applies_one_rule_by_the_number_of_tenants() {
+        let pick = |header, requested, allowed: &[&str]| {
+            let rules = TenantRules {
+                header,
+                ..TenantRules::default()
+            };
+            let allowed = tenants(allowed);
             rules
-                .select(None, &single, TenantHeader::Optional)
-                .unwrap()
-                .unwrap()
-                .as_str(),
-            "tn_only"
+                .select(requested, &allowed)
+                .map(|t| t.map(|t| t.as_str().to_owned()))
+                .map_err(|e| e.kind())
+        };
+        use AuthErrorKind::{InvalidRequest, TenantForbidden, TenantRequired};
+        use TenantHeader::{Always, WhenAmbiguous};
+        for header in [WhenAmbiguous, Always] {
+            // Bound to none: no header needed, and none may be named.
+            assert_eq!(pick(header, None, &[]), Ok(None));
+            assert_eq!(pick(header, Some("tn_a"), &[]), Err(TenantForbidden));
+            // Bound to several: the header picks one of them, and is needed.
+            let several = ["tn_a", "tn_b"];
+            assert_eq!(
+                pick(header, Some("tn_b"), &several),
+                Ok(Some("tn_b".into()))
+            );
+            assert_eq!(pick(header, Some("tn_c"), &several), Err(TenantForbidden));
+            assert_eq!(pick(header, None, &several), Err(TenantRequired));
+            // A named tenant must match the one.
+            assert_eq!(
+                pick(header, Some("tn_a"), &["tn_a"]),
+                Ok(Some("tn_a".into()))
+            );
+            assert_eq!(pick(header, Some("tn_b"), &["tn_a"]), Err(TenantForbidden));
+            assert_eq!(pick(header, Some("bad id"), &["tn_a"]), Err(InvalidRequest));
+        }
+        // Bound to one: used by default, unless the header is always required.
+        assert_eq!(
+            pick(WhenAmbiguous, None, &["tn_a"]),
+            Ok(Some("tn_a".into()))
         );
+        assert_eq!(pick(Always, None, &["tn_a"]), Err(TenantRequired));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::error::{AuthError, AuthErrorKind};
 use crate::random::random_base62;
 
 /// Length of a generated key id.
@@ -174,6 +175,15 @@ impl ApiKeyFormat {
         Ok(ParsedKey { key, id })
     }
 
+    /// What to tell a client whose key is not of this format: the prefix this service's keys
+    /// start with (public: every key shows it), never anything of the key presented.
+    pub(crate) fn foreign_key_error(&self) -> AuthError {
+        AuthError::new(AuthErrorKind::InvalidApiKey).with_message(format!(
+            "The API key is not one of this service's: its keys start with {}_",
+            self.prefix
+        ))
+    }
+
     /// A new random key's plaintext. Most callers want [`ApiKeyHasher::generate`](crate::api_key::ApiKeyHasher::generate),
     /// which also returns the record to store.
     pub fn generate_plaintext(&self) -> String {
@@ -193,6 +203,36 @@ impl ApiKeyFormat {
         key.extend(sum.iter().map(|&b| b as char));
         key
     }
+}
+
+/// Whether `token` is a key of this crate's format under any prefix, checksum included:
+/// `<prefix>_<id>_<secret><checksum>`. Such a token is an API key beyond reasonable doubt (a
+/// random string passes the checksum once in 2^32), so it is never taken for a JWT or sent to an
+/// introspection endpoint, whichever prefix it has.
+pub(crate) fn is_key_of_any_prefix(token: &[u8]) -> bool {
+    let Some((head, tail)) = split_last(token) else {
+        return false;
+    };
+    let Some((prefix, id)) = split_last(head) else {
+        return false;
+    };
+    let base62 = |s: &[u8]| s.iter().all(u8::is_ascii_alphanumeric);
+    let prefix_ok = std::str::from_utf8(prefix).is_ok_and(|p| ApiKeyFormat::new(p).is_ok());
+    if !prefix_ok || !(4..=64).contains(&id.len()) || !base62(id) {
+        return false;
+    }
+    if tail.len() != SECRET_LEN + CHECKSUM_LEN || !base62(tail) {
+        return false;
+    }
+    let (body, sum) = token.split_at(token.len() - CHECKSUM_LEN);
+    // All ASCII by now.
+    std::str::from_utf8(body).is_ok_and(|body| checksum(body).as_slice() == sum)
+}
+
+/// `s` split at its last `_`.
+fn split_last(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = s.iter().rposition(|&b| b == b'_')?;
+    Some((&s[..at], &s[at + 1..]))
 }
 
 #[cfg(test)]
@@ -225,6 +265,28 @@ mod tests {
         assert!(format.parse(&format!("{key}x")).is_err(), "extended");
         assert!(format.parse("sk_test_abc").is_err());
         assert!(format.parse("eyJhbGciOiJIUzI1NiJ9.e30.sig").is_err());
+    }
+
+    #[test]
+    fn keys_of_any_prefix_are_recognised_by_shape_and_checksum() {
+        for prefix in ["sk_live", "rag_live", "pk", "a_b_c"] {
+            let key = ApiKeyFormat::new(prefix).unwrap().generate_plaintext();
+            assert!(is_key_of_any_prefix(key.as_bytes()), "{key}");
+            let mut typo = key.clone().into_bytes();
+            let at = typo.len() - 10;
+            typo[at] = if typo[at] == b'a' { b'b' } else { b'a' };
+            assert!(!is_key_of_any_prefix(&typo), "checksum");
+            assert!(!is_key_of_any_prefix(&key.as_bytes()[1..]), "truncated");
+        }
+        for other in [
+            "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+            "opaque-token-from-an-idp",
+            "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+            "_abcd_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            "",
+        ] {
+            assert!(!is_key_of_any_prefix(other.as_bytes()), "{other}");
+        }
     }
 
     #[test]

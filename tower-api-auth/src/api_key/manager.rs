@@ -192,7 +192,8 @@ impl KeyManager {
         }
     }
 
-    /// The key format; the auth layer's [`ApiKeys`](crate::api_key::ApiKeys) must use the same.
+    /// The key format; the auth layer's [`ApiKeys`](crate::api_key::ApiKeys) must use the same
+    /// (a manager made by [`ApiKeys::manager`](crate::api_key::ApiKeys::manager) does).
     #[must_use]
     pub fn format(mut self, format: ApiKeyFormat) -> Self {
         self.format = format;

@@ -1,21 +1,25 @@
 //! API keys: their format, generation, hashing, and the stores that hold them.
 //!
-//! ```
-//! use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeyHasher, api_key::ApiKeys, MemoryKeyStore, scope::Scopes, Tenant};
+//! [`ApiKeys`] holds the one format and hasher of a deployment: the layer checks keys with it, and
+//! keys are made from it ([`ApiKeys::generate`], [`ApiKeys::manager`]), so that no key is ever
+//! made in a format the layer does not accept.
 //!
-//! let format = ApiKeyFormat::new("sk_live").unwrap();
-//! let hasher = ApiKeyHasher::default();
-//! let (plaintext, record) = hasher
-//!     .generate(&format)
+//! ```
+//! use tower_api_auth::{api_key::ApiKeyFormat, api_key::ApiKeys, AuthLayer, MemoryKeyStore, scope::Scopes, Tenant};
+//!
+//! let store = MemoryKeyStore::new();
+//! let api_keys = ApiKeys::new(store.clone()).format(ApiKeyFormat::new("rag_live").unwrap());
+//! let (plaintext, record) = api_keys
+//!     .generate()
 //!     .with_record(|r| {
 //!         r.with_tenants([Tenant::new("tn_demo").unwrap()])
 //!             .with_scopes(Scopes::parse("conversations:read").unwrap())
 //!     })
 //!     .into_parts();
-//! let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record]))
-//!     .format(format)
-//!     .hasher(hasher);
-//! # let _ = (plaintext, api_keys);
+//! store.insert(record);
+//! assert!(plaintext.starts_with("rag_live_"));
+//! let auth = AuthLayer::builder().api_keys(api_keys).build().unwrap();
+//! # let _ = auth;
 //! ```
 
 mod cache;
@@ -29,6 +33,7 @@ mod usage;
 
 pub use cache::CachedKeyProvider;
 pub use changes::{KeyAnnouncer, KeyChangeListener, KeyChanges};
+pub(crate) use format::is_key_of_any_prefix;
 pub use format::{ApiKeyFormat, InvalidPrefix, MalformedKey, ParsedKey};
 pub use hash::{ApiKeyHasher, KeyHash, NewApiKey};
 pub use manager::{CreatedKey, KeyManager, KeySpec};
@@ -40,21 +45,26 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{AuthError, AuthErrorKind, rfc3339};
-use crate::store::KeyProvider;
+use crate::store::{KeyProvider, KeyStore};
 
-/// API-key validation settings: the store, the key format and the hasher. Anything that accepts a
+/// API-key settings: the store, the key format and the hasher. Anything that accepts a
 /// [`KeyProvider`] accepts this too, for a custom format or a peppered hasher.
+///
+/// The format and hasher are set here once: keys are made from the same value
+/// ([`generate`](Self::generate), [`manager`](Self::manager)), so they are always ones the layer
+/// accepts. A key of another prefix presented to the layer is `invalid_api_key`, its message
+/// naming the prefix this service's keys start with.
 ///
 /// ```
 /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys};
 /// use tower_api_auth::{AuthLayer, MemoryKeyStore};
 ///
-/// let format = ApiKeyFormat::new("pk_test").unwrap();
-/// let hasher = ApiKeyHasher::with_pepper(b"a-server-side-pepper-from-the-environment");
-/// let (key, record) = hasher.generate(&format).into_parts();
-/// let api_keys = ApiKeys::new(MemoryKeyStore::from(vec![record]))
-///     .format(format)
-///     .hasher(hasher);
+/// let store = MemoryKeyStore::new();
+/// let api_keys = ApiKeys::new(store.clone())
+///     .format(ApiKeyFormat::new("pk_test").unwrap())
+///     .hasher(ApiKeyHasher::with_pepper(b"a-server-side-pepper-from-the-environment"));
+/// let (key, record) = api_keys.generate().into_parts();
+/// store.insert(record);
 /// let auth = AuthLayer::builder().api_keys(api_keys).build().unwrap();
 /// assert!(key.starts_with("pk_test_"));
 /// # let _ = auth;
@@ -91,7 +101,8 @@ impl ApiKeys {
         }
     }
 
-    /// Sets the key format.
+    /// Sets the key format: the one keys are checked in and, through [`generate`](Self::generate)
+    /// and [`manager`](Self::manager), made in.
     #[must_use]
     pub fn format(mut self, format: ApiKeyFormat) -> Self {
         self.format = format;
@@ -123,6 +134,45 @@ impl ApiKeys {
         &self.hasher
     }
 
+    /// A new key in these settings' format, hashed by their hasher: the plaintext (to show once)
+    /// and the record to store (tenants, scopes and labels set with
+    /// [`NewApiKey::with_record`]).
+    pub fn generate(&self) -> NewApiKey {
+        self.hasher.generate(&self.format)
+    }
+
+    /// A [`KeyManager`] over `store` (usually the store these settings read) that makes keys in
+    /// these settings' format, hashed by their hasher.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeySpec};
+    /// use tower_api_auth::MemoryKeyStore;
+    ///
+    /// let store = MemoryKeyStore::new();
+    /// let api_keys = ApiKeys::new(store.clone()).format(ApiKeyFormat::new("rag_live").unwrap());
+    /// let created = api_keys.manager(store).create(KeySpec::default()).await.unwrap();
+    /// assert!(created.key.starts_with("rag_live_"));
+    /// assert!(api_keys.verify(&created.key, 1_800_000_000).await.is_ok());
+    /// # }
+    /// ```
+    pub fn manager(&self, store: impl KeyStore) -> KeyManager {
+        KeyManager::new(store)
+            .format(self.format.clone())
+            .hasher(self.hasher.clone())
+    }
+
+    /// The error for a presented key that does not parse: a key of another prefix is told which
+    /// prefix this service's keys have; a mangled one of ours is simply invalid.
+    pub(crate) fn malformed(&self, key: &str) -> AuthError {
+        if self.format.claims(key) {
+            AuthError::new(AuthErrorKind::InvalidApiKey)
+        } else {
+            self.format.foreign_key_error()
+        }
+    }
+
     /// Notes each key that authenticates a request in `usage`, which writes `last_used_at` to
     /// the store in batches.
     #[must_use]
@@ -150,10 +200,7 @@ impl ApiKeys {
     /// # }
     /// ```
     pub async fn verify(&self, key: &str, now: u64) -> Result<Arc<KeyRecord>, AuthError> {
-        let parsed = self
-            .format
-            .parse(key)
-            .map_err(|_| AuthError::new(AuthErrorKind::InvalidApiKey))?;
+        let parsed = self.format.parse(key).map_err(|_| self.malformed(key))?;
         let found = self
             .provider
             .lookup(parsed.key_id())

@@ -50,7 +50,12 @@ pub enum AuthErrorKind {
     ApiKeyExpired,
     /// The API key was revoked or disabled (401).
     ApiKeyRevoked,
-    /// An API key was used without the tenant header it needs (400).
+    /// An API key was presented to a layer that accepts none (401): the key may well be valid
+    /// elsewhere, so the client is not told it is invalid.
+    ApiKeysNotAccepted,
+    /// A credential bound to several tenants (or, under
+    /// [`TenantHeader::Always`](crate::tenant::TenantHeader::Always), to any) came without the
+    /// tenant header that picks one (400).
     TenantRequired,
     /// The credential does not grant access to the requested tenant (403).
     TenantForbidden,
@@ -60,7 +65,8 @@ pub enum AuthErrorKind {
     CredentialNotAccepted,
     /// A key or token provider could not answer (503).
     AuthUnavailable,
-    /// The service is misconfigured, e.g. an extractor asks for claims that are never decoded (500).
+    /// The service is misconfigured, e.g. a key that cannot sign, or typed claims asked of a
+    /// hand-built identity that carries none (500).
     Misconfigured,
     /// A failure defined outside the core, made with [`AuthError::custom`]: its code, status and
     /// default message are the error's own (read them on the [`AuthError`], not on this kind).
@@ -80,6 +86,7 @@ impl AuthErrorKind {
             Self::InvalidApiKey => "invalid_api_key",
             Self::ApiKeyExpired => "api_key_expired",
             Self::ApiKeyRevoked => "api_key_revoked",
+            Self::ApiKeysNotAccepted => "api_key_not_accepted",
             Self::TenantRequired => "tenant_required",
             Self::TenantForbidden => "tenant_forbidden",
             Self::InsufficientScope => "insufficient_scope",
@@ -101,7 +108,8 @@ impl AuthErrorKind {
             | Self::TokenRevoked
             | Self::InvalidApiKey
             | Self::ApiKeyExpired
-            | Self::ApiKeyRevoked => StatusCode::UNAUTHORIZED,
+            | Self::ApiKeyRevoked
+            | Self::ApiKeysNotAccepted => StatusCode::UNAUTHORIZED,
             Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
                 StatusCode::FORBIDDEN
             }
@@ -122,6 +130,7 @@ impl AuthErrorKind {
             Self::InvalidApiKey => "The API key is invalid",
             Self::ApiKeyExpired => "The API key has expired",
             Self::ApiKeyRevoked => "The API key has been revoked",
+            Self::ApiKeysNotAccepted => "This service does not accept API keys",
             Self::TenantRequired => "The X-Tenant-ID header is required with this credential",
             Self::TenantForbidden => "The credential does not grant access to this tenant",
             Self::InsufficientScope => "The credential lacks a required scope",
@@ -403,6 +412,110 @@ pub(crate) use crate::clock::rfc3339;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind with its code, status and challenge `error`: the table the README repeats. The
+    /// exhaustive match below stops compiling when a kind is added, until it is listed there; add
+    /// it to the table too.
+    #[test]
+    fn every_kind_has_its_code_status_and_challenge() {
+        use AuthErrorKind as K;
+        let table = [
+            (K::MissingCredentials, "missing_credentials", 401, None),
+            (
+                K::InvalidRequest,
+                "invalid_request",
+                400,
+                Some("invalid_request"),
+            ),
+            (K::InvalidToken, "invalid_token", 401, Some("invalid_token")),
+            (K::TokenExpired, "token_expired", 401, Some("invalid_token")),
+            (
+                K::TokenNotYetValid,
+                "token_not_yet_valid",
+                401,
+                Some("invalid_token"),
+            ),
+            (K::TokenRevoked, "token_revoked", 401, Some("invalid_token")),
+            (
+                K::InvalidApiKey,
+                "invalid_api_key",
+                401,
+                Some("invalid_token"),
+            ),
+            (
+                K::ApiKeyExpired,
+                "api_key_expired",
+                401,
+                Some("invalid_token"),
+            ),
+            (
+                K::ApiKeyRevoked,
+                "api_key_revoked",
+                401,
+                Some("invalid_token"),
+            ),
+            (
+                K::ApiKeysNotAccepted,
+                "api_key_not_accepted",
+                401,
+                Some("invalid_token"),
+            ),
+            (
+                K::TenantRequired,
+                "tenant_required",
+                400,
+                Some("invalid_request"),
+            ),
+            (
+                K::TenantForbidden,
+                "tenant_forbidden",
+                403,
+                Some("insufficient_scope"),
+            ),
+            (
+                K::InsufficientScope,
+                "insufficient_scope",
+                403,
+                Some("insufficient_scope"),
+            ),
+            (
+                K::CredentialNotAccepted,
+                "credential_not_accepted",
+                403,
+                Some("insufficient_scope"),
+            ),
+            (K::AuthUnavailable, "auth_unavailable", 503, None),
+            (K::Misconfigured, "misconfigured", 500, None),
+            (K::Custom, "custom", 500, None),
+        ];
+        for (kind, code, status, oauth) in table {
+            match kind {
+                K::MissingCredentials
+                | K::InvalidRequest
+                | K::InvalidToken
+                | K::TokenExpired
+                | K::TokenNotYetValid
+                | K::TokenRevoked
+                | K::InvalidApiKey
+                | K::ApiKeyExpired
+                | K::ApiKeyRevoked
+                | K::ApiKeysNotAccepted
+                | K::TenantRequired
+                | K::TenantForbidden
+                | K::InsufficientScope
+                | K::CredentialNotAccepted
+                | K::AuthUnavailable
+                | K::Misconfigured
+                | K::Custom => {}
+            }
+            assert_eq!(kind.code(), code);
+            assert_eq!(kind.status().as_u16(), status, "{code}");
+            assert_eq!(kind.oauth_error(), oauth, "{code}");
+        }
+        assert_eq!(table.len(), 17);
+        let codes: std::collections::HashSet<_> = table.iter().map(|row| row.1).collect();
+        assert_eq!(codes.len(), table.len(), "codes are unique");
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

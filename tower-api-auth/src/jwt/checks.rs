@@ -139,16 +139,17 @@ impl Verifier {
         let malformed = || invalid("The token's claims are malformed");
         let payload = b64::decode_vec(payload_b64)
             .ok_or_else(|| invalid("The token payload is not valid base64url"))?;
-        let payload = std::str::from_utf8(&payload).map_err(|_| malformed())?;
+        // Owned: the identity keeps it, for claims types the validator was not told of.
+        let payload = String::from_utf8(payload).map_err(|_| malformed())?;
         let seed = ClaimsSeed {
             scope_claim: self.options.scope_claims.first().map(String::as_str),
             tenant_claim: &self.options.tenant_claim,
             mapped: self.mapped,
         };
-        let claims = seed.parse(payload).map_err(|_| malformed())?;
+        let claims = seed.parse(&payload).map_err(|_| malformed())?;
         let expires_at = self.check_claims(&claims, now)?;
         let mapped = if self.mapped {
-            Some(self.map_claims(payload)?)
+            Some(self.map_claims(&payload)?)
         } else {
             None
         };
@@ -157,11 +158,12 @@ impl Verifier {
         let custom = match self.options.claims {
             None => None,
             Some(claims_type) => Some(
-                (claims_type.decode)(payload)
+                (claims_type.decode)(&payload)
                     .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
             ),
         };
-        Ok(self.verified(claims, expires_at, key, mapped, custom)?)
+        let verified = self.verified(claims, expires_at, key, mapped, custom)?;
+        Ok(verified.with_payload(payload))
     }
 
     /// Reads the principal, scopes and tenants where the options' claim mapping says.
@@ -335,6 +337,7 @@ fn finish(
             client_id: shared(&c.client_id),
             api_key_id: shared(&c.api_key_id),
             claims,
+            payload: None, // set by `with_payload` once `c`, which borrows it, is done with
         }),
         tenants,
         expires_at,

@@ -185,9 +185,14 @@ impl JwtOptions {
         self
     }
 
-    /// Decodes the claims into `C` once per verified token; handlers read them with the
-    /// [`Claims<C>`](crate::Claims) extractor or [`Identity::claims`](crate::Identity::claims). A
-    /// token whose claims do not deserialize into `C` is `invalid_token`.
+    /// Decodes the claims into `C` once per verified token (the token cache keeps the value);
+    /// handlers read them with the [`Claims<C>`](crate::Claims) extractor or
+    /// [`Identity::claims`](crate::Identity::claims). A token whose claims do not deserialize into
+    /// `C` is `invalid_token` on every route.
+    ///
+    /// Optional: without it, `Claims<C>` (or [`Identity::decode_claims`](crate::Identity::decode_claims))
+    /// reads `C` from the verified token on each request that asks, and only those requests
+    /// refuse a token that does not fit.
     #[must_use]
     pub fn claims<C: DeserializeOwned + Send + Sync + 'static>(mut self) -> Self {
         self.claims = Some(ClaimsType::of::<C>());

@@ -18,6 +18,21 @@ pub(crate) struct VerifiedJwt {
 }
 
 impl VerifiedJwt {
+    /// Keeps the token's decoded `payload` in its facts, for
+    /// [`Identity::decode_claims`](crate::Identity::decode_claims). Called on a token just
+    /// verified, whose facts nothing shares yet.
+    pub(crate) fn with_payload(mut self, payload: String) -> Self {
+        if let Some(facts) = Arc::get_mut(&mut self.facts) {
+            facts.payload = Some(payload);
+        }
+        self
+    }
+
+    /// The payload's size, for the token cache's accounting.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.facts.payload.as_ref().map_or(0, String::len)
+    }
+
     /// The identity of this token, acting for `tenant`: no allocation.
     pub(crate) fn identity(&self, tenant: Option<Tenant>) -> Identity {
         Identity::shared(Arc::clone(&self.facts), tenant)
