@@ -22,15 +22,17 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
-use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
-use tower_api_auth::clock::{Clock, rfc3339, system};
-use tower_api_auth::endpoints::{Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
+use tower_api_auth::api_key::KeySpec;
+use tower_api_auth::clock::{Clock, SharedClock, rfc3339};
+use tower_api_auth::endpoints::{
+    Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
+};
 use tower_api_auth::error::{ErrorFormat, ErrorRenderer};
 use tower_api_auth::issuer::{Account, GrantCause, SigningKey, TokenIssuer};
-use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, MemoryKeyStore, crypto, scope::Scopes};
+use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, crypto, scope::Scopes};
 
 #[path = "seeds_support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{Demo, DemoUsers, Error, Stores};
 
@@ -39,33 +41,49 @@ async fn users(identity: Identity) -> Json<Value> {
 }
 
 /// `{"error","message"}` plus the status as `code` and the time as `timestamp`.
-fn api_errors(error: &AuthError) -> Response<Bytes> {
-    let mut response = ErrorFormat::Flat.render(error);
-    let mut body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
-    body["code"] = json!(error.status().as_u16());
-    body["timestamp"] = json!(rfc3339(system().now()));
-    *response.body_mut() = Bytes::from(body.to_string());
-    response
+fn api_errors(
+    clock: SharedClock,
+) -> impl Fn(&AuthError) -> Response<Bytes> + Send + Sync + 'static {
+    move |error| {
+        let mut response = ErrorFormat::Flat.render(error);
+        let mut body: Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        body["code"] = json!(error.status().as_u16());
+        body["timestamp"] = json!(rfc3339(clock.now()));
+        *response.body_mut() = Bytes::from(body.to_string());
+        response
+    }
 }
 
-pub async fn demo(stores: Stores) -> Result<Demo, Error> {
+/// The app and its demo credentials; `clock` tells the time (the system's, or a test's).
+pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Error> {
     let password = crypto::random_secret(16);
     let account = Account::new("12345", Scopes::parse("read write")?);
     let users_db = DemoUsers::new([("user@example.com", password.as_str(), account)]);
-    let memory = MemoryKeyStore::new();
-    let format = ApiKeyFormat::new("sk_live")?;
-    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
-    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
-    let api_key = keys.create(KeySpec::default().owner("svc_example").scopes(Scopes::parse("read")?)).await?.key;
+    let (api_keys, keys) = support::api_keys(&stores, "sk_live").await?;
+    let api_key = keys
+        .create(
+            KeySpec::default()
+                .owner("svc_example")
+                .scopes(Scopes::parse("read")?),
+        )
+        .await?
+        .key;
 
     let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
-    let issuer = TokenIssuer::new(signing, "https://api.example.com").access_token_ttl(Duration::from_secs(3600));
-    let tokens = Arc::new(stores.token_service(issuer).passwords(users_db));
+    let issuer = TokenIssuer::new(signing, "https://api.example.com")
+        .access_token_ttl(Duration::from_secs(3600));
+    let tokens = Arc::new(
+        stores
+            .token_service(issuer)
+            .clock(clock.clone())
+            .passwords(users_db),
+    );
     let auth = AuthLayer::builder()
+        .clock(clock.clone())
         .jwt(tokens.validator())
         .revocation(tokens.revocations())
         .api_keys(api_keys)
-        .error_renderer(api_errors)
+        .error_renderer(api_errors(clock))
         .build()?;
 
     let login = Endpoint::at("/v1/auth/login")
@@ -76,7 +94,8 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         ]))
         .on(
             GrantCause::WrongPassword,
-            Failure::new(StatusCode::UNAUTHORIZED, "invalid_credentials").message("Username or password incorrect"),
+            Failure::new(StatusCode::UNAUTHORIZED, "invalid_credentials")
+                .message("Username or password incorrect"),
         );
     let endpoints = TokenEndpoints::new(tokens)
         .endpoint(TokenRoute::Login, login)
@@ -89,8 +108,12 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         .route("/v1/users", get(users))
         .route_layer(auth.clone())
         .merge(endpoints.router(auth));
-    let credentials = json!({ "username": "user@example.com", "password": password, "api_key": api_key });
-    Ok(Demo { router, credentials })
+    let credentials =
+        json!({ "username": "user@example.com", "password": password, "api_key": api_key });
+    Ok(Demo {
+        router,
+        credentials,
+    })
 }
 
 #[tokio::main]

@@ -19,17 +19,24 @@ use std::time::Duration;
 use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
-use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
-use tower_api_auth::endpoints::{Endpoint, RequestField, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
-use tower_api_auth::error::ErrorFormat;
-use tower_api_auth::issuer::{Account, RefreshPolicy, SigningKey, TokenIssuer};
-use tower_api_auth::{Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, crypto, scope::Scopes};
+use tower_api_auth::api_key::KeySpec;
+use tower_api_auth::endpoints::{
+    Endpoint, Failure, RequestField, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
+};
+use tower_api_auth::issuer::{Account, GrantErrorKind, RefreshPolicy, SigningKey, TokenIssuer};
+use tower_api_auth::{
+    Algorithm, AuthError, AuthLayer, Identity, RequireScopesLayer, crypto, scope::Scopes,
+};
 
 #[path = "seeds_support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{Demo, DemoUsers, Error, Stores};
+use tower_api_auth::clock::SharedClock;
 
 async fn agents(identity: Identity) -> Json<Value> {
     Json(json!({ "results": [{ "id": "bot_1", "owner": identity.principal() }] }))
@@ -39,7 +46,22 @@ async fn query(Path(bot): Path<String>) -> Json<Value> {
     Json(json!({ "agent": bot, "answer": "Hello!" }))
 }
 
-pub async fn demo(stores: Stores) -> Result<Demo, Error> {
+/// `{"error": code, "message", "details": {…}}`, as the API documents its errors.
+fn ragchats_errors(error: &AuthError) -> Response<Bytes> {
+    let mut body = json!({ "error": error.code(), "message": error.message() });
+    if !error.details().is_empty() {
+        body["details"] = Value::Object(error.details().clone());
+    }
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = error.status();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The app and its demo credentials; `clock` tells the time (the system's, or a test's).
+pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Error> {
     let password = crypto::random_secret(16);
     let user = json!({
         "id": "123e4567-e89b-12d3-a456-426614174000",
@@ -47,28 +69,39 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         "firstName": "John",
         "lastName": "Doe",
     });
-    let account = Account::new("123e4567-e89b-12d3-a456-426614174000", Scopes::parse("agents:manage")?).with_user(user);
+    let account = Account::new(
+        "123e4567-e89b-12d3-a456-426614174000",
+        Scopes::parse("agents:manage")?,
+    )
+    .with_user(user);
     let users = DemoUsers::new([("user@example.com", password.as_str(), account)]);
-    let memory = MemoryKeyStore::new();
-    let format = ApiKeyFormat::new("rag_live")?;
-    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
-    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
-    let api_key = keys.create(KeySpec::default().owner("bot_1").scopes(Scopes::parse("agents:query")?)).await?.key;
+    let (api_keys, keys) = support::api_keys(&stores, "rag_live").await?;
+    let api_key = keys
+        .create(
+            KeySpec::default()
+                .owner("bot_1")
+                .scopes(Scopes::parse("agents:query")?),
+        )
+        .await?
+        .key;
 
     // Access 1 hour; one refresh token for 7 days, not rotated (django-rest-framework-simplejwt's way).
     let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
-    let issuer = TokenIssuer::new(signing, "https://api.ragchats.test").access_token_ttl(Duration::from_secs(3600));
+    let issuer = TokenIssuer::new(signing, "https://api.ragchats.test")
+        .access_token_ttl(Duration::from_secs(3600));
     let tokens = stores
         .token_service(issuer)
+        .clock(clock.clone())
         .passwords(users)
         .refresh_policy(RefreshPolicy::Reuse)
         .session_ttl(Duration::from_secs(7 * 24 * 3600));
     let tokens = Arc::new(tokens);
     let auth = AuthLayer::builder()
+        .clock(clock)
         .jwt(tokens.validator())
         .revocation(tokens.revocations())
         .api_keys(api_keys)
-        .error_format(ErrorFormat::Flat)
+        .error_renderer(ragchats_errors)
         .build()?;
 
     let login = Endpoint::at("/api/auth/login/")
@@ -80,7 +113,13 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         ]));
     let refresh = Endpoint::at("/api/auth/token/refresh/")
         .request_field(RequestField::RefreshToken, "refresh")
-        .response(ResponseShape::fields([(TokenField::AccessToken, "access")]));
+        .response(ResponseShape::fields([(TokenField::AccessToken, "access")]))
+        // 401 for an invalid or expired token, as django-rest-framework-simplejwt answers it.
+        .on(
+            GrantErrorKind::InvalidGrant,
+            Failure::new(StatusCode::UNAUTHORIZED, "token_not_valid")
+                .message("Token is invalid or expired"),
+        );
     let endpoints = TokenEndpoints::new(tokens)
         .endpoint(TokenRoute::Login, login)
         .endpoint(TokenRoute::Refresh, refresh)
@@ -89,12 +128,22 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         .disable(TokenRoute::Revoke)
         .disable(TokenRoute::Verify);
     let router = Router::new()
-        .route("/api/agents/", get(agents).route_layer(RequireScopesLayer::all(["agents:manage"])))
-        .route("/api/agents/{id}/query/", post(query).route_layer(RequireScopesLayer::all(["agents:query"])))
+        .route(
+            "/api/agents/",
+            get(agents).route_layer(RequireScopesLayer::all(["agents:manage"])),
+        )
+        .route(
+            "/api/agents/{id}/query/",
+            post(query).route_layer(RequireScopesLayer::all(["agents:query"])),
+        )
         .route_layer(auth.clone())
         .merge(endpoints.router(auth));
-    let credentials = json!({ "email": "user@example.com", "password": password, "api_key": api_key });
-    Ok(Demo { router, credentials })
+    let credentials =
+        json!({ "email": "user@example.com", "password": password, "api_key": api_key });
+    Ok(Demo {
+        router,
+        credentials,
+    })
 }
 
 #[tokio::main]

@@ -19,33 +19,55 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
+use tower_api_auth::api_key::KeySpec;
 use tower_api_auth::endpoints::{Endpoint, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
 use tower_api_auth::issuer::{SigningKey, TokenIssuer};
-use tower_api_auth::{Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, crypto, scope::Scopes};
+use tower_api_auth::{Algorithm, AuthLayer, Identity, RequireScopesLayer, crypto, scope::Scopes};
 
 #[path = "seeds_support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{Demo, Error, Stores};
+use tower_api_auth::clock::SharedClock;
 
 async fn reports(identity: Identity) -> Json<Value> {
     Json(json!({ "reports": [], "for": identity.principal() }))
 }
 
-pub async fn demo(stores: Stores) -> Result<Demo, Error> {
-    let memory = MemoryKeyStore::new();
-    let format = ApiKeyFormat::new("sk_live")?;
-    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
-    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
+/// The app and its demo credentials; `clock` tells the time (the system's, or a test's).
+pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Error> {
+    let (api_keys, keys) = support::api_keys(&stores, "sk_live").await?;
     // Scoped keys: one read-only, one that may write too.
-    let read_only = keys.create(KeySpec::default().owner("svc_reader").scopes(Scopes::parse("reports:read")?)).await?;
-    let writer = keys.create(KeySpec::default().owner("svc_writer").scopes(Scopes::parse("reports:read reports:write")?)).await?;
+    let read_only = keys
+        .create(
+            KeySpec::default()
+                .owner("svc_reader")
+                .scopes(Scopes::parse("reports:read")?),
+        )
+        .await?;
+    let writer = keys
+        .create(
+            KeySpec::default()
+                .owner("svc_writer")
+                .scopes(Scopes::parse("reports:read reports:write")?),
+        )
+        .await?;
 
     let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
-    let issuer = TokenIssuer::new(signing, "https://api.example.test").access_token_ttl(Duration::from_secs(2 * 60 * 60));
-    let tokens = Arc::new(stores.token_service(issuer).api_keys(api_keys).reuse_access_tokens(true));
-    let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build()?;
+    let issuer = TokenIssuer::new(signing, "https://api.example.test")
+        .access_token_ttl(Duration::from_secs(2 * 60 * 60));
+    let tokens = Arc::new(
+        stores
+            .token_service(issuer)
+            .clock(clock.clone())
+            .api_keys(api_keys)
+            .reuse_access_tokens(true),
+    );
+    let auth = AuthLayer::builder()
+        .clock(clock)
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .build()?;
 
     let login = Endpoint::new().response(ResponseShape::fields([
         (TokenField::AccessToken, "access_token"),
@@ -69,7 +91,10 @@ pub async fn demo(stores: Stores) -> Result<Demo, Error> {
         "api_key": writer.key,
         "read_only_api_key": read_only.key,
     });
-    Ok(Demo { router, credentials })
+    Ok(Demo {
+        router,
+        credentials,
+    })
 }
 
 #[tokio::main]

@@ -17,55 +17,90 @@ use axum::routing::get;
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Value, json};
-use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager, KeySpec};
-use tower_api_auth::endpoints::{Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute};
+use tower_api_auth::api_key::KeySpec;
+use tower_api_auth::endpoints::{
+    Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
+};
 use tower_api_auth::issuer::{Account, GrantErrorKind, SigningKey, TokenIssuer};
-use tower_api_auth::{Algorithm, AuthLayer, Identity, MemoryKeyStore, Tenant, crypto, scope::Scopes};
+use tower_api_auth::tenant::{TenantHeader, TenantRules};
+use tower_api_auth::{Algorithm, AuthLayer, Identity, Tenant, crypto, scope::Scopes};
 
 #[path = "seeds_support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use support::{Demo, DemoUsers, Error, Stores};
+use tower_api_auth::clock::SharedClock;
 
 async fn conversations(identity: Identity) -> Json<Value> {
     Json(json!({ "tenant": identity.tenant().map(Tenant::as_str), "conversations": [] }))
 }
 
-pub async fn demo(stores: Stores) -> Result<Demo, Error> {
+/// The app and its demo credentials; `clock` tells the time (the system's, or a test's).
+pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Error> {
     let tenant = Tenant::new("tn_demo")?;
     let password = crypto::random_secret(16);
     let users = DemoUsers::new([(
         "demo@silentchat.test",
         password.as_str(),
-        Account::new("user_demo", Scopes::parse("conversations:read")?).with_tenants([tenant.clone()]),
+        // Users are not tenant-bound: their tokens need no X-Tenant-ID.
+        Account::new("user_demo", Scopes::parse("conversations:read")?),
     )]);
     // API keys: `sk_live_…`, hashed, in memory or in the shared database.
-    let memory = MemoryKeyStore::new();
-    let format = ApiKeyFormat::new("sk_live")?;
-    let api_keys = stores.api_keys(ApiKeys::new(memory.clone()).format(format.clone()), &[]).await.map_err(|e| e.to_string())?;
-    let keys = stores.key_manager(&api_keys).unwrap_or_else(|| KeyManager::new(memory).format(format));
-    let spec = KeySpec::default().owner("svc_demo").tenants([tenant.clone()]).scopes(Scopes::parse("conversations:read")?);
+    let (api_keys, keys) = support::api_keys(&stores, "sk_live").await?;
+    let spec = KeySpec::default()
+        .owner("svc_demo")
+        .tenants([tenant.clone()])
+        .scopes(Scopes::parse("conversations:read")?);
     let api_key = keys.create(spec).await?.key;
 
     // Access tokens 15 minutes, refresh tokens single use for 30 days (the defaults).
     let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
-    let issuer = TokenIssuer::new(signing, "https://api.silentchat.test").access_token_ttl(Duration::from_secs(900));
-    let tokens = Arc::new(stores.token_service(issuer).passwords(users).api_keys(api_keys.clone()));
-    let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).api_keys(api_keys).build()?;
+    let issuer = TokenIssuer::new(signing, "https://api.silentchat.test")
+        .access_token_ttl(Duration::from_secs(900));
+    let tokens = Arc::new(
+        stores
+            .token_service(issuer)
+            .clock(clock.clone())
+            .passwords(users)
+            .api_keys(api_keys.clone()),
+    );
+    // "When using an API key you must also include the X-Tenant-ID header."
+    let tenants = TenantRules {
+        header: TenantHeader::Always,
+        ..TenantRules::default()
+    };
+    let auth = AuthLayer::builder()
+        .clock(clock)
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .api_keys(api_keys)
+        .tenant_rules(tenants)
+        .build()?;
 
     // The documented answer, and 401 for a failed refresh ("the user must log in again").
-    let answer = ResponseShape::oauth().without(TokenField::Scope).without(TokenField::SessionId);
+    let answer = ResponseShape::oauth()
+        .without(TokenField::Scope)
+        .without(TokenField::SessionId);
     let endpoints = TokenEndpoints::new(tokens)
         .endpoint(TokenRoute::Login, Endpoint::new().response(answer.clone()))
         .endpoint(
             TokenRoute::Refresh,
-            Endpoint::new().response(answer).on(GrantErrorKind::InvalidGrant, Failure::new(StatusCode::UNAUTHORIZED, "invalid_grant")),
+            Endpoint::new().response(answer).on(
+                GrantErrorKind::InvalidGrant,
+                Failure::new(StatusCode::UNAUTHORIZED, "invalid_grant"),
+            ),
         );
     let router = Router::new()
-        .route("/v1/conversations", get(conversations).route_layer(auth.clone()))
+        .route(
+            "/v1/conversations",
+            get(conversations).route_layer(auth.clone()),
+        )
         .nest("/v1", endpoints.router(auth));
     let credentials = json!({ "email": "demo@silentchat.test", "password": password, "api_key": api_key, "tenant": tenant });
-    Ok(Demo { router, credentials })
+    Ok(Demo {
+        router,
+        credentials,
+    })
 }
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! What every seed example shares and an app has its own version of: reading `PORT`, choosing
 //! the stores from `DATABASE_URL` / `REDIS_URL`, printing the demo credentials, serving — and a
 //! demo user list (a real app verifies passwords against its own user table and hashes).
-#![allow(dead_code)] // each example uses the parts it needs
+#![allow(dead_code, unreachable_pub)] // each example uses the parts it needs
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +9,9 @@ use std::future::Future;
 use axum::Router;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
+use tower_api_auth::MemoryKeyStore;
+use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyManager};
+use tower_api_auth::clock::SharedClock;
 use tower_api_auth::issuer::{Account, PasswordVerifier};
 use tower_api_auth::store::StoreError;
 
@@ -17,20 +20,22 @@ pub(crate) mod stores;
 
 pub(crate) use stores::Stores;
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// An example's app and the credentials a reader tries it with.
-pub struct Demo {
-    pub router: Router,
+pub(crate) struct Demo {
+    /// The app.
+    pub(crate) router: Router,
     /// Printed as one line, `demo: {…}`.
-    pub credentials: Value,
+    pub(crate) credentials: Value,
 }
 
 /// Users with plaintext passwords: DEMO ONLY.
-pub struct DemoUsers(HashMap<String, (String, Account)>);
+pub(crate) struct DemoUsers(HashMap<String, (String, Account)>);
 
 impl DemoUsers {
-    pub fn new<const N: usize>(users: [(&str, &str, Account); N]) -> Self {
+    /// `(username, password, account)` each.
+    pub(crate) fn new<const N: usize>(users: [(&str, &str, Account); N]) -> Self {
         Self(
             users
                 .into_iter()
@@ -51,9 +56,9 @@ impl PasswordVerifier for DemoUsers {
 
 /// Runs an example: its stores from the environment, `demo: {…}` on stdout, then it serves on
 /// `127.0.0.1:$PORT` (default 3000) until Ctrl-C.
-pub async fn run<F, Fut>(demo: F) -> Result<(), Error>
+pub(crate) async fn run<F, Fut>(demo: F) -> Result<(), Error>
 where
-    F: FnOnce(Stores) -> Fut,
+    F: FnOnce(Stores, SharedClock) -> Fut,
     Fut: Future<Output = Result<Demo, Error>>,
 {
     tracing_subscriber::fmt()
@@ -76,7 +81,7 @@ where
     let Demo {
         router,
         credentials,
-    } = demo(stores).await?;
+    } = demo(stores, tower_api_auth::clock::system()).await?;
     println!("demo: {credentials}");
     eprintln!("Listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router)
@@ -85,4 +90,22 @@ where
         })
         .await?;
     Ok(())
+}
+
+/// API keys of `prefix` (`sk_live`): in memory, or in the shared database when `DATABASE_URL` is
+/// set; and the manager that makes them in the same format.
+pub(crate) async fn api_keys(
+    stores: &Stores,
+    prefix: &str,
+) -> Result<(ApiKeys, KeyManager), Error> {
+    let memory = MemoryKeyStore::new();
+    let api_keys = ApiKeys::new(memory.clone()).format(ApiKeyFormat::new(prefix)?);
+    let api_keys = stores
+        .api_keys(api_keys, &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let manager = stores
+        .key_manager(&api_keys)
+        .unwrap_or_else(|| api_keys.manager(memory));
+    Ok((api_keys, manager))
 }

@@ -121,28 +121,6 @@ pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_manual_clock_moves_only_when_told_and_clones_share_it() {
-        let clock = ManualClock::at(100);
-        let shared: SharedClock = Arc::new(clock.clone());
-        clock.advance(Duration::from_millis(2_900));
-        assert_eq!(shared.now(), 102);
-        clock.rewind(Duration::from_secs(500));
-        assert_eq!(shared.now(), 0);
-        clock.set(7);
-        assert_eq!(shared.now(), 7);
-    }
-
-    #[test]
-    fn the_system_clock_is_after_2020() {
-        assert!(SystemClock.now() > 1_577_836_800);
-    }
-}
-
 /// Formats a unix time (seconds) as RFC 3339 in UTC, as the crate writes times in error details,
 /// `expires_at` fields and the verify answer.
 ///
@@ -168,4 +146,26 @@ pub fn rfc3339(unix: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told_and_clones_share_it() {
+        let clock = ManualClock::at(100);
+        let shared: SharedClock = Arc::new(clock.clone());
+        clock.advance(Duration::from_millis(2_900));
+        assert_eq!(shared.now(), 102);
+        clock.rewind(Duration::from_secs(500));
+        assert_eq!(shared.now(), 0);
+        clock.set(7);
+        assert_eq!(shared.now(), 7);
+    }
+
+    #[test]
+    fn the_system_clock_is_after_2020() {
+        assert!(SystemClock.now() > 1_577_836_800);
+    }
 }

@@ -1,0 +1,141 @@
+//! Seed 004, the generic API page: API keys and JWTs as Bearer tokens, the login answering
+//! `token`/`expires_at`/`refresh_token`, the OAuth refresh grant, verify, and the error body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tower_api_auth::clock::{Clock, ManualClock, rfc3339};
+use tower_api_auth_tests::lifecycle::payload;
+
+use crate::generic_api_app::{demo, support::Stores};
+use crate::{field, start};
+
+#[tokio::test]
+async fn generic_api() {
+    let clock = ManualClock::starting_now();
+    let demo = demo(
+        Stores::from_urls(None, None).await.unwrap(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let username = field(&demo.credentials, "username").to_owned();
+    let password = field(&demo.credentials, "password").to_owned();
+    let api_key = field(&demo.credentials, "api_key").to_owned();
+    let server = start(demo.router).await;
+
+    // Using API keys.
+    assert_eq!(
+        server.get("/v1/users").bearer(&api_key).send().await.status,
+        200
+    );
+    let verify = server
+        .get("/v1/auth/verify")
+        .bearer(&api_key)
+        .send()
+        .await
+        .json();
+    assert_eq!(verify["authenticated"], true);
+    assert_eq!(verify["user_id"], "svc_example");
+    assert_eq!(verify["scopes"], json!(["read"]));
+
+    // Getting a JWT.
+    let login = server
+        .post_json(
+            "/v1/auth/login",
+            &json!({ "username": username, "password": password }),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let body = login.json();
+    let mut fields: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["expires_at", "refresh_token", "token"]);
+    let token = body["token"].as_str().unwrap();
+    let exp = payload(token)["exp"].as_u64().unwrap();
+    assert_eq!(exp, clock.now() + 3600, "access tokens expire after 1 hour");
+    assert_eq!(body["expires_at"], rfc3339(exp));
+    assert_eq!(
+        server.get("/v1/users").bearer(token).send().await.status,
+        200
+    );
+    let verify = server
+        .get("/v1/auth/verify")
+        .bearer(token)
+        .send()
+        .await
+        .json();
+    assert_eq!(verify["authenticated"], true);
+    assert_eq!(verify["user_id"], "12345");
+    assert_eq!(verify["scopes"], json!(["read", "write"]));
+    assert_eq!(verify["expires_at"], rfc3339(exp));
+
+    // A wrong password: 401 invalid_credentials, in the API's error body.
+    let wrong = server
+        .post_json(
+            "/v1/auth/login",
+            &json!({ "username": username, "password": "nope" }),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let error = wrong.json();
+    assert_eq!(error["error"], "invalid_credentials");
+    assert_eq!(error["message"], "Username or password incorrect");
+    assert_eq!(error["code"], 401);
+    assert_eq!(error["timestamp"], rfc3339(clock.now()));
+
+    // Invalid and expired tokens.
+    let invalid = server
+        .get("/v1/users")
+        .bearer("eyJhbGciOiJIUzI1NiJ9.e30.x")
+        .send()
+        .await
+        .json();
+    assert_eq!(invalid["error"], "invalid_token");
+    assert_eq!(invalid["code"], 401);
+    clock.advance(Duration::from_secs(3600 + 120));
+    let expired = server.get("/v1/users").bearer(token).send().await;
+    assert_eq!(expired.status, 401);
+    let expired = expired.json();
+    assert_eq!(expired["error"], "token_expired");
+    assert_eq!(expired["code"], 401);
+    assert!(expired["message"].is_string() && expired["timestamp"].is_string());
+
+    // Refresh tokens: the OAuth token endpoint, JSON body with the client's fields.
+    let refreshed = server
+        .post_json(
+            "/oauth/token",
+            &json!({
+                "grant_type": "refresh_token",
+                "refresh_token": body["refresh_token"],
+                "client_id": "YOUR_CLIENT_ID",
+                "client_secret": "YOUR_CLIENT_SECRET"
+            }),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let access = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server.get("/v1/users").bearer(&access).send().await.status,
+        200
+    );
+    // Its errors are RFC 6749 §5.2, what OAuth client libraries read.
+    let spent = server
+        .post_json(
+            "/oauth/token",
+            &json!({ "grant_type": "refresh_token", "refresh_token": body["refresh_token"] }),
+        )
+        .await;
+    assert_eq!(spent.status, 400);
+    assert_eq!(spent.json()["error"], "invalid_grant");
+    assert!(spent.json()["error_description"].is_string());
+}
