@@ -28,7 +28,7 @@ use tower_api_auth::config::AuthConfig;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
-    endpoints::TokenEndpoints, issuer::Account, issuer::PasswordVerifier, issuer::SigningKey,
+    endpoints::TokenEndpoints, endpoints::TokenEndpointsConfig, issuer::Account, issuer::PasswordVerifier, issuer::SigningKey,
     issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
 };
 
@@ -109,7 +109,7 @@ impl PasswordVerifier for DemoUsers {
 }
 
 /// The app, given the token service and its auth layer (made optional for the public route).
-fn app(tokens: Arc<TokenService>, auth: AuthLayer) -> Router {
+fn app(tokens: Arc<TokenService>, auth: AuthLayer, endpoints: TokenEndpointsConfig) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
         .route(
@@ -127,7 +127,10 @@ fn app(tokens: Arc<TokenService>, auth: AuthLayer) -> Router {
         .route_layer(auth.optional());
     Router::new()
         .route("/v1/health", get(health))
-        .nest("/v1", TokenEndpoints::new(tokens).router(auth))
+        .nest(
+            "/v1",
+            TokenEndpoints::new(tokens).configure(endpoints).router(auth),
+        )
         .merge(protected)
         .merge(optional)
 }
@@ -297,7 +300,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         tenant: tenant.as_str(),
         shared_database: stores.database_url.is_some(),
     });
-    Ok(app(tokens, auth))
+    Ok(app(tokens, auth, TokenEndpointsConfig::default()))
 }
 
 /// The configuration file: the auth layer, the token issuer and the demo users.
@@ -310,6 +313,9 @@ struct QuickstartConfig {
     users: Vec<DemoUser>,
     #[serde(default)]
     demo: DemoConfig,
+    /// The token endpoints' paths, fields and failures (defaults: see the walkthrough).
+    #[serde(default)]
+    endpoints: TokenEndpointsConfig,
 }
 
 /// What the walkthrough may show: DEMO ONLY, a real configuration holds no plaintext key.
@@ -416,7 +422,7 @@ async fn from_file(
         }),
         None => println!("No [[users]] in {path}: add one to log in."),
     }
-    Ok(app(tokens, auth))
+    Ok(app(tokens, auth, config.endpoints))
 }
 
 #[tokio::main]

@@ -433,3 +433,13 @@ async fn repeated_or_non_string_fields_are_invalid_requests() {
     fx.login_with(json!({ "username": ALICE, "password": ALICE_PASSWORD, "remember_me": true }))
         .await;
 }
+
+#[test]
+fn the_readmes_endpoint_configuration_parses() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("(`TokenEndpointsConfig`").expect("the README section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let config: TokenEndpointsConfig = toml::from_str(block).unwrap();
+    assert!(config.login.is_some() && config.refresh.is_some() && config.token.is_some());
+}
