@@ -38,7 +38,9 @@ pub use accounts::{Account, PasswordVerifier};
 pub use error::{GrantError, GrantErrorKind};
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use response::TokenResponse;
-pub use service::{DEFAULT_SESSION_TTL, TokenService};
+pub use service::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, TokenService,
+};
 pub use signing::{
     AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,
 };
