@@ -255,7 +255,7 @@ async fn an_exchanged_token_is_refused_once_its_key_expires() {
 }
 
 #[tokio::test]
-async fn tokens_of_other_keys_and_of_logins_are_untouched() {
+async fn tokens_of_other_keys_are_untouched() {
     let app = app().await;
     let (_, revoked_id, revoked, _) = app.exchanged(KeySpec::default()).await;
     let (_, _, other, _) = app.exchanged(KeySpec::default()).await;
