@@ -43,11 +43,16 @@ impl Inner {
         Some(stored.session)
     }
 
-    /// Makes room for a new session of `subject` starting at `now`: forgets (and removes) the
-    /// subject's sessions that are over, then ends the oldest live ones until fewer than `max`
-    /// are left; returns those.
+    /// Makes room for a new session of `subject` starting at `now`: when it has `max` sessions,
+    /// forgets (and removes) those that are over, then ends the oldest live ones until fewer than
+    /// `max` are left; returns those. O(1) below the bound, O(`max`) at it.
     fn make_room(&mut self, subject: &str, now: u64, max: usize) -> Vec<Session> {
-        let Some(ids) = self.subjects.get_mut(subject) else {
+        let Some(ids) = self
+            .subjects
+            .get_mut(subject)
+            .filter(|ids| ids.len() >= max)
+        else {
+            // Room enough, counting sessions that are over: nothing to look at.
             return Vec::new();
         };
         let sessions = &self.sessions;
