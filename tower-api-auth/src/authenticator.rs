@@ -147,7 +147,7 @@ impl Authenticator {
     /// provider learns of it. A known key costs a lookup in the provider's memory (a cached
     /// provider answers from its cache); tokens without the claim cost nothing. Without API keys
     /// the layer cannot tell, and the token service's refresh is the check.
-    fn check_exchanged_key(self: &Arc<Self>, identity: Identity, now: u64) -> Outcome {
+    fn check_exchanged_key(&self, identity: Identity, now: u64) -> Outcome {
         let (Some(api_keys), Some(key_id)) = (&self.api_keys, identity.api_key_id()) else {
             return Outcome::Done(Ok(Some(identity)));
         };

@@ -73,8 +73,9 @@ impl Inner {
 ///
 /// A session costs the same memory however often it is refreshed: only its current token's hash
 /// is kept; and a subject never holds more sessions than the bound it is given (see
-/// [`RefreshStore::start`]), however often it logs in. Ended sessions are removed at once; sessions past their end and retry graces past
-/// their time when [purged](Self::purge), which the token service does at most once a minute.
+/// [`RefreshStore::start`]), however often it logs in. Ended sessions are removed at once;
+/// sessions past their end and retry graces past their time when [purged](Self::purge), which
+/// the token service does at most once a minute.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
