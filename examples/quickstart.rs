@@ -28,8 +28,9 @@ use tower_api_auth::config::AuthConfig;
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
-    endpoints::TokenEndpoints, endpoints::TokenEndpointsConfig, issuer::Account, issuer::PasswordVerifier, issuer::SigningKey,
-    issuer::TokenIssuer, issuer::TokenService, scope::Scopes, store::StoreError,
+    endpoints::TokenEndpoints, endpoints::TokenEndpointsConfig, issuer::Account,
+    issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
+    scope::Scopes, store::StoreError,
 };
 
 #[path = "quickstart_support/stores.rs"]
@@ -129,7 +130,9 @@ fn app(tokens: Arc<TokenService>, auth: AuthLayer, endpoints: TokenEndpointsConf
         .route("/v1/health", get(health))
         .nest(
             "/v1",
-            TokenEndpoints::new(tokens).configure(endpoints).router(auth),
+            TokenEndpoints::new(tokens)
+                .configure(endpoints)
+                .router(auth),
         )
         .merge(protected)
         .merge(optional)

@@ -382,3 +382,10 @@ async fn a_store_that_hangs_cannot_keep_an_instance_fresh_past_its_bound() {
 async fn session_lifetimes_hold_on_the_memory_store() {
     common::fleet::lifetimes_hold(MemoryRefreshStore::new()).await;
 }
+
+/// The in-memory reference store keeps a subject's sessions within the bound through the token
+/// service, as the store crates' tests hold theirs.
+#[tokio::test]
+async fn sessions_are_bounded_on_the_memory_store() {
+    common::fleet::sessions_are_bounded(MemoryRefreshStore::new()).await;
+}

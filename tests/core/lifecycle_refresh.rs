@@ -80,8 +80,11 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
         Session::new("ses_timed", "user_1", scopes, 1_000, 1_010).with_idle_timeout(Some(4));
     let store = MemoryRefreshStore::new();
     assert_eq!(
-        store.start(session.clone(), nth_hash(0)).await.unwrap(),
-        None
+        store
+            .start(session.clone(), nth_hash(0), 100)
+            .await
+            .unwrap(),
+        Vec::<Session>::new()
     );
     for (i, at) in [1_003, 1_006, 1_009].into_iter().enumerate() {
         let i = i as u8;
@@ -107,7 +110,10 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
 
     // Idle: exactly `idle` seconds without a refresh ends it.
     let store = MemoryRefreshStore::new();
-    store.start(session.clone(), nth_hash(10)).await.unwrap();
+    store
+        .start(session.clone(), nth_hash(10), 100)
+        .await
+        .unwrap();
     assert!(
         store
             .rotate(
@@ -124,7 +130,10 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
     // The compare-and-swap: another generation, another hash, or a second swap from the same
     // state, all fail and change nothing.
     let store = MemoryRefreshStore::new();
-    store.start(session.clone(), nth_hash(20)).await.unwrap();
+    store
+        .start(session.clone(), nth_hash(20), 100)
+        .await
+        .unwrap();
     for stale in [
         Rotation::new(1, nth_hash(20), nth_hash(21), 1_001),
         Rotation::new(0, nth_hash(29), nth_hash(21), 1_001),
@@ -165,7 +174,10 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
 
     // Ending: once, and nothing rotates after.
     let store = MemoryRefreshStore::new();
-    store.start(session.clone(), nth_hash(30)).await.unwrap();
+    store
+        .start(session.clone(), nth_hash(30), 100)
+        .await
+        .unwrap();
     assert_eq!(
         store.end(&session.id).await.unwrap().map(|s| s.id),
         Some(session.id.clone())
@@ -188,14 +200,19 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
     let a = session.clone().with_slot(Some("slot-1".into()));
     let mut b = a.clone();
     b.id = "ses_second".into();
-    assert_eq!(store.start(a.clone(), nth_hash(40)).await.unwrap(), None);
+    assert_eq!(
+        store.start(a.clone(), nth_hash(40), 100).await.unwrap(),
+        Vec::<Session>::new()
+    );
     assert_eq!(
         store
-            .start(b.clone(), nth_hash(41))
+            .start(b.clone(), nth_hash(41), 100)
             .await
             .unwrap()
-            .map(|s| s.id),
-        Some(a.id.clone())
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&a.id)
     );
     assert_eq!(store.load(&a.id).await.unwrap(), None);
     assert!(
@@ -208,12 +225,17 @@ async fn memory_store_lifetimes_at_exact_boundaries() {
     // Purging forgets sessions past their end, and nothing else.
     let store = MemoryRefreshStore::new();
     let session = session.with_idle_timeout(None);
-    store.start(session.clone(), nth_hash(50)).await.unwrap();
+    store
+        .start(session.clone(), nth_hash(50), 100)
+        .await
+        .unwrap();
     let mut later = session.clone();
     later.id = "ses_later".into();
+    // Another subject's: a login of the same subject may remove its sessions that are over.
+    later.subject = "user_2".into();
     later.created_at = 2_000;
     later.expires_at = 2_010;
-    store.start(later.clone(), nth_hash(51)).await.unwrap();
+    store.start(later.clone(), nth_hash(51), 100).await.unwrap();
     assert_eq!(store.purge(1_009).await.unwrap(), 0);
     assert_eq!(store.len(), 2);
     assert_eq!(store.purge(2_001).await.unwrap(), 1);
@@ -314,7 +336,7 @@ fn racing_rotations_on_the_memory_store_have_one_winner() {
         .build()
         .unwrap();
     runtime
-        .block_on(store.start(session.clone(), nth_hash(0)))
+        .block_on(store.start(session.clone(), nth_hash(0), 100))
         .unwrap();
     let outcomes: Vec<bool> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..64u8)

@@ -6,6 +6,7 @@
     any(feature = "aws-lc-rs", feature = "rust-crypto")
 ))]
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::time::Duration;
@@ -352,4 +353,99 @@ async fn the_same_session_id_replaces_the_previous_session() {
         let message = reply.assert_grant_error(400, "invalid_request");
         assert!(message.contains("session_id"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn a_login_beyond_the_bound_ends_the_oldest_session_as_a_logout_does() {
+    let fx = Fixture::with(Options {
+        max_sessions_per_subject: Some(2),
+        ..Options::default()
+    })
+    .await;
+    let oldest = fx.login(ALICE, ALICE_PASSWORD).await;
+    fx.clock.advance(Duration::from_secs(1));
+    let middle = fx.login(ALICE, ALICE_PASSWORD).await;
+    let bob = fx.login(BOB, BOB_PASSWORD).await;
+    fx.clock.advance(Duration::from_secs(1));
+    let newest = fx.login(ALICE, ALICE_PASSWORD).await;
+    // The oldest of Alice's three is over: its refresh token fails, its access token is refused.
+    fx.refresh(oldest.refresh())
+        .await
+        .assert_grant_error(400, "invalid_grant");
+    fx.me(&oldest.access_token).await.assert_revoked();
+    for live in [&middle, &newest, &bob] {
+        assert_eq!(fx.me(&live.access_token).await.status, 200);
+        fx.refresh(live.refresh()).await.assert_granted();
+    }
+    assert_eq!(fx.store.inner.len(), 3, "two of Alice's, one of Bob's");
+}
+
+#[tokio::test]
+async fn a_subject_keeps_at_most_a_hundred_sessions_by_default() {
+    let fx = Fixture::start().await;
+    let first = fx.login(ALICE, ALICE_PASSWORD).await;
+    for _ in 0..99 {
+        fx.clock.advance(Duration::from_secs(1));
+        fx.login(ALICE, ALICE_PASSWORD).await;
+    }
+    assert_eq!(fx.store.inner.len(), 100);
+    fx.refresh(first.refresh()).await.assert_granted();
+    fx.clock.advance(Duration::from_secs(1));
+    let latest = fx.login(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(fx.store.inner.len(), 100, "the 101st login ends one");
+    // A refresh does not make a session younger: the bound ends the one that started first.
+    assert_eq!(fx.me(&first.access_token).await.status, 401);
+    assert_eq!(fx.me(&latest.access_token).await.status, 200);
+}
+
+/// The load: 30,000 logins of one user. The store holds the bound, not the logins.
+#[tokio::test]
+async fn thirty_thousand_logins_of_one_user_keep_the_store_bounded() {
+    let fx = Fixture::start().await;
+    for n in 0..30_000 {
+        if n % 1_000 == 0 {
+            fx.clock.advance(Duration::from_secs(1));
+        }
+        fx.tokens
+            .login(Login::password(ALICE, ALICE_PASSWORD))
+            .await
+            .expect("login");
+    }
+    fx.tokens
+        .login(Login::password(BOB, BOB_PASSWORD))
+        .await
+        .expect("login");
+    assert_eq!(fx.store.inner.len(), 101, "Alice's hundred, and Bob's one");
+}
+
+#[tokio::test]
+async fn sessions_end_after_fifteen_idle_days_by_default() {
+    const DAY: u64 = 24 * 60 * 60;
+    let fx = Fixture::start().await;
+    let login = fx.login(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(fx.store.last_session().idle_timeout, Some(15 * DAY));
+    assert_eq!(
+        fx.store.last_session().expires_at - fx.now(),
+        30 * DAY,
+        "within the 30-day absolute lifetime"
+    );
+    fx.clock.advance(Duration::from_secs(15 * DAY - 1));
+    let kept = fx.refresh(login.refresh()).await.assert_granted();
+    fx.clock.advance(Duration::from_secs(15 * DAY));
+    fx.refresh(kept.refresh())
+        .await
+        .assert_grant_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn the_idle_timeout_can_be_switched_off() {
+    let fx = Fixture::with(Options {
+        idle_timeout: Some(Duration::MAX),
+        ..Options::default()
+    })
+    .await;
+    let login = fx.login(ALICE, ALICE_PASSWORD).await;
+    assert_eq!(fx.store.last_session().idle_timeout, None);
+    fx.clock.advance(Duration::from_secs(29 * 24 * 60 * 60));
+    fx.refresh(login.refresh()).await.assert_granted();
 }

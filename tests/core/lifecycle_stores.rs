@@ -81,24 +81,36 @@ impl RefreshStore for TableStore {
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> Result<Option<Session>, StoreError> {
+        max_per_subject: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut rows = self.rows.lock().unwrap();
+        let mut ended = Vec::new();
         // DELETE FROM sessions WHERE slot = $1 RETURNING session
         let slot = session.slot.as_deref().map(str::to_owned);
-        let replaced = match &slot {
-            Some(slot) => {
-                let id = rows
-                    .iter()
-                    .find(|(_, row)| row.slot.as_ref() == Some(slot))
-                    .map(|(id, _)| id.clone());
-                match id.and_then(|id| rows.remove(&id)) {
-                    Some(row) => Some(row.to_record()?.session),
-                    None => None,
-                }
+        if let Some(slot) = &slot {
+            let id = rows
+                .iter()
+                .find(|(_, row)| row.slot.as_ref() == Some(slot))
+                .map(|(id, _)| id.clone());
+            if let Some(row) = id.and_then(|id| rows.remove(&id)) {
+                ended.push(row.to_record()?.session);
             }
-            None => None,
-        };
+        }
+        // DELETE FROM sessions WHERE subject = $1 AND <alive> AND id NOT IN (the newest max - 1)
+        let now = session.created_at;
+        let mut live = Vec::new();
+        for row in rows.values() {
+            let record = row.to_record()?;
+            if record.session.subject == session.subject && record.alive(now) {
+                live.push(record.session);
+            }
+        }
+        live.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        for old in live.into_iter().skip(max_per_subject.max(1) - 1) {
+            rows.remove(&*old.id);
+            ended.push(old);
+        }
         let row = SessionRow {
             session_json: serde_json::to_string(&session).map_err(StoreError::new)?,
             slot,
@@ -109,7 +121,7 @@ impl RefreshStore for TableStore {
             grace_until: None,
         };
         rows.insert(session.id.to_string(), row);
-        Ok(replaced)
+        Ok(ended)
     }
 
     async fn load(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {

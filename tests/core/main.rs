@@ -5,6 +5,7 @@ mod api_keys;
 mod cookies;
 mod debug_redaction;
 mod errors;
+mod exchanged_keys;
 mod fleet;
 mod header_props;
 mod hyper_plain;

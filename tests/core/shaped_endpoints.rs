@@ -437,7 +437,9 @@ async fn repeated_or_non_string_fields_are_invalid_requests() {
 #[test]
 fn the_readmes_endpoint_configuration_parses() {
     let readme = include_str!("../../README.md");
-    let section = &readme[readme.find("(`TokenEndpointsConfig`").expect("the README section")..];
+    let section = &readme[readme
+        .find("(`TokenEndpointsConfig`")
+        .expect("the README section")..];
     let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let config: TokenEndpointsConfig = toml::from_str(block).unwrap();

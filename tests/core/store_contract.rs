@@ -43,6 +43,7 @@ tower_api_auth_tests::store_contract!(memory {
     key_store: MemoryKeyStore::new(),
     refresh_store: MemoryRefreshStore::new(),
     refresh_store_purge: MemoryRefreshStore::new(),
+    refresh_store_bounded: MemoryRefreshStore::new(),
     client_store: Registry(MemoryClientStore::new(ApiKeyHasher::default())),
     feed_store: MemoryFeedStore::new(),
 });

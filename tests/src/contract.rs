@@ -245,6 +245,12 @@ pub async fn key_store<S: KeyStore>(store: S) {
     assert_eq!(get(&store, "k1unknown").await, None, "not created by usage");
 }
 
+/// A bound on a subject's sessions that the contract's other cases never reach.
+const MANY: usize = 100;
+
+/// What a login that ends no session returns.
+const NONE: [Session; 0] = [];
+
 fn rt(n: u8) -> RefreshTokenHash {
     RefreshTokenHash::from_bytes([n; 32])
 }
@@ -280,7 +286,7 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
         .with_api_key(Some(Arc::from("k1apple")))
         .with_idle_timeout(Some(u64::MAX))
         .with_claims(claims);
-    assert_eq!(store.start(full.clone(), rt(1)).await.unwrap(), None);
+    assert_eq!(store.start(full.clone(), rt(1), MANY).await.unwrap(), NONE);
     assert_eq!(
         load(&store, "s_full").await,
         Some(StoredSession::new(full.clone(), rt(1)))
@@ -356,11 +362,17 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
     let first = session("s_phone1", 1_000, u64::MAX).with_slot(phone.clone());
     let second = session("s_phone2", 1_001, u64::MAX).with_slot(phone.clone());
     let laptop = session("s_laptop", 1_002, u64::MAX).with_slot(Some(Arc::from("user_1:laptop")));
-    assert_eq!(store.start(first.clone(), rt(10)).await.unwrap(), None);
-    assert_eq!(store.start(laptop.clone(), rt(11)).await.unwrap(), None);
     assert_eq!(
-        store.start(second.clone(), rt(12)).await.unwrap(),
-        Some(first),
+        store.start(first.clone(), rt(10), MANY).await.unwrap(),
+        NONE
+    );
+    assert_eq!(
+        store.start(laptop.clone(), rt(11), MANY).await.unwrap(),
+        NONE
+    );
+    assert_eq!(
+        store.start(second.clone(), rt(12), MANY).await.unwrap(),
+        [first],
         "slot replaced"
     );
     assert_eq!(load(&store, "s_phone1").await, None, "ended with its slot");
@@ -376,17 +388,17 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
     let one = session("s_tablet1", 1_004, u64::MAX).with_slot(tablet.clone());
     let two = session("s_tablet2", 1_005, u64::MAX).with_slot(tablet);
     let (a, b) = tokio::join!(
-        store.start(one.clone(), rt(14)),
-        store.start(two.clone(), rt(15))
+        store.start(one.clone(), rt(14), MANY),
+        store.start(two.clone(), rt(15), MANY)
     );
     let (a, b) = (a.expect("start"), b.expect("start"));
     let (a_left, b_left) = (
         load(&store, "s_tablet1").await,
         load(&store, "s_tablet2").await,
     );
-    match (a, b) {
-        (None, Some(ended)) => assert!(ended == one && a_left.is_none() && b_left.is_some()),
-        (Some(ended), None) => assert!(ended == two && b_left.is_none() && a_left.is_some()),
+    match (&a[..], &b[..]) {
+        ([], [ended]) => assert!(*ended == one && a_left.is_none() && b_left.is_some()),
+        ([ended], []) => assert!(*ended == two && b_left.is_none() && a_left.is_some()),
         other => panic!("one login must end the other: {other:?}"),
     }
 
@@ -396,10 +408,96 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
     assert_eq!(load(&store, "s_phone2").await, None);
     let third = session("s_phone3", 1_003, u64::MAX).with_slot(phone);
     assert_eq!(
-        store.start(third, rt(13)).await.unwrap(),
-        None,
+        store.start(third, rt(13), MANY).await.unwrap(),
+        NONE,
         "the slot is free again"
     );
+}
+
+/// The bound on a subject's live sessions ([`RefreshStore::start`]'s `max_per_subject`): a login
+/// beyond it ends the subject's oldest sessions and returns them; other subjects, ended sessions
+/// and sessions that are over do not count; 0 is 1; concurrent logins of one subject keep the
+/// bound.
+pub async fn refresh_store_bounded<S: RefreshStore>(store: S) {
+    let of =
+        |id: &str, subject: &str, at: u64| Session::new(id, subject, scopes("read"), at, u64::MAX);
+    let sorted = |mut sessions: Vec<Session>| {
+        sessions.sort_by(|a, b| a.id.cmp(&b.id));
+        sessions
+    };
+    for (n, id) in ["b1", "b2", "b3"].into_iter().enumerate() {
+        let at = 1_000 + n as u64;
+        let started = store.start(of(id, "user_b", at), rt(40 + n as u8), 3);
+        assert_eq!(started.await.unwrap(), NONE, "{id}: within the bound");
+    }
+    let other = store.start(of("c1", "user_c", 1_000), rt(50), 3);
+    assert_eq!(
+        other.await.unwrap(),
+        NONE,
+        "another subject has its own bound"
+    );
+    assert_eq!(
+        store
+            .start(of("b4", "user_b", 1_010), rt(44), 3)
+            .await
+            .unwrap(),
+        [of("b1", "user_b", 1_000)],
+        "the fourth login ends the oldest"
+    );
+    assert_eq!(load(&store, "b1").await, None, "its refresh token is gone");
+    for id in ["b2", "b3", "b4", "c1"] {
+        assert!(load(&store, id).await.is_some(), "{id} stays");
+    }
+
+    // A lower bound on the next login ends as many as it takes, oldest first.
+    let ended = store
+        .start(of("b5", "user_b", 1_011), rt(45), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(ended),
+        [of("b2", "user_b", 1_001), of("b3", "user_b", 1_002)]
+    );
+    assert!(load(&store, "b4").await.is_some() && load(&store, "b5").await.is_some());
+
+    // An ended session frees its place.
+    assert!(store.end("b4").await.unwrap().is_some());
+    let started = store.start(of("b6", "user_b", 1_012), rt(46), 2);
+    assert_eq!(started.await.unwrap(), NONE, "b5 and b6: two");
+    assert!(load(&store, "b5").await.is_some());
+
+    // A session that is over does not count, and is not returned as ended.
+    let idle = of("d1", "user_d", 1_000).with_idle_timeout(Some(100));
+    assert_eq!(store.start(idle, rt(60), 2).await.unwrap(), NONE);
+    assert_eq!(
+        store
+            .start(of("d2", "user_d", 1_000), rt(61), 2)
+            .await
+            .unwrap(),
+        NONE
+    );
+    let later = store.start(of("d3", "user_d", 2_000), rt(62), 2);
+    assert_eq!(later.await.unwrap(), NONE, "d1 is over: d2 and d3 are two");
+    assert_eq!(load(&store, "d1").await.filter(|s| s.alive(2_000)), None);
+    assert!(load(&store, "d2").await.is_some() && load(&store, "d3").await.is_some());
+
+    // A bound of 0 is 1: a login always keeps its own session.
+    let first = store.start(of("e1", "user_e", 1_000), rt(70), 0);
+    assert_eq!(first.await.unwrap(), NONE);
+    let second = store.start(of("e2", "user_e", 1_001), rt(71), 0);
+    assert_eq!(second.await.unwrap(), [of("e1", "user_e", 1_000)]);
+    assert!(load(&store, "e2").await.is_some());
+
+    // Concurrent logins of one subject: one ends the other, never both kept.
+    let (a, b) = tokio::join!(
+        store.start(of("f1", "user_f", 1_000), rt(80), 1),
+        store.start(of("f2", "user_f", 1_000), rt(81), 1),
+    );
+    let ended = [a.unwrap(), b.unwrap()].concat();
+    let left = [load(&store, "f1").await, load(&store, "f2").await];
+    assert_eq!(ended.len(), 1, "exactly one login ended the other");
+    assert_eq!(left.iter().flatten().count(), 1, "one session is left");
+    assert!(left.iter().flatten().all(|s| s.session.id != ended[0].id));
 }
 
 /// Purging: a store that purges removes exactly the sessions that are over at the `now` it is
@@ -408,14 +506,14 @@ pub async fn refresh_store<S: RefreshStore>(store: S) {
 /// store crate's `tests/redis/store.rs`), and its `purge` is a no-op.
 pub async fn refresh_store_purge<S: RefreshStore>(store: S) {
     let full = session("s_full", 1_000, u64::MAX);
-    store.start(full, rt(10)).await.unwrap();
+    store.start(full, rt(10), MANY).await.unwrap();
     // Purge: only the sessions below can end (the others never expire).
     let absolute = session("p_absolute", 1_000, 2_000);
     let idle = session("p_idle", 1_000, 5_000).with_idle_timeout(Some(100));
     let refreshed = session("p_refreshed", 1_000, 5_000).with_idle_timeout(Some(100));
     let graced = session("p_graced", 1_000, 5_000);
     for (s, n) in [(absolute, 20), (idle, 21), (refreshed, 22), (graced, 23)] {
-        store.start(s, rt(n)).await.unwrap();
+        store.start(s, rt(n), MANY).await.unwrap();
     }
     assert!(
         store

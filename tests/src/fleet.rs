@@ -233,6 +233,13 @@ pub async fn key_revocation_propagation(
     let body = created.json();
     let user_key = body["key"].as_str().unwrap().to_owned();
     let key_id = body["key_id"].as_str().unwrap().to_owned();
+    // A token exchanged for the key on A, which B and the control have never seen.
+    let exchanged = a
+        .tokens
+        .login(Login::api_key(&user_key))
+        .await
+        .unwrap()
+        .access_token;
     for instance in std::iter::once(b).chain(control) {
         for _ in 0..2 {
             let reply = instance
@@ -241,6 +248,8 @@ pub async fn key_revocation_propagation(
                 .api_key(&user_key, TENANT)
                 .send()
                 .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            let reply = instance.server.get("/me").bearer(&exchanged).send().await;
             assert_eq!(reply.status, 200, "{}", reply.text);
         }
     }
@@ -263,6 +272,13 @@ pub async fn key_revocation_propagation(
         .send()
         .await
         .assert_error(401, "api_key_revoked");
+    // The token exchanged for it goes with it: B answers both from the same cache entry.
+    b.server
+        .get("/me")
+        .bearer(&exchanged)
+        .send()
+        .await
+        .assert_error(401, "api_key_revoked");
     if let Some(control) = control {
         let reply = control
             .server
@@ -274,6 +290,8 @@ pub async fn key_revocation_propagation(
             reply.status, 200,
             "without the feed the cached answer is still served"
         );
+        let reply = control.server.get("/me").bearer(&exchanged).send().await;
+        assert_eq!(reply.status, 200, "for the key and its token alike");
     }
     delay
 }
@@ -415,4 +433,111 @@ pub async fn lifetimes_hold(store: impl RefreshStore) {
         "invalid_grant",
         "the absolute end"
     );
+}
+
+/// A token exchanged for an API key is refused as soon as its key is, on `store` (the instance's
+/// key store, read uncached: start `a` with `key_cache_ttl: Duration::ZERO`): revoked by the
+/// store's own call, revoked through the key manager, or disabled. The refresh token goes too.
+pub async fn exchanged_tokens_follow_their_key(a: &Instance, store: &impl KeyStore) {
+    use tower_api_auth::store::KeyUpdate;
+
+    for path in [
+        "KeyStore::revoke",
+        "KeyManager::revoke",
+        "KeyManager::update",
+    ] {
+        let spec = KeySpec::default()
+            .owner("user_1")
+            .tenants([Tenant::new(TENANT).unwrap()])
+            .scopes(Scopes::parse("read").unwrap());
+        let created = a.keys.create(spec).await.unwrap();
+        let key_id = created.info.key_id.to_string();
+        let pair = a.tokens.login(Login::api_key(&created.key)).await.unwrap();
+        let me = || a.server.get("/me").bearer(&pair.access_token).send();
+        assert_eq!(me().await.status, 200, "{path}");
+        match path {
+            "KeyStore::revoke" => assert!(store.revoke(&key_id).await.unwrap()),
+            "KeyManager::revoke" => assert!(a.keys.revoke(&key_id).await.unwrap()),
+            _ => {
+                let disabled = KeyUpdate::default().disabled(true);
+                assert!(a.keys.update(&key_id, &disabled).await.unwrap().is_some());
+            }
+        }
+        me().await.assert_error(401, "api_key_revoked");
+        let refresh = pair.refresh_token.as_deref().unwrap();
+        let refused = a.tokens.refresh(refresh, None).await.unwrap_err();
+        assert_eq!(refused.code(), "invalid_grant", "{path}");
+    }
+}
+
+/// The service's defaults and bound on `store`: sessions carry the 15-day idle timeout, and a
+/// login beyond `max_sessions_per_subject` ends the subject's oldest session as a logout does
+/// (its refresh token fails, its access token is refused) while the others live on.
+pub async fn sessions_are_bounded(store: impl RefreshStore) {
+    use tower_api_auth::MemoryKeyStore;
+    use tower_api_auth::clock::ManualClock;
+    use tower_api_auth::issuer::TokenService;
+
+    let clock = ManualClock::starting_now();
+    let keys = MemoryKeyStore::new();
+    let key = KeyManager::new(keys.clone())
+        .clock(clock.clone())
+        .create(KeySpec::default())
+        .await
+        .unwrap()
+        .key;
+    let tokens = TokenService::new(hs256_issuer(), store)
+        .api_keys(keys)
+        .max_sessions_per_subject(2)
+        .clock(clock.clone());
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = super::in_process(Router::new().route("/me", get(me).route_layer(auth)));
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        pairs.push(tokens.login(Login::api_key(&key)).await.unwrap());
+        clock.advance(Duration::from_secs(1));
+    }
+    let oldest = &pairs[0];
+    let refused = tokens
+        .refresh(oldest.refresh_token.as_deref().unwrap(), None)
+        .await;
+    assert_eq!(
+        refused.unwrap_err().code(),
+        "invalid_grant",
+        "the oldest ended"
+    );
+    server
+        .get("/me")
+        .bearer(&oldest.access_token)
+        .send()
+        .await
+        .assert_error(401, "token_revoked");
+    for pair in &pairs[1..] {
+        assert_eq!(
+            server
+                .get("/me")
+                .bearer(&pair.access_token)
+                .send()
+                .await
+                .status,
+            200
+        );
+        tokens
+            .refresh(pair.refresh_token.as_deref().unwrap(), None)
+            .await
+            .expect("the two newest live on");
+    }
+
+    // 15 idle days end a session by default, within its 30-day absolute lifetime.
+    let idle = tokens.login(Login::api_key(&key)).await.unwrap();
+    clock.advance(Duration::from_secs(15 * 24 * 60 * 60));
+    let refused = tokens
+        .refresh(idle.refresh_token.as_deref().unwrap(), None)
+        .await;
+    assert_eq!(refused.unwrap_err().code(), "invalid_grant", "15 days idle");
 }

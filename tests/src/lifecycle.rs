@@ -162,10 +162,11 @@ impl RefreshStore for TestStore {
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> Result<Option<Session>, StoreError> {
+        max_per_subject: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         self.up()?;
         self.started.lock().unwrap().push(session.clone());
-        self.inner.start(session, first).await
+        self.inner.start(session, first, max_per_subject).await
     }
 
     async fn load(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -223,6 +224,7 @@ impl KeyProvider for TestKeys {
 pub struct Options {
     pub session_ttl: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    pub max_sessions_per_subject: Option<usize>,
     pub reuse_interval: Option<Duration>,
     pub body_limit: Option<usize>,
     pub error_format: Option<ErrorFormat>,
@@ -313,6 +315,9 @@ impl Fixture {
         }
         if let Some(idle) = options.idle_timeout {
             service = service.idle_timeout(idle);
+        }
+        if let Some(max) = options.max_sessions_per_subject {
+            service = service.max_sessions_per_subject(max);
         }
         if let Some(interval) = options.reuse_interval {
             service = service.reuse_interval(interval);

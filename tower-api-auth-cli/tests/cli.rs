@@ -1,7 +1,9 @@
 //! The `tower-api-auth` command-line tool, run as a user runs it, against a real SQLite file: the
 //! keys it makes work through the store the auth layer reads, rolls keep the old key for the
-//! grace period, revocations stick, nothing it prints holds a hash, and mistakes are clear errors.
+//! grace period, revocations stick (and end the tokens a key was exchanged for), nothing it prints
+//! holds a hash, and mistakes are clear errors.
 
+use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::process::{Command, Output};
@@ -101,6 +103,56 @@ async fn keys_made_by_the_tool_work_roll_and_revoke_through_the_store() {
         api_keys.verify(&key, now).await.unwrap_err().code(),
         "api_key_revoked"
     );
+}
+
+/// A token exchanged for a key the tool made is refused as soon as the tool revokes the key: the
+/// auth layer checks the key behind the token in the database the tool wrote, as it checks the
+/// key itself.
+#[tokio::test]
+async fn a_key_revoked_by_the_tool_ends_the_tokens_it_was_exchanged_for() {
+    use tower_api_auth::AuthLayer;
+    use tower_api_auth::issuer::{MemoryRefreshStore, TokenService};
+
+    let database = sqlite_url();
+    let created = stdout(&run(
+        &database,
+        &[
+            "--json", "keys", "create", "--owner", "svc_1", "--scope", "read",
+        ],
+    ));
+    let created: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+
+    let store = SqliteStore::connect(&database).await.unwrap();
+    let tokens = TokenService::new(common::lifecycle::hs256_issuer(), MemoryRefreshStore::new())
+        .api_keys(ApiKeys::new(store.clone()));
+    let pair = tokens
+        .login(Login::api_key(&key))
+        .await
+        .expect("the tool's key is exchanged");
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .api_keys(ApiKeys::new(store))
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(|| async { "ok" }))
+        .layer(auth);
+    let server = common::in_process(app);
+    let me = || server.get("/me").bearer(&pair.access_token).send();
+    assert_eq!(me().await.status, 200);
+
+    assert!(
+        run(&database, &["keys", "revoke", &key_id])
+            .status
+            .success()
+    );
+    me().await.assert_error(401, "api_key_revoked");
+    let refresh = pair.refresh_token.as_deref().unwrap();
+    let refused = tokens.refresh(refresh, None).await.unwrap_err();
+    assert_eq!(refused.code(), "invalid_grant");
 }
 
 #[test]

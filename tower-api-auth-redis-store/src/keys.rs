@@ -31,6 +31,12 @@ impl Keys {
         format!("{}:{{slot:{slot}}}", self.prefix)
     }
 
+    /// `<prefix>:{u:<subject>}`: the ids of a subject's sessions, scored by when they started.
+    #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+    pub(crate) fn subject(&self, subject: &str) -> String {
+        format!("{}:{{u:{subject}}}", self.prefix)
+    }
+
     /// `<prefix>:{rev}:sessions`: session revocations, scored by `until`.
     pub(crate) fn revoked_sessions(&self) -> String {
         format!("{}:{{rev}}:sessions", self.prefix)
@@ -56,6 +62,7 @@ mod tests {
         let keys = Keys::new("app");
         assert_eq!(keys.session("ses_1"), "app:{s:ses_1}");
         assert_eq!(keys.slot("user_1/phone"), "app:{slot:user_1/phone}");
+        assert_eq!(keys.subject("user_1"), "app:{u:user_1}");
         assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
         assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
         assert_eq!(keys.channel(), "app:feed");

@@ -26,6 +26,7 @@
 //! | --- | --- | --- | --- |
 //! | `<prefix>:{s:<session id>}` | hash | one session: `gen` (refresh-token generation), `cur` (the 32-byte hash of its one valid refresh token), `used` (last refresh, unix seconds), `ses` (the [`Session`](tower_api_auth::store::Session) as JSON), `exp` and `idle` (its absolute end and idle timeout), and while a retry grace runs `gs` (the successor token sealed under the one it replaced) and `gu` (the grace's end) | at the session's absolute end, or earlier at `last used + idle timeout`; moved by every refresh |
 //! | `<prefix>:{slot:<slot>}` | string | the id of the session that last started in the slot | at that session's absolute end |
+//! | `<prefix>:{u:<subject>}` | sorted set | the ids of the subject's sessions, scored by when they started: a login beyond the bound ends the oldest, so it holds at most the bound | at the latest absolute end of its sessions |
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
 //! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::store::FeedEvent)s in their wire form | — |

@@ -80,6 +80,53 @@ return 1
     ))
 });
 
+/// Adds a session to its subject's index and keeps the index alive until the latest end of its
+/// sessions; returns every member but the new one, oldest first, when the subject is over its
+/// bound (else nothing). KEYS: the subject's index. ARGV: the session id, when it started, the
+/// bound, its end (the key's expiry).
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static ADMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+-- The index's expiry as of the server's clock, which sets it: pushed later, never earlier.
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 or tonumber(redis.call('TIME')[1]) + ttl < tonumber(ARGV[4]) then
+  redis.call('EXPIREAT', KEYS[1], ARGV[4])
+end
+if redis.call('ZCARD', KEYS[1]) <= tonumber(ARGV[3]) then return {} end
+local others = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if id ~= ARGV[1] then others[#others + 1] = id end
+end
+return others
+",
+    )
+});
+
+/// Keeps a subject within its bound: drops the given ids that are gone from its index, then
+/// pops its oldest members but the new session until the bound holds, and returns those.
+/// KEYS: the subject's index. ARGV: the bound, the new session id, then the ids that are gone.
+#[cfg_attr(not(feature = "issuer"), allow(dead_code))]
+pub(crate) static EVICT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for i = 3, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+local max = tonumber(ARGV[1])
+local evicted = {}
+while redis.call('ZCARD', KEYS[1]) > max do
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 1)
+  local id = oldest[1]
+  if id == ARGV[2] then id = oldest[2] end
+  if not id then break end
+  redis.call('ZREM', KEYS[1], id)
+  evicted[#evicted + 1] = id
+end
+return evicted
+",
+    )
+});
+
 /// Removes a session and returns its JSON (nil if it was not stored). KEYS: the session.
 #[cfg_attr(not(feature = "issuer"), allow(dead_code))]
 pub(crate) static END: LazyLock<Script> = LazyLock::new(|| {

@@ -2,7 +2,7 @@
 
 use crate::RedisStore;
 use crate::error::{call, invalid};
-use crate::scripts::{END, LATEST_EXPIRY, RELEASE_SLOT, ROTATE, START, SWAP_SLOT};
+use crate::scripts::{ADMIT, END, EVICT, LATEST_EXPIRY, RELEASE_SLOT, ROTATE, START, SWAP_SLOT};
 use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{
     Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
@@ -31,16 +31,20 @@ fn decode_session(op: &'static str, json: &[u8]) -> Result<Session, StoreError> 
     serde_json::from_slice(json).map_err(|_| invalid(op, "a stored session is malformed"))
 }
 
-/// `start` and `end` each take two steps, each one atomic: the session's key and the slot's key
-/// are in different cluster slots, so no one script may touch both. The order keeps a crash
-/// between them harmless: the new session is written before the slot points at it, and the
-/// previous one is ended after, so at worst the previous session lives on until its own end.
+/// `start` and `end` take several steps, each one atomic: the session's key, the slot's key and
+/// the subject's index are in different cluster slots, so no one script may touch them all. The
+/// order keeps a crash between them harmless: the new session is written before the slot and
+/// the subject's index name it, and the sessions they displace are ended after, so at worst a
+/// displaced session lives on until its own end. Which sessions a login displaces is decided by
+/// one script on the subject's index, so concurrent logins of one subject never keep more than
+/// the bound.
 impl RefreshStore for RedisStore {
     async fn start(
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> Result<Option<Session>, StoreError> {
+        max_per_subject: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         let json = serde_json::to_vec(&session)
             .map_err(|_| invalid("start", "the session does not serialize"))?;
         let key = self.keys.session(&session.id);
@@ -63,22 +67,25 @@ impl RefreshStore for RedisStore {
                 .invoke_async::<i64>(&mut connection),
         )
         .await?;
-        let Some(slot) = &session.slot else {
-            return Ok(None);
-        };
-        let previous: Option<String> = call(
-            "start",
-            SWAP_SLOT
-                .key(self.keys.slot(slot))
-                .arg(&*session.id)
-                .arg(session.expires_at.min(LATEST_EXPIRY))
-                .invoke_async(&mut connection),
-        )
-        .await?;
-        match previous {
-            Some(previous) => self.remove(&previous).await,
-            None => Ok(None),
+        let mut ended = Vec::new();
+        if let Some(slot) = &session.slot {
+            let previous: Option<String> = call(
+                "start",
+                SWAP_SLOT
+                    .key(self.keys.slot(slot))
+                    .arg(&*session.id)
+                    .arg(session.expires_at.min(LATEST_EXPIRY))
+                    .invoke_async(&mut connection),
+            )
+            .await?;
+            if let Some(previous) = previous {
+                ended.extend(self.end(&previous).await?);
+            }
         }
+        for evicted in self.make_room(&session, max_per_subject.max(1)).await? {
+            ended.extend(self.end(&evicted).await?);
+        }
+        Ok(ended)
     }
 
     async fn load(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -138,8 +145,11 @@ impl RefreshStore for RedisStore {
 
     async fn end(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
         let ended = self.remove(session_id).await?;
-        if let Some(slot) = ended.as_ref().and_then(|session| session.slot.as_ref()) {
-            let mut connection = self.connection();
+        let Some(session) = &ended else {
+            return Ok(None);
+        };
+        let mut connection = self.connection();
+        if let Some(slot) = &session.slot {
             call(
                 "end",
                 RELEASE_SLOT
@@ -149,6 +159,14 @@ impl RefreshStore for RedisStore {
             )
             .await?;
         }
+        call(
+            "end",
+            ::redis::cmd("ZREM")
+                .arg(self.keys.subject(&session.subject))
+                .arg(session_id)
+                .query_async::<i64>(&mut connection),
+        )
+        .await?;
         Ok(ended)
     }
 
@@ -161,6 +179,43 @@ impl RefreshStore for RedisStore {
 }
 
 impl RedisStore {
+    /// Adds `session` to its subject's index and, when that holds more than `max`, takes out the
+    /// oldest others until it does not; returns their ids. Ids whose session is gone (ended
+    /// elsewhere, or expired by Redis) are dropped first and never count. The work is bounded
+    /// by `max`: the index never keeps more than `max` ids past a login.
+    async fn make_room(&self, session: &Session, max: usize) -> Result<Vec<String>, StoreError> {
+        let index = self.keys.subject(&session.subject);
+        let mut connection = self.connection();
+        let others: Vec<String> = call(
+            "start",
+            ADMIT
+                .key(&index)
+                .arg(&*session.id)
+                .arg(session.created_at)
+                .arg(max)
+                .arg(session.expires_at.min(LATEST_EXPIRY))
+                .invoke_async(&mut connection),
+        )
+        .await?;
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip of single-key commands: valid on a cluster too.
+        let mut exists = ::redis::pipe();
+        for id in &others {
+            exists.exists(self.keys.session(id));
+        }
+        let alive: Vec<bool> = call("start", exists.query_async(&mut connection)).await?;
+        let mut evict = EVICT.key(&index);
+        evict.arg(max).arg(&*session.id);
+        for (id, alive) in others.iter().zip(alive) {
+            if !alive {
+                evict.arg(id);
+            }
+        }
+        call("start", evict.invoke_async(&mut connection)).await
+    }
+
     /// Removes a session's key and returns the session it held.
     async fn remove(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
         let mut connection = self.connection();

@@ -60,7 +60,9 @@
 //! key, primary key `(tenant, key_id)`, index on `key_id`, deleted with its key.
 //!
 //! **`auth_sessions`**: one row per refresh session, whose size does not grow with refreshes;
-//! primary key `id`, unique `slot`, indexes on `expires_at` and on `grace_until` (where set).
+//! primary key `id`, unique `slot`, indexes on `expires_at`, on `(subject, created_at)` (a login
+//! keeps its subject within the bound of live sessions, ending the oldest) and on `grace_until`
+//! (where set).
 //!
 //! | column | holds |
 //! | --- | --- |

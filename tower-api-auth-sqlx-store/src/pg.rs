@@ -111,11 +111,18 @@ impl PgStore {
 /// The schema, in version order: every file of `migrations/postgres`, embedded (a test checks that
 /// none is missing). An applied file is never edited, not even its comments: databases record
 /// its checksum, and a test pins it; a change is a new file.
-pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[crate::store::Embedded {
-    version: 20261201000001,
-    description: "tower api auth",
-    sql: include_str!("../migrations/postgres/20261201000001_tower_api_auth.sql"),
-}];
+pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
+    crate::store::Embedded {
+        version: 20261201000001,
+        description: "tower api auth",
+        sql: include_str!("../migrations/postgres/20261201000001_tower_api_auth.sql"),
+    },
+    crate::store::Embedded {
+        version: 20261202000001,
+        description: "sessions by subject",
+        sql: include_str!("../migrations/postgres/20261202000001_sessions_by_subject.sql"),
+    },
+];
 
 crate::store::impl_sql_store!(
     PgStore,
@@ -126,5 +133,9 @@ crate::store::impl_sql_store!(
     channel,
     // The lock's key: "tower-api-auth" folded into 63 bits; taken for the transaction only.
     "BEGIN; SELECT pg_advisory_xact_lock(8243124720711413089)",
-    "BYTEA"
+    "BYTEA",
+    // Logins of one subject take turns (see `impl_refresh_store`): a transaction-scoped advisory
+    // lock on the subject, in the two-key space ("tapi" and the subject's hash), apart from
+    // the migrations' one-key lock.
+    "SELECT pg_advisory_xact_lock(1952540777, hashtext($1))"
 );

@@ -14,6 +14,15 @@ macro_rules! session_columns {
 }
 pub(crate) use session_columns;
 
+/// Whether a row is over at `$3` (now): past its absolute end, or idle for its idle timeout
+/// (written so that no sum can overflow).
+macro_rules! over {
+    () => {
+        "(expires_at <= $3 OR (idle_timeout IS NOT NULL AND idle_timeout <= $3 - last_used))"
+    };
+}
+pub(crate) use over;
+
 /// The session of an `auth_sessions` row.
 pub(crate) fn session(row: &impl Columns) -> Result<Session, StoreError> {
     Ok(Session::new(
@@ -51,39 +60,53 @@ pub(crate) fn stored_session(row: &impl Columns) -> Result<StoredSession, StoreE
     .with_grace(grace))
 }
 
-/// Implements `RefreshStore` for `$store`, a store with a `pool`.
+/// Implements `RefreshStore` for `$store`, a store with a `pool`. `$subject_lock`, if given, is
+/// run first in a login's transaction, bound to the subject, so that two logins of one
+/// subject take turns: each then sees the other's session when it counts the subject's.
 macro_rules! impl_refresh_store {
-    ($store:ty) => {
+    ($store:ty $(, $subject_lock:literal)?) => {
         impl ::tower_api_auth::store::RefreshStore for $store {
             async fn start(
                 &self,
                 session: ::tower_api_auth::store::Session,
                 first: ::tower_api_auth::store::RefreshTokenHash,
+                max_per_subject: usize,
             ) -> Result<
-                Option<::tower_api_auth::store::Session>,
+                Vec<::tower_api_auth::store::Session>,
                 ::tower_api_auth::store::StoreError,
             > {
                 use $crate::error::{db_error, is_duplicate};
                 use $crate::value::{int, json, opt_int};
+                let now = session.created_at;
+                // The new session is one of the bound: the others keep `max - 1`.
+                let others = int(u64::try_from(max_per_subject.max(1) - 1).unwrap_or(u64::MAX));
                 // Two logins racing for one slot: the one that commits second finds the other's
                 // row in the unique `slot` index, and tries again, ending that session in turn.
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
                     let mut tx = self.pool.begin().await.map_err(db_error)?;
-                    let replaced = match &session.slot {
-                        Some(slot) => ::sqlx::query(concat!(
+                    $(
+                        ::sqlx::query($subject_lock)
+                            .bind(&*session.subject)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    )?
+                    let mut ended = Vec::new();
+                    if let Some(slot) = &session.slot {
+                        let replaced = ::sqlx::query(concat!(
                             "DELETE FROM auth_sessions WHERE slot = $1 RETURNING ",
                             $crate::sessions::session_columns!()
                         ))
                         .bind(&**slot)
                         .fetch_optional(&mut *tx)
                         .await
-                        .map_err(db_error)?
-                        .map(|row| $crate::sessions::session(&row))
-                        .transpose()?,
-                        None => None,
-                    };
+                        .map_err(db_error)?;
+                        if let Some(row) = replaced {
+                            ended.push($crate::sessions::session(&row)?);
+                        }
+                    }
                     let inserted = ::sqlx::query(concat!(
                         "INSERT INTO auth_sessions (",
                         $crate::sessions::session_columns!(),
@@ -107,13 +130,40 @@ macro_rules! impl_refresh_store {
                     match inserted {
                         // Dropping the transaction rolls it back.
                         Err(error)
-                            if is_duplicate(&error) && session.slot.is_some() && attempt < 3 => {}
+                            if is_duplicate(&error) && session.slot.is_some() && attempt < 3 =>
+                        {
+                            continue;
+                        }
                         Err(error) => return Err(db_error(error)),
-                        Ok(_) => {
-                            tx.commit().await.map_err(db_error)?;
-                            return Ok(replaced);
+                        Ok(_) => {}
+                    }
+                    // The subject's other sessions that are over, and its live ones beyond the
+                    // newest `max - 1`: found through the `(subject, created_at)` index.
+                    let evicted = ::sqlx::query(concat!(
+                        "DELETE FROM auth_sessions WHERE subject = $1 AND id <> $2 AND (",
+                        $crate::sessions::over!(),
+                        " OR id NOT IN (SELECT id FROM auth_sessions \
+                         WHERE subject = $1 AND id <> $2 AND NOT (",
+                        $crate::sessions::over!(),
+                        ") ORDER BY created_at DESC, id DESC LIMIT $4)) RETURNING ",
+                        $crate::sessions::session_columns!()
+                    ))
+                    .bind(&*session.subject)
+                    .bind(&*session.id)
+                    .bind(int(now))
+                    .bind(others)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    for row in &evicted {
+                        let stored = $crate::sessions::stored_session(row)?;
+                        // Those already over were ended by their own clock, not by this login.
+                        if stored.alive(now) {
+                            ended.push(stored.session);
                         }
                     }
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(ended);
                 }
             }
 

@@ -103,11 +103,18 @@ impl SqliteStore {
 /// The schema, in version order: every file of `migrations/sqlite`, embedded (a test checks that
 /// none is missing). An applied file is never edited, not even its comments: databases record
 /// its checksum, and a test pins it; a change is a new file.
-pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[crate::store::Embedded {
-    version: 20261201000001,
-    description: "tower api auth",
-    sql: include_str!("../migrations/sqlite/20261201000001_tower_api_auth.sql"),
-}];
+pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
+    crate::store::Embedded {
+        version: 20261201000001,
+        description: "tower api auth",
+        sql: include_str!("../migrations/sqlite/20261201000001_tower_api_auth.sql"),
+    },
+    crate::store::Embedded {
+        version: 20261202000001,
+        description: "sessions by subject",
+        sql: include_str!("../migrations/sqlite/20261202000001_sessions_by_subject.sql"),
+    },
+];
 
 crate::store::impl_sql_store!(
     SqliteStore,
@@ -118,5 +125,6 @@ crate::store::impl_sql_store!(
     poll_interval,
     // IMMEDIATE takes the write lock at once, so two instances migrating take turns.
     "BEGIN IMMEDIATE",
-    "BLOB"
+    "BLOB" // No subject lock: a login's first statement writes, which takes SQLite's one write
+           // lock, so logins (of any subject) already take turns.
 );

@@ -127,7 +127,10 @@ impl Authenticator {
             })));
         };
         match validator.check(token.as_bytes(), now) {
-            Check::Done(Ok(jwt)) => Outcome::Done(self.jwt_identity(&jwt, tenant, now).map(Some)),
+            Check::Done(Ok(jwt)) => match self.jwt_identity(&jwt, tenant, now) {
+                Ok(identity) => self.check_exchanged_key(identity, now),
+                Err(error) => Outcome::Done(Err(error)),
+            },
             Check::Done(Err(error)) => Outcome::Done(Err(token
                 .check()
                 .err()
@@ -147,7 +150,11 @@ impl Authenticator {
                     let now = this.clock.now();
                     let validator = this.jwt.as_ref().expect("checked above");
                     let jwt = validator.verified(token.as_bytes(), now)?;
-                    this.jwt_identity(&jwt, tenant.as_deref(), now).map(Some)
+                    let identity = this.jwt_identity(&jwt, tenant.as_deref(), now)?;
+                    match this.check_exchanged_key(identity, now) {
+                        Outcome::Done(result) => result,
+                        Outcome::Pending(lookup) => lookup.await,
+                    }
                 }))
             }
         }
@@ -164,6 +171,28 @@ impl Authenticator {
         self.check_revocation(jwt, now)?;
         let tenant = self.tenants.select(tenant, &jwt.tenants)?;
         Ok(jwt.identity(tenant.cloned()))
+    }
+
+    /// A token exchanged for an API key (its `api_key_id` claim) is refused as soon as the key
+    /// would be: revoked or disabled (`api_key_revoked`), expired (`api_key_expired`), or gone
+    /// (`token_revoked`), by the same provider, so by the same rule on every path that changes a
+    /// key (a store call, the key manager, the admin API, the command line), as fast as the
+    /// provider learns of it. A known key costs a lookup in the provider's memory (a cached
+    /// provider answers from its cache); tokens without the claim cost nothing. Without API keys
+    /// the layer cannot tell, and the token service's refresh is the check.
+    fn check_exchanged_key(&self, identity: Identity, now: u64) -> Outcome {
+        let (Some(api_keys), Some(key_id)) = (&self.api_keys, identity.api_key_id()) else {
+            return Outcome::Done(Ok(Some(identity)));
+        };
+        match api_keys.provider.lookup(key_id) {
+            Lookup::Ready(found) => {
+                Outcome::Done(exchanged_key_usable(found, now).map(|()| Some(identity)))
+            }
+            Lookup::Pending(lookup) => Outcome::Pending(Box::pin(async move {
+                exchanged_key_usable(lookup.await, now)?;
+                Ok(Some(identity))
+            })),
+        }
     }
 
     fn check_revocation(&self, jwt: &VerifiedJwt, now: u64) -> Result<(), AuthError> {
@@ -280,6 +309,22 @@ impl Authenticator {
         let tenant = self.tenants.select(tenant, &record.tenants)?;
         Ok(Some(identity_for_key(&record, tenant)))
     }
+}
+
+/// Whether the key a token was exchanged for, as the provider found it, still stands at `now`.
+fn exchanged_key_usable(
+    found: Result<Option<Arc<KeyRecord>>, StoreError>,
+    now: u64,
+) -> Result<(), AuthError> {
+    let found = found.map_err(|error| {
+        tracing::debug!(error = %error, "API key store failed");
+        AuthError::new(AuthErrorKind::AuthUnavailable)
+    })?;
+    let record = found.ok_or_else(|| {
+        AuthError::new(AuthErrorKind::TokenRevoked)
+            .with_message("The API key this token was exchanged for no longer exists")
+    })?;
+    record.check_usable(now)
 }
 
 /// The identity a request with `record` acts as, for `tenant`.

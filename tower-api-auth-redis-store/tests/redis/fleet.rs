@@ -82,3 +82,8 @@ async fn redis_down_is_503_for_refreshes_then_recovers_and_keeps_its_sessions() 
 async fn session_lifetimes_hold_on_redis() {
     lifetimes_hold(redis(&redis_prefix()).await).await;
 }
+
+#[tokio::test]
+async fn sessions_are_bounded_on_redis() {
+    tower_api_auth_tests::fleet::sessions_are_bounded(redis(&redis_prefix()).await).await;
+}

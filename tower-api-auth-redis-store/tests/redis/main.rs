@@ -29,9 +29,10 @@ pub(crate) async fn postgres() -> PgStore {
     store
 }
 
-// Redis holds sessions and revocations only: its contract is those two. Its `purge` is a no-op
+// Redis holds sessions and revocations only: its contract is those. Its `purge` is a no-op
 // (Redis expires keys by its own clock; `store` checks the expiries).
 tower_api_auth_tests::store_contract!(redis_contract {
     refresh_store: redis(&redis_prefix()).await,
+    refresh_store_bounded: redis(&redis_prefix()).await,
     feed_store: redis(&redis_prefix()).await,
 });

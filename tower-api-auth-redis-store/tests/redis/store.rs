@@ -88,7 +88,10 @@ async fn sessions_start_load_rotate_and_end() {
     let s = session("ses_a", t, t + 3_600)
         .with_tenants([tower_api_auth::Tenant::new("tn_a").unwrap()])
         .with_idle_timeout(Some(600));
-    assert_eq!(store.start(s.clone(), nth_hash(0)).await.unwrap(), None);
+    assert_eq!(
+        store.start(s.clone(), nth_hash(0), 100).await.unwrap(),
+        Vec::<Session>::new()
+    );
 
     let stored = store.load("ses_a").await.unwrap().expect("stored");
     assert_eq!(stored.session, s, "the session reads back whole");
@@ -173,7 +176,7 @@ async fn racing_rotations_have_one_winner() {
     let (store, _) = store().await;
     let t = now();
     store
-        .start(session("ses_race", t, t + 3_600), nth_hash(0))
+        .start(session("ses_race", t, t + 3_600), nth_hash(0), 100)
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -206,11 +209,17 @@ async fn a_new_session_in_a_slot_ends_the_previous_one() {
     let a = session("ses_1", t, t + 3_600).with_slot(slot.clone());
     let b = session("ses_2", t, t + 7_200).with_slot(slot.clone());
     let other = session("ses_3", t, t + 3_600).with_slot(Some("user_1/phone".into()));
-    assert_eq!(store.start(a.clone(), nth_hash(1)).await.unwrap(), None);
-    assert_eq!(store.start(other.clone(), nth_hash(3)).await.unwrap(), None);
     assert_eq!(
-        store.start(b.clone(), nth_hash(2)).await.unwrap(),
-        Some(a.clone()),
+        store.start(a.clone(), nth_hash(1), 100).await.unwrap(),
+        Vec::<Session>::new()
+    );
+    assert_eq!(
+        store.start(other.clone(), nth_hash(3), 100).await.unwrap(),
+        Vec::<Session>::new()
+    );
+    assert_eq!(
+        store.start(b.clone(), nth_hash(2), 100).await.unwrap(),
+        std::slice::from_ref(&a),
         "the replaced session is returned"
     );
     assert_eq!(store.load("ses_1").await.unwrap(), None, "and ended");
@@ -233,7 +242,10 @@ async fn a_new_session_in_a_slot_ends_the_previous_one() {
     assert_eq!(store.end("ses_2").await.unwrap(), Some(b));
     assert!(!raw.exists::<_, bool>(&slot_key).await.unwrap());
     let c = session("ses_4", t, t + 3_600).with_slot(slot);
-    assert_eq!(store.start(c, nth_hash(4)).await.unwrap(), None);
+    assert_eq!(
+        store.start(c, nth_hash(4), 100).await.unwrap(),
+        Vec::<Session>::new()
+    );
     // Ending a session that no longer owns its slot leaves the slot alone.
     assert_eq!(store.end("ses_1").await.unwrap(), None);
     assert_eq!(
@@ -253,7 +265,7 @@ async fn a_session_key_expires_at_its_end_or_idle_deadline() {
     let key = |id: &str| format!("{prefix}:{{s:{id}}}");
 
     store
-        .start(session("ses_abs", t, t + 1_000), nth_hash(0))
+        .start(session("ses_abs", t, t + 1_000), nth_hash(0), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -277,6 +289,7 @@ async fn a_session_key_expires_at_its_end_or_idle_deadline() {
         .start(
             session("ses_idle", t, t + 1_000).with_idle_timeout(Some(100)),
             nth_hash(0),
+            100,
         )
         .await
         .unwrap();
@@ -311,7 +324,7 @@ async fn a_session_key_expires_at_its_end_or_idle_deadline() {
 
     // A session whose end saturates still gets a valid expiry.
     store
-        .start(session("ses_forever", t, u64::MAX), nth_hash(0))
+        .start(session("ses_forever", t, u64::MAX), nth_hash(0), 100)
         .await
         .unwrap();
     assert!(expire_time(&mut raw, &key("ses_forever")).await > (t + 1_000_000) as i64);
@@ -321,6 +334,7 @@ async fn a_session_key_expires_at_its_end_or_idle_deadline() {
         .start(
             session("ses_short", t, t + 1_000).with_idle_timeout(Some(1)),
             nth_hash(0),
+            100,
         )
         .await
         .unwrap();
@@ -748,4 +762,41 @@ async fn a_tls_url_to_a_plain_server_fails_without_panicking() {
     let error = RedisStore::connect(&url).await.unwrap_err();
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
     let _ = error;
+}
+
+/// Redis holds a subject's bound, not its logins: after 200 logins with a bound of 5, its index
+/// has 5 members, 5 session keys are left, and the index expires with its latest session.
+#[tokio::test]
+async fn a_subjects_index_and_sessions_stay_within_the_bound() {
+    let (store, prefix) = store().await;
+    let mut raw = raw().await;
+    let t = now();
+    for n in 0..200u64 {
+        let ended = store
+            .start(
+                session(&format!("ses_{n}"), t + n, t + 3_600 + n),
+                nth_hash(0),
+                5,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended.len(), usize::from(n >= 5), "login {n}");
+    }
+    let index = format!("{prefix}:{{u:user_1}}");
+    let members: Vec<String> = raw.zrange(&index, 0, -1).await.unwrap();
+    assert_eq!(
+        members,
+        ["ses_195", "ses_196", "ses_197", "ses_198", "ses_199"]
+    );
+    let sessions: Vec<String> = raw.keys(format!("{prefix}:{{s:*")).await.unwrap();
+    assert_eq!(sessions.len(), 5);
+    assert_eq!(
+        expire_time(&mut raw, &index).await,
+        (t + 3_600 + 199) as i64
+    );
+    // Ending them all leaves nothing behind.
+    for id in members {
+        store.end(&id).await.unwrap();
+    }
+    assert!(!raw.exists::<_, bool>(&index).await.unwrap());
 }

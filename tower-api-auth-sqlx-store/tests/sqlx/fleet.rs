@@ -8,6 +8,9 @@ use std::time::Duration;
 use tower_api_auth::issuer::Login;
 
 use serde_json::json;
+use tower_api_auth::api_key::ApiKeyHasher;
+use tower_api_auth::issuer::MemoryClientStore;
+use tower_api_auth::scope::Scopes;
 use tower_api_auth_tests::fleet::{
     Setup, TENANT, key, key_revocation_propagation, lifetimes_hold, logout_propagation, pair,
     refresh_race, refreshes_after_the_outage, wait_until,
@@ -61,10 +64,21 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
         key_cache_ttl: Duration::ZERO,
         ..Setup::default()
     };
-    let a = setup.start(store.clone(), store.clone(), store).await;
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    let secret = clients.register("client_1", Scopes::parse("read").unwrap(), vec![]);
+    let a = setup
+        .start_with_clients(store.clone(), store.clone(), store, clients)
+        .await;
     let api_key = key(&a, "read").await;
     let pair = a.tokens.login(Login::api_key(&api_key)).await.unwrap();
     let refresh_token = pair.refresh_token.unwrap();
+    // A token that depends on no key: the client's own.
+    let client_token = a
+        .tokens
+        .client_credentials("client_1", &secret, None)
+        .await
+        .unwrap()
+        .access_token;
 
     proxy.cut();
     // API keys are looked up in the database (no cache here): 503, never 401, never a pass.
@@ -81,11 +95,18 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
         )
         .await
         .assert_error(503, "auth_unavailable");
-    // Access tokens keep working on what the instance knows, within the staleness bound.
+    // A token exchanged for the key answers as the key does: it is only as good as the key.
+    a.server
+        .get("/me")
+        .bearer(&pair.access_token)
+        .send()
+        .await
+        .assert_error(503, "auth_unavailable");
+    // Other access tokens keep working on what the instance knows, within the staleness bound.
     assert_eq!(
         a.server
             .get("/me")
-            .bearer(&pair.access_token)
+            .bearer(&client_token)
             .send()
             .await
             .status,
@@ -95,7 +116,7 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
     setup.clock.advance(Duration::from_secs(31));
     a.server
         .get("/me")
-        .bearer(&pair.access_token)
+        .bearer(&client_token)
         .send()
         .await
         .assert_error(503, "auth_unavailable");
@@ -122,4 +143,30 @@ async fn postgres_down_is_503_then_recovers_without_a_restart_and_keeps_its_sess
 async fn session_lifetimes_hold_on_postgres_and_sqlite() {
     lifetimes_hold(postgres().await).await;
     lifetimes_hold(sqlite().await).await;
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_on_postgres_and_sqlite() {
+    tower_api_auth_tests::fleet::sessions_are_bounded(postgres().await).await;
+    tower_api_auth_tests::fleet::sessions_are_bounded(sqlite().await).await;
+}
+
+/// The keys are read from the database itself (no cache): whichever call revokes a key there,
+/// the tokens it was exchanged for are refused on the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanged_tokens_follow_their_key_on_postgres_and_sqlite() {
+    let setup = Setup {
+        key_cache_ttl: Duration::ZERO,
+        ..Setup::default()
+    };
+    let store = postgres().await;
+    let a = setup
+        .start(store.clone(), store.clone(), store.clone())
+        .await;
+    tower_api_auth_tests::fleet::exchanged_tokens_follow_their_key(&a, &store).await;
+    let store = sqlite().await;
+    let a = setup
+        .start(store.clone(), store.clone(), store.clone())
+        .await;
+    tower_api_auth_tests::fleet::exchanged_tokens_follow_their_key(&a, &store).await;
 }

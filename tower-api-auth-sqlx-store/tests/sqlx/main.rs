@@ -60,6 +60,7 @@ tower_api_auth_tests::store_contract!(postgres_contract {
     key_store: postgres().await,
     refresh_store: postgres().await,
     refresh_store_purge: postgres().await,
+    refresh_store_bounded: postgres().await,
     client_store: Registered(postgres().await),
     feed_store: postgres().await,
 });
@@ -68,6 +69,7 @@ tower_api_auth_tests::store_contract!(sqlite_contract {
     key_store: sqlite().await,
     refresh_store: sqlite().await,
     refresh_store_purge: sqlite().await,
+    refresh_store_bounded: sqlite().await,
     client_store: Registered(sqlite().await),
     feed_store: sqlite().await,
 });

@@ -15,7 +15,12 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreEr
 
 /// [`RefreshStore`] made object safe, for the service to hold any store behind one `Arc`.
 pub(crate) trait DynRefreshStore: Send + Sync + 'static {
-    fn start(&self, session: Session, first: RefreshTokenHash) -> BoxFuture<'_, Option<Session>>;
+    fn start(
+        &self,
+        session: Session,
+        first: RefreshTokenHash,
+        max_per_subject: usize,
+    ) -> BoxFuture<'_, Vec<Session>>;
     fn load<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<StoredSession>>;
     fn rotate<'a>(&'a self, session_id: &'a str, rotation: Rotation) -> BoxFuture<'a, bool>;
     fn end<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<Session>>;
@@ -23,8 +28,13 @@ pub(crate) trait DynRefreshStore: Send + Sync + 'static {
 }
 
 impl<S: RefreshStore> DynRefreshStore for S {
-    fn start(&self, session: Session, first: RefreshTokenHash) -> BoxFuture<'_, Option<Session>> {
-        Box::pin(RefreshStore::start(self, session, first))
+    fn start(
+        &self,
+        session: Session,
+        first: RefreshTokenHash,
+        max_per_subject: usize,
+    ) -> BoxFuture<'_, Vec<Session>> {
+        Box::pin(RefreshStore::start(self, session, first, max_per_subject))
     }
 
     fn load<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Option<StoredSession>> {

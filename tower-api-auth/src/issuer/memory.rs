@@ -1,7 +1,7 @@
 //! The issuer's embedded stores: [`MemoryRefreshStore`] and [`MemoryClientStore`], the references
 //! every database store is tested against.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -20,6 +20,9 @@ struct Inner {
     sessions: HashMap<Arc<str>, Box<StoredSession>>,
     /// Slot → the session that last started in it.
     slots: HashMap<Arc<str>, Arc<str>>,
+    /// Subject → its sessions' ids, oldest first: at most the bound `start` was given, so that
+    /// evicting the oldest is O(1) and a subject's footprint never grows with its logins.
+    subjects: HashMap<Arc<str>, VecDeque<Arc<str>>>,
 }
 
 impl Inner {
@@ -30,15 +33,49 @@ impl Inner {
         {
             self.slots.remove(slot);
         }
+        let subject = &stored.session.subject;
+        if let Some(ids) = self.subjects.get_mut(subject) {
+            ids.retain(|id| **id != *session_id);
+            if ids.is_empty() {
+                self.subjects.remove(subject);
+            }
+        }
         Some(stored.session)
+    }
+
+    /// Makes room for a new session of `subject` starting at `now`: when it has `max` sessions,
+    /// forgets (and removes) those that are over, then ends the oldest live ones until fewer than
+    /// `max` are left; returns those. O(1) below the bound, O(`max`) at it.
+    fn make_room(&mut self, subject: &str, now: u64, max: usize) -> Vec<Session> {
+        let Some(ids) = self
+            .subjects
+            .get_mut(subject)
+            .filter(|ids| ids.len() >= max)
+        else {
+            // Room enough, counting sessions that are over: nothing to look at.
+            return Vec::new();
+        };
+        let sessions = &self.sessions;
+        let (live, over): (VecDeque<Arc<str>>, VecDeque<Arc<str>>) = ids
+            .drain(..)
+            .partition(|id| sessions.get(id).is_some_and(|s| s.alive(now)));
+        *ids = live;
+        let excess = ids.len().saturating_sub(max - 1);
+        let evicted: Vec<Arc<str>> = ids.drain(..excess).collect();
+        for id in over {
+            self.end(&id);
+        }
+        evicted.iter().filter_map(|id| self.end(id)).collect()
     }
 }
 
 /// The embedded refresh store: one record per session behind one mutex, so rotation is atomic.
 ///
 /// A session costs the same memory however often it is refreshed: only its current token's hash
-/// is kept. Ended sessions are removed at once; sessions past their end and retry graces past
-/// their time when [purged](Self::purge), which the token service does at most once a minute.
+/// is kept; and a subject never holds more sessions than the bound it is given (see
+/// [`RefreshStore::start`]), however often it logs in. Ended sessions are removed at once;
+/// sessions past their end and retry graces past their time when [purged](Self::purge), which
+/// the token service does at most once a minute.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -49,7 +86,7 @@ impl Inner {
 ///
 /// let store = MemoryRefreshStore::new();
 /// let session = Session::new("ses_1", "user_1", Scopes::empty(), 1_000, 2_000);
-/// store.start(session, RefreshTokenHash::from_bytes([1; 32])).await.unwrap();
+/// store.start(session, RefreshTokenHash::from_bytes([1; 32]), 10).await.unwrap();
 /// assert_eq!(store.len(), 1);
 /// assert_eq!(store.purge_at(2_000), 1, "past its end");
 /// assert!(store.is_empty());
@@ -97,6 +134,10 @@ impl MemoryRefreshStore {
             });
             let sessions = &inner.sessions;
             inner.slots.retain(|_, sid| sessions.contains_key(sid));
+            inner.subjects.retain(|_, ids| {
+                ids.retain(|sid| sessions.contains_key(sid));
+                !ids.is_empty()
+            });
             before - inner.sessions.len()
         })
     }
@@ -112,20 +153,30 @@ impl RefreshStore for MemoryRefreshStore {
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> Result<Option<Session>, StoreError> {
+        max_per_subject: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         Ok(self.with(|inner| {
-            let replaced = match &session.slot {
-                Some(slot) => match inner.slots.insert(slot.clone(), session.id.clone()) {
-                    Some(previous) => inner.end(&previous),
-                    None => None,
-                },
-                None => None,
-            };
+            let mut ended = Vec::new();
+            if let Some(slot) = &session.slot
+                && let Some(previous) = inner.slots.insert(slot.clone(), session.id.clone())
+            {
+                ended.extend(inner.end(&previous));
+            }
+            ended.extend(inner.make_room(
+                &session.subject,
+                session.created_at,
+                max_per_subject.max(1),
+            ));
+            inner
+                .subjects
+                .entry(session.subject.clone())
+                .or_default()
+                .push_back(session.id.clone());
             inner.sessions.insert(
                 session.id.clone(),
                 Box::new(StoredSession::new(session, first)),
             );
-            replaced
+            ended
         }))
     }
 
@@ -233,5 +284,49 @@ impl ClientStore for MemoryClientStore {
 
     fn secret_hasher(&self) -> ApiKeyHasher {
         self.hasher.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    /// Every structure of the store stays within the bound, however often one subject logs in,
+    /// and forgets a subject whose sessions all ended.
+    #[test]
+    fn a_subjects_footprint_is_bounded_by_the_bound() {
+        let store = MemoryRefreshStore::new();
+        block_on(async {
+            for n in 0..30_000u32 {
+                let session =
+                    Session::new(format!("s{n}"), "user_1", Scopes::empty(), 1_000, 2_000)
+                        .with_slot((n % 2 == 0).then(|| Arc::from(format!("slot{n}"))));
+                let ended = store
+                    .start(session, RefreshTokenHash::from_bytes([1; 32]), 10)
+                    .await
+                    .unwrap();
+                assert_eq!(ended.len(), usize::from(n >= 10), "login {n}");
+            }
+        });
+        store.with(|inner| {
+            assert_eq!(inner.sessions.len(), 10);
+            assert_eq!(inner.subjects["user_1"].len(), 10);
+            assert!(inner.slots.len() <= 10);
+        });
+        for n in 29_990..30_000 {
+            assert!(block_on(store.end(&format!("s{n}"))).unwrap().is_some());
+        }
+        store.with(|inner| {
+            assert!(
+                inner.sessions.is_empty() && inner.subjects.is_empty() && inner.slots.is_empty()
+            );
+        });
     }
 }

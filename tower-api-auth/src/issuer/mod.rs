@@ -10,7 +10,10 @@
 //!   refreshed. Presenting any other token of a live session ends the whole session (reuse
 //!   detection), except the one just replaced within an optional
 //!   [reuse interval](TokenService::reuse_interval). A session has an absolute lifetime (30 days
-//!   by default) that rotation never extends, and an optional idle timeout.
+//!   by default) that rotation never extends, and an [idle timeout](TokenService::idle_timeout)
+//!   (15 days by default); a subject has at most
+//!   [100 live sessions](TokenService::max_sessions_per_subject) by default, a login beyond them
+//!   ending its oldest.
 //! * [`TokenService`] offers the grants — password (through your [`PasswordVerifier`]), API-key
 //!   exchange, refresh, client credentials (through a [`ClientStore`](crate::store::ClientStore)) — plus logout and RFC 7009
 //!   revocation. Ending a session refuses its access tokens at once through the auth layer's
@@ -41,7 +44,10 @@ pub use error::{GrantCause, GrantError, GrantErrorKind};
 pub use login::Login;
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use response::TokenResponse;
-pub use service::{DEFAULT_SESSION_TTL, RefreshPolicy, TokenService};
+pub use service::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, RefreshPolicy,
+    TokenService,
+};
 pub use signing::{
     AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,
 };

@@ -37,7 +37,8 @@ use crate::store::{ClientStore, RefreshStore, RevocationCheck, RevocationStore, 
 /// let record = record.with_scopes(Scopes::parse("read write").unwrap());
 /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
 /// let tokens = TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new())
-///     .api_keys(MemoryKeyStore::from(vec![record]));
+///     .api_keys(MemoryKeyStore::from(vec![record]))
+///     .max_sessions_per_subject(10); // an 11th login of one subject ends its oldest session
 ///
 /// let pair = tokens.login(Login::api_key(&key).scope("read")).await.unwrap();
 /// assert_eq!(pair.scope, "read");
@@ -66,6 +67,7 @@ pub struct TokenService {
     pub(super) clients: Option<Arc<dyn DynClientStore>>,
     pub(super) session_ttl: u64,
     pub(super) idle_timeout: Option<u64>,
+    pub(super) max_sessions_per_subject: usize,
     pub(super) reuse_interval: u64,
     pub(super) refresh_policy: RefreshPolicy,
     /// The access tokens logins hand back while valid, when enabled.
@@ -81,6 +83,7 @@ impl fmt::Debug for TokenService {
             .field("issuer", &self.issuer)
             .field("session_ttl", &self.session_ttl)
             .field("idle_timeout", &self.idle_timeout)
+            .field("max_sessions_per_subject", &self.max_sessions_per_subject)
             .field("reuse_interval", &self.reuse_interval)
             .field("refresh_policy", &self.refresh_policy)
             .field("reuse_access_tokens", &self.reusable.is_some())
@@ -120,10 +123,26 @@ const PURGE_EVERY_SECS: u64 = 60;
 /// The default absolute session lifetime: 30 days.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// The default idle timeout: 15 days without a refresh end a session, within its 30-day
+/// [absolute lifetime](DEFAULT_SESSION_TTL). The pair is Auth0's default (an inactivity lifetime
+/// of 15 days in an absolute one of 30): a client used every other week stays logged in, while a
+/// refresh token forgotten on a lost device or in a leaked backup stops working after half the
+/// absolute lifetime instead of all of it.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 24 * 60 * 60);
+
+/// The default bound on a subject's live sessions: 100. A login beyond it ends the subject's
+/// oldest session, as Auth0 revokes a user's oldest refresh tokens past its cap. A hundred is
+/// far more than the devices and browsers one person uses at once, so no real user is logged
+/// out by it, while a client that logs in on every start and never logs out (or an attacker with
+/// a stolen password) costs at most a hundred sessions, some 60 KiB, instead of growing without
+/// end.
+pub const DEFAULT_MAX_SESSIONS_PER_SUBJECT: usize = 100;
+
 impl TokenService {
     /// A service issuing with `issuer`, keeping refresh tokens in `store`, revocations in memory,
-    /// sessions for 30 days, strict reuse detection, the system clock, and no grant enabled but
-    /// refresh: add the ones you offer.
+    /// sessions for 30 days ending after 15 days without a refresh, at most 100 live sessions per
+    /// subject, strict reuse detection, the system clock, and no grant enabled but refresh: add
+    /// the ones you offer.
     pub fn new(issuer: TokenIssuer, store: impl RefreshStore) -> Self {
         let revocations = Arc::new(MemoryRevocationStore::new());
         Self {
@@ -137,7 +156,8 @@ impl TokenService {
             metadata_claims: Vec::new(),
             clients: None,
             session_ttl: DEFAULT_SESSION_TTL.as_secs(),
-            idle_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT.as_secs()),
+            max_sessions_per_subject: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
             reuse_interval: 0,
             refresh_policy: RefreshPolicy::default(),
             reusable: None,
@@ -199,10 +219,26 @@ impl TokenService {
         self
     }
 
-    /// Ends a session that goes unrefreshed for `idle`. Default: no idle timeout.
+    /// Ends a session that goes unrefreshed for `idle` (whole seconds, at least one). Default
+    /// [15 days](DEFAULT_IDLE_TIMEOUT); `Duration::MAX` switches it off (then only the
+    /// [absolute lifetime](Self::session_ttl) ends a session).
     #[must_use]
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle_timeout = Some(idle.as_secs().max(1));
+        self.idle_timeout = (idle != Duration::MAX).then(|| idle.as_secs().max(1));
+        self
+    }
+
+    /// How many live sessions one subject (`sub`) may have: a login beyond it ends the subject's
+    /// oldest session exactly as a logout does (its refresh tokens stop working, its access
+    /// tokens are refused through the [revocation store](Self::revocation_store)). Sessions that
+    /// are over do not count, and a new login in a session's
+    /// [slot](crate::store::Session::slot) replaces it rather than adding one. At least 1.
+    /// Default [100](DEFAULT_MAX_SESSIONS_PER_SUBJECT).
+    ///
+    /// Every store keeps to it atomically with the login, with work bounded by `max`.
+    #[must_use]
+    pub fn max_sessions_per_subject(mut self, max: usize) -> Self {
+        self.max_sessions_per_subject = max.max(1);
         self
     }
 

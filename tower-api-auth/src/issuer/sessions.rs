@@ -111,15 +111,16 @@ impl TokenService {
         .with_idle_timeout(self.idle_timeout)
         .with_claims(new.claims);
         let access = self.sign(&session, &new.scopes, None, now)?;
-        let replaced = self
+        let ended = self
             .store
-            .start(session.clone(), first.hash)
+            .start(session.clone(), first.hash, self.max_sessions_per_subject)
             .await
             .map_err(|e| GrantError::unavailable(&e))?;
-        if let Some(replaced) = replaced {
-            // The client asked for this session afresh: the one it replaces ends now.
+        for ended in &ended {
+            // The session its slot held, or the subject's oldest beyond the bound: it ends now,
+            // as at a logout (the store has removed it; its access tokens are refused).
             self.revocations
-                .revoke_session(&replaced.id, self.session_tokens_deadline(now))
+                .revoke_session(&ended.id, self.session_tokens_deadline(now))
                 .await
                 .map_err(|e| GrantError::unavailable(&e))?;
         }

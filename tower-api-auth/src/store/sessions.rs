@@ -319,18 +319,27 @@ impl Rotation {
 /// struct MyStore(Mutex<HashMap<String, StoredSession>>);
 ///
 /// impl RefreshStore for MyStore {
-///     async fn start(&self, session: Session, first: RefreshTokenHash) -> Result<Option<Session>, StoreError> {
+///     async fn start(&self, session: Session, first: RefreshTokenHash, max_per_subject: usize) -> Result<Vec<Session>, StoreError> {
 ///         let mut rows = self.0.lock().unwrap();
-///         let replaced = match &session.slot {
-///             Some(slot) => {
-///                 let old = rows.values().find(|s| s.session.slot.as_ref() == Some(slot)).map(|s| s.session.clone());
-///                 if let Some(old) = &old { rows.remove(&*old.id); }
-///                 old
-///             }
-///             None => None,
-///         };
+///         let now = session.created_at;
+///         let mut ended = Vec::new();
+///         // The previous session of the slot ends.
+///         if let Some(slot) = &session.slot {
+///             let old = rows.values().find(|s| s.session.slot.as_ref() == Some(slot)).map(|s| s.session.clone());
+///             if let Some(old) = old { rows.remove(&*old.id); ended.push(old); }
+///         }
+///         // So do the subject's oldest live sessions beyond the bound (the new one counts).
+///         let mut live: Vec<_> = rows.values()
+///             .filter(|s| s.session.subject == session.subject && s.alive(now))
+///             .map(|s| s.session.clone())
+///             .collect();
+///         live.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+///         for old in live.into_iter().skip(max_per_subject.max(1) - 1) {
+///             rows.remove(&*old.id);
+///             ended.push(old);
+///         }
 ///         rows.insert(session.id.to_string(), StoredSession::new(session, first));
-///         Ok(replaced)
+///         Ok(ended)
 ///     }
 ///
 ///     async fn load(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -352,13 +361,26 @@ impl Rotation {
 /// # let _ = tower_api_auth::issuer::MemoryRefreshStore::new();
 /// ```
 pub trait RefreshStore: Send + Sync + 'static {
-    /// Saves a new session whose first refresh token (generation 0) hashes to `first`. A session
-    /// in the same [`slot`](Session::slot) is ended (removed) and returned.
+    /// Saves a new session whose first refresh token (generation 0) hashes to `first`, and
+    /// returns every session it ended to make room, which the service then ends as a logout does
+    /// (their access tokens are revoked):
+    ///
+    /// - a session in the same [`slot`](Session::slot) is ended (removed);
+    /// - the subject keeps at most `max_per_subject` live sessions (at least 1), the new one
+    ///   included: the oldest (by [`created_at`](Session::created_at); among sessions started in
+    ///   the same second, any) end first, as big identity providers revoke a user's oldest
+    ///   refresh tokens. Sessions over at the new session's `created_at`
+    ///   ([`StoredSession::alive`] is false) do not count, may be removed, and are not returned.
+    ///
+    /// The insert and the evictions are one atomic step for the subject (one transaction, one
+    /// script), so that concurrent logins of one subject never leave more than the bound, and
+    /// the work is bounded by `max_per_subject`, not by how many logins came before.
     fn start(
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+        max_per_subject: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
 
     /// The record of `session_id`, if it is stored. Ended sessions are not; sessions past their
     /// end may be until [purged](Self::purge) (the service checks [`StoredSession::alive`]).
@@ -396,8 +418,9 @@ impl<S: RefreshStore> RefreshStore for Arc<S> {
         &self,
         session: Session,
         first: RefreshTokenHash,
-    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send {
-        (**self).start(session, first)
+        max_per_subject: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send {
+        (**self).start(session, first, max_per_subject)
     }
 
     fn load(
