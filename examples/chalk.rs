@@ -113,7 +113,9 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .endpoint(TokenRoute::Login, exchange)
         .endpoint(TokenRoute::Refresh, refresh)
         .disable(TokenRoute::Token)
-        .disable(TokenRoute::Revoke);
+        .disable(TokenRoute::Revoke)
+        .disable(TokenRoute::Logout)
+        .disable(TokenRoute::Verify);
     let router = Router::new()
         .route("/api/v1/tenants/{id}", get(show_tenant))
         .route("/api/v1/rooms/{id}", get(room))

@@ -61,7 +61,10 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
             .token_service(issuer)
             .clock(clock.clone())
             .api_keys(api_keys)
-            .reuse_access_tokens(true),
+            .reuse_access_tokens(true)
+            // The API hands out no refresh tokens: a session lasts as long as its access token,
+            // so that logins under new session ids leave nothing behind in the store.
+            .session_ttl(Duration::from_secs(2 * 60 * 60)),
     );
     let auth = AuthLayer::builder()
         .clock(clock)

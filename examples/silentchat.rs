@@ -53,7 +53,7 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .scopes(Scopes::parse("conversations:read")?);
     let api_key = keys.create(spec).await?.key;
 
-    // Access tokens 15 minutes, refresh tokens single use for 30 days (the defaults).
+    // Access tokens 15 minutes, refresh tokens single use for 30 days (the default lifetime).
     let signing = SigningKey::hmac(Algorithm::HS256, crypto::random_secret(43).as_bytes())?;
     let issuer = TokenIssuer::new(signing, "https://api.silentchat.test")
         .access_token_ttl(Duration::from_secs(900));
@@ -62,7 +62,9 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
             .token_service(issuer)
             .clock(clock.clone())
             .passwords(users)
-            .api_keys(api_keys.clone()),
+            .api_keys(api_keys.clone())
+            // "Refresh tokens expire after 30 days": no idle timeout cuts them shorter.
+            .idle_timeout(Duration::MAX),
     );
     // "When using an API key you must also include the X-Tenant-ID header."
     let tenants = TenantRules {

@@ -215,23 +215,135 @@ async fn an_exchanged_token_never_outlives_its_api_key() {
 async fn a_forged_refresh_token_ends_nothing() {
     let fx = Fixture::over_http().await;
     let login = fx.login(ALICE, ALICE_PASSWORD).await;
-    let real = login.refresh();
-    // What a log that shortens tokens shows, completed with made-up characters; and the format
-    // of before, with a family id taken from the real token.
-    let prefix = &real[..25];
+    let real = login.refresh().to_owned();
+    let next = fx.refresh(&real).await.assert_granted();
+    let current = next.refresh().to_owned();
+    let parts: Vec<&str> = current.split('_').collect();
+    let key = parts[3];
+    assert_eq!(parts.len(), 4, "rt_<generation>_<secret>_<key>: {current}");
+    let invented = "Q".repeat(43);
     let forgeries = [
-        format!("{prefix}{}", "Q".repeat(real.len() - 25)),
-        format!("rt_1_{}_{}", &real[5..48], "Z".repeat(43)),
-        format!("rt_{}_1_{}", &real[5..27], "Z".repeat(43)),
+        // What a log that shortens tokens shows, completed with made-up characters.
+        format!("{}{}", &current[..25], "Q".repeat(current.len() - 25)),
+        // The real session key with an invented secret: an earlier generation, the current one,
+        // one not reached yet.
+        format!("rt_0_{invented}_{key}"),
+        format!("rt_1_{invented}_{key}"),
+        format!("rt_7_{invented}_{key}"),
+        // The current token's secret under another generation.
+        format!("rt_0_{}_{key}", parts[2]),
+        // The format of before.
+        format!("rt_{}_1_{invented}", &key[..22]),
     ];
     for forged in &forgeries {
         let reply = fx.refresh(forged).await;
         reply.assert_grant_error(400, "invalid_grant");
-        reply.assert_no_leak(real);
+        reply.assert_no_leak(&current);
+        // RFC 7009 revocation of a made-up token is 200 too, and ends nothing either.
+        let revoked = fx
+            .server
+            .post_json("/v1/auth/revoke", &json!({ "token": forged }))
+            .await;
+        assert_eq!(revoked.status, 200);
     }
     // The owner's session is untouched.
-    assert_eq!(fx.me(&login.access_token).await.status, 200);
-    fx.refresh(real).await.assert_granted();
+    assert_eq!(fx.me(&next.access_token).await.status, 200);
+    let last = fx.refresh(&current).await.assert_granted();
+    // While the token the server really issued and a rotation spent still ends the session.
+    fx.refresh(&real)
+        .await
+        .assert_grant_error(400, "invalid_grant");
+    fx.me(&last.access_token).await.assert_revoked();
+}
+
+#[tokio::test]
+async fn under_the_reuse_policy_no_other_token_ends_the_session() {
+    let fx = Fixture::with(Options {
+        refresh_policy: Some(RefreshPolicy::Reuse),
+        http: true,
+        ..Options::default()
+    })
+    .await;
+    let login = fx.login(ALICE, ALICE_PASSWORD).await;
+    let refresh = login.refresh().to_owned();
+    fx.refresh(&refresh).await.assert_granted();
+    let key = refresh.rsplit('_').next().unwrap();
+    for forged in [
+        format!("rt_0_{}_{key}", "Q".repeat(43)),
+        format!("rt_1_{}_{key}", "Q".repeat(43)),
+    ] {
+        fx.refresh(&forged)
+            .await
+            .assert_grant_error(400, "invalid_grant");
+    }
+    fx.refresh(&refresh).await.assert_granted();
+}
+
+#[tokio::test]
+async fn reused_tokens_never_cross_credentials_scopes_or_tenants() {
+    let fx = Fixture::with(Options {
+        reuse_access_tokens: true,
+        http: true,
+        ..Options::default()
+    })
+    .await;
+    // A second key of the same owner, read-only.
+    let record = fx.keys.inner.get(&fx.api_key_id).unwrap();
+    let (read_only, record) =
+        tower_api_auth::api_key::ApiKeys::new(tower_api_auth::MemoryKeyStore::new())
+            .generate()
+            .with_record(|r| {
+                r.with_owner(KEY_OWNER)
+                    .with_tenants(record.tenants.clone())
+                    .with_scopes(Scopes::parse("reports:read").unwrap())
+            })
+            .into_parts();
+    fx.keys.inner.insert(record);
+    let login = |key: &str, extra: serde_json::Value| {
+        let mut body = json!({ "api_key": key, "tenant": "tn_a", "session_id": "worker-1" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        fx.login_with(body)
+    };
+    let writer = login(&fx.api_key, json!({})).await;
+    assert_eq!(writer.scope, KEY_SCOPES);
+    // The same owner and session name, another key: its own token, with its own scopes.
+    let reader = login(&read_only, json!({})).await;
+    assert_ne!(reader.access_token, writer.access_token);
+    assert_eq!(reader.scope, "reports:read");
+    assert_eq!(payload(&reader.access_token)["scope"], "reports:read");
+    // A narrower scope or another tenant under the same name: a fresh token saying so.
+    let narrow = login(&fx.api_key, json!({ "scope": "reports:read" })).await;
+    assert_eq!(payload(&narrow.access_token)["scope"], "reports:read");
+    let other_tenant = login(&fx.api_key, json!({ "tenant": "tn_b" })).await;
+    assert_eq!(payload(&other_tenant.access_token)["tenant_id"], "tn_b");
+    // The key's expiry brought forward: the kept token would outlive it, so a fresh one comes.
+    let plain = fx
+        .login_with(json!({ "api_key": fx.api_key, "tenant": "tn_a" }))
+        .await;
+    let record = fx.keys.inner.get(&fx.api_key_id).unwrap();
+    fx.keys
+        .inner
+        .insert((*record).clone().with_expires_at(fx.now() + 60));
+    let again = fx
+        .login_with(json!({ "api_key": fx.api_key, "tenant": "tn_a" }))
+        .await;
+    assert_ne!(again.access_token, plain.access_token);
+    assert_eq!(again.body["expires_in"], 60);
+}
+
+#[tokio::test]
+async fn logout_with_an_opaque_token_is_refused() {
+    let fx = Fixture::start().await;
+    let identity =
+        tower_api_auth::Identity::builder("user_x", tower_api_auth::AuthMethod::OpaqueToken)
+            .token_id("opaque-jti")
+            .expires_at(fx.now() + 300)
+            .build();
+    let error = fx.tokens.logout(&identity).await.unwrap_err();
+    assert_eq!(error.code(), "invalid_request");
+    assert!(error.message().contains("revoke it there"), "{error}");
 }
 
 #[tokio::test]

@@ -76,6 +76,16 @@ async fn chalk() {
         json!({ "error": { "code": "UNAUTHORIZED", "message": "Invalid API key" } })
     );
 
+    // Only the documented routes: no OAuth endpoint, logout or verify beside them.
+    for path in ["/auth/token", "/auth/logout", "/auth/revoke"] {
+        assert_eq!(
+            server.post_json(path, &json!({})).await.status,
+            404,
+            "{path}"
+        );
+    }
+    assert_eq!(server.get("/auth/verify").send().await.status, 404);
+
     // Using JWT tokens.
     let room = server
         .get("/api/v1/rooms/room_abc123")

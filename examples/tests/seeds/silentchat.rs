@@ -144,6 +144,33 @@ async fn walk(stores: Stores, travel: bool) {
         .send()
         .await;
     assert_eq!(other_tenant.status, 403);
+
+    // "Refresh tokens expire after 30 days" — not sooner for want of use.
+    if travel {
+        let login = server
+            .post_json(
+                "/v1/auth/login",
+                &json!({ "email": email, "password": password }),
+            )
+            .await
+            .json();
+        clock.advance(Duration::from_secs(29 * 24 * 3600));
+        let late = server
+            .post_json(
+                "/v1/auth/refresh",
+                &json!({ "refresh_token": login["refresh_token"] }),
+            )
+            .await;
+        assert_eq!(late.status, 200, "{}", late.text);
+        clock.advance(Duration::from_secs(2 * 24 * 3600));
+        let expired = server
+            .post_json(
+                "/v1/auth/refresh",
+                &json!({ "refresh_token": late.json()["refresh_token"] }),
+            )
+            .await;
+        assert_eq!(expired.status, 401, "{}", expired.text);
+    }
 }
 
 #[tokio::test]

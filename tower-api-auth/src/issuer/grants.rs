@@ -54,22 +54,27 @@ fn pick_tenant(
     }
 }
 
-/// What logins that may share an access token have in common: the session name when one is
-/// chosen (it is already scoped to the subject), otherwise everything the token says.
+/// What logins that may share an access token must have in common: everything the token says
+/// (subject, API key, tenants, scopes, the app's claims) and the session name, if one is chosen.
+/// A digest, so that a key stays small whatever the subject or claims.
 fn reuse_key(new: &NewSession, slot: Option<&str>) -> String {
-    match slot {
-        Some(slot) => format!("slot\0{slot}"),
-        None => {
-            let tenants: Vec<&str> = new.tenants.iter().map(Tenant::as_str).collect();
-            format!(
-                "subject\0{}\0{}\0{}\0{}",
-                new.subject,
-                new.api_key_id.as_deref().unwrap_or_default(),
-                tenants.join(" "),
-                new.scopes
-            )
-        }
+    let mut hasher =
+        blake3::Hasher::new_derive_key("tower-api-auth 2026-12 reusable access token v1");
+    let mut part = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(slot.unwrap_or_default().as_bytes());
+    part(&[u8::from(slot.is_some())]);
+    part(new.subject.as_bytes());
+    part(new.api_key_id.as_deref().unwrap_or_default().as_bytes());
+    for tenant in &new.tenants {
+        part(tenant.as_str().as_bytes());
     }
+    part(b"\0scopes");
+    part(new.scopes.as_str().as_bytes());
+    part(Value::Object(new.claims.clone()).to_string().as_bytes());
+    hasher.finalize().to_hex().to_string()
 }
 
 impl TokenService {
@@ -122,7 +127,7 @@ impl TokenService {
             None => self.start_session(new, slot, now).await?,
             Some(reusable) => {
                 let key = reuse_key(&new, slot.as_deref());
-                match reusable.get(&key, now, &*self.revocations()) {
+                match reusable.get(&key, now, new.not_after, &*self.revocations()) {
                     Some(kept) => kept,
                     None => {
                         let answer = self.start_session(new, slot, now).await?;

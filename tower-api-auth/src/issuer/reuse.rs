@@ -45,20 +45,23 @@ impl ReusableTokens {
         }
     }
 
-    /// The token kept under `key`, if it is still valid at `now` and neither it nor its session
-    /// was revoked; a revocation check that cannot answer counts as revoked (a fresh login is
-    /// then tried, which fails or succeeds on its own).
+    /// The token kept under `key`, if it is still valid at `now`, does not outlive `not_after`
+    /// (the credential's expiry as just verified: it may have been brought forward), and neither
+    /// it nor its session was revoked; a revocation check that cannot answer counts as revoked (a
+    /// fresh login is then tried, which fails or succeeds on its own).
     pub(crate) fn get(
         &self,
         key: &str,
         now: u64,
+        not_after: Option<u64>,
         revocations: &dyn RevocationCheck,
     ) -> Option<TokenResponse> {
         let kept = self.tokens.get(key)?;
         let revoked = revocations
             .is_revoked(Some(&kept.session_id), Some(&kept.token_id), now)
             .unwrap_or(true);
-        if now >= kept.expires_at || revoked {
+        let outlives = not_after.is_some_and(|end| kept.expires_at > end);
+        if now >= kept.expires_at || revoked || outlives {
             self.tokens.remove(key);
             return None;
         }

@@ -270,8 +270,12 @@ impl TokenService {
     ///
     /// * a login naming a [`session_id`](crate::issuer::Login::session_id) gets that session's
     ///   token while it is valid, and a new session (and token) for a name not seen before;
-    /// * a login without one gets the token of the last such login with the same credential
-    ///   subject, tenant and scope.
+    /// * a login without one gets the token of the last such login;
+    ///
+    /// and in both cases only when the token says exactly what a fresh one would: the same
+    /// subject, API key, tenants, scopes and claims (a narrower scope, another tenant or another
+    /// key of the same owner gets a fresh token, and with a known session name replaces that
+    /// session), and it does not outlive the credential as just verified.
     ///
     /// The credential is checked on every login all the same (a revoked key or a changed password
     /// is refused at once), the token is handed back only while its session is alive and not
@@ -294,6 +298,11 @@ impl TokenService {
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Whether refreshes answer a new refresh token ([`RefreshPolicy::Rotate`]).
+    pub fn rotates_refresh_tokens(&self) -> bool {
+        self.refresh_policy == RefreshPolicy::Rotate
     }
 
     /// A validator for this service's access tokens (add it to the auth layer with `.jwt(..)`).

@@ -66,15 +66,32 @@ enum Standing<'s> {
     /// The token the last rotation replaced, presented again within the reuse interval: its
     /// successor, opened.
     Retried(NewRefreshToken),
-    /// Any other token of the session: spent.
+    /// A token the server issued for the session and a rotation has since replaced: spent.
     Reused(&'s StoredSession),
+    /// A token the server never issued (an invented secret, a generation not reached), or any
+    /// token but the current one under [`RefreshPolicy::Reuse`], where none is ever spent.
+    Forged,
 }
 
-fn standing<'s>(stored: &'s StoredSession, presented: &RefreshToken<'_>, now: u64) -> Standing<'s> {
+/// Whether `presented` is a token of the session the server issued and a rotation replaced.
+fn spent(stored: &StoredSession, presented: &RefreshToken<'_>, issuance: &[u8; 32]) -> bool {
+    presented.generation < stored.generation && presented.issued(issuance)
+}
+
+fn standing<'s>(
+    stored: &'s StoredSession,
+    presented: &RefreshToken<'_>,
+    policy: RefreshPolicy,
+    issuance: &[u8; 32],
+    now: u64,
+) -> Standing<'s> {
     // The hash covers the whole token, generation included. (Under `RefreshPolicy::Reuse` the
     // stored generation counts the refreshes while the token keeps its own: the hash decides.)
     if presented.hash == stored.current {
         return Standing::Current;
+    }
+    if policy == RefreshPolicy::Reuse || !spent(stored, presented, issuance) {
+        return Standing::Forged;
     }
     let successor = stored
         .grace
@@ -97,7 +114,7 @@ impl TokenService {
         now: u64,
     ) -> Result<TokenResponse, GrantError> {
         let expires_at = now.saturating_add(self.session_ttl);
-        let first = NewRefreshToken::first();
+        let first = NewRefreshToken::first(self.issuer.refresh_key());
         let session = Session::new(
             first.session_id(),
             new.subject,
@@ -159,14 +176,15 @@ impl TokenService {
                 .filter(|stored| stored.alive(now))
                 .ok_or_else(invalid_refresh)?;
             let session = &stored.session;
-            match standing(&stored, &presented, now) {
+            let issuance = self.issuer.refresh_key();
+            match standing(&stored, &presented, self.refresh_policy, issuance, now) {
                 Standing::Current => {
                     let scopes = narrow(&session.scopes, scope)?;
                     let key_end = self.check_origin(session, now).await?;
                     let access = self.sign(session, &scopes, key_end, now)?;
                     let (rotation, next) = match self.refresh_policy {
                         RefreshPolicy::Rotate => {
-                            let next = presented.successor().ok_or_else(invalid_refresh)?;
+                            let next = presented.successor(issuance).ok_or_else(invalid_refresh)?;
                             let grace = (self.reuse_interval > 0).then(|| {
                                 Grace::new(
                                     presented.seal(&next),
@@ -205,6 +223,11 @@ impl TokenService {
                         Some(successor.token),
                     ));
                 }
+                Standing::Forged => {
+                    // Not a token of ours: refused, and the session it names is left alone.
+                    tracing::debug!("refresh token not issued for its session: refused");
+                    return Err(invalid_refresh());
+                }
                 Standing::Reused(stored) => {
                     tracing::debug!(session_id = %stored.session.id, "refresh token reuse: session revoked");
                     self.end_session(&stored.session.id, now).await?;
@@ -220,15 +243,25 @@ impl TokenService {
     /// session (client credentials) is revoked alone.
     ///
     /// Nothing is answered as done that was not: an API key has no session to end (revoke the key
-    /// instead), and a token with neither a session nor an id cannot be revoked; both are
-    /// `invalid_request`.
+    /// instead), an opaque token is its issuer's to revoke, and a token with neither a session nor
+    /// an id cannot be revoked; all three are `invalid_request`.
     pub async fn logout(&self, identity: &Identity) -> Result<(), GrantError> {
         let now = self.begin().await;
-        if identity.method() == AuthMethod::ApiKey {
-            return Err(grant_error(
-                GrantErrorKind::InvalidRequest,
-                "An API key has no session to log out of: revoke the key to end it",
-            ));
+        match identity.method() {
+            AuthMethod::ApiKey => {
+                return Err(grant_error(
+                    GrantErrorKind::InvalidRequest,
+                    "An API key has no session to log out of: revoke the key to end it",
+                ));
+            }
+            // Judged by its issuer at every request (introspection): only the issuer can end it.
+            AuthMethod::OpaqueToken => {
+                return Err(grant_error(
+                    GrantErrorKind::InvalidRequest,
+                    "This token is its issuer's: revoke it there to log out",
+                ));
+            }
+            _ => {}
         }
         if let Some(session_id) = identity.session_id() {
             return self.end_session(session_id, now).await;
@@ -247,7 +280,8 @@ impl TokenService {
     }
 
     /// Revokes a token (RFC 7009): a refresh token — current or spent — ends its session; an access
-    /// token of this issuer is refused from now on. Unknown or invalid tokens are not an error.
+    /// token of this issuer is refused from now on. Unknown or invalid tokens (a refresh token the
+    /// server never issued among them) are not an error, and change nothing.
     pub async fn revoke(&self, token: &str) -> Result<(), GrantError> {
         let now = self.begin().await;
         if let Some(presented) = RefreshToken::parse(token) {
@@ -257,7 +291,13 @@ impl TokenService {
                 .load(&session_id)
                 .await
                 .map_err(|e| GrantError::unavailable(&e))?;
-            if stored.is_some() {
+            // Only a token the server issued for the session ends it: the current one, or a spent
+            // one. A made-up one is an invalid token, which RFC 7009 answers like any other.
+            let issued = stored.is_some_and(|stored| {
+                presented.hash == stored.current
+                    || spent(&stored, &presented, self.issuer.refresh_key())
+            });
+            if issued {
                 return self.end_session(&session_id, now).await;
             }
             return Ok(());

@@ -62,6 +62,17 @@ pub(crate) fn is_registered_claim(name: &str) -> bool {
 pub struct SigningKey {
     encoding: EncodingKey,
     verifying: JwtKey,
+    /// The key refresh tokens' secrets are derived with, itself derived from the private key: the
+    /// instances that share a signing key recognise each other's refresh tokens.
+    refresh_key: [u8; 32],
+}
+
+/// Derives the refresh-token issuance key from a signing key's private material.
+fn refresh_key_of(private: &[u8]) -> [u8; 32] {
+    blake3::derive_key(
+        "tower-api-auth 2026-12 refresh token issuance key v1",
+        private,
+    )
 }
 
 impl fmt::Debug for SigningKey {
@@ -80,6 +91,7 @@ impl SigningKey {
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             verifying,
+            refresh_key: refresh_key_of(secret),
         })
     }
 
@@ -109,7 +121,13 @@ impl SigningKey {
         Ok(Self {
             encoding,
             verifying,
+            refresh_key: refresh_key_of(private_pem),
         })
+    }
+
+    /// The key refresh tokens' secrets are derived with (see `issuer::token`).
+    pub(crate) fn refresh_key(&self) -> &[u8; 32] {
+        &self.refresh_key
     }
 
     /// Names the key; tokens carry this `kid` in their header.
@@ -392,6 +410,11 @@ impl TokenIssuer {
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl.as_secs().max(1);
         self
+    }
+
+    /// The key refresh tokens' secrets are derived with.
+    pub(crate) fn refresh_key(&self) -> &[u8; 32] {
+        self.key.refresh_key()
     }
 
     /// The access-token lifetime in seconds.

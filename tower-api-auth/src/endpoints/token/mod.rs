@@ -197,8 +197,11 @@ impl TokenEndpoints {
     ///
     /// # Panics
     ///
-    /// If two enabled endpoints have the same path, or a path does not start with `/` (axum's
-    /// rule): a mistake in the app's setup, caught when the app starts.
+    /// On a mistake in the app's setup, caught when the app starts rather than by its clients:
+    /// two enabled endpoints with the same path, a path that does not start with `/` (axum's
+    /// rules); configuration an endpoint would ignore (a response shape for logout or verify,
+    /// request fields for them, errors for verify); a grant's answer without the access token; a
+    /// refresh answer without the refresh token while refreshes rotate it.
     pub fn router<S>(self, auth: AuthLayer) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -210,10 +213,15 @@ impl TokenEndpoints {
         });
         let mut public = Router::new();
         let mut authenticated = Router::new();
+        let mut any_authenticated = false;
         for route in TokenRoute::ALL {
             let endpoint = self.endpoints.get(&route).cloned().unwrap_or_default();
             if !endpoint.enabled {
                 continue;
+            }
+            if let Some(mistake) = endpoint.mistake(route, shared.service.rotates_refresh_tokens())
+            {
+                panic!("token endpoints: {mistake}");
             }
             let path = endpoint
                 .path
@@ -244,12 +252,16 @@ impl TokenEndpoints {
             match route {
                 TokenRoute::Logout | TokenRoute::Verify => {
                     authenticated = authenticated.route(&path, handler);
+                    any_authenticated = true;
                 }
                 _ => public = public.route(&path, handler),
             }
         }
-        let authenticated = authenticated.route_layer(auth);
-        public.merge(authenticated).with_state(())
+        // axum refuses a route layer on a router without routes (logout and verify disabled).
+        if any_authenticated {
+            public = public.merge(authenticated.route_layer(auth));
+        }
+        public.with_state(())
     }
 }
 

@@ -235,6 +235,11 @@ impl ResponseShape {
         self
     }
 
+    /// Whether the answer shows `field`.
+    pub fn shows(&self, field: TokenField) -> bool {
+        self.fields.contains_key(&field)
+    }
+
     /// Wraps the fields in an object under `name`: `{"data": {…}}`.
     #[must_use]
     pub fn envelope(mut self, name: impl Into<String>) -> Self {
@@ -444,6 +449,43 @@ impl Endpoint {
     pub fn error_format(mut self, format: ErrorFormat) -> Self {
         self.error_format = Some(format);
         self
+    }
+
+    /// A setup mistake of this endpoint at `route`, if any: configuration it would ignore, or an
+    /// answer that would lose the client its session.
+    pub(super) fn mistake(&self, route: TokenRoute, rotates: bool) -> Option<String> {
+        let grants = matches!(
+            route,
+            TokenRoute::Login | TokenRoute::Token | TokenRoute::Refresh
+        );
+        let shape = self.response.clone().unwrap_or_default();
+        if !grants && self.response.is_some() {
+            return Some(format!(
+                "{route:?} answers no tokens: it has no response to shape"
+            ));
+        }
+        if matches!(route, TokenRoute::Logout | TokenRoute::Verify) && !self.request.is_empty() {
+            return Some(format!(
+                "{route:?} reads no body: it has no request fields to rename"
+            ));
+        }
+        if route == TokenRoute::Verify && (!self.errors.is_empty() || self.error_format.is_some()) {
+            return Some("Verify's errors are the auth layer's: shape them there".to_owned());
+        }
+        if grants && !shape.shows(TokenField::AccessToken) {
+            return Some(format!("{route:?}'s answer must show the access token"));
+        }
+        if rotates
+            && matches!(route, TokenRoute::Token | TokenRoute::Refresh)
+            && !shape.shows(TokenField::RefreshToken)
+        {
+            return Some(format!(
+                "{route:?}'s answer must show the refresh token: every refresh rotates it \
+                 (RefreshPolicy::Rotate), and a client that never sees the new one is logged out \
+                 at its next refresh; use RefreshPolicy::Reuse for answers without one"
+            ));
+        }
+        None
     }
 
     /// The name `field` is read under.
