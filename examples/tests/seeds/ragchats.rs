@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tower_api_auth::clock::ManualClock;
-use tower_api_auth_tests::servers::{postgres_database, redis_url};
+use tower_api_auth_tests::servers::{postgres_database, redis_url, sqlite_url};
 
 use crate::ragchats_app::{demo, support::Stores};
 use crate::{field, start};
@@ -174,4 +174,9 @@ async fn ragchats_on_redis() {
         false,
     )
     .await;
+}
+
+#[tokio::test]
+async fn ragchats_on_sqlite() {
+    walk(Stores::from_urls(Some(sqlite_url()), None).await.unwrap(), false).await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth_tests::lifecycle::payload;
-use tower_api_auth_tests::servers::{postgres_database, redis_url};
+use tower_api_auth_tests::servers::{postgres_database, redis_url, sqlite_url};
 
 use crate::silentchat_app::{demo, support::Stores};
 use crate::{field, start};
@@ -191,4 +191,9 @@ async fn silentchat_on_redis() {
         false,
     )
     .await;
+}
+
+#[tokio::test]
+async fn silentchat_on_sqlite() {
+    walk(Stores::from_urls(Some(sqlite_url()), None).await.unwrap(), false).await;
 }
