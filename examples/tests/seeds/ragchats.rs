@@ -178,5 +178,9 @@ async fn ragchats_on_redis() {
 
 #[tokio::test]
 async fn ragchats_on_sqlite() {
-    walk(Stores::from_urls(Some(sqlite_url()), None).await.unwrap(), false).await;
+    walk(
+        Stores::from_urls(Some(sqlite_url()), None).await.unwrap(),
+        false,
+    )
+    .await;
 }

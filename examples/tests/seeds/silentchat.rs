@@ -195,5 +195,9 @@ async fn silentchat_on_redis() {
 
 #[tokio::test]
 async fn silentchat_on_sqlite() {
-    walk(Stores::from_urls(Some(sqlite_url()), None).await.unwrap(), false).await;
+    walk(
+        Stores::from_urls(Some(sqlite_url()), None).await.unwrap(),
+        false,
+    )
+    .await;
 }
