@@ -52,13 +52,7 @@ async fn chalk() {
     let body = exchange.json();
     let data = &body["data"];
     assert_eq!(body.as_object().unwrap().len(), 1, "only data: {body}");
-    let mut fields: Vec<&str> = data
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    fields.sort_unstable();
+    let fields = crate::fields(data);
     assert_eq!(
         fields,
         ["access_token", "expires_in", "refresh_token", "token_type"]

@@ -49,13 +49,7 @@ async fn generic_api() {
         .await;
     assert_eq!(login.status, 200, "{}", login.text);
     let body = login.json();
-    let mut fields: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    fields.sort_unstable();
+    let fields = crate::fields(&body);
     assert_eq!(fields, ["expires_at", "refresh_token", "token"]);
     let token = body["token"].as_str().unwrap();
     let exp = payload(token)["exp"].as_u64().unwrap();

@@ -37,6 +37,18 @@ fn field<'a>(credentials: &'a Value, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{name} in demo: {credentials}"))
 }
 
+/// The names of a JSON object's fields, sorted.
+fn fields(body: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {body}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// Serves an example's router over real HTTP.
 async fn start(router: axum::Router) -> Server {
     serve(router).await

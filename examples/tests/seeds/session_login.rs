@@ -33,13 +33,7 @@ async fn session_login() {
 
     // Fetch a Bearer token.
     let first = login(json!({ "api_key": api_key })).await;
-    let mut fields: Vec<&str> = first
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    fields.sort_unstable();
+    let fields = crate::fields(&first);
     assert_eq!(fields, ["access_token", "expires_in", "token_type"]);
     assert_eq!(first["expires_in"], 7200, "2 hours");
     assert_eq!(first["token_type"], "Bearer");

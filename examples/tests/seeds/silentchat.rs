@@ -3,21 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth_tests::lifecycle::payload;
 use tower_api_auth_tests::servers::{postgres_database, redis_url, sqlite_url};
 
 use crate::silentchat_app::{demo, support::Stores};
 use crate::{field, start};
-
-fn keys(body: &Value) -> Vec<&str> {
-    body.as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
 
 /// `travel`: move the clock to expire tokens. Not on shared stores: their revocation feed keeps
 /// its freshness by the system clock, so a clock moved hours ahead makes it look stale (503).
@@ -44,7 +36,7 @@ async fn walk(stores: Stores, travel: bool) {
     assert_eq!(login.status, 200, "{}", login.text);
     let body = login.json();
     assert_eq!(
-        keys(&body),
+        crate::fields(&body),
         ["access_token", "expires_in", "refresh_token", "token_type"]
     );
     assert_eq!(body["token_type"], "Bearer");
@@ -93,7 +85,7 @@ async fn walk(stores: Stores, travel: bool) {
     assert_eq!(next.status, 200, "{}", next.text);
     let next = next.json();
     assert_eq!(
-        keys(&next),
+        crate::fields(&next),
         ["access_token", "expires_in", "refresh_token", "token_type"]
     );
     assert_ne!(next["refresh_token"], body["refresh_token"]);
