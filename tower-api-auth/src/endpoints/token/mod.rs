@@ -50,7 +50,7 @@ pub use shape::{
 /// The default largest request body, 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 
-/// The token endpoints router: every route of the [module](self), each shaped as the app's API
+/// The token endpoints router: every route of the [module](crate::endpoints), each shaped as the app's API
 /// documents it.
 ///
 /// ```
