@@ -23,7 +23,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tower::ServiceExt as _;
-use tower_api_auth::clock::{Clock as _, ManualClock};
+use tower_api_auth::clock::{Clock as _, ManualClock, rfc3339};
 use tower_api_auth::jwt::JwtOptions;
 use tower_api_auth::{
     AuthLayer, Identity, JwtValidator, RequireScopesLayer, Tenant, error::ErrorFormat, jwt::JwtKey,
@@ -140,28 +140,6 @@ async fn assert_invalid(server: &Server, token: &str) {
 
 fn entries(validator: &JwtValidator) -> usize {
     validator.cache_stats().expect("the cache is on").entries
-}
-
-/// RFC 3339 of a unix time, as error details write it.
-fn rfc3339(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).expect("days");
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
