@@ -256,6 +256,8 @@ impl Authenticator {
                 token_id: token.token_id,
                 client_id: token.client_id,
                 api_key_id: None,
+                issuer: None,
+                key_record: None,
                 claims: None,
                 payload: None,
             },
@@ -306,8 +308,8 @@ impl Authenticator {
             AuthError::new(AuthErrorKind::AuthUnavailable)
         })?;
         let record = api_keys.check(parsed, found, now)?;
-        let tenant = self.tenants.select(tenant, &record.tenants)?;
-        Ok(Some(identity_for_key(&record, tenant)))
+        let tenant = self.tenants.select(tenant, &record.tenants)?.cloned();
+        Ok(Some(identity_for_key(record, tenant)))
     }
 }
 
@@ -328,7 +330,7 @@ fn exchanged_key_usable(
 }
 
 /// The identity a request with `record` acts as, for `tenant`.
-fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
+fn identity_for_key(record: Arc<KeyRecord>, tenant: Option<Tenant>) -> Identity {
     Identity::from_parts(
         Parts {
             principal: record
@@ -343,10 +345,12 @@ fn identity_for_key(record: &KeyRecord, tenant: Option<&Tenant>) -> Identity {
             token_id: None,
             client_id: None,
             api_key_id: Some(record.key_id.clone()),
+            issuer: None,
             claims: None,
             payload: None,
+            key_record: Some(record),
         },
-        tenant.cloned(),
+        tenant,
     )
 }
 

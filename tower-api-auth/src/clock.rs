@@ -38,7 +38,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Now, in unix seconds.
     fn now(&self) -> u64;
+
+    /// Now, in unix nanoseconds: what the rate limiter counts in (a quota of 10 a second needs
+    /// finer steps than seconds). The default is [`now`](Self::now) in whole seconds; a clock
+    /// that knows better overrides it, as [`SystemClock`] and [`ManualClock`] do.
+    fn now_nanos(&self) -> u64 {
+        self.now().saturating_mul(NANOS_PER_SECOND)
+    }
 }
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// The operating system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,10 +61,20 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs())
     }
+
+    fn now_nanos(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+            })
+    }
 }
 
 /// A clock that stands still until told to move: for tests, and for simulations. Clones share one
-/// time, so the clock given to a layer can be advanced from the test that built it.
+/// time, so the clock given to a layer can be advanced from the test that built it. It keeps
+/// nanoseconds: [`advance`](Self::advance) by 100 ms ten times moves [`now`](Clock::now) by one
+/// second.
 ///
 /// ```
 /// use std::time::Duration;
@@ -72,7 +91,9 @@ pub struct ManualClock(Arc<AtomicU64>);
 impl ManualClock {
     /// A clock showing `unix` seconds.
     pub fn at(unix: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(unix)))
+        Self(Arc::new(AtomicU64::new(
+            unix.saturating_mul(NANOS_PER_SECOND),
+        )))
     }
 
     /// A clock showing the system time now, standing still from then on.
@@ -80,19 +101,20 @@ impl ManualClock {
         Self::at(SystemClock.now())
     }
 
-    /// Sets the time.
+    /// Sets the time, in unix seconds.
     pub fn set(&self, unix: u64) {
-        self.0.store(unix, Ordering::SeqCst);
+        self.0
+            .store(unix.saturating_mul(NANOS_PER_SECOND), Ordering::SeqCst);
     }
 
-    /// Moves the time forward by `by` (whole seconds; sub-second parts are dropped).
+    /// Moves the time forward by `by` (to the nanosecond).
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+        self.0.fetch_add(nanos(by), Ordering::SeqCst);
     }
 
     /// Moves the time back by `by`, as a host clock stepped back by NTP would.
     pub fn rewind(&self, by: Duration) {
-        let by = by.as_secs();
+        let by = nanos(by);
         let _ = self
             .0
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
@@ -101,8 +123,16 @@ impl ManualClock {
     }
 }
 
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
+        self.now_nanos() / NANOS_PER_SECOND
+    }
+
+    fn now_nanos(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -110,6 +140,10 @@ impl Clock for ManualClock {
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> u64 {
         (**self).now()
+    }
+
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
     }
 }
 

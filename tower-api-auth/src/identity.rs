@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 
+use crate::api_key::KeyRecord;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -92,6 +93,11 @@ pub(crate) struct Parts {
     pub(crate) token_id: Option<Arc<str>>,
     pub(crate) client_id: Option<Arc<str>>,
     pub(crate) api_key_id: Option<Arc<str>>,
+    /// A JWT's `iss`.
+    pub(crate) issuer: Option<Arc<str>>,
+    /// The record of the API key the caller presented: one reference count, read for its
+    /// metadata (a rate-limit plan) without copying it.
+    pub(crate) key_record: Option<Arc<KeyRecord>>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
     /// A verified JWT's payload (its claims as JSON), read into an app's claims type on demand
     /// ([`Identity::decode_claims`]). The buffer the validator decoded the payload into, moved
@@ -113,6 +119,8 @@ impl Identity {
                 token_id: None,
                 client_id: None,
                 api_key_id: None,
+                issuer: None,
+                key_record: None,
                 claims: None,
                 payload: None,
             },
@@ -186,6 +194,20 @@ impl Identity {
     /// audit) read this, so exchanging a key for a token does not escape them.
     pub fn api_key_id(&self) -> Option<&str> {
         self.parts.api_key_id.as_deref()
+    }
+
+    /// The issuer of a JWT: its `iss` claim (rate limits tell the app's own tokens from an outside
+    /// identity provider's by it).
+    pub fn issuer(&self) -> Option<&str> {
+        self.parts.issuer.as_deref()
+    }
+
+    /// A metadata label of the API key the request presented
+    /// ([`KeyRecord::metadata`](crate::api_key::KeyRecord::metadata)), such as the `plan` that
+    /// per-key rate limits read. `None` for other credentials, including a JWT exchanged for a key.
+    pub fn key_metadata(&self, name: &str) -> Option<&str> {
+        let record = self.parts.key_record.as_deref()?;
+        record.metadata.get(name).map(String::as_str)
     }
 
     /// The typed custom claims decoded when the token was verified: those of a validator built
@@ -269,6 +291,7 @@ impl fmt::Debug for Identity {
             .field("session_id", &self.session_id())
             .field("client_id", &self.client_id())
             .field("api_key_id", &self.api_key_id())
+            .field("issuer", &self.issuer())
             .finish_non_exhaustive()
     }
 }
@@ -345,6 +368,18 @@ impl IdentityBuilder {
     /// Sets the API key id.
     pub fn api_key_id(mut self, api_key_id: impl Into<Arc<str>>) -> Self {
         self.0.api_key_id = Some(api_key_id.into());
+        self
+    }
+
+    /// Sets the JWT issuer ([`Identity::issuer`]).
+    pub fn issuer(mut self, issuer: impl Into<Arc<str>>) -> Self {
+        self.0.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets the API key record whose metadata [`Identity::key_metadata`] reads.
+    pub fn key_record(mut self, record: impl Into<Arc<KeyRecord>>) -> Self {
+        self.0.key_record = Some(record.into());
         self
     }
 

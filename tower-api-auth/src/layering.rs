@@ -30,7 +30,7 @@ const ROWS: &[&[&str]] = &[
     ],
     &["authenticator"],
     &["layer", "require_scopes", "extract"],
-    &["issuer", "remote", "fleet"],
+    &["issuer", "remote", "fleet", "rate_limit"],
     &["config"],
     &["endpoints"],
 ];

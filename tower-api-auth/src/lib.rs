@@ -136,6 +136,7 @@
 //! | `rust-crypto` | no | jsonwebtoken's pure-Rust backend (no C compiler needed) |
 //! | `remote` | no | [`remote`]: JWK sets from URLs, OIDC discovery, several issuers' keys, RFC 7662 introspection |
 //! | `fleet` | yes | the revocation feed that keeps several instances in step (`fleet`), key caches that follow it |
+//! | `rate-limit` | yes | `rate_limit`: quotas keyed on the identity, failed-authentication throttling, 429 with the IETF `RateLimit` fields |
 //!
 //! With both backends enabled aws-lc-rs is used (see [`crypto::ensure_provider`]). With neither,
 //! the core (API keys, parsing, errors, layers) works and JWT keys refuse to build.
@@ -173,6 +174,8 @@ pub mod require_scopes;
 pub mod fleet;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "rate-limit")]
+pub mod rate_limit;
 #[cfg(feature = "remote")]
 pub mod remote;
 // Assembly: a layer from a configuration file.

@@ -1,0 +1,123 @@
+//! [`RateLimitBackend`]: where quotas are counted when one instance's memory is not enough.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{LimitKey, Quota};
+use crate::store::{Lookup, StoreError};
+
+/// What a quota said to one request.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_api_auth::rate_limit::Decision;
+///
+/// let passed = Decision::allowed(9, Duration::from_secs(36));
+/// assert!(passed.is_allowed());
+/// let refused = Decision::denied(Duration::from_millis(3600), Duration::from_secs(3600));
+/// assert_eq!(refused.retry_after(), Duration::from_millis(3600));
+/// assert_eq!(refused.remaining(), 0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    allowed: bool,
+    remaining: u32,
+    reset: Duration,
+    retry_after: Duration,
+}
+
+impl Decision {
+    /// The request passed; `remaining` more would pass now, and the quota is whole again after
+    /// `reset`.
+    pub fn allowed(remaining: u32, reset: Duration) -> Self {
+        Self {
+            allowed: true,
+            remaining,
+            reset,
+            retry_after: Duration::ZERO,
+        }
+    }
+
+    /// The request was refused: one of its cost passes after `retry_after`; the quota is whole
+    /// again after `reset`.
+    pub fn denied(retry_after: Duration, reset: Duration) -> Self {
+        Self {
+            allowed: false,
+            remaining: 0,
+            reset,
+            retry_after,
+        }
+    }
+
+    /// Whether the request passed.
+    pub fn is_allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// How many more requests of cost one would pass now.
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Until the quota is whole again (the `t` of the `RateLimit` field).
+    pub fn reset(&self) -> Duration {
+        self.reset
+    }
+
+    /// For a refused request: until the same request would pass (`Retry-After`). Zero when it
+    /// passed.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+}
+
+/// A shared counter of quotas, for a fleet whose instances must spend one quota between them
+/// (the Redis store implements it). Without one, each instance counts in its own memory.
+///
+/// `acquire` spends `cost` of `key`'s `quota` if that much is left, atomically: two instances
+/// asking at once never both get the last request. An error is the backend's failure (the layer
+/// then does what [`OnBackendFailure`](super::OnBackendFailure) says), never a refusal.
+///
+/// Implementable outside the crate:
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_api_auth::rate_limit::{Decision, LimitKey, Quota, RateLimitBackend};
+/// use tower_api_auth::store::{Lookup, StoreError};
+///
+/// /// A backend for load tests: lets everything through.
+/// #[derive(Debug)]
+/// struct Unlimited;
+///
+/// impl RateLimitBackend for Unlimited {
+///     fn acquire(&self, _key: &LimitKey, quota: &Quota, _cost: u32) -> Lookup<Decision> {
+///         Lookup::Ready(Ok(Decision::allowed(quota.burst(), Duration::ZERO)))
+///     }
+/// }
+/// ```
+pub trait RateLimitBackend: Send + Sync + fmt::Debug + 'static {
+    /// Spends `cost` (at least one) of `key`'s `quota`, or refuses.
+    fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision, StoreError>;
+}
+
+impl<B: RateLimitBackend + ?Sized> RateLimitBackend for Arc<B> {
+    fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision, StoreError> {
+        (**self).acquire(key, quota, cost)
+    }
+}
+
+/// What the layer does when its [`RateLimitBackend`] fails (a Redis that is down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnBackendFailure {
+    /// Count in this instance's memory until the backend answers again, and log at `warn`
+    /// (default): the fleet's quota is then N instances × the quota, never zero.
+    #[default]
+    Local,
+    /// Let the request through uncounted, and log at `warn`.
+    Allow,
+    /// Refuse it: `503 rate_limit_unavailable`.
+    Refuse,
+}
