@@ -65,6 +65,10 @@ pub enum AuthErrorKind {
     CredentialNotAccepted,
     /// A key or token provider could not answer (503).
     AuthUnavailable,
+    /// The caller has used up a rate limit (429, with `Retry-After`).
+    RateLimitExceeded,
+    /// The shared rate-limit backend could not answer and the configuration says to refuse (503).
+    RateLimitUnavailable,
     /// The service is misconfigured, e.g. a key that cannot sign, or typed claims asked of a
     /// hand-built identity that carries none (500).
     Misconfigured,
@@ -92,6 +96,8 @@ impl AuthErrorKind {
             Self::InsufficientScope => "insufficient_scope",
             Self::CredentialNotAccepted => "credential_not_accepted",
             Self::AuthUnavailable => "auth_unavailable",
+            Self::RateLimitExceeded => "rate_limit_exceeded",
+            Self::RateLimitUnavailable => "rate_limit_unavailable",
             Self::Misconfigured => "misconfigured",
             Self::Custom => "custom",
         }
@@ -113,7 +119,8 @@ impl AuthErrorKind {
             Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
                 StatusCode::FORBIDDEN
             }
-            Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthUnavailable | Self::RateLimitUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::Misconfigured | Self::Custom => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +143,8 @@ impl AuthErrorKind {
             Self::InsufficientScope => "The credential lacks a required scope",
             Self::CredentialNotAccepted => "This endpoint does not accept this kind of credential",
             Self::AuthUnavailable => "Authentication is temporarily unavailable",
+            Self::RateLimitExceeded => "Too many requests: the rate limit is exceeded",
+            Self::RateLimitUnavailable => "The rate limiter is temporarily unavailable",
             Self::Misconfigured => "The server's authentication is misconfigured",
             Self::Custom => "The request was refused",
         }
@@ -148,6 +157,8 @@ impl AuthErrorKind {
     const fn oauth_error(self) -> Option<&'static str> {
         match self {
             Self::MissingCredentials | Self::AuthUnavailable | Self::Misconfigured => None,
+            // Not the credential's fault: a valid one was used too often.
+            Self::RateLimitExceeded | Self::RateLimitUnavailable => None,
             Self::Custom => None,
             Self::InvalidRequest | Self::TenantRequired => Some("invalid_request"),
             Self::TenantForbidden | Self::InsufficientScope | Self::CredentialNotAccepted => {
@@ -485,6 +496,8 @@ mod tests {
                 Some("insufficient_scope"),
             ),
             (K::AuthUnavailable, "auth_unavailable", 503, None),
+            (K::RateLimitExceeded, "rate_limit_exceeded", 429, None),
+            (K::RateLimitUnavailable, "rate_limit_unavailable", 503, None),
             (K::Misconfigured, "misconfigured", 500, None),
             (K::Custom, "custom", 500, None),
         ];
@@ -505,6 +518,8 @@ mod tests {
                 | K::InsufficientScope
                 | K::CredentialNotAccepted
                 | K::AuthUnavailable
+                | K::RateLimitExceeded
+                | K::RateLimitUnavailable
                 | K::Misconfigured
                 | K::Custom => {}
             }
@@ -512,7 +527,7 @@ mod tests {
             assert_eq!(kind.status().as_u16(), status, "{code}");
             assert_eq!(kind.oauth_error(), oauth, "{code}");
         }
-        assert_eq!(table.len(), 17);
+        assert_eq!(table.len(), 19);
         let codes: std::collections::HashSet<_> = table.iter().map(|row| row.1).collect();
         assert_eq!(codes.len(), table.len(), "codes are unique");
     }

@@ -120,6 +120,25 @@ impl<S> Layer<S> for AuthLayer {
     }
 }
 
+/// Answers `error` in the error format of the auth layer the request passed (its renderer, realm
+/// and challenge), or in the default format if it passed none: for middleware and handlers that
+/// refuse a request after authentication (the rate limiter's 429) in the same shape as the
+/// layer's own rejections.
+///
+/// ```
+/// use tower_api_auth::{AuthError, AuthErrorKind, layer::error_response};
+///
+/// let response = error_response(&http::Extensions::new(), AuthError::new(AuthErrorKind::RateLimitExceeded));
+/// assert_eq!(response.status(), 429);
+/// assert_eq!(response.extensions().get::<AuthError>().unwrap().code(), "rate_limit_exceeded");
+/// ```
+pub fn error_response(
+    extensions: &http::Extensions,
+    error: crate::AuthError,
+) -> http::Response<bytes::Bytes> {
+    crate::require_scopes::renderer_of(extensions).respond(error)
+}
+
 /// A layer that could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError(&'static str);

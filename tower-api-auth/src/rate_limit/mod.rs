@@ -5,8 +5,10 @@
 
 mod backend;
 mod key;
+mod local;
 mod quota;
 
 pub use backend::{Decision, OnBackendFailure, RateLimitBackend};
 pub use key::{KeyPart, LimitKey, MAX_KEY_PARTS};
+pub use local::{DEFAULT_MAX_KEYS, LocalLimiter};
 pub use quota::{Quota, QuotaError};

@@ -1,0 +1,159 @@
+//! [`LocalLimiter`]: one quota counted in this instance's memory, by governor's GCRA.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::Clock as _;
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+
+use super::{Decision, LimitKey, Quota};
+use crate::clock::SharedClock;
+
+/// How many keys a [`LocalLimiter`] remembers by default.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// One [`Quota`], counted per [`LimitKey`] in memory: the layer's own counter, and its fallback
+/// when a shared backend fails.
+///
+/// GCRA by [governor](https://docs.rs/governor): each key holds one `AtomicU64` (its theoretical
+/// arrival time), updated by compare-and-swap, so cores never wait on a lock. The keys live in a
+/// bounded [`quick_cache`](https://docs.rs/quick_cache) (S3-FIFO) instead of governor's unbounded
+/// map: a flood of distinct keys evicts the idle ones, and memory stays at about 150 bytes a key
+/// times `max_keys`. An evicted key starts again with a full bucket. Time comes from the
+/// [`Clock`], so a test moves a [`ManualClock`](crate::clock::ManualClock) instead of sleeping.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tower_api_auth::clock::ManualClock;
+/// use tower_api_auth::rate_limit::{KeyPart, LimitKey, LocalLimiter, Quota};
+///
+/// let clock = ManualClock::at(1_800_000_000);
+/// let limiter = LocalLimiter::new(Quota::per_hour(3), Arc::new(clock.clone()));
+/// let key = LimitKey::new("hourly", [KeyPart::Principal(Arc::from("alice"))]);
+/// assert!(limiter.acquire(&key, 1).is_allowed());
+/// assert!(limiter.acquire(&key, 2).is_allowed());
+/// let refused = limiter.acquire(&key, 1);
+/// assert!(!refused.is_allowed());
+/// assert_eq!(refused.retry_after(), Duration::from_secs(1200)); // one request per 20 minutes
+/// clock.advance(Duration::from_secs(1200));
+/// assert!(limiter.acquire(&key, 1).is_allowed());
+/// ```
+pub struct LocalLimiter {
+    quota: Quota,
+    limiter: Governor,
+    states: States,
+}
+
+type States = Arc<quick_cache::sync::Cache<LimitKey, Arc<InMemoryState>>>;
+
+type Governor =
+    governor::RateLimiter<LimitKey, BoundedStore, CrateClock, StateInformationMiddleware>;
+
+impl LocalLimiter {
+    /// A limiter of `quota` on `clock`, remembering up to [`DEFAULT_MAX_KEYS`] keys.
+    pub fn new(quota: Quota, clock: SharedClock) -> Self {
+        Self::with_max_keys(quota, clock, DEFAULT_MAX_KEYS)
+    }
+
+    /// A limiter remembering up to `max_keys` keys (at least one).
+    pub fn with_max_keys(quota: Quota, clock: SharedClock, max_keys: usize) -> Self {
+        let gcra = governor::Quota::with_period(quota.interval())
+            .expect("a quota's interval is at least a nanosecond")
+            .allow_burst(NonZeroU32::new(quota.burst()).expect("a quota's burst is at least one"));
+        let states: States = Arc::new(quick_cache::sync::Cache::new(max_keys.max(1)));
+        let store = BoundedStore(Arc::clone(&states));
+        let limiter: governor::RateLimiter<_, _, _, NoOpMiddleware<Nanos>> =
+            governor::RateLimiter::new(gcra, store, CrateClock(clock));
+        let limiter = limiter.with_middleware::<StateInformationMiddleware>();
+        Self {
+            quota,
+            limiter,
+            states,
+        }
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    /// Spends `cost` of `key`'s quota if that much is left (a cost of zero counts as one; a cost
+    /// above the burst is always refused).
+    pub fn acquire(&self, key: &LimitKey, cost: u32) -> Decision {
+        let interval = self.quota.interval();
+        let burst = self.quota.burst();
+        let cells = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        match self.limiter.check_key_n(key, cells) {
+            Ok(Ok(snapshot)) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                // Whole again once the spent cells have come back, one per interval.
+                let reset = interval.saturating_mul(burst.saturating_sub(remaining));
+                Decision::allowed(remaining, reset)
+            }
+            Ok(Err(not_until)) => {
+                // governor's earliest time already counts the whole cost.
+                let retry_after = not_until.wait_time_from(self.limiter.clock().now());
+                // The bucket is whole `burst - cost` intervals after the cost would fit.
+                let reset =
+                    retry_after + interval.saturating_mul(burst.saturating_sub(cells.get()));
+                Decision::denied(retry_after, reset)
+            }
+            // More than the burst can never pass; the layer refuses such a cost when it is
+            // configured, so this is a plan whose burst is below a route's cost.
+            Err(_) => Decision::denied(self.quota.window(), interval.saturating_mul(burst)),
+        }
+    }
+
+    /// How many keys it holds now (at most its `max_keys`).
+    pub fn keys(&self) -> usize {
+        self.states.len()
+    }
+}
+
+impl fmt::Debug for LocalLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalLimiter")
+            .field("quota", &self.quota)
+            .field("keys", &self.keys())
+            .finish()
+    }
+}
+
+/// The crate's [`Clock`] as governor reads time: nanoseconds since the Unix epoch.
+#[derive(Clone)]
+struct CrateClock(SharedClock);
+
+impl governor::clock::Clock for CrateClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.now_nanos())
+    }
+}
+
+/// governor's per-key states in a bounded cache. Each state is an `Arc`, so that an update is a
+/// compare-and-swap on the state itself, outside the cache's shard lock.
+struct BoundedStore(States);
+
+impl StateStore for BoundedStore {
+    type Key = LimitKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &LimitKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let state = match self.0.get(key) {
+            Some(state) => state,
+            None => self
+                .0
+                .get_or_insert_with(key, || Ok::<_, Infallible>(Arc::default()))
+                .unwrap_or_else(|never| match never {}),
+        };
+        state.measure_and_replace(&NotKeyed::NonKey, f)
+    }
+}
