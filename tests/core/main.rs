@@ -21,6 +21,7 @@ mod lifecycle_refresh;
 mod lifecycle_sessions;
 mod lifecycle_stores;
 mod no_backend;
+mod rate_limits;
 mod remote;
 mod scopes;
 mod shaped_endpoints;

@@ -196,6 +196,17 @@ impl Identity {
         self.parts.api_key_id.as_deref()
     }
 
+    /// The principal, API key id and client id as the identity holds them, shared: the rate
+    /// limiter keys its buckets by them without copying a string on the request path.
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+    pub(crate) fn shared_strings(&self) -> SharedStrings<'_> {
+        SharedStrings {
+            principal: &self.parts.principal,
+            api_key_id: self.parts.api_key_id.as_ref(),
+            client_id: self.parts.client_id.as_ref(),
+        }
+    }
+
     /// The issuer of a JWT: its `iss` claim (rate limits tell the app's own tokens from an outside
     /// identity provider's by it).
     pub fn issuer(&self) -> Option<&str> {
@@ -277,6 +288,14 @@ impl Identity {
                 }),
         )
     }
+}
+
+/// See [`Identity::shared_strings`].
+#[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+pub(crate) struct SharedStrings<'a> {
+    pub(crate) principal: &'a Arc<str>,
+    pub(crate) api_key_id: Option<&'a Arc<str>>,
+    pub(crate) client_id: Option<&'a Arc<str>>,
 }
 
 impl fmt::Debug for Identity {

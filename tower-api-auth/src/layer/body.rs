@@ -8,7 +8,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// Either the inner service's body or the body of a rejection.
+    /// Either the inner service's body or the body of a rejection: the response body of the auth
+    /// layers, and of any middleware that answers some requests itself (the rate limiter).
     #[derive(Debug)]
     pub struct AuthBody<B> {
         #[pin]
@@ -26,13 +27,15 @@ pin_project! {
 }
 
 impl<B> AuthBody<B> {
-    pub(crate) fn inner(body: B) -> Self {
+    /// The inner service's body, passed through.
+    pub fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
         }
     }
 
-    pub(crate) fn rejection(bytes: Bytes) -> Self {
+    /// A rejection's body (one buffer).
+    pub fn rejection(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Rejection { bytes: Some(bytes) },
         }

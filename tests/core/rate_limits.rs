@@ -1,0 +1,452 @@
+//! Rate limits keyed on the identity (issue 18): seed 004's quotas per method, tenant-wide and
+//! per-key quotas, plans, routes and costs, the 429 answer and its IETF fields, `Retry-After`
+//! honoured, a backend implemented outside the crate and what happens when it fails.
+#![cfg(all(
+    feature = "axum",
+    feature = "rate-limit",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
+
+use tower_api_auth_tests as common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::json;
+use tower_api_auth::clock::ManualClock;
+use tower_api_auth::error::ErrorFormat;
+use tower_api_auth::jwt::JwtOptions;
+use tower_api_auth::rate_limit::{
+    Decision, KeyBy, LimitKey, Method, OnBackendFailure, Policy, Quota, RateLimitBackend,
+    RateLimitLayer, RateLimits, Route,
+};
+use tower_api_auth::store::{Lookup, StoreError};
+use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore, api_key::KeyRecord};
+
+use common::jwt::{claims, hs256, with};
+use common::{HS256_SECRET, Server, api_key_with, in_process, serve};
+
+/// A fresh API key of tenant `acme` (one tenant: no tenant header needed).
+fn api_key() -> (String, KeyRecord) {
+    api_key_with(&Default::default(), &["acme"], "")
+}
+
+fn auth(records: Vec<KeyRecord>) -> AuthLayer {
+    AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
+        .api_keys(MemoryKeyStore::from(records))
+        .build()
+        .unwrap()
+}
+
+fn app(auth: AuthLayer, limits: RateLimitLayer) -> Router {
+    Router::new()
+        .route("/v1/users", get(|| async { "users" }))
+        .route("/v1/exports", post(|| async { "export" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route_layer(limits)
+        .route_layer(auth)
+}
+
+/// Seed 004: "API Keys: 1000 requests/hour, OAuth: 5000 requests/hour, JWT: 2000 requests/hour".
+fn seed_limits(clock: &ManualClock) -> RateLimits {
+    RateLimits::new()
+        .policy(Policy::new("api_keys", Quota::per_hour(1000)).methods([Method::ApiKey]))
+        .policy(Policy::new("oauth", Quota::per_hour(5000)).methods([Method::OAuth]))
+        .policy(Policy::new("jwt", Quota::per_hour(2000)).methods([Method::Jwt]))
+        .clock(clock.clone())
+}
+
+/// Sends `n` requests and asserts that every one passed.
+async fn spend(server: &Server, n: usize, credential: impl Fn(common::Call) -> common::Call) {
+    for i in 0..n {
+        let reply = credential(server.get("/v1/users")).send().await;
+        assert_eq!(reply.status, 200, "request {i} of {n}: {}", reply.text);
+    }
+}
+
+#[tokio::test]
+async fn each_method_gets_the_seed_quota_and_no_more() {
+    let clock = ManualClock::at(common::PAST);
+    let (key, record) = api_key();
+    let server = in_process(app(
+        auth(vec![record]),
+        seed_limits(&clock).build().unwrap(),
+    ));
+    let jwt = hs256(&claims("alice"));
+    let oauth = hs256(&with(
+        claims("client-app"),
+        json!({ "client_id": "client-app" }),
+    ));
+
+    spend(&server, 1000, |call| call.bearer(&key)).await;
+    spend(&server, 2000, |call| call.bearer(&jwt)).await;
+    spend(&server, 5000, |call| call.bearer(&oauth)).await;
+    for (credential, policy) in [(&key, "api_keys"), (&jwt, "jwt"), (&oauth, "oauth")] {
+        let reply = server.get("/v1/users").bearer(credential).send().await;
+        reply.assert_error(429, "rate_limit_exceeded");
+        let fields = reply.header("ratelimit-policy").unwrap();
+        assert!(fields.starts_with(&format!("\"{policy}\";q=")), "{fields}");
+    }
+}
+
+#[tokio::test]
+async fn the_refusal_is_429_in_the_apps_format_with_retry_after_and_the_ietf_fields() {
+    let clock = ManualClock::at(common::PAST);
+    let (key, record) = api_key();
+    let auth = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![record]))
+        .error_format(ErrorFormat::Problem)
+        .build()
+        .unwrap();
+    let limits = RateLimits::new()
+        .policy(Policy::new("api_keys", Quota::per_hour(2)).methods([Method::ApiKey]))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(auth, limits)).await;
+    spend(&server, 2, |call| call.bearer(&key)).await;
+
+    let refused = server.get("/v1/users").bearer(&key).send().await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(refused.json()["code"], "rate_limit_exceeded");
+    assert_eq!(refused.json()["status"], 429);
+    // Two an hour: the next one comes back 30 minutes after the last.
+    assert_eq!(refused.header("retry-after"), Some("1800"));
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"api_keys\";q=2;w=3600")
+    );
+    assert_eq!(refused.header("ratelimit"), Some("\"api_keys\";r=0;t=3600"));
+    // Not a credential problem: no challenge.
+    assert_eq!(refused.header("www-authenticate"), None);
+
+    clock.advance(Duration::from_secs(1799));
+    let early = server.get("/v1/users").bearer(&key).send().await;
+    assert_eq!(early.status, 429, "one second before Retry-After");
+    assert_eq!(early.header("retry-after"), Some("1"));
+    clock.advance(Duration::from_secs(1));
+    let honoured = server.get("/v1/users").bearer(&key).send().await;
+    assert_eq!(honoured.status, 200, "{}", honoured.text);
+}
+
+#[tokio::test]
+async fn a_tenants_keys_share_one_quota_while_another_tenant_keeps_its_own() {
+    let clock = ManualClock::at(common::PAST);
+    let format = Default::default();
+    let (first, first_record) = api_key_with(&format, &["acme"], "");
+    let (second, second_record) = api_key_with(&format, &["acme"], "");
+    let (other, other_record) = api_key_with(&format, &["globex"], "");
+    let limits = RateLimits::new()
+        .policy(
+            Policy::new("tenant", Quota::per_hour(3))
+                .methods([Method::ApiKey])
+                .by([KeyBy::Tenant]),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(
+        auth(vec![first_record, second_record, other_record]),
+        limits,
+    ))
+    .await;
+
+    spend(&server, 2, |call| call.bearer(&first)).await;
+    spend(&server, 1, |call| call.bearer(&second)).await;
+    // A new key buys acme no more requests.
+    let refused = server.get("/v1/users").bearer(&second).send().await;
+    refused.assert_error(429, "rate_limit_exceeded");
+    spend(&server, 3, |call| call.bearer(&other)).await;
+}
+
+#[tokio::test]
+async fn per_key_quotas_count_each_key_and_a_plan_in_the_key_record_wins() {
+    let clock = ManualClock::at(common::PAST);
+    let (basic, basic_record) = api_key();
+    let (pro, pro_record) = api_key();
+    let pro_record = pro_record.with_metadata("plan", "pro");
+    let limits = RateLimits::new()
+        .policy(
+            Policy::new("keys", Quota::per_hour(2))
+                .methods([Method::ApiKey])
+                .by([KeyBy::ApiKey])
+                .plan("pro", Quota::per_hour(5)),
+        )
+        .success_headers(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(auth(vec![basic_record, pro_record]), limits)).await;
+
+    let first = server.get("/v1/users").bearer(&pro).send().await;
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"keys/pro\";q=5;w=3600")
+    );
+    assert_eq!(first.header("ratelimit"), Some("\"keys/pro\";r=4;t=720"));
+    spend(&server, 4, |call| call.bearer(&pro)).await;
+    server
+        .get("/v1/users")
+        .bearer(&pro)
+        .send()
+        .await
+        .assert_error(429, "rate_limit_exceeded");
+
+    spend(&server, 2, |call| call.bearer(&basic)).await;
+    let refused = server.get("/v1/users").bearer(&basic).send().await;
+    refused.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"keys\";q=2;w=3600")
+    );
+}
+
+#[tokio::test]
+async fn routes_cost_more_have_quotas_of_their_own_or_none() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(100)))
+        .route(
+            Route::new("POST /v1/exports")
+                .cost(20)
+                .limit(Policy::new("exports", Quota::per_hour(40))),
+        )
+        .route(Route::new("/healthz").exempt())
+        .success_headers(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(auth(vec![]), limits)).await;
+
+    let export = server.post("/v1/exports").bearer(&jwt).send().await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    // Both quotas reported, each spent by the route's cost.
+    assert_eq!(
+        export.header("ratelimit-policy"),
+        Some("\"exports\";q=40;w=3600, \"hourly\";q=100;w=3600")
+    );
+    assert_eq!(
+        export.header("ratelimit"),
+        Some("\"exports\";r=20;t=1800, \"hourly\";r=80;t=720")
+    );
+    assert_eq!(
+        server.post("/v1/exports").bearer(&jwt).send().await.status,
+        200
+    );
+    // 40 of the export quota spent: the third export is refused by it.
+    let third = server.post("/v1/exports").bearer(&jwt).send().await;
+    third.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        third.header("ratelimit-policy"),
+        Some("\"exports\";q=40;w=3600")
+    );
+    assert_eq!(third.header("retry-after"), Some("1800"));
+
+    // The refused export spent nothing (its route's quota is checked first), so the hourly
+    // quota has 60 left; health checks never count.
+    for _ in 0..200 {
+        assert_eq!(server.get("/healthz").bearer(&jwt).send().await.status, 200);
+    }
+    let users = server.get("/v1/users").bearer(&jwt).send().await;
+    assert_eq!(users.header("ratelimit"), Some("\"hourly\";r=59;t=1476"));
+}
+
+#[tokio::test]
+async fn a_burst_limit_and_an_hourly_quota_apply_together() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    let limits = RateLimits::new()
+        .policy(Policy::new("burst", Quota::per_second(5)))
+        .policy(Policy::new("hourly", Quota::per_hour(12)))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = in_process(app(auth(vec![]), limits));
+
+    spend(&server, 5, |call| call.bearer(&jwt)).await;
+    let burst = server.get("/v1/users").bearer(&jwt).send().await;
+    burst.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(burst.header("ratelimit-policy"), Some("\"burst\";q=5;w=1"));
+    clock.advance(Duration::from_secs(1));
+    spend(&server, 5, |call| call.bearer(&jwt)).await;
+    clock.advance(Duration::from_secs(1));
+    spend(&server, 2, |call| call.bearer(&jwt)).await;
+    let hourly = server.get("/v1/users").bearer(&jwt).send().await;
+    hourly.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        hourly.header("ratelimit-policy"),
+        Some("\"hourly\";q=12;w=3600")
+    );
+}
+
+#[tokio::test]
+async fn successful_answers_carry_no_fields_unless_asked() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    let server = in_process(app(auth(vec![]), seed_limits(&clock).build().unwrap()));
+    let reply = server.get("/v1/users").bearer(&jwt).send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("ratelimit"), None);
+    assert_eq!(reply.header("ratelimit-policy"), None);
+}
+
+#[tokio::test]
+async fn tokens_of_an_outside_issuer_count_as_oauth() {
+    let clock = ManualClock::at(common::PAST);
+    let own = hs256(&with(claims("alice"), json!({ "iss": "https://app.test" })));
+    let outside = hs256(&with(claims("bob"), json!({ "iss": "https://idp.test" })));
+    let limits = seed_limits(&clock)
+        .own_issuers(["https://app.test"])
+        .success_headers(true)
+        .build()
+        .unwrap();
+    let server = in_process(app(auth(vec![]), limits));
+    let reply = server.get("/v1/users").bearer(&own).send().await;
+    assert_eq!(
+        reply.header("ratelimit-policy"),
+        Some("\"jwt\";q=2000;w=3600")
+    );
+    let reply = server.get("/v1/users").bearer(&outside).send().await;
+    assert_eq!(
+        reply.header("ratelimit-policy"),
+        Some("\"oauth\";q=5000;w=3600")
+    );
+}
+
+/// A shared backend written outside the crate: counts in a map, and can be switched off.
+#[derive(Debug, Default)]
+struct FlakyBackend {
+    down: AtomicBool,
+    calls: AtomicUsize,
+    spent: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl RateLimitBackend for FlakyBackend {
+    fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Lookup::pending(async { Err(StoreError::new("backend down")) });
+        }
+        let mut spent = self.spent.lock().unwrap();
+        let used = spent.entry(key.to_string()).or_default();
+        let decision = if *used + cost <= quota.count() {
+            *used += cost;
+            Decision::allowed(quota.count() - *used, quota.window())
+        } else {
+            Decision::denied(quota.window(), quota.window())
+        };
+        Lookup::pending(async move { Ok(decision) })
+    }
+}
+
+fn with_backend(backend: Arc<FlakyBackend>, on_failure: OnBackendFailure) -> Server {
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(3)))
+        .backend(backend)
+        .on_backend_failure(on_failure)
+        .clock(ManualClock::at(common::PAST))
+        .build()
+        .unwrap();
+    in_process(app(auth(vec![]), limits))
+}
+
+#[tokio::test]
+async fn a_backend_written_outside_the_crate_holds_the_quota() {
+    let backend = Arc::new(FlakyBackend::default());
+    let server = with_backend(Arc::clone(&backend), OnBackendFailure::Local);
+    let jwt = hs256(&claims("alice"));
+    spend(&server, 3, |call| call.bearer(&jwt)).await;
+    let refused = server.get("/v1/users").bearer(&jwt).send().await;
+    refused.assert_error(429, "rate_limit_exceeded");
+    assert_eq!(refused.header("retry-after"), Some("3600"));
+    assert_eq!(backend.calls.load(Ordering::SeqCst), 4);
+    let keys: Vec<String> = backend.spent.lock().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["hourly|p=alice"]);
+}
+
+#[tokio::test]
+async fn a_failed_backend_falls_back_to_local_counting_then_recovers() {
+    let backend = Arc::new(FlakyBackend::default());
+    let server = with_backend(Arc::clone(&backend), OnBackendFailure::Local);
+    let jwt = hs256(&claims("alice"));
+    backend.down.store(true, Ordering::SeqCst);
+    // Counted in memory while the backend is down: still three an hour, never a 500.
+    spend(&server, 3, |call| call.bearer(&jwt)).await;
+    server
+        .get("/v1/users")
+        .bearer(&jwt)
+        .send()
+        .await
+        .assert_error(429, "rate_limit_exceeded");
+    // Back up: the backend counts again (its own count for alice starts at zero).
+    backend.down.store(false, Ordering::SeqCst);
+    spend(&server, 3, |call| call.bearer(&jwt)).await;
+    assert_eq!(backend.spent.lock().unwrap()["hourly|p=alice"], 3);
+}
+
+#[tokio::test]
+async fn a_failed_backend_lets_through_or_refuses_as_configured() {
+    let jwt = hs256(&claims("alice"));
+    let backend = Arc::new(FlakyBackend::default());
+    backend.down.store(true, Ordering::SeqCst);
+    let open = with_backend(Arc::clone(&backend), OnBackendFailure::Allow);
+    spend(&open, 10, |call| call.bearer(&jwt)).await;
+
+    let closed = with_backend(Arc::clone(&backend), OnBackendFailure::Refuse);
+    let refused = closed.get("/v1/users").bearer(&jwt).send().await;
+    refused.assert_error(503, "rate_limit_unavailable");
+    backend.down.store(false, Ordering::SeqCst);
+    assert_eq!(
+        closed.get("/v1/users").bearer(&jwt).send().await.status,
+        200
+    );
+}
+
+#[test]
+fn configurations_that_cannot_work_are_refused_with_the_reason() {
+    let hourly = || Policy::new("hourly", Quota::per_hour(10));
+    let refused = |limits: RateLimits| limits.build().unwrap_err().to_string();
+    assert!(refused(RateLimits::new()).contains("no rate-limit policy"));
+    assert!(
+        refused(RateLimits::new().policy(hourly()).policy(hourly()))
+            .contains("two rate-limit policies")
+    );
+    assert!(
+        refused(RateLimits::new().policy(Policy::new("a \"b\"", Quota::per_hour(1))))
+            .contains("use 1-64 letters")
+    );
+    assert!(
+        refused(
+            RateLimits::new()
+                .policy(hourly())
+                .route(Route::new("/export").cost(11))
+        )
+        .contains("more than the burst")
+    );
+    assert!(
+        refused(
+            RateLimits::new()
+                .policy(hourly())
+                .route(Route::new("/x").cost(0))
+        )
+        .contains("exempt")
+    );
+    assert!(
+        refused(RateLimits::new().policy(hourly()).route(Route::new("x")))
+            .contains("must start with /")
+    );
+    assert!(refused(RateLimits::new().policy(hourly().methods([]))).contains("no method"));
+    assert!(
+        refused(RateLimits::new().policy(hourly().by([KeyBy::Tenant, KeyBy::Tenant])))
+            .contains("twice")
+    );
+}

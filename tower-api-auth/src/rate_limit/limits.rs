@@ -1,0 +1,634 @@
+//! [`RateLimits`]: the policies of a [`RateLimitLayer`](super::RateLimitLayer), checked per
+//! request.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response};
+
+use super::headers;
+use super::policy::Pattern;
+use super::{
+    Decision, KeyBy, KeyPart, LimitKey, LocalLimiter, MAX_KEY_PARTS, Method, OnBackendFailure,
+    Policy, RateLimitBackend, Route,
+};
+use crate::clock::{Clock, SharedClock};
+use crate::identity::Identity;
+use crate::layer::error_response;
+use crate::{AuthError, AuthErrorKind};
+
+/// The metadata field of an API key that names its plan, by default.
+pub const DEFAULT_PLAN_FIELD: &str = "plan";
+
+/// Configures a [`RateLimitLayer`](super::RateLimitLayer): the policies, routes, backend and
+/// headers.
+///
+/// ```
+/// use tower_api_auth::rate_limit::{KeyBy, Method, Policy, Quota, RateLimits, Route};
+///
+/// // Seed 004's quotas per authentication method, a tenant-wide key quota, a burst limit on
+/// // everyone, and an expensive route.
+/// let limits = RateLimits::new()
+///     .policy(Policy::new("api_keys", Quota::per_hour(1000)).methods([Method::ApiKey]).by([KeyBy::Tenant]))
+///     .policy(Policy::new("oauth", Quota::per_hour(5000)).methods([Method::OAuth]))
+///     .policy(Policy::new("jwt", Quota::per_hour(2000)).methods([Method::Jwt]))
+///     .policy(Policy::new("burst", Quota::per_second(20)))
+///     .route(Route::new("POST /v1/exports").cost(20))
+///     .success_headers(true)
+///     .build()?;
+/// # let _ = limits;
+/// # Ok::<(), tower_api_auth::rate_limit::RateLimitError>(())
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct RateLimits {
+    policies: Vec<Policy>,
+    routes: Vec<Route>,
+    backend: Option<Arc<dyn RateLimitBackend>>,
+    on_failure: OnBackendFailure,
+    success_headers: bool,
+    own_issuers: Vec<String>,
+    plan_field: Option<String>,
+    max_keys: Option<usize>,
+    clock: Option<SharedClock>,
+}
+
+impl fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("policies", &self.policies)
+            .field("routes", &self.routes)
+            .field("backend", &self.backend)
+            .field("on_failure", &self.on_failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rate-limit configuration that cannot work; says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitError(pub(super) String);
+
+impl fmt::Display for RateLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RateLimitError {}
+
+impl RateLimits {
+    /// No policy yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a policy: every request it applies to spends its quota.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// Adds rules for a route (a cost, its own quotas, or none).
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Counts in `backend` (the Redis store) so that a fleet shares one quota, instead of in
+    /// this instance's memory.
+    pub fn backend(mut self, backend: impl RateLimitBackend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// What to do when the backend fails (default: count locally, log at `warn`).
+    pub fn on_backend_failure(mut self, on_failure: OnBackendFailure) -> Self {
+        self.on_failure = on_failure;
+        self
+    }
+
+    /// Sends the `RateLimit-Policy` and `RateLimit` fields on successful responses too, not only
+    /// on refusals (default off: they cost an allocation a request).
+    pub fn success_headers(mut self, on: bool) -> Self {
+        self.success_headers = on;
+        self
+    }
+
+    /// The `iss` values of the app's own tokens: a JWT of another issuer counts as
+    /// [`Method::OAuth`] (see [`Method::of`]).
+    pub fn own_issuers(mut self, issuers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.own_issuers = issuers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The API-key metadata field that names the key's plan (default [`DEFAULT_PLAN_FIELD`]).
+    pub fn plan_field(mut self, field: impl Into<String>) -> Self {
+        self.plan_field = Some(field.into());
+        self
+    }
+
+    /// How many keys each quota remembers in memory (default
+    /// [`DEFAULT_MAX_KEYS`](super::DEFAULT_MAX_KEYS)); the idle ones go first.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = Some(max_keys);
+        self
+    }
+
+    /// The clock of the in-memory counters (default: the system's).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    pub fn build(self) -> Result<super::RateLimitLayer, RateLimitError> {
+        Ok(super::RateLimitLayer::new(Arc::new(self.compile()?)))
+    }
+
+    fn compile(self) -> Result<Limits, RateLimitError> {
+        let clock = self.clock.unwrap_or_else(crate::clock::system);
+        let max_keys = self.max_keys.unwrap_or(super::DEFAULT_MAX_KEYS);
+        let mut names = std::collections::HashSet::new();
+        let mut compile = |policy: Policy, cost: u32| -> Result<Compiled, RateLimitError> {
+            check_name(&policy.name)?;
+            if !names.insert(policy.name.clone()) {
+                return Err(RateLimitError(format!(
+                    "two rate-limit policies are named {:?}: names identify quotas in the RateLimit fields and in shared counters",
+                    &*policy.name
+                )));
+            }
+            Compiled::new(policy, cost, &clock, max_keys)
+        };
+        let mut policies = Vec::with_capacity(self.policies.len());
+        let highest_cost = self
+            .routes
+            .iter()
+            .map(|route| route.cost)
+            .max()
+            .unwrap_or(1);
+        for policy in self.policies {
+            policies.push(compile(policy, highest_cost)?);
+        }
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for route in self.routes {
+            if route.cost == 0 {
+                return Err(RateLimitError(format!(
+                    "route {:?}: a cost of zero; use .exempt() for a route without limits",
+                    route.pattern
+                )));
+            }
+            let pattern = Pattern::parse(&route.pattern).map_err(RateLimitError)?;
+            let mut limits = Vec::with_capacity(route.limits.len());
+            for policy in route.limits {
+                limits.push(compile(policy, route.cost)?);
+            }
+            routes.push(CompiledRoute {
+                pattern,
+                cost: route.cost,
+                limits,
+                exempt: route.exempt,
+            });
+        }
+        if policies.is_empty() && routes.iter().all(|route| route.limits.is_empty()) {
+            return Err(RateLimitError(
+                "no rate-limit policy: add one with .policy(..) or a route's .limit(..)".into(),
+            ));
+        }
+        Ok(Limits {
+            policies,
+            routes,
+            backend: self.backend,
+            on_failure: self.on_failure,
+            success_headers: self.success_headers,
+            own_issuers: self.own_issuers,
+            plan_field: self
+                .plan_field
+                .unwrap_or_else(|| DEFAULT_PLAN_FIELD.to_owned()),
+            last_warning: AtomicU64::new(0),
+            clock,
+        })
+    }
+}
+
+/// A policy name must be a token of the `RateLimit` fields' quoted strings, and readable.
+fn check_name(name: &str) -> Result<(), RateLimitError> {
+    let fine = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
+    if fine {
+        Ok(())
+    } else {
+        Err(RateLimitError(format!(
+            "rate-limit policy name {name:?}: use 1-64 letters, digits, _, -, . or /"
+        )))
+    }
+}
+
+/// All the layer knows, shared by its services.
+pub(super) struct Limits {
+    policies: Vec<Compiled>,
+    routes: Vec<CompiledRoute>,
+    pub(super) backend: Option<Arc<dyn RateLimitBackend>>,
+    on_failure: OnBackendFailure,
+    success_headers: bool,
+    own_issuers: Vec<String>,
+    plan_field: String,
+    /// When the last backend failure was logged (unix seconds): at most one line a second.
+    last_warning: AtomicU64,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limits")
+            .field("policies", &self.policies.len())
+            .field("routes", &self.routes.len())
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One policy, ready: its default limit and its plans'.
+struct Compiled {
+    methods: Policy,
+    by: [Option<KeyBy>; MAX_KEY_PARTS],
+    default: Limit,
+    plans: Vec<(String, Limit)>,
+}
+
+/// One quota with its in-memory counter and its part of the `RateLimit-Policy` field.
+pub(super) struct Limit {
+    /// The name in keys: the policy's, with `/<plan>` for a plan (a plan's bucket is its own).
+    pub(super) key_name: Arc<str>,
+    pub(super) local: LocalLimiter,
+}
+
+impl Limit {
+    pub(super) fn quota(&self) -> &super::Quota {
+        self.local.quota()
+    }
+}
+
+impl Compiled {
+    fn new(
+        policy: Policy,
+        cost: u32,
+        clock: &SharedClock,
+        max_keys: usize,
+    ) -> Result<Self, RateLimitError> {
+        if policy.methods == 0 {
+            return Err(RateLimitError(format!(
+                "rate-limit policy {:?} applies to no method",
+                &*policy.name
+            )));
+        }
+        if policy.by.is_empty() || policy.by.len() > MAX_KEY_PARTS {
+            return Err(RateLimitError(format!(
+                "rate-limit policy {:?}: count by one to {MAX_KEY_PARTS} attributes",
+                &*policy.name
+            )));
+        }
+        let mut by = [None; MAX_KEY_PARTS];
+        for (slot, part) in by.iter_mut().zip(&policy.by) {
+            if policy.by.iter().filter(|other| *other == part).count() > 1 {
+                return Err(RateLimitError(format!(
+                    "rate-limit policy {:?} counts by {part:?} twice",
+                    &*policy.name
+                )));
+            }
+            *slot = Some(*part);
+        }
+        let limit = |key_name: Arc<str>, quota: super::Quota| -> Result<Limit, RateLimitError> {
+            if quota.burst() < cost {
+                return Err(RateLimitError(format!(
+                    "rate-limit policy {:?}: a route costs {cost}, more than the burst of {quota}, so it could never pass",
+                    &*policy.name
+                )));
+            }
+            Ok(Limit {
+                key_name,
+                local: LocalLimiter::with_max_keys(quota, Arc::clone(clock), max_keys),
+            })
+        };
+        let default = limit(policy.name.clone(), policy.quota)?;
+        let mut plans = Vec::with_capacity(policy.plans.len());
+        for (plan, quota) in &policy.plans {
+            let key_name: Arc<str> = format!("{}/{plan}", policy.name).into();
+            plans.push((plan.clone(), limit(key_name, *quota)?));
+        }
+        Ok(Self {
+            by,
+            default,
+            plans,
+            methods: policy,
+        })
+    }
+
+    /// The limit for `identity`: its plan's, or the default.
+    fn limit_for(&self, identity: Option<&Identity>, plan_field: &str) -> &Limit {
+        if self.plans.is_empty() {
+            return &self.default;
+        }
+        let plan = identity.and_then(|identity| identity.key_metadata(plan_field));
+        match plan {
+            Some(plan) => self
+                .plans
+                .iter()
+                .find(|(name, _)| name == plan)
+                .map_or(&self.default, |(_, limit)| limit),
+            None => &self.default,
+        }
+    }
+
+    /// The key of `identity`'s bucket.
+    fn key(&self, limit: &Limit, request: &Caller<'_>) -> LimitKey {
+        let mut parts: [Option<KeyPart>; MAX_KEY_PARTS] = Default::default();
+        for (slot, by) in parts.iter_mut().zip(self.by.iter().flatten()) {
+            *slot = request.part(*by);
+        }
+        LimitKey::from_slots(limit.key_name.clone(), parts)
+    }
+}
+
+struct CompiledRoute {
+    pattern: Pattern,
+    cost: u32,
+    limits: Vec<Compiled>,
+    exempt: bool,
+}
+
+/// The caller as the limits see it.
+pub(super) struct Caller<'a> {
+    identity: Option<&'a Identity>,
+    ip: Option<IpAddr>,
+}
+
+impl Caller<'_> {
+    fn part(&self, by: KeyBy) -> Option<KeyPart> {
+        let Some(identity) = self.identity else {
+            // Anonymous: only the address tells callers apart.
+            return self.ip.map(KeyPart::Ip);
+        };
+        let shared = identity.shared_strings();
+        let principal = || Some(KeyPart::Principal(shared.principal.clone()));
+        match by {
+            KeyBy::Principal => principal(),
+            KeyBy::Tenant => identity
+                .tenant()
+                .map(|tenant| KeyPart::Tenant(tenant.clone()))
+                .or_else(principal),
+            KeyBy::ApiKey => shared
+                .api_key_id
+                .map(|id| KeyPart::ApiKey(id.clone()))
+                .or_else(principal),
+            KeyBy::Client => shared
+                .client_id
+                .map(|id| KeyPart::Client(id.clone()))
+                .or_else(principal),
+            KeyBy::Ip => self.ip.map(KeyPart::Ip),
+        }
+    }
+}
+
+/// The peer address the server put in the request's extensions (a `SocketAddr`).
+fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions.get::<SocketAddr>().map(SocketAddr::ip)
+}
+
+/// What the limits decided for one request.
+pub(super) enum Verdict {
+    /// Let through; with the fields to add to the response when success headers are on.
+    Pass(Option<HeaderMap>),
+    /// Answered with this refusal.
+    Refuse(Response<Bytes>),
+}
+
+impl Limits {
+    fn route(&self, method: &http::Method, path: &str) -> Option<&CompiledRoute> {
+        self.routes
+            .iter()
+            .find(|route| route.pattern.matches(method, path))
+    }
+
+    /// The policies that apply to `method` on `route`, each with its limit for the caller.
+    fn applicable<'a>(
+        &'a self,
+        route: Option<&'a CompiledRoute>,
+        method: Method,
+        identity: Option<&'a Identity>,
+    ) -> impl Iterator<Item = (&'a Compiled, &'a Limit)> + 'a {
+        // A route's own quotas first: they are the likeliest to refuse, and a refused request has
+        // already spent the quotas checked before the one that refused it (GCRA spends as it
+        // checks).
+        let route_limits = route.into_iter().flat_map(|route| route.limits.iter());
+        route_limits
+            .chain(self.policies.iter())
+            .filter(move |policy| policy.methods.applies_to(method))
+            .map(move |policy| (policy, policy.limit_for(identity, &self.plan_field)))
+    }
+
+    /// Checks every limit that applies to the request in this instance's memory: no await, no
+    /// allocation unless success headers are on or the request is refused.
+    pub(super) fn check_local(
+        &self,
+        extensions: &http::Extensions,
+        method: &http::Method,
+        path: &str,
+    ) -> Verdict {
+        let identity = extensions.get::<Identity>();
+        let route = self.route(method, path);
+        if route.is_some_and(|route| route.exempt) {
+            return Verdict::Pass(None);
+        }
+        let cost = route.map_or(1, |route| route.cost);
+        let kind = Method::of(identity, &self.own_issuers);
+        let caller = Caller {
+            identity,
+            ip: peer_ip(extensions),
+        };
+        let mut seen: Option<Vec<(&Limit, Decision)>> = self.success_headers.then(Vec::new);
+        for (policy, limit) in self.applicable(route, kind, identity) {
+            let key = policy.key(limit, &caller);
+            let decision = limit.local.acquire(&key, cost);
+            if !decision.is_allowed() {
+                return Verdict::Refuse(self.refusal(extensions, limit, decision, &key));
+            }
+            if let Some(seen) = &mut seen {
+                seen.push((limit, decision));
+            }
+        }
+        Verdict::Pass(seen.map(|seen| headers::fields(&seen)))
+    }
+
+    /// The same through the shared backend: one `acquire` per limit, in order.
+    pub(super) fn check_remote(
+        self: &Arc<Self>,
+        extensions: &http::Extensions,
+        method: &http::Method,
+        path: &str,
+    ) -> RemoteCheck {
+        let identity = extensions.get::<Identity>();
+        let route = self.route(method, path);
+        if route.is_some_and(|route| route.exempt) {
+            return RemoteCheck::Done(Verdict::Pass(None));
+        }
+        let cost = route.map_or(1, |route| route.cost);
+        let kind = Method::of(identity, &self.own_issuers);
+        let caller = Caller {
+            identity,
+            ip: peer_ip(extensions),
+        };
+        // Owned, for the future: each check is (limit, key); limits are found again by index.
+        let checks: Vec<(LimitRef, LimitKey)> = self
+            .applicable(route, kind, identity)
+            .map(|(policy, limit)| (self.limit_ref(limit), policy.key(limit, &caller)))
+            .collect();
+        if checks.is_empty() {
+            return RemoteCheck::Done(Verdict::Pass(None));
+        }
+        let limits = Arc::clone(self);
+        RemoteCheck::Pending(Box::pin(
+            async move { limits.spend_remote(checks, cost).await },
+        ))
+    }
+
+    fn limit_ref(&self, limit: &Limit) -> LimitRef {
+        let all = self
+            .policies
+            .iter()
+            .chain(self.routes.iter().flat_map(|route| route.limits.iter()));
+        for (index, policy) in all.enumerate() {
+            if std::ptr::eq(&policy.default, limit) {
+                return LimitRef(index, None);
+            }
+            if let Some(plan) = policy
+                .plans
+                .iter()
+                .position(|(_, own)| std::ptr::eq(own, limit))
+            {
+                return LimitRef(index, Some(plan));
+            }
+        }
+        unreachable!("every limit belongs to a policy of this layer")
+    }
+
+    fn resolve(&self, at: LimitRef) -> &Limit {
+        let policy = self
+            .policies
+            .iter()
+            .chain(self.routes.iter().flat_map(|route| route.limits.iter()))
+            .nth(at.0)
+            .expect("a limit reference of this layer");
+        match at.1 {
+            None => &policy.default,
+            Some(plan) => &policy.plans[plan].1,
+        }
+    }
+
+    async fn spend_remote(&self, checks: Vec<(LimitRef, LimitKey)>, cost: u32) -> RemoteOutcome {
+        let backend = self.backend.as_ref().expect("remote checks need a backend");
+        let mut seen = self.success_headers.then(Vec::new);
+        for (at, key) in &checks {
+            let limit = self.resolve(*at);
+            let decision = match backend.acquire(key, limit.quota(), cost).resolve().await {
+                Ok(decision) => decision,
+                Err(error) => {
+                    self.warn_backend_failure(&error);
+                    match self.on_failure {
+                        OnBackendFailure::Local => limit.local.acquire(key, cost),
+                        OnBackendFailure::Allow => continue,
+                        OnBackendFailure::Refuse => return RemoteOutcome::Unavailable,
+                    }
+                }
+            };
+            if !decision.is_allowed() {
+                return RemoteOutcome::Exceeded(*at, decision, key.clone());
+            }
+            if let Some(seen) = &mut seen {
+                seen.push((limit, decision));
+            }
+        }
+        RemoteOutcome::Pass(seen.map(|seen| headers::fields(&seen)))
+    }
+
+    /// The verdict of a remote check, refusals rendered in the format of the request's auth
+    /// layer.
+    pub(super) fn verdict(&self, outcome: RemoteOutcome, extensions: &http::Extensions) -> Verdict {
+        match outcome {
+            RemoteOutcome::Pass(fields) => Verdict::Pass(fields),
+            RemoteOutcome::Exceeded(at, decision, key) => {
+                Verdict::Refuse(self.refusal(extensions, self.resolve(at), decision, &key))
+            }
+            RemoteOutcome::Unavailable => Verdict::Refuse(error_response(
+                extensions,
+                AuthError::new(AuthErrorKind::RateLimitUnavailable),
+            )),
+        }
+    }
+
+    fn warn_backend_failure(&self, error: &crate::store::StoreError) {
+        let now = self.clock.now();
+        let last = self.last_warning.swap(now, Ordering::Relaxed);
+        if last != now {
+            tracing::warn!(
+                error = %error,
+                on_failure = ?self.on_failure,
+                "the rate-limit backend failed; the configured fallback applies"
+            );
+        }
+    }
+
+    fn refusal(
+        &self,
+        extensions: &http::Extensions,
+        limit: &Limit,
+        decision: Decision,
+        key: &LimitKey,
+    ) -> Response<Bytes> {
+        tracing::info!(
+            policy = &*limit.key_name,
+            parts = key.parts().count(),
+            retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
+            "request refused: rate limit exceeded"
+        );
+        let mut response =
+            error_response(extensions, AuthError::new(AuthErrorKind::RateLimitExceeded));
+        let headers = response.headers_mut();
+        headers::refusal_fields(headers, limit, decision);
+        response
+    }
+}
+
+/// Which limit of the layer: a policy's index (global policies, then routes') and its plan.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LimitRef(usize, Option<usize>);
+
+/// A check that must ask the backend.
+pub(super) enum RemoteCheck {
+    Done(Verdict),
+    Pending(std::pin::Pin<Box<dyn std::future::Future<Output = RemoteOutcome> + Send>>),
+}
+
+/// What the backend said, before it is rendered against the request.
+pub(super) enum RemoteOutcome {
+    Pass(Option<HeaderMap>),
+    Exceeded(LimitRef, Decision, LimitKey),
+    Unavailable,
+}
+
+/// The whole-seconds form of a duration the fields carry, rounded up (a client that waits the
+/// rounded-down second would be refused again).
+pub(super) fn ceil_seconds(duration: Duration) -> u64 {
+    let seconds = duration.as_secs();
+    if duration.subsec_nanos() > 0 {
+        seconds.saturating_add(1)
+    } else {
+        seconds
+    }
+}
