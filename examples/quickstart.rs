@@ -14,6 +14,10 @@
 //! (scope `conversations:read`), `POST /v1/conversations` (scope `conversations:write`),
 //! `GET /v1/public` (optional authentication), and the token endpoints under `/v1/auth/`:
 //! `login`, `token`, `refresh`, `logout`, `revoke`, `verify`.
+//!
+//! Rate limits (seed 004's): API keys 1000 requests an hour, OAuth tokens 5000, the app's own
+//! JWTs 2000, each caller counted on its own, and a demo-sized `burst` of 20 a minute so that the
+//! walkthrough can show a 429; every answer carries the IETF `RateLimit` fields.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +29,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
+use tower_api_auth::rate_limit::{
+    Method, Policy, Quota, RateLimitLayer, RateLimits, RateLimitsConfig,
+};
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
     api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
@@ -109,8 +116,25 @@ impl PasswordVerifier for DemoUsers {
     }
 }
 
-/// The app, given the token service and its auth layer (made optional for the public route).
-fn app(tokens: Arc<TokenService>, auth: AuthLayer, endpoints: TokenEndpointsConfig) -> Router {
+/// The quickstart's rate limits when the file sets none: seed 004's quota per authentication
+/// method, and a small burst limit for the walkthrough to run into.
+fn default_limits() -> RateLimits {
+    RateLimits::new()
+        .policy(Policy::per_method(Method::ApiKey, Quota::per_hour(1000)))
+        .policy(Policy::per_method(Method::OAuth, Quota::per_hour(5000)))
+        .policy(Policy::per_method(Method::Jwt, Quota::per_hour(2000)))
+        .policy(Policy::new("burst", Quota::per_minute(20)))
+        .success_headers(true)
+}
+
+/// The app, given the token service, its auth layer (made optional for the public route) and the
+/// rate limits (which run after it: axum's last layer is the outermost).
+fn app(
+    tokens: Arc<TokenService>,
+    auth: AuthLayer,
+    endpoints: TokenEndpointsConfig,
+    limits: RateLimitLayer,
+) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
         .route(
@@ -122,9 +146,11 @@ fn app(tokens: Arc<TokenService>, auth: AuthLayer, endpoints: TokenEndpointsConf
                         .route_layer(RequireScopesLayer::all(["conversations:write"])),
                 ),
         )
+        .route_layer(limits.clone())
         .route_layer(auth.clone());
     let optional = Router::new()
         .route("/v1/public", get(public))
+        .route_layer(limits)
         .route_layer(auth.optional());
     Router::new()
         .route("/v1/health", get(health))
@@ -221,12 +247,17 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
   curl -i -X POST $BASE/v1/auth/revoke -H 'Content-Type: application/json' -d "{{\"token\":\"$REFRESH\"}}"            # 200
   curl -i -X POST $BASE/v1/auth/refresh -H 'Content-Type: application/json' -d "{{\"refresh_token\":\"$REFRESH\"}}"   # 400 invalid_grant
   # 7. Optional authentication: anonymous, or the caller when a credential is sent
-  curl -i $BASE/v1/public"#,
+  curl -i $BASE/v1/public
+  # 8. Rate limits: every answer says what is left (RateLimit-Policy, RateLimit); the demo's
+  #    burst allows 20 a minute per caller, so a loop runs into 429 rate_limit_exceeded
+  LOGIN=$({login}); ACCESS=$(echo "$LOGIN" | field access_token)
+  for i in $(seq 20); do curl -s -o /dev/null -w '%{{http_code}} ' $BASE/v1/me -H "Authorization: Bearer $ACCESS"; done; echo
+  curl -i $BASE/v1/me -H "Authorization: Bearer $ACCESS"     # 429 with Retry-After, RateLimit-Policy and RateLimit"#,
         refresh_old = refresh("REFRESH"),
     );
     match api_key {
         Some(key) => println!(
-            r#"  # 8. Server to server: an API key (tenant {tenant}, conversations:read and :write)
+            r#"  # 9. Server to server: an API key (tenant {tenant}, conversations:read and :write)
   KEY={key}
   curl -i $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'             # 200
   curl -i -X POST $BASE/v1/conversations -H "X-API-Key: $KEY" -H 'X-Tenant-ID: {tenant}'     # 201
@@ -237,12 +268,12 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
   curl -i $BASE/v1/auth/verify -H "Authorization: Bearer $(echo "$PAIR" | field access_token)""#
         ),
         None => println!(
-            "  # 8. API keys: the file holds only hashes; add the plaintext of one as [demo] api_key to try it"
+            "  # 9. API keys: the file holds only hashes; add the plaintext of one as [demo] api_key to try it"
         ),
     }
     if *shared_database {
         println!(
-            r#"  # 9. Manage keys in the shared database (same DATABASE_URL) with the command-line tool;
+            r#"  # 10. Manage keys in the shared database (same DATABASE_URL) with the command-line tool;
   #    every instance refuses a revoked key within a second
   NEW=$(cargo run -q -p tower-api-auth-cli -- keys create --owner svc_cli --tenant {tenant} --scope conversations:read | head -n1)
   curl -i $BASE/v1/conversations -H "X-API-Key: $NEW" -H 'X-Tenant-ID: {tenant}'             # 200
@@ -303,7 +334,12 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         tenant: tenant.as_str(),
         shared_database: stores.database_url.is_some(),
     });
-    Ok(app(tokens, auth, TokenEndpointsConfig::default()))
+    Ok(app(
+        tokens,
+        auth,
+        TokenEndpointsConfig::default(),
+        default_limits().build()?,
+    ))
 }
 
 /// The configuration file: the auth layer, the token issuer and the demo users.
@@ -319,6 +355,9 @@ struct QuickstartConfig {
     /// The token endpoints' paths, fields and failures (defaults: see the walkthrough).
     #[serde(default)]
     endpoints: TokenEndpointsConfig,
+    /// The rate limits (default: [`default_limits`]).
+    #[serde(default)]
+    rate_limits: Option<RateLimitsConfig>,
 }
 
 /// What the walkthrough may show: DEMO ONLY, a real configuration holds no plaintext key.
@@ -425,7 +464,11 @@ async fn from_file(
         }),
         None => println!("No [[users]] in {path}: add one to log in."),
     }
-    Ok(app(tokens, auth, config.endpoints))
+    let limits = match &config.rate_limits {
+        Some(limits) => limits.builder()?,
+        None => default_limits(),
+    };
+    Ok(app(tokens, auth, config.endpoints, limits.build()?))
 }
 
 #[tokio::main]

@@ -26,6 +26,7 @@
 //! ```
 
 mod backend;
+mod config;
 mod headers;
 mod key;
 mod limits;
@@ -35,6 +36,7 @@ mod quota;
 mod service;
 
 pub use backend::{Decision, OnBackendFailure, RateLimitBackend};
+pub use config::{PolicyConfig, RateLimitsConfig, RouteConfig};
 pub use headers::{RATELIMIT, RATELIMIT_POLICY};
 pub use key::{KeyPart, LimitKey, MAX_KEY_PARTS};
 pub use limits::{DEFAULT_PLAN_FIELD, RateLimitError, RateLimits};

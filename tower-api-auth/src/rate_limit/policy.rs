@@ -14,7 +14,7 @@ use crate::identity::{AuthMethod, Identity};
 /// [`OAuth`](Self::OAuth) when it was issued to an OAuth client or by an outside identity
 /// provider; [`RateLimits::own_issuers`](super::RateLimits::own_issuers) says which is which
 /// (see [`Method::of`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Method {
@@ -149,6 +149,17 @@ impl Policy {
             methods: u8::MAX,
             by: vec![KeyBy::Principal],
             plans: Vec::new(),
+        }
+    }
+
+    /// The quota of one authentication method, named after it (`api_key`, `jwt`, `oauth`,
+    /// `opaque`, `anonymous`), counted by principal; anonymous callers by IP.
+    pub fn per_method(method: Method, quota: Quota) -> Self {
+        let policy = Self::new(method.as_str(), quota).methods([method]);
+        if method == Method::Anonymous {
+            policy.by([KeyBy::Ip])
+        } else {
+            policy
         }
     }
 
