@@ -1,6 +1,6 @@
 //! Seed 004, the generic "API Authentication" page: what exists today, with tower-api-auth doing
-//! the work. (Its rate limits and its OAuth authorization-code flow are other issues of this
-//! crate; they join this example when they land.)
+//! the work. (Its OAuth authorization-code flow is another issue of this crate; it joins this
+//! example when it lands.)
 //!
 //! ```text
 //! cargo run -p tower-api-auth-examples --example generic_api        # PORT, DATABASE_URL, REDIS_URL
@@ -13,6 +13,8 @@
 //!   (access tokens last 1 hour).
 //! * `GET /v1/auth/verify` → `{"authenticated":true,"user_id","scopes","expires_at"}`.
 //! * Errors: `{"error":"token_expired","message":"…","code":401,"timestamp":"…"}`.
+//! * Rate limits per authentication method: API keys 1000 requests/hour, OAuth 5000, JWT 2000;
+//!   beyond them `429 rate_limit_exceeded` with `Retry-After` and the IETF `RateLimit` fields.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ use tower_api_auth::endpoints::{
 };
 use tower_api_auth::error::{ErrorFormat, ErrorRenderer};
 use tower_api_auth::issuer::{Account, GrantCause, SigningKey, TokenIssuer};
+use tower_api_auth::rate_limit::{Method, Policy, Quota, RateLimits};
 use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, crypto, scope::Scopes};
 
 #[path = "seeds_support/mod.rs"]
@@ -83,7 +86,7 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .jwt(tokens.validator())
         .revocation(tokens.revocations())
         .api_keys(api_keys)
-        .error_renderer(api_errors(clock))
+        .error_renderer(api_errors(clock.clone()))
         .build()?;
 
     let login = Endpoint::at("/v1/auth/login")
@@ -104,8 +107,17 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .disable(TokenRoute::Refresh)
         .disable(TokenRoute::Logout)
         .disable(TokenRoute::Revoke);
+    // "The API enforces rate limits per authentication method". OAuth tokens are those issued
+    // to a client (`client_id`), as the authorization-code flow will issue them.
+    let limits = RateLimits::new()
+        .policy(Policy::per_method(Method::ApiKey, Quota::per_hour(1000)))
+        .policy(Policy::per_method(Method::OAuth, Quota::per_hour(5000)))
+        .policy(Policy::per_method(Method::Jwt, Quota::per_hour(2000)))
+        .clock(clock)
+        .build()?;
     let router = Router::new()
         .route("/v1/users", get(users))
+        .route_layer(limits)
         .route_layer(auth.clone())
         .merge(endpoints.router(auth));
     let credentials =

@@ -132,3 +132,63 @@ async fn generic_api() {
     assert_eq!(spent.json()["error"], "invalid_grant");
     assert!(spent.json()["error_description"].is_string());
 }
+
+/// "API Keys: 1000 requests/hour … JWT: 2000 requests/hour": the 1001st and the 2001st request
+/// of the hour are `429 rate_limit_exceeded` in the API's error body, with `Retry-After`.
+#[tokio::test]
+async fn generic_api_rate_limits_per_authentication_method() {
+    let clock = ManualClock::starting_now();
+    let demo = demo(
+        Stores::from_urls(None, None).await.unwrap(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let api_key = field(&demo.credentials, "api_key").to_owned();
+    let credentials = json!({
+        "username": field(&demo.credentials, "username"),
+        "password": field(&demo.credentials, "password"),
+    });
+    let server = start(demo.router).await;
+    let login = server.post_json("/v1/auth/login", &credentials).await;
+    let token = login.json()["token"].as_str().unwrap().to_owned();
+
+    for (credential, quota) in [(&api_key, 1000), (&token, 2000)] {
+        for i in 0..quota {
+            let reply = server.get("/v1/users").bearer(credential).send().await;
+            assert_eq!(reply.status, 200, "request {i} of {quota}: {}", reply.text);
+        }
+        let refused = server.get("/v1/users").bearer(credential).send().await;
+        assert_eq!(refused.status, 429);
+        let body = refused.json();
+        assert_eq!(body["error"], "rate_limit_exceeded");
+        assert_eq!(body["code"], 429);
+        assert_eq!(body["timestamp"], rfc3339(clock.now()));
+        // One request comes back every hour / quota: 3.6 s and 1.8 s, rounded up.
+        let every = 3600_u32.div_ceil(quota);
+        assert_eq!(
+            refused.header("retry-after"),
+            Some(every.to_string().as_str())
+        );
+        assert_eq!(
+            refused.header("ratelimit-policy"),
+            Some(
+                format!(
+                    "\"{}\";q={quota};w=3600",
+                    if quota == 1000 { "api_key" } else { "jwt" }
+                )
+                .as_str()
+            )
+        );
+    }
+    // Retry-After honoured: the key may send one more.
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(
+        server.get("/v1/users").bearer(&api_key).send().await.status,
+        200
+    );
+    assert_eq!(
+        server.get("/v1/users").bearer(&api_key).send().await.status,
+        429
+    );
+}
