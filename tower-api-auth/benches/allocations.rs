@@ -277,6 +277,29 @@ fn experiments(rt: &tokio::runtime::Runtime, cases: &[JwtCase]) {
     );
     row("AuthLayer (cache hit) around service_fn", cached_count);
     row("  difference: the crate, cache hit", cached_count - plain);
+    #[cfg(feature = "rate-limit")]
+    {
+        use tower_api_auth::rate_limit::{Policy, Quota, RateLimits};
+        let limits = RateLimits::new()
+            .policy(Policy::new("bench", Quota::per_second(u32::MAX)))
+            .build()
+            .expect("limits");
+        let limited = count_async(rt, || async {
+            let inner = service_fn(|_req: Request<Body>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+            });
+            let service = cached.layer(limits.layer(inner));
+            match service.oneshot(request(&hs256.headers)).await {
+                Ok(response) => {
+                    assert_eq!(response.status(), StatusCode::OK);
+                    response.status()
+                }
+                Err(infallible) => match infallible {},
+            }
+        });
+        row("AuthLayer (cache hit) + RateLimitLayer", limited);
+        row("  difference: the rate limiter", limited - cached_count);
+    }
 
     row(
         "Scopes::parse(2 scopes)",

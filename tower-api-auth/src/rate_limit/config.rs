@@ -15,13 +15,13 @@ use super::{KeyBy, Method, OnBackendFailure, Policy, Quota, RateLimitError, Rate
 /// let config: RateLimitsConfig = toml::from_str(r#"
 ///     success_headers = true
 ///
-///     # Seed 004: one quota per authentication method, each caller counted on its own.
+///     ## Seed 004: one quota per authentication method, each caller counted on its own.
 ///     [methods]
 ///     api_key = "1000/hour"
 ///     oauth = "5000/hour"
 ///     jwt = "2000/hour"
 ///
-///     # Everyone, at most 20 at once.
+///     ## Everyone, at most 20 at once.
 ///     [[policies]]
 ///     name = "burst"
 ///     limit = "20/second"

@@ -60,7 +60,7 @@ pub const MAX_KEY_PARTS: usize = 3;
 /// );
 /// assert_eq!(key.to_string(), "hourly|t=acme|p=bob%7Cx");
 /// assert_eq!(key.parts().count(), 2);
-/// # Ok::<(), tower_api_auth::AuthError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LimitKey {
@@ -125,4 +125,32 @@ fn escaped(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
         rest = &rest[at + 1..];
     }
     f.write_str(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_form_never_makes_two_keys_one() {
+        let principal = |value: &str| KeyPart::Principal(Arc::from(value));
+        let keys = [
+            LimitKey::new("p", [principal("a|p=b")]),
+            LimitKey::new("p", [principal("a"), principal("b")]),
+            LimitKey::new("p|p=a", [principal("b")]),
+            LimitKey::new("p", [KeyPart::ApiKey(Arc::from("a"))]),
+            LimitKey::new("p", [principal("a%7Cp=b")]),
+            LimitKey::new("p", [principal("{a}")]),
+        ];
+        let texts: std::collections::HashSet<String> =
+            keys.iter().map(ToString::to_string).collect();
+        assert_eq!(texts.len(), keys.len(), "{texts:?}");
+        assert_eq!(
+            keys[5].to_string(),
+            "p|p=%7Ba%7D",
+            "no brace reaches a Redis hash tag"
+        );
+        let ip = LimitKey::new("anon", [KeyPart::Ip("2001:db8::1".parse().unwrap())]);
+        assert_eq!(ip.to_string(), "anon|i=2001:db8::1");
+    }
 }

@@ -157,3 +157,82 @@ impl StateStore for BoundedStore {
         state.measure_and_replace(&NotKeyed::NonKey, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::rate_limit::KeyPart;
+
+    fn key(name: &str) -> LimitKey {
+        LimitKey::new("p", [KeyPart::Principal(Arc::from(name))])
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_within_the_bound() {
+        let limiter = LocalLimiter::with_max_keys(
+            Quota::per_minute(5),
+            Arc::new(ManualClock::at(1_800_000_000)),
+            1000,
+        );
+        for i in 0..20_000 {
+            assert!(
+                limiter
+                    .acquire(&key(&format!("caller-{i}")), 1)
+                    .is_allowed()
+            );
+        }
+        assert!(limiter.keys() <= 1000, "{} keys held", limiter.keys());
+    }
+
+    #[test]
+    fn a_hot_key_survives_a_flood_of_one_time_keys() {
+        let limiter = LocalLimiter::with_max_keys(
+            Quota::per_hour(10),
+            Arc::new(ManualClock::at(1_800_000_000)),
+            100,
+        );
+        let hot = key("hot");
+        for _ in 0..10 {
+            assert!(limiter.acquire(&hot, 1).is_allowed());
+        }
+        for i in 0..5_000 {
+            let _ = limiter.acquire(&key(&format!("once-{i}")), 1);
+            // Evicting the hot key would hand it a fresh quota: it must stay refused.
+            if i % 50 == 0 {
+                assert!(
+                    !limiter.acquire(&hot, 1).is_allowed(),
+                    "after {i} one-time keys"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cost_is_spent_whole_or_not_at_all() {
+        let clock = ManualClock::at(1_800_000_000);
+        let limiter = LocalLimiter::new(Quota::per_minute(10), Arc::new(clock.clone()));
+        let caller = key("caller");
+        let first = limiter.acquire(&caller, 7);
+        assert_eq!((first.is_allowed(), first.remaining()), (true, 3));
+        assert_eq!(first.reset(), Duration::from_secs(42));
+        let refused = limiter.acquire(&caller, 4);
+        assert!(!refused.is_allowed());
+        // One more request of the four needed comes back every 6 s.
+        assert_eq!(refused.retry_after(), Duration::from_secs(6));
+        assert_eq!(refused.reset(), Duration::from_secs(42));
+        assert!(
+            limiter.acquire(&caller, 3).is_allowed(),
+            "the refusal spent nothing"
+        );
+        let never = limiter.acquire(&caller, 11);
+        assert!(!never.is_allowed());
+        clock.advance(Duration::from_secs(60));
+        assert!(
+            !limiter.acquire(&caller, 11).is_allowed(),
+            "more than the burst never passes"
+        );
+    }
+}

@@ -212,3 +212,71 @@ impl<'de> Deserialize<'de> for Quota {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_ways_people_write_a_rate() {
+        let cases = [
+            ("1000/hour", Quota::per_hour(1000)),
+            ("1000/h", Quota::per_hour(1000)),
+            ("1000 / hours", Quota::per_hour(1000)),
+            ("10/s", Quota::per_second(10)),
+            ("10/sec", Quota::per_second(10)),
+            ("100/minute", Quota::per_minute(100)),
+            ("5000/day", Quota::per_day(5000)),
+            (
+                "100/15m",
+                Quota::new(100, Duration::from_secs(900)).unwrap(),
+            ),
+            (
+                "3/500ms",
+                Quota::new(3, Duration::from_millis(500)).unwrap(),
+            ),
+            ("20/second burst 5", Quota::per_second(20).with_burst(5)),
+        ];
+        for (text, quota) in cases {
+            assert_eq!(text.parse::<Quota>(), Ok(quota), "{text}");
+            let again: Quota = quota.to_string().parse().unwrap();
+            assert_eq!(again, quota, "{text} written back as {quota}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_rate_and_says_why() {
+        for (text, why) in [
+            ("1000", "expected <count>/<window>"),
+            ("many/hour", "count is not a whole number"),
+            ("-1/hour", "count is not a whole number"),
+            ("0/hour", "at least one request"),
+            ("10/0s", "the window is not a duration"),
+            ("10/fortnight", "the window is not a duration"),
+            ("10/hour burst 0", "a burst must allow"),
+            ("10/hour burst x", "burst is not a whole number"),
+            ("99999999999/hour", "count is not a whole number"),
+        ] {
+            let error = text.parse::<Quota>().unwrap_err().to_string();
+            assert!(error.contains(why), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_interval_is_the_window_over_the_count() {
+        assert_eq!(
+            Quota::per_hour(1000).interval(),
+            Duration::from_millis(3600)
+        );
+        assert_eq!(
+            Quota::per_second(u32::MAX).interval(),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(
+            Quota::new(3, Duration::from_millis(500))
+                .unwrap()
+                .window_seconds(),
+            1
+        );
+    }
+}
