@@ -17,9 +17,10 @@ pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-poli
 /// `RateLimit`.
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-/// The fields of a request that passed every limit in `seen`.
-pub(super) fn fields(seen: &[(&Limit, Decision)]) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(2);
+/// The fields of a request that passed every limit in `seen`; boxed, so that the response
+/// future stays small when success fields are off.
+pub(super) fn fields(seen: &[(&Limit, Decision)]) -> Box<HeaderMap> {
+    let mut headers = Box::new(HeaderMap::with_capacity(2));
     if seen.is_empty() {
         return headers;
     }

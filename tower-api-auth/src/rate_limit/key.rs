@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::tenant::Tenant;
 
 /// One part of a [`LimitKey`]: an attribute of the caller that a quota is counted by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Eq, Hash)]
 #[non_exhaustive]
 pub enum KeyPart {
     /// The authenticated principal ([`Identity::principal`](crate::Identity::principal)).
@@ -24,9 +24,34 @@ pub enum KeyPart {
     Username(Arc<str>),
 }
 
+impl PartialEq for KeyPart {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Principal(a), Self::Principal(b))
+            | (Self::ApiKey(a), Self::ApiKey(b))
+            | (Self::Client(a), Self::Client(b))
+            | (Self::Username(a), Self::Username(b)) => same_str(a, b),
+            (Self::Tenant(a), Self::Tenant(b)) => a == b,
+            (Self::Ip(a), Self::Ip(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl KeyPart {
+    fn value(&self) -> PartValue<'_> {
+        match self {
+            Self::Principal(value)
+            | Self::ApiKey(value)
+            | Self::Client(value)
+            | Self::Username(value) => PartValue::Str(value),
+            Self::Tenant(tenant) => PartValue::Str(tenant.as_str()),
+            Self::Ip(ip) => PartValue::Ip(*ip),
+        }
+    }
+
     /// The part's one-letter tag in [`LimitKey`]'s text form.
-    fn tag(&self) -> char {
+    pub(super) fn tag(&self) -> char {
         match self {
             Self::Principal(_) => 'p',
             Self::Tenant(_) => 't',
@@ -62,10 +87,52 @@ pub const MAX_KEY_PARTS: usize = 3;
 /// assert_eq!(key.parts().count(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub struct LimitKey {
     policy: Arc<str>,
     parts: [Option<KeyPart>; MAX_KEY_PARTS],
+}
+
+// By hand: the hash covers the parts only (each counter holds one policy's keys), in the form
+// `hash_part` writes, which the layer also writes straight from an identity without building a
+// key (see `LocalLimiter`).
+impl std::hash::Hash for LimitKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for part in self.parts() {
+            hash_part(state, part.tag(), part.value());
+        }
+    }
+}
+
+/// A part's value, borrowed.
+#[derive(Clone, Copy)]
+pub(super) enum PartValue<'a> {
+    Str(&'a str),
+    Ip(IpAddr),
+}
+
+/// Writes one part: its tag, its value, and an end mark (so that `("ab")` and `("a", "b")`
+/// differ).
+pub(super) fn hash_part(state: &mut impl std::hash::Hasher, tag: char, value: PartValue<'_>) {
+    state.write_u8(tag as u8);
+    match value {
+        PartValue::Str(text) => state.write(text.as_bytes()),
+        PartValue::Ip(IpAddr::V4(ip)) => state.write(&ip.octets()),
+        PartValue::Ip(IpAddr::V6(ip)) => state.write(&ip.octets()),
+    }
+    state.write_u8(0xff);
+}
+
+impl PartialEq for LimitKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts && same_str(&self.policy, &other.policy)
+    }
+}
+
+impl Eq for LimitKey {}
+
+fn same_str(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 impl LimitKey {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Response};
 
 use super::headers;
+use super::key::{PartValue, hash_part};
 use super::policy::Pattern;
 use super::{
     Decision, KeyBy, KeyPart, LimitKey, LocalLimiter, MAX_KEY_PARTS, Method, OnBackendFailure,
@@ -198,7 +199,12 @@ impl RateLimits {
                 "no rate-limit policy: add one with .policy(..) or a route's .limit(..)".into(),
             ));
         }
+        let keys_by_ip = policies
+            .iter()
+            .chain(routes.iter().flat_map(|route| route.limits.iter()))
+            .any(|policy| policy.by.contains(&Some(KeyBy::Ip)));
         Ok(Limits {
+            keys_by_ip,
             policies,
             routes,
             backend: self.backend,
@@ -239,6 +245,8 @@ pub(super) struct Limits {
     success_headers: bool,
     own_issuers: Vec<String>,
     plan_field: String,
+    /// Whether some policy counts by IP.
+    keys_by_ip: bool,
     /// When the last backend failure was logged (unix seconds): at most one line a second.
     last_warning: AtomicU64,
     clock: SharedClock,
@@ -346,13 +354,33 @@ impl Compiled {
         }
     }
 
-    /// The key of `identity`'s bucket.
-    fn key(&self, limit: &Limit, request: &Caller<'_>) -> LimitKey {
+    /// The key of the caller's bucket, for a shared backend.
+    fn key(&self, limit: &Limit, caller: &Caller<'_>) -> LimitKey {
         let mut parts: [Option<KeyPart>; MAX_KEY_PARTS] = Default::default();
-        for (slot, by) in parts.iter_mut().zip(self.by.iter().flatten()) {
-            *slot = request.part(*by);
+        let attributes = self
+            .by
+            .iter()
+            .flatten()
+            .filter_map(|by| caller.attribute(*by));
+        for (slot, attribute) in parts.iter_mut().zip(attributes) {
+            *slot = Some(attribute.part());
         }
         LimitKey::from_slots(limit.key_name.clone(), parts)
+    }
+
+    /// The same key hashed for `limit`'s in-memory counter, straight from the identity: no
+    /// string is copied or reference-counted (what [`LimitKey`]'s `Hash` would write).
+    fn local_key(&self, limit: &Limit, caller: &Caller<'_>) -> u64 {
+        let mut state = limit.local.hasher();
+        for attribute in self
+            .by
+            .iter()
+            .flatten()
+            .filter_map(|by| caller.attribute(*by))
+        {
+            attribute.hash_into(&mut state);
+        }
+        std::hash::Hasher::finish(&state)
     }
 }
 
@@ -369,29 +397,54 @@ pub(super) struct Caller<'a> {
     ip: Option<IpAddr>,
 }
 
-impl Caller<'_> {
-    fn part(&self, by: KeyBy) -> Option<KeyPart> {
+/// One attribute of the caller, borrowed from its identity.
+enum Attribute<'a> {
+    Principal(&'a Arc<str>),
+    Tenant(&'a crate::tenant::Tenant),
+    ApiKey(&'a Arc<str>),
+    Client(&'a Arc<str>),
+    Ip(IpAddr),
+}
+
+impl Attribute<'_> {
+    fn part(&self) -> KeyPart {
+        match self {
+            Self::Principal(value) => KeyPart::Principal(Arc::clone(value)),
+            Self::Tenant(tenant) => KeyPart::Tenant((*tenant).clone()),
+            Self::ApiKey(value) => KeyPart::ApiKey(Arc::clone(value)),
+            Self::Client(value) => KeyPart::Client(Arc::clone(value)),
+            Self::Ip(ip) => KeyPart::Ip(*ip),
+        }
+    }
+
+    /// The tag and value `KeyPart` would hash as, without building it.
+    fn hash_into(&self, state: &mut impl std::hash::Hasher) {
+        let (tag, value) = match self {
+            Self::Principal(value) => ('p', PartValue::Str(value)),
+            Self::Tenant(tenant) => ('t', PartValue::Str(tenant.as_str())),
+            Self::ApiKey(value) => ('k', PartValue::Str(value)),
+            Self::Client(value) => ('c', PartValue::Str(value)),
+            Self::Ip(ip) => ('i', PartValue::Ip(*ip)),
+        };
+        hash_part(state, tag, value);
+    }
+}
+
+impl<'a> Caller<'a> {
+    /// What the caller is counted by for `by`, with the documented fallbacks.
+    fn attribute(&self, by: KeyBy) -> Option<Attribute<'a>> {
         let Some(identity) = self.identity else {
             // Anonymous: only the address tells callers apart.
-            return self.ip.map(KeyPart::Ip);
+            return self.ip.map(Attribute::Ip);
         };
         let shared = identity.shared_strings();
-        let principal = || Some(KeyPart::Principal(shared.principal.clone()));
+        let principal = Some(Attribute::Principal(shared.principal));
         match by {
-            KeyBy::Principal => principal(),
-            KeyBy::Tenant => identity
-                .tenant()
-                .map(|tenant| KeyPart::Tenant(tenant.clone()))
-                .or_else(principal),
-            KeyBy::ApiKey => shared
-                .api_key_id
-                .map(|id| KeyPart::ApiKey(id.clone()))
-                .or_else(principal),
-            KeyBy::Client => shared
-                .client_id
-                .map(|id| KeyPart::Client(id.clone()))
-                .or_else(principal),
-            KeyBy::Ip => self.ip.map(KeyPart::Ip),
+            KeyBy::Principal => principal,
+            KeyBy::Tenant => identity.tenant().map(Attribute::Tenant).or(principal),
+            KeyBy::ApiKey => shared.api_key_id.map(Attribute::ApiKey).or(principal),
+            KeyBy::Client => shared.client_id.map(Attribute::Client).or(principal),
+            KeyBy::Ip => self.ip.map(Attribute::Ip),
         }
     }
 }
@@ -404,12 +457,25 @@ fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
 /// What the limits decided for one request.
 pub(super) enum Verdict {
     /// Let through; with the fields to add to the response when success headers are on.
-    Pass(Option<HeaderMap>),
+    Pass(Option<Box<HeaderMap>>),
     /// Answered with this refusal.
     Refuse(Response<Bytes>),
 }
 
 impl Limits {
+    /// The caller's address, read only when a key may need it (an anonymous caller, or a policy
+    /// counted by IP): one extension lookup saved on most requests.
+    fn peer_ip(
+        &self,
+        identity: Option<&Identity>,
+        extensions: &http::Extensions,
+    ) -> Option<IpAddr> {
+        if identity.is_some() && !self.keys_by_ip {
+            return None;
+        }
+        peer_ip(extensions)
+    }
+
     fn route(&self, method: &http::Method, path: &str) -> Option<&CompiledRoute> {
         self.routes
             .iter()
@@ -450,13 +516,15 @@ impl Limits {
         let kind = Method::of(identity, &self.own_issuers);
         let caller = Caller {
             identity,
-            ip: peer_ip(extensions),
+            ip: self.peer_ip(identity, extensions),
         };
         let mut seen: Option<Vec<(&Limit, Decision)>> = self.success_headers.then(Vec::new);
         for (policy, limit) in self.applicable(route, kind, identity) {
-            let key = policy.key(limit, &caller);
-            let decision = limit.local.acquire(&key, cost);
+            let decision = limit
+                .local
+                .acquire_hashed(policy.local_key(limit, &caller), cost);
             if !decision.is_allowed() {
+                let key = policy.key(limit, &caller);
                 return Verdict::Refuse(self.refusal(extensions, limit, decision, &key));
             }
             if let Some(seen) = &mut seen {
@@ -482,7 +550,7 @@ impl Limits {
         let kind = Method::of(identity, &self.own_issuers);
         let caller = Caller {
             identity,
-            ip: peer_ip(extensions),
+            ip: self.peer_ip(identity, extensions),
         };
         // Owned, for the future: each check is (limit, key); limits are found again by index.
         let checks: Vec<(LimitRef, LimitKey)> = self
@@ -617,7 +685,7 @@ pub(super) enum RemoteCheck {
 
 /// What the backend said, before it is rendered against the request.
 pub(super) enum RemoteOutcome {
-    Pass(Option<HeaderMap>),
+    Pass(Option<Box<HeaderMap>>),
     Exceeded(LimitRef, Decision, LimitKey),
     Unavailable,
 }

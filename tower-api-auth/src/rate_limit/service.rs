@@ -158,7 +158,7 @@ pin_project! {
     where
         S: Service<Request<ReqB>>,
     {
-        Inner { #[pin] future: S::Future, fields: Option<HeaderMap> },
+        Inner { #[pin] future: S::Future, fields: Option<Box<HeaderMap>> },
         Checking {
             check: Pin<Box<dyn Future<Output = RemoteOutcome> + Send>>,
             request: Option<Request<ReqB>>,
@@ -182,7 +182,7 @@ where
                 StateProj::Inner { future, fields } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(fields) = fields.take() {
-                        response.headers_mut().extend(fields);
+                        response.headers_mut().extend(*fields);
                     }
                     return Poll::Ready(Ok(response.map(AuthBody::inner)));
                 }
