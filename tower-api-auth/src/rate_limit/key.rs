@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::tenant::Tenant;
 
 /// One part of a [`LimitKey`]: an attribute of the caller that a quota is counted by.
-#[derive(Clone, Debug, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KeyPart {
     /// The authenticated principal ([`Identity::principal`](crate::Identity::principal)).
@@ -22,20 +22,6 @@ pub enum KeyPart {
     Ip(IpAddr),
     /// The username a login named (failed-login throttling).
     Username(Arc<str>),
-}
-
-impl PartialEq for KeyPart {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Principal(a), Self::Principal(b))
-            | (Self::ApiKey(a), Self::ApiKey(b))
-            | (Self::Client(a), Self::Client(b))
-            | (Self::Username(a), Self::Username(b)) => same_str(a, b),
-            (Self::Tenant(a), Self::Tenant(b)) => a == b,
-            (Self::Ip(a), Self::Ip(b)) => a == b,
-            _ => false,
-        }
-    }
 }
 
 impl KeyPart {
@@ -87,7 +73,7 @@ pub const MAX_KEY_PARTS: usize = 3;
 /// assert_eq!(key.parts().count(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitKey {
     policy: Arc<str>,
     parts: [Option<KeyPart>; MAX_KEY_PARTS],
@@ -121,18 +107,6 @@ pub(super) fn hash_part(state: &mut impl std::hash::Hasher, tag: char, value: Pa
         PartValue::Ip(IpAddr::V6(ip)) => state.write(&ip.octets()),
     }
     state.write_u8(0xff);
-}
-
-impl PartialEq for LimitKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts == other.parts && same_str(&self.policy, &other.policy)
-    }
-}
-
-impl Eq for LimitKey {}
-
-fn same_str(a: &Arc<str>, b: &Arc<str>) -> bool {
-    Arc::ptr_eq(a, b) || **a == **b
 }
 
 impl LimitKey {
