@@ -450,3 +450,65 @@ fn configurations_that_cannot_work_are_refused_with_the_reason() {
             .contains("twice")
     );
 }
+
+/// An introspected token for the tests: any token named `opaque-<principal>`.
+#[derive(Debug, Clone)]
+struct Introspected;
+
+impl tower_api_auth::opaque::OpaqueTokenValidator for Introspected {
+    fn validate(
+        &self,
+        token: &str,
+        _now: u64,
+    ) -> Lookup<tower_api_auth::opaque::OpaqueToken, tower_api_auth::AuthError> {
+        Lookup::Ready(match token.strip_prefix("opaque-") {
+            Some(principal) => Ok(tower_api_auth::opaque::OpaqueToken::new(principal)),
+            None => Err(tower_api_auth::AuthErrorKind::InvalidToken.into()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn each_credential_spends_the_quota_of_its_method() {
+    let clock = ManualClock::at(common::PAST);
+    let (key, record) = api_key();
+    let key_id = record.key_id.to_string();
+    let auth = AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
+        .api_keys(MemoryKeyStore::from(vec![record]))
+        .opaque_tokens(Introspected)
+        .build()
+        .unwrap();
+    let mut limits = seed_limits(&clock).success_headers(true);
+    for method in [Method::Opaque, Method::Anonymous] {
+        limits = limits.policy(Policy::per_method(method, Quota::per_hour(100)));
+    }
+    let limits = limits.build().unwrap();
+    let app = Router::new()
+        .route("/v1/users", get(|| async { "users" }))
+        .route_layer(limits)
+        .route_layer(auth.optional());
+    let server = in_process(app);
+    let exchanged = hs256(&with(claims("svc"), json!({ "api_key_id": key_id })));
+    let cases = [
+        (Some(key.as_str()), "api_keys"),
+        // A JWT exchanged for a key spends the key's quota, not the JWT one.
+        (Some(exchanged.as_str()), "api_keys"),
+        (Some("opaque-alice"), "opaque"),
+        (None, "anonymous"),
+    ];
+    for (credential, policy) in cases {
+        let call = server.get("/v1/users");
+        let call = match credential {
+            Some(credential) => call.bearer(credential),
+            None => call,
+        };
+        let reply = call.send().await;
+        assert_eq!(reply.status, 200, "{policy}: {}", reply.text);
+        let fields = reply.header("ratelimit-policy").unwrap();
+        assert!(
+            fields.starts_with(&format!("\"{policy}\";")),
+            "{policy}: {fields}"
+        );
+    }
+}
