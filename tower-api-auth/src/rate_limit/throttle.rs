@@ -214,8 +214,8 @@ impl AuthThrottle {
             (Err(wait), Ok(())) | (Ok(()), Err(wait)) => wait,
         };
         tracing::info!(
-            client_ip = ?attempt.ip,
-            username = ?attempt.username.as_deref().map(loggable),
+            client_ip = %ClientIp(attempt.ip),
+            username = attempt.username.as_deref().map(|u| tracing::field::debug(loggable(u))),
             retry_after_ms = wait.as_millis() as u64,
             "authentication refused: too many failed attempts"
         );
@@ -229,7 +229,7 @@ impl AuthThrottle {
         let now = self.settings.clock.now_nanos();
         if let Some(blocked) = state.ip.failed(self.ip_key(state, attempt.ip), now) {
             tracing::warn!(
-                client_ip = ?attempt.ip,
+                client_ip = %ClientIp(attempt.ip),
                 blocked_ms = blocked.as_millis() as u64,
                 quota = %self.settings.per_ip,
                 "client IP over its quota of failed authentications: refused until it passes"
@@ -240,7 +240,7 @@ impl AuthThrottle {
         {
             tracing::warn!(
                 username = ?loggable(username),
-                client_ip = ?attempt.ip,
+                client_ip = %ClientIp(attempt.ip),
                 blocked_ms = blocked.as_millis() as u64,
                 "username over its quota of failed logins: refused until it passes"
             );
@@ -305,6 +305,18 @@ fn loggable(username: &str) -> &str {
     match username.char_indices().nth(MAX_USERNAME_LOGGED) {
         Some((end, _)) => &username[..end],
         None => username,
+    }
+}
+
+/// A client address as log lines show it.
+struct ClientIp(Option<IpAddr>);
+
+impl fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => f.write_str("unknown"),
+        }
     }
 }
 

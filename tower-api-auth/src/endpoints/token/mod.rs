@@ -475,9 +475,10 @@ impl RouteState {
             && is_guess(error)
         {
             if error.cause() == Some(GrantCause::WrongPassword) {
+                let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
                 tracing::warn!(
-                    username = ?username.map(loggable),
-                    client_ip = ?client,
+                    username = ?loggable(username.unwrap_or_default()),
+                    client_ip = %client,
                     "login failed: wrong username or password"
                 );
             }
