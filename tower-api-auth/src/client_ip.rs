@@ -106,7 +106,7 @@ fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
 /// ```
 /// use tower_api_auth::client_ip::TrustedProxies;
 ///
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct Config {
 ///     trusted_proxies: TrustedProxies,
 /// }
