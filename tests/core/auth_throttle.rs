@@ -84,6 +84,12 @@ async fn me(identity: Identity) -> Json<Identity> {
     Json(identity)
 }
 
+async fn hello(identity: Option<Identity>) -> String {
+    identity.map_or("hello, stranger".into(), |i| {
+        format!("hello, {}", i.principal())
+    })
+}
+
 struct App {
     server: Server,
     clock: ManualClock,
@@ -136,6 +142,11 @@ impl App {
                 TokenEndpoints::new(tokens)
                     .throttle_failures(throttle)
                     .router(auth.clone()),
+            )
+            .merge(
+                Router::new()
+                    .route("/v1/hello", get(hello))
+                    .route_layer(auth.optional()),
             )
             .merge(Router::new().route("/v1/me", get(me)).route_layer(auth));
         Self {
@@ -238,6 +249,20 @@ async fn successes_and_requests_without_credentials_do_not_spend_the_quota() {
             .assert_error(401, "invalid_api_key");
     }
     assert_throttled(&with_key(&client, &app.good_key).await, 20);
+    // Throttled, it may still use what needs no credential: the request costs nothing.
+    let public = client.get("/v1/hello").send().await;
+    assert_eq!(
+        (public.status, public.text.as_str()),
+        (200, "hello, stranger")
+    );
+    let strict = client.get("/v1/me").send().await;
+    strict.assert_error(401, "missing_credentials");
+    let with_credential = client
+        .get("/v1/hello")
+        .header("x-api-key", &app.good_key)
+        .send()
+        .await;
+    assert_throttled(&with_credential, 20);
 }
 
 #[tokio::test]

@@ -273,12 +273,13 @@ impl AuthLayerBuilder {
 
     /// Refuses clients that failed to authenticate too often, before their credentials cost a
     /// lookup or a signature check: pass a `rate_limit::AuthThrottle` (feature `rate-limit`), or
-    /// any [`FailureThrottle`]. Every request through the layer is first
+    /// any [`FailureThrottle`]. Every request with a credential is first
     /// [admitted](FailureThrottle::admit) — a refused one is answered at once, in the layer's
     /// error format, with `Retry-After` — and every credential the layer refuses is
     /// [reported](FailureThrottle::failed) with the client it came from. A client over its
-    /// quota is refused whatever it sends, a valid credential included: telling a valid one
-    /// from a guess is the lookup being saved.
+    /// quota is refused whatever credential it sends, a valid one included: telling a valid one
+    /// from a guess is the lookup being saved. Requests without credentials are not refused
+    /// (they cost nothing): behind [`optional`](AuthLayer::optional) they pass anonymously.
     pub fn throttle_failures(mut self, throttle: impl FailureThrottle) -> Self {
         self.throttle = Some(Arc::new(throttle));
         self

@@ -152,15 +152,24 @@ where
         if self.auth.sources.cookie.is_some() {
             mark_sensitive(headers, &COOKIE);
         }
-        // A client that failed too often is refused before its credentials cost anything.
+        // A client that failed too often is refused before its credentials cost anything. A
+        // request without any costs nothing and proves nothing, so it is not refused: public
+        // routes stay open, and strict ones answer it `missing_credentials` as always. (Finding
+        // the credential twice costs a header scan, on throttled layers only.)
+        let carries_credential = || {
+            let located = self.auth.sources.locate(request.headers(), request.uri());
+            matches!(located, Ok(Some(_)))
+        };
         let client = match &self.policy.throttle {
-            Some(throttle) => match throttle.admit(request.extensions(), request.headers()) {
-                Ok(client) => client,
-                Err(throttled) => {
-                    return ResponseFuture::rejected(throttled.respond(&self.policy.renderer));
+            Some(throttle) if carries_credential() => {
+                match throttle.admit(request.extensions(), request.headers()) {
+                    Ok(client) => client,
+                    Err(throttled) => {
+                        return ResponseFuture::rejected(throttled.respond(&self.policy.renderer));
+                    }
                 }
-            },
-            None => None,
+            }
+            _ => None,
         };
         let outcome = self.auth.authenticate(request.headers(), request.uri());
 

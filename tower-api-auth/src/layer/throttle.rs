@@ -47,8 +47,10 @@ use crate::error::render::SharedRenderer;
 /// }
 /// ```
 pub trait FailureThrottle: Send + Sync + fmt::Debug + 'static {
-    /// Called for every request, before its credentials are read or looked up: the client it
-    /// counts as (its IP address, if known), or the refusal to answer it with at once.
+    /// Called for every request that carries a credential, before the credential is checked or
+    /// looked up: the client it counts as (its IP address, if known), or the refusal to answer
+    /// it with at once. (A request without credentials is never refused: answering it costs
+    /// nothing.)
     fn admit(
         &self,
         extensions: &Extensions,

@@ -30,10 +30,11 @@ fn rate_limit_exceeded() -> AuthError {
 }
 
 /// Limits failed authentication per client IP and, for logins, per username: once a client has
-/// used up its quota of failures, its requests are refused at once with
-/// `429 rate_limit_exceeded` and `Retry-After`, in the app's error format, before its
+/// used up its quota of failures, its requests with credentials are refused at once with
+/// `429 rate_limit_exceeded` and `Retry-After`, in the app's error format, before the
 /// credentials cost a store lookup, a signature check or a password hash. Only failures spend
-/// the quota; a client that authenticates is never slowed down by its successes.
+/// the quota; a client that authenticates is never slowed down by its successes, and requests
+/// without credentials (free to answer) are never refused.
 ///
 /// Give it to the auth layer ([`AuthLayerBuilder::throttle_failures`]) and, with the token
 /// endpoints, to them too (`TokenEndpoints::throttle_failures`): clones share their counts, so
