@@ -45,4 +45,4 @@ pub use local::{DEFAULT_MAX_KEYS, LocalLimiter};
 pub use policy::{KeyBy, Method, Policy, Route};
 pub use quota::{Quota, QuotaError};
 pub use service::{RateLimitLayer, RateLimitService, ResponseFuture};
-pub use throttle::{AuthAttempt, AuthThrottle};
+pub use throttle::{AuthAttempt, AuthThrottle, AuthThrottleConfig};

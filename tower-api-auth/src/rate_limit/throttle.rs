@@ -366,6 +366,62 @@ fn is_failed_credential(error: &AuthError) -> bool {
     )
 }
 
+/// An [`AuthThrottle`] as a configuration file writes it (for `config`'s `AuthConfig`, or an
+/// app's own settings):
+///
+/// ```
+/// use tower_api_auth::rate_limit::AuthThrottleConfig;
+///
+/// let config: AuthThrottleConfig = toml::from_str(r#"
+///     per_ip = "10/minute"
+///     per_username = "20/hour"
+///     trusted_proxies = ["10.0.0.0/8", "fd00::/8"]
+/// "#)?;
+/// let throttle = config.build(); // then `.clock(..)` in tests
+/// # let _ = throttle;
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuthThrottleConfig {
+    /// Failed authentications per client IP ([`AuthThrottle::new`]).
+    pub per_ip: Quota,
+    /// Failed logins per username ([`AuthThrottle::per_username`]); none by default.
+    #[serde(default)]
+    pub per_username: Option<Quota>,
+    /// [`AuthThrottle::trusted_proxies`]; none by default.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+    /// [`AuthThrottle::max_keys`]; [`DEFAULT_MAX_KEYS`] by default.
+    #[serde(default)]
+    pub max_keys: Option<usize>,
+}
+
+impl AuthThrottleConfig {
+    /// The configuration of a throttle of `per_ip`, with the defaults for the rest.
+    pub fn new(per_ip: Quota) -> Self {
+        Self {
+            per_ip,
+            per_username: None,
+            trusted_proxies: TrustedProxies::none(),
+            max_keys: None,
+        }
+    }
+
+    /// The throttle, on the system clock.
+    pub fn build(self) -> AuthThrottle {
+        let mut throttle = AuthThrottle::new(self.per_ip).trusted_proxies(self.trusted_proxies);
+        if let Some(quota) = self.per_username {
+            throttle = throttle.per_username(quota);
+        }
+        if let Some(max_keys) = self.max_keys {
+            throttle = throttle.max_keys(max_keys);
+        }
+        throttle
+    }
+}
+
 /// Who is trying to authenticate: the client's address and, for a password login, the username
 /// it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -584,6 +640,31 @@ mod tests {
         for kind in not_counted {
             assert!(!is_failed_credential(&AuthError::new(kind)), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn the_configuration_builds_the_same_throttle() {
+        let config: AuthThrottleConfig = serde_json::from_str(
+            r#"{"per_ip": "2/minute", "per_username": "1/hour", "trusted_proxies": ["10.0.0.0/8"], "max_keys": 50}"#,
+        )
+        .unwrap();
+        let throttle = config.build();
+        assert_eq!(
+            format!("{throttle:?}"),
+            format!(
+                "{:?}",
+                AuthThrottle::new(Quota::per_minute(2))
+                    .per_username(Quota::per_hour(1))
+                    .trusted_proxies(TrustedProxies::parse(["10.0.0.0/8"]).unwrap())
+                    .max_keys(50)
+            )
+        );
+        let unknown =
+            serde_json::from_str::<AuthThrottleConfig>(r#"{"per_ip": "2/minute", "per_ip_v6": 3}"#);
+        assert!(unknown.unwrap_err().to_string().contains("per_ip_v6"));
+        let minimal: AuthThrottleConfig =
+            serde_json::from_str(r#"{"per_ip": "10/minute"}"#).unwrap();
+        assert_eq!(minimal, AuthThrottleConfig::new(Quota::per_minute(10)));
     }
 
     #[test]
