@@ -19,11 +19,14 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_api_auth::api_key::ApiKeyHasher;
 use tower_api_auth::api_key::{ApiKeyFormat, ApiKeys, KeyRecord};
 use tower_api_auth::client_ip::TrustedProxies;
 use tower_api_auth::clock::ManualClock;
 use tower_api_auth::endpoints::TokenEndpoints;
-use tower_api_auth::issuer::{Account, MemoryRefreshStore, PasswordVerifier, TokenService};
+use tower_api_auth::issuer::{
+    Account, MemoryClientStore, MemoryRefreshStore, PasswordVerifier, TokenService,
+};
 use tower_api_auth::rate_limit::{AuthThrottle, Quota};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::{Lookup, StoreError};
@@ -99,6 +102,8 @@ struct App {
     good_key: String,
     /// A well-formed key the store does not know: each try costs a lookup.
     unknown_key: String,
+    /// The secret of the OAuth client `client_billing`.
+    client_secret: String,
 }
 
 impl App {
@@ -122,10 +127,17 @@ impl App {
         };
         keys.keys.insert(record);
         let users = CountingUsers::default();
+        let clients = Arc::new(MemoryClientStore::new(ApiKeyHasher::default()));
+        let client_secret = clients.register(
+            "client_billing",
+            Scopes::parse("billing:read").unwrap(),
+            Vec::new(),
+        );
         let tokens = Arc::new(
             TokenService::new(hs256_issuer(), MemoryRefreshStore::new())
                 .passwords(users.clone())
                 .api_keys(ApiKeys::new(keys.clone()))
+                .clients(clients)
                 .clock(clock.clone()),
         );
         let auth = AuthLayer::builder()
@@ -156,6 +168,7 @@ impl App {
             password_checks: users.checks,
             good_key,
             unknown_key,
+            client_secret,
         }
     }
 
@@ -492,4 +505,42 @@ async fn garbage_forwarding_headers_count_against_the_proxy_itself() {
     // A well-formed client address is still its own client.
     let client = via(&proxy, "x-forwarded-for", "203.0.113.9", &app.good_key).await;
     assert_eq!(client.status, 200);
+}
+
+#[tokio::test]
+async fn bad_client_secrets_count_per_address_and_the_oauth_endpoint_answers_in_its_format() {
+    let app = App::start(AuthThrottle::new(Quota::per_minute(2))).await;
+    let client = app.from("127.0.0.2");
+    let grant = "grant_type=client_credentials";
+    for _ in 0..2 {
+        let reply = client
+            .post("/v1/auth/token")
+            .basic("client_billing", "not-the-secret")
+            .form(grant)
+            .send()
+            .await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        assert_eq!(reply.json()["error"], "invalid_client");
+    }
+    let refused = client
+        .post("/v1/auth/token")
+        .basic("client_billing", &app.client_secret)
+        .form(grant)
+        .send()
+        .await;
+    // RFC 6749 §5.2's flat body, as every answer of the OAuth token endpoint.
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.json()["error"], "rate_limit_exceeded");
+    assert_eq!(refused.header("retry-after"), Some("30"));
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    assert_eq!(refused.challenge(), None);
+    // The right secret from another address is granted.
+    let granted = app
+        .from("127.0.0.3")
+        .post("/v1/auth/token")
+        .basic("client_billing", &app.client_secret)
+        .form(grant)
+        .send()
+        .await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
 }
