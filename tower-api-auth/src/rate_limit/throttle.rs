@@ -293,10 +293,10 @@ impl AuthThrottle {
     }
 }
 
-fn username_key(counter: &Counter, username: &str) -> LimitKey {
+fn username_key(counter: &Counter, username: &Arc<str>) -> LimitKey {
     LimitKey::new(
         Arc::clone(&counter.policy),
-        [KeyPart::Username(Arc::from(username))],
+        [KeyPart::Username(Arc::clone(username))],
     )
 }
 
