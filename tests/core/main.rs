@@ -2,6 +2,7 @@
 //! Each module says what it checks; `tower_api_auth_tests` holds the shared helpers.
 
 mod api_keys;
+mod auth_throttle;
 mod cookies;
 mod debug_redaction;
 mod errors;

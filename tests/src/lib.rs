@@ -404,6 +404,21 @@ impl Server {
         &self.base
     }
 
+    /// The same server, called from `ip` as the connection's source address: a loopback
+    /// address such as `127.0.0.2` (on Linux all of 127.0.0.0/8 is the loopback interface), so
+    /// that one test plays several clients of a server that tells them apart by address (see
+    /// [`serve_with_peers`]).
+    pub fn from_ip(&self, ip: &str) -> Self {
+        let ip: std::net::IpAddr = ip.parse().expect("an IP address");
+        Self {
+            client: reqwest::Client::builder()
+                .local_address(ip)
+                .build()
+                .expect("client"),
+            ..self.clone()
+        }
+    }
+
     /// A server that was started some other way (a plain hyper server).
     pub fn at(base: String) -> Self {
         Self {
@@ -431,6 +446,21 @@ pub async fn serve(app: axum::Router) -> Server {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("server");
+    });
+    Server::at(format!("http://{addr}"))
+}
+
+/// Serves `app` on 127.0.0.1 as axum apps that read the client's address are served
+/// (`into_make_service_with_connect_info::<SocketAddr>()`): each request carries its peer
+/// address. Call it from other addresses with [`Server::from_ip`].
+pub async fn serve_with_peers(app: axum::Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.expect("server");
     });
     Server::at(format!("http://{addr}"))

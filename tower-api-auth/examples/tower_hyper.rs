@@ -16,7 +16,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tower::{ServiceBuilder, service_fn};
+use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+use tower_api_auth::client_ip::ClientAddr;
 use tower_api_auth::{
     AuthLayer, Identity, MemoryKeyStore, Tenant, api_key::ApiKeyFormat, api_key::ApiKeyHasher,
     scope::Scopes,
@@ -60,8 +61,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     println!("curl -i http://{addr}/ -H 'X-API-Key: {api_key}' -H 'X-Tenant-ID: tn_demo'");
     loop {
-        let (stream, _) = listener.accept().await?;
-        let service = TowerToHyperService::new(service.clone());
+        let (stream, remote) = listener.accept().await?;
+        // The peer's address, where the client-IP readers (the failed-auth throttle, IP
+        // quotas) look for it; axum apps get it from `into_make_service_with_connect_info`.
+        let service = service
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ClientAddr(remote));
+                request
+            });
+        let service = TowerToHyperService::new(service);
         tokio::spawn(async move {
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// [`FEATURES`]: the primitives build on one another, and so does the tower and axum glue.
 const ROWS: &[&[&str]] = &[
     &[
+        "client_ip",
         "clock",
         "store",
         "random",
@@ -41,6 +42,10 @@ const FEATURES: usize = ROWS.len() - 3;
 /// Outside crates a row may not use: the rows below the glue run without axum or tokio.
 fn forbidden_crates(module: &str, row: usize) -> &'static [&'static str] {
     match (module, row) {
+        // It reads axum's `ConnectInfo` out of the request's extensions (behind the `axum`
+        // feature): a type's name, no axum machinery, so that the peer address axum records is
+        // found by the layers below axum's glue.
+        ("client_ip", _) => &["tokio"],
         (_, 0 | 1) => &["axum", "tokio"],
         ("issuer", _) => &["axum"],
         _ => &[],

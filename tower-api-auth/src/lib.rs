@@ -149,6 +149,7 @@
 // `layering`, which holds the same rows).
 // Primitives.
 pub mod api_key;
+pub mod client_ip;
 pub mod clock;
 pub mod credential;
 pub mod crypto;

@@ -2,6 +2,7 @@
 //! (`require_scopes::RequireScopes`).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -40,6 +41,8 @@ pin_project! {
             request: Option<Request<ReqB>>,
             service: Option<S>,
             policy: Policy,
+            // Whom a refused credential is reported as.
+            client: Option<IpAddr>,
         },
         Rejected { response: Option<Response<Bytes>> },
     }
@@ -68,6 +71,7 @@ where
         request: Request<ReqB>,
         service: S,
         policy: Policy,
+        client: Option<IpAddr>,
     ) -> Self {
         Self {
             state: State::Authenticating {
@@ -75,6 +79,7 @@ where
                 request: Some(request),
                 service: Some(service),
                 policy,
+                client,
             },
         }
     }
@@ -106,6 +111,7 @@ where
                     request,
                     service,
                     policy,
+                    client,
                 } => {
                     let result: AuthResult = ready!(lookup.as_mut().poll(cx));
                     let mut request = request
@@ -114,7 +120,7 @@ where
                     let service = service
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match policy.admit(&mut request, result) {
+                    match policy.admit(&mut request, result, *client) {
                         Admission::Pass => {
                             let mut service = service;
                             State::Inner {

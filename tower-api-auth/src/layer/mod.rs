@@ -25,6 +25,7 @@
 mod body;
 pub(crate) mod future;
 pub(crate) mod service;
+mod throttle;
 
 use std::fmt;
 
@@ -32,6 +33,7 @@ pub use body::AuthBody;
 pub use future::ResponseFuture;
 pub use service::AuthService;
 pub(crate) use service::inner_service_accessors;
+pub use throttle::{FailureThrottle, Throttled};
 
 use std::sync::Arc;
 
@@ -186,6 +188,7 @@ pub struct AuthLayerBuilder {
     realm: Option<Arc<str>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
     clock: Option<SharedClock>,
+    throttle: Option<Arc<dyn FailureThrottle>>,
 }
 
 impl std::fmt::Debug for dyn ErrorRenderer {
@@ -268,6 +271,20 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Refuses clients that failed to authenticate too often, before their credentials cost a
+    /// lookup or a signature check: pass a `rate_limit::AuthThrottle` (feature `rate-limit`), or
+    /// any [`FailureThrottle`]. Every request with a credential is first
+    /// [admitted](FailureThrottle::admit) — a refused one is answered at once, in the layer's
+    /// error format, with `Retry-After` — and every credential the layer refuses is
+    /// [reported](FailureThrottle::failed) with the client it came from. A client over its
+    /// quota is refused whatever credential it sends, a valid one included: telling a valid one
+    /// from a guess is the lookup being saved. Requests without credentials are not refused
+    /// (they cost nothing): behind [`optional`](AuthLayer::optional) they pass anonymously.
+    pub fn throttle_failures(mut self, throttle: impl FailureThrottle) -> Self {
+        self.throttle = Some(Arc::new(throttle));
+        self
+    }
+
     /// Builds the layer; refuses one that would accept no credential at all (none of
     /// [`jwt`](Self::jwt), [`api_keys`](Self::api_keys), [`opaque_tokens`](Self::opaque_tokens)
     /// configured).
@@ -295,6 +312,7 @@ impl AuthLayerBuilder {
             policy: Policy {
                 renderer,
                 optional: self.optional,
+                throttle: self.throttle,
             },
         })
     }

@@ -1,5 +1,6 @@
 //! [`AuthService`]: authenticates each request before the inner service sees it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,17 +15,20 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 use crate::layer::body::AuthBody;
 use crate::layer::future::ResponseFuture;
+use crate::layer::throttle::FailureThrottle;
 
 /// The error format a request passed the auth layer with, for the extractors and scope checks
 /// downstream to answer in the same format. Inserted into every request the layer lets through.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
 
-/// What the layer does with a judged request: how it answers, whether no credential is fine.
+/// What the layer does with a judged request: how it answers, whether no credential is fine,
+/// whom it tells of refused credentials.
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
     pub(crate) renderer: SharedRenderer,
     pub(crate) optional: bool,
+    pub(crate) throttle: Option<Arc<dyn FailureThrottle>>,
 }
 
 /// What becomes of a request once its credentials are judged.
@@ -36,8 +40,14 @@ pub(crate) enum Admission {
 }
 
 impl Policy {
-    /// Logs the outcome and either readies the request for the inner service or answers it.
-    pub(crate) fn admit<B>(&self, request: &mut Request<B>, result: AuthResult) -> Admission {
+    /// Logs the outcome and either readies the request for the inner service or answers it; a
+    /// refused credential is reported to the throttle as `client`'s.
+    pub(crate) fn admit<B>(
+        &self,
+        request: &mut Request<B>,
+        result: AuthResult,
+        client: Option<IpAddr>,
+    ) -> Admission {
         match result {
             Ok(Some(identity)) => {
                 tracing::debug!(
@@ -55,7 +65,12 @@ impl Policy {
             Ok(None) => {
                 return self.reject(AuthError::new(AuthErrorKind::MissingCredentials));
             }
-            Err(error) => return self.reject(error),
+            Err(error) => {
+                if let Some(throttle) = &self.throttle {
+                    throttle.failed(client, &error);
+                }
+                return self.reject(error);
+            }
         }
         request
             .extensions_mut()
@@ -129,7 +144,6 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        let outcome = self.auth.authenticate(request.headers(), request.uri());
         // Keep credentials — ours, or another scheme's meant for a proxy — out of any logging
         // layer below us.
         let headers = request.headers_mut();
@@ -138,10 +152,30 @@ where
         if self.auth.sources.cookie.is_some() {
             mark_sensitive(headers, &COOKIE);
         }
+        // A client that failed too often is refused before its credentials cost anything. A
+        // request without any costs nothing and proves nothing, so it is not refused: public
+        // routes stay open, and strict ones answer it `missing_credentials` as always. (Finding
+        // the credential twice costs a header scan, on throttled layers only.)
+        let carries_credential = || {
+            let located = self.auth.sources.locate(request.headers(), request.uri());
+            matches!(located, Ok(Some(_)))
+        };
+        let client = match &self.policy.throttle {
+            Some(throttle) if carries_credential() => {
+                match throttle.admit(request.extensions(), request.headers()) {
+                    Ok(client) => client,
+                    Err(throttled) => {
+                        return ResponseFuture::rejected(throttled.respond(&self.policy.renderer));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let outcome = self.auth.authenticate(request.headers(), request.uri());
 
         match outcome {
             // Answered now: the instance poll_ready readied is called at once.
-            Outcome::Done(result) => match self.policy.admit(&mut request, result) {
+            Outcome::Done(result) => match self.policy.admit(&mut request, result, client) {
                 Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
                 Admission::Reject(response) => ResponseFuture::rejected(response),
             },
@@ -150,7 +184,7 @@ where
             Outcome::Pending(lookup) => {
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::authenticating(lookup, request, inner, self.policy.clone())
+                ResponseFuture::authenticating(lookup, request, inner, self.policy.clone(), client)
             }
         }
     }

@@ -34,6 +34,7 @@ mod local;
 mod policy;
 mod quota;
 mod service;
+mod throttle;
 
 pub use backend::{Decision, OnBackendFailure, RateLimitBackend};
 pub use config::{PolicyConfig, RateLimitsConfig, RouteConfig};
@@ -44,3 +45,4 @@ pub use local::{DEFAULT_MAX_KEYS, LocalLimiter};
 pub use policy::{KeyBy, Method, Policy, Route};
 pub use quota::{Quota, QuotaError};
 pub use service::{RateLimitLayer, RateLimitService, ResponseFuture};
+pub use throttle::{AuthAttempt, AuthThrottle, AuthThrottleConfig};

@@ -23,23 +23,27 @@
 mod body;
 mod shape;
 
-use std::sync::Arc;
-
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, StatusCode, request};
 use serde_json::json;
 
 use crate::error::{AuthError, ErrorFormat, ErrorRenderer};
 use crate::identity::Identity;
-use crate::issuer::{GrantError, GrantErrorKind, Login, TokenResponse, TokenService};
-use crate::layer::AuthLayer;
+use crate::issuer::{GrantCause, GrantError, GrantErrorKind, Login, TokenResponse, TokenService};
+use crate::layer::{AuthLayer, Throttled};
+#[cfg(feature = "rate-limit")]
+use crate::rate_limit::{AuthAttempt, AuthThrottle};
 
 use body::{Fields, basic_credentials, invalid_request};
 pub use shape::{
@@ -94,6 +98,8 @@ pub struct TokenEndpoints {
     body_limit: usize,
     error_format: Option<ErrorFormat>,
     endpoints: BTreeMap<TokenRoute, Endpoint>,
+    #[cfg(feature = "rate-limit")]
+    throttle: Option<AuthThrottle>,
 }
 
 /// What every route shares.
@@ -102,6 +108,8 @@ struct Shared {
     service: Arc<TokenService>,
     realm: Option<Arc<str>>,
     body_limit: usize,
+    #[cfg(feature = "rate-limit")]
+    throttle: Option<AuthThrottle>,
 }
 
 /// One route's state: what it shares, how it looks, and how it renders errors.
@@ -124,7 +132,47 @@ impl TokenEndpoints {
             body_limit: DEFAULT_BODY_LIMIT,
             error_format: None,
             endpoints: BTreeMap::new(),
+            #[cfg(feature = "rate-limit")]
+            throttle: None,
         }
+    }
+
+    /// Limits failed grants with `throttle` (feature `rate-limit`): a wrong username or password
+    /// per client IP and per username, an invalid API key, refresh token or client secret per
+    /// client IP. A client or username over its quota is answered `429 rate_limit_exceeded`
+    /// with `Retry-After` before its password is hashed or its token looked up. Give the auth
+    /// layer a clone (`AuthLayerBuilder::throttle_failures`) so that both count together.
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use axum::Router;
+    /// use tower_api_auth::endpoints::TokenEndpoints;
+    /// use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+    /// use tower_api_auth::rate_limit::{AuthThrottle, Quota};
+    /// use tower_api_auth::{Algorithm, AuthLayer};
+    ///
+    /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!")?;
+    /// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
+    /// let throttle = AuthThrottle::new(Quota::per_minute(10)).per_username(Quota::per_hour(20));
+    /// let auth = AuthLayer::builder()
+    ///     .jwt(tokens.validator())
+    ///     .revocation(tokens.revocations())
+    ///     .throttle_failures(throttle.clone())
+    ///     .build()?;
+    /// let app: Router = TokenEndpoints::new(tokens).throttle_failures(throttle).router(auth);
+    /// // Serve it with its peer addresses, which the throttle counts by:
+    /// // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    /// # let _ = app;
+    /// # Ok(()) }
+    /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() {}
+    /// ```
+    #[cfg(feature = "rate-limit")]
+    pub fn throttle_failures(mut self, throttle: AuthThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// The largest accepted request body. Default 16 KiB.
@@ -210,6 +258,8 @@ impl TokenEndpoints {
             service: self.service,
             realm: auth.realm().map(Arc::from),
             body_limit: self.body_limit,
+            #[cfg(feature = "rate-limit")]
+            throttle: self.throttle,
         });
         let mut public = Router::new();
         let mut authenticated = Router::new();
@@ -242,9 +292,9 @@ impl TokenEndpoints {
                 renderer,
             });
             let handler: MethodRouter<()> = match route {
-                TokenRoute::Login => post(move |h: HeaderMap, b: Body| login(state, h, b)),
-                TokenRoute::Token => post(move |h: HeaderMap, b: Body| token(state, h, b)),
-                TokenRoute::Refresh => post(move |h: HeaderMap, b: Body| refresh(state, h, b)),
+                TokenRoute::Login => post(move |request: Request| login(state, request)),
+                TokenRoute::Token => post(move |request: Request| token(state, request)),
+                TokenRoute::Refresh => post(move |request: Request| refresh(state, request)),
                 TokenRoute::Revoke => post(move |h: HeaderMap, b: Body| revoke(state, h, b)),
                 TokenRoute::Logout => post(move |identity: Identity| logout(state, identity)),
                 TokenRoute::Verify => get(verify),
@@ -366,11 +416,78 @@ impl RouteState {
         response
     }
 
-    fn answer(&self, result: Result<TokenResponse, GrantError>) -> Response {
+    fn answer(&self, result: Result<TokenResponse, Refusal>) -> Response {
         match result {
             Ok(tokens) => self.granted(&tokens),
-            Err(error) => self.reject(error),
+            Err(Refusal::Grant(error)) => self.reject(error),
+            Err(Refusal::Throttled(throttled)) => self.throttled(throttled),
         }
+    }
+
+    /// A client or username over its failure quota: 429 with `Retry-After`, in this endpoint's
+    /// error format.
+    fn throttled(&self, throttled: Throttled) -> Response {
+        let retry_after = throttled.retry_after_header();
+        let error = throttled.into_error();
+        let mut response = self.renderer.render(&error);
+        let headers = response.headers_mut();
+        headers.remove(WWW_AUTHENTICATE);
+        headers.insert(RETRY_AFTER, retry_after);
+        no_store(headers);
+        response.extensions_mut().insert(error);
+        response.map(Body::from)
+    }
+
+    /// The client's IP address, as the throttle counts it (else the socket's peer), for the
+    /// throttle and the logs.
+    fn client_ip(&self, parts: &request::Parts) -> Option<IpAddr> {
+        #[cfg(feature = "rate-limit")]
+        if let Some(throttle) = &self.shared.throttle {
+            return throttle.client_ip(&parts.extensions, &parts.headers);
+        }
+        crate::client_ip::peer_ip(&parts.extensions)
+    }
+
+    /// Runs `grant` unless `client` (or `username`, for a password login) is over its failure
+    /// quota, and counts its failure if it fails as a guess would. Failed logins are logged at
+    /// `warn` with the username, never the password: an operator can alert on them.
+    async fn guarded(
+        &self,
+        client: Option<IpAddr>,
+        username: Option<&str>,
+        grant: impl Future<Output = Result<TokenResponse, GrantError>>,
+    ) -> Result<TokenResponse, Refusal> {
+        #[cfg(feature = "rate-limit")]
+        let attempt = self.shared.throttle.as_ref().map(|throttle| {
+            let attempt = AuthAttempt::from_ip(client);
+            let attempt = match username {
+                Some(username) => attempt.with_username(username),
+                None => attempt,
+            };
+            (throttle, attempt)
+        });
+        #[cfg(feature = "rate-limit")]
+        if let Some((throttle, attempt)) = &attempt {
+            throttle.check(attempt)?;
+        }
+        let result = grant.await;
+        if let Err(error) = &result
+            && is_guess(error)
+        {
+            if error.cause() == Some(GrantCause::WrongPassword) {
+                let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                tracing::warn!(
+                    username = ?loggable(username.unwrap_or_default()),
+                    client_ip = %client,
+                    "login failed: wrong username or password"
+                );
+            }
+            #[cfg(feature = "rate-limit")]
+            if let Some((throttle, attempt)) = &attempt {
+                throttle.failed(attempt);
+            }
+        }
+        Ok(result?)
     }
 
     /// The optional choices of a login, under this endpoint's names.
@@ -401,6 +518,45 @@ impl RouteState {
     }
 }
 
+/// Why a grant was not made: the grant failed, or the client was throttled before it was tried.
+enum Refusal {
+    Grant(GrantError),
+    Throttled(Throttled),
+}
+
+impl From<GrantError> for Refusal {
+    fn from(error: GrantError) -> Self {
+        Self::Grant(error)
+    }
+}
+
+impl From<Throttled> for Refusal {
+    fn from(throttled: Throttled) -> Self {
+        Self::Throttled(throttled)
+    }
+}
+
+/// Whether a grant failed as a guess does: a wrong password, an invalid API key, refresh token
+/// or client secret. Not a grant of the wrong tenant or scope (the credential was right), a
+/// malformed request, or a store that could not answer.
+fn is_guess(error: &GrantError) -> bool {
+    matches!(
+        error.cause(),
+        Some(
+            GrantCause::WrongPassword | GrantCause::InvalidApiKey | GrantCause::InvalidRefreshToken
+        )
+    ) || error.kind() == GrantErrorKind::InvalidClient
+}
+
+/// A username as a log line shows it: its first 64 characters (written with `Debug`, so that
+/// control characters cannot forge lines).
+fn loggable(username: &str) -> &str {
+    match username.char_indices().nth(64) {
+        Some((end, _)) => &username[..end],
+        None => username,
+    }
+}
+
 fn no_store(headers: &mut HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
@@ -413,60 +569,70 @@ fn json_body(value: &impl serde::Serialize) -> ([(http::HeaderName, HeaderValue)
     )
 }
 
-async fn login(route: Route, headers: HeaderMap, body: Body) -> Response {
+async fn login(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = route.client_ip(&parts);
     let result = async {
-        let fields = route.fields(&headers, body).await?;
-        let login = match route.get(&fields, RequestField::ApiKey)? {
-            Some(api_key) => route.choices(&fields, Login::api_key(api_key))?,
-            None => {
-                let username = match route.get(&fields, RequestField::Username)? {
-                    Some(username) => Some(username),
-                    // Unless renamed, a login's username may come as `email` too.
-                    None if !route.endpoint.renamed(RequestField::Username) => {
-                        fields.get("email")?
-                    }
-                    None => None,
-                };
-                let username = username.ok_or_else(|| {
-                    invalid_request(format!(
-                        "Send `{}` and `{}`, or `{}`",
-                        route.endpoint.field_name(RequestField::Username),
-                        route.endpoint.field_name(RequestField::Password),
-                        route.endpoint.field_name(RequestField::ApiKey),
-                    ))
-                })?;
-                route.password_login(&fields, username)?
-            }
+        let fields = route.fields(&parts.headers, body).await?;
+        let service = &route.shared.service;
+        if let Some(api_key) = route.get(&fields, RequestField::ApiKey)? {
+            let login = route.choices(&fields, Login::api_key(api_key))?;
+            return route.guarded(client, None, service.login(login)).await;
+        }
+        let username = match route.get(&fields, RequestField::Username)? {
+            Some(username) => Some(username),
+            // Unless renamed, a login's username may come as `email` too.
+            None if !route.endpoint.renamed(RequestField::Username) => fields.get("email")?,
+            None => None,
         };
-        route.shared.service.login(login).await
+        let username = username.ok_or_else(|| {
+            invalid_request(format!(
+                "Send `{}` and `{}`, or `{}`",
+                route.endpoint.field_name(RequestField::Username),
+                route.endpoint.field_name(RequestField::Password),
+                route.endpoint.field_name(RequestField::ApiKey),
+            ))
+        })?;
+        let login = route.password_login(&fields, username)?;
+        route
+            .guarded(client, Some(username), service.login(login))
+            .await
     }
     .await;
     route.answer(result)
 }
 
-async fn token(route: Route, headers: HeaderMap, body: Body) -> Response {
+async fn token(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = route.client_ip(&parts);
+    let headers = &parts.headers;
     let result = async {
-        let fields = route.fields(&headers, body).await?;
+        let fields = route.fields(headers, body).await?;
         let service = &route.shared.service;
         let scope = route.get(&fields, RequestField::Scope)?;
         let api_key = route.get(&fields, RequestField::ApiKey)?;
         match route.get(&fields, RequestField::GrantType)? {
             Some("password") => {
                 let username = route.require(&fields, RequestField::Username)?;
-                service.login(route.password_login(&fields, username)?).await
+                let login = route.password_login(&fields, username)?;
+                route
+                    .guarded(client, Some(username), service.login(login))
+                    .await
             }
             Some("refresh_token") => {
                 let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
-                service.refresh(refresh_token, scope).await
+                let grant = service.refresh(refresh_token, scope);
+                route.guarded(client, None, grant).await
             }
             Some("client_credentials") => {
                 let in_body = route.get(&fields, RequestField::ClientSecret)?;
-                let (id, secret) = match basic_credentials(&headers)? {
+                let (id, secret) = match basic_credentials(headers)? {
                     // RFC 6749 §2.3: a client uses one authentication method per request.
                     Some(_) if in_body.is_some() => {
                         return Err(invalid_request(
                             "Send the client credentials once: in the Authorization header or the body",
-                        ));
+                        )
+                        .into());
                     }
                     Some(credentials) => credentials,
                     None => (
@@ -474,27 +640,32 @@ async fn token(route: Route, headers: HeaderMap, body: Body) -> Response {
                         route.require(&fields, RequestField::ClientSecret)?.to_owned(),
                     ),
                 };
-                service.client_credentials(&id, &secret, scope).await
+                let grant = service.client_credentials(&id, &secret, scope);
+                route.guarded(client, None, grant).await
             }
             // `grant_type=api_key` without a key is malformed, not an unknown grant.
             grant @ (Some("api_key") | None) if api_key.is_some() || grant.is_some() => {
                 let api_key = route.require(&fields, RequestField::ApiKey)?;
-                service.login(route.choices(&fields, Login::api_key(api_key))?).await
+                let login = route.choices(&fields, Login::api_key(api_key))?;
+                route.guarded(client, None, service.login(login)).await
             }
-            None => Err(invalid_request("The grant_type is missing")),
-            Some(_) => Err(GrantError::new(GrantErrorKind::UnsupportedGrantType)),
+            None => Err(invalid_request("The grant_type is missing").into()),
+            Some(_) => Err(GrantError::new(GrantErrorKind::UnsupportedGrantType).into()),
         }
     }
     .await;
     route.answer(result)
 }
 
-async fn refresh(route: Route, headers: HeaderMap, body: Body) -> Response {
+async fn refresh(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = route.client_ip(&parts);
     let result = async {
-        let fields = route.fields(&headers, body).await?;
+        let fields = route.fields(&parts.headers, body).await?;
         let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
         let scope = route.get(&fields, RequestField::Scope)?;
-        route.shared.service.refresh(refresh_token, scope).await
+        let grant = route.shared.service.refresh(refresh_token, scope);
+        route.guarded(client, None, grant).await
     }
     .await;
     route.answer(result)
