@@ -17,7 +17,10 @@
 //!
 //! Rate limits (seed 004's): API keys 1000 requests an hour, OAuth tokens 5000, the app's own
 //! JWTs 2000, each caller counted on its own, and a demo-sized `burst` of 20 a minute so that the
-//! walkthrough can show a 429; every answer carries the IETF `RateLimit` fields.
+//! walkthrough can show a 429; every answer carries the IETF `RateLimit` fields. Anonymous
+//! callers of `/v1/public` are counted by address. Failed authentications are throttled per
+//! client address (20 a minute) and wrong passwords per username (5 a minute): beyond them the
+//! client is answered 429 before its credential costs a lookup or a password check.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +33,8 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
 use tower_api_auth::rate_limit::{
-    Method, Policy, Quota, RateLimitLayer, RateLimits, RateLimitsConfig,
+    AuthThrottle, AuthThrottleConfig, Method, Policy, Quota, RateLimitLayer, RateLimits,
+    RateLimitsConfig,
 };
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
@@ -127,13 +131,20 @@ fn default_limits() -> RateLimits {
         .success_headers(true)
 }
 
-/// The app, given the token service, its auth layer (made optional for the public route) and the
-/// rate limits (which run after it: axum's last layer is the outermost).
+/// The quickstart's failed-authentication throttle when the file sets none.
+fn default_throttle() -> AuthThrottle {
+    AuthThrottle::new(Quota::per_minute(20)).per_username(Quota::per_minute(5))
+}
+
+/// The app, given the token service, its auth layer (made optional for the public route), the
+/// rate limits (which run after it: axum's last layer is the outermost) and the throttle of
+/// failed authentications, which the layer and the token endpoints share.
 fn app(
     tokens: Arc<TokenService>,
     auth: AuthLayer,
     endpoints: TokenEndpointsConfig,
     limits: RateLimitLayer,
+    throttle: AuthThrottle,
 ) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
@@ -158,6 +169,7 @@ fn app(
             "/v1",
             TokenEndpoints::new(tokens)
                 .configure(endpoints)
+                .throttle_failures(throttle)
                 .router(auth),
         )
         .merge(protected)
@@ -318,10 +330,12 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
     let issuer = TokenIssuer::new(signing, ISSUER).audience(AUDIENCE);
     let tokens = token_service(stores, issuer, vec![user], api_keys.clone());
 
+    let throttle = default_throttle();
     let auth = AuthLayer::builder()
         .jwt(tokens.validator())
         .revocation(tokens.revocations())
         .api_keys(api_keys)
+        .throttle_failures(throttle.clone())
         .build()?;
     println!("Demo credentials (new on every start):");
     println!("  user {username} / password {password} (scope conversations:read, tenant tn_demo)");
@@ -339,6 +353,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         auth,
         TokenEndpointsConfig::default(),
         default_limits().build()?,
+        throttle,
     ))
 }
 
@@ -358,6 +373,9 @@ struct QuickstartConfig {
     /// The rate limits (default: [`default_limits`]).
     #[serde(default)]
     rate_limits: Option<RateLimitsConfig>,
+    /// The failed-authentication throttle (default: [`default_throttle`]).
+    #[serde(default)]
+    throttle: Option<AuthThrottleConfig>,
 }
 
 /// What the walkthrough may show: DEMO ONLY, a real configuration holds no plaintext key.
@@ -435,11 +453,16 @@ async fn from_file(
         .flat_map(|keys| keys.keys.iter().map(|record| record.key_id.to_string()))
         .collect();
     let tokens = token_service(stores, issuer, config.users, api_keys.clone());
+    let throttle = config
+        .throttle
+        .as_ref()
+        .map_or_else(default_throttle, |throttle| throttle.clone().build());
     let auth_config = config.auth;
     let auth = auth_config
         .builder()?
         .api_keys(api_keys)
         .revocation(tokens.revocations())
+        .throttle_failures(throttle.clone())
         .build()?;
     println!("Loaded {path}.");
     let demo_key = config.demo.api_key.as_deref();
@@ -468,7 +491,13 @@ async fn from_file(
         Some(limits) => limits.builder()?,
         None => default_limits(),
     };
-    Ok(app(tokens, auth, config.endpoints, limits.build()?))
+    Ok(app(
+        tokens,
+        auth,
+        config.endpoints,
+        limits.build()?,
+        throttle,
+    ))
 }
 
 #[tokio::main]
@@ -511,6 +540,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!("\nListening on {base}");
+    // With the peer's address in each request: anonymous quotas and the failure throttle count
+    // by it.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -512,3 +512,62 @@ async fn each_credential_spends_the_quota_of_its_method() {
         );
     }
 }
+
+#[tokio::test]
+async fn anonymous_callers_are_counted_by_address_and_a_trusted_proxy_names_it() {
+    use tower_api_auth::client_ip::TrustedProxies;
+
+    let limits = RateLimits::new()
+        .policy(Policy::per_method(Method::Anonymous, Quota::per_hour(2)))
+        .trusted_proxies(TrustedProxies::parse(["127.0.0.9"]).unwrap())
+        .clock(ManualClock::at(common::PAST))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/v1/public", get(|| async { "public" }))
+        .route_layer(limits)
+        .route_layer(auth(vec![]).optional());
+    let server = common::serve_with_peers(app).await;
+    let (first, second, proxy) = (
+        server.from_ip("127.0.0.2"),
+        server.from_ip("127.0.0.3"),
+        server.from_ip("127.0.0.9"),
+    );
+    for _ in 0..2 {
+        assert_eq!(first.get("/v1/public").send().await.status, 200);
+    }
+    first
+        .get("/v1/public")
+        .send()
+        .await
+        .assert_error(429, "rate_limit_exceeded");
+    // Another address has its own quota, and a client cannot pick one with a header.
+    assert_eq!(second.get("/v1/public").send().await.status, 200);
+    let spoofed = first
+        .get("/v1/public")
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await;
+    spoofed.assert_error(429, "rate_limit_exceeded");
+    // Behind the trusted proxy, the address it names is the client's.
+    for _ in 0..2 {
+        let reply = proxy
+            .get("/v1/public")
+            .header("x-forwarded-for", "198.51.100.7")
+            .send()
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let reply = proxy
+        .get("/v1/public")
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await;
+    reply.assert_error(429, "rate_limit_exceeded");
+    let other = proxy
+        .get("/v1/public")
+        .header("x-forwarded-for", "198.51.100.8")
+        .send()
+        .await;
+    assert_eq!(other.status, 200);
+}

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::client_ip::TrustedProxies;
+
 use super::{KeyBy, Method, OnBackendFailure, Policy, Quota, RateLimitError, RateLimits, Route};
 
 /// The rate limits as a configuration file writes them; [`builder`](Self::builder) makes the
@@ -59,6 +61,9 @@ pub struct RateLimitsConfig {
     pub max_keys: Option<usize>,
     /// What to do when a shared backend fails: `local` (default), `allow` or `refuse`.
     pub on_backend_failure: OnBackendFailure,
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` name an anonymous caller's address
+    /// (IPs and CIDRs).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// One policy: `name`, `limit` (`"1000/hour"`, `"20/second burst 5"`), and optionally `methods`,
@@ -124,7 +129,8 @@ impl RateLimitsConfig {
         let mut limits = RateLimits::new()
             .success_headers(self.success_headers)
             .own_issuers(self.own_issuers.iter().cloned())
-            .on_backend_failure(self.on_backend_failure);
+            .on_backend_failure(self.on_backend_failure)
+            .trusted_proxies(self.trusted_proxies.clone());
         for (method, quota) in &self.methods {
             limits = limits.policy(Policy::per_method(*method, *quota));
         }

@@ -2,7 +2,7 @@
 //! request.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use super::{
     Decision, KeyBy, KeyPart, LimitKey, LocalLimiter, MAX_KEY_PARTS, Method, OnBackendFailure,
     Policy, RateLimitBackend, Route,
 };
+use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SharedClock};
 use crate::identity::Identity;
 use crate::layer::error_response;
@@ -56,6 +57,7 @@ pub struct RateLimits {
     plan_field: Option<String>,
     max_keys: Option<usize>,
     clock: Option<SharedClock>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl fmt::Debug for RateLimits {
@@ -139,6 +141,14 @@ impl RateLimits {
         self
     }
 
+    /// The proxies whose `Forwarded` / `X-Forwarded-For` name the client, for callers counted by
+    /// IP (anonymous ones); default none: the socket's peer is the client. See
+    /// [`TrustedProxies`].
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
     /// The clock of the in-memory counters (default: the system's).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -205,6 +215,7 @@ impl RateLimits {
             .any(|policy| policy.by.contains(&Some(KeyBy::Ip)));
         Ok(Limits {
             keys_by_ip,
+            trusted_proxies: self.trusted_proxies,
             policies,
             routes,
             backend: self.backend,
@@ -247,6 +258,7 @@ pub(super) struct Limits {
     plan_field: String,
     /// Whether some policy counts by IP.
     keys_by_ip: bool,
+    trusted_proxies: TrustedProxies,
     /// When the last backend failure was logged (unix seconds): at most one line a second.
     last_warning: AtomicU64,
     clock: SharedClock,
@@ -449,9 +461,12 @@ impl<'a> Caller<'a> {
     }
 }
 
-/// The peer address the server put in the request's extensions (a `SocketAddr`).
-fn peer_ip(extensions: &http::Extensions) -> Option<IpAddr> {
-    extensions.get::<SocketAddr>().map(SocketAddr::ip)
+/// What the limits read of a request.
+pub(super) struct RequestView<'a> {
+    pub(super) method: &'a http::Method,
+    pub(super) path: &'a str,
+    pub(super) headers: &'a http::HeaderMap,
+    pub(super) extensions: &'a http::Extensions,
 }
 
 /// What the limits decided for one request.
@@ -463,17 +478,14 @@ pub(super) enum Verdict {
 }
 
 impl Limits {
-    /// The caller's address, read only when a key may need it (an anonymous caller, or a policy
-    /// counted by IP): one extension lookup saved on most requests.
-    fn peer_ip(
-        &self,
-        identity: Option<&Identity>,
-        extensions: &http::Extensions,
-    ) -> Option<IpAddr> {
+    /// The caller's address (the peer's, or behind trusted proxies the one they name), read only
+    /// when a key may need it (an anonymous caller, or a policy counted by IP).
+    fn client_ip(&self, identity: Option<&Identity>, request: &RequestView<'_>) -> Option<IpAddr> {
         if identity.is_some() && !self.keys_by_ip {
             return None;
         }
-        peer_ip(extensions)
+        self.trusted_proxies
+            .client_ip(request.extensions, request.headers)
     }
 
     fn route(&self, method: &http::Method, path: &str) -> Option<&CompiledRoute> {
@@ -501,14 +513,10 @@ impl Limits {
 
     /// Checks every limit that applies to the request in this instance's memory: no await, no
     /// allocation unless success headers are on or the request is refused.
-    pub(super) fn check_local(
-        &self,
-        extensions: &http::Extensions,
-        method: &http::Method,
-        path: &str,
-    ) -> Verdict {
+    pub(super) fn check_local(&self, request: &RequestView<'_>) -> Verdict {
+        let extensions = request.extensions;
         let identity = extensions.get::<Identity>();
-        let route = self.route(method, path);
+        let route = self.route(request.method, request.path);
         if route.is_some_and(|route| route.exempt) {
             return Verdict::Pass(None);
         }
@@ -516,7 +524,7 @@ impl Limits {
         let kind = Method::of(identity, &self.own_issuers);
         let caller = Caller {
             identity,
-            ip: self.peer_ip(identity, extensions),
+            ip: self.client_ip(identity, request),
         };
         let mut seen: Option<Vec<(&Limit, Decision)>> = self.success_headers.then(Vec::new);
         for (policy, limit) in self.applicable(route, kind, identity) {
@@ -535,14 +543,9 @@ impl Limits {
     }
 
     /// The same through the shared backend: one `acquire` per limit, in order.
-    pub(super) fn check_remote(
-        self: &Arc<Self>,
-        extensions: &http::Extensions,
-        method: &http::Method,
-        path: &str,
-    ) -> RemoteCheck {
-        let identity = extensions.get::<Identity>();
-        let route = self.route(method, path);
+    pub(super) fn check_remote(self: &Arc<Self>, request: &RequestView<'_>) -> RemoteCheck {
+        let identity = request.extensions.get::<Identity>();
+        let route = self.route(request.method, request.path);
         if route.is_some_and(|route| route.exempt) {
             return RemoteCheck::Done(Verdict::Pass(None));
         }
@@ -550,7 +553,7 @@ impl Limits {
         let kind = Method::of(identity, &self.own_issuers);
         let caller = Caller {
             identity,
-            ip: self.peer_ip(identity, extensions),
+            ip: self.client_ip(identity, request),
         };
         // Owned, for the future: each check is (limit, key); limits are found again by index.
         let checks: Vec<(LimitRef, LimitKey)> = self

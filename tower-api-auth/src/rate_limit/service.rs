@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::limits::{Limits, RemoteCheck, RemoteOutcome, Verdict};
+use super::limits::{Limits, RemoteCheck, RemoteOutcome, RequestView, Verdict};
 use crate::layer::AuthBody;
 
 /// Rate limits keyed on the authenticated identity, for a tower service behind an
@@ -97,12 +97,17 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let (method, path) = (request.method(), request.uri().path());
+        let view = RequestView {
+            method: request.method(),
+            path: request.uri().path(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        };
         if self.limits.backend.is_none() {
-            let verdict = self.limits.check_local(request.extensions(), method, path);
+            let verdict = self.limits.check_local(&view);
             return self.answer(verdict, request);
         }
-        match self.limits.check_remote(request.extensions(), method, path) {
+        match self.limits.check_remote(&view) {
             RemoteCheck::Done(verdict) => self.answer(verdict, request),
             // The call happens later: take the readied instance along, leave a clone for the
             // next poll_ready (tower's "be careful when cloning inner services").
