@@ -124,7 +124,8 @@ async fn the_refusal_is_429_in_the_apps_format_with_retry_after_and_the_ietf_fie
         refused.header("ratelimit-policy"),
         Some("\"api_keys\";q=2;w=3600")
     );
-    assert_eq!(refused.header("ratelimit"), Some("\"api_keys\";r=0;t=3600"));
+    // `t`: when the next unit is back, which Retry-After is never before (draft-10 §5).
+    assert_eq!(refused.header("ratelimit"), Some("\"api_keys\";r=0;t=1800"));
     // Not a credential problem: no challenge.
     assert_eq!(refused.header("www-authenticate"), None);
 
@@ -236,7 +237,8 @@ async fn routes_cost_more_have_quotas_of_their_own_or_none() {
     );
     assert_eq!(
         export.header("ratelimit"),
-        Some("\"exports\";r=20;t=1800, \"hourly\";r=80;t=720")
+        // `t`: the next unit of each comes back in one interval (90 s and 36 s).
+        Some("\"exports\";r=20;t=90, \"hourly\";r=80;t=36")
     );
     assert_eq!(
         server.post("/v1/exports").bearer(&jwt).send().await.status,
@@ -250,6 +252,7 @@ async fn routes_cost_more_have_quotas_of_their_own_or_none() {
         Some("\"exports\";q=40;w=3600")
     );
     assert_eq!(third.header("retry-after"), Some("1800"));
+    assert_eq!(third.header("ratelimit"), Some("\"exports\";r=0;t=90"));
 
     // The refused export spent nothing (its route's quota is checked first), so the hourly
     // quota has 60 left; health checks never count.
@@ -257,7 +260,7 @@ async fn routes_cost_more_have_quotas_of_their_own_or_none() {
         assert_eq!(server.get("/healthz").bearer(&jwt).send().await.status, 200);
     }
     let users = server.get("/v1/users").bearer(&jwt).send().await;
-    assert_eq!(users.header("ratelimit"), Some("\"hourly\";r=59;t=1476"));
+    assert_eq!(users.header("ratelimit"), Some("\"hourly\";r=59;t=36"));
 }
 
 #[tokio::test]
@@ -430,7 +433,7 @@ fn configurations_that_cannot_work_are_refused_with_the_reason() {
                 .policy(hourly())
                 .route(Route::new("/export").cost(11))
         )
-        .contains("more than the burst")
+        .contains("more than its burst")
     );
     assert!(
         refused(
@@ -448,6 +451,51 @@ fn configurations_that_cannot_work_are_refused_with_the_reason() {
     assert!(
         refused(RateLimits::new().policy(hourly().by([KeyBy::Tenant, KeyBy::Tenant])))
             .contains("twice")
+    );
+    // A plan's bucket is "<policy>/<plan>": no name may contain the `/` that joins them, or
+    // two quotas would share a counter and a field item.
+    assert!(
+        refused(RateLimits::new().policy(Policy::new("api/pro", Quota::per_hour(1))))
+            .contains("use 1-64 letters")
+    );
+    assert!(
+        refused(RateLimits::new().policy(hourly().plan("gold \"x\"", Quota::per_hour(5))))
+            .contains("plan name")
+    );
+    assert!(
+        refused(
+            RateLimits::new().policy(
+                hourly()
+                    .plan("pro", Quota::per_hour(5))
+                    .plan("pro", Quota::per_hour(6))
+            )
+        )
+        .contains("plan \"pro\" twice")
+    );
+    assert!(
+        refused(
+            RateLimits::new()
+                .policy(hourly())
+                .route(Route::new("get /x"))
+        )
+        .contains("not an HTTP method")
+    );
+    assert!(
+        refused(
+            RateLimits::new()
+                .policy(hourly())
+                .route(Route::new("/x").exempt().cost(2))
+        )
+        .contains("exempt")
+    );
+    let costly = refused(
+        RateLimits::new()
+            .policy(hourly().plan("trial", Quota::per_hour(2)))
+            .route(Route::new("POST /exports").cost(5)),
+    );
+    assert!(
+        costly.contains("\"hourly/trial\"") && costly.contains("POST /exports"),
+        "{costly}"
     );
 }
 
@@ -570,4 +618,97 @@ async fn anonymous_callers_are_counted_by_address_and_a_trusted_proxy_names_it()
         .send()
         .await;
     assert_eq!(other.status, 200);
+}
+
+#[tokio::test]
+async fn a_request_refused_by_one_quota_spends_none_of_the_others() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    // The hourly quota comes first: the burst refusals after it must not drain it.
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(100)))
+        .policy(Policy::new("burst", Quota::per_minute(5)))
+        .success_headers(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = in_process(app(auth(vec![]), limits));
+    spend(&server, 5, |call| call.bearer(&jwt)).await;
+    for _ in 0..95 {
+        let refused = server.get("/v1/users").bearer(&jwt).send().await;
+        assert_eq!(
+            refused.header("ratelimit-policy"),
+            Some("\"burst\";q=5;w=60")
+        );
+    }
+    clock.advance(Duration::from_secs(60));
+    let reply = server.get("/v1/users").bearer(&jwt).send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("ratelimit"),
+        // Six spent, a minute's refill (1 2/3 units) back: 95 left, the next in 12 s. Had the 95
+        // refusals spent it, the hourly quota would be empty.
+        Some("\"hourly\";r=95;t=12, \"burst\";r=4;t=12"),
+        "only the six requests that passed spent the hourly quota"
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_exchanged_for_a_key_spends_the_keys_plan_in_the_keys_bucket() {
+    let clock = ManualClock::at(common::PAST);
+    let (key, record) = api_key();
+    let record = record.with_metadata("plan", "trial");
+    let key_id = record.key_id.to_string();
+    let limits = RateLimits::new()
+        .policy(
+            Policy::new("keys", Quota::per_hour(100))
+                .methods([Method::ApiKey])
+                .by([KeyBy::ApiKey])
+                .plan("trial", Quota::per_hour(3)),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = in_process(app(auth(vec![record]), limits));
+    let exchanged = hs256(&with(claims("svc"), json!({ "api_key_id": key_id })));
+    spend(&server, 2, |call| call.bearer(&key)).await;
+    spend(&server, 1, |call| call.bearer(&exchanged)).await;
+    for credential in [&key, &exchanged] {
+        let refused = server.get("/v1/users").bearer(credential).send().await;
+        refused.assert_error(429, "rate_limit_exceeded");
+        assert_eq!(
+            refused.header("ratelimit-policy"),
+            Some("\"keys/trial\";q=3;w=3600")
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_requests_follow_the_get_rules_of_their_route() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(10)))
+        .route(Route::new("GET /v1/users").cost(5))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(auth(vec![]), limits)).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let reply = client
+            .head(format!("{}/v1/users", server.base()))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+    let refused = client
+        .head(format!("{}/v1/users", server.base()))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429, "two HEADs of cost 5 spent the ten");
 }

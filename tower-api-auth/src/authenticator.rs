@@ -184,13 +184,16 @@ impl Authenticator {
         let (Some(api_keys), Some(key_id)) = (&self.api_keys, identity.api_key_id()) else {
             return Outcome::Done(Ok(Some(identity)));
         };
+        // The record goes with the identity: per-key rules (a rate-limit plan) follow the key
+        // into the tokens exchanged for it.
         match api_keys.provider.lookup(key_id) {
-            Lookup::Ready(found) => {
-                Outcome::Done(exchanged_key_usable(found, now).map(|()| Some(identity)))
-            }
+            Lookup::Ready(found) => Outcome::Done(
+                exchanged_key_usable(found, now)
+                    .map(|record| Some(identity.with_key_record(record))),
+            ),
             Lookup::Pending(lookup) => Outcome::Pending(Box::pin(async move {
-                exchanged_key_usable(lookup.await, now)?;
-                Ok(Some(identity))
+                let record = exchanged_key_usable(lookup.await, now)?;
+                Ok(Some(identity.with_key_record(record)))
             })),
         }
     }
@@ -257,7 +260,6 @@ impl Authenticator {
                 client_id: token.client_id,
                 api_key_id: None,
                 issuer: None,
-                key_record: None,
                 claims: None,
                 payload: None,
             },
@@ -317,7 +319,7 @@ impl Authenticator {
 fn exchanged_key_usable(
     found: Result<Option<Arc<KeyRecord>>, StoreError>,
     now: u64,
-) -> Result<(), AuthError> {
+) -> Result<Arc<KeyRecord>, AuthError> {
     let found = found.map_err(|error| {
         tracing::debug!(error = %error, "API key store failed");
         AuthError::new(AuthErrorKind::AuthUnavailable)
@@ -326,7 +328,8 @@ fn exchanged_key_usable(
         AuthError::new(AuthErrorKind::TokenRevoked)
             .with_message("The API key this token was exchanged for no longer exists")
     })?;
-    record.check_usable(now)
+    record.check_usable(now)?;
+    Ok(record)
 }
 
 /// The identity a request with `record` acts as, for `tenant`.
@@ -348,10 +351,10 @@ fn identity_for_key(record: Arc<KeyRecord>, tenant: Option<Tenant>) -> Identity 
             issuer: None,
             claims: None,
             payload: None,
-            key_record: Some(record),
         },
         tenant,
     )
+    .with_key_record(record)
 }
 
 /// Whether a Bearer token has the shape of a JWS (three segments): then it is a JWT, and any

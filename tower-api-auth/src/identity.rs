@@ -78,6 +78,10 @@ pub enum AuthMethod {
 pub struct Identity {
     parts: Arc<Parts>,
     tenant: Option<Tenant>,
+    /// The record of the API key behind the request (presented, or exchanged for the JWT): one
+    /// reference count, read for its metadata (a rate-limit plan) without copying it. Beside the
+    /// parts, which a cached token shares, because the key is looked up on every request.
+    key_record: Option<Arc<KeyRecord>>,
 }
 
 /// What a credential says about its holder: every field of an [`Identity`] but the tenant the
@@ -95,9 +99,6 @@ pub(crate) struct Parts {
     pub(crate) api_key_id: Option<Arc<str>>,
     /// A JWT's `iss`.
     pub(crate) issuer: Option<Arc<str>>,
-    /// The record of the API key the caller presented: one reference count, read for its
-    /// metadata (a rate-limit plan) without copying it.
-    pub(crate) key_record: Option<Arc<KeyRecord>>,
     pub(crate) claims: Option<Arc<dyn Any + Send + Sync>>,
     /// A verified JWT's payload (its claims as JSON), read into an app's claims type on demand
     /// ([`Identity::decode_claims`]). The buffer the validator decoded the payload into, moved
@@ -120,10 +121,10 @@ impl Identity {
                 client_id: None,
                 api_key_id: None,
                 issuer: None,
-                key_record: None,
                 claims: None,
                 payload: None,
             },
+            None,
             None,
         )
     }
@@ -135,7 +136,18 @@ impl Identity {
 
     /// An identity of `parts` shared with a cache entry, acting for `tenant`.
     pub(crate) fn shared(parts: Arc<Parts>, tenant: Option<Tenant>) -> Self {
-        Self { parts, tenant }
+        Self {
+            parts,
+            tenant,
+            key_record: None,
+        }
+    }
+
+    /// This identity, acting with the API key `record` (the one it presented, or the one its JWT
+    /// was exchanged for).
+    pub(crate) fn with_key_record(mut self, record: Arc<KeyRecord>) -> Self {
+        self.key_record = Some(record);
+        self
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
@@ -213,11 +225,12 @@ impl Identity {
         self.parts.issuer.as_deref()
     }
 
-    /// A metadata label of the API key the request presented
+    /// A metadata label of the API key behind the request
     /// ([`KeyRecord::metadata`](crate::api_key::KeyRecord::metadata)), such as the `plan` that
-    /// per-key rate limits read. `None` for other credentials, including a JWT exchanged for a key.
+    /// per-key rate limits read: the key presented, or the key a JWT was exchanged for (when the
+    /// layer has the API keys to look it up). `None` for other credentials.
     pub fn key_metadata(&self, name: &str) -> Option<&str> {
-        let record = self.parts.key_record.as_deref()?;
+        let record = self.key_record.as_deref()?;
         record.metadata.get(name).map(String::as_str)
     }
 
@@ -331,7 +344,7 @@ impl Serialize for Identity {
 
 /// Builds an [`Identity`]; see [`Identity::builder`].
 #[must_use]
-pub struct IdentityBuilder(Parts, Option<Tenant>);
+pub struct IdentityBuilder(Parts, Option<Tenant>, Option<Arc<KeyRecord>>);
 
 impl fmt::Debug for IdentityBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -398,7 +411,7 @@ impl IdentityBuilder {
 
     /// Sets the API key record whose metadata [`Identity::key_metadata`] reads.
     pub fn key_record(mut self, record: impl Into<Arc<KeyRecord>>) -> Self {
-        self.0.key_record = Some(record.into());
+        self.2 = Some(record.into());
         self
     }
 
@@ -410,6 +423,10 @@ impl IdentityBuilder {
 
     /// Finishes the identity.
     pub fn build(self) -> Identity {
-        Identity::from_parts(self.0, self.1)
+        let identity = Identity::from_parts(self.0, self.1);
+        match self.2 {
+            Some(record) => identity.with_key_record(record),
+            None => identity,
+        }
     }
 }

@@ -337,7 +337,6 @@ fn finish(
             client_id: shared(&c.client_id),
             api_key_id: shared(&c.api_key_id),
             issuer: shared(&c.iss),
-            key_record: None,
             claims,
             payload: None, // set by `with_payload` once `c`, which borrows it, is done with
         }),

@@ -141,6 +141,12 @@ pub fn error_response(
     crate::require_scopes::renderer_of(extensions).respond(error)
 }
 
+/// Whether the request passed an [`AuthLayer`] (let through by it, with or without an
+/// identity): for middleware below it that must know it runs after authentication.
+pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
+    extensions.get::<service::RequestRenderer>().is_some()
+}
+
 /// A layer that could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError(&'static str);

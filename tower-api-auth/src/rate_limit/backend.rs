@@ -13,11 +13,13 @@ use crate::store::{Lookup, StoreError};
 /// use std::time::Duration;
 /// use tower_api_auth::rate_limit::Decision;
 ///
-/// let passed = Decision::allowed(9, Duration::from_secs(36));
+/// let passed = Decision::allowed(9, Duration::from_secs(4));
 /// assert!(passed.is_allowed());
-/// let refused = Decision::denied(Duration::from_millis(3600), Duration::from_secs(3600));
-/// assert_eq!(refused.retry_after(), Duration::from_millis(3600));
-/// assert_eq!(refused.remaining(), 0);
+/// // A request of cost 5 refused with 2 left: 3 more come back in 3 × 3.6 s.
+/// let refused = Decision::denied(Duration::from_millis(10_800), Duration::from_millis(3600))
+///     .with_remaining(2);
+/// assert_eq!(refused.retry_after(), Duration::from_millis(10_800));
+/// assert_eq!(refused.remaining(), 2);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -28,8 +30,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The request passed; `remaining` more would pass now, and the quota is whole again after
-    /// `reset`.
+    /// The request passed; `remaining` more of cost one would pass now, and more quota comes
+    /// back after `reset` (zero when the bucket is full).
     pub fn allowed(remaining: u32, reset: Duration) -> Self {
         Self {
             allowed: true,
@@ -39,8 +41,9 @@ impl Decision {
         }
     }
 
-    /// The request was refused: one of its cost passes after `retry_after`; the quota is whole
-    /// again after `reset`.
+    /// The request was refused: one of its cost passes after `retry_after`; the next unit of
+    /// quota comes back after `reset`. Nothing is left ([`with_remaining`](Self::with_remaining)
+    /// when a costly request was refused with some left).
     pub fn denied(retry_after: Duration, reset: Duration) -> Self {
         Self {
             allowed: false,
@@ -50,17 +53,25 @@ impl Decision {
         }
     }
 
+    /// The units left now, for a refusal of a request that cost more than that.
+    #[must_use]
+    pub fn with_remaining(mut self, remaining: u32) -> Self {
+        self.remaining = remaining;
+        self
+    }
+
     /// Whether the request passed.
     pub fn is_allowed(&self) -> bool {
         self.allowed
     }
 
-    /// How many more requests of cost one would pass now.
+    /// How many requests of cost one would pass now (after this one, if it passed).
     pub fn remaining(&self) -> u32 {
         self.remaining
     }
 
-    /// Until the quota is whole again (the `t` of the `RateLimit` field).
+    /// Until more quota comes back (the `t` of the `RateLimit` field, draft-10 §4.1.2): the next
+    /// unit. Zero when the bucket is full.
     pub fn reset(&self) -> Duration {
         self.reset
     }
@@ -77,7 +88,10 @@ impl Decision {
 ///
 /// `acquire` spends `cost` of `key`'s `quota` if that much is left, atomically: two instances
 /// asking at once never both get the last request. An error is the backend's failure (the layer
-/// then does what [`OnBackendFailure`](super::OnBackendFailure) says), never a refusal.
+/// then does what [`OnBackendFailure`](super::OnBackendFailure) says), never a refusal. When a
+/// request passes some quotas and a later one refuses it, the layer gives the earlier ones back
+/// with `refund`, so that a refused request spends nothing; a backend that cannot keeps the
+/// default, which gives nothing back.
 ///
 /// Implementable outside the crate:
 ///
@@ -99,11 +113,22 @@ impl Decision {
 pub trait RateLimitBackend: Send + Sync + fmt::Debug + 'static {
     /// Spends `cost` (at least one) of `key`'s `quota`, or refuses.
     fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision, StoreError>;
+
+    /// Gives back `cost` of `key`'s `quota` that an `acquire` spent. The default gives nothing
+    /// back.
+    fn refund(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<(), StoreError> {
+        let _ = (key, quota, cost);
+        Lookup::Ready(Ok(()))
+    }
 }
 
 impl<B: RateLimitBackend + ?Sized> RateLimitBackend for Arc<B> {
     fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision, StoreError> {
         (**self).acquire(key, quota, cost)
+    }
+
+    fn refund(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<(), StoreError> {
+        (**self).refund(key, quota, cost)
     }
 }
 

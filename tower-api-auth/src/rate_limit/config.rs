@@ -143,7 +143,7 @@ impl RateLimitsConfig {
                 rule = rule.cost(cost);
             }
             if route.exempt {
-                if route.cost.is_some() || !route.limits.is_empty() {
+                if route.cost.is_some() {
                     return Err(RateLimitError(format!(
                         "route {:?} is exempt: it takes no cost or limits",
                         route.route

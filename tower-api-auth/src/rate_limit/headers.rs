@@ -1,8 +1,8 @@
 //! The IETF rate-limit fields, as of draft-ietf-httpapi-ratelimit-headers-10: `RateLimit-Policy`
-//! (each quota: `"<name>";q=<count>;w=<window seconds>`) and `RateLimit` (its state:
-//! `"<name>";r=<remaining>;t=<seconds until whole>`), both Structured Field lists (RFC 9651)
-//! whose items are the quoted policy names; and `Retry-After` (RFC 9110 §10.2.3, seconds) on a
-//! refusal.
+//! (each quota: `"<name>";q=<units>;w=<window seconds>`) and `RateLimit` (its state:
+//! `"<name>";r=<remaining>;t=<seconds until more quota comes back>`), both Structured Field lists
+//! (RFC 9651) whose items are the quoted policy names; and `Retry-After` (RFC 9110 §10.2.3,
+//! seconds) on a refusal.
 
 use std::fmt::Write;
 
@@ -39,12 +39,11 @@ pub(super) fn fields(seen: &[(&Limit, Decision)]) -> Box<HeaderMap> {
     headers
 }
 
-/// `Retry-After` and the fields of the limit that refused a request.
+/// `Retry-After` and the fields of the limit that refused a request. Retry-After is never before
+/// `t` (draft-10 §5): the request's whole cost comes back no sooner than its first unit.
 pub(super) fn refusal_fields(headers: &mut HeaderMap, limit: &Limit, decision: Decision) {
-    headers.insert(
-        RETRY_AFTER,
-        HeaderValue::from(ceil_seconds(decision.retry_after()).max(1)),
-    );
+    let retry_after = ceil_seconds(decision.retry_after().max(decision.reset())).max(1);
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
     let mut policy = String::new();
     policy_item(&mut policy, limit);
     let mut state = String::new();
@@ -53,15 +52,21 @@ pub(super) fn refusal_fields(headers: &mut HeaderMap, limit: &Limit, decision: D
     insert(headers, RATELIMIT, state);
 }
 
+/// The quota as GCRA enforces it: `q` units at once (the burst), coming back over `w` seconds
+/// (the burst times the interval). For `1000/hour` that is `q=1000;w=3600`; for
+/// `1000/hour burst 50`, `q=50;w=180`. (A client idle for a whole window may send `q` at once and
+/// then one per interval: a sliding hour can hold up to `q` + the count.)
 fn policy_item(out: &mut String, limit: &Limit) {
     let quota = limit.quota();
-    // Names are checked to be [A-Za-z0-9_./-] when the layer is built: nothing to escape.
+    let refill = quota.interval().saturating_mul(quota.burst());
+    // Names are checked to be [A-Za-z0-9_.-] (and `/` between policy and plan) when the layer is
+    // built: nothing to escape.
     let _ = write!(
         out,
         "\"{}\";q={};w={}",
         limit.key_name,
-        quota.count(),
-        quota.window_seconds()
+        quota.burst(),
+        ceil_seconds(refill).max(1)
     );
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -164,8 +164,8 @@ impl RateLimits {
         let clock = self.clock.unwrap_or_else(crate::clock::system);
         let max_keys = self.max_keys.unwrap_or(super::DEFAULT_MAX_KEYS);
         let mut names = std::collections::HashSet::new();
-        let mut compile = |policy: Policy, cost: u32| -> Result<Compiled, RateLimitError> {
-            check_name(&policy.name)?;
+        let mut compile = |policy: Policy, cost: Cost<'_>| -> Result<Compiled, RateLimitError> {
+            check_name("policy", &policy.name)?;
             if !names.insert(policy.name.clone()) {
                 return Err(RateLimitError(format!(
                     "two rate-limit policies are named {:?}: names identify quotas in the RateLimit fields and in shared counters",
@@ -175,14 +175,13 @@ impl RateLimits {
             Compiled::new(policy, cost, &clock, max_keys)
         };
         let mut policies = Vec::with_capacity(self.policies.len());
-        let highest_cost = self
-            .routes
-            .iter()
-            .map(|route| route.cost)
-            .max()
-            .unwrap_or(1);
+        let costliest = self.routes.iter().max_by_key(|route| route.cost);
+        let highest = Cost {
+            cost: costliest.map_or(1, |route| route.cost),
+            route: costliest.map(|route| route.pattern.as_str()),
+        };
         for policy in self.policies {
-            policies.push(compile(policy, highest_cost)?);
+            policies.push(compile(policy, highest)?);
         }
         let mut routes = Vec::with_capacity(self.routes.len());
         for route in self.routes {
@@ -193,9 +192,19 @@ impl RateLimits {
                 )));
             }
             let pattern = Pattern::parse(&route.pattern).map_err(RateLimitError)?;
+            if route.exempt && (route.cost != 1 || !route.limits.is_empty()) {
+                return Err(RateLimitError(format!(
+                    "route {:?} is exempt: it takes no cost or limits",
+                    route.pattern
+                )));
+            }
+            let cost = Cost {
+                cost: route.cost,
+                route: Some(route.pattern.as_str()),
+            };
             let mut limits = Vec::with_capacity(route.limits.len());
             for policy in route.limits {
-                limits.push(compile(policy, route.cost)?);
+                limits.push(compile(policy, cost)?);
             }
             routes.push(CompiledRoute {
                 pattern,
@@ -226,25 +235,34 @@ impl RateLimits {
                 .plan_field
                 .unwrap_or_else(|| DEFAULT_PLAN_FIELD.to_owned()),
             last_warning: AtomicU64::new(0),
+            warned_outside_auth: AtomicBool::new(false),
             clock,
         })
     }
 }
 
-/// A policy name must be a token of the `RateLimit` fields' quoted strings, and readable.
-fn check_name(name: &str) -> Result<(), RateLimitError> {
+/// A policy or plan name must be safe in the `RateLimit` fields' quoted strings and readable;
+/// `/` is left out because it joins a policy and its plan (`"keys/pro"`).
+fn check_name(what: &str, name: &str) -> Result<(), RateLimitError> {
     let fine = !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if fine {
         Ok(())
     } else {
         Err(RateLimitError(format!(
-            "rate-limit policy name {name:?}: use 1-64 letters, digits, _, -, . or /"
+            "rate-limit {what} name {name:?}: use 1-64 letters, digits, _, - or ."
         )))
     }
+}
+
+/// The highest cost a policy must let through, and the route that costs it.
+#[derive(Clone, Copy)]
+struct Cost<'a> {
+    cost: u32,
+    route: Option<&'a str>,
 }
 
 /// All the layer knows, shared by its services.
@@ -261,6 +279,8 @@ pub(super) struct Limits {
     trusted_proxies: TrustedProxies,
     /// When the last backend failure was logged (unix seconds): at most one line a second.
     last_warning: AtomicU64,
+    /// Whether the layer-order mistake was logged.
+    warned_outside_auth: AtomicBool,
     clock: SharedClock,
 }
 
@@ -298,7 +318,7 @@ impl Limit {
 impl Compiled {
     fn new(
         policy: Policy,
-        cost: u32,
+        cost: Cost<'_>,
         clock: &SharedClock,
         max_keys: usize,
     ) -> Result<Self, RateLimitError> {
@@ -325,10 +345,12 @@ impl Compiled {
             *slot = Some(*part);
         }
         let limit = |key_name: Arc<str>, quota: super::Quota| -> Result<Limit, RateLimitError> {
-            if quota.burst() < cost {
+            if quota.burst() < cost.cost {
                 return Err(RateLimitError(format!(
-                    "rate-limit policy {:?}: a route costs {cost}, more than the burst of {quota}, so it could never pass",
-                    &*policy.name
+                    "rate-limit quota {:?} ({quota}): route {:?} costs {}, more than its burst, so it could never pass",
+                    &*key_name,
+                    cost.route.unwrap_or("?"),
+                    cost.cost,
                 )));
             }
             Ok(Limit {
@@ -338,7 +360,14 @@ impl Compiled {
         };
         let default = limit(policy.name.clone(), policy.quota)?;
         let mut plans = Vec::with_capacity(policy.plans.len());
-        for (plan, quota) in &policy.plans {
+        for (i, (plan, quota)) in policy.plans.iter().enumerate() {
+            check_name("plan", plan)?;
+            if policy.plans[..i].iter().any(|(other, _)| other == plan) {
+                return Err(RateLimitError(format!(
+                    "rate-limit policy {:?} has plan {plan:?} twice",
+                    &*policy.name
+                )));
+            }
             let key_name: Arc<str> = format!("{}/{plan}", policy.name).into();
             plans.push((plan.clone(), limit(key_name, *quota)?));
         }
@@ -461,6 +490,19 @@ impl<'a> Caller<'a> {
     }
 }
 
+/// The part of an address that tells clients apart: an IPv6 client is counted by its /64 (one
+/// subscriber's prefix: an attacker holding a /64 must not get 2^64 quotas), an IPv4 one by its
+/// address. The failed-authentication throttle counts the same way.
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
 /// What the limits read of a request.
 pub(super) struct RequestView<'a> {
     pub(super) method: &'a http::Method,
@@ -486,6 +528,7 @@ impl Limits {
         }
         self.trusted_proxies
             .client_ip(request.extensions, request.headers)
+            .map(network)
     }
 
     fn route(&self, method: &http::Method, path: &str) -> Option<&CompiledRoute> {
@@ -526,12 +569,22 @@ impl Limits {
             identity,
             ip: self.client_ip(identity, request),
         };
+        if identity.is_none() {
+            self.warn_if_outside_auth(extensions);
+        }
         let mut seen: Option<Vec<(&Limit, Decision)>> = self.success_headers.then(Vec::new);
-        for (policy, limit) in self.applicable(route, kind, identity) {
+        for (spent, (policy, limit)) in self.applicable(route, kind, identity).enumerate() {
             let decision = limit
                 .local
                 .acquire_hashed(policy.local_key(limit, &caller), cost);
             if !decision.is_allowed() {
+                // A refused request spends nothing: give back what the quotas before this one
+                // took (their keys hashed again, so that passing requests keep no list).
+                for (policy, limit) in self.applicable(route, kind, identity).take(spent) {
+                    limit
+                        .local
+                        .refund_hashed(policy.local_key(limit, &caller), cost);
+                }
                 let key = policy.key(limit, &caller);
                 return Verdict::Refuse(self.refusal(extensions, limit, decision, &key));
             }
@@ -540,6 +593,22 @@ impl Limits {
             }
         }
         Verdict::Pass(seen.map(|seen| headers::fields(&seen)))
+    }
+
+    /// Logs once, at `error`, that requests reach the limits without having passed an auth
+    /// layer: with axum's layers in the wrong order every caller looks anonymous, and quotas per
+    /// method or principal silently never apply.
+    fn warn_if_outside_auth(&self, extensions: &http::Extensions) {
+        if !crate::layer::passed_auth_layer(extensions)
+            && !self.warned_outside_auth.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                "a request reached the RateLimitLayer without passing an AuthLayer: the limits \
+                 must run after authentication (axum: .route_layer(limits) before \
+                 .route_layer(auth), since the last layer added runs first); until then every \
+                 caller counts as anonymous"
+            );
+        }
     }
 
     /// The same through the shared backend: one `acquire` per limit, in order.
@@ -551,6 +620,9 @@ impl Limits {
         }
         let cost = route.map_or(1, |route| route.cost);
         let kind = Method::of(identity, &self.own_issuers);
+        if identity.is_none() {
+            self.warn_if_outside_auth(request.extensions);
+        }
         let caller = Caller {
             identity,
             ip: self.client_ip(identity, request),
@@ -605,27 +677,49 @@ impl Limits {
     async fn spend_remote(&self, checks: Vec<(LimitRef, LimitKey)>, cost: u32) -> RemoteOutcome {
         let backend = self.backend.as_ref().expect("remote checks need a backend");
         let mut seen = self.success_headers.then(Vec::new);
+        // Where each quota so far was spent: in the backend (true) or in memory.
+        let mut spent: Vec<(LimitRef, &LimitKey, bool)> = Vec::with_capacity(checks.len());
         for (at, key) in &checks {
             let limit = self.resolve(*at);
-            let decision = match backend.acquire(key, limit.quota(), cost).resolve().await {
-                Ok(decision) => decision,
-                Err(error) => {
-                    self.warn_backend_failure(&error);
-                    match self.on_failure {
-                        OnBackendFailure::Local => limit.local.acquire(key, cost),
-                        OnBackendFailure::Allow => continue,
-                        OnBackendFailure::Refuse => return RemoteOutcome::Unavailable,
+            let (decision, in_backend) =
+                match backend.acquire(key, limit.quota(), cost).resolve().await {
+                    Ok(decision) => (decision, true),
+                    Err(error) => {
+                        self.warn_backend_failure(&error);
+                        match self.on_failure {
+                            OnBackendFailure::Local => (limit.local.acquire(key, cost), false),
+                            OnBackendFailure::Allow => continue,
+                            OnBackendFailure::Refuse => {
+                                self.refund_remote(&spent, cost).await;
+                                return RemoteOutcome::Unavailable;
+                            }
+                        }
                     }
-                }
-            };
+                };
             if !decision.is_allowed() {
+                self.refund_remote(&spent, cost).await;
                 return RemoteOutcome::Exceeded(*at, decision, key.clone());
             }
+            spent.push((*at, key, in_backend));
             if let Some(seen) = &mut seen {
                 seen.push((limit, decision));
             }
         }
         RemoteOutcome::Pass(seen.map(|seen| headers::fields(&seen)))
+    }
+
+    /// Gives back what a refused request spent, where it was spent. A refund the backend cannot
+    /// make leaves that quota spent (logged at `debug`): never worse than no refund.
+    async fn refund_remote(&self, spent: &[(LimitRef, &LimitKey, bool)], cost: u32) {
+        let backend = self.backend.as_ref().expect("remote checks need a backend");
+        for (at, key, in_backend) in spent {
+            let limit = self.resolve(*at);
+            if !*in_backend {
+                limit.local.refund(key, cost);
+            } else if let Err(error) = backend.refund(key, limit.quota(), cost).resolve().await {
+                tracing::debug!(error = %error, "the rate-limit backend could not refund");
+            }
+        }
     }
 
     /// The verdict of a remote check, refusals rendered in the format of the request's auth
@@ -662,7 +756,8 @@ impl Limits {
         decision: Decision,
         key: &LimitKey,
     ) -> Response<Bytes> {
-        tracing::info!(
+        // `debug`: a flood of refusals must not flood the logs.
+        tracing::debug!(
             policy = &*limit.key_name,
             parts = key.parts().count(),
             retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),

@@ -1,15 +1,10 @@
-//! [`LocalLimiter`]: one quota counted in this instance's memory, by governor's GCRA.
+//! [`LocalLimiter`]: one quota counted in this instance's memory, by GCRA.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::num::NonZeroU32;
 use std::sync::Arc;
-
-use governor::clock::Clock as _;
-use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed, StateStore};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::{Decision, LimitKey, Quota};
 use crate::clock::SharedClock;
@@ -20,18 +15,25 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// One [`Quota`], counted per [`LimitKey`] in memory: the layer's own counter, and its fallback
 /// when a shared backend fails.
 ///
-/// GCRA by [governor](https://docs.rs/governor): each key holds one `AtomicU64` (its theoretical
-/// arrival time), updated by compare-and-swap, so cores never wait on a lock. The keys live in a
-/// bounded [`quick_cache`](https://docs.rs/quick_cache) (S3-FIFO) instead of governor's unbounded
-/// map: a flood of distinct keys evicts the idle ones, and memory stays at about 64 bytes a key
-/// times `max_keys`. An evicted key starts again with a full bucket. Time comes from the
-/// [`Clock`](crate::clock::Clock), so a test moves a [`ManualClock`](crate::clock::ManualClock)
-/// instead of sleeping.
+/// GCRA (the generic cell rate algorithm: a token bucket without a timer): each key holds one
+/// `AtomicU64`, its theoretical arrival time, updated by compare-and-swap, so a check holds no
+/// lock of its own. The keys live in a bounded [`quick_cache`](https://docs.rs/quick_cache)
+/// (S3-FIFO, a shard read lock per lookup): a flood of distinct keys evicts the idle ones, and
+/// memory stays at about 80 bytes a key times `max_keys`. An evicted key starts again with a full
+/// bucket. Time comes from the [`Clock`](crate::clock::Clock) (`now_nanos`), so a test moves a
+/// [`ManualClock`](crate::clock::ManualClock) instead of sleeping.
+///
+/// The arithmetic is written here rather than taken from governor, whose limiter cannot do three
+/// things the layer needs: look without spending ([`peek`](Self::peek), so a failed-login
+/// throttle is checked before the password hash), give back what a request spent when a later
+/// quota refuses it ([`refund`](Self::refund)), and tell when the next unit comes back (the `t`
+/// of the `RateLimit` field). It is the same arithmetic as the Redis store's script, so the
+/// in-memory fallback and the fleet agree.
 ///
 /// A key is held as its 64-bit hash (foldhash, seeded at random per limiter), not as its strings:
-/// a lookup then copies, compares and reference-counts nothing, which is most of what the limiter
-/// costs a request. Two callers share a bucket only if their keys collide, about once in 10^10
-/// pairs at 100,000 keys, and no caller can aim for a collision without the seed.
+/// a lookup then copies, compares and reference-counts nothing of the key. Two callers share a
+/// bucket only if their keys collide, about once in 10^10 pairs at 100,000 keys, and no caller
+/// can aim for a collision without the seed.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -52,22 +54,20 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// ```
 pub struct LocalLimiter {
     quota: Quota,
-    limiter: Governor,
+    gcra: Gcra,
+    clock: SharedClock,
     states: States,
     seed: quick_cache::DefaultHashBuilder,
 }
 
-/// The hashed keys' states. The keys are hashes already: the cache's own hasher passes them on.
-type States = Arc<
-    quick_cache::sync::Cache<
-        u64,
-        Arc<InMemoryState>,
-        quick_cache::UnitWeighter,
-        BuildHasherDefault<Prehashed>,
-    >,
+/// The hashed keys' theoretical arrival times (unix nanoseconds; 0 for a fresh key). The keys
+/// are hashes already: the cache's own hasher passes them on.
+type States = quick_cache::sync::Cache<
+    u64,
+    Arc<AtomicU64>,
+    quick_cache::UnitWeighter,
+    BuildHasherDefault<Prehashed>,
 >;
-
-type Governor = governor::RateLimiter<u64, BoundedStore, CrateClock, StateInformationMiddleware>;
 
 impl LocalLimiter {
     /// A limiter of `quota` on `clock`, remembering up to [`DEFAULT_MAX_KEYS`] keys.
@@ -77,24 +77,18 @@ impl LocalLimiter {
 
     /// A limiter remembering up to `max_keys` keys (at least one).
     pub fn with_max_keys(quota: Quota, clock: SharedClock, max_keys: usize) -> Self {
-        let gcra = governor::Quota::with_period(quota.interval())
-            .expect("a quota's interval is at least a nanosecond")
-            .allow_burst(NonZeroU32::new(quota.burst()).expect("a quota's burst is at least one"));
         let max_keys = max_keys.max(1);
-        let states: States = Arc::new(quick_cache::sync::Cache::with(
+        let states = quick_cache::sync::Cache::with(
             max_keys,
             max_keys as u64,
             quick_cache::UnitWeighter,
             BuildHasherDefault::default(),
             quick_cache::sync::DefaultLifecycle::default(),
-        ));
-        let store = BoundedStore(Arc::clone(&states));
-        let limiter: governor::RateLimiter<_, _, _, NoOpMiddleware<Nanos>> =
-            governor::RateLimiter::new(gcra, store, CrateClock(clock));
-        let limiter = limiter.with_middleware::<StateInformationMiddleware>();
+        );
         Self {
+            gcra: Gcra::of(&quota),
             quota,
-            limiter,
+            clock,
             states,
             seed: quick_cache::DefaultHashBuilder::default(),
         }
@@ -111,6 +105,25 @@ impl LocalLimiter {
         self.acquire_hashed(self.seed.hash_one(key), cost)
     }
 
+    /// What [`acquire`](Self::acquire) would answer now, spending nothing.
+    pub fn peek(&self, key: &LimitKey, cost: u32) -> Decision {
+        let tat = self
+            .states
+            .peek(&self.seed.hash_one(key))
+            .map_or(0, |state| state.load(Ordering::Acquire));
+        self.gcra.decide(tat, self.clock.now_nanos(), cost).0
+    }
+
+    /// Gives back `cost` that `key` spent (a later quota refused the request it was spent on).
+    pub fn refund(&self, key: &LimitKey, cost: u32) {
+        self.refund_hashed(self.seed.hash_one(key), cost);
+    }
+
+    /// How many keys it holds now (at most its `max_keys`).
+    pub fn keys(&self) -> usize {
+        self.states.len()
+    }
+
     /// A hasher of this limiter's seed, for a key written with `key::hash_part`.
     pub(super) fn hasher(&self) -> impl Hasher {
         self.seed.build_hasher()
@@ -118,33 +131,114 @@ impl LocalLimiter {
 
     /// [`acquire`](Self::acquire) for a key already hashed with [`hasher`](Self::hasher).
     pub(super) fn acquire_hashed(&self, key: u64, cost: u32) -> Decision {
-        let interval = self.quota.interval();
-        let burst = self.quota.burst();
-        let cells = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
-        match self.limiter.check_key_n(&key, cells) {
-            Ok(Ok(snapshot)) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                // Whole again once the spent cells have come back, one per interval.
-                let reset = interval.saturating_mul(burst.saturating_sub(remaining));
-                Decision::allowed(remaining, reset)
+        let state = match self.states.get(&key) {
+            Some(state) => state,
+            None => self
+                .states
+                .get_or_insert_with(&key, || Ok::<_, std::convert::Infallible>(Arc::default()))
+                .unwrap_or_else(|never| match never {}),
+        };
+        let now = self.clock.now_nanos();
+        let mut seen = state.load(Ordering::Acquire);
+        loop {
+            let (decision, next) = self.gcra.decide(seen, now, cost);
+            let Some(next) = next else {
+                return decision;
+            };
+            match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return decision,
+                Err(actual) => seen = actual,
             }
-            Ok(Err(not_until)) => {
-                // governor's earliest time already counts the whole cost.
-                let retry_after = not_until.wait_time_from(self.limiter.clock().now());
-                // The bucket is whole `burst - cost` intervals after the cost would fit.
-                let reset =
-                    retry_after + interval.saturating_mul(burst.saturating_sub(cells.get()));
-                Decision::denied(retry_after, reset)
-            }
-            // More than the burst can never pass; the layer refuses such a cost when it is
-            // configured, so this is a plan whose burst is below a route's cost.
-            Err(_) => Decision::denied(self.quota.window(), interval.saturating_mul(burst)),
         }
     }
 
-    /// How many keys it holds now (at most its `max_keys`).
-    pub fn keys(&self) -> usize {
-        self.states.len()
+    /// [`refund`](Self::refund) for a hashed key.
+    pub(super) fn refund_hashed(&self, key: u64, cost: u32) {
+        let Some(state) = self.states.peek(&key) else {
+            return;
+        };
+        let weight = self.gcra.weight(cost);
+        let _ = state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+            // A refund never makes a bucket fuller than whole: the arrival time stays at or after
+            // now less nothing (0 is a fresh key, a full bucket).
+            Some(tat.saturating_sub(weight))
+        });
+    }
+}
+
+/// GCRA in nanoseconds: `interval` per unit, `tolerance` = `burst` units.
+#[derive(Clone, Copy, Debug)]
+struct Gcra {
+    interval: u64,
+    tolerance: u64,
+    burst: u32,
+}
+
+impl Gcra {
+    fn of(quota: &Quota) -> Self {
+        let interval = u64::try_from(quota.interval().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(u64::from(quota.burst())),
+            burst: quota.burst(),
+        }
+    }
+
+    fn weight(&self, cost: u32) -> u64 {
+        self.interval.saturating_mul(u64::from(cost.max(1)))
+    }
+
+    /// The decision for a key whose arrival time is `tat` (0: fresh), and the arrival time to
+    /// store if it passes.
+    ///
+    /// The bucket is `tolerance` deep: a request of weight `w` passes when
+    /// `max(tat, now) + w - now <= tolerance`. What is left is what another `tolerance` allows;
+    /// the next unit comes back when the wait drops to the next multiple of `interval`.
+    fn decide(&self, tat: u64, now: u64, cost: u32) -> (Decision, Option<u64>) {
+        let weight = self.weight(cost);
+        let ahead = tat.saturating_sub(now); // how far the bucket is drawn
+        let wanted = ahead.saturating_add(weight);
+        if weight > self.tolerance {
+            // More than the burst: never passes. Wait out a whole bucket, the best there is.
+            let decision = Decision::denied(self.nanos(self.tolerance), self.next_unit(ahead))
+                .with_remaining(self.units_left(ahead));
+            return (decision, None);
+        }
+        if wanted > self.tolerance {
+            let retry_after = self.nanos(wanted - self.tolerance);
+            let decision = Decision::denied(retry_after, self.next_unit(ahead))
+                .with_remaining(self.units_left(ahead));
+            return (decision, None);
+        }
+        let next = now.saturating_add(wanted);
+        let remaining = self.units_left(wanted);
+        (
+            Decision::allowed(remaining, self.next_unit(wanted)),
+            Some(next),
+        )
+    }
+
+    /// Whole units left when the bucket is drawn `ahead`.
+    fn units_left(&self, ahead: u64) -> u32 {
+        let left = (self.tolerance.saturating_sub(ahead)) / self.interval;
+        u32::try_from(left).unwrap_or(self.burst).min(self.burst)
+    }
+
+    /// Until one more unit is back, drawn `ahead`: zero when the bucket is full.
+    fn next_unit(&self, ahead: u64) -> Duration {
+        if ahead == 0 {
+            return Duration::ZERO;
+        }
+        // Units come back each time `ahead` falls to a multiple of the interval below the
+        // tolerance; the tolerance is a multiple of it, so the next one is `ahead`'s remainder.
+        let partial = ahead % self.interval;
+        self.nanos(if partial == 0 { self.interval } else { partial })
+    }
+
+    fn nanos(&self, nanos: u64) -> Duration {
+        Duration::from_nanos(nanos)
     }
 }
 
@@ -175,40 +269,6 @@ impl Hasher for Prehashed {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
-    }
-}
-
-/// The crate's clock as governor reads time: nanoseconds since the Unix epoch.
-#[derive(Clone)]
-struct CrateClock(SharedClock);
-
-impl governor::clock::Clock for CrateClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(self.0.now_nanos())
-    }
-}
-
-/// governor's per-key states in a bounded cache. Each state is an `Arc`, so that an update is a
-/// compare-and-swap on the state itself, outside the cache's shard lock.
-struct BoundedStore(States);
-
-impl StateStore for BoundedStore {
-    type Key = u64;
-
-    fn measure_and_replace<T, F, E>(&self, key: &u64, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        let state = match self.0.get(key) {
-            Some(state) => state,
-            None => self
-                .0
-                .get_or_insert_with(key, || Ok::<_, Infallible>(Arc::default()))
-                .unwrap_or_else(|never| match never {}),
-        };
-        state.measure_and_replace(&NotKeyed::NonKey, f)
     }
 }
 
@@ -265,18 +325,71 @@ mod tests {
     }
 
     #[test]
+    fn the_next_unit_comes_back_at_the_interval_boundary() {
+        let clock = ManualClock::at(1_800_000_000);
+        let limiter = LocalLimiter::new(Quota::per_minute(10), Arc::new(clock.clone()));
+        let caller = key("caller");
+        for _ in 0..10 {
+            assert!(limiter.acquire(&caller, 1).is_allowed());
+        }
+        clock.advance(Duration::from_secs(4));
+        let refused = limiter.acquire(&caller, 1);
+        assert_eq!(refused.retry_after(), Duration::from_secs(2));
+        assert_eq!(refused.reset(), Duration::from_secs(2));
+        clock.advance(Duration::from_secs(2));
+        let passed = limiter.acquire(&caller, 1);
+        assert!(passed.is_allowed());
+        assert_eq!(
+            (passed.remaining(), passed.reset()),
+            (0, Duration::from_secs(6))
+        );
+        // Idle for a whole window: full again. A peek answers as the request would be answered:
+        // nine left after it, the tenth back in one interval.
+        clock.advance(Duration::from_secs(60));
+        let peeked = limiter.peek(&caller, 1);
+        assert_eq!(
+            (peeked.remaining(), peeked.reset()),
+            (9, Duration::from_secs(6))
+        );
+    }
+
+    #[test]
+    fn peek_spends_nothing_and_refund_gives_back() {
+        let clock = ManualClock::at(1_800_000_000);
+        let limiter = LocalLimiter::new(Quota::per_hour(2), Arc::new(clock));
+        let caller = key("caller");
+        assert!(limiter.peek(&caller, 2).is_allowed());
+        assert!(
+            limiter.peek(&caller, 2).is_allowed(),
+            "a peek spends nothing"
+        );
+        assert!(limiter.acquire(&caller, 2).is_allowed());
+        assert!(!limiter.peek(&caller, 1).is_allowed());
+        limiter.refund(&caller, 1);
+        assert!(limiter.peek(&caller, 1).is_allowed(), "one given back");
+        assert!(limiter.acquire(&caller, 1).is_allowed());
+        assert!(!limiter.acquire(&caller, 1).is_allowed());
+        // A refund never makes a bucket more than full.
+        limiter.refund(&caller, 50);
+        assert!(limiter.acquire(&caller, 2).is_allowed());
+        assert!(!limiter.acquire(&caller, 1).is_allowed());
+    }
+
+    #[test]
     fn a_cost_is_spent_whole_or_not_at_all() {
         let clock = ManualClock::at(1_800_000_000);
         let limiter = LocalLimiter::new(Quota::per_minute(10), Arc::new(clock.clone()));
         let caller = key("caller");
         let first = limiter.acquire(&caller, 7);
         assert_eq!((first.is_allowed(), first.remaining()), (true, 3));
-        assert_eq!(first.reset(), Duration::from_secs(42));
+        // One unit comes back every 6 s.
+        assert_eq!(first.reset(), Duration::from_secs(6));
         let refused = limiter.acquire(&caller, 4);
         assert!(!refused.is_allowed());
-        // One more request of the four needed comes back every 6 s.
+        // Three are left, the fourth is back in 6 s.
+        assert_eq!(refused.remaining(), 3);
         assert_eq!(refused.retry_after(), Duration::from_secs(6));
-        assert_eq!(refused.reset(), Duration::from_secs(42));
+        assert_eq!(refused.reset(), Duration::from_secs(6));
         assert!(
             limiter.acquire(&caller, 3).is_allowed(),
             "the refusal spent nothing"

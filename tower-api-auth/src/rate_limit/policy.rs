@@ -43,9 +43,9 @@ impl Method {
     ];
 
     /// The method of `identity`. A JWT carrying an `api_key_id` (exchanged for a key) counts as
-    /// the key. Other JWTs: when `own_issuers` is not empty, one whose `iss` is among them is
-    /// [`Jwt`](Self::Jwt) and any other [`OAuth`](Self::OAuth); when it is empty, a JWT with a
-    /// `client_id` (RFC 9068) is `OAuth` and one without is `Jwt`.
+    /// the key; one with a `client_id` (RFC 9068: issued to an OAuth client) as
+    /// [`OAuth`](Self::OAuth). Other JWTs are [`Jwt`](Self::Jwt), except, when `own_issuers` is
+    /// not empty, those whose `iss` is not among them: an outside identity provider's, `OAuth`.
     ///
     /// ```
     /// use tower_api_auth::{AuthMethod, Identity};
@@ -66,13 +66,9 @@ impl Method {
             AuthMethod::ApiKey => Self::ApiKey,
             AuthMethod::OpaqueToken => Self::Opaque,
             AuthMethod::Jwt if identity.api_key_id().is_some() => Self::ApiKey,
-            AuthMethod::Jwt if own_issuers.is_empty() => {
-                if identity.client_id().is_some() {
-                    Self::OAuth
-                } else {
-                    Self::Jwt
-                }
-            }
+            // Issued to an OAuth client: the app's own authorization server's, or anyone's.
+            AuthMethod::Jwt if identity.client_id().is_some() => Self::OAuth,
+            AuthMethod::Jwt if own_issuers.is_empty() => Self::Jwt,
             AuthMethod::Jwt => match identity.issuer() {
                 Some(issuer) if own_issuers.iter().any(|own| own == issuer) => Self::Jwt,
                 _ => Self::OAuth,
@@ -140,8 +136,8 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// A quota named `name` (its name in the `RateLimit` fields: letters, digits, `_`, `-`, `.`
-    /// and `/`), for every method, counted by principal.
+    /// A quota named `name` (its name in the `RateLimit` fields: letters, digits, `_`, `-` and
+    /// `.`), for every method, counted by principal.
     pub fn new(name: impl Into<Arc<str>>, quota: Quota) -> Self {
         Self {
             name: name.into(),
@@ -267,8 +263,15 @@ impl Pattern {
         let text = text.trim();
         let (method, path) = match text.split_once(' ') {
             Some((method, path)) => {
+                let known = method.bytes().all(|b| b.is_ascii_uppercase());
                 let method = http::Method::from_bytes(method.as_bytes())
-                    .map_err(|_| format!("route {text:?}: {method:?} is not an HTTP method"))?;
+                    .ok()
+                    .filter(|_| known)
+                    .ok_or_else(|| {
+                        format!(
+                            "route {text:?}: {method:?} is not an HTTP method (write GET, POST, …)"
+                        )
+                    })?;
                 (Some(method), path.trim())
             }
             None => (None, text),
@@ -291,6 +294,13 @@ impl Pattern {
     }
 
     pub(super) fn matches(&self, method: &http::Method, path: &str) -> bool {
+        // HEAD is served by the GET handler (axum, and RFC 9110 §9.3.2): it follows GET's rules,
+        // or a HEAD would dodge a GET route's cost.
+        let method = if method == http::Method::HEAD {
+            &http::Method::GET
+        } else {
+            method
+        };
         if self.method.as_ref().is_some_and(|own| own != method) {
             return false;
         }

@@ -187,7 +187,11 @@ where
                 StateProj::Inner { future, fields } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(fields) = fields.take() {
-                        response.headers_mut().extend(*fields);
+                        // Appended: a limit layer further in may have sent fields of its own.
+                        let headers = response.headers_mut();
+                        for (name, value) in fields.iter() {
+                            headers.append(name, value.clone());
+                        }
                     }
                     return Poll::Ready(Ok(response.map(AuthBody::inner)));
                 }
