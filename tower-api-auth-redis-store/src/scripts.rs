@@ -149,3 +149,16 @@ return redis.call('PUBLISH', ARGV[3], ARGV[4])
 ",
     )
 });
+
+/// Announces an event that stores nothing (a key's change, a ping). KEYS: the revocations'
+/// sorted set, not read: it sends the call to the node that holds the revocations, so that on a
+/// cluster every announcement of the feed leaves from one node and every subscriber, at
+/// whichever node, hears them in the order they were published (a plain `PUBLISH` would go to
+/// any node, and two nodes' broadcasts are not ordered). ARGV: the channel, the payload.
+pub(crate) static ANNOUNCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+",
+    )
+});
