@@ -46,6 +46,8 @@ mod connection;
 mod error;
 mod feed;
 mod keys;
+#[cfg(feature = "rate-limit")]
+mod rate_limit;
 mod scripts;
 #[cfg(feature = "issuer")]
 mod sessions;

@@ -8,6 +8,8 @@
 
 mod cluster;
 mod fleet;
+#[cfg(feature = "rate-limit")]
+mod rate_limits;
 mod store;
 
 use tower_api_auth_redis_store::RedisStore;
