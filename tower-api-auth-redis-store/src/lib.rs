@@ -1,6 +1,9 @@
 //! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore), with feature
-//! `issuer`) and the fleet's revocations with the revocation feed on pub/sub
-//! ([`FeedStore`](tower_api_auth::store::FeedStore)), both on one [`RedisStore`].
+//! `issuer`), the fleet's revocations with the revocation feed on pub/sub
+//! ([`FeedStore`](tower_api_auth::store::FeedStore)) and the fleet's rate limits
+//! ([`RateLimitBackend`](tower_api_auth::rate_limit::RateLimitBackend), with feature
+//! `rate-limit`), all on one [`RedisStore`] — on one server ([`RedisStore::connect`]) or on a
+//! Redis Cluster ([`RedisStore::connect_cluster`]).
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -9,18 +12,22 @@
 //! use tower_api_auth_redis_store::RedisStore;
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379").await?.prefix("myapp-auth");
+//! // or: RedisStore::connect_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]).await?
 //! let feed = RevocationFeed::builder(store.clone()).start();
 //! feed.synced().await;
 //! // With feature `issuer`: TokenService::new(issuer, store).revocation_store(feed.clone())
+//! // With feature `rate-limit`: the rate-limit layer's backend, OverLimitCache::new(store)
 //! # Ok(()) }
 //! ```
 //!
 //! ## Key layout
 //!
 //! Every key starts with the [prefix](RedisStore::prefix) (default `tower-api-auth`) and carries
-//! a hash tag (`{…}`), so that every script touches keys of a single Redis Cluster slot. (The
-//! store itself talks to one server, or to a proxy in front of a cluster; the layout keeps every
-//! script valid there.)
+//! a hash tag (`{…}`): Redis Cluster puts a key in the slot of its tag, and every script and
+//! command of the store touches keys of a single tag, so every one runs on a cluster. What
+//! spans several tags is several calls, each atomic: a login writes its session, then its slot,
+//! then its subject's index, and checks which of the subject's older sessions are alive with one
+//! `EXISTS` each (sent together, not as one pipeline, which a cluster refuses across slots).
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
@@ -29,7 +36,12 @@
 //! | `<prefix>:{u:<subject>}` | sorted set | the ids of the subject's sessions, scored by when they started: a login beyond the bound ends the oldest, so it holds at most the bound | at the latest absolute end of its sessions |
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
+//! | `<prefix>:{rl:<limit key>}` | string | one rate-limit bucket (feature `rate-limit`): its theoretical arrival time, microseconds on the server's clock; the tag is the whole [`LimitKey`](tower_api_auth::rate_limit::LimitKey) text (braces in it percent-encoded), so each bucket is a slot of its own | when the bucket is whole again (not written by a refusal) |
 //! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::store::FeedEvent)s in their wire form | — |
+//!
+//! On a cluster, the feed's events are all published from the node that holds `{rev}` (so that
+//! they are heard in order), and a subscription listens at one node: Redis broadcasts every
+//! `PUBLISH` to all nodes.
 //!
 //! No refresh token is stored, only its hash; the sealed successor of a retry grace can be opened
 //! only with the token it replaced, which is not stored either.
