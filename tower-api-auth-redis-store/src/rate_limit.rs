@@ -52,12 +52,20 @@ fn micros(value: i64) -> Duration {
 /// ```
 impl RateLimitBackend for RedisStore {
     fn acquire(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<Decision, StoreError> {
+        let cost = cost.max(1);
+        if cost > quota.burst() {
+            // More than the bucket holds never passes: refused without a round trip, with the
+            // answer the core's local limiter gives, so that the fleet and its fallback agree.
+            return Lookup::Ready(Ok(Decision::denied(
+                quota.window(),
+                quota.interval().saturating_mul(quota.burst()),
+            )));
+        }
         let bucket = self.keys.rate_limit(key);
         let interval = interval_micros(quota);
         let tau = interval
             .saturating_mul(u64::from(quota.burst()))
             .min(MAX_MICROS);
-        let cost = cost.max(1);
         let mut connection = self.connection();
         Lookup::pending(async move {
             let (passed, first, reset): (i64, i64, i64) = call(

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tower_api_auth::Tenant;
+use tower_api_auth::clock::ManualClock;
 use tower_api_auth::rate_limit::{
-    Decision, KeyPart, LimitKey, OverLimitCache, Quota, RateLimitBackend,
+    Decision, KeyPart, LimitKey, LocalLimiter, OverLimitCache, Quota, RateLimitBackend,
 };
 use tower_api_auth::store::{Lookup, StoreError};
 use tower_api_auth_redis_store::{RedisStore, client};
@@ -138,6 +139,46 @@ async fn a_request_may_cost_more_than_one() {
     let cheaper = acquire(&store, &key, &quota, 2).await;
     assert!(cheaper.is_allowed(), "2 do");
     assert_eq!(cheaper.remaining(), 0);
+}
+
+/// The fleet and its local fallback give the same answers: the same GCRA (the local limiter's
+/// clock stands still, Redis's runs on by what the calls take).
+#[tokio::test]
+async fn redis_and_the_local_limiter_agree() {
+    let store = redis(&redis_prefix()).await;
+    let quota = Quota::per_minute(10); // T = 6 s, burst 10
+    let local = LocalLimiter::new(quota, Arc::new(ManualClock::at(1_800_000_000)));
+    let key = principal("walter");
+    for (n, cost) in [3, 3, 3, 2, 1, 1, 11, 4].into_iter().enumerate() {
+        let fleet = acquire(&store, &key, &quota, cost).await;
+        let fallback = local.acquire(&key, cost);
+        assert_eq!(
+            fleet.is_allowed(),
+            fallback.is_allowed(),
+            "request {n} of cost {cost}"
+        );
+        assert_eq!(fleet.remaining(), fallback.remaining(), "request {n}");
+        about(fleet.retry_after(), fallback.retry_after());
+        about(fleet.reset(), fallback.reset());
+    }
+}
+
+#[tokio::test]
+async fn more_than_the_burst_is_refused_without_a_round_trip() {
+    let store = redis(&redis_prefix()).await;
+    let quota = Quota::per_minute(10);
+    let never = store.acquire(&principal("victor"), &quota, 11);
+    assert!(matches!(never, Lookup::Ready(_)), "no I/O");
+    let never = never.resolve().await.unwrap();
+    assert!(!never.is_allowed());
+    assert_eq!(never.retry_after(), Duration::from_secs(60));
+    // It spent nothing: the whole burst is still there.
+    assert_eq!(
+        acquire(&store, &principal("victor"), &quota, 10)
+            .await
+            .remaining(),
+        0
+    );
 }
 
 #[tokio::test]
