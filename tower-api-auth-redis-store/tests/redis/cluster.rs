@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription, RefreshStore, Session};
-use tower_api_auth_redis_store::RedisStore;
 use tower_api_auth_redis_store::client::{self, cluster::ClusterClient};
+use tower_api_auth_redis_store::{RedisStore, RedisSubscription};
 use tower_api_auth_tests::lifecycle::nth_hash;
 use tower_api_auth_tests::now;
 use tower_api_auth_tests::servers::{redis_cluster_urls, redis_prefix};
@@ -80,11 +80,9 @@ async fn a_login_beyond_the_bound_ends_the_oldest_sessions_across_slots() {
     }
 }
 
-/// Three instances subscribed at three different nodes all hear one revocation, whichever
-/// node holds its sorted set.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_node_hears_the_feed() {
-    let prefix = redis_prefix();
+/// One subscription at each node of the cluster (a store subscribes at the first node it is
+/// given that answers).
+async fn subscribers(prefix: &str) -> Vec<RedisSubscription> {
     let nodes = redis_cluster_urls();
     let mut subscriptions = Vec::new();
     for first in 0..nodes.len() {
@@ -92,9 +90,18 @@ async fn every_node_hears_the_feed() {
         let store = RedisStore::connect_cluster(rotated)
             .await
             .unwrap()
-            .prefix(&prefix);
+            .prefix(prefix);
         subscriptions.push(store.subscribe().await.unwrap());
     }
+    subscriptions
+}
+
+/// Three instances subscribed at three different nodes all hear one revocation, whichever
+/// node holds its sorted set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_hears_the_feed() {
+    let prefix = redis_prefix();
+    let mut subscriptions = subscribers(&prefix).await;
     let publisher = cluster(&prefix).await;
     let event = FeedEvent::session("ses_gone", now() + 60);
     publisher.publish(&event).await.unwrap();
@@ -106,6 +113,37 @@ async fn every_node_hears_the_feed() {
         assert_eq!(heard, event, "node {n}");
     }
     assert_eq!(publisher.snapshot(now()).await.unwrap(), [event]);
+}
+
+/// Revocations and key events alternate, and subscribers at every node hear them in publishing
+/// order. Before the fix, a key event was a plain `PUBLISH`, sent to any node: the broadcasts of
+/// two nodes reach a third over two links, and overtook each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_at_every_node_hear_the_feed_in_order() {
+    let prefix = redis_prefix();
+    let mut subscriptions = subscribers(&prefix).await;
+    let publisher = cluster(&prefix).await;
+    let published: Vec<FeedEvent> = (0..100)
+        .map(|n| {
+            if n % 2 == 0 {
+                FeedEvent::token(format!("jti_{n}"), now() + 60)
+            } else {
+                FeedEvent::key(format!("key{n}"))
+            }
+        })
+        .collect();
+    for event in &published {
+        publisher.publish(event).await.unwrap();
+    }
+    for (n, subscription) in subscriptions.iter_mut().enumerate() {
+        for event in &published {
+            let heard = tokio::time::timeout(PROMPT, subscription.next())
+                .await
+                .unwrap_or_else(|_| panic!("the subscriber at node {n} heard nothing"))
+                .unwrap();
+            assert_eq!(&heard, event, "node {n}: in publishing order");
+        }
+    }
 }
 
 #[tokio::test]
