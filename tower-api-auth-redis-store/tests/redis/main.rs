@@ -1,8 +1,9 @@
 //! The Redis store on a real Redis server and on a real Redis Cluster (API keys in a real
 //! PostgreSQL database), in one binary: the store contract for what Redis holds (sessions and
 //! the feed) on both, what only this store does (`store`), a fleet of two instances (`fleet`),
-//! the rate limits (`rate_limits`) and what a cluster changes (`cluster`). No secret in any log line is checked in
-//! `redis_leaks.rs`, a binary of its own (it captures every log line of its thread).
+//! the rate limits (`rate_limits`, and through the layer over HTTP: `rate_limits_http`) and
+//! what a cluster changes (`cluster`). No secret in any log line is checked in `redis_leaks.rs`,
+//! a binary of its own (it captures every log line of its thread).
 //! Redis, the cluster and PostgreSQL must be running (`.ci/run` starts them): a missing server
 //! fails these tests, never skips them.
 
@@ -10,6 +11,8 @@ mod cluster;
 mod fleet;
 #[cfg(feature = "rate-limit")]
 mod rate_limits;
+#[cfg(feature = "rate-limit")]
+mod rate_limits_http;
 mod store;
 
 use tower_api_auth_redis_store::RedisStore;
