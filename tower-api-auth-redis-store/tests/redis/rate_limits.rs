@@ -79,9 +79,8 @@ async fn a_burst_passes_then_a_refusal_says_when_to_retry() {
 }
 
 #[tokio::test]
-async fn a_retry_after_its_retry_after_passes_and_the_bucket_key_expires_when_whole() {
-    let prefix = redis_prefix();
-    let store = redis(&prefix).await;
+async fn a_retry_after_its_retry_after_passes() {
+    let store = redis(&redis_prefix()).await;
     // T = 100 ms, burst 2.
     let quota = Quota::per_second(10).with_burst(2);
     let key = principal("bob");
@@ -94,23 +93,46 @@ async fn a_retry_after_its_retry_after_passes_and_the_bucket_key_expires_when_wh
         acquire(&store, &key, &quota, 1).await.is_allowed(),
         "after Retry-After"
     );
+}
 
-    // The key lives as long as the bucket is not whole: at most tau (200 ms).
-    let mut raw = raw().await;
+#[tokio::test]
+async fn a_bucket_expires_when_it_is_whole_again_and_a_refusal_writes_nothing() {
+    let prefix = redis_prefix();
+    let store = redis(&prefix).await;
+    // T = 1 s, burst 2: one request leaves the bucket whole again a second later.
+    let quota = Quota::per_second(1).with_burst(2);
+    let key = principal("bert");
+    let raw = raw().await;
     let bucket = format!("{prefix}:{{rl:{key}}}");
-    let ttl: i64 = client::cmd("PTTL")
-        .arg(&bucket)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    assert!((1..=200).contains(&ttl), "PTTL {ttl}");
-    tokio::time::sleep(Duration::from_millis(ttl as u64 + 50)).await;
-    let exists: bool = client::cmd("EXISTS")
-        .arg(&bucket)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    assert!(!exists, "an idle identity costs Redis nothing");
+    let pttl = || {
+        let mut raw = raw.clone();
+        let bucket = bucket.clone();
+        async move {
+            client::cmd("PTTL")
+                .arg(&bucket)
+                .query_async::<i64>(&mut raw)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(acquire(&store, &key, &quota, 1).await.is_allowed());
+    let ttl = pttl().await;
+    assert!(
+        (1..=1000).contains(&ttl),
+        "PTTL {ttl}: the key lives until the bucket is whole"
+    );
+    tokio::time::sleep(Duration::from_millis(ttl as u64 + 100)).await;
+    assert_eq!(pttl().await, -2, "an idle identity costs Redis nothing");
+
+    // A refusal: a cost above what is left writes nothing (the TTL is the admission's).
+    assert!(acquire(&store, &key, &quota, 2).await.is_allowed());
+    let before = pttl().await;
+    assert!(!acquire(&store, &key, &quota, 1).await.is_allowed());
+    let after = pttl().await;
+    assert!(
+        after <= before,
+        "PTTL {before} then {after}: the refusal moved nothing"
+    );
 }
 
 async fn raw() -> client::aio::MultiplexedConnection {
