@@ -4,7 +4,9 @@
 //!
 //! PostgreSQL and Redis must be running (`.ci/run` starts them): a missing server fails the test,
 //! never skips it. `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
-//! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere.
+//! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere, and
+//! `TEST_REDIS_CLUSTER_URLS` (comma-separated; default the three nodes `.ci/run` starts,
+//! `redis://127.0.0.1:7001` to `7003`) at another Redis Cluster.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,18 @@ pub fn postgres_admin_url() -> String {
 /// The Redis URL.
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The URLs of the Redis Cluster's nodes.
+pub fn redis_cluster_urls() -> Vec<String> {
+    std::env::var("TEST_REDIS_CLUSTER_URLS")
+        .unwrap_or_else(|_| {
+            "redis://127.0.0.1:7001,redis://127.0.0.1:7002,redis://127.0.0.1:7003".to_owned()
+        })
+        .split(',')
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .collect()
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

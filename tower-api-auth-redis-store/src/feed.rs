@@ -7,8 +7,8 @@ use ::redis::aio::PubSubStream;
 use futures_core::Stream;
 
 use crate::RedisStore;
-use crate::error::{CONNECT_TIMEOUT, call, invalid, within};
-use crate::scripts::PUBLISH;
+use crate::error::{call, invalid};
+use crate::scripts::{ANNOUNCE, PUBLISH};
 use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 
@@ -73,7 +73,8 @@ impl FeedStore for RedisStore {
 
     /// A session or token revocation is one script: `ZADD … GT` into its sorted set (a new id is
     /// added; a known one keeps the later `until`), then `PUBLISH`, so the revocation is stored
-    /// before anyone hears of it. A key event is only published.
+    /// before anyone hears of it. A key event is only published, by a script on the same key so
+    /// that on a cluster it leaves from the same node as the revocations and is heard in order.
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let channel = self.keys.channel();
@@ -83,10 +84,11 @@ impl FeedStore for RedisStore {
             FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {
                 return call(
                     "publish",
-                    ::redis::cmd("PUBLISH")
+                    ANNOUNCE
+                        .key(self.keys.revoked_sessions())
                         .arg(channel)
                         .arg(event.encode())
-                        .query_async::<i64>(&mut connection),
+                        .invoke_async::<i64>(&mut connection),
                 )
                 .await
                 .map(drop);
@@ -107,14 +109,7 @@ impl FeedStore for RedisStore {
     }
 
     async fn subscribe(&self) -> Result<RedisSubscription, StoreError> {
-        let mut pubsub =
-            within("subscribe", CONNECT_TIMEOUT, self.client.get_async_pubsub()).await?;
-        within(
-            "subscribe",
-            CONNECT_TIMEOUT,
-            pubsub.subscribe(self.keys.channel()),
-        )
-        .await?;
+        let pubsub = self.pubsub.subscribe(&self.keys.channel()).await?;
         Ok(RedisSubscription {
             messages: pubsub.into_on_message(),
         })

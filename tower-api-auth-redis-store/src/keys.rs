@@ -47,6 +47,13 @@ impl Keys {
         format!("{}:{{rev}}:tokens", self.prefix)
     }
 
+    /// `<prefix>:{rl:<key>}`: one rate-limit bucket. The hash tag is the whole key's text (whose
+    /// braces are percent-encoded), so each bucket is one slot of its own.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) fn rate_limit(&self, key: &tower_api_auth::rate_limit::LimitKey) -> String {
+        format!("{}:{{rl:{key}}}", self.prefix)
+    }
+
     /// `<prefix>:feed`: the pub/sub channel of the revocation feed.
     pub(crate) fn channel(&self) -> String {
         format!("{}:feed", self.prefix)
@@ -66,5 +73,24 @@ mod tests {
         assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
         assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
         assert_eq!(keys.channel(), "app:feed");
+    }
+
+    #[cfg(feature = "rate-limit")]
+    #[test]
+    fn a_rate_limit_key_is_one_hash_tag_whatever_its_parts_hold() {
+        use std::sync::Arc;
+        use tower_api_auth::rate_limit::{KeyPart, LimitKey};
+        let key = LimitKey::new(
+            "hourly",
+            [
+                KeyPart::Principal(Arc::from("a}b{c")),
+                KeyPart::ApiKey(Arc::from("k_1")),
+            ],
+        );
+        let name = Keys::new("app").rate_limit(&key);
+        assert_eq!(name, "app:{rl:hourly|p=a%7Db%7Bc|k=k_1}");
+        // Redis hashes what lies between the first `{` and the next `}`: the whole key text.
+        let tag = &name[name.find('{').unwrap() + 1..name.find('}').unwrap()];
+        assert_eq!(tag, "rl:hourly|p=a%7Db%7Bc|k=k_1");
     }
 }

@@ -1,6 +1,9 @@
 //! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore), with feature
-//! `issuer`) and the fleet's revocations with the revocation feed on pub/sub
-//! ([`FeedStore`](tower_api_auth::store::FeedStore)), both on one [`RedisStore`].
+//! `issuer`), the fleet's revocations with the revocation feed on pub/sub
+//! ([`FeedStore`](tower_api_auth::store::FeedStore)) and the fleet's rate limits
+//! ([`RateLimitBackend`](tower_api_auth::rate_limit::RateLimitBackend), with feature
+//! `rate-limit`), all on one [`RedisStore`] — on one server ([`RedisStore::connect`]) or on a
+//! Redis Cluster ([`RedisStore::connect_cluster`]).
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -9,18 +12,22 @@
 //! use tower_api_auth_redis_store::RedisStore;
 //!
 //! let store = RedisStore::connect("redis://127.0.0.1:6379").await?.prefix("myapp-auth");
+//! // or: RedisStore::connect_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]).await?
 //! let feed = RevocationFeed::builder(store.clone()).start();
 //! feed.synced().await;
 //! // With feature `issuer`: TokenService::new(issuer, store).revocation_store(feed.clone())
+//! // With feature `rate-limit`: the rate-limit layer's backend, OverLimitCache::new(store)
 //! # Ok(()) }
 //! ```
 //!
 //! ## Key layout
 //!
 //! Every key starts with the [prefix](RedisStore::prefix) (default `tower-api-auth`) and carries
-//! a hash tag (`{…}`), so that every script touches keys of a single Redis Cluster slot. (The
-//! store itself talks to one server, or to a proxy in front of a cluster; the layout keeps every
-//! script valid there.)
+//! a hash tag (`{…}`): Redis Cluster puts a key in the slot of its tag, and every script and
+//! command of the store touches keys of a single tag, so every one runs on a cluster. What
+//! spans several tags is several calls, each atomic: a login writes its session, then its slot,
+//! then its subject's index, and checks which of the subject's older sessions are alive with one
+//! `EXISTS` each (sent together, not as one pipeline, which a cluster refuses across slots).
 //!
 //! | key | type | holds | expires |
 //! | --- | --- | --- | --- |
@@ -29,7 +36,12 @@
 //! | `<prefix>:{u:<subject>}` | sorted set | the ids of the subject's sessions, scored by when they started: a login beyond the bound ends the oldest, so it holds at most the bound | at the latest absolute end of its sessions |
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
+//! | `<prefix>:{rl:<limit key>}` | string | one rate-limit bucket (feature `rate-limit`): its theoretical arrival time, microseconds on the server's clock; the tag is the whole [`LimitKey`](tower_api_auth::rate_limit::LimitKey) text (braces in it percent-encoded), so each bucket is a slot of its own | when the bucket is whole again (not written by a refusal) |
 //! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::store::FeedEvent)s in their wire form | — |
+//!
+//! On a cluster, the feed's events are all published from the node that holds `{rev}` (so that
+//! they are heard in order), and a subscription listens at one node: Redis broadcasts every
+//! `PUBLISH` to all nodes.
 //!
 //! No refresh token is stored, only its hash; the sealed successor of a retry grace can be opened
 //! only with the token it replaced, which is not stored either.
@@ -42,9 +54,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod connection;
 mod error;
 mod feed;
 mod keys;
+#[cfg(feature = "rate-limit")]
+mod rate_limit;
 mod scripts;
 #[cfg(feature = "issuer")]
 mod sessions;
@@ -55,22 +70,26 @@ use std::sync::Arc;
 
 pub use ::redis as client;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClientBuilder;
 
 pub use feed::RedisSubscription;
 
+use connection::{Connection, PubSubNodes};
 use keys::Keys;
 use tower_api_auth::store::StoreError;
 
 /// The prefix of every key when none is set.
 const DEFAULT_PREFIX: &str = "tower-api-auth";
 
-/// Redis, for refresh sessions and the fleet's revocations.
+/// Redis, for refresh sessions, the fleet's revocations and its rate limits: one server, or a
+/// Redis Cluster.
 ///
-/// One multiplexed connection ([`ConnectionManager`]) carries every call and reconnects by itself
-/// after a failure; each call fails within a few seconds when the server is unreachable (the
-/// token service and the auth layer then answer 503). The revocation feed's
-/// [subscription](tower_api_auth::store::FeedStore::subscribe) opens a pub/sub connection of its own.
-/// Clones share the connection. See the [module](self) for the key layout.
+/// One multiplexed connection ([`ConnectionManager`]; on a cluster, one to each primary) carries
+/// every call and reconnects by itself after a failure; each call fails within a few seconds
+/// when the server is unreachable (the token service and the auth layer then answer 503). The
+/// revocation feed's [subscription](tower_api_auth::store::FeedStore::subscribe) opens a pub/sub
+/// connection of its own. Clones share the connection. See the [module](self) for the key
+/// layout.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -78,31 +97,47 @@ const DEFAULT_PREFIX: &str = "tower-api-auth";
 /// use tower_api_auth_redis_store::RedisStore;
 ///
 /// let store = RedisStore::connect("rediss://:password@redis.internal:6380").await?.prefix("billing");
+/// // A Redis Cluster, found from any of its nodes:
+/// let cluster = RedisStore::connect_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]).await?;
 /// // Or from the app's own client and connection:
 /// let client = tower_api_auth_redis_store::client::Client::open("redis://127.0.0.1:6379")?;
 /// let manager = client.get_connection_manager().await?;
 /// let shared = RedisStore::from_client(client, manager);
-/// # let _ = (store, shared);
+/// # let _ = (store, cluster, shared);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Arc<::redis::Client>,
-    manager: ConnectionManager,
+    connection: Connection,
+    pubsub: Arc<PubSubNodes>,
     keys: Keys,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The address only: never the URL, which may hold a password.
-        f.debug_struct("RedisStore")
-            .field(
-                "addr",
-                &format_args!("{}", self.client.get_connection_info().addr()),
-            )
+        // The addresses only: never the URLs, which may hold a password.
+        let mut debug = f.debug_struct("RedisStore");
+        match self.connection {
+            Connection::Server(_) => debug.field("addr", &self.pubsub.addrs()),
+            Connection::Cluster(_) => debug.field("cluster", &self.pubsub.addrs()),
+        };
+        debug
             .field("prefix", &self.keys.prefix())
             .finish_non_exhaustive()
     }
+}
+
+/// Opens `url` as a client, without a word of the URL in the error.
+fn open(url: &str) -> Result<::redis::Client, StoreError> {
+    let client = ::redis::Client::open(url)
+        .map_err(|_| error::invalid("connect", "the URL is not a valid Redis URL"))?;
+    if matches!(
+        client.get_connection_info().addr(),
+        ::redis::ConnectionAddr::TcpTls { .. }
+    ) {
+        tls::ensure_provider()?;
+    }
+    Ok(client)
 }
 
 impl RedisStore {
@@ -115,14 +150,7 @@ impl RedisStore {
     /// else connecting fails and says so. [`from_client`](Self::from_client) leaves that to the
     /// application.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|_| error::invalid("connect", "the URL is not a valid Redis URL"))?;
-        if matches!(
-            client.get_connection_info().addr(),
-            ::redis::ConnectionAddr::TcpTls { .. }
-        ) {
-            tls::ensure_provider()?;
-        }
+        let client = open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(error::CONNECT_TIMEOUT))
             .set_response_timeout(Some(error::RESPONSE_TIMEOUT))
@@ -138,11 +166,58 @@ impl RedisStore {
         Ok(Self::from_client(client, manager))
     }
 
+    /// Connects to the Redis Cluster that `nodes` (URLs as [`connect`](Self::connect) takes,
+    /// one or more of the cluster's nodes, all with the same password and TLS) belong to: the
+    /// connection learns the cluster's layout from them, opens one connection to each primary,
+    /// and follows the cluster as its slots move. The same time budget as `connect`: a call
+    /// fails within about 4 seconds when its node is unreachable, and the connection recovers
+    /// by itself when it is back.
+    ///
+    /// Every call of the store touches the keys of one slot (see the [key layout](self)), so
+    /// every one works on a cluster. The revocation feed subscribes at one of `nodes` (the
+    /// first that answers): a cluster broadcasts every `PUBLISH` to all of its nodes.
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let nodes = nodes
+            .into_iter()
+            .map(|url| open(url.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(error::invalid(
+                "connect",
+                "a cluster needs at least one node's URL",
+            ));
+        }
+        let cluster =
+            ClusterClientBuilder::new(nodes.iter().map(|node| node.get_connection_info().clone()))
+                .connection_timeout(error::CONNECT_TIMEOUT)
+                .response_timeout(error::RESPONSE_TIMEOUT)
+                .retries(2)
+                .min_retry_wait(50)
+                .max_retry_wait(500)
+                .build()
+                .map_err(|error| error::failed("connect", error))?;
+        let connection = error::within(
+            "connect",
+            error::CALL_BUDGET,
+            cluster.get_async_connection(),
+        )
+        .await?;
+        Ok(Self {
+            connection: Connection::Cluster(connection),
+            pubsub: PubSubNodes::new(nodes),
+            keys: Keys::new(DEFAULT_PREFIX),
+        })
+    }
+
     /// A store on the app's own client (for the feed's pub/sub connection) and connection.
     pub fn from_client(client: ::redis::Client, manager: ConnectionManager) -> Self {
         Self {
-            client: Arc::new(client),
-            manager,
+            connection: Connection::Server(manager),
+            pubsub: PubSubNodes::new(vec![client]),
             keys: Keys::new(DEFAULT_PREFIX),
         }
     }
@@ -156,7 +231,7 @@ impl RedisStore {
         self
     }
 
-    fn connection(&self) -> ConnectionManager {
-        self.manager.clone()
+    fn connection(&self) -> Connection {
+        self.connection.clone()
     }
 }

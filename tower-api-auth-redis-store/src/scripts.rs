@@ -149,3 +149,48 @@ return redis.call('PUBLISH', ARGV[3], ARGV[4])
 ",
     )
 });
+
+/// One rate-limit check: GCRA on the server's clock (`TIME`, in microseconds: Lua's numbers are
+/// doubles, exact to 2^53, and microseconds since 1970 stay far below that where nanoseconds do
+/// not). The key holds the bucket's theoretical arrival time (TAT); a request of `cost` passes
+/// when the TAT it would push to stays within `tau` of now, and is then written with an expiry
+/// at that TAT, when the bucket is whole again, so idle keys cost Redis nothing. A refusal
+/// writes nothing. The same math as the core's local limiter.
+///
+/// KEYS: the bucket. ARGV: the emission interval T (µs, at least 1), tau (T × burst, µs), the
+/// cost. Returns `{1, remaining, reset}` or `{0, retry_after, reset}` (µs).
+#[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = now
+local stored = redis.call('GET', KEYS[1])
+if stored then tat = math.max(tonumber(stored), now) end
+local new_tat = tat + tonumber(ARGV[3]) * interval
+local ahead = new_tat - now
+if ahead > tau then
+  return {0, ahead - tau, tat - now}
+end
+-- %.0f: tostring would round a 16-digit number to 14 significant digits.
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(ahead / 1000))
+return {1, math.floor((tau - ahead) / interval), ahead}
+",
+    )
+});
+
+/// Announces an event that stores nothing (a key's change, a ping). KEYS: the revocations'
+/// sorted set, not read: it sends the call to the node that holds the revocations, so that on a
+/// cluster every announcement of the feed leaves from one node and every subscriber, at
+/// whichever node, hears them in the order they were published (a plain `PUBLISH` would go to
+/// any node, and two nodes' broadcasts are not ordered). ARGV: the channel, the payload.
+pub(crate) static ANNOUNCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+",
+    )
+});

@@ -200,12 +200,24 @@ impl RedisStore {
         if others.is_empty() {
             return Ok(Vec::new());
         }
-        // One round trip of single-key commands: valid on a cluster too.
-        let mut exists = ::redis::pipe();
-        for id in &others {
-            exists.exists(self.keys.session(id));
-        }
-        let alive: Vec<bool> = call("start", exists.query_async(&mut connection)).await?;
+        // The sessions' keys are in slots of their own: on a cluster no one command or
+        // pipeline may hold them all (it would fail with CROSSSLOT), so each is asked alone.
+        // The calls go out together: on one server they share one round trip still, as the
+        // multiplexed connection pipelines them; on a cluster, one to each node.
+        let alive: Vec<bool> = futures_util::future::try_join_all(others.iter().map(|id| {
+            let mut connection = self.connection();
+            let key = self.keys.session(id);
+            async move {
+                call(
+                    "start",
+                    ::redis::cmd("EXISTS")
+                        .arg(key)
+                        .query_async::<bool>(&mut connection),
+                )
+                .await
+            }
+        }))
+        .await?;
         let mut evict = EVICT.key(&index);
         evict.arg(max).arg(&*session.id);
         for (id, alive) in others.iter().zip(alive) {

@@ -1,7 +1,8 @@
 //! The fleet on Redis (sessions, revocations and the feed) with API keys in PostgreSQL: two
 //! instances on connections of their own. A logout on A is refused on B within a second, 64
-//! refreshes of one token spread over both give one winner, and Redis going down is 503 for
-//! refreshes and logouts until it is back, then everything works again without a restart.
+//! refreshes of one token spread over both give one winner (on one server and on the cluster), and
+//! Redis going down is 503 for refreshes and logouts until it is back, then everything works again
+//! without a restart.
 
 use std::time::Duration;
 use tower_api_auth::issuer::Login;
@@ -14,7 +15,7 @@ use tower_api_auth_tests::fleet::{
 };
 use tower_api_auth_tests::servers::{Proxy, redis_prefix, redis_url};
 
-use crate::{postgres, redis};
+use crate::{cluster, postgres, redis};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_feed_with_keys_in_postgres_propagates_within_a_second() {
@@ -25,6 +26,26 @@ async fn redis_feed_with_keys_in_postgres_propagates_within_a_second() {
     let logout = logout_propagation(&a, &b).await;
     let key = key_revocation_propagation(&a, &b, None).await;
     println!("Redis pub/sub: logout worst of 20 {logout:?}, key revocation {key:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_feed_with_keys_in_postgres_propagates_within_a_second() {
+    let prefix = redis_prefix();
+    let keys = postgres().await;
+    let (ra, rb) = (cluster(&prefix).await, cluster(&prefix).await);
+    let (a, b) = pair((ra.clone(), rb), ra, keys).await;
+    let logout = logout_propagation(&a, &b).await;
+    let key = key_revocation_propagation(&a, &b, None).await;
+    println!("Redis Cluster pub/sub: logout worst of 20 {logout:?}, key revocation {key:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_refreshes_over_two_instances_on_the_cluster() {
+    let prefix = redis_prefix();
+    let keys = postgres().await;
+    let (ra, rb) = (cluster(&prefix).await, cluster(&prefix).await);
+    let (a, b) = pair((ra.clone(), rb), ra, keys).await;
+    refresh_race(&a, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,4 +107,14 @@ async fn session_lifetimes_hold_on_redis() {
 #[tokio::test]
 async fn sessions_are_bounded_on_redis() {
     tower_api_auth_tests::fleet::sessions_are_bounded(redis(&redis_prefix()).await).await;
+}
+
+#[tokio::test]
+async fn session_lifetimes_hold_on_the_cluster() {
+    lifetimes_hold(cluster(&redis_prefix()).await).await;
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_on_the_cluster() {
+    tower_api_auth_tests::fleet::sessions_are_bounded(cluster(&redis_prefix()).await).await;
 }
