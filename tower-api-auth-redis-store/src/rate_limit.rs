@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::RedisStore;
 use crate::error::{call, invalid};
-use crate::scripts::ACQUIRE;
+use crate::scripts::{ACQUIRE, REFUND};
 use tower_api_auth::rate_limit::{Decision, LimitKey, Quota, RateLimitBackend};
 use tower_api_auth::store::{Lookup, StoreError};
 
@@ -56,10 +56,7 @@ impl RateLimitBackend for RedisStore {
         if cost > quota.burst() {
             // More than the bucket holds never passes: refused without a round trip, with the
             // answer the core's local limiter gives, so that the fleet and its fallback agree.
-            return Lookup::Ready(Ok(Decision::denied(
-                quota.window(),
-                quota.interval().saturating_mul(quota.burst()),
-            )));
+            return Lookup::Ready(Ok(Decision::gcra(quota, Duration::ZERO, cost)));
         }
         let bucket = self.keys.rate_limit(key);
         let interval = interval_micros(quota);
@@ -67,8 +64,9 @@ impl RateLimitBackend for RedisStore {
             .saturating_mul(u64::from(quota.burst()))
             .min(MAX_MICROS);
         let mut connection = self.connection();
+        let quota = *quota;
         Lookup::pending(async move {
-            let (passed, first, reset): (i64, i64, i64) = call(
+            let (passed, drawn): (i64, i64) = call(
                 "acquire",
                 ACQUIRE
                     .key(bucket)
@@ -78,14 +76,33 @@ impl RateLimitBackend for RedisStore {
                     .invoke_async(&mut connection),
             )
             .await?;
-            match passed {
-                1 => Ok(Decision::allowed(
-                    u32::try_from(first.max(0)).unwrap_or(u32::MAX),
-                    micros(reset),
-                )),
-                0 => Ok(Decision::denied(micros(first), micros(reset))),
+            // The script decided, atomically; the answer's numbers are the core's arithmetic on
+            // the bucket as the script found it, so that they match the local limiter's.
+            let decision = Decision::gcra(&quota, micros(drawn), cost);
+            match (passed, decision.is_allowed()) {
+                (1, true) | (0, false) => Ok(decision),
+                // The script counts whole microseconds; at the edge of a bucket the two can
+                // differ by that rounding: the script's verdict stands.
+                (1, false) => Ok(Decision::allowed(0, quota.interval())),
+                (0, true) => Ok(Decision::denied(quota.interval(), quota.interval())),
                 _ => Err(invalid("acquire", "the script answered something else")),
             }
+        })
+    }
+
+    fn refund(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<(), StoreError> {
+        let bucket = self.keys.rate_limit(key);
+        let weight = interval_micros(quota)
+            .saturating_mul(u64::from(cost.max(1)))
+            .min(MAX_MICROS);
+        let mut connection = self.connection();
+        Lookup::pending(async move {
+            let _: i64 = call(
+                "refund",
+                REFUND.key(bucket).arg(weight).invoke_async(&mut connection),
+            )
+            .await?;
+            Ok(())
         })
     }
 }

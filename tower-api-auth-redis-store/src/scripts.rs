@@ -158,7 +158,8 @@ return redis.call('PUBLISH', ARGV[3], ARGV[4])
 /// writes nothing. The same math as the core's local limiter.
 ///
 /// KEYS: the bucket. ARGV: the emission interval T (µs, at least 1), tau (T × burst, µs), the
-/// cost. Returns `{1, remaining, reset}` or `{0, retry_after, reset}` (µs).
+/// cost. Returns `{passed, drawn}`: 1 or 0, and how far the bucket was drawn before the request
+/// (TAT − now, µs), from which the store answers with the core's `Decision::gcra`.
 #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -173,11 +174,32 @@ if stored then tat = math.max(tonumber(stored), now) end
 local new_tat = tat + tonumber(ARGV[3]) * interval
 local ahead = new_tat - now
 if ahead > tau then
-  return {0, ahead - tau, tat - now}
+  return {0, tat - now}
 end
 -- %.0f: tostring would round a 16-digit number to 14 significant digits.
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(ahead / 1000))
-return {1, math.floor((tau - ahead) / interval), ahead}
+return {1, tat - now}
+",
+    )
+});
+
+#[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+/// Gives back what an acquire spent (a later quota refused the request). KEYS: the bucket. ARGV:
+/// the weight in microseconds (cost × interval). A bucket that would be whole again is deleted.
+pub(crate) static REFUND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(stored) - tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+end
+return 1
 ",
     )
 });

@@ -53,6 +53,27 @@ impl Decision {
         }
     }
 
+    /// What GCRA answers a request of `cost` when `quota`'s bucket is drawn `drawn` ahead of now
+    /// (its theoretical arrival time minus now; zero for a full bucket): the arithmetic of
+    /// [`LocalLimiter`](super::LocalLimiter), for a shared backend that keeps the arrival time
+    /// and answers the same.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_api_auth::rate_limit::{Decision, Quota};
+    ///
+    /// let hourly = Quota::per_hour(10); // one unit every 6 minutes
+    /// let fresh = Decision::gcra(&hourly, Duration::ZERO, 1);
+    /// assert_eq!((fresh.is_allowed(), fresh.remaining()), (true, 9));
+    /// let empty = Decision::gcra(&hourly, Duration::from_secs(3600), 1);
+    /// assert_eq!(empty.retry_after(), Duration::from_secs(360));
+    /// ```
+    pub fn gcra(quota: &Quota, drawn: Duration, cost: u32) -> Self {
+        super::local::Gcra::of(quota)
+            .decide(u64::try_from(drawn.as_nanos()).unwrap_or(u64::MAX), 0, cost)
+            .0
+    }
+
     /// The units left now, for a refusal of a request that cost more than that.
     #[must_use]
     pub fn with_remaining(mut self, remaining: u32) -> Self {

@@ -168,14 +168,14 @@ impl LocalLimiter {
 
 /// GCRA in nanoseconds: `interval` per unit, `tolerance` = `burst` units.
 #[derive(Clone, Copy, Debug)]
-struct Gcra {
+pub(super) struct Gcra {
     interval: u64,
     tolerance: u64,
     burst: u32,
 }
 
 impl Gcra {
-    fn of(quota: &Quota) -> Self {
+    pub(super) fn of(quota: &Quota) -> Self {
         let interval = u64::try_from(quota.interval().as_nanos())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -196,7 +196,7 @@ impl Gcra {
     /// The bucket is `tolerance` deep: a request of weight `w` passes when
     /// `max(tat, now) + w - now <= tolerance`. What is left is what another `tolerance` allows;
     /// the next unit comes back when the wait drops to the next multiple of `interval`.
-    fn decide(&self, tat: u64, now: u64, cost: u32) -> (Decision, Option<u64>) {
+    pub(super) fn decide(&self, tat: u64, now: u64, cost: u32) -> (Decision, Option<u64>) {
         let weight = self.weight(cost);
         let ahead = tat.saturating_sub(now); // how far the bucket is drawn
         let wanted = ahead.saturating_add(weight);

@@ -175,6 +175,11 @@ impl<B: RateLimitBackend> RateLimitBackend for OverLimitCache<B> {
             }
         }
     }
+
+    /// Passed on: a refund is for a request the backend admitted, which no cached refusal covers.
+    fn refund(&self, key: &LimitKey, quota: &Quota, cost: u32) -> Lookup<(), StoreError> {
+        self.backend.refund(key, quota, cost)
+    }
 }
 
 #[cfg(test)]
