@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two quickstart instances started with the same configuration file, DATABASE_URL and REDIS_URL
 # behave as one service: a session started on A refreshes on B, a logout on A is refused on B,
-# and a key made and revoked with the command-line tool works, then stops working, on B.
+# a key made and revoked with the command-line tool works, then stops working, on B, and the
+# two spend one rate-limit quota between them.
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379 (.ci/run starts
 # them). Run from the workspace root: bash ci/quickstart-fleet.sh
 set -euo pipefail
@@ -74,4 +75,14 @@ expect "the same key, cached on B" 200 "$(status "$BASE_B/v1/conversations" "${k
 "$cli" keys revoke "$(echo "$key" | cut -d_ -f3)" >/dev/null 2>&1
 sleep 0.2
 expect "the key revoked with the CLI, on B" 401 "$(status "$BASE_B/v1/conversations" "${key_headers[@]}")"
+# One quota for the fleet: the demo's burst (20 a minute per caller) counted in Redis, so that
+# ten requests on A and ten on B spend it and the next is refused on either.
+quota_key=$("$cli" keys create --owner "svc_quota_$$" --tenant tn_demo --scope conversations:read 2>/dev/null | head -n1)
+quota_headers=(-H "X-API-Key: $quota_key" -H 'X-Tenant-ID: tn_demo')
+for i in $(seq 1 10); do
+  expect "request $i of the shared quota on A" 200 "$(status "$BASE_A/v1/me" "${quota_headers[@]}")"
+  expect "request $i of the shared quota on B" 200 "$(status "$BASE_B/v1/me" "${quota_headers[@]}")"
+done
+expect "the 21st request of the minute, on A" 429 "$(status "$BASE_A/v1/me" "${quota_headers[@]}")"
+expect "the 22nd, on B" 429 "$(status "$BASE_B/v1/me" "${quota_headers[@]}")"
 echo "quickstart fleet: two instances behave as one"

@@ -352,7 +352,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         tokens,
         auth,
         TokenEndpointsConfig::default(),
-        default_limits().build()?,
+        stores.rate_limits(default_limits()).build()?,
         throttle,
     ))
 }
@@ -495,7 +495,7 @@ async fn from_file(
         tokens,
         auth,
         config.endpoints,
-        limits.build()?,
+        stores.rate_limits(limits).build()?,
         throttle,
     ))
 }

@@ -1,12 +1,12 @@
 //! Where the quickstart keeps its state: in memory (the default), or, with `DATABASE_URL`
 //! (`postgres://…` or `sqlite://…`) and/or `REDIS_URL`, in the stores a fleet shares.
 //!
-//! | set | API keys | refresh sessions | revocation feed |
-//! | --- | --- | --- | --- |
-//! | nothing | memory | memory | none (one instance) |
-//! | `DATABASE_URL` | database | database | database (`LISTEN/NOTIFY`, or polling on SQLite) |
-//! | `REDIS_URL` | memory | Redis | Redis pub/sub |
-//! | both | database | Redis | Redis pub/sub |
+//! | set | API keys | refresh sessions | revocation feed | rate limits |
+//! | --- | --- | --- | --- | --- |
+//! | nothing | memory | memory | none (one instance) | memory |
+//! | `DATABASE_URL` | database | database | database (`LISTEN/NOTIFY`, or polling on SQLite) | memory (per instance) |
+//! | `REDIS_URL` | memory | Redis | Redis pub/sub | Redis (one quota for the fleet) |
+//! | both | database | Redis | Redis pub/sub | Redis |
 //!
 //! Included by `quickstart.rs` with `#[path]`; not an example of its own.
 
@@ -190,6 +190,21 @@ impl Stores {
                 .format(api_keys.key_format().clone())
                 .hasher(api_keys.key_hasher().clone()),
         )
+    }
+
+    /// The limits counted where the fleet shares them: in Redis when there is one (its refusals
+    /// remembered locally, so that a client far over its quota costs no round trip), else in
+    /// each instance's memory.
+    pub(crate) fn rate_limits(
+        &self,
+        limits: tower_api_auth::rate_limit::RateLimits,
+    ) -> tower_api_auth::rate_limit::RateLimits {
+        match &self.sessions {
+            Sessions::Redis(store) => limits.backend(
+                tower_api_auth::rate_limit::OverLimitCache::new(store.clone()),
+            ),
+            _ => limits,
+        }
     }
 
     /// The token service on the sessions store, revoking through the feed.
