@@ -62,12 +62,19 @@ impl Clock for SystemClock {
             .map_or(0, |since| since.as_secs())
     }
 
+    /// Monotonic: the wall clock read once, then moved on by [`Instant`](std::time::Instant), so
+    /// that a host clock stepped back (NTP) does not freeze every rate-limit bucket until it
+    /// catches up, nor one stepped forward refill them all. It drifts from [`now`](Clock::now)
+    /// only by what the host's clock is corrected by.
     fn now_nanos(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-            })
+        static START: std::sync::OnceLock<(u64, std::time::Instant)> = std::sync::OnceLock::new();
+        let (wall, instant) = START.get_or_init(|| {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| nanos(since));
+            (wall, std::time::Instant::now())
+        });
+        wall.saturating_add(nanos(instant.elapsed()))
     }
 }
 

@@ -192,6 +192,15 @@ impl RateLimits {
                 )));
             }
             let pattern = Pattern::parse(&route.pattern).map_err(RateLimitError)?;
+            if routes
+                .iter()
+                .any(|earlier: &CompiledRoute| earlier.pattern == pattern)
+            {
+                return Err(RateLimitError(format!(
+                    "route {:?} is given twice: the first match applies, so the second would never",
+                    route.pattern
+                )));
+            }
             if route.exempt && (route.cost != 1 || !route.limits.is_empty()) {
                 return Err(RateLimitError(format!(
                     "route {:?} is exempt: it takes no cost or limits",

@@ -6,7 +6,7 @@
 //! - [`RateLimits`] configures a [`RateLimitLayer`] of [`Policy`]s (a [`Quota`] such as
 //!   `1000/hour`, for some [`Method`]s, counted [by](KeyBy) principal, tenant, key or client)
 //!   and [`Route`]s (a cost, quotas of their own, or none).
-//! - Counters live in memory ([`LocalLimiter`]: governor's GCRA, lock-free, bounded) or, for a
+//! - Counters live in memory ([`LocalLimiter`]: GCRA on one atomic per key, bounded) or, for a
 //!   fleet that must share one quota, in a [`RateLimitBackend`] such as the Redis store; if the
 //!   backend fails, [`OnBackendFailure`] says what happens (by default: count locally).
 //!

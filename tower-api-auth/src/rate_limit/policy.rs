@@ -251,7 +251,7 @@ impl Route {
 }
 
 /// A route pattern, parsed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Pattern {
     method: Option<http::Method>,
     path: String,

@@ -38,9 +38,12 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// `count` requests per `window`; `None` when either is zero.
+    /// `count` requests per `window`; `None` when the count is zero or the window is shorter than
+    /// a microsecond (its text form counts in microseconds at the finest). Sub-microsecond parts
+    /// are dropped.
     pub fn new(count: u32, window: Duration) -> Option<Self> {
         let count = NonZeroU32::new(count)?;
+        let window = Duration::from_micros(u64::try_from(window.as_micros()).ok()?);
         (!window.is_zero()).then_some(Self {
             count,
             window,
@@ -127,7 +130,7 @@ impl FromStr for Quota {
     type Err = QuotaError;
 
     /// `<count>/<window>` with an optional ` burst <n>`: the window is a unit (`second`, `minute`,
-    /// `hour`, `day`, or `ms`, `s`, `sec`, `m`, `min`, `h`, `hr`, `d`, and plurals), optionally after a
+    /// `hour`, `day`, or `us`, `ms`, `s`, `sec`, `m`, `min`, `h`, `hr`, `d`, and plurals), optionally after a
     /// number (`15m`, `10 seconds`).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let wrong = |why: &str| QuotaError(format!("rate limit {text:?}: {why}"));
@@ -170,23 +173,28 @@ fn parse_window(text: &str) -> Option<Duration> {
     } else {
         number.parse().ok()?
     };
-    let millis: u64 = match unit.trim() {
-        "ms" => 1,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1000,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
+    let micros: u64 = match unit.trim() {
+        "us" => 1,
+        "ms" => 1000,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000_000,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000_000,
+        "d" | "day" | "days" => 86_400_000_000,
         _ => return None,
     };
-    (number > 0).then(|| number.checked_mul(millis).map(Duration::from_millis))?
+    (number > 0).then(|| number.checked_mul(micros).map(Duration::from_micros))?
 }
 
 impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.window.as_secs();
         let sub_second = self.window.subsec_nanos() != 0;
+        let whole_millis = self.window.subsec_nanos() % 1_000_000 == 0;
         match seconds {
-            _ if sub_second => write!(f, "{}/{}ms", self.count, self.window.as_millis())?,
+            _ if sub_second && whole_millis => {
+                write!(f, "{}/{}ms", self.count, self.window.as_millis())?;
+            }
+            _ if sub_second => write!(f, "{}/{}us", self.count, self.window.as_micros())?,
             1 => write!(f, "{}/second", self.count)?,
             60 => write!(f, "{}/minute", self.count)?,
             3600 => write!(f, "{}/hour", self.count)?,
@@ -260,6 +268,19 @@ mod tests {
             let error = text.parse::<Quota>().unwrap_err().to_string();
             assert!(error.contains(why), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn a_window_is_written_back_as_it_reads() {
+        for window in [
+            Duration::from_micros(1),
+            Duration::from_micros(1500),
+            Duration::from_nanos(2_500_999),
+        ] {
+            let quota = Quota::new(7, window).unwrap();
+            assert_eq!(quota.to_string().parse::<Quota>(), Ok(quota), "{quota}");
+        }
+        assert_eq!(Quota::new(1, Duration::from_nanos(999)), None);
     }
 
     #[test]
