@@ -71,7 +71,7 @@ impl Clock for SystemClock {
         let (wall, instant) = START.get_or_init(|| {
             let wall = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| nanos(since));
+                .map_or(0, nanos);
             (wall, std::time::Instant::now())
         });
         wall.saturating_add(nanos(instant.elapsed()))

@@ -189,7 +189,7 @@ impl fmt::Display for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.window.as_secs();
         let sub_second = self.window.subsec_nanos() != 0;
-        let whole_millis = self.window.subsec_nanos() % 1_000_000 == 0;
+        let whole_millis = self.window.subsec_nanos().is_multiple_of(1_000_000);
         match seconds {
             _ if sub_second && whole_millis => {
                 write!(f, "{}/{}ms", self.count, self.window.as_millis())?;
