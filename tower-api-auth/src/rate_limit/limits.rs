@@ -354,6 +354,15 @@ impl Compiled {
             *slot = Some(*part);
         }
         let limit = |key_name: Arc<str>, quota: super::Quota| -> Result<Limit, RateLimitError> {
+            // A bucket that refills over centuries would overflow the counters (nanoseconds in a
+            // u64 here, microseconds in a double in Redis's script): no real quota does.
+            const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+            if quota.interval().saturating_mul(quota.burst()) > CENTURY {
+                return Err(RateLimitError(format!(
+                    "rate-limit quota {:?} ({quota}) refills over more than a century",
+                    &*key_name
+                )));
+            }
             if quota.burst() < cost.cost {
                 return Err(RateLimitError(format!(
                     "rate-limit quota {:?} ({quota}): route {:?} costs {}, more than its burst, so it could never pass",

@@ -233,6 +233,12 @@ impl Gcra {
         }
         // Units come back each time `ahead` falls to a multiple of the interval below the
         // tolerance; the tolerance is a multiple of it, so the next one is `ahead`'s remainder.
+        let last = self.tolerance.saturating_sub(self.interval);
+        if ahead > last {
+            // Drawn past the bucket (a backend's clock stepped back, a quota made smaller under
+            // the same name): the next unit is back once it is within the bucket again.
+            return self.nanos(ahead - last);
+        }
         let partial = ahead % self.interval;
         self.nanos(if partial == 0 { self.interval } else { partial })
     }

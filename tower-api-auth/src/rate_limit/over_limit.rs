@@ -14,13 +14,12 @@ use crate::store::{Lookup, StoreError};
 /// How many refusals an [`OverLimitCache`] remembers by default.
 const DEFAULT_CAPACITY: usize = 10_000;
 
-/// A refusal the backend gave: of requests of `cost` (or more) until `until`, with the quota
-/// whole again at `reset_at` (both on the cache's clock, in nanoseconds).
+/// What a refusal told of the key's bucket: its theoretical arrival time (when it would be whole
+/// again, on the cache's clock, in nanoseconds). Any request is answered from it with the core's
+/// arithmetic ([`Decision::gcra`]) for as long as that refuses.
 #[derive(Clone, Copy, Debug)]
 struct Refusal {
-    cost: u32,
-    until: u64,
-    reset_at: u64,
+    arrival: u64,
 }
 
 type Refusals = Cache<(LimitKey, Quota), Refusal>;
@@ -30,12 +29,14 @@ type Refusals = Cache<(LimitKey, Quota), Refusal>;
 /// caches over-limit keys: a client far over its quota costs a memory lookup, not a round trip.
 ///
 /// **Its overshoot is zero**: it never admits a request locally, so the fleet admits exactly what
-/// the backend admits. Nor does it refuse a request the backend would admit: a refusal of cost `c`
-/// at `t` means that the bucket is too full for `c` until `t + retry_after`, and the bucket only
-/// drains at the quota's rate (other instances' requests fill it, never empty it), so every
-/// request of cost `c` or more is refused until then too. Only those are answered locally; a
-/// cheaper request of that key still asks the backend. Its clock starts before the backend
-/// is asked, so its `retry_after` ends no later than the backend's.
+/// the backend admits. A refusal tells how full the key's bucket is; from it, each later request
+/// of the key (of any cost) is answered with the same arithmetic the backend uses, locally for as
+/// long as that refuses, from the backend as soon as it would pass. The bucket drains at the
+/// quota's rate and other instances' requests only fill it, so what is refused locally the
+/// backend would refuse too — except after a refund (a request refused by a later quota gives
+/// back what it spent), which empties a bucket faster than the rate: a key may then be refused
+/// locally for at most the refund's worth of time while the backend would admit it. Its clock
+/// starts before the backend is asked, so its `Retry-After` ends no later than the backend's.
 ///
 /// What it costs: memory for up to `capacity` refusals (10,000 by default; each holds the
 /// [`LimitKey`], which shares the identity's strings) — beyond that the least useful are
@@ -117,7 +118,9 @@ impl<B: RateLimitBackend> OverLimitCache<B> {
     }
 }
 
-/// The refusal `decision` (given to a request of `cost` asked at `asked`) as it is remembered.
+/// The refusal `decision` (given to a request of `cost` asked at `asked`) as it is remembered:
+/// the bucket it implies. A request of weight `w` is refused with `retry_after` when the bucket
+/// is drawn `retry_after + tolerance - w` ahead.
 fn remember(
     refusals: &Refusals,
     entry: (LimitKey, Quota),
@@ -128,12 +131,21 @@ fn remember(
     if decision.is_allowed() || decision.retry_after().is_zero() {
         return;
     }
+    let quota = entry.1;
+    if cost > quota.burst() {
+        // Never passes, whatever the bucket holds: it tells nothing of it.
+        return;
+    }
+    let interval = nanos(quota.interval());
+    let tolerance = interval.saturating_mul(u64::from(quota.burst()));
+    let weight = interval.saturating_mul(u64::from(cost.max(1)));
+    let drawn = nanos(decision.retry_after())
+        .saturating_add(tolerance)
+        .saturating_sub(weight);
     refusals.insert(
         entry,
         Refusal {
-            cost,
-            until: asked.saturating_add(nanos(decision.retry_after())),
-            reset_at: asked.saturating_add(nanos(decision.reset())),
+            arrival: asked.saturating_add(drawn),
         },
     );
 }
@@ -147,16 +159,13 @@ impl<B: RateLimitBackend> RateLimitBackend for OverLimitCache<B> {
         let now = self.clock.now_nanos();
         let entry = (key.clone(), *quota);
         if let Some(refusal) = self.refusals.get(&entry) {
-            if now < refusal.until {
-                if cost >= refusal.cost {
-                    return Lookup::Ready(Ok(Decision::denied(
-                        Duration::from_nanos(refusal.until - now),
-                        Duration::from_nanos(refusal.reset_at.saturating_sub(now)),
-                    )));
-                }
-            } else {
-                self.refusals.remove(&entry);
+            let drawn = Duration::from_nanos(refusal.arrival.saturating_sub(now));
+            let local = Decision::gcra(quota, drawn, cost);
+            if !local.is_allowed() {
+                return Lookup::Ready(Ok(local));
             }
+            // It would pass: the backend decides (and the refusal has told all it can).
+            self.refusals.remove(&entry);
         }
         match self.backend.acquire(key, quota, cost) {
             Lookup::Ready(result) => {
@@ -276,7 +285,10 @@ mod tests {
         for _ in 0..1000 {
             let local = limiter.acquire(&alice, &Quota::per_hour(1000), 1);
             assert!(matches!(local, Lookup::Ready(_)), "answered without I/O");
-            assert_eq!(local.resolve().await.unwrap(), refused(10, 3600));
+            let local = local.resolve().await.unwrap();
+            // The core's arithmetic on the bucket the refusal implies: the same wait.
+            assert!(!local.is_allowed());
+            assert_eq!(local.retry_after(), Duration::from_secs(10));
         }
         assert_eq!(
             backend.calls(),
@@ -286,9 +298,13 @@ mod tests {
 
         clock.advance(Duration::from_millis(9_750));
         let later = ask(&limiter, &alice, 1).await;
+        assert!(!later.is_allowed());
+        assert_eq!(later.retry_after(), Duration::from_millis(250));
+        // A costlier request waits longer: 5 more units, 3.6 s each.
+        let costlier = ask(&limiter, &alice, 6).await;
         assert_eq!(
-            later,
-            Decision::denied(Duration::from_millis(250), Duration::from_millis(3_590_250))
+            costlier.retry_after(),
+            Duration::from_millis(250 + 5 * 3600)
         );
         assert_eq!(backend.calls(), 1);
 

@@ -296,12 +296,10 @@ impl Pattern {
     pub(super) fn matches(&self, method: &http::Method, path: &str) -> bool {
         // HEAD is served by the GET handler (axum, and RFC 9110 §9.3.2): it follows GET's rules,
         // or a HEAD would dodge a GET route's cost.
-        let method = if method == http::Method::HEAD {
-            &http::Method::GET
-        } else {
-            method
+        let matches_method = |own: &http::Method| {
+            own == method || (method == http::Method::HEAD && own == http::Method::GET)
         };
-        if self.method.as_ref().is_some_and(|own| own != method) {
+        if self.method.as_ref().is_some_and(|own| !matches_method(own)) {
             return false;
         }
         if self.prefix {

@@ -92,20 +92,14 @@ fn rate_limit_exceeded() -> AuthError {
 /// # How it counts, and why so
 ///
 /// Each key (an IP, a username) has a GCRA bucket in a [`LocalLimiter`]: a failure spends one
-/// request of the quota. GCRA has no "peek" — asking spends — so the check before the lookup
-/// cannot ask the bucket. Instead, when a failure leaves the bucket empty (or, after an
-/// eviction, is itself refused), the key is written into a bounded cache as *blocked until*
-/// the time the bucket can take a failure again, and the check reads that cache: one memory
-/// lookup, nothing spent. A check is therefore exact for a client that failed in one burst and
-/// at most one emission interval (`window / count`, 6 s for `10/minute`) stricter for one whose
-/// failures were spread out (the bucket's fraction of a refilled request is not visible from
-/// outside); never more lenient. Requests that were already past the check when a client used
-/// up its quota still cost their lookups: the overshoot is at most the client's requests in
-/// flight.
+/// request of the quota, and the check before the lookup [peeks](LocalLimiter::peek) at the
+/// bucket — one memory lookup, nothing spent — and refuses while it could not take one more
+/// failure, for exactly as long as the bucket needs to refill one. Requests that were already
+/// past the check when a client used up its quota still cost their lookups: the overshoot is at
+/// most the client's requests in flight.
 ///
-/// Memory is bounded under a flood of distinct addresses or usernames: each of the buckets and
-/// the blocked lists holds at most [`max_keys`](Self::max_keys) keys (idle ones are evicted
-/// first). IPv6 clients are counted per `/64` ([`ipv6_prefix`](Self::ipv6_prefix)), the block a
+/// Memory is bounded under a flood of distinct addresses or usernames: each kind's buckets hold
+/// at most [`max_keys`](Self::max_keys) keys (idle ones are evicted first). IPv6 clients are counted per `/64` ([`ipv6_prefix`](Self::ipv6_prefix)), the block a
 /// single host is usually given, so that one machine cannot spread its guesses over 2^64
 /// addresses. A request whose server recorded no peer address (see [`crate::client_ip`]) counts
 /// as one shared client: fail closed, and a `warn` is logged once.
@@ -257,7 +251,6 @@ impl AuthThrottle {
                     Arc::clone(&self.settings.clock),
                     self.settings.max_keys,
                 ),
-                blocked: quick_cache::sync::Cache::new(self.settings.max_keys),
             };
             State {
                 ip: counter("auth_failures_ip", self.settings.per_ip),
@@ -460,45 +453,35 @@ impl AuthAttempt {
     }
 }
 
-/// One kind of key's failures: its GCRA buckets, and the keys that used theirs up.
+/// One kind of key's failures: its GCRA buckets.
 struct Counter {
     policy: Arc<str>,
     limiter: LocalLimiter,
-    /// Key → the clock's nanoseconds until which it is refused.
-    blocked: quick_cache::sync::Cache<LimitKey, u64>,
 }
 
 impl Counter {
-    /// `Err(wait)` while `key` is blocked.
-    fn check(&self, key: &LimitKey, now: u64) -> Result<(), Duration> {
-        match self.blocked.get(key) {
-            Some(until) if until > now => Err(Duration::from_nanos(until - now)),
-            Some(_) => {
-                self.blocked.remove(key);
-                Ok(())
-            }
-            None => Ok(()),
+    /// `Err(wait)` while `key`'s bucket could not take one more failure (a peek: nothing spent).
+    fn check(&self, key: &LimitKey, _now: u64) -> Result<(), Duration> {
+        let decision = self.limiter.peek(key, 1);
+        if decision.is_allowed() {
+            Ok(())
+        } else {
+            Err(decision.retry_after())
         }
     }
 
-    /// Spends one failure of `key`; when that leaves nothing (or was refused), blocks the key
-    /// and says for how long.
-    fn failed(&self, key: LimitKey, now: u64) -> Option<Duration> {
+    /// Spends one failure of `key`; when that leaves nothing (or was refused: concurrent
+    /// failures raced past the check), says how long the key is now refused.
+    fn failed(&self, key: LimitKey, _now: u64) -> Option<Duration> {
         let decision = self.limiter.acquire(&key, 1);
-        let blocked_for = if !decision.is_allowed() {
-            // The bucket was empty although the check passed: its block was evicted, or
-            // concurrent failures raced. governor knows exactly when a failure fits again.
-            decision.retry_after()
+        if !decision.is_allowed() {
+            Some(decision.retry_after())
         } else if decision.remaining() == 0 {
-            // The last failure the bucket held: the next fits once one request has refilled,
-            // at most one interval from now (see "How it counts").
-            self.limiter.quota().interval()
+            // The last failure the bucket held: the next fits once one has come back.
+            Some(decision.reset())
         } else {
-            return None;
-        };
-        let until = now.saturating_add(u64::try_from(blocked_for.as_nanos()).unwrap_or(u64::MAX));
-        self.blocked.insert(key, until);
-        Some(blocked_for)
+            None
+        }
     }
 }
 
@@ -542,21 +525,20 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_refused_by_the_bucket_blocks_for_governors_wait() {
+    fn a_client_is_refused_exactly_until_its_bucket_takes_a_failure_again() {
         let clock = ManualClock::at(1_800_000_000);
         let throttle = throttle(Quota::per_minute(2), &clock);
         let guesser = attempt("203.0.113.9");
         throttle.failed(&guesser);
-        throttle.failed(&guesser);
-        let state = throttle.state();
-        state.ip.blocked.clear(); // as an eviction would
-        throttle.check(&guesser).unwrap();
         clock.advance(Duration::from_secs(10));
-        throttle.failed(&guesser); // refused by governor: 20 s left of the 30 s interval
+        throttle.failed(&guesser);
+        // One failure comes back 30 s after the first: 20 s from now.
         assert_eq!(
             throttle.check(&guesser).unwrap_err().retry_after(),
             Duration::from_secs(20)
         );
+        clock.advance(Duration::from_secs(20));
+        throttle.check(&guesser).unwrap();
     }
 
     #[test]
@@ -680,6 +662,5 @@ mod tests {
             "{}",
             state.ip.limiter.keys()
         );
-        assert!(state.ip.blocked.len() <= 100, "{}", state.ip.blocked.len());
     }
 }
