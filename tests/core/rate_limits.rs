@@ -712,3 +712,42 @@ async fn head_requests_follow_the_get_rules_of_their_route() {
         .unwrap();
     assert_eq!(refused.status(), 429, "two HEADs of cost 5 spent the ten");
 }
+
+#[tokio::test]
+async fn a_route_can_hold_a_policy_to_another_quota_in_a_bucket_of_its_own() {
+    let clock = ManualClock::at(common::PAST);
+    let jwt = hs256(&claims("alice"));
+    let limits = RateLimits::new()
+        .policy(Policy::per_method(Method::Jwt, Quota::per_hour(2000)))
+        .route(Route::new("POST /v1/exports").replace("jwt", Quota::per_hour(2)))
+        .success_headers(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = serve(app(auth(vec![]), limits)).await;
+    for _ in 0..2 {
+        let export = server.post("/v1/exports").bearer(&jwt).send().await;
+        assert_eq!(export.status, 200, "{}", export.text);
+        // Shown under the policy's name, with the route's quota.
+        assert_eq!(
+            export.header("ratelimit-policy"),
+            Some("\"jwt\";q=2;w=3600")
+        );
+    }
+    let refused = server.post("/v1/exports").bearer(&jwt).send().await;
+    refused.assert_error(429, "rate_limit_exceeded");
+    // The route's bucket is its own: the API's quota is untouched by the exports.
+    let users = server.get("/v1/users").bearer(&jwt).send().await;
+    assert_eq!(users.status, 200);
+    assert_eq!(users.header("ratelimit"), Some("\"jwt\";r=1999;t=2"));
+
+    let unknown = RateLimits::new()
+        .policy(Policy::per_method(Method::Jwt, Quota::per_hour(2000)))
+        .route(Route::new("/x").replace("oauth", Quota::per_hour(1)))
+        .build()
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("no policy of the layer"),
+        "{unknown}"
+    );
+}

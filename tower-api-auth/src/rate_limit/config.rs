@@ -33,6 +33,10 @@ use super::{KeyBy, Method, OnBackendFailure, Policy, Quota, RateLimitError, Rate
 ///     cost = 20
 ///
 ///     [[routes]]
+///     route = "GET /v1/search"
+///     replace = { jwt = "100/minute" }
+///
+///     [[routes]]
 ///     route = "/healthz"
 ///     exempt = true
 /// "#)?;
@@ -88,7 +92,7 @@ pub struct PolicyConfig {
 }
 
 /// One route rule: `route` (`"POST /v1/exports"`, `"/v1/admin/*"`) with a `cost`, `limits` of
-/// its own, or `exempt = true`.
+/// its own, `replace` (a policy's quota on this route), or `exempt = true`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -101,6 +105,9 @@ pub struct RouteConfig {
     /// Quotas of this route alone.
     #[serde(default)]
     pub limits: Vec<PolicyConfig>,
+    /// The layer's policies whose quota this route replaces (`{ jwt = "100/minute" }`).
+    #[serde(default)]
+    pub replace: BTreeMap<String, Quota>,
     /// No quota applies.
     #[serde(default)]
     pub exempt: bool,
@@ -141,6 +148,9 @@ impl RateLimitsConfig {
             let mut rule = Route::new(route.route.as_str());
             if let Some(cost) = route.cost {
                 rule = rule.cost(cost);
+            }
+            for (name, quota) in &route.replace {
+                rule = rule.replace(name.as_str(), *quota);
             }
             if route.exempt {
                 if route.cost.is_some() {

@@ -64,7 +64,7 @@ fn policy_item(out: &mut String, limit: &Limit) {
     let _ = write!(
         out,
         "\"{}\";q={};w={}",
-        limit.key_name,
+        limit.shown,
         quota.burst(),
         ceil_seconds(refill).max(1)
     );
@@ -74,7 +74,7 @@ fn state_item(out: &mut String, limit: &Limit, decision: &Decision) {
     let _ = write!(
         out,
         "\"{}\";r={};t={}",
-        limit.key_name,
+        limit.shown,
         decision.remaining(),
         ceil_seconds(decision.reset())
     );

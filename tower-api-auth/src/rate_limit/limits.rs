@@ -175,6 +175,8 @@ impl RateLimits {
             Compiled::new(policy, cost, &clock, max_keys)
         };
         let mut policies = Vec::with_capacity(self.policies.len());
+        // What routes replace a policy's quota with is built from the policy as written.
+        let written = self.policies.clone();
         let costliest = self.routes.iter().max_by_key(|route| route.cost);
         let highest = Cost {
             cost: costliest.map_or(1, |route| route.cost),
@@ -201,7 +203,9 @@ impl RateLimits {
                     route.pattern
                 )));
             }
-            if route.exempt && (route.cost != 1 || !route.limits.is_empty()) {
+            if route.exempt
+                && (route.cost != 1 || !route.limits.is_empty() || !route.replacements.is_empty())
+            {
                 return Err(RateLimitError(format!(
                     "route {:?} is exempt: it takes no cost or limits",
                     route.pattern
@@ -215,10 +219,34 @@ impl RateLimits {
             for policy in route.limits {
                 limits.push(compile(policy, cost)?);
             }
+            let mut replacements = Vec::with_capacity(route.replacements.len());
+            for (name, quota) in route.replacements {
+                let Some(index) = written.iter().position(|policy| *policy.name == *name) else {
+                    return Err(RateLimitError(format!(
+                        "route {:?} replaces the quota of {name:?}, which is no policy of the layer",
+                        route.pattern
+                    )));
+                };
+                if replacements.iter().any(|(other, _)| *other == index) {
+                    return Err(RateLimitError(format!(
+                        "route {:?} replaces the quota of {name:?} twice",
+                        route.pattern
+                    )));
+                }
+                // The policy as written (its methods and what it counts by), with the route's
+                // quota for everyone and a bucket of its own: `<policy>@<route>`.
+                let mut policy = written[index].clone();
+                policy.quota = quota;
+                policy.plans.clear();
+                let mut replaced = Compiled::new(policy, cost, &clock, max_keys)?;
+                replaced.default.key_name = format!("{name}@{}", route.pattern).into();
+                replacements.push((index, replaced));
+            }
             routes.push(CompiledRoute {
                 pattern,
                 cost: route.cost,
                 limits,
+                replacements,
                 exempt: route.exempt,
             });
         }
@@ -313,8 +341,11 @@ struct Compiled {
 
 /// One quota with its in-memory counter and its part of the `RateLimit-Policy` field.
 pub(super) struct Limit {
-    /// The name in keys: the policy's, with `/<plan>` for a plan (a plan's bucket is its own).
+    /// The name in keys: the policy's, with `/<plan>` for a plan and `@<route>` for a route's
+    /// replacement (each a bucket of its own).
     pub(super) key_name: Arc<str>,
+    /// The name in the fields: the key name, but a route's replacement shows as its policy.
+    pub(super) shown: Arc<str>,
     pub(super) local: LocalLimiter,
 }
 
@@ -372,6 +403,7 @@ impl Compiled {
                 )));
             }
             Ok(Limit {
+                shown: key_name.clone(),
                 key_name,
                 local: LocalLimiter::with_max_keys(quota, Arc::clone(clock), max_keys),
             })
@@ -447,7 +479,18 @@ struct CompiledRoute {
     pattern: Pattern,
     cost: u32,
     limits: Vec<Compiled>,
+    /// The layer's policies whose quota this route replaces: (the policy's index, its stand-in).
+    replacements: Vec<(usize, Compiled)>,
     exempt: bool,
+}
+
+impl CompiledRoute {
+    fn replacement(&self, policy: usize) -> Option<&Compiled> {
+        self.replacements
+            .iter()
+            .find(|(index, _)| *index == policy)
+            .map(|(_, replaced)| replaced)
+    }
 }
 
 /// The caller as the limits see it.
@@ -566,8 +609,17 @@ impl Limits {
         // already spent the quotas checked before the one that refused it (GCRA spends as it
         // checks).
         let route_limits = route.into_iter().flat_map(|route| route.limits.iter());
+        let layer_limits = self
+            .policies
+            .iter()
+            .enumerate()
+            .map(move |(index, policy)| {
+                route
+                    .and_then(|route| route.replacement(index))
+                    .unwrap_or(policy)
+            });
         route_limits
-            .chain(self.policies.iter())
+            .chain(layer_limits)
             .filter(move |policy| policy.methods.applies_to(method))
             .map(move |policy| (policy, policy.limit_for(identity, &self.plan_field)))
     }
@@ -659,12 +711,17 @@ impl Limits {
         ))
     }
 
-    fn limit_ref(&self, limit: &Limit) -> LimitRef {
-        let all = self
-            .policies
+    /// Every compiled policy of the layer, in one order that [`LimitRef`]s index.
+    fn every_policy(&self) -> impl Iterator<Item = &Compiled> {
+        let routes = self.routes.iter();
+        self.policies
             .iter()
-            .chain(self.routes.iter().flat_map(|route| route.limits.iter()));
-        for (index, policy) in all.enumerate() {
+            .chain(routes.clone().flat_map(|route| route.limits.iter()))
+            .chain(routes.flat_map(|route| route.replacements.iter().map(|(_, replaced)| replaced)))
+    }
+
+    fn limit_ref(&self, limit: &Limit) -> LimitRef {
+        for (index, policy) in self.every_policy().enumerate() {
             if std::ptr::eq(&policy.default, limit) {
                 return LimitRef(index, None);
             }
@@ -681,9 +738,7 @@ impl Limits {
 
     fn resolve(&self, at: LimitRef) -> &Limit {
         let policy = self
-            .policies
-            .iter()
-            .chain(self.routes.iter().flat_map(|route| route.limits.iter()))
+            .every_policy()
             .nth(at.0)
             .expect("a limit reference of this layer");
         match at.1 {

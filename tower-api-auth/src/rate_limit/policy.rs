@@ -195,7 +195,8 @@ impl Policy {
     }
 }
 
-/// Rules for the requests of one route: a cost, extra quotas of its own, or no limit at all.
+/// Rules for the requests of one route: a cost, extra quotas of its own, another quota in place
+/// of one of the layer's, or no limit at all.
 ///
 /// The pattern is a path, optionally after an HTTP method (`"POST /v1/exports"`); a trailing `*`
 /// matches any rest (`"/v1/admin/*"`). The first route that matches a request applies.
@@ -216,6 +217,7 @@ pub struct Route {
     pub(super) pattern: String,
     pub(super) cost: u32,
     pub(super) limits: Vec<Policy>,
+    pub(super) replacements: Vec<(String, Quota)>,
     pub(super) exempt: bool,
 }
 
@@ -226,6 +228,7 @@ impl Route {
             pattern: pattern.into(),
             cost: 1,
             limits: Vec::new(),
+            replacements: Vec::new(),
             exempt: false,
         }
     }
@@ -239,6 +242,14 @@ impl Route {
     /// A quota that applies only on this route, besides the layer's.
     pub fn limit(mut self, policy: Policy) -> Self {
         self.limits.push(policy);
+        self
+    }
+
+    /// On this route the layer's policy `name` counts with `quota` instead of its own (and its
+    /// plans'), in a bucket of its own: a search endpoint held to `100/minute` where the API's
+    /// JWT quota is `2000/hour`. The fields show it under the policy's name.
+    pub fn replace(mut self, name: impl Into<String>, quota: Quota) -> Self {
+        self.replacements.push((name.into(), quota));
         self
     }
 
