@@ -53,7 +53,7 @@ macro_rules! impl_client_store {
                      VALUES ($1, $2, $3, $4)",
                 )
                 .bind(&*record.client_id)
-                .bind(&record.secret_hash.as_bytes()[..])
+                .bind(record.secret_hash.as_ref().map(|hash| &hash.as_bytes()[..]))
                 .bind(record.scopes.as_str())
                 .bind($crate::value::json(&record.tenants))
                 .execute(&self.pool)

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use crate::api_key::ApiKeyHasher;
 use crate::store::{
-    ClientRecord, ClientStore, RefreshStore, RefreshTokenHash, RevocationCheck, RevocationStore,
+    AuthorizationCode, ClientRecord, ClientStore, CodeHash, CodeStore, RefreshStore, Redemption, RefreshTokenHash, RevocationCheck, RevocationStore,
     Rotation, Session, StoreError, StoredSession,
 };
 
@@ -79,6 +79,33 @@ impl<C: ClientStore> DynClientStore for C {
 impl fmt::Debug for dyn DynClientStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("dyn ClientStore")
+    }
+}
+
+/// [`CodeStore`] made object safe.
+pub(crate) trait DynCodeStore: Send + Sync + 'static {
+    fn save(&self, hash: CodeHash, code: AuthorizationCode) -> BoxFuture<'_, ()>;
+    fn redeem<'a>(&'a self, hash: &'a CodeHash, session_id: &'a str) -> BoxFuture<'a, Redemption>;
+    fn purge(&self, now: u64, keep_spent_for: u64) -> BoxFuture<'_, usize>;
+}
+
+impl<C: CodeStore> DynCodeStore for C {
+    fn save(&self, hash: CodeHash, code: AuthorizationCode) -> BoxFuture<'_, ()> {
+        Box::pin(CodeStore::save(self, hash, code))
+    }
+
+    fn redeem<'a>(&'a self, hash: &'a CodeHash, session_id: &'a str) -> BoxFuture<'a, Redemption> {
+        Box::pin(CodeStore::redeem(self, hash, session_id))
+    }
+
+    fn purge(&self, now: u64, keep_spent_for: u64) -> BoxFuture<'_, usize> {
+        Box::pin(CodeStore::purge(self, now, keep_spent_for))
+    }
+}
+
+impl fmt::Debug for dyn DynCodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("dyn CodeStore")
     }
 }
 

@@ -32,6 +32,7 @@ mod error;
 mod grants;
 mod login;
 mod memory;
+mod memory_codes;
 mod response;
 mod reuse;
 mod service;
@@ -43,6 +44,7 @@ pub use accounts::{Account, PasswordVerifier};
 pub use error::{GrantCause, GrantError, GrantErrorKind};
 pub use login::Login;
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
+pub use memory_codes::{DEFAULT_MAX_PENDING_CODES, MemoryCodeStore};
 pub use response::TokenResponse;
 pub use service::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, RefreshPolicy,

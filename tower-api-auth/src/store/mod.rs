@@ -12,6 +12,7 @@
 //! | [`RevocationStore`] | revocations, written (logout) | [`MemoryRevocationStore`](crate::revocation::MemoryRevocationStore) |
 //! | `RefreshStore` (feature `issuer`) | sessions and their refresh tokens' hashes | `issuer::MemoryRefreshStore` |
 //! | `ClientStore` (feature `issuer`) | OAuth clients | `issuer::MemoryClientStore` |
+//! | `CodeStore` (feature `issuer`) | authorization codes' hashes, each redeemed once | `issuer::MemoryCodeStore` |
 //! | `FeedStore` (feature `fleet`) | the fleet's revocation feed | `fleet::MemoryFeedStore` |
 //!
 //! Key providers, refresh-token stores, revocation lists and client registries all fail the same
@@ -27,6 +28,8 @@
 
 #[cfg(feature = "issuer")]
 mod clients;
+#[cfg(feature = "issuer")]
+mod codes;
 #[cfg(feature = "fleet")]
 mod feed;
 mod keys;
@@ -36,6 +39,8 @@ mod sessions;
 
 #[cfg(feature = "issuer")]
 pub use clients::{ClientRecord, ClientStore};
+#[cfg(feature = "issuer")]
+pub use codes::{AuthorizationCode, CodeHash, CodeStore, Redemption};
 #[cfg(feature = "fleet")]
 pub use feed::{FeedEvent, FeedStore, FeedSubscription};
 pub(crate) use keys::DynKeyStore;
