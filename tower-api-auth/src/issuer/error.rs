@@ -105,6 +105,17 @@ pub enum GrantCause {
     InvalidRefreshToken,
     /// The account or key does not hold the tenant asked for.
     TenantNotGranted,
+    /// An authorization code that is unknown, expired, another client's or bound to another
+    /// redirect URI.
+    InvalidAuthorizationCode,
+    /// An authorization code presented a second time: what its first redemption issued is
+    /// revoked.
+    AuthorizationCodeReplayed,
+    /// A PKCE `code_verifier` that does not match the code's challenge.
+    WrongCodeVerifier,
+    /// A refresh token presented by a client it was not issued to, or without the client
+    /// authentication its session requires.
+    RefreshTokenOfAnotherClient,
 }
 
 impl GrantCause {
@@ -115,6 +126,10 @@ impl GrantCause {
             Self::InvalidApiKey => "invalid_api_key",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::TenantNotGranted => "tenant_not_granted",
+            Self::InvalidAuthorizationCode => "invalid_authorization_code",
+            Self::AuthorizationCodeReplayed => "authorization_code_replayed",
+            Self::WrongCodeVerifier => "wrong_code_verifier",
+            Self::RefreshTokenOfAnotherClient => "refresh_token_of_another_client",
         }
     }
 }

@@ -181,6 +181,7 @@ impl TokenService {
             claims: account.claims,
             api_key_id: None,
             not_after: None,
+            client_id: None,
         };
         Ok((new, account.user))
     }
@@ -235,6 +236,7 @@ impl TokenService {
             claims,
             api_key_id: Some(record.key_id.clone()),
             not_after: record.expires_at,
+            client_id: None,
         })
     }
 

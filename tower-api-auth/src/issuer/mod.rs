@@ -27,12 +27,17 @@
 //! This module is built only on the crate's public API, as a third-party crate could be.
 
 mod accounts;
+mod authorize;
+mod clients;
+mod code_grant;
 mod dyn_stores;
 mod error;
 mod grants;
+mod introspect;
 mod login;
 mod memory;
 mod memory_codes;
+mod pkce;
 mod response;
 mod reuse;
 mod service;
@@ -41,13 +46,15 @@ mod signing;
 mod token;
 
 pub use accounts::{Account, PasswordVerifier};
+pub use authorize::{AuthorizationParams, AuthorizationRequest, AuthorizeError};
+pub use clients::ClientCredentials;
 pub use error::{GrantCause, GrantError, GrantErrorKind};
 pub use login::Login;
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use memory_codes::{DEFAULT_MAX_PENDING_CODES, MemoryCodeStore};
 pub use response::TokenResponse;
 pub use service::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, RefreshPolicy,
+    DEFAULT_CODE_TTL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, RefreshPolicy,
     TokenService,
 };
 pub use signing::{

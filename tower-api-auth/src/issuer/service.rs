@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::api_key::ApiKeys;
 use crate::clock::{Clock, SharedClock};
 use crate::issuer::accounts::{DynPasswordVerifier, PasswordVerifier};
-use crate::issuer::dyn_stores::{DynClientStore, DynRefreshStore, DynRevocationStore};
+use crate::issuer::dyn_stores::{DynClientStore, DynCodeStore, DynRefreshStore, DynRevocationStore};
 use crate::issuer::error::GrantError;
 use crate::issuer::response::TokenResponse;
 use crate::issuer::reuse::ReusableTokens;
@@ -18,7 +18,9 @@ use crate::issuer::signing::{AccessGrant, AccessToken, TokenIssuer};
 use crate::jwt::{JwtOptions, JwtValidator};
 use crate::revocation::MemoryRevocationStore;
 use crate::scope::Scopes;
-use crate::store::{ClientStore, RefreshStore, RevocationCheck, RevocationStore, Session};
+use crate::store::{
+    ClientStore, CodeStore, RefreshStore, RevocationCheck, RevocationStore, Session,
+};
 
 /// Issues and manages tokens: the grants, refresh rotation with reuse detection, logout and
 /// revocation. Plug [`revocations`](Self::revocations) into the auth layer and use
@@ -65,6 +67,10 @@ pub struct TokenService {
     /// The API-key metadata entries that become claims.
     pub(super) metadata_claims: Vec<String>,
     pub(super) clients: Option<Arc<dyn DynClientStore>>,
+    /// The authorization codes, when the authorization-code grant is enabled.
+    pub(super) codes: Option<Arc<dyn DynCodeStore>>,
+    /// How long a code may be redeemed, in seconds.
+    pub(super) code_ttl: u64,
     pub(super) session_ttl: u64,
     pub(super) idle_timeout: Option<u64>,
     pub(super) max_sessions_per_subject: usize,
@@ -120,6 +126,15 @@ const REVOCATION_MARGIN_SECS: u64 = 600;
 /// How often the refresh store is purged of sessions that are over.
 const PURGE_EVERY_SECS: u64 = 60;
 
+/// The default authorization-code lifetime: 60 seconds. RFC 6749 §4.1.2 recommends at most ten
+/// minutes; a code is redeemed by the client's back end the moment the browser lands on its
+/// callback, so a minute is plenty and leaves a stolen code little time.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(60);
+
+/// Spent codes are kept this long past their expiry, so that a late replay still revokes what the
+/// first redemption issued.
+pub(super) const KEEP_SPENT_CODES_SECS: u64 = 600;
+
 /// The default absolute session lifetime: 30 days.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -155,6 +170,8 @@ impl TokenService {
             api_keys: None,
             metadata_claims: Vec::new(),
             clients: None,
+            codes: None,
+            code_ttl: DEFAULT_CODE_TTL.as_secs(),
             session_ttl: DEFAULT_SESSION_TTL.as_secs(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT.as_secs()),
             max_sessions_per_subject: DEFAULT_MAX_SESSIONS_PER_SUBJECT,
@@ -198,6 +215,33 @@ impl TokenService {
     pub fn clients(mut self, clients: impl ClientStore) -> Self {
         self.clients = Some(Arc::new(clients));
         self
+    }
+
+    /// Enables the authorization-code grant (RFC 6749 §4.1, with PKCE), its codes kept in `codes`
+    /// (a [`MemoryCodeStore`](crate::issuer::MemoryCodeStore), or a store shared by the fleet).
+    /// Its clients are the [registered clients](Self::clients) with redirect URIs.
+    #[must_use]
+    pub fn authorization_codes(mut self, codes: impl CodeStore) -> Self {
+        self.codes = Some(Arc::new(codes));
+        self
+    }
+
+    /// How long an authorization code may be redeemed (whole seconds, at least one). Default
+    /// [60 seconds](DEFAULT_CODE_TTL).
+    #[must_use]
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl.as_secs().max(1);
+        self
+    }
+
+    /// Whether the authorization-code grant is enabled.
+    pub fn offers_authorization_codes(&self) -> bool {
+        self.codes.is_some()
+    }
+
+    /// The issuer's name, the `iss` of its tokens.
+    pub fn issuer_url(&self) -> &str {
+        self.issuer.issuer_url()
     }
 
     /// A shared revocation store: for several instances behind a load balancer, one they all
@@ -360,6 +404,11 @@ impl TokenService {
                 Ok(purged) => tracing::debug!(purged, "refresh store purged"),
                 // The request goes on: a purge is housekeeping, never a reason to refuse.
                 Err(error) => tracing::debug!(error = %error, "purging the refresh store failed"),
+            }
+            if let Some(codes) = &self.codes
+                && let Err(error) = codes.purge(now, KEEP_SPENT_CODES_SECS).await
+            {
+                tracing::debug!(error = %error, "purging the code store failed");
             }
         }
         now

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AuthErrorKind;
 use crate::identity::{AuthMethod, Identity};
+use crate::issuer::clients::ClientCredentials;
 use crate::issuer::error::{GrantCause, GrantError, GrantErrorKind, grant_error};
 use crate::issuer::grants::narrow;
 use crate::issuer::response::TokenResponse;
@@ -26,6 +27,8 @@ pub(super) struct NewSession {
     pub(super) api_key_id: Option<Arc<str>>,
     /// The grant's own expiry: the session may not outlast it.
     pub(super) not_after: Option<u64>,
+    /// The OAuth client the session was issued to: only it may refresh it.
+    pub(super) client_id: Option<Arc<str>>,
 }
 
 /// Turns a client-chosen session id into a slot scoped to the subject, so that two users choosing
@@ -113,8 +116,20 @@ impl TokenService {
         slot: Option<Arc<str>>,
         now: u64,
     ) -> Result<TokenResponse, GrantError> {
-        let expires_at = now.saturating_add(self.session_ttl);
         let first = NewRefreshToken::first(self.issuer.refresh_key());
+        self.start_session_with(first, new, slot, now).await
+    }
+
+    /// [`start_session`](Self::start_session) with its first refresh token chosen before: the
+    /// authorization-code grant names the session when it redeems the code.
+    pub(super) async fn start_session_with(
+        &self,
+        first: NewRefreshToken,
+        new: NewSession,
+        slot: Option<Arc<str>>,
+        now: u64,
+    ) -> Result<TokenResponse, GrantError> {
+        let expires_at = now.saturating_add(self.session_ttl);
         let session = Session::new(
             first.session_id(),
             new.subject,
@@ -123,6 +138,7 @@ impl TokenService {
             new.not_after.map_or(expires_at, |end| end.min(expires_at)),
         )
         .with_tenants(new.tenants)
+        .with_client(new.client_id)
         .with_api_key(new.api_key_id)
         .with_slot(slot)
         .with_idle_timeout(self.idle_timeout)
@@ -157,12 +173,35 @@ impl TokenService {
     /// store: a failure (503 when a store is down) leaves the presented token valid for a retry.
     /// A spent token ends the whole session (reuse detection), except the one the last rotation
     /// replaced within the [reuse interval](Self::reuse_interval).
+    ///
+    /// A session started by an OAuth client (the authorization-code grant) refreshes only through
+    /// [`refresh_as`](Self::refresh_as) with that client's authentication; this method refuses it.
     pub async fn refresh(
         &self,
         refresh_token: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse, GrantError> {
+        self.refresh_as(refresh_token, scope, None).await
+    }
+
+    /// [`refresh`](Self::refresh) by an OAuth client (RFC 6749 §6): `client` is authenticated
+    /// first (`invalid_client` otherwise), and the token must be of a session issued to it. A
+    /// session issued to a client is refreshed only by that client, and a session issued to no
+    /// client (a login) by no client: anything else is `invalid_grant`, and leaves the session as
+    /// it was. A public client's refresh tokens are single use whatever the
+    /// [refresh policy](Self::refresh_policy) and [reuse interval](Self::reuse_interval)
+    /// (OAuth 2.1 §4.3.1): each refresh rotates, and any reuse ends the session.
+    pub async fn refresh_as(
+        &self,
+        refresh_token: &str,
+        scope: Option<&str>,
+        client: Option<ClientCredentials<'_>>,
+    ) -> Result<TokenResponse, GrantError> {
         let now = self.begin().await;
+        let client = match client {
+            Some(credentials) => Some(self.authenticate_client(credentials).await?),
+            None => None,
+        };
         let presented = RefreshToken::parse(refresh_token).ok_or_else(invalid_refresh)?;
         let session_id = presented.session_id();
         // Two rounds at most: a lost compare-and-swap means another refresh committed first, and
@@ -176,19 +215,38 @@ impl TokenService {
                 .filter(|stored| stored.alive(now))
                 .ok_or_else(invalid_refresh)?;
             let session = &stored.session;
+            let bound_client = session.client_id.as_deref();
+            if bound_client != client.as_ref().map(|c| &*c.client_id) {
+                tracing::debug!(
+                    session_id = %session.id,
+                    "refresh token presented by a client it was not issued to: refused"
+                );
+                return Err(grant_error(
+                    GrantErrorKind::InvalidGrant,
+                    "The refresh token was not issued to this client",
+                )
+                .with_cause(GrantCause::RefreshTokenOfAnotherClient));
+            }
+            // OAuth 2.1 §4.3.1: a public client's refresh tokens are single use, no grace.
+            let public = client.as_ref().is_some_and(|c| c.is_public());
+            let (policy, reuse_interval) = if public {
+                (RefreshPolicy::Rotate, 0)
+            } else {
+                (self.refresh_policy, self.reuse_interval)
+            };
             let issuance = self.issuer.refresh_key();
-            match standing(&stored, &presented, self.refresh_policy, issuance, now) {
+            match standing(&stored, &presented, policy, issuance, now) {
                 Standing::Current => {
                     let scopes = narrow(&session.scopes, scope)?;
                     let key_end = self.check_origin(session, now).await?;
                     let access = self.sign(session, &scopes, key_end, now)?;
-                    let (rotation, next) = match self.refresh_policy {
+                    let (rotation, next) = match policy {
                         RefreshPolicy::Rotate => {
                             let next = presented.successor(issuance).ok_or_else(invalid_refresh)?;
-                            let grace = (self.reuse_interval > 0).then(|| {
+                            let grace = (reuse_interval > 0).then(|| {
                                 Grace::new(
                                     presented.seal(&next),
-                                    now.saturating_add(self.reuse_interval),
+                                    now.saturating_add(reuse_interval),
                                 )
                             });
                             let rotation =

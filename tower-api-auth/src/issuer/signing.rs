@@ -417,6 +417,11 @@ impl TokenIssuer {
         self.key.refresh_key()
     }
 
+    /// The issuer's name (`iss`).
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer
+    }
+
     /// The access-token lifetime in seconds.
     pub fn ttl_secs(&self) -> u64 {
         self.ttl
