@@ -139,7 +139,11 @@ impl AuthorizationRequest {
         // RFC 9207: the client checks which server answered (the mix-up defence).
         params.push(("iss", &self.issuer));
         let query = serde_urlencoded::to_string(&params).unwrap_or_default();
-        let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
+        let separator = if self.redirect_uri.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!("{}{separator}{query}", self.redirect_uri)
     }
 }
@@ -229,11 +233,7 @@ impl TokenService {
             };
         match params.state {
             Some(state) if state.len() > MAX_STATE_LEN => {
-                return Err(refuse(
-                    &request,
-                    "invalid_request",
-                    "The state is too long",
-                ));
+                return Err(refuse(&request, "invalid_request", "The state is too long"));
             }
             state => request.state = state.map(str::to_owned),
         }
@@ -266,11 +266,7 @@ impl TokenService {
                     ));
                 }
                 Err(_) => {
-                    return Err(refuse(
-                        &request,
-                        "invalid_scope",
-                        "The scope is malformed",
-                    ));
+                    return Err(refuse(&request, "invalid_scope", "The scope is malformed"));
                 }
             },
         };
@@ -349,6 +345,9 @@ impl TokenService {
 
     /// The user refused, or the app will not ask them: the redirect carrying `access_denied`.
     pub fn deny(&self, request: &AuthorizationRequest) -> String {
-        request.error_redirect("access_denied", Some("The resource owner denied the request"))
+        request.error_redirect(
+            "access_denied",
+            Some("The resource owner denied the request"),
+        )
     }
 }

@@ -7,8 +7,9 @@ use std::pin::Pin;
 
 use crate::api_key::ApiKeyHasher;
 use crate::store::{
-    AuthorizationCode, ClientRecord, ClientStore, CodeHash, CodeStore, RefreshStore, Redemption, RefreshTokenHash, RevocationCheck, RevocationStore,
-    Rotation, Session, StoreError, StoredSession,
+    AuthorizationCode, ClientRecord, ClientStore, CodeHash, CodeStore, Redemption, RefreshStore,
+    RefreshTokenHash, RevocationCheck, RevocationStore, Rotation, Session, StoreError,
+    StoredSession,
 };
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

@@ -261,7 +261,11 @@ impl TokenService {
         // The secret is hashed whether or not the client exists, and compared in constant time.
         let presented = clients.secret_hasher().hash(client_secret);
         let client = found
-            .filter(|client| client.secret_hash.is_some_and(|hash| hash.matches(&presented)))
+            .filter(|client| {
+                client
+                    .secret_hash
+                    .is_some_and(|hash| hash.matches(&presented))
+            })
             .ok_or_else(|| GrantError::new(GrantErrorKind::InvalidClient))?;
         let scopes = narrow(&client.scopes, scope)?;
         let grant = AccessGrant::new(client.client_id.clone(), scopes.clone())

@@ -86,7 +86,9 @@ impl TokenService {
         let session = &stored.session;
         // The session ends at its absolute end, or sooner when left idle.
         let exp = session.idle_timeout.map_or(session.expires_at, |idle| {
-            session.expires_at.min(stored.last_used.saturating_add(idle))
+            session
+                .expires_at
+                .min(stored.last_used.saturating_add(idle))
         });
         let mut answer = json!({
             "active": true,

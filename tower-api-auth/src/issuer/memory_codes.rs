@@ -72,7 +72,10 @@ impl MemoryCodeStore {
 
     /// How many codes are kept, spent ones included.
     pub fn len(&self) -> usize {
-        self.codes.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether none is.

@@ -54,8 +54,8 @@ pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use memory_codes::{DEFAULT_MAX_PENDING_CODES, MemoryCodeStore};
 pub use response::TokenResponse;
 pub use service::{
-    DEFAULT_CODE_TTL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL, RefreshPolicy,
-    TokenService,
+    DEFAULT_CODE_TTL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SESSIONS_PER_SUBJECT, DEFAULT_SESSION_TTL,
+    RefreshPolicy, TokenService,
 };
 pub use signing::{
     AccessGrant, AccessToken, DEFAULT_ACCESS_TOKEN_TTL, REGISTERED_CLAIMS, SigningKey, TokenIssuer,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use crate::api_key::ApiKeys;
 use crate::clock::{Clock, SharedClock};
 use crate::issuer::accounts::{DynPasswordVerifier, PasswordVerifier};
-use crate::issuer::dyn_stores::{DynClientStore, DynCodeStore, DynRefreshStore, DynRevocationStore};
+use crate::issuer::dyn_stores::{
+    DynClientStore, DynCodeStore, DynRefreshStore, DynRevocationStore,
+};
 use crate::issuer::error::GrantError;
 use crate::issuer::response::TokenResponse;
 use crate::issuer::reuse::ReusableTokens;

@@ -87,7 +87,9 @@ impl ClientRecord {
 
     /// Whether `uri` is one of the registered redirect URIs, exactly.
     pub fn allows_redirect(&self, uri: &str) -> bool {
-        self.redirect_uris.iter().any(|registered| **registered == *uri)
+        self.redirect_uris
+            .iter()
+            .any(|registered| **registered == *uri)
     }
 
     /// Sets the tenants.

@@ -20,30 +20,30 @@ pub(super) fn invalid_request(message: impl Into<std::borrow::Cow<'static, str>>
 pub(super) struct Fields(Map<String, Value>);
 
 impl Fields {
+    /// The bytes of a form-encoded `body` (at most `limit`), for a reader of its own.
+    pub(super) async fn read_bytes(
+        headers: &HeaderMap,
+        body: Body,
+        limit: usize,
+    ) -> Result<Vec<u8>, GrantError> {
+        let bytes = collect(body, limit).await?;
+        match media_type(headers).as_deref() {
+            Some("application/x-www-form-urlencoded") => Ok(bytes.to_vec()),
+            None if bytes.is_empty() => Ok(Vec::new()),
+            _ => Err(invalid_request(
+                "The Content-Type must be application/x-www-form-urlencoded",
+            )),
+        }
+    }
+
     /// Reads at most `limit` bytes of `body`, as its `Content-Type` says.
     pub(super) async fn read(
         headers: &HeaderMap,
         body: Body,
         limit: usize,
     ) -> Result<Self, GrantError> {
-        let bytes: Bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(GrantError::new(GrantErrorKind::RequestTooLarge));
-            }
-            Err(_) => return Err(invalid_request("The request body could not be read")),
-        };
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        match content_type.as_deref() {
+        let bytes = collect(body, limit).await?;
+        match media_type(headers).as_deref() {
             Some("application/json") => match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(fields)) => Ok(Self(fields)),
                 _ => Err(invalid_request("The request body is not a JSON object")),
@@ -96,6 +96,31 @@ impl Fields {
         self.get(name)?
             .ok_or_else(|| invalid_request(format!("The field `{}` is missing", printable(name))))
     }
+}
+
+/// At most `limit` bytes of `body`.
+async fn collect(body: Body, limit: usize) -> Result<Bytes, GrantError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GrantError::new(GrantErrorKind::RequestTooLarge))
+        }
+        Err(_) => Err(invalid_request("The request body could not be read")),
+    }
+}
+
+/// The request's media type, lowercase, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// A field name for a message: the configured names are the app's, but bound their length anyway.

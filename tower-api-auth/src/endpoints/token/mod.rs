@@ -21,6 +21,8 @@
 //! client libraries parse) unless its own endpoint says otherwise.
 
 mod body;
+mod consent;
+mod oauth;
 mod shape;
 
 use std::borrow::Cow;
@@ -40,12 +42,16 @@ use serde_json::json;
 
 use crate::error::{AuthError, ErrorFormat, ErrorRenderer};
 use crate::identity::Identity;
-use crate::issuer::{GrantCause, GrantError, GrantErrorKind, Login, TokenResponse, TokenService};
+use crate::issuer::{
+    ClientCredentials, GrantCause, GrantError, GrantErrorKind, Login, TokenResponse, TokenService,
+};
 use crate::layer::{AuthLayer, Throttled};
 #[cfg(feature = "rate-limit")]
 use crate::rate_limit::{AuthAttempt, AuthThrottle};
 
 use body::{Fields, basic_credentials, invalid_request};
+use consent::DynConsent;
+pub use consent::{Consent, ConsentDecision};
 pub use shape::{
     Endpoint, Failure, FailureKey, RequestField, ResponseShape, TokenEndpointsConfig, TokenField,
     TokenRoute,
@@ -100,6 +106,9 @@ pub struct TokenEndpoints {
     endpoints: BTreeMap<TokenRoute, Endpoint>,
     #[cfg(feature = "rate-limit")]
     throttle: Option<AuthThrottle>,
+    consent: Option<Arc<dyn DynConsent>>,
+    password_grant: bool,
+    public_url: Option<String>,
 }
 
 /// What every route shares.
@@ -110,6 +119,14 @@ struct Shared {
     body_limit: usize,
     #[cfg(feature = "rate-limit")]
     throttle: Option<AuthThrottle>,
+    consent: Option<Arc<dyn DynConsent>>,
+    password_grant: bool,
+}
+
+impl std::fmt::Debug for dyn DynConsent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Consent")
+    }
 }
 
 /// One route's state: what it shares, how it looks, and how it renders errors.
@@ -134,7 +151,35 @@ impl TokenEndpoints {
             endpoints: BTreeMap::new(),
             #[cfg(feature = "rate-limit")]
             throttle: None,
+            consent: None,
+            password_grant: false,
+            public_url: None,
         }
+    }
+
+    /// Serves the authorization endpoint (`GET /oauth/authorize`, the authorization-code grant
+    /// with PKCE), asking `consent` who the user is and whether they agree. The service must offer
+    /// the grant ([`TokenService::authorization_codes`]) and register its clients
+    /// ([`TokenService::clients`]).
+    pub fn consent(mut self, consent: impl Consent) -> Self {
+        self.consent = Some(Arc::new(consent));
+        self
+    }
+
+    /// Offers the password grant (`grant_type=password`) at the OAuth token endpoint. Default:
+    /// off, as OAuth 2.1 removes the grant (it hands the user's password to the client). The login
+    /// endpoint (`/auth/login`) takes passwords either way.
+    pub fn password_grant(mut self, offer: bool) -> Self {
+        self.password_grant = offer;
+        self
+    }
+
+    /// Where clients reach this router, as an absolute URL: the base of the endpoint URLs the
+    /// authorization server metadata publishes (`https://api.example.com/v1` for a router nested
+    /// at `/v1`). Default: the issuer's URL.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
     }
 
     /// Limits failed grants with `throttle` (feature `rate-limit`): a wrong username or password
@@ -213,7 +258,13 @@ impl TokenEndpoints {
             logout,
             revoke,
             verify,
+            authorize,
+            introspect,
+            password_grant,
         } = config;
+        if let Some(offer) = password_grant {
+            self.password_grant = offer;
+        }
         if let Some(limit) = body_limit {
             self.body_limit = limit;
         }
@@ -227,6 +278,8 @@ impl TokenEndpoints {
             (TokenRoute::Logout, logout),
             (TokenRoute::Revoke, revoke),
             (TokenRoute::Verify, verify),
+            (TokenRoute::Authorize, authorize),
+            (TokenRoute::Introspect, introspect),
         ];
         for (route, endpoint) in routes {
             if let Some(endpoint) = endpoint {
@@ -260,13 +313,22 @@ impl TokenEndpoints {
             body_limit: self.body_limit,
             #[cfg(feature = "rate-limit")]
             throttle: self.throttle,
+            consent: self.consent,
+            password_grant: self.password_grant,
         });
+        if shared.consent.is_some() && !shared.service.offers_authorization_codes() {
+            panic!(
+                "token endpoints: a consent was given but the token service does not offer the \
+                 authorization-code grant (TokenService::authorization_codes)"
+            );
+        }
         let mut public = Router::new();
         let mut authenticated = Router::new();
         let mut any_authenticated = false;
         for route in TokenRoute::ALL {
             let endpoint = self.endpoints.get(&route).cloned().unwrap_or_default();
-            if !endpoint.enabled {
+            // The authorization endpoint needs the app's consent to answer anything.
+            if !endpoint.enabled || (route == TokenRoute::Authorize && shared.consent.is_none()) {
                 continue;
             }
             if let Some(mistake) = endpoint.mistake(route, shared.service.rotates_refresh_tokens())
@@ -298,6 +360,14 @@ impl TokenEndpoints {
                 TokenRoute::Revoke => post(move |h: HeaderMap, b: Body| revoke(state, h, b)),
                 TokenRoute::Logout => post(move |identity: Identity| logout(state, identity)),
                 TokenRoute::Verify => get(verify),
+                TokenRoute::Authorize => {
+                    let posted = state.clone();
+                    get(move |request: Request| oauth::authorize(state, request))
+                        .post(move |request: Request| oauth::authorize(posted, request))
+                }
+                TokenRoute::Introspect => {
+                    post(move |request: Request| oauth::introspect(state, request))
+                }
             };
             match route {
                 TokenRoute::Logout | TokenRoute::Verify => {
@@ -395,6 +465,11 @@ impl RouteState {
         Fields::read(headers, body, self.shared.body_limit).await
     }
 
+    /// A form body's bytes, bounded as every body is.
+    async fn fields_bytes(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, GrantError> {
+        Fields::read_bytes(headers, body, self.shared.body_limit).await
+    }
+
     /// The request's `field`, under the name this endpoint reads it by.
     fn get<'f>(
         &self,
@@ -406,6 +481,42 @@ impl RouteState {
 
     fn require<'f>(&self, fields: &'f Fields, field: RequestField) -> Result<&'f str, GrantError> {
         fields.require(self.endpoint.field_name(field))
+    }
+
+    /// The client authentication of a request, if it has one (RFC 6749 §2.3.1): HTTP Basic, or
+    /// `client_id` with `client_secret` in the body, or `client_id` alone (a public client).
+    /// Sending a secret both ways is `invalid_request` (one method per request).
+    fn client_credentials(
+        &self,
+        fields: &Fields,
+        headers: &HeaderMap,
+    ) -> Result<Option<ClientAuth>, GrantError> {
+        let in_body = self.get(fields, RequestField::ClientSecret)?;
+        match basic_credentials(headers)? {
+            Some(_) if in_body.is_some() => Err(invalid_request(
+                "Send the client credentials once: in the Authorization header or the body",
+            )),
+            Some((id, secret)) => {
+                // A client_id in the body too must name the same client.
+                match self.get(fields, RequestField::ClientId)? {
+                    Some(body_id) if body_id != id => {
+                        Err(GrantError::new(GrantErrorKind::InvalidClient))
+                    }
+                    _ => Ok(Some(ClientAuth {
+                        id,
+                        secret: Some(secret),
+                    })),
+                }
+            }
+            None => match self.get(fields, RequestField::ClientId)? {
+                Some(id) => Ok(Some(ClientAuth {
+                    id: id.to_owned(),
+                    secret: in_body.map(str::to_owned),
+                })),
+                None if in_body.is_some() => Err(invalid_request("The client_id is missing")),
+                None => Ok(None),
+            },
+        }
     }
 
     /// The answer of a successful grant, in this endpoint's shape.
@@ -518,6 +629,22 @@ impl RouteState {
     }
 }
 
+/// A client's authentication as read from a request. No `Debug`: it holds the secret.
+struct ClientAuth {
+    id: String,
+    secret: Option<String>,
+}
+
+impl ClientAuth {
+    fn credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials::new(&self.id, self.secret.as_deref())
+    }
+}
+
+fn grant_error_message(kind: GrantErrorKind, message: &'static str) -> GrantError {
+    GrantError::new(kind).with_message(message)
+}
+
 /// Why a grant was not made: the grant failed, or the client was throttled before it was tried.
 enum Refusal {
     Grant(GrantError),
@@ -543,7 +670,11 @@ fn is_guess(error: &GrantError) -> bool {
     matches!(
         error.cause(),
         Some(
-            GrantCause::WrongPassword | GrantCause::InvalidApiKey | GrantCause::InvalidRefreshToken
+            GrantCause::WrongPassword
+                | GrantCause::InvalidApiKey
+                | GrantCause::InvalidRefreshToken
+                | GrantCause::InvalidAuthorizationCode
+                | GrantCause::WrongCodeVerifier
         )
     ) || error.kind() == GrantErrorKind::InvalidClient
 }
@@ -612,35 +743,65 @@ async fn token(route: Route, request: Request) -> Response {
         let scope = route.get(&fields, RequestField::Scope)?;
         let api_key = route.get(&fields, RequestField::ApiKey)?;
         match route.get(&fields, RequestField::GrantType)? {
-            Some("password") => {
+            Some("password") if route.shared.password_grant => {
                 let username = route.require(&fields, RequestField::Username)?;
                 let login = route.password_login(&fields, username)?;
                 route
                     .guarded(client, Some(username), service.login(login))
                     .await
             }
+            Some("password") => Err(grant_error_message(
+                GrantErrorKind::UnsupportedGrantType,
+                "The password grant is not offered at the token endpoint (OAuth 2.1)",
+            )
+            .into()),
             Some("refresh_token") => {
                 let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
-                let grant = service.refresh(refresh_token, scope);
+                let credentials = route.client_credentials(&fields, headers)?;
+                let grant = service.refresh_as(
+                    refresh_token,
+                    scope,
+                    credentials.as_ref().map(ClientAuth::credentials),
+                );
+                route.guarded(client, None, grant).await
+            }
+            Some("authorization_code") => {
+                let credentials = route
+                    .client_credentials(&fields, headers)?
+                    .ok_or_else(|| invalid_request("The client_id is missing"))?;
+                let code = route.require(&fields, RequestField::Code)?;
+                let redirect_uri = route.get(&fields, RequestField::RedirectUri)?;
+                let verifier = route.get(&fields, RequestField::CodeVerifier)?;
+                let grant = service.authorization_code(
+                    credentials.credentials(),
+                    code,
+                    redirect_uri,
+                    verifier,
+                );
                 route.guarded(client, None, grant).await
             }
             Some("client_credentials") => {
-                let in_body = route.get(&fields, RequestField::ClientSecret)?;
-                let (id, secret) = match basic_credentials(headers)? {
-                    // RFC 6749 §2.3: a client uses one authentication method per request.
-                    Some(_) if in_body.is_some() => {
-                        return Err(invalid_request(
-                            "Send the client credentials once: in the Authorization header or the body",
-                        )
-                        .into());
+                let credentials = route.client_credentials(&fields, headers)?;
+                let (id, secret) = match &credentials {
+                    Some(ClientAuth {
+                        id,
+                        secret: Some(secret),
+                    }) => (id.as_str(), secret.as_str()),
+                    Some(ClientAuth { secret: None, .. }) => {
+                        return Err(GrantError::new(GrantErrorKind::InvalidClient).into());
                     }
-                    Some(credentials) => credentials,
-                    None => (
-                        route.require(&fields, RequestField::ClientId)?.to_owned(),
-                        route.require(&fields, RequestField::ClientSecret)?.to_owned(),
-                    ),
+                    None => {
+                        route.require(&fields, RequestField::ClientId)?;
+                        return Err(route
+                            .require(&fields, RequestField::ClientSecret)
+                            .err()
+                            .unwrap_or_else(|| {
+                                invalid_request("The client credentials are missing")
+                            })
+                            .into());
+                    }
                 };
-                let grant = service.client_credentials(&id, &secret, scope);
+                let grant = service.client_credentials(id, secret, scope);
                 route.guarded(client, None, grant).await
             }
             // `grant_type=api_key` without a key is malformed, not an unknown grant.

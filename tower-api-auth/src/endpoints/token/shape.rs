@@ -29,17 +29,24 @@ pub enum TokenRoute {
     Revoke,
     /// `GET /auth/verify`: who the Bearer token names.
     Verify,
+    /// `GET /oauth/authorize`: the authorization endpoint (RFC 6749 §3.1), served once a
+    /// [`Consent`](crate::endpoints::Consent) is given.
+    Authorize,
+    /// `POST /oauth/introspect`: RFC 7662 introspection, for confidential clients.
+    Introspect,
 }
 
 impl TokenRoute {
     /// Every route, in the order of the docs.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Login,
         Self::Token,
         Self::Refresh,
         Self::Logout,
         Self::Revoke,
         Self::Verify,
+        Self::Authorize,
+        Self::Introspect,
     ];
 
     /// The path it has unless configured, relative to where the router is nested.
@@ -51,6 +58,8 @@ impl TokenRoute {
             Self::Logout => "/auth/logout",
             Self::Revoke => "/auth/revoke",
             Self::Verify => "/auth/verify",
+            Self::Authorize => "/oauth/authorize",
+            Self::Introspect => "/oauth/introspect",
         }
     }
 }
@@ -80,8 +89,16 @@ pub enum RequestField {
     ClientId,
     /// `client_secret`.
     ClientSecret,
-    /// `token` (RFC 7009).
+    /// `token` (RFC 7009, RFC 7662).
     Token,
+    /// `token_type_hint` (RFC 7009, RFC 7662).
+    TokenTypeHint,
+    /// `code`: the authorization code.
+    Code,
+    /// `redirect_uri`.
+    RedirectUri,
+    /// `code_verifier` (PKCE).
+    CodeVerifier,
 }
 
 impl RequestField {
@@ -99,6 +116,10 @@ impl RequestField {
             Self::ClientId => "client_id",
             Self::ClientSecret => "client_secret",
             Self::Token => "token",
+            Self::TokenTypeHint => "token_type_hint",
+            Self::Code => "code",
+            Self::RedirectUri => "redirect_uri",
+            Self::CodeVerifier => "code_verifier",
         }
     }
 }
@@ -464,7 +485,11 @@ impl Endpoint {
                 "{route:?} answers no tokens: it has no response to shape"
             ));
         }
-        if matches!(route, TokenRoute::Logout | TokenRoute::Verify) && !self.request.is_empty() {
+        if matches!(
+            route,
+            TokenRoute::Logout | TokenRoute::Verify | TokenRoute::Authorize
+        ) && !self.request.is_empty()
+        {
             return Some(format!(
                 "{route:?} reads no body: it has no request fields to rename"
             ));
@@ -556,4 +581,11 @@ pub struct TokenEndpointsConfig {
     pub revoke: Option<Endpoint>,
     /// `GET /auth/verify`.
     pub verify: Option<Endpoint>,
+    /// `GET /oauth/authorize`.
+    pub authorize: Option<Endpoint>,
+    /// `POST /oauth/introspect`.
+    pub introspect: Option<Endpoint>,
+    /// Whether the OAuth token endpoint offers the password grant (default `false`: OAuth 2.1
+    /// removes it; `/auth/login` takes passwords either way).
+    pub password_grant: Option<bool>,
 }

@@ -1,0 +1,250 @@
+//! The OAuth 2.0 authorization server's own routes: the authorization endpoint (RFC 6749 §3.1),
+//! introspection (RFC 7662) and the authorization server metadata (RFC 8414).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::body::invalid_request;
+use super::consent::DynConsent;
+use super::{ClientAuth, RequestField, Route, TokenEndpoints, TokenRoute, json_body, no_store};
+use crate::issuer::{AuthorizationParams, AuthorizeError, GrantError, GrantErrorKind};
+
+/// The authorization request's parameters, each at most once (RFC 6749 §3.1): from the query of
+/// a GET, from the form body of a POST.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &[u8]) -> Result<Self, GrantError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
+            .map_err(|_| invalid_request("The authorization request is not valid URL encoding"))?;
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(seen, _)| seen == name) {
+                return Err(invalid_request(
+                    "A parameter of the authorization request is repeated",
+                ));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn params(&self) -> AuthorizationParams<'_> {
+        AuthorizationParams {
+            response_type: self.get("response_type"),
+            client_id: self.get("client_id"),
+            redirect_uri: self.get("redirect_uri"),
+            scope: self.get("scope"),
+            state: self.get("state"),
+            code_challenge: self.get("code_challenge"),
+            code_challenge_method: self.get("code_challenge_method"),
+        }
+    }
+}
+
+/// A redirect back to the client: 302 for a GET (RFC 6749 §4.1.2), 303 after a POST so that the
+/// browser does not post the form again. Never cached, never leaking the code in a `Referer`.
+fn redirect(method: &Method, location: &str) -> Response {
+    let status = if method == Method::POST {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    let Ok(location) = HeaderValue::try_from(location) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, location);
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    no_store(headers);
+    response
+}
+
+pub(super) async fn authorize(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let raw = if parts.method == Method::POST {
+        match route.fields_bytes(&parts.headers, body).await {
+            Ok(bytes) => bytes,
+            Err(error) => return route.reject(error),
+        }
+    } else {
+        drop(body);
+        parts.uri.query().unwrap_or_default().as_bytes().to_vec()
+    };
+    let query = match Query::parse(&raw) {
+        Ok(query) => query,
+        Err(error) => return route.reject(error),
+    };
+    let service = &route.shared.service;
+    let request = match service.authorization_request(&query.params()).await {
+        Ok(request) => request,
+        Err(AuthorizeError::Invalid(error)) => return route.reject(error),
+        Err(AuthorizeError::Redirect(location)) => return redirect(&parts.method, &location),
+    };
+    let Some(consent) = route.shared.consent.as_ref() else {
+        return route.reject(GrantError::new(GrantErrorKind::Misconfigured));
+    };
+    let decision = DynConsent::decide(&**consent, &request, &parts).await;
+    match decision {
+        super::ConsentDecision::Approve(account) => {
+            match service.approve(&request, account).await {
+                Ok(location) | Err(AuthorizeError::Redirect(location)) => {
+                    redirect(&parts.method, &location)
+                }
+                Err(AuthorizeError::Invalid(error)) => route.reject(error),
+            }
+        }
+        super::ConsentDecision::Deny => redirect(&parts.method, &service.deny(&request)),
+        super::ConsentDecision::Respond(mut response) => {
+            // A login or consent page is about this user: never cached.
+            response
+                .headers_mut()
+                .entry(CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+            response
+        }
+    }
+}
+
+pub(super) async fn introspect(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = async {
+        let fields = route.fields(&parts.headers, body).await?;
+        let credentials: ClientAuth = route
+            .client_credentials(&fields, &parts.headers)?
+            .ok_or_else(|| GrantError::new(GrantErrorKind::InvalidClient))?;
+        let token = route.require(&fields, RequestField::Token)?;
+        let hint = route.get(&fields, RequestField::TokenTypeHint)?;
+        route
+            .shared
+            .service
+            .introspect(credentials.credentials(), token, hint)
+            .await
+    }
+    .await;
+    match result {
+        Ok(answer) => {
+            let mut response = json_body(&answer).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(error) => route.reject(error),
+    }
+}
+
+impl TokenEndpoints {
+    /// The absolute URL of `route` as this router serves it, if it is enabled.
+    fn route_url(&self, base: &str, route: TokenRoute) -> Option<String> {
+        let endpoint = self.endpoints.get(&route).cloned().unwrap_or_default();
+        if !endpoint.enabled || (route == TokenRoute::Authorize && self.consent.is_none()) {
+            return None;
+        }
+        let path = endpoint
+            .path
+            .unwrap_or_else(|| route.default_path().to_owned());
+        Some(format!("{base}{path}"))
+    }
+
+    /// The RFC 8414 authorization server metadata of this router: its issuer, the URLs of its
+    /// endpoints (under [`public_url`](Self::public_url)), and what it supports — exactly what
+    /// the router serves, no more. `jwks_uri` is added by [`well_known_router`](Self::well_known_router)
+    /// when the issuer publishes keys.
+    pub fn metadata(&self) -> Value {
+        let service = &self.service;
+        let issuer = service.issuer_url();
+        let base = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| issuer.trim_end_matches('/').to_owned());
+        let mut grants = vec!["refresh_token", "client_credentials"];
+        if self.consent.is_some() {
+            grants.insert(0, "authorization_code");
+        }
+        if self.password_grant {
+            grants.push("password");
+        }
+        let mut metadata = json!({
+            "issuer": issuer,
+            "token_endpoint": self.route_url(&base, TokenRoute::Token),
+            "grant_types_supported": grants,
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": self.route_url(&base, TokenRoute::Revoke),
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "introspection_endpoint": self.route_url(&base, TokenRoute::Introspect),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        });
+        if let Some(authorize) = self.route_url(&base, TokenRoute::Authorize) {
+            metadata["authorization_endpoint"] = Value::from(authorize);
+            metadata["response_types_supported"] = json!(["code"]);
+            metadata["response_modes_supported"] = json!(["query"]);
+            metadata["code_challenge_methods_supported"] = json!(["S256"]);
+            metadata["authorization_response_iss_parameter_supported"] = Value::Bool(true);
+        } else {
+            // RFC 8414 §2 requires the member; a server without the authorization endpoint
+            // supports no response type.
+            metadata["response_types_supported"] = json!([]);
+        }
+        if let Value::Object(map) = &mut metadata {
+            map.retain(|_, value| !value.is_null());
+        }
+        metadata
+    }
+
+    /// The document's path: `/.well-known/oauth-authorization-server` with the issuer's path
+    /// after it (RFC 8414 §3.1), where the crate's own discovery (`remote`) and other clients
+    /// look for it.
+    pub fn metadata_path(&self) -> String {
+        let issuer = self.service.issuer_url();
+        let path = issuer
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        format!("/.well-known/oauth-authorization-server{path}")
+    }
+
+    /// The router of the authorization server's well-known documents, to merge at the root of the
+    /// issuer's host (not where the token endpoints are nested): the RFC 8414 metadata at
+    /// [`metadata_path`](Self::metadata_path). Call it before [`router`](Self::router).
+    pub fn well_known_router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let document = json_body(&self.metadata());
+        let body = document.1;
+        axum::Router::new()
+            .route(
+                &self.metadata_path(),
+                axum::routing::get(move || {
+                    let body = body.clone();
+                    async move {
+                        let mut response = (
+                            [(
+                                http::header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/json"),
+                            )],
+                            Body::from(body),
+                        )
+                            .into_response();
+                        response.headers_mut().insert(
+                            CACHE_CONTROL,
+                            HeaderValue::from_static("public, max-age=3600"),
+                        );
+                        response
+                    }
+                }),
+            )
+            .with_state(())
+    }
+}
