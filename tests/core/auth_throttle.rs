@@ -152,6 +152,7 @@ impl App {
             .nest(
                 "/v1",
                 TokenEndpoints::new(tokens)
+                    .password_grant(true)
                     .throttle_failures(throttle)
                     .router(auth.clone()),
             )

@@ -340,7 +340,8 @@ impl Fixture {
             }
             builder.build().unwrap()
         };
-        let mut endpoints = TokenEndpoints::new(tokens.clone());
+        // The suites exercise the password grant at the token endpoint too (off by default).
+        let mut endpoints = TokenEndpoints::new(tokens.clone()).password_grant(true);
         if let Some(limit) = options.body_limit {
             endpoints = endpoints.body_limit(limit);
         }

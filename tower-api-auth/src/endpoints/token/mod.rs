@@ -342,7 +342,9 @@ impl TokenEndpoints {
             let renderer: Arc<dyn ErrorRenderer> =
                 match (endpoint.error_format, route, self.error_format) {
                     (Some(format), _, _) => Arc::new(format),
-                    (None, TokenRoute::Token, _) => Arc::new(ErrorFormat::OAuth),
+                    (None, TokenRoute::Token | TokenRoute::Introspect, _) => {
+                        Arc::new(ErrorFormat::OAuth)
+                    }
                     (None, _, Some(format)) => Arc::new(format),
                     (None, _, None) => auth.error_renderer(),
                 };

@@ -1,0 +1,951 @@
+//! The OAuth 2.0 authorization server over real HTTP: the authorization-code flow with PKCE
+//! (RFC 6749 §4.1, RFC 7636, RFC 9207), client-bound refresh tokens, client credentials within the
+//! registered scopes, RFC 7662 introspection and RFC 8414 metadata.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::request::Parts;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower_api_auth::api_key::ApiKeyHasher;
+use tower_api_auth::clock::ManualClock;
+use tower_api_auth::endpoints::{Consent, ConsentDecision, TokenEndpoints};
+use tower_api_auth::issuer::{
+    Account, AuthorizationRequest, MemoryClientStore, MemoryCodeStore, MemoryRefreshStore,
+    SigningKey, TokenIssuer, TokenService,
+};
+use tower_api_auth::scope::Scopes;
+use tower_api_auth::store::ClientRecord;
+use tower_api_auth::{Algorithm, AuthLayer, Identity};
+
+const ISSUER: &str = "https://auth.example.test";
+const WEBAPP_REDIRECT: &str = "https://webapp.example/callback";
+const SPA_REDIRECT: &str = "http://127.0.0.1:9/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// The app's consent: the signed-in user is named by a test header; `x-test-deny` refuses; no
+/// user is sent to the login page.
+struct HeaderConsent;
+
+impl Consent for HeaderConsent {
+    async fn decide(&self, _request: &AuthorizationRequest, parts: &Parts) -> ConsentDecision {
+        if parts.headers.contains_key("x-test-deny") {
+            return ConsentDecision::Deny;
+        }
+        match parts
+            .headers
+            .get("x-test-user")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(user) => ConsentDecision::Approve(Account::new(
+                user.to_owned(),
+                Scopes::parse("read write").unwrap(),
+            )),
+            None => ConsentDecision::Respond(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+struct Fixture {
+    base: String,
+    http: reqwest::Client,
+    clock: ManualClock,
+    webapp_secret: String,
+    other_secret: String,
+}
+
+struct Options {
+    password_grant: bool,
+    reuse_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            password_grant: false,
+            reuse_interval: Duration::ZERO,
+        }
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(Options::default()).await
+}
+
+async fn fixture_with(options: Options) -> Fixture {
+    let clock = ManualClock::at(1_800_000_000);
+    let hasher = ApiKeyHasher::default();
+    let clients = MemoryClientStore::new(hasher.clone());
+    let webapp_secret = "webapp-secret-of-some-length".to_owned();
+    let other_secret = "other-secret-of-some-length".to_owned();
+    clients.insert(
+        ClientRecord::new(
+            "webapp",
+            hasher.hash(&webapp_secret),
+            Scopes::parse("read write").unwrap(),
+        )
+        .with_redirect_uris([WEBAPP_REDIRECT, "https://webapp.example/second"]),
+    );
+    clients.insert(
+        ClientRecord::new(
+            "other",
+            hasher.hash(&other_secret),
+            Scopes::parse("read").unwrap(),
+        )
+        .with_redirect_uris(["https://other.example/cb"]),
+    );
+    clients.insert(
+        ClientRecord::public("spa", Scopes::parse("read").unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(
+            TokenIssuer::new(signing, ISSUER).audience("api"),
+            MemoryRefreshStore::new(),
+        )
+        .clients(clients)
+        .authorization_codes(MemoryCodeStore::new())
+        .reuse_interval(options.reuse_interval)
+        .passwords(tower_api_auth_tests::lifecycle::Users::new())
+        .clock(clock.clone()),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .revocation(tokens.revocations())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    async fn me(identity: Identity) -> axum::Json<Value> {
+        axum::Json(
+            json!({ "sub": identity.principal(), "client_id": identity.client_id(), "scope": identity.scopes() }),
+        )
+    }
+    let endpoints = TokenEndpoints::new(tokens.clone())
+        .consent(HeaderConsent)
+        .password_grant(options.password_grant)
+        .public_url(format!("{ISSUER}/v1"));
+    let app = Router::new()
+        .merge(endpoints.well_known_router())
+        .nest("/v1", endpoints.router(auth.clone()))
+        .merge(Router::new().route("/me", get(me)).route_layer(auth));
+    let server = tower_api_auth_tests::serve(app).await;
+    Fixture {
+        base: server.base().to_owned(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        webapp_secret,
+        other_secret,
+    }
+}
+
+/// What an authorization request answered.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    /// The redirect's query parameters, checking that it goes to `redirect_uri`.
+    fn redirected_to(&self, redirect_uri: &str) -> Vec<(String, String)> {
+        let location = self.location.as_deref().expect("a redirect");
+        let query = location
+            .strip_prefix(redirect_uri)
+            .and_then(|rest| rest.strip_prefix('?'))
+            .unwrap_or_else(|| panic!("redirected to {location}, not {redirect_uri}"));
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    fn param(&self, redirect_uri: &str, name: &str) -> Option<String> {
+        self.redirected_to(redirect_uri)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Fixture {
+    async fn authorize(&self, query: &[(&str, &str)], user: Option<&str>) -> Answer {
+        let mut request = self
+            .http
+            .get(format!("{}/v1/oauth/authorize", self.base))
+            .query(query);
+        if let Some(user) = user {
+            request = request.header("x-test-user", user);
+        }
+        let response = request.send().await.unwrap();
+        Answer {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// A code for `client_id` (redirect `redirect_uri`) with the test verifier.
+    async fn code(&self, client_id: &str, redirect_uri: &str, scope: &str) -> String {
+        let challenge = challenge(VERIFIER);
+        let answer = self
+            .authorize(
+                &[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", redirect_uri),
+                    ("scope", scope),
+                    ("state", "st-1"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+                Some("user_alice"),
+            )
+            .await;
+        assert_eq!(answer.status, 302, "{}", answer.body);
+        assert_eq!(answer.param(redirect_uri, "state").as_deref(), Some("st-1"));
+        assert_eq!(answer.param(redirect_uri, "iss").as_deref(), Some(ISSUER));
+        answer.param(redirect_uri, "code").expect("a code")
+    }
+
+    async fn token(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/token", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn token_form(&self, body: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/token", self.base))
+            .form(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn me(&self, access_token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/me", self.base))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn introspect(&self, client: (&str, &str), token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/oauth/introspect", self.base))
+            .basic_auth(client.0, Some(client.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The webapp's code exchanged as the seed writes it: JSON with the secret in the body.
+    async fn webapp_tokens(&self) -> Value {
+        let code = self.code("webapp", WEBAPP_REDIRECT, "read write").await;
+        let (status, body) = self
+            .token(&json!({
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": "webapp",
+                "client_secret": self.webapp_secret,
+                "redirect_uri": WEBAPP_REDIRECT,
+                "code_verifier": VERIFIER,
+            }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn the_whole_flow_with_a_confidential_client_and_a_json_token_request() {
+    let f = fixture().await;
+    let tokens = f.webapp_tokens().await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "read write");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt_"));
+    let (status, me) = f.me(access).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["sub"], "user_alice");
+    assert_eq!(
+        me["client_id"], "webapp",
+        "the token names its client (RFC 9068)"
+    );
+
+    // The seed's refresh: the same client's credentials in a JSON body.
+    let (status, refreshed) = f
+        .token(&json!({
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": "webapp",
+            "client_secret": f.webapp_secret,
+        }))
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_ne!(
+        refreshed["refresh_token"], tokens["refresh_token"],
+        "rotated"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_the_first_redemption_issued() {
+    let f = fixture().await;
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    let request = json!({
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "webapp",
+        "client_secret": f.webapp_secret,
+        "redirect_uri": WEBAPP_REDIRECT,
+        "code_verifier": VERIFIER,
+    });
+    let (status, first) = f.token(&request).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(f.me(first["access_token"].as_str().unwrap()).await.0, 200);
+
+    let (status, replay) = f.token(&request).await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // The first redemption's tokens are dead: its access token is refused at once, its refresh
+    // token refreshes nothing.
+    assert_eq!(f.me(first["access_token"].as_str().unwrap()).await.0, 401);
+    let (status, refreshed) = f
+        .token(&json!({
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": "webapp",
+            "client_secret": f.webapp_secret,
+        }))
+        .await;
+    assert_eq!(
+        (status, refreshed["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_is_refused_and_spends_the_code() {
+    let f = fixture().await;
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    let mut request = json!({
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "webapp",
+        "client_secret": f.webapp_secret,
+        "redirect_uri": WEBAPP_REDIRECT,
+        "code_verifier": "x".repeat(43),
+    });
+    let (status, body) = f.token(&request).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // An attacker who holds a stolen code but not the verifier has burnt it.
+    request["code_verifier"] = json!(VERIFIER);
+    assert_eq!(f.token(&request).await.0, 400);
+    // A verifier of the wrong shape, and none at all, are malformed requests.
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    request["code"] = json!(code);
+    request["code_verifier"] = json!("short");
+    let (status, body) = f.token(&request).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    request.as_object_mut().unwrap().remove("code_verifier");
+    let (status, body) = f.token(&request).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_or_unregistered_redirect_uri_is_never_redirected_to() {
+    let f = fixture().await;
+    let challenge = challenge(VERIFIER);
+    for (client, redirect) in [
+        ("webapp", "https://evil.example/callback"),
+        ("webapp", "https://webapp.example/callback/"),
+        ("webapp", "https://webapp.example/callback?x=1"),
+        ("webapp", "HTTPS://webapp.example/callback"),
+        ("nobody", WEBAPP_REDIRECT),
+    ] {
+        let answer = f
+            .authorize(
+                &[
+                    ("response_type", "code"),
+                    ("client_id", client),
+                    ("redirect_uri", redirect),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("state", "s"),
+                ],
+                Some("user_alice"),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{client} {redirect}: {}", answer.body);
+        assert!(answer.location.is_none(), "no redirect to {redirect}");
+        assert!(answer.body.contains("invalid_request"), "{}", answer.body);
+    }
+    // Left out, with two registered: which one is unknown, so no redirect either.
+    let answer = f
+        .authorize(
+            &[
+                ("response_type", "code"),
+                ("client_id", "webapp"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            Some("user_alice"),
+        )
+        .await;
+    assert_eq!((answer.status, answer.location.is_none()), (400, true));
+    // A repeated parameter is refused too (RFC 6749 §3.1).
+    let answer = f
+        .authorize(
+            &[
+                ("client_id", "webapp"),
+                ("client_id", "other"),
+                ("redirect_uri", WEBAPP_REDIRECT),
+            ],
+            Some("user_alice"),
+        )
+        .await;
+    assert_eq!((answer.status, answer.location.is_none()), (400, true));
+
+    // A code issued for one redirect URI is not redeemed with another registered one.
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "authorization_code", "code": code, "client_id": "webapp",
+            "client_secret": f.webapp_secret, "redirect_uri": "https://webapp.example/second",
+            "code_verifier": VERIFIER,
+        }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn errors_about_a_trusted_client_go_back_by_redirect_with_state_and_iss() {
+    let f = fixture().await;
+    let challenge = challenge(VERIFIER);
+    let base = [
+        ("client_id", "webapp"),
+        ("redirect_uri", WEBAPP_REDIRECT),
+        ("state", "st-9"),
+    ];
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        // No PKCE, plain PKCE, a challenge of the wrong shape.
+        (vec![("response_type", "code")], "invalid_request"),
+        (
+            vec![("response_type", "code"), ("code_challenge", &challenge)],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("code_challenge", "too-short"),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("response_type", "token"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "unsupported_response_type",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("scope", "read admin"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_scope",
+        ),
+    ];
+    for (extra, error) in cases {
+        let query: Vec<(&str, &str)> = base.iter().copied().chain(extra.clone()).collect();
+        let answer = f.authorize(&query, Some("user_alice")).await;
+        assert_eq!(answer.status, 302, "{extra:?}: {}", answer.body);
+        assert_eq!(
+            answer.param(WEBAPP_REDIRECT, "error").as_deref(),
+            Some(error),
+            "{extra:?}"
+        );
+        assert_eq!(
+            answer.param(WEBAPP_REDIRECT, "state").as_deref(),
+            Some("st-9")
+        );
+        assert_eq!(
+            answer.param(WEBAPP_REDIRECT, "iss").as_deref(),
+            Some(ISSUER)
+        );
+        assert!(answer.param(WEBAPP_REDIRECT, "code").is_none());
+    }
+
+    // The user's refusal.
+    let query: Vec<(&str, &str)> = base
+        .iter()
+        .copied()
+        .chain([
+            ("response_type", "code"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .collect();
+    let response = f
+        .http
+        .get(format!("{}/v1/oauth/authorize", f.base))
+        .query(&query)
+        .header("x-test-deny", "1")
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{WEBAPP_REDIRECT}?error=access_denied")),
+        "{location}"
+    );
+    // Nobody signed in: the app's login page comes first.
+    let answer = f.authorize(&query, None).await;
+    assert_eq!(
+        (answer.status, answer.location.as_deref()),
+        (303, Some("/login"))
+    );
+}
+
+#[tokio::test]
+async fn a_public_client_uses_pkce_alone_and_its_refresh_tokens_are_single_use() {
+    // Even with a retry grace for confidential clients, a public client's tokens are single use.
+    let f = fixture_with(Options {
+        reuse_interval: Duration::from_secs(60),
+        ..Options::default()
+    })
+    .await;
+    let code = f.code("spa", SPA_REDIRECT, "read").await;
+    // Form encoded, no secret (token_endpoint_auth_method "none").
+    let (status, tokens) = f
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "spa"),
+            ("redirect_uri", SPA_REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let f = &f;
+        async move {
+            f.token_form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &token),
+                ("client_id", "spa"),
+            ])
+            .await
+        }
+    };
+    let (status, next) = refresh(first.clone()).await;
+    assert_eq!(status, 200, "{next}");
+    // The spent token again, well within the grace: a reuse, and the session ends.
+    let (status, body) = refresh(first).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = refresh(next["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 400, "the whole session ended");
+
+    // A public client cannot authenticate with a secret, nor use client credentials.
+    let code = f.code("spa", SPA_REDIRECT, "read").await;
+    let (status, body) = f
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "spa"),
+            ("client_secret", "made-up"),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, _) = f
+        .token_form(&[("grant_type", "client_credentials"), ("client_id", "spa")])
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_client_cannot_redeem_another_clients_code_or_refresh_token() {
+    let f = fixture().await;
+    let tokens = f.webapp_tokens().await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    // Another confidential client, authenticated, presents the webapp's refresh token.
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "other", "client_secret": f.other_secret,
+        }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // No client at all (the token endpoint without credentials, and /auth/refresh).
+    let (status, _) = f
+        .token(&json!({ "grant_type": "refresh_token", "refresh_token": refresh_token }))
+        .await;
+    assert_eq!(status, 400);
+    let response = f
+        .http
+        .post(format!("{}/v1/auth/refresh", f.base))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // The webapp with a wrong secret is not the webapp.
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "webapp", "client_secret": "wrong",
+        }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // None of that spent or ended the session: its own client still refreshes.
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "webapp", "client_secret": f.webapp_secret,
+        }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A code of the webapp, redeemed by the other client with the right verifier.
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "authorization_code", "code": code, "client_id": "other",
+            "client_secret": f.other_secret, "redirect_uri": WEBAPP_REDIRECT, "code_verifier": VERIFIER,
+        }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn a_code_expires_after_a_minute() {
+    let f = fixture().await;
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    f.clock.advance(Duration::from_secs(60));
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "authorization_code", "code": code, "client_id": "webapp",
+            "client_secret": f.webapp_secret, "redirect_uri": WEBAPP_REDIRECT, "code_verifier": VERIFIER,
+        }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn the_consented_scope_is_what_the_account_holds_of_what_was_asked() {
+    let f = fixture().await;
+    // The webapp may ask for `read write`; the user holds both; asking for `read` gives `read`.
+    let code = f.code("webapp", WEBAPP_REDIRECT, "read").await;
+    let (status, body) = f
+        .token(&json!({
+            "grant_type": "authorization_code", "code": code, "client_id": "webapp",
+            "client_secret": f.webapp_secret, "redirect_uri": WEBAPP_REDIRECT, "code_verifier": VERIFIER,
+        }))
+        .await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("read")));
+}
+
+#[tokio::test]
+async fn client_credentials_grant_at_most_the_registered_scopes() {
+    let f = fixture().await;
+    let grant = |scope: Option<&'static str>| {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let f = &f;
+        async move {
+            let response = f
+                .http
+                .post(format!("{}/v1/auth/token", f.base))
+                .basic_auth("other", Some(&f.other_secret))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = grant(None).await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("read")));
+    for beyond in ["write", "read write", "read read:all", "admin"] {
+        let (status, body) = grant(Some(beyond)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_scope")),
+            "{beyond}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_never_extends_the_session() {
+    let f = fixture().await;
+    let tokens = f.webapp_tokens().await;
+    let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // Refresh every 10 days: the 30-day session ends on its 30th day all the same.
+    for _ in 0..2 {
+        f.clock.advance(Duration::from_secs(10 * 24 * 3600));
+        let (status, body) = f
+            .token(&json!({
+                "grant_type": "refresh_token", "refresh_token": refresh_token,
+                "client_id": "webapp", "client_secret": f.webapp_secret,
+            }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    f.clock.advance(Duration::from_secs(10 * 24 * 3600));
+    let (status, _) = f
+        .token(&json!({
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": "webapp", "client_secret": f.webapp_secret,
+        }))
+        .await;
+    assert_eq!(
+        status, 400,
+        "30 days after the login, however often it rotated"
+    );
+}
+
+#[tokio::test]
+async fn introspection_answers_active_tokens_and_nothing_about_the_rest() {
+    let f = fixture().await;
+    let tokens = f.webapp_tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let other = ("other", f.other_secret.as_str());
+    let (status, body) = f.introspect(other, access).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], "webapp");
+    assert_eq!(body["sub"], "user_alice");
+    assert_eq!(body["scope"], "read write");
+    assert_eq!(body["iss"], ISSUER);
+    assert_eq!(body["token_type"], "Bearer");
+    let (_, body) = f.introspect(other, refresh).await;
+    assert_eq!(
+        (body["active"].as_bool(), body["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+
+    // Garbage, another issuer's token, an expired one: inactive, and nothing else said.
+    for token in ["garbage", "rt_0_x_y", &format!("{access}x")] {
+        let (status, body) = f.introspect(other, token).await;
+        assert_eq!((status, body), (200, json!({ "active": false })), "{token}");
+    }
+    // Revoked (RFC 7009): the access token and the refresh token are inactive at once.
+    let response = f
+        .http
+        .post(format!("{}/v1/auth/revoke", f.base))
+        .form(&[("token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        f.introspect(other, refresh).await.1,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        f.introspect(other, access).await.1,
+        json!({ "active": false })
+    );
+    // Expired.
+    let fresh = f.webapp_tokens().await;
+    f.clock.advance(Duration::from_secs(16 * 60));
+    let (_, body) = f
+        .introspect(other, fresh["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(body, json!({ "active": false }));
+
+    // Only authenticated confidential clients may ask.
+    let (status, body) = f.introspect(("other", "wrong"), access).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let response = f
+        .http
+        .post(format!("{}/v1/oauth/introspect", f.base))
+        .form(&[("token", access), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = f
+        .http
+        .post(format!("{}/v1/oauth/introspect", f.base))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn the_metadata_document_describes_what_the_router_serves() {
+    let f = fixture().await;
+    let response = f
+        .http
+        .get(format!("{}/.well-known/oauth-authorization-server", f.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let metadata: Value = response.json().await.unwrap();
+    assert_eq!(metadata["issuer"], ISSUER);
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        format!("{ISSUER}/v1/oauth/authorize")
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{ISSUER}/v1/auth/token")
+    );
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        format!("{ISSUER}/v1/oauth/introspect")
+    );
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        format!("{ISSUER}/v1/auth/revoke")
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(metadata["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    let grants = metadata["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&json!("authorization_code")));
+    assert!(
+        !grants.contains(&json!("password")),
+        "off by default (OAuth 2.1)"
+    );
+}
+
+#[tokio::test]
+async fn the_password_grant_is_off_at_the_token_endpoint_unless_offered() {
+    use tower_api_auth_tests::lifecycle::{ALICE, ALICE_PASSWORD};
+    let f = fixture().await;
+    let (status, body) = f
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    // The login endpoint takes passwords as before.
+    let response = f
+        .http
+        .post(format!("{}/v1/auth/login", f.base))
+        .json(&json!({ "username": ALICE, "password": ALICE_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    let f = fixture_with(Options {
+        password_grant: true,
+        ..Options::default()
+    })
+    .await;
+    let (status, _) = f
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", ALICE),
+            ("password", ALICE_PASSWORD),
+        ])
+        .await;
+    assert_eq!(status, 200);
+}
