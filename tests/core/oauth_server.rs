@@ -625,10 +625,24 @@ async fn a_public_client_uses_pkce_alone_and_its_refresh_tokens_are_single_use()
         (status, body["error"].as_str()),
         (401, Some("invalid_client"))
     );
-    let (status, _) = f
+    let (status, body) = f
         .token_form(&[("grant_type", "client_credentials"), ("client_id", "spa")])
         .await;
-    assert_eq!(status, 401);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body) = f
+        .token_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "spa"),
+            ("client_secret", "made-up"),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 #[tokio::test]

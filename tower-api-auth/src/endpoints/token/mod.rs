@@ -767,6 +767,9 @@ async fn token(route: Route, request: Request) -> Response {
                 );
                 route.guarded(client, None, grant).await
             }
+            Some("authorization_code") if !service.offers_authorization_codes() => {
+                Err(GrantError::new(GrantErrorKind::UnsupportedGrantType).into())
+            }
             Some("authorization_code") => {
                 let credentials = route
                     .client_credentials(&fields, headers)?
@@ -789,7 +792,9 @@ async fn token(route: Route, request: Request) -> Response {
                         id,
                         secret: Some(secret),
                     }) => (id.as_str(), secret.as_str()),
+                    // Client credentials are for confidential clients: the secret is required.
                     Some(ClientAuth { secret: None, .. }) => {
+                        route.require(&fields, RequestField::ClientSecret)?;
                         return Err(GrantError::new(GrantErrorKind::InvalidClient).into());
                     }
                     None => {
