@@ -963,3 +963,103 @@ async fn the_password_grant_is_off_at_the_token_endpoint_unless_offered() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn password_consent_signs_users_in_with_basic_and_throttles_guesses() {
+    use tower_api_auth::endpoints::PasswordConsent;
+    use tower_api_auth::rate_limit::{AuthThrottle, Quota};
+    use tower_api_auth_tests::lifecycle::{ALICE, ALICE_PASSWORD, ALICE_SUB, Users};
+
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::public("cli", Scopes::parse("profile").unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    let users = Arc::new(Users::new());
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+            .clients(clients)
+            .authorization_codes(MemoryCodeStore::new())
+            .passwords(users.clone()),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    let throttle = AuthThrottle::new(Quota::per_minute(100)).per_username(Quota::per_minute(3));
+    let consent = PasswordConsent::new(users)
+        .realm("Test \"realm\"")
+        .throttle_failures(throttle);
+    let app = Router::new().nest(
+        "/v1",
+        TokenEndpoints::new(tokens).consent(consent).router(auth),
+    );
+    let server = tower_api_auth_tests::serve(app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = challenge(VERIFIER);
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "cli"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let authorize = |credentials: Option<(&'static str, &'static str)>| {
+        let mut request = http
+            .get(format!("{}/v1/oauth/authorize", server.base()))
+            .query(&query);
+        if let Some((user, password)) = credentials {
+            request = request.basic_auth(user, Some(password));
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // Not signed in: the browser's prompt, in the given realm without its quotes.
+    let response = authorize(None).await;
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Basic realm="Test realm", charset="UTF-8""#
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    // Signed in: the code goes to the only registered redirect URI.
+    let response = authorize(Some((ALICE, ALICE_PASSWORD))).await;
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{SPA_REDIRECT}?code=ac_")),
+        "{location}"
+    );
+    let code: Vec<(String, String)> =
+        serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
+    let response = http
+        .post(format!("{}/v1/auth/token", server.base()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code[0].1),
+            ("client_id", "cli"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["scope"], "profile", "{tokens}");
+    let payload =
+        tower_api_auth_tests::lifecycle::payload(tokens["access_token"].as_str().unwrap());
+    assert_eq!(payload["sub"], ALICE_SUB);
+
+    // Wrong passwords: prompted again, then throttled (3 a minute for one username).
+    for _ in 0..3 {
+        assert_eq!(
+            authorize(Some((ALICE, "wrong"))).await.status().as_u16(),
+            401
+        );
+    }
+    let response = authorize(Some((ALICE, ALICE_PASSWORD))).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+}

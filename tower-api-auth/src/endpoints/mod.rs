@@ -14,6 +14,6 @@ mod token;
 pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 #[cfg(feature = "issuer")]
 pub use token::{
-    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, RequestField,
-    ResponseShape, TokenEndpoints, TokenEndpointsConfig, TokenField, TokenRoute,
+    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, PasswordConsent,
+    RequestField, ResponseShape, TokenEndpoints, TokenEndpointsConfig, TokenField, TokenRoute,
 };

@@ -117,6 +117,16 @@ pub trait PasswordVerifier: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
 }
 
+impl<P: PasswordVerifier> PasswordVerifier for Arc<P> {
+    fn verify(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send {
+        (**self).verify(username, password)
+    }
+}
+
 /// [`PasswordVerifier`] made object safe.
 pub(crate) trait DynPasswordVerifier: Send + Sync + 'static {
     fn verify<'a>(&'a self, username: &'a str, password: &'a str)

@@ -51,7 +51,7 @@ use crate::rate_limit::{AuthAttempt, AuthThrottle};
 
 use body::{Fields, basic_credentials, invalid_request};
 use consent::DynConsent;
-pub use consent::{Consent, ConsentDecision};
+pub use consent::{Consent, ConsentDecision, PasswordConsent};
 pub use shape::{
     Endpoint, Failure, FailureKey, RequestField, ResponseShape, TokenEndpointsConfig, TokenField,
     TokenRoute,
