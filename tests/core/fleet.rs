@@ -389,3 +389,29 @@ async fn session_lifetimes_hold_on_the_memory_store() {
 async fn sessions_are_bounded_on_the_memory_store() {
     common::fleet::sessions_are_bounded(MemoryRefreshStore::new()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_codes_and_sessions_are_shared_by_the_instances() {
+    use common::oauth;
+    use tower_api_auth::issuer::MemoryCodeStore;
+    let clock = tower_api_auth::clock::ManualClock::starting_now();
+    let (feed, refresh, _) = memory();
+    let codes = Arc::new(MemoryCodeStore::new());
+    let a = oauth::start(
+        &clock,
+        common::lifecycle::hs256_issuer(),
+        feed.clone(),
+        refresh.clone(),
+        codes.clone(),
+    )
+    .await;
+    let b = oauth::start(
+        &clock,
+        common::lifecycle::hs256_issuer(),
+        feed,
+        refresh,
+        codes,
+    )
+    .await;
+    oauth::codes_are_shared(&a, &b).await;
+}

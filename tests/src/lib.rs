@@ -22,6 +22,15 @@ pub mod lifecycle;
 ))]
 pub mod fleet;
 
+/// The OAuth authorization server run as a fleet: codes, sessions and keys shared by instances.
+#[cfg(all(
+    feature = "fleet",
+    feature = "issuer",
+    feature = "axum",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
+pub mod oauth;
+
 /// Real PostgreSQL, SQLite and Redis for the store tests, and a TCP proxy to cut them off.
 #[cfg(feature = "servers")]
 pub mod servers;

@@ -3,11 +3,16 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /auth/login` | `{username` or `email, password}` or `{api_key}`; optional `scope`, `session_id`, `tenant` (one of the account's or key's tenants: the tokens then name it alone) |
-//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `password`, `refresh_token`, `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`); `tenant` as at `/auth/login` |
+//! | `POST /auth/token` | OAuth 2.0 token endpoint: `grant_type` = `authorization_code` (with PKCE), `refresh_token` (with the client's authentication when the token was issued to a client), `client_credentials` (secret in the body or HTTP Basic), `api_key` (or no `grant_type` with an `api_key`), and `password` only when [offered](TokenEndpoints::password_grant); `tenant` as at `/auth/login` |
 //! | `POST /auth/refresh` | `{refresh_token}`, optional `scope` |
 //! | `POST /auth/logout` | ends the session of the Bearer token (authenticated) |
 //! | `POST /auth/revoke` | RFC 7009: `token`; unknown tokens answer 200 too |
 //! | `GET /auth/verify` | `{"authenticated":true,"user_id":…,"scopes":[…],"expires_at":"2026-12-31T23:59:59Z"}` (authenticated; `expires_at` RFC 3339, null for a credential that does not expire) |
+//! | `GET /oauth/authorize` | the authorization endpoint (RFC 6749 §4.1, PKCE S256 only, RFC 9207 `iss`), once a [`Consent`] is [given](TokenEndpoints::consent); `POST` with a form too |
+//! | `POST /oauth/introspect` | RFC 7662 introspection of the issuer's access and refresh tokens, for authenticated confidential clients |
+//!
+//! [`TokenEndpoints::well_known_router`] serves the RFC 8414 metadata document
+//! (`/.well-known/oauth-authorization-server`), to be merged at the root of the issuer's host.
 //!
 //! Each endpoint's path, request field names, answer shape and failures can be changed, in code
 //! ([`Endpoint`]) or in a configuration file ([`TokenEndpointsConfig`]), so that an API keeps the
