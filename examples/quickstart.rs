@@ -12,8 +12,12 @@
 //!
 //! Routes: `GET /v1/health` (public), `GET /v1/me` (any valid credential), `GET /v1/conversations`
 //! (scope `conversations:read`), `POST /v1/conversations` (scope `conversations:write`),
-//! `GET /v1/public` (optional authentication), and the token endpoints under `/v1/auth/`:
-//! `login`, `token`, `refresh`, `logout`, `revoke`, `verify`.
+//! `GET /v1/public` (optional authentication), the token endpoints under `/v1/auth/`:
+//! `login`, `token`, `refresh`, `logout`, `revoke`, `verify`, and the OAuth 2.0 authorization
+//! server: `GET /v1/oauth/authorize` (the authorization-code flow with PKCE; users sign in with
+//! HTTP Basic, the browser's own prompt or `curl -u`), `POST /v1/oauth/introspect`, the RFC 8414
+//! metadata at `/.well-known/oauth-authorization-server`, and `GET /callback`, a demo client's
+//! redirect URI that shows the code it receives.
 //!
 //! Rate limits (seed 004's): API keys 1000 requests an hour, OAuth tokens 5000, the app's own
 //! JWTs 2000, each caller counted on its own, and a demo-sized `burst` of 20 a minute so that the
@@ -38,10 +42,11 @@ use tower_api_auth::rate_limit::{
 };
 use tower_api_auth::{
     Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
-    api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, crypto,
-    endpoints::TokenEndpoints, endpoints::TokenEndpointsConfig, issuer::Account,
+    api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec,
+    config::ClientConfig, crypto, endpoints::PasswordConsent, endpoints::TokenEndpoints,
+    endpoints::TokenEndpointsConfig, issuer::Account, issuer::MemoryClientStore,
     issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
-    scope::Scopes, store::StoreError,
+    scope::Scopes, store::ClientRecord, store::StoreError,
 };
 
 #[path = "quickstart_support/stores.rs"]
@@ -120,6 +125,14 @@ impl PasswordVerifier for DemoUsers {
     }
 }
 
+/// A demo client's redirect URI: shows the code (or the error) the authorization endpoint sent
+/// back, as a client's callback page would before exchanging it.
+async fn callback(
+    axum::extract::Query(params): axum::extract::Query<HashMap<String, String>>,
+) -> Json<Value> {
+    Json(json!({ "callback": params }))
+}
+
 /// The quickstart's rate limits when the file sets none: seed 004's quota per authentication
 /// method, and a small burst limit for the walkthrough to run into.
 fn default_limits() -> RateLimits {
@@ -139,12 +152,21 @@ fn default_throttle() -> AuthThrottle {
 /// The app, given the token service, its auth layer (made optional for the public route), the
 /// rate limits (which run after it: axum's last layer is the outermost) and the throttle of
 /// failed authentications, which the layer and the token endpoints share.
+/// What the OAuth authorization server needs of the app: where clients reach it, and its users
+/// (who sign in at the authorization endpoint).
+struct OAuth {
+    /// The public URL of the `/v1` routes, the base of the endpoints' URLs in the metadata.
+    public_url: String,
+    users: Arc<DemoUsers>,
+}
+
 fn app(
     tokens: Arc<TokenService>,
     auth: AuthLayer,
     endpoints: TokenEndpointsConfig,
     limits: RateLimitLayer,
     throttle: AuthThrottle,
+    oauth: OAuth,
 ) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
@@ -163,15 +185,19 @@ fn app(
         .route("/v1/public", get(public))
         .route_layer(limits)
         .route_layer(auth.optional());
+    let consent = PasswordConsent::new(oauth.users)
+        .realm("SilentChat")
+        .throttle_failures(throttle.clone());
+    let endpoints = TokenEndpoints::new(tokens)
+        .configure(endpoints)
+        .throttle_failures(throttle)
+        .consent(consent)
+        .public_url(oauth.public_url);
     Router::new()
         .route("/v1/health", get(health))
-        .nest(
-            "/v1",
-            TokenEndpoints::new(tokens)
-                .configure(endpoints)
-                .throttle_failures(throttle)
-                .router(auth),
-        )
+        .route("/callback", get(callback))
+        .merge(endpoints.well_known_router())
+        .nest("/v1", endpoints.router(auth))
         .merge(protected)
         .merge(optional)
 }
@@ -181,18 +207,49 @@ fn app(
 fn token_service(
     stores: &Stores,
     issuer: TokenIssuer,
-    users: Vec<DemoUser>,
+    users: &Arc<DemoUsers>,
     api_keys: ApiKeys,
+    clients: MemoryClientStore,
 ) -> Arc<TokenService> {
-    let users = DemoUsers(users.into_iter().map(|u| (u.username.clone(), u)).collect());
     let issuer = issuer.access_token_ttl(Duration::from_secs(15 * 60));
     Arc::new(
         stores
             .token_service(issuer)
-            .passwords(users)
+            .passwords(users.clone())
             .api_keys(api_keys)
+            .clients(clients)
             .session_ttl(Duration::from_secs(30 * 24 * 60 * 60)),
     )
+}
+
+fn demo_users(users: Vec<DemoUser>) -> Arc<DemoUsers> {
+    Arc::new(DemoUsers(
+        users.into_iter().map(|u| (u.username.clone(), u)).collect(),
+    ))
+}
+
+/// The demo's OAuth clients: a web app with a secret and a command-line tool without one, both
+/// sent back to the quickstart's `/callback`. Returns the web app's secret.
+fn demo_clients(clients: &MemoryClientStore, base: &str) -> String {
+    let secret = crypto::random_secret(43);
+    let hasher = tower_api_auth::store::ClientStore::secret_hasher(clients);
+    let redirect = format!("{base}/callback");
+    clients.insert(
+        ClientRecord::new(
+            "demo-webapp",
+            hasher.hash(&secret),
+            Scopes::parse("conversations:read conversations:write").expect("scopes"),
+        )
+        .with_redirect_uris([redirect.as_str()]),
+    );
+    clients.insert(
+        ClientRecord::public(
+            "demo-cli",
+            Scopes::parse("conversations:read").expect("scopes"),
+        )
+        .with_redirect_uris([redirect.as_str()]),
+    );
+    secret
 }
 
 /// What the walkthrough logs in with.
@@ -205,6 +262,9 @@ struct Walkthrough<'a> {
     tenant: &'a str,
     /// Whether API keys live in a shared database (then the command-line tool manages them).
     shared_database: bool,
+    /// An OAuth client to walk the authorization-code flow with: its id, its secret and its
+    /// redirect URI.
+    oauth_client: Option<(&'a str, &'a str, &'a str)>,
 }
 
 /// Commands to paste into a POSIX shell in order: each answer's tokens land in variables.
@@ -216,6 +276,7 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
         api_key,
         tenant,
         shared_database,
+        oauth_client,
     } = w;
     let login = format!(
         r#"curl -s -X POST $BASE/v1/auth/login -H 'Content-Type: application/json' -d '{{"username":"{username}","password":"{password}"}}'"#
@@ -283,6 +344,9 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
             "  # 9. API keys: the file holds only hashes; add the plaintext of one as [demo] api_key to try it"
         ),
     }
+    if let Some((client_id, secret, redirect_uri)) = oauth_client {
+        print_oauth_walkthrough(username, password, client_id, secret, redirect_uri);
+    }
     if *shared_database {
         println!(
             r#"  # 10. Manage keys in the shared database (same DATABASE_URL) with the command-line tool;
@@ -298,6 +362,40 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
             "  # Several instances as one service: start each with the same configuration file and\n  #   DATABASE_URL=postgres://… (or sqlite://…) and/or REDIS_URL=redis://…"
         );
     }
+}
+
+/// The authorization-code flow with PKCE, as a web app and its user walk it, in curl.
+fn print_oauth_walkthrough(
+    username: &str,
+    password: &str,
+    client_id: &str,
+    secret: &str,
+    redirect_uri: &str,
+) {
+    let exchange = format!(
+        r#"curl -s -X POST $BASE/v1/auth/token -H 'Content-Type: application/json' -d "{{\"grant_type\":\"authorization_code\",\"code\":\"$CODE\",\"client_id\":\"{client_id}\",\"client_secret\":\"{secret}\",\"redirect_uri\":\"{redirect_uri}\",\"code_verifier\":\"$VERIFIER\"}}""#
+    );
+    println!(
+        r#"  # 11. OAuth 2.0: a web app ({client_id}) signs its user in with the authorization-code flow and PKCE
+  #     A PKCE pair (or take RFC 7636's: VERIFIER=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk CHALLENGE=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM)
+  VERIFIER=$(openssl rand -base64 48 | tr '+/' '-_' | tr -d '=\n')
+  CHALLENGE=$(printf %s "$VERIFIER" | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '=')
+  #     The user signs in at the authorization endpoint (a browser shows its sign-in prompt; curl -u here)
+  #     and is sent back to the app's redirect URI with a code, the state and the issuer (RFC 9207)
+  LOCATION=$(curl -s -o /dev/null -w '%{{redirect_url}}' -u '{username}:{password}' "$BASE/v1/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={redirect_uri}&scope=conversations:read&state=xyz&code_challenge=$CHALLENGE&code_challenge_method=S256")
+  echo "$LOCATION"
+  CODE=$(echo "$LOCATION" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+  #     The app exchanges the code (once, within a minute) with its secret and the verifier
+  OAUTH=$({exchange})
+  curl -i $BASE/v1/me -H "Authorization: Bearer $(echo "$OAUTH" | field access_token)"      # 200
+  curl -s -X POST $BASE/v1/auth/token -H 'Content-Type: application/json' -d "{{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$(echo "$OAUTH" | field refresh_token)\",\"client_id\":\"{client_id}\",\"client_secret\":\"{secret}\"}}"
+  #     Introspection (RFC 7662) for the app's back end, and the server's metadata (RFC 8414)
+  curl -s -u '{client_id}:{secret}' $BASE/v1/oauth/introspect -d "token=$(echo "$OAUTH" | field access_token)"
+  curl -s $BASE/.well-known/oauth-authorization-server
+  #     The same code again: refused, and the tokens it gave are revoked
+  curl -s -X POST $BASE/v1/auth/token -H 'Content-Type: application/json' -d "{{\"grant_type\":\"authorization_code\",\"code\":\"$CODE\",\"client_id\":\"{client_id}\",\"client_secret\":\"{secret}\",\"redirect_uri\":\"{redirect_uri}\",\"code_verifier\":\"$VERIFIER\"}}"   # 400 invalid_grant
+  curl -i $BASE/v1/me -H "Authorization: Bearer $(echo "$OAUTH" | field access_token)"      # 401 token_revoked"#
+    );
 }
 
 /// A demo setup: a fresh signing secret, a demo user with a fresh password, a fresh API key.
@@ -327,8 +425,14 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         tenants: vec![tenant.clone()],
     };
     let (username, password) = (user.username.clone(), user.password.clone());
-    let issuer = TokenIssuer::new(signing, ISSUER).audience(AUDIENCE);
-    let tokens = token_service(stores, issuer, vec![user], api_keys.clone());
+    // The issuer is this instance's own address: other services find its metadata (and keys)
+    // there, by discovery.
+    let issuer = TokenIssuer::new(signing, base).audience(AUDIENCE);
+    let users = demo_users(vec![user]);
+    let clients = MemoryClientStore::new(tower_api_auth::api_key::ApiKeyHasher::default());
+    let client_secret = demo_clients(&clients, base);
+    let redirect_uri = format!("{base}/callback");
+    let tokens = token_service(stores, issuer, &users, api_keys.clone(), clients);
 
     let throttle = default_throttle();
     let auth = AuthLayer::builder()
@@ -347,6 +451,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         api_key: Some(&api_key),
         tenant: tenant.as_str(),
         shared_database: stores.database_url.is_some(),
+        oauth_client: Some(("demo-webapp", &client_secret, &redirect_uri)),
     });
     Ok(app(
         tokens,
@@ -354,6 +459,10 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
         TokenEndpointsConfig::default(),
         stores.rate_limits(default_limits()).build()?,
         throttle,
+        OAuth {
+            public_url: format!("{base}/v1"),
+            users,
+        },
     ))
 }
 
@@ -376,6 +485,19 @@ struct QuickstartConfig {
     /// The failed-authentication throttle (default: [`default_throttle`]).
     #[serde(default)]
     throttle: Option<AuthThrottleConfig>,
+    /// The OAuth authorization server's clients and where it is reached.
+    #[serde(default)]
+    oauth: OAuthConfig,
+}
+
+/// `[oauth]`: the registered clients of the authorization server.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthConfig {
+    /// The public URL of the `/v1` routes (default: this instance's address + `/v1`).
+    public_url: Option<String>,
+    #[serde(default)]
+    clients: Vec<ClientConfig>,
 }
 
 /// What the walkthrough may show: DEMO ONLY, a real configuration holds no plaintext key.
@@ -452,7 +574,21 @@ async fn from_file(
         .iter()
         .flat_map(|keys| keys.keys.iter().map(|record| record.key_id.to_string()))
         .collect();
-    let tokens = token_service(stores, issuer, config.users, api_keys.clone());
+    let clients = MemoryClientStore::new(tower_api_auth::api_key::ApiKeyHasher::default());
+    let hasher = tower_api_auth::store::ClientStore::secret_hasher(&clients);
+    for client in &config.oauth.clients {
+        clients.insert(client.record(&hasher)?);
+    }
+    // The walkthrough's client: the first with a plaintext (demo) secret and a redirect URI.
+    let oauth_client = config.oauth.clients.iter().find_map(|client| {
+        Some((
+            client.client_id.clone(),
+            client.secret.clone()?,
+            client.redirect_uris.first()?.clone(),
+        ))
+    });
+    let users = demo_users(config.users);
+    let tokens = token_service(stores, issuer, &users, api_keys.clone(), clients);
     let throttle = config
         .throttle
         .as_ref()
@@ -484,6 +620,9 @@ async fn from_file(
             api_key: demo_key,
             tenant: &first_tenant,
             shared_database: stores.database_url.is_some(),
+            oauth_client: oauth_client
+                .as_ref()
+                .map(|(id, secret, uri)| (id.as_str(), secret.as_str(), uri.as_str())),
         }),
         None => println!("No [[users]] in {path}: add one to log in."),
     }
@@ -491,12 +630,17 @@ async fn from_file(
         Some(limits) => limits.builder()?,
         None => default_limits(),
     };
+    let public_url = config
+        .oauth
+        .public_url
+        .unwrap_or_else(|| format!("{base}/v1"));
     Ok(app(
         tokens,
         auth,
         config.endpoints,
         stores.rate_limits(limits).build()?,
         throttle,
+        OAuth { public_url, users },
     ))
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tower_api_auth::KeyProvider;
 use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyUsage};
 use tower_api_auth::fleet::RevocationFeed;
-use tower_api_auth::issuer::{MemoryRefreshStore, TokenIssuer, TokenService};
+use tower_api_auth::issuer::{MemoryCodeStore, MemoryRefreshStore, TokenIssuer, TokenService};
 use tower_api_auth::store::FeedStore;
 use tower_api_auth::store::KeyStore;
 
@@ -215,6 +215,7 @@ impl Stores {
             Sessions::Sqlite(store) => TokenService::new(issuer, store.clone()),
             Sessions::Redis(store) => TokenService::new(issuer, store.clone()),
         };
+        let service = service.authorization_codes(MemoryCodeStore::new());
         match &self.feed {
             Some(feed) => service.revocation_store(feed.clone()),
             None => service,

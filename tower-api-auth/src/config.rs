@@ -27,6 +27,12 @@
 //! best, in the environment (`secret_env`). `Debug` output never shows them, and the types are
 //! deserialize-only so that no code path can write them back out.
 
+#[cfg(feature = "issuer")]
+mod clients;
+
+#[cfg(feature = "issuer")]
+pub use clients::ClientConfig;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
