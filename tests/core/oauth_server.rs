@@ -830,14 +830,23 @@ async fn introspection_answers_active_tokens_and_nothing_about_the_rest() {
         let (status, body) = f.introspect(other, token).await;
         assert_eq!((status, body), (200, json!({ "active": false })), "{token}");
     }
-    // Revoked (RFC 7009): the access token and the refresh token are inactive at once.
-    let response = f
-        .http
-        .post(format!("{}/v1/auth/revoke", f.base))
-        .form(&[("token", refresh)])
-        .send()
-        .await
-        .unwrap();
+    // Revoked (RFC 7009) by its client: the access token and the refresh token are inactive at
+    // once. Another client, or none, cannot revoke what was issued to the webapp.
+    let revoke = |client: Option<(&'static str, String)>| {
+        let mut request = f
+            .http
+            .post(format!("{}/v1/auth/revoke", f.base))
+            .form(&[("token", refresh)]);
+        if let Some((id, secret)) = client {
+            request = request.basic_auth(id, Some(secret));
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let response = revoke(Some(("other", f.other_secret.clone()))).await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(revoke(None).await.status().as_u16(), 400);
+    assert_eq!(f.introspect(other, refresh).await.1["active"], true);
+    let response = revoke(Some(("webapp", f.webapp_secret.clone()))).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
         f.introspect(other, refresh).await.1,

@@ -340,8 +340,36 @@ impl TokenService {
     /// Revokes a token (RFC 7009): a refresh token — current or spent — ends its session; an access
     /// token of this issuer is refused from now on. Unknown or invalid tokens (a refresh token the
     /// server never issued among them) are not an error, and change nothing.
+    ///
+    /// A token issued to an OAuth client is revoked only through
+    /// [`revoke_as`](Self::revoke_as) by that client; here it is refused.
     pub async fn revoke(&self, token: &str) -> Result<(), GrantError> {
+        self.revoke_as(token, None).await
+    }
+
+    /// [`revoke`](Self::revoke) by an OAuth client (RFC 7009 §2.1): `client` is authenticated
+    /// first (`invalid_client` otherwise), and a token issued to a client — a refresh token of its
+    /// session, an access token naming it in `client_id` — is revoked only by that client: any
+    /// other caller is refused (`invalid_request`) and the token stays valid. Tokens issued to no
+    /// client (logins) are revoked by whoever holds them, with or without a client.
+    pub async fn revoke_as(
+        &self,
+        token: &str,
+        client: Option<ClientCredentials<'_>>,
+    ) -> Result<(), GrantError> {
         let now = self.begin().await;
+        let client = match client {
+            Some(credentials) => Some(self.authenticate_client(credentials).await?),
+            None => None,
+        };
+        let caller = client.as_ref().map(|c| &*c.client_id);
+        let allowed = |bound: Option<&str>| match bound {
+            Some(bound) if Some(bound) != caller => Err(grant_error(
+                GrantErrorKind::InvalidRequest,
+                "The token was issued to another client: only that client may revoke it",
+            )),
+            _ => Ok(()),
+        };
         if let Some(presented) = RefreshToken::parse(token) {
             let session_id = presented.session_id();
             let stored = self
@@ -351,11 +379,12 @@ impl TokenService {
                 .map_err(|e| GrantError::unavailable(&e))?;
             // Only a token the server issued for the session ends it: the current one, or a spent
             // one. A made-up one is an invalid token, which RFC 7009 answers like any other.
-            let issued = stored.is_some_and(|stored| {
+            let issued = stored.filter(|stored| {
                 presented.hash == stored.current
-                    || spent(&stored, &presented, self.issuer.refresh_key())
+                    || spent(stored, &presented, self.issuer.refresh_key())
             });
-            if issued {
+            if let Some(stored) = issued {
+                allowed(stored.session.client_id.as_deref())?;
                 return self.end_session(&session_id, now).await;
             }
             return Ok(());
@@ -363,6 +392,7 @@ impl TokenService {
         if let Ok(identity) = self.validator.validate(token, now)
             && let (Some(jti), Some(exp)) = (identity.token_id(), identity.expires_at())
         {
+            allowed(identity.client_id())?;
             self.revocations
                 .revoke_token(jti, self.token_deadline(exp))
                 .await

@@ -859,7 +859,12 @@ async fn revoke(route: Route, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let fields = route.fields(&headers, body).await?;
         let token = route.require(&fields, RequestField::Token)?;
-        route.shared.service.revoke(token).await
+        let credentials = route.client_credentials(&fields, &headers)?;
+        route
+            .shared
+            .service
+            .revoke_as(token, credentials.as_ref().map(ClientAuth::credentials))
+            .await
     }
     .await;
     match result {

@@ -180,7 +180,7 @@ impl TokenEndpoints {
             "grant_types_supported": grants,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint": self.route_url(&base, TokenRoute::Revoke),
-            "revocation_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint": self.route_url(&base, TokenRoute::Introspect),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         });
