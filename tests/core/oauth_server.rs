@@ -1034,6 +1034,15 @@ async fn password_consent_signs_users_in_with_basic_and_throttles_guesses() {
         r#"Basic realm="Test realm", charset="UTF-8""#
     );
     assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.headers()["x-frame-options"],
+        "DENY",
+        "no clickjacking"
+    );
+    assert_eq!(
+        response.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
     // Signed in: the code goes to the only registered redirect URI.
     let response = authorize(Some((ALICE, ALICE_PASSWORD))).await;
     assert_eq!(response.status().as_u16(), 302);

@@ -4,7 +4,9 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, REFERRER_POLICY, X_FRAME_OPTIONS,
+};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -107,11 +109,18 @@ pub(super) async fn authorize(route: Route, request: Request) -> Response {
         }
         super::ConsentDecision::Deny => redirect(&parts.method, &service.deny(&request)),
         super::ConsentDecision::Respond(mut response) => {
-            // A login or consent page is about this user: never cached.
-            response
-                .headers_mut()
+            let headers = response.headers_mut();
+            // A login or consent page is about this user: never cached; and never framed by
+            // another site, which could trick the user into approving (RFC 9700 §4.7, §4.9).
+            headers
                 .entry(CACHE_CONTROL)
                 .or_insert(HeaderValue::from_static("no-store"));
+            headers
+                .entry(X_FRAME_OPTIONS)
+                .or_insert(HeaderValue::from_static("DENY"));
+            headers
+                .entry(CONTENT_SECURITY_POLICY)
+                .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
             response
         }
     }
