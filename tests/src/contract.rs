@@ -787,7 +787,7 @@ pub async fn code_store<S: CodeStore>(store: S) {
     assert_eq!(
         winners.len(),
         1,
-        "exactly one first redemption: {outcomes:?}"
+        "exactly one first redemption: {winners:?}"
     );
     for (session, redemption) in &outcomes {
         match redemption {
