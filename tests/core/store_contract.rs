@@ -5,7 +5,7 @@
 use tower_api_auth::MemoryKeyStore;
 use tower_api_auth::api_key::ApiKeyHasher;
 use tower_api_auth::fleet::MemoryFeedStore;
-use tower_api_auth::issuer::{MemoryClientStore, MemoryRefreshStore};
+use tower_api_auth::issuer::{MemoryClientStore, MemoryCodeStore, MemoryRefreshStore};
 use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{ClientRecord, ClientStore};
 use tower_api_auth_tests::contract::ClientRegistry;
@@ -44,6 +44,8 @@ tower_api_auth_tests::store_contract!(memory {
     refresh_store: MemoryRefreshStore::new(),
     refresh_store_purge: MemoryRefreshStore::new(),
     refresh_store_bounded: MemoryRefreshStore::new(),
+    code_store: MemoryCodeStore::new(),
+    code_store_purge: MemoryCodeStore::new(),
     client_store: Registry(MemoryClientStore::new(ApiKeyHasher::default())),
     feed_store: MemoryFeedStore::new(),
 });

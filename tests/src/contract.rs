@@ -14,6 +14,7 @@ use tower_api_auth::Tenant;
 use tower_api_auth::api_key::{ApiKeyHasher, KeyHash, KeyRecord};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::store::StoreError;
+use tower_api_auth::store::{AuthorizationCode, CodeHash, CodeStore, Redemption};
 use tower_api_auth::store::{
     ClientRecord, ClientStore, Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken,
     Session, StoredSession,
@@ -562,12 +563,24 @@ pub trait ClientRegistry: ClientStore {
 }
 
 fn same_client(a: &ClientRecord, b: &ClientRecord) -> bool {
-    (&a.client_id, a.secret_hash, &a.scopes, &a.tenants)
-        == (&b.client_id, b.secret_hash, &b.scopes, &b.tenants)
+    (
+        &a.client_id,
+        a.secret_hash,
+        &a.scopes,
+        &a.tenants,
+        &a.redirect_uris,
+    ) == (
+        &b.client_id,
+        b.secret_hash,
+        &b.scopes,
+        &b.tenants,
+        &b.redirect_uris,
+    )
 }
 
-/// [`ClientStore`]: clients come back whole, with a secret hash the store's hasher checks;
-/// duplicate ids are refused; removal is seen; unknown ids answer `None` / `false`.
+/// [`ClientStore`]: clients come back whole, with a secret hash the store's hasher checks, their
+/// redirect URIs in order and byte for byte; a public client comes back with no secret; duplicate
+/// ids are refused; removal is seen; unknown ids answer `None` / `false`.
 pub async fn client_store<S: ClientRegistry>(store: S) {
     assert!(store.client("client_unknown").await.unwrap().is_none());
     let hasher: ApiKeyHasher = store.secret_hasher();
@@ -606,6 +619,261 @@ pub async fn client_store<S: ClientRegistry>(store: S) {
     assert!(store.delete("client_billing").await.unwrap());
     assert!(store.client("client_billing").await.unwrap().is_none());
     assert!(!store.delete("client_billing").await.unwrap());
+
+    // A confidential client with redirect URIs: they come back whole, in order, untouched (a
+    // trailing slash, a query, a port, case and non-ASCII are all part of the exact match).
+    let uris = [
+        "https://app.example.com/callback",
+        "https://app.example.com/callback/",
+        "http://127.0.0.1:8080/cb?x=1&y=%20",
+        "https://APP.example.com/Callback",
+        "com.example.app:/oauth2redirect/é",
+    ];
+    let web = ClientRecord::new("client_web", hasher.hash("w3b"), scopes("read"))
+        .with_redirect_uris(uris);
+    store.add(web.clone()).await.expect("register");
+    let found = store
+        .client("client_web")
+        .await
+        .unwrap()
+        .expect("registered");
+    assert!(same_client(&found, &web), "read back whole: {found:?}");
+    assert!(found.allows_redirect("https://app.example.com/callback/"));
+    assert!(!found.allows_redirect("https://app.example.com/callback?"));
+
+    // A public client: no secret, comes back public.
+    let spa = ClientRecord::public("client_spa", scopes("read profile"))
+        .with_tenants([tenant("tn_a")])
+        .with_redirect_uris(["https://spa.example.com/cb"]);
+    store
+        .add(spa.clone())
+        .await
+        .expect("register a public client");
+    let found = store
+        .client("client_spa")
+        .await
+        .unwrap()
+        .expect("registered");
+    assert!(found.is_public(), "no secret: {found:?}");
+    assert!(same_client(&found, &spa), "read back whole: {found:?}");
+    let clash = ClientRecord::new("client_spa", hasher.hash("now-a-secret"), Scopes::empty());
+    assert!(store.add(clash).await.is_err(), "a taken id is refused");
+    assert!(
+        store
+            .client("client_spa")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_public()
+    );
+
+    assert!(store.delete("client_spa").await.unwrap());
+    assert!(store.delete("client_web").await.unwrap());
+}
+
+fn code_hash(n: u8) -> CodeHash {
+    CodeHash::from_bytes([n; 32])
+}
+
+/// A code of `client_spa` for `user_1`, issued at `issued_at`, redeemable until `expires_at`.
+fn auth_code(issued_at: u64, expires_at: u64) -> AuthorizationCode {
+    AuthorizationCode::new(
+        "client_spa",
+        "user_1",
+        scopes("read"),
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        issued_at,
+        expires_at,
+    )
+}
+
+/// How many redemptions of one code race in [`code_store`].
+const RACERS: usize = 16;
+
+/// [`CodeStore`]: a code comes back whole on its first redemption, which records the session it
+/// starts; every later redemption answers `Replayed` with that first session (whatever session
+/// it brings itself); of [`RACERS`] concurrent redemptions exactly one is first and every other
+/// is told the winner's session; codes are independent of each other; an unknown hash is
+/// `Unknown`; the store redeems an expired code (the service checks expiry, not the store).
+///
+/// Times are around the real now, so that stores which expire keys by the server's clock (Redis)
+/// keep them through the test; purging is [`code_store_purge`].
+pub async fn code_store<S: CodeStore>(store: S) {
+    let t = crate::now();
+    let store = Arc::new(store);
+    assert_eq!(
+        store.redeem(&code_hash(1), "ses_x").await.unwrap(),
+        Redemption::Unknown
+    );
+
+    let mut claims = serde_json::Map::new();
+    claims.insert("org".to_owned(), json!({ "id": 7, "roles": ["admin"] }));
+    let full = AuthorizationCode::new(
+        "client_web",
+        "user_é",
+        scopes("read write"),
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        t,
+        t + 60,
+    )
+    .with_redirect_uri(Some(Arc::from("https://app.example.com/cb?x=1")))
+    .with_tenants([tenant("tn_a"), tenant("tn_b")])
+    .with_claims(claims);
+    store.save(code_hash(1), full.clone()).await.expect("save");
+    assert_eq!(
+        store.redeem(&code_hash(2), "ses_x").await.unwrap(),
+        Redemption::Unknown,
+        "another hash is another code"
+    );
+    assert_eq!(
+        store.redeem(&code_hash(1), "ses_first").await.unwrap(),
+        Redemption::First(full.clone()),
+        "the first redemption gets the code whole"
+    );
+    for replay in ["ses_second", "ses_first", "ses_third"] {
+        assert_eq!(
+            store.redeem(&code_hash(1), replay).await.unwrap(),
+            Redemption::Replayed {
+                code: full.clone(),
+                session_id: Arc::from("ses_first"),
+            },
+            "a replay is told the first redemption's session, not its own ({replay})"
+        );
+    }
+
+    // A second code, saved after the first was spent, starts unspent; and a code without a
+    // redirect URI, tenant or claim reads back as such.
+    let bare = auth_code(t, t + 60);
+    store.save(code_hash(3), bare.clone()).await.expect("save");
+    assert_eq!(
+        store.redeem(&code_hash(3), "ses_bare").await.unwrap(),
+        Redemption::First(bare.clone())
+    );
+
+    // Expired, but not purged: the store still redeems it; the service refuses it.
+    let expired = auth_code(t - 120, t - 60);
+    store
+        .save(code_hash(4), expired.clone())
+        .await
+        .expect("save");
+    assert_eq!(
+        store.redeem(&code_hash(4), "ses_late").await.unwrap(),
+        Redemption::First(expired)
+    );
+
+    // Concurrent redemptions, each with its own session: exactly one is first, and every other
+    // is told the winner's session.
+    let raced = auth_code(t, t + 60);
+    store.save(code_hash(5), raced.clone()).await.expect("save");
+    let racers: Vec<_> = (0..RACERS)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let session = format!("ses_race_{n}");
+                let redemption = store.redeem(&code_hash(5), &session).await;
+                (session, redemption.expect("redeem"))
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.expect("no panic"));
+    }
+    let winners: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, redemption)| matches!(redemption, Redemption::First(_)))
+        .map(|(session, _)| session.as_str())
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one first redemption: {winners:?}"
+    );
+    for (session, redemption) in &outcomes {
+        match redemption {
+            Redemption::First(code) => assert_eq!(code, &raced),
+            Redemption::Replayed { code, session_id } => {
+                assert_eq!(code, &raced);
+                assert_eq!(
+                    &**session_id, winners[0],
+                    "{session} was told another session"
+                );
+            }
+            Redemption::Unknown => panic!("{session}: a saved code is never unknown"),
+            other => panic!("{session}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.redeem(&code_hash(5), "ses_after").await.unwrap(),
+        Redemption::Replayed {
+            code: raced,
+            session_id: Arc::from(winners[0]),
+        }
+    );
+}
+
+/// Purging ([`CodeStore::purge`]): a code, spent or not, is removed exactly when `now` reaches
+/// `expires_at + keep_spent_for`, and not before (so a replay within that time still finds the
+/// session to revoke); the count is of what was removed. Redis is not held to it: its keys
+/// expire by themselves (the Redis store's own tests check when) and its `purge` answers 0.
+pub async fn code_store_purge<S: CodeStore>(store: S) {
+    assert_eq!(
+        store.purge(2_000, 300).await.unwrap(),
+        0,
+        "nothing to purge"
+    );
+    let spent = auth_code(1_000, 1_060);
+    store.save(code_hash(1), spent.clone()).await.unwrap();
+    assert_eq!(
+        store.redeem(&code_hash(1), "ses_1").await.unwrap(),
+        Redemption::First(spent.clone())
+    );
+    let unspent = auth_code(1_000, 1_060);
+    store.save(code_hash(2), unspent.clone()).await.unwrap();
+    let later = auth_code(1_100, 1_160);
+    store.save(code_hash(3), later.clone()).await.unwrap();
+    let never = auth_code(1_000, u64::MAX);
+    store.save(code_hash(4), never.clone()).await.unwrap();
+
+    // Expired (1_060), but kept for 300 s more: a replay still finds the first session.
+    assert_eq!(store.purge(1_359, 300).await.unwrap(), 0);
+    assert_eq!(
+        store.redeem(&code_hash(1), "ses_2").await.unwrap(),
+        Redemption::Replayed {
+            code: spent,
+            session_id: Arc::from("ses_1"),
+        },
+        "kept until expires_at + keep_spent_for"
+    );
+    // At 1_060 + 300 both codes of 1_060 go, spent or not; the later one stays.
+    assert_eq!(store.purge(1_360, 300).await.unwrap(), 2);
+    assert_eq!(
+        store.redeem(&code_hash(1), "ses_3").await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(
+        store.redeem(&code_hash(2), "ses_4").await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(
+        store.redeem(&code_hash(3), "ses_5").await.unwrap(),
+        Redemption::First(later)
+    );
+    assert_eq!(store.purge(1_360, 300).await.unwrap(), 0, "purged once");
+    // A huge keep_spent_for keeps everything; with 0 a code goes at its expiry.
+    assert_eq!(store.purge(u64::MAX - 1, u64::MAX).await.unwrap(), 0);
+    assert_eq!(store.purge(1_159, 0).await.unwrap(), 0);
+    assert_eq!(store.purge(1_160, 0).await.unwrap(), 1);
+    assert_eq!(
+        store.redeem(&code_hash(3), "ses_6").await.unwrap(),
+        Redemption::Unknown
+    );
+    // A code that never expires is never purged.
+    assert_eq!(store.purge(u64::MAX - 1, 0).await.unwrap(), 0);
+    assert_eq!(
+        store.redeem(&code_hash(4), "ses_7").await.unwrap(),
+        Redemption::First(never)
+    );
 }
 
 /// The next event of `subscription`, failing the test after 10 s.
@@ -703,6 +971,8 @@ pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
 ///     key_store: postgres().await,
 ///     refresh_store: postgres().await,
 ///     refresh_store_purge: postgres().await,
+///     code_store: postgres().await,
+///     code_store_purge: postgres().await,
 ///     // The contract registers clients through `ClientRegistry`: a wrapper of the test
 ///     // binary's own implements it with the store's registration calls.
 ///     client_store: Registered(postgres().await),

@@ -37,6 +37,12 @@ impl Keys {
         format!("{}:{{u:{subject}}}", self.prefix)
     }
 
+    /// `<prefix>:{c:<hex of the code's hash>}`: one authorization code's hash.
+    #[cfg(feature = "issuer")]
+    pub(crate) fn code(&self, hash: &tower_api_auth::store::CodeHash) -> String {
+        format!("{}:{{c:{}}}", self.prefix, hash.to_hex())
+    }
+
     /// `<prefix>:{rev}:sessions`: session revocations, scored by `until`.
     pub(crate) fn revoked_sessions(&self) -> String {
         format!("{}:{{rev}}:sessions", self.prefix)
@@ -73,6 +79,16 @@ mod tests {
         assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
         assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
         assert_eq!(keys.channel(), "app:feed");
+    }
+
+    #[cfg(feature = "issuer")]
+    #[test]
+    fn a_code_is_keyed_by_its_hash_in_hex_in_a_tag_of_its_own() {
+        let hash = tower_api_auth::store::CodeHash::from_bytes([0xab; 32]);
+        assert_eq!(
+            Keys::new("app").code(&hash),
+            format!("app:{{c:{}}}", "ab".repeat(32))
+        );
     }
 
     #[cfg(feature = "rate-limit")]

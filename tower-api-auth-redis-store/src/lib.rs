@@ -1,5 +1,6 @@
-//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore), with feature
-//! `issuer`), the fleet's revocations with the revocation feed on pub/sub
+//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore)) and
+//! authorization codes ([`CodeStore`](tower_api_auth::store::CodeStore)) with feature `issuer`,
+//! the fleet's revocations with the revocation feed on pub/sub
 //! ([`FeedStore`](tower_api_auth::store::FeedStore)) and the fleet's rate limits
 //! ([`RateLimitBackend`](tower_api_auth::rate_limit::RateLimitBackend), with feature
 //! `rate-limit`), all on one [`RedisStore`] — on one server ([`RedisStore::connect`]) or on a
@@ -34,6 +35,7 @@
 //! | `<prefix>:{s:<session id>}` | hash | one session: `gen` (refresh-token generation), `cur` (the 32-byte hash of its one valid refresh token), `used` (last refresh, unix seconds), `ses` (the [`Session`](tower_api_auth::store::Session) as JSON), `exp` and `idle` (its absolute end and idle timeout), and while a retry grace runs `gs` (the successor token sealed under the one it replaced) and `gu` (the grace's end) | at the session's absolute end, or earlier at `last used + idle timeout`; moved by every refresh |
 //! | `<prefix>:{slot:<slot>}` | string | the id of the session that last started in the slot | at that session's absolute end |
 //! | `<prefix>:{u:<subject>}` | sorted set | the ids of the subject's sessions, scored by when they started: a login beyond the bound ends the oldest, so it holds at most the bound | at the latest absolute end of its sessions |
+//! | `<prefix>:{c:<code hash>}` | hash | one authorization code (feature `issuer`) under the hex of its [`CodeHash`](tower_api_auth::store::CodeHash) (never the code itself): `code` (the [`AuthorizationCode`](tower_api_auth::store::AuthorizationCode) as JSON) and, once redeemed, `by` (the session its first redemption started) | [`SPENT_CODES_KEPT_FOR`](RedisStore::SPENT_CODES_KEPT_FOR) past the code's expiry, set when it is saved |
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
 //! | `<prefix>:{rl:<limit key>}` | string | one rate-limit bucket (feature `rate-limit`): its theoretical arrival time, microseconds on the server's clock; the tag is the whole [`LimitKey`](tower_api_auth::rate_limit::LimitKey) text (braces in it percent-encoded), so each bucket is a slot of its own | when the bucket is whole again (not written by a refusal) |
@@ -54,6 +56,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "issuer")]
+mod codes;
 mod connection;
 mod error;
 mod feed;

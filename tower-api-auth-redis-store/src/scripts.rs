@@ -139,6 +139,37 @@ return session
     )
 });
 
+/// Writes a new authorization code, unless its key exists (a spent code is never reset to
+/// unspent), with its expiry. KEYS: the code. ARGV: the code's JSON, the key's expiry. Returns 1
+/// if written, 0 if the key was taken.
+#[cfg(feature = "issuer")]
+pub(crate) static SAVE_CODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'code', ARGV[1])
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return 1
+",
+    )
+});
+
+/// Spends an authorization code: the first call records its session in `by`; every call returns
+/// `{code JSON, first session, 1 if this call spent it else 0}`, or nil if there is no such code.
+/// KEYS: the code. ARGV: the session the redemption starts.
+#[cfg(feature = "issuer")]
+pub(crate) static REDEEM_CODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local state = redis.call('HMGET', KEYS[1], 'code', 'by')
+if not state[1] then return false end
+if state[2] then return {state[1], state[2], 0} end
+redis.call('HSET', KEYS[1], 'by', ARGV[1])
+return {state[1], ARGV[1], 1}
+",
+    )
+});
+
 /// Stores a revocation, keeping the later `until` of two, then announces it. KEYS: the sorted
 /// set. ARGV: until, the id, the channel, the payload.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {

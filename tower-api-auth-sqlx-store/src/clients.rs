@@ -2,18 +2,27 @@
 //! `register_client` / `remove_client` that fill it.
 
 use crate::row::Columns;
+use crate::value::hash_bytes;
 use tower_api_auth::api_key::KeyHash;
 use tower_api_auth::store::ClientRecord;
 use tower_api_auth::store::StoreError;
 
 /// An `auth_clients` row.
 pub(crate) fn client(row: &impl Columns) -> Result<ClientRecord, StoreError> {
-    Ok(ClientRecord::new(
-        row.text("client_id")?,
-        KeyHash::from_bytes(row.hash("secret_hash")?),
-        row.scopes("scopes")?,
-    )
-    .with_tenants(row.json::<Vec<_>>("tenants")?))
+    let client_id = row.text("client_id")?;
+    let scopes = row.scopes("scopes")?;
+    // No secret hash: a public client.
+    let record = match row.opt_bytes("secret_hash")? {
+        Some(bytes) => ClientRecord::new(
+            client_id,
+            KeyHash::from_bytes(hash_bytes("secret_hash", &bytes)?),
+            scopes,
+        ),
+        None => ClientRecord::public(client_id, scopes),
+    };
+    Ok(record
+        .with_tenants(row.json::<Vec<_>>("tenants")?)
+        .with_redirect_uris(row.json::<Vec<String>>("redirect_uris")?))
 }
 
 /// The error of a registration whose id is taken.
@@ -41,21 +50,24 @@ macro_rules! impl_client_store {
             }
 
             /// Registers an OAuth client whose secret was hashed with the store's
-            /// [`client_hasher`](Self::client_hasher). An id already taken is an error: a
-            /// client's secret is never replaced by accident.
+            /// [`client_hasher`](Self::client_hasher) (a public client has none), with its
+            /// redirect URIs. An id already taken is an error: a client's secret is never
+            /// replaced by accident.
             pub async fn register_client(
                 &self,
                 record: ::tower_api_auth::store::ClientRecord,
             ) -> Result<(), ::tower_api_auth::store::StoreError> {
                 use $crate::error::{db_error, is_duplicate};
                 ::sqlx::query(
-                    "INSERT INTO auth_clients (client_id, secret_hash, scopes, tenants) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO auth_clients \
+                     (client_id, secret_hash, scopes, tenants, redirect_uris) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&*record.client_id)
                 .bind(record.secret_hash.as_ref().map(|hash| &hash.as_bytes()[..]))
                 .bind(record.scopes.as_str())
                 .bind($crate::value::json(&record.tenants))
+                .bind($crate::value::json(&record.redirect_uris))
                 .execute(&self.pool)
                 .await
                 .map(drop)
@@ -95,8 +107,8 @@ macro_rules! impl_client_store {
                 ::tower_api_auth::store::StoreError,
             > {
                 ::sqlx::query(
-                    "SELECT client_id, secret_hash, scopes, tenants FROM auth_clients \
-                     WHERE client_id = $1",
+                    "SELECT client_id, secret_hash, scopes, tenants, redirect_uris \
+                     FROM auth_clients WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .fetch_optional(&self.pool)

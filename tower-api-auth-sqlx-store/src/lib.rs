@@ -2,8 +2,9 @@
 //! refresh sessions, OAuth clients and a fleet's revocations in the app's database, with sqlx.
 //!
 //! Each store implements [`KeyProvider`](tower_api_auth::KeyProvider) and
-//! [`KeyStore`](tower_api_auth::store::KeyStore), [`RefreshStore`](tower_api_auth::store::RefreshStore) and
-//! [`ClientStore`](tower_api_auth::store::ClientStore) (feature `issuer`), and
+//! [`KeyStore`](tower_api_auth::store::KeyStore), [`RefreshStore`](tower_api_auth::store::RefreshStore),
+//! [`ClientStore`](tower_api_auth::store::ClientStore) and [`CodeStore`](tower_api_auth::store::CodeStore)
+//! (feature `issuer`), and
 //! [`FeedStore`](tower_api_auth::store::FeedStore). Build it on the app's pool (`new`) or on a pool of
 //! its own (`connect`, with short timeouts), then run [`migrate`](SqliteStore::migrate) once at
 //! start-up. The queries are checked at run time: building needs no database. The sqlx this crate
@@ -38,7 +39,8 @@
 //! SQLite's `INTEGER`, `BLOB` and `INTEGER`. Times are unix seconds; a time past the largest
 //! `BIGINT` ("never") is stored as that largest value. Lists and maps are JSON text. **No secret is
 //! stored**: API keys and client secrets only as their keyed BLAKE3 hash, refresh tokens only as
-//! their BLAKE3 hash, and the successor of a rotation only sealed under the token it replaced.
+//! their BLAKE3 hash, authorization codes only as their hash, and the successor of a rotation
+//! only sealed under the token it replaced.
 //!
 //! **`auth_api_keys`**: one row per API key, primary key `key_id`, index on `owner`.
 //!
@@ -77,7 +79,23 @@
 //! | `grace_sealed`, `grace_until` | the retry grace of the last rotation: the successor token sealed under the replaced one, and until when |
 //!
 //! **`auth_clients`**: one row per OAuth client, primary key `client_id`: `secret_hash` (the
-//! 32-byte keyed hash of the secret), `scopes` (space-separated), `tenants` (a JSON array).
+//! 32-byte keyed hash of the secret, or `NULL` for a public client), `scopes` (space-separated),
+//! `tenants` (a JSON array), `redirect_uris` (the registered redirect URIs, a JSON array of
+//! strings, compared exactly).
+//!
+//! **`auth_codes`**: one row per authorization code not yet purged, primary key `hash`, index on
+//! `expires_at`. A code is spent by one conditional `UPDATE` (`… SET spent_by = $1 WHERE hash =
+//! $2 AND spent_by IS NULL`), so of concurrent redemptions exactly one wins; the row stays, with
+//! the winner's session, until [`purge`](tower_api_auth::store::CodeStore::purge) deletes it at
+//! `expires_at + keep_spent_for`, so that a replay finds the session to revoke.
+//!
+//! | column | holds |
+//! | --- | --- |
+//! | `hash` | the 32-byte hash of the code ([`CodeHash`](tower_api_auth::store::CodeHash)); the code itself is never stored |
+//! | `client_id` | the client it was issued to (also in `code`), for the operator's own queries |
+//! | `code` | what it grants, the [`AuthorizationCode`](tower_api_auth::store::AuthorizationCode) as JSON (client, redirect URI, subject, scopes, tenants, claims, PKCE challenge, times) |
+//! | `expires_at` | when it stops being redeemable |
+//! | `spent_by` | the session its first redemption started, or `NULL` while unspent |
 //!
 //! **`auth_revocations`**: the fleet's revocations still in force, primary key `(kind, id)`, index
 //! on `until`: `kind` is `s` (a session id) or `j` (an access token's `jti`), and `until` when the
@@ -103,6 +121,8 @@
 // stores are `PgStore` with `postgres`, `SqliteStore` with `sqlite`).
 #[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
 mod clients;
+#[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
+mod codes;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod error;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

@@ -122,6 +122,11 @@ pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
         description: "sessions by subject",
         sql: include_str!("../migrations/postgres/20261202000001_sessions_by_subject.sql"),
     },
+    crate::store::Embedded {
+        version: 20261202190000,
+        description: "authorization codes",
+        sql: include_str!("../migrations/postgres/20261202190000_authorization_codes.sql"),
+    },
 ];
 
 crate::store::impl_sql_store!(

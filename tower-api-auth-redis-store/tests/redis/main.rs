@@ -8,6 +8,7 @@
 //! fails these tests, never skips them.
 
 mod cluster;
+mod codes;
 mod fleet;
 #[cfg(feature = "rate-limit")]
 mod rate_limits;
@@ -47,11 +48,13 @@ pub(crate) async fn postgres() -> PgStore {
     store
 }
 
-// Redis holds sessions and revocations only: its contract is those. Its `purge` is a no-op
-// (Redis expires keys by its own clock; `store` checks the expiries).
+// Redis holds sessions, authorization codes and revocations only: its contract is those. Its
+// `purge`s are no-ops (Redis expires keys by its own clock; `store` and `codes` check the
+// expiries).
 tower_api_auth_tests::store_contract!(redis_contract {
     refresh_store: redis(&redis_prefix()).await,
     refresh_store_bounded: redis(&redis_prefix()).await,
+    code_store: redis(&redis_prefix()).await,
     feed_store: redis(&redis_prefix()).await,
 });
 
@@ -60,5 +63,6 @@ tower_api_auth_tests::store_contract!(redis_contract {
 tower_api_auth_tests::store_contract!(redis_cluster_contract {
     refresh_store: cluster(&redis_prefix()).await,
     refresh_store_bounded: cluster(&redis_prefix()).await,
+    code_store: cluster(&redis_prefix()).await,
     feed_store: cluster(&redis_prefix()).await,
 });

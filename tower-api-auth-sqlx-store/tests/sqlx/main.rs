@@ -3,6 +3,7 @@
 //! on one database (`fleet`). PostgreSQL must be running (`.ci/run` starts it): a missing server
 //! fails these tests, never skips them.
 
+mod codes;
 mod fleet;
 mod store;
 
@@ -61,6 +62,8 @@ tower_api_auth_tests::store_contract!(postgres_contract {
     refresh_store: postgres().await,
     refresh_store_purge: postgres().await,
     refresh_store_bounded: postgres().await,
+    code_store: postgres().await,
+    code_store_purge: postgres().await,
     client_store: Registered(postgres().await),
     feed_store: postgres().await,
 });
@@ -70,6 +73,8 @@ tower_api_auth_tests::store_contract!(sqlite_contract {
     refresh_store: sqlite().await,
     refresh_store_purge: sqlite().await,
     refresh_store_bounded: sqlite().await,
+    code_store: sqlite().await,
+    code_store_purge: sqlite().await,
     client_store: Registered(sqlite().await),
     feed_store: sqlite().await,
 });
