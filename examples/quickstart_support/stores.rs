@@ -1,7 +1,7 @@
 //! Where the quickstart keeps its state: in memory (the default), or, with `DATABASE_URL`
 //! (`postgres://…` or `sqlite://…`) and/or `REDIS_URL`, in the stores a fleet shares.
 //!
-//! | set | API keys | refresh sessions | revocation feed | rate limits |
+//! | set | API keys | refresh sessions and authorization codes | revocation feed | rate limits |
 //! | --- | --- | --- | --- | --- |
 //! | nothing | memory | memory | none (one instance) | memory |
 //! | `DATABASE_URL` | database | database | database (`LISTEN/NOTIFY`, or polling on SQLite) | memory (per instance) |
@@ -209,13 +209,21 @@ impl Stores {
 
     /// The token service on the sessions store, revoking through the feed.
     pub(crate) fn token_service(&self, issuer: TokenIssuer) -> TokenService {
+        // Authorization codes where the sessions are: a code issued by one instance is redeemed
+        // once, on any.
         let service = match &self.sessions {
-            Sessions::Memory => TokenService::new(issuer, MemoryRefreshStore::new()),
-            Sessions::Postgres(store) => TokenService::new(issuer, store.clone()),
-            Sessions::Sqlite(store) => TokenService::new(issuer, store.clone()),
-            Sessions::Redis(store) => TokenService::new(issuer, store.clone()),
+            Sessions::Memory => TokenService::new(issuer, MemoryRefreshStore::new())
+                .authorization_codes(MemoryCodeStore::new()),
+            Sessions::Postgres(store) => {
+                TokenService::new(issuer, store.clone()).authorization_codes(store.clone())
+            }
+            Sessions::Sqlite(store) => {
+                TokenService::new(issuer, store.clone()).authorization_codes(store.clone())
+            }
+            Sessions::Redis(store) => {
+                TokenService::new(issuer, store.clone()).authorization_codes(store.clone())
+            }
         };
-        let service = service.authorization_codes(MemoryCodeStore::new());
         match &self.feed {
             Some(feed) => service.revocation_store(feed.clone()),
             None => service,

@@ -740,6 +740,18 @@ pub async fn code_store<S: CodeStore>(store: S) {
             "a replay is told the first redemption's session, not its own ({replay})"
         );
     }
+    // Saving under a spent code's hash is refused and does not make it redeemable again.
+    assert!(
+        store.save(code_hash(1), full.clone()).await.is_err(),
+        "a taken hash is refused"
+    );
+    assert!(
+        matches!(
+            store.redeem(&code_hash(1), "ses_after").await.unwrap(),
+            Redemption::Replayed { .. }
+        ),
+        "still spent"
+    );
 
     // A second code, saved after the first was spent, starts unspent; and a code without a
     // redirect URI, tenant or claim reads back as such.

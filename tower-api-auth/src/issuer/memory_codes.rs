@@ -96,14 +96,20 @@ impl CodeStore for MemoryCodeStore {
                 return Err(StoreError::new("too many authorization codes pending"));
             }
         }
-        codes.insert(
-            hash,
-            Entry {
-                code,
-                spent_by: None,
-            },
-        );
-        Ok(())
+        // A hash already stored stays as it is: overwriting a spent code would make it
+        // redeemable again (the SQL and Redis stores refuse the same way).
+        match codes.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::new(
+                "an authorization code with this hash exists",
+            )),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Entry {
+                    code,
+                    spent_by: None,
+                });
+                Ok(())
+            }
+        }
     }
 
     async fn redeem(&self, hash: &CodeHash, session_id: &str) -> Result<Redemption, StoreError> {

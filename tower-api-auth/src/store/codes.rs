@@ -194,7 +194,11 @@ pub enum Redemption {
 ///
 /// impl CodeStore for MyCodes {
 ///     async fn save(&self, hash: CodeHash, code: AuthorizationCode) -> Result<(), StoreError> {
-///         self.0.lock().unwrap().insert(hash, (code, None));
+///         let mut codes = self.0.lock().unwrap();
+///         if codes.contains_key(&hash) {
+///             return Err(StoreError::new("taken")); // never un-spend a code
+///         }
+///         codes.insert(hash, (code, None));
 ///         Ok(())
 ///     }
 ///
@@ -219,7 +223,8 @@ pub enum Redemption {
 /// }
 /// ```
 pub trait CodeStore: Send + Sync + 'static {
-    /// Keeps a new code under its hash.
+    /// Keeps a new code under its hash. A hash already stored is an error and changes nothing:
+    /// overwriting a spent code would make it redeemable again.
     fn save(
         &self,
         hash: CodeHash,
