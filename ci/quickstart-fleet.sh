@@ -85,4 +85,24 @@ for i in $(seq 1 10); do
 done
 expect "the 21st request of the minute, on A" 429 "$(status "$BASE_A/v1/me" "${quota_headers[@]}")"
 expect "the 22nd, on B" 429 "$(status "$BASE_B/v1/me" "${quota_headers[@]}")"
+
+# The authorization-code flow across the fleet: a code issued on A is redeemed once, on B; a replay
+# on A is refused and revokes, on B too, what the code gave (RFC 7636's example PKCE pair).
+verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+redirect=http://localhost:3000/callback
+location=$(curl -s -o /dev/null -w '%{redirect_url}' -u 'demo@silentchat.test:correct horse battery staple' \
+  "$BASE_A/v1/oauth/authorize?response_type=code&client_id=demo-webapp&redirect_uri=$redirect&scope=conversations:read&state=s1&code_challenge=$challenge&code_challenge_method=S256")
+code=$(echo "$location" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+[[ -n $code ]] || { echo "FAIL: no code from A's authorization endpoint: $location"; exit 1; }
+echo "ok: A issued a code"
+exchange="{\"grant_type\":\"authorization_code\",\"code\":\"$code\",\"client_id\":\"demo-webapp\",\"client_secret\":\"demo-webapp-secret-for-the-walkthrough\",\"redirect_uri\":\"$redirect\",\"code_verifier\":\"$verifier\"}"
+tokens=$(curl -s -X POST "$BASE_B/v1/auth/token" "${json[@]}" -d "$exchange")
+access=$(echo "$tokens" | field access_token)
+[[ -n $access ]] || { echo "FAIL: A's code on B: $tokens"; exit 1; }
+echo "ok: A's code redeemed on B"
+expect "the code's access token on A" 200 "$(status "$BASE_A/v1/me" -H "Authorization: Bearer $access")"
+expect "the same code again, on A" 400 "$(status -X POST "$BASE_A/v1/auth/token" "${json[@]}" -d "$exchange")"
+sleep 0.2
+expect "the replayed code's access token on B" 401 "$(status "$BASE_B/v1/me" -H "Authorization: Bearer $access")"
 echo "quickstart fleet: two instances behave as one"
