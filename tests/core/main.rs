@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth_throttle;
+mod conformance_matrix;
 mod cookies;
 mod debug_redaction;
 mod errors;

@@ -1127,3 +1127,79 @@ async fn only_its_client_revokes_a_token_issued_to_a_client() {
     let (status, _) = revoke("unknown".into(), Some(("other", f.other_secret.clone()))).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_authorization_request_by_post_is_answered_with_303() {
+    let f = fixture().await;
+    let challenge = challenge(VERIFIER);
+    let response = f
+        .http
+        .post(format!("{}/v1/oauth/authorize", f.base))
+        .header("x-test-user", "user_alice")
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "webapp"),
+            ("redirect_uri", WEBAPP_REDIRECT),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // RFC 9700 §4.11: never 307, which would post the form (and the user's credentials) on.
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{WEBAPP_REDIRECT}?code=ac_")),
+        "{location}"
+    );
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn guessed_codes_and_verifiers_count_against_the_failure_throttle() {
+    use tower_api_auth::rate_limit::{AuthThrottle, Quota};
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::public("spa", Scopes::parse("read").unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+            .clients(clients)
+            .authorization_codes(MemoryCodeStore::new()),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    let app = Router::new().nest(
+        "/v1",
+        TokenEndpoints::new(tokens)
+            .consent(HeaderConsent)
+            .throttle_failures(AuthThrottle::new(Quota::per_minute(3)))
+            .router(auth),
+    );
+    let server = tower_api_auth_tests::serve_with_peers(app).await;
+    let http = reqwest::Client::new();
+    let guess = |code: String| {
+        let request = http
+            .post(format!("{}/v1/auth/token", server.base()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ]);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for n in 0..3 {
+        let code = format!("ac_{}", format!("{n}").repeat(43));
+        assert_eq!(guess(code).await, 400, "guess {n}");
+    }
+    // The fourth guess from the address is refused before any lookup.
+    assert_eq!(guess(format!("ac_{}", "9".repeat(43))).await, 429);
+}
