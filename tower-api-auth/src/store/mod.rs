@@ -12,6 +12,7 @@
 //! | [`RevocationStore`] | revocations, written (logout) | [`MemoryRevocationStore`](crate::revocation::MemoryRevocationStore) |
 //! | `RefreshStore` (feature `issuer`) | sessions and their refresh tokens' hashes | `issuer::MemoryRefreshStore` |
 //! | `ClientStore` (feature `issuer`) | OAuth clients | `issuer::MemoryClientStore` |
+//! | `SigningKeyStore` (feature `issuer`) | the issuer's rotating signing keys, private halves sealed | `issuer::MemorySigningKeyStore` |
 //! | `FeedStore` (feature `fleet`) | the fleet's revocation feed | `fleet::MemoryFeedStore` |
 //!
 //! Key providers, refresh-token stores, revocation lists and client registries all fail the same
@@ -33,6 +34,8 @@ mod keys;
 mod revocations;
 #[cfg(feature = "issuer")]
 mod sessions;
+#[cfg(feature = "issuer")]
+mod signing_keys;
 
 #[cfg(feature = "issuer")]
 pub use clients::{ClientRecord, ClientStore};
@@ -45,6 +48,10 @@ pub use revocations::{RevocationCheck, RevocationStore};
 pub use sessions::{
     Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
 };
+#[cfg(feature = "issuer")]
+pub(crate) use signing_keys::algorithm_name;
+#[cfg(feature = "issuer")]
+pub use signing_keys::{PrivateKey, SigningKeyStore, StoredSigningKey};
 
 use std::fmt;
 use std::future::Future;
