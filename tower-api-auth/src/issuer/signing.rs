@@ -420,8 +420,10 @@ impl fmt::Debug for TokenIssuer {
     }
 }
 
-/// What a [`TokenIssuer`] signs with.
+/// What a [`TokenIssuer`] signs with. Not boxed: the fixed key is read on every `issue`, and an
+/// issuer is made once.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 enum IssuerKey {
     Fixed(SigningKey),
     #[cfg(feature = "aws-lc-rs")]
