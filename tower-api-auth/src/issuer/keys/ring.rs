@@ -121,7 +121,7 @@ struct Inner {
 /// use tower_api_auth::issuer::{MemorySigningKeyStore, SigningKeys};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tower_api_auth::issuer::KeysError> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let clock = ManualClock::at(1_800_000_000);
 /// let keys = SigningKeys::builder(MemorySigningKeyStore::new(), b"a-fleet-secret-of-32-bytes-or-more!!")
 ///     .rotate_every(Duration::from_secs(7 * 24 * 3600))
@@ -130,10 +130,8 @@ struct Inner {
 ///     .await?;
 /// let jwks: serde_json::Value = serde_json::from_str(&keys.jwks_json())?;
 /// assert_eq!(jwks["keys"][0]["alg"], "ES256");
+/// assert_eq!(jwks["keys"][0]["kid"], *keys.signing_kid(1_800_000_000));
 /// # Ok(()) }
-/// # impl From<serde_json::Error> for tower_api_auth::issuer::KeysError {
-/// #     fn from(e: serde_json::Error) -> Self { Self::new(e.to_string()) }
-/// # }
 /// ```
 #[derive(Clone)]
 pub struct SigningKeys(Arc<Inner>);
