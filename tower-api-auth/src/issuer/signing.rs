@@ -118,6 +118,7 @@ impl SigningKey {
     }
 
     /// A private key in DER (PKCS#8 for EC and Ed25519, PKCS#1 for RSA), as the key ring stores them.
+    #[cfg(feature = "aws-lc-rs")]
     pub(crate) fn from_private_der(algorithm: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         crate::crypto::backend_available().map_err(KeyError::new)?;
         let encoding = match algorithm.family() {
@@ -161,6 +162,7 @@ impl SigningKey {
     }
 
     /// The private key, for signing.
+    #[cfg(feature = "aws-lc-rs")]
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
     }

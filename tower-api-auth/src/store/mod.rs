@@ -48,7 +48,7 @@ pub use revocations::{RevocationCheck, RevocationStore};
 pub use sessions::{
     Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
 };
-#[cfg(feature = "issuer")]
+#[cfg(all(feature = "issuer", feature = "aws-lc-rs"))]
 pub(crate) use signing_keys::algorithm_name;
 #[cfg(feature = "issuer")]
 pub use signing_keys::{PrivateKey, SigningKeyStore, StoredSigningKey};
