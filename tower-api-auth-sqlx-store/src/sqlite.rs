@@ -114,6 +114,11 @@ pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
         description: "sessions by subject",
         sql: include_str!("../migrations/sqlite/20261202000001_sessions_by_subject.sql"),
     },
+    crate::store::Embedded {
+        version: 20261203000010,
+        description: "signing keys",
+        sql: include_str!("../migrations/sqlite/20261203000010_signing_keys.sql"),
+    },
 ];
 
 crate::store::impl_sql_store!(
