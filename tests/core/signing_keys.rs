@@ -479,3 +479,57 @@ async fn a_store_of_the_apps_own_that_goes_down() {
     assert_eq!(keys.signing_kid(now), kid);
     assert_ne!(keys.signing_kid(now + AHEAD), kid);
 }
+
+#[tokio::test]
+async fn settings_that_would_let_a_token_outrun_its_key_are_refused() {
+    let build = |ahead: u64, reload: u64, every: u64| {
+        SigningKeys::builder(MemorySigningKeyStore::new(), SECRET)
+            .publish_ahead(Duration::from_secs(ahead))
+            .reload_every(Duration::from_secs(reload))
+            .rotate_every(Duration::from_secs(every))
+            .build()
+    };
+    let error = build(60, 60, DAY).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("publish_ahead must exceed reload_every"),
+        "{error}"
+    );
+    let error = build(AHEAD, RELOAD, AHEAD).await.unwrap_err();
+    assert!(error.to_string().contains("rotate_every"), "{error}");
+    assert!(build(AHEAD, RELOAD, DAY).await.is_ok());
+    // A rotating issuer's TTL is capped at the ring's: the ring keeps old keys only that long.
+    let clock = ManualClock::at(T0);
+    let keys = ring(MemorySigningKeyStore::new(), &clock).await;
+    let issuer = TokenIssuer::rotating(keys, "https://auth.example.test")
+        .access_token_ttl(Duration::from_secs(TTL * 10));
+    assert_eq!(issuer.ttl_secs(), TTL);
+    assert_eq!(issuer.issue(&grant(), T0).unwrap().expires_in, TTL);
+}
+
+/// The background task reloads every interval: a key another instance inserted reaches this
+/// one's JWK set within one interval. On tokio's paused clock, which moves only when every task
+/// waits: nothing sleeps for real.
+#[cfg(feature = "fleet")]
+#[tokio::test(start_paused = true)]
+async fn the_background_task_picks_up_another_instances_rotation_within_one_interval() {
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(MemorySigningKeyStore::new());
+    let a = ring(store.clone(), &clock).await;
+    let b = ring(store.clone(), &clock).await;
+    let task = a.spawn_refresh();
+    let new = b.rotate_now().await.unwrap();
+    assert!(!a.published_kids().contains(&new));
+    tokio::time::sleep(Duration::from_secs(RELOAD - 1)).await;
+    assert!(
+        !a.published_kids().contains(&new),
+        "not before the interval"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(a.published_kids().contains(&new));
+    // The task ends with the last handle of the ring.
+    drop(a);
+    tokio::time::sleep(Duration::from_secs(2 * RELOAD)).await;
+    assert!(task.is_finished());
+}

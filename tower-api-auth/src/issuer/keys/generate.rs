@@ -9,8 +9,26 @@ use jsonwebtoken::Algorithm;
 
 use crate::issuer::keys::KeysError;
 
-/// A new private key for `algorithm`, as PKCS#8 DER.
+/// Whether the ring can make keys of `algorithm`: checked at build, so that a wrong choice fails
+/// at start, not at the first rotation.
+pub(crate) fn supported(algorithm: Algorithm) -> Result<(), KeysError> {
+    match algorithm {
+        Algorithm::ES256
+        | Algorithm::ES384
+        | Algorithm::EdDSA
+        | Algorithm::RS256
+        | Algorithm::PS256 => Ok(()),
+        other => Err(KeysError::new(format!(
+            "rotating keys are ES256, ES384, EdDSA, RS256 or PS256, not {other:?} (HMAC secrets \
+             are never published: use SigningKey::hmac)"
+        ))),
+    }
+}
+
+/// A new private key for `algorithm`: PKCS#8 DER for EC and Ed25519, PKCS#1 DER for RSA (as
+/// jsonwebtoken reads them).
 pub(crate) fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeysError> {
+    supported(algorithm)?;
     let rng = SystemRandom::new();
     let failed = |_| KeysError::new(format!("generating a {algorithm:?} key failed"));
     let der = match algorithm {
@@ -33,12 +51,7 @@ pub(crate) fn generate(algorithm: Algorithm) -> Result<Vec<u8>, KeysError> {
             let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
             pkcs8_to_pkcs1(der.as_ref())?
         }
-        other => {
-            return Err(KeysError::new(format!(
-                "rotating keys are ES256, ES384, EdDSA, RS256 or PS256, not {other:?} (HMAC \
-                 secrets are never published: use SigningKey::hmac)"
-            )));
-        }
+        other => return Err(KeysError::new(format!("cannot generate {other:?} keys"))),
     };
     Ok(der)
 }

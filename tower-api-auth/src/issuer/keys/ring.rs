@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use crate::clock::{self, Clock, SharedClock};
 use crate::issuer::keys::KeysError;
-use crate::issuer::keys::generate::generate;
+use crate::issuer::keys::generate::{generate, supported};
 use crate::issuer::keys::schedule;
 use crate::issuer::keys::seal::FleetKeys;
 use crate::issuer::signing::{DEFAULT_ACCESS_TOKEN_TTL, SigningKey};
@@ -264,8 +264,7 @@ impl SigningKeysBuilder {
                 "rotate_every must exceed publish_ahead plus reload_every",
             ));
         }
-        // Fails here, not at the first rotation, for an algorithm that cannot rotate.
-        generate(settings.algorithm)?;
+        supported(settings.algorithm)?;
         if settings.plaintext_at_rest {
             tracing::warn!(
                 "signing keys: new private keys are stored in plaintext at rest \
@@ -277,8 +276,6 @@ impl SigningKeysBuilder {
             self.store.load().await.map_err(|error| {
                 KeysError::new(format!("cannot load the signing keys: {error}"))
             })?;
-        let opened = open_all(&fleet, &stored, true)?;
-        drop(opened);
         if stored.is_empty() {
             let (from, until) = schedule::first(now, settings.rotate_every);
             let key = new_key(&fleet, &settings, now, from, until)?;
