@@ -533,3 +533,25 @@ async fn the_background_task_picks_up_another_instances_rotation_within_one_inte
     tokio::time::sleep(Duration::from_secs(2 * RELOAD)).await;
     assert!(task.is_finished());
 }
+
+#[tokio::test]
+async fn a_store_that_lost_the_keys_gets_them_back_and_tokens_stay_valid() {
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(FlakyStore::default());
+    let keys = ring(store.clone(), &clock).await;
+    let issuer = TokenIssuer::rotating(keys.clone(), "https://auth.example.test");
+    let token = issuer.issue(&grant(), T0).unwrap();
+    let before = store.keys.lock().unwrap().clone();
+    store.keys.lock().unwrap().clear(); // FLUSHALL
+    keys.refresh().await.unwrap();
+    assert_eq!(
+        *store.keys.lock().unwrap(),
+        before,
+        "written back as they were (sealed)"
+    );
+    assert!(issuer.validator().validate(&token.token, T0).is_ok());
+    // Another instance starting now loads them and accepts the token.
+    let other = ring(store.clone(), &clock).await;
+    let other = TokenIssuer::rotating(other, "https://auth.example.test");
+    assert!(other.validator().validate(&token.token, T0).is_ok());
+}

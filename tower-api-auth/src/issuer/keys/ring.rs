@@ -56,6 +56,8 @@ pub(crate) struct LiveKey {
     /// `alg`, `kid` and `typ: at+jwt`, made once.
     pub(crate) header: Header,
     signing: SigningKey,
+    /// As stored (sealed), to write back to a store that lost it.
+    stored: StoredSigningKey,
 }
 
 /// What the ring holds between reloads, swapped whole.
@@ -423,11 +425,12 @@ fn build_state(
             jwks.push(jwk);
         }
         keys.push(LiveKey {
-            kid: stored.kid,
+            kid: stored.kid.clone(),
             signs_from: stored.signs_from,
             encoding: signing.encoding().clone(),
             header,
             signing,
+            stored,
         });
     }
     let jwks = serde_json::json!({ "keys": jwks }).to_string();
@@ -504,6 +507,26 @@ impl SigningKeys {
     pub async fn refresh(&self) -> Result<(), KeysError> {
         let now = self.0.clock.now();
         let mut stored = self.load().await?;
+        if stored.is_empty() {
+            // The store lost the set (flushed, restored from an old backup): write back the keys
+            // this instance holds, so that tokens signed with them stay valid; instances doing the
+            // same at once insert the same kids.
+            tracing::warn!(
+                "signing keys: the store holds no key; writing back the keys loaded last"
+            );
+            let held: Vec<StoredSigningKey> = self
+                .state()
+                .keys
+                .iter()
+                .map(|key| key.stored.clone())
+                .collect();
+            for key in held {
+                if let Err(error) = self.0.store.insert(key).await {
+                    tracing::warn!(error = %error, "signing keys: cannot write a key back");
+                }
+            }
+            stored = self.load().await?;
+        }
         stored.sort_by_key(|key| key.signs_from);
         let starts: Vec<u64> = stored.iter().map(|key| key.signs_from).collect();
         let due = stored
