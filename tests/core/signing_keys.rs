@@ -112,6 +112,16 @@ async fn a_new_key_is_published_ahead_of_signing_and_the_old_one_kept_until_its_
         assert!(validator.validate(&token.token, end).is_ok());
     }
 
+    // The schedule as the ring reports it.
+    let listed = keys.keys();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (listed[0].signs_until, listed[0].published_until),
+        (Some(end), Some(end + TTL + LEEWAY))
+    );
+    assert_eq!((listed[1].signs_from, listed[1].signs_until), (end, None));
+    assert_eq!(listed[1].published_at, end - AHEAD - 2 * RELOAD);
+
     // The old key stays published until its last token (end - 1 + TTL) is past its leeway.
     clock.set(end + TTL + LEEWAY - 1);
     keys.refresh().await.unwrap();

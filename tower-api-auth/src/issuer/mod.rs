@@ -47,8 +47,8 @@ pub use accounts::{Account, PasswordVerifier};
 pub use error::{GrantCause, GrantError, GrantErrorKind};
 #[cfg(feature = "aws-lc-rs")]
 pub use keys::{
-    DEFAULT_LEEWAY, DEFAULT_PUBLISH_AHEAD, DEFAULT_RELOAD_EVERY, DEFAULT_ROTATE_EVERY, SigningKeys,
-    SigningKeysBuilder,
+    DEFAULT_LEEWAY, DEFAULT_PUBLISH_AHEAD, DEFAULT_RELOAD_EVERY, DEFAULT_ROTATE_EVERY,
+    PublishedKey, SigningKeys, SigningKeysBuilder,
 };
 pub use keys::{KeysError, MemorySigningKeyStore};
 pub use login::Login;

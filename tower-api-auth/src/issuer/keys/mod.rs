@@ -25,6 +25,6 @@ pub use error::KeysError;
 pub use memory::MemorySigningKeyStore;
 #[cfg(feature = "aws-lc-rs")]
 pub use ring::{
-    DEFAULT_LEEWAY, DEFAULT_PUBLISH_AHEAD, DEFAULT_RELOAD_EVERY, DEFAULT_ROTATE_EVERY, SigningKeys,
-    SigningKeysBuilder,
+    DEFAULT_LEEWAY, DEFAULT_PUBLISH_AHEAD, DEFAULT_RELOAD_EVERY, DEFAULT_ROTATE_EVERY,
+    PublishedKey, SigningKeys, SigningKeysBuilder,
 };

@@ -58,6 +58,31 @@ pub(crate) struct LiveKey {
     signing: SigningKey,
     /// As stored (sealed), to write back to a store that lost it.
     stored: StoredSigningKey,
+    /// When its successor starts signing (`None`: no successor yet).
+    signs_until: Option<u64>,
+    /// When it leaves the JWK set: `keep` after `signs_until`.
+    published_until: Option<u64>,
+}
+
+/// One published key of a [`SigningKeys`] ring, as [`SigningKeys::keys`] lists it: its schedule
+/// as the whole set decides it (a key stops signing when its successor starts, and leaves the
+/// JWK set once its last token has expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublishedKey {
+    /// The key id.
+    pub kid: Arc<str>,
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// When it was published (inserted), unix seconds.
+    pub published_at: u64,
+    /// When it starts signing.
+    pub signs_from: u64,
+    /// When its successor starts signing; `None` while it has none.
+    pub signs_until: Option<u64>,
+    /// When it leaves the JWK set: `signs_until` plus the longest access-token lifetime plus
+    /// leeway; `None` while it has no successor.
+    pub published_until: Option<u64>,
 }
 
 /// What the ring holds between reloads, swapped whole.
@@ -414,6 +439,7 @@ fn build_state(
     let mut jwks = Vec::with_capacity(opened.len());
     for (index, (stored, signing)) in opened.into_iter().enumerate() {
         let published_until = schedule::published_until(&starts, index, settings.keep);
+        let signs_until = starts.get(index + 1).copied();
         if published_until.is_some_and(|until| until <= now) {
             ended.push(stored.kid.clone());
             continue;
@@ -431,6 +457,8 @@ fn build_state(
             header,
             signing,
             stored,
+            signs_until,
+            published_until,
         });
     }
     let jwks = serde_json::json!({ "keys": jwks }).to_string();
@@ -489,6 +517,22 @@ impl SigningKeys {
             .keys
             .iter()
             .map(|key| key.kid.clone())
+            .collect()
+    }
+
+    /// Every published key and its schedule, oldest first, as loaded last.
+    pub fn keys(&self) -> Vec<PublishedKey> {
+        self.state()
+            .keys
+            .iter()
+            .map(|key| PublishedKey {
+                kid: key.kid.clone(),
+                algorithm: key.stored.algorithm,
+                published_at: key.stored.created_at,
+                signs_from: key.signs_from,
+                signs_until: key.signs_until,
+                published_until: key.published_until,
+            })
             .collect()
     }
 
