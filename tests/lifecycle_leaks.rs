@@ -143,3 +143,64 @@ async fn no_token_leaks_into_responses_debug_output_or_logs() {
         );
     }
 }
+
+/// The key ring's log lines: the start warns when private keys are kept in plaintext, rotation
+/// and retirement are logged by kid, and no line holds the fleet secret or a private key.
+#[cfg(feature = "aws-lc-rs")]
+#[tokio::test(flavor = "current_thread")]
+async fn the_key_ring_logs_kids_and_plaintext_choices_but_never_key_material() {
+    use std::sync::Arc;
+    use tower_api_auth::clock::ManualClock;
+    use tower_api_auth::issuer::{MemorySigningKeyStore, SigningKeys};
+    use tower_api_auth::store::SigningKeyStore;
+
+    const SECRET: &[u8] = b"a-fleet-secret-that-must-not-be-logged!!";
+    let (captured, _guard) = common::capture_logs();
+    let store = Arc::new(MemorySigningKeyStore::new());
+    let clock = ManualClock::at(1_800_000_000);
+    let keys = SigningKeys::builder(store.clone(), SECRET)
+        .plaintext_at_rest()
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    let new = keys.rotate_now().await.unwrap();
+    let old = keys.signing_kid(1_800_000_000);
+    assert!(keys.retire(&old).await.unwrap());
+    // A wrong secret on a sealed store: the failure is logged nowhere with material either.
+    let sealed = Arc::new(MemorySigningKeyStore::new());
+    SigningKeys::builder(sealed.clone(), SECRET)
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    let _ = SigningKeys::builder(sealed.clone(), b"another-fleet-secret-of-32-bytes-or-more")
+        .build()
+        .await
+        .unwrap_err();
+
+    let logs = captured.text();
+    assert!(logs.contains("plaintext at rest"), "{logs}");
+    assert!(logs.contains(&*new) && logs.contains(&*old), "{logs}");
+    assert!(!logs.contains(std::str::from_utf8(SECRET).unwrap()));
+    let mut material: Vec<Vec<u8>> = store
+        .load()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|key| key.private_key.as_bytes().to_vec())
+        .collect();
+    material.extend(
+        sealed
+            .load()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|key| key.private_key.as_bytes().to_vec()),
+    );
+    for bytes in material {
+        let as_debug = format!("{bytes:?}");
+        assert!(!logs.contains(&as_debug[1..40]), "{logs}");
+        assert!(!logs.contains(&common::b64(&bytes)[..24]));
+    }
+}

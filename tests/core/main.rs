@@ -28,6 +28,7 @@ mod rate_limits;
 mod remote;
 mod scopes;
 mod shaped_endpoints;
+mod signing_keys;
 mod store_contract;
 mod token_cache;
 mod typed_claims;

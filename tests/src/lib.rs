@@ -39,6 +39,10 @@ pub mod servers;
 #[cfg(all(feature = "fleet", feature = "issuer"))]
 pub mod contract;
 
+/// What every `SigningKeyStore` must do, and two key rings racing on one store.
+#[cfg(all(feature = "issuer", feature = "aws-lc-rs"))]
+pub mod signing_keys;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

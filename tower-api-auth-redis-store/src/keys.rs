@@ -60,6 +60,12 @@ impl Keys {
         format!("{}:{{rl:{key}}}", self.prefix)
     }
 
+    /// `<prefix>:{sk}`: the issuer's signing keys, a hash of kid → key (JSON).
+    #[cfg(feature = "issuer")]
+    pub(crate) fn signing_keys(&self) -> String {
+        format!("{}:{{sk}}", self.prefix)
+    }
+
     /// `<prefix>:feed`: the pub/sub channel of the revocation feed.
     pub(crate) fn channel(&self) -> String {
         format!("{}:feed", self.prefix)
@@ -79,6 +85,8 @@ mod tests {
         assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
         assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
         assert_eq!(keys.channel(), "app:feed");
+        #[cfg(feature = "issuer")]
+        assert_eq!(keys.signing_keys(), "app:{sk}");
     }
 
     #[cfg(feature = "issuer")]

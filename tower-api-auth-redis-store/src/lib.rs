@@ -1,6 +1,7 @@
-//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore)) and
-//! authorization codes ([`CodeStore`](tower_api_auth::store::CodeStore)) with feature `issuer`,
-//! the fleet's revocations with the revocation feed on pub/sub
+//! Redis stores: refresh sessions ([`RefreshStore`](tower_api_auth::store::RefreshStore)),
+//! authorization codes ([`CodeStore`](tower_api_auth::store::CodeStore)) and the issuer's
+//! rotating signing keys ([`SigningKeyStore`](tower_api_auth::store::SigningKeyStore)) with
+//! feature `issuer`, the fleet's revocations with the revocation feed on pub/sub
 //! ([`FeedStore`](tower_api_auth::store::FeedStore)) and the fleet's rate limits
 //! ([`RateLimitBackend`](tower_api_auth::rate_limit::RateLimitBackend), with feature
 //! `rate-limit`), all on one [`RedisStore`] — on one server ([`RedisStore::connect`]) or on a
@@ -39,6 +40,7 @@
 //! | `<prefix>:{rev}:sessions` | sorted set | revoked session ids, scored by `until` | members when the feed's resync finds them lapsed |
 //! | `<prefix>:{rev}:tokens` | sorted set | revoked access-token ids (`jti`), scored by `until` | likewise |
 //! | `<prefix>:{rl:<limit key>}` | string | one rate-limit bucket (feature `rate-limit`): its theoretical arrival time, microseconds on the server's clock; the tag is the whole [`LimitKey`](tower_api_auth::rate_limit::LimitKey) text (braces in it percent-encoded), so each bucket is a slot of its own | when the bucket is whole again (not written by a refusal) |
+//! | `<prefix>:{sk}` | hash | the issuer's signing keys (feature `issuer`, [`SigningKeyStore`](tower_api_auth::store::SigningKeyStore)): kid → the key as JSON (algorithm, the private key sealed unless the app chose plaintext, the public JWK, its times); inserted with `HSETNX`, so of instances rotating at once one wins | when the key ring deletes an ended key |
 //! | `<prefix>:feed` | pub/sub channel | [`FeedEvent`](tower_api_auth::store::FeedEvent)s in their wire form | — |
 //!
 //! On a cluster, the feed's events are all published from the node that holds `{rev}` (so that
@@ -67,6 +69,8 @@ mod rate_limit;
 mod scripts;
 #[cfg(feature = "issuer")]
 mod sessions;
+#[cfg(feature = "issuer")]
+mod signing_keys;
 mod tls;
 
 use std::fmt;

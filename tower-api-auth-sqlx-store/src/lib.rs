@@ -97,6 +97,12 @@
 //! | `expires_at` | when it stops being redeemable |
 //! | `spent_by` | the session its first redemption started, or `NULL` while unspent |
 //!
+//! **`auth_signing_keys`** (migration `20261203000010`): the issuer's rotating signing keys
+//! ([`SigningKeyStore`](tower_api_auth::store::SigningKeyStore)), primary key `kid` (inserted with
+//! `ON CONFLICT (kid) DO NOTHING`: of instances rotating at once, one wins): `algorithm` (`ES256`…),
+//! `sealed` and `private_key` (sealed under the fleet secret unless the app chose plaintext at
+//! rest), `public_jwk` (JSON), `created_at`, `signs_from`, `signs_until`.
+//!
 //! **`auth_revocations`**: the fleet's revocations still in force, primary key `(kind, id)`, index
 //! on `until`: `kind` is `s` (a session id) or `j` (an access token's `jti`), and `until` when the
 //! revocation lapses (a second revocation keeps the later one). Lapsed rows are deleted by
@@ -133,6 +139,8 @@ mod revocations;
 mod row;
 #[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
 mod sessions;
+#[cfg(all(feature = "issuer", any(feature = "postgres", feature = "sqlite")))]
+mod signing_keys;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod store;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

@@ -119,6 +119,11 @@ pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
         description: "authorization codes",
         sql: include_str!("../migrations/sqlite/20261202190000_authorization_codes.sql"),
     },
+    crate::store::Embedded {
+        version: 20261203000010,
+        description: "signing keys",
+        sql: include_str!("../migrations/sqlite/20261203000010_signing_keys.sql"),
+    },
 ];
 
 crate::store::impl_sql_store!(

@@ -160,6 +160,7 @@ macro_rules! impl_sql_store {
         $crate::clients::impl_client_store!($store);
         #[cfg(feature = "issuer")]
         $crate::codes::impl_code_store!($store);
+        $crate::signing_keys::impl_signing_key_store!($store);
     };
 }
 pub(crate) use impl_sql_store;
@@ -224,6 +225,7 @@ mod tests {
             "e38772be6345575ad8531f0e466c8bd2c391e843f31e06e84c3482ff8383a3d09f9af772e41394f30e3cfa7ea0375247",
             "e722e7f348ec7fe2efc1e832eec299439ac0b401772077ce2a1367c09d56784689ddee408edc5eff47a60d9718eb593d",
             "942fe6e963ac5e7db4a7790400dd23236ac51e8b3925eabe2a422bc85672b2da6f206b659aceb1cc53d2f103b00e2f41",
+            "68929b0342a4575c773b63acc5361e640379dd383688f3a16bc12a8c2132689412e5ec65d44fb86d742cfd5ccecc18ea",
         ];
         let embedded: Vec<String> = crate::pg::MIGRATIONS.iter().map(hex).collect();
         assert_eq!(embedded, pinned);
@@ -236,6 +238,7 @@ mod tests {
             "1648ebcec395b6a47d58fc8642808bcaf3c1d1b43a5fcfb48cc46847e8ee842f7c8986f2ea24864ae8fd1e7798e74831",
             "e722e7f348ec7fe2efc1e832eec299439ac0b401772077ce2a1367c09d56784689ddee408edc5eff47a60d9718eb593d",
             "52fbc94a1a30565b8a4354f81f9b3f56eaefc02ce15114ccc7d9fa42a5b989e8d4893af789acc50e95bc30e28ee986f1",
+            "a965ace78346e90fa8d3e1fa42de14993038216166bf0cd63b7c6b302bef4ea9657d984e7f47397ca7399a5135e462b4",
         ];
         let embedded: Vec<String> = crate::sqlite::MIGRATIONS.iter().map(hex).collect();
         assert_eq!(embedded, pinned);

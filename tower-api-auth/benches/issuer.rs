@@ -1,6 +1,7 @@
 //! The token lifecycle's cost on the in-memory store: issuing a pair (login through the API-key
 //! exchange, which includes the key check) and a refresh round trip (rotate + sign a new access
-//! token), for HS256 and ES256 signing.
+//! token), for HS256 and ES256 signing; and `issue` alone with a fixed ES256 key against the
+//! rotating ring's current ES256 key (one atomic load more).
 //!
 //! `cargo bench --bench issuer -- --noplot`
 
@@ -73,9 +74,50 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+fn bench_issue(c: &mut Criterion) {
+    use tower_api_auth::issuer::AccessGrant;
+    tower_api_auth::crypto::ensure_provider();
+    let grant = AccessGrant::new("user_1", Scopes::parse("conversations:read").unwrap());
+    let now = 1_800_000_000;
+    let mut group = c.benchmark_group("issue_es256");
+    let fixed = TokenIssuer::new(
+        SigningKey::from_pem(
+            Algorithm::ES256,
+            include_bytes!("../../testdata/keys/ec256_private.pem"),
+        )
+        .unwrap()
+        .with_kid("bench"),
+        "https://auth.bench.test",
+    );
+    group.bench_function("fixed_key", |b| {
+        b.iter(|| fixed.issue(&grant, now).unwrap())
+    });
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let keys = rt
+            .block_on(
+                tower_api_auth::issuer::SigningKeys::builder(
+                    tower_api_auth::issuer::MemorySigningKeyStore::new(),
+                    [7u8; 32],
+                )
+                .clock(tower_api_auth::clock::ManualClock::at(now))
+                .build(),
+            )
+            .unwrap();
+        let rotating = TokenIssuer::rotating(keys, "https://auth.bench.test");
+        group.bench_function("rotating_ring", |b| {
+            b.iter(|| rotating.issue(&grant, now).unwrap())
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).sample_size(50);
-    targets = bench
+    targets = bench, bench_issue
 }
 criterion_main!(benches);

@@ -800,3 +800,25 @@ async fn a_subjects_index_and_sessions_stay_within_the_bound() {
     }
     assert!(!raw.exists::<_, bool>(&index).await.unwrap());
 }
+
+#[tokio::test]
+async fn signing_keys_follow_the_store_contract() {
+    let prefix = redis_prefix();
+    common::signing_keys::store_contract(store_at(&redis_url(), &prefix).await).await;
+}
+
+#[tokio::test]
+async fn two_key_rings_on_one_redis_rotate_at_once_and_agree() {
+    let prefix = redis_prefix();
+    common::signing_keys::two_instances_agree(
+        store_at(&redis_url(), &prefix).await,
+        store_at(&redis_url(), &prefix).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signing_keys_on_a_cluster() {
+    let prefix = redis_prefix();
+    common::signing_keys::store_contract(crate::cluster(&prefix).await).await;
+}

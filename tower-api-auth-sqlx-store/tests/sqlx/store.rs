@@ -499,3 +499,27 @@ async fn client_secrets_are_checked_with_the_stores_peppered_hasher() {
         "invalid_client"
     );
 }
+
+#[tokio::test]
+async fn signing_keys_follow_the_store_contract_on_both_databases() {
+    common::signing_keys::store_contract(crate::postgres().await).await;
+    common::signing_keys::store_contract(crate::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn two_key_rings_on_one_postgres_database_rotate_at_once_and_agree() {
+    let url = postgres_database().await;
+    let a = PgStore::connect(&url).await.expect("connect");
+    a.migrate().await.expect("migrate");
+    let b = PgStore::connect(&url).await.expect("connect");
+    common::signing_keys::two_instances_agree(a, b).await;
+}
+
+#[tokio::test]
+async fn two_key_rings_on_one_sqlite_file_rotate_at_once_and_agree() {
+    let url = sqlite_url();
+    let a = SqliteStore::connect(&url).await.expect("connect");
+    a.migrate().await.expect("migrate");
+    let b = SqliteStore::connect(&url).await.expect("connect");
+    common::signing_keys::two_instances_agree(a, b).await;
+}

@@ -1,8 +1,11 @@
 //! The token lifecycle (feature `issuer`): access tokens, rotating refresh tokens, logout and
 //! revocation, and the grants that start it all.
 //!
-//! * [`TokenIssuer`] signs RFC 9068 access tokens with a [`SigningKey`]; its
-//!   [`validator`](TokenIssuer::validator) accepts them with no glue code.
+//! * [`TokenIssuer`] signs RFC 9068 access tokens with a [`SigningKey`], or with the rotating,
+//!   published keys of a `SigningKeys` ring (feature `aws-lc-rs`) shared by a fleet through a
+//!   [`SigningKeyStore`](crate::store::SigningKeyStore); its
+//!   [`validator`](TokenIssuer::validator) accepts them with no glue code, and
+//!   [`jwks_json`](TokenIssuer::jwks_json) is the JWK set for other services.
 //! * Refresh tokens are opaque (`rt_<generation>_<256-bit secret>_<256-bit session key>`), stored only as
 //!   hashes in a [`RefreshStore`](crate::store::RefreshStore), and single use: each refresh rotates the token and returns a new
 //!   pair. The tokens of one login form a session, of which the store keeps one record holding
@@ -34,6 +37,7 @@ mod dyn_stores;
 mod error;
 mod grants;
 mod introspect;
+mod keys;
 mod login;
 mod memory;
 mod memory_codes;
@@ -49,6 +53,12 @@ pub use accounts::{Account, PasswordVerifier};
 pub use authorize::{AuthorizationParams, AuthorizationRequest, AuthorizeError};
 pub use clients::ClientCredentials;
 pub use error::{GrantCause, GrantError, GrantErrorKind};
+#[cfg(feature = "aws-lc-rs")]
+pub use keys::{
+    DEFAULT_LEEWAY, DEFAULT_PUBLISH_AHEAD, DEFAULT_RELOAD_EVERY, DEFAULT_ROTATE_EVERY,
+    PublishedKey, SigningKeys, SigningKeysBuilder,
+};
+pub use keys::{KeysError, MemorySigningKeyStore};
 pub use login::Login;
 pub use memory::{MemoryClientStore, MemoryRefreshStore};
 pub use memory_codes::{DEFAULT_MAX_PENDING_CODES, MemoryCodeStore};

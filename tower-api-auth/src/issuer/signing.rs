@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::crypto::random_secret;
 use crate::issuer::error::{GrantError, GrantErrorKind};
+#[cfg(feature = "aws-lc-rs")]
+use crate::issuer::keys::SigningKeys;
 use crate::jwt::{JwtKey, JwtOptions, JwtValidator, KeyError};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -112,6 +114,27 @@ impl SigningKey {
             }
         }
         .map_err(|e| KeyError::new(format!("not a {algorithm:?} private key in PEM: {e}")))?;
+        Self::from_encoding(algorithm, encoding, private_pem)
+    }
+
+    /// A private key in DER (PKCS#8 for EC and Ed25519, PKCS#1 for RSA), as the key ring stores them.
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) fn from_private_der(algorithm: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
+        crate::crypto::backend_available().map_err(KeyError::new)?;
+        let encoding = match algorithm.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_der(der),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_der(der),
+            AlgorithmFamily::Ed => EncodingKey::from_ed_der(der),
+            _ => return Err(KeyError::new("HMAC keys are secrets, not DER")),
+        };
+        Self::from_encoding(algorithm, encoding, der)
+    }
+
+    fn from_encoding(
+        algorithm: Algorithm,
+        encoding: EncodingKey,
+        private: &[u8],
+    ) -> Result<Self, KeyError> {
         // The public half, through a JWK, so that issuing and validating can never disagree.
         let jwk = Jwk::from_encoding_key(&encoding, algorithm)
             .map_err(|e| KeyError::new(format!("cannot derive the public key: {e}")))?;
@@ -121,8 +144,27 @@ impl SigningKey {
         Ok(Self {
             encoding,
             verifying,
-            refresh_key: refresh_key_of(private_pem),
+            refresh_key: refresh_key_of(private),
         })
+    }
+
+    /// The public key as a JWK (`kid`, `alg`, `use: "sig"`); `None` for HMAC secrets, which are
+    /// never published.
+    pub(crate) fn public_jwk(&self) -> Option<Value> {
+        let algorithm = self.algorithm();
+        if algorithm.family() == AlgorithmFamily::Hmac {
+            return None;
+        }
+        let mut jwk = Jwk::from_encoding_key(&self.encoding, algorithm).ok()?;
+        jwk.common.key_id = self.kid().map(str::to_owned);
+        jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        serde_json::to_value(jwk).ok()
+    }
+
+    /// The private key, for signing.
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) fn encoding(&self) -> &EncodingKey {
+        &self.encoding
     }
 
     /// The key refresh tokens' secrets are derived with (see `issuer::token`).
@@ -362,7 +404,7 @@ impl TenantClaim<'_> {
 /// ```
 #[derive(Clone)]
 pub struct TokenIssuer {
-    key: SigningKey,
+    key: IssuerKey,
     issuer: String,
     audiences: Vec<String>,
     ttl: u64,
@@ -380,6 +422,26 @@ impl fmt::Debug for TokenIssuer {
     }
 }
 
+/// What a [`TokenIssuer`] signs with. Not boxed: the fixed key is read on every `issue`, and an
+/// issuer is made once.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
+enum IssuerKey {
+    Fixed(SigningKey),
+    #[cfg(feature = "aws-lc-rs")]
+    Rotating(SigningKeys),
+}
+
+impl fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fixed(key) => key.fmt(f),
+            #[cfg(feature = "aws-lc-rs")]
+            Self::Rotating(keys) => keys.fmt(f),
+        }
+    }
+}
+
 /// The default access-token lifetime: 15 minutes.
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -390,11 +452,68 @@ impl TokenIssuer {
         header.typ = Some("at+jwt".to_owned());
         header.kid = key.kid().map(str::to_owned);
         Self {
-            key,
+            key: IssuerKey::Fixed(key),
             issuer: issuer.into(),
             audiences: Vec::new(),
             ttl: DEFAULT_ACCESS_TOKEN_TTL.as_secs(),
             header,
+        }
+    }
+
+    /// An issuer signing with the rotating keys of `keys` as `issuer`: each token carries the kid
+    /// of the key that signs at its `iat`, [`validator`](Self::validator) follows the ring's
+    /// rotations, [`jwks_json`](Self::jwks_json) is its JWK set, and refresh tokens are derived
+    /// under the ring's fleet-wide issuance key, so they outlive rotations. Tokens last the
+    /// ring's access-token TTL (15 minutes by default).
+    ///
+    /// ```
+    /// use tower_api_auth::issuer::{AccessGrant, MemorySigningKeyStore, SigningKeys, TokenIssuer};
+    /// use tower_api_auth::scope::Scopes;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let keys = SigningKeys::builder(MemorySigningKeyStore::new(), [7u8; 32]).build().await.unwrap();
+    /// let issuer = TokenIssuer::rotating(keys, "https://auth.example.test");
+    /// let now = tower_api_auth::clock::Clock::now(&tower_api_auth::clock::SystemClock);
+    /// let token = issuer.issue(&AccessGrant::new("user_1", Scopes::parse("read").unwrap()), now).unwrap();
+    /// assert!(issuer.validator().validate(&token.token, now).is_ok());
+    /// assert!(issuer.jwks_json().unwrap().contains("\"use\":\"sig\""));
+    /// # }
+    /// ```
+    #[cfg(feature = "aws-lc-rs")]
+    pub fn rotating(keys: SigningKeys, issuer: impl Into<String>) -> Self {
+        let ttl = keys.access_token_ttl_secs();
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".to_owned());
+        Self {
+            key: IssuerKey::Rotating(keys),
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            ttl,
+            header,
+        }
+    }
+
+    /// The key ring, for an issuer built with [`rotating`](Self::rotating).
+    #[cfg(feature = "aws-lc-rs")]
+    pub fn signing_keys(&self) -> Option<&SigningKeys> {
+        match &self.key {
+            IssuerKey::Rotating(keys) => Some(keys),
+            IssuerKey::Fixed(_) => None,
+        }
+    }
+
+    /// The RFC 7517 JWK set of the public keys other services verify this issuer's tokens with
+    /// (`kid`, `alg`, `use: "sig"`), for a JWKS endpoint: every published key of a rotating
+    /// issuer, the one key of a fixed asymmetric one. `None` for an HMAC key: secrets are never
+    /// published.
+    pub fn jwks_json(&self) -> Option<String> {
+        match &self.key {
+            IssuerKey::Fixed(key) => key
+                .public_jwk()
+                .map(|jwk| serde_json::json!({ "keys": [jwk] }).to_string()),
+            #[cfg(feature = "aws-lc-rs")]
+            IssuerKey::Rotating(keys) => Some(keys.jwks_json().to_string()),
         }
     }
 
@@ -405,16 +524,33 @@ impl TokenIssuer {
         self
     }
 
-    /// The access-token lifetime. Default 15 minutes.
+    /// The access-token lifetime. Default 15 minutes. A rotating issuer caps it at its ring's
+    /// access-token TTL (a warning is logged), since the ring keeps old keys only that long.
     #[must_use]
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl.as_secs().max(1);
+        #[cfg(feature = "aws-lc-rs")]
+        if let IssuerKey::Rotating(keys) = &self.key {
+            let max = keys.access_token_ttl_secs();
+            if self.ttl > max {
+                tracing::warn!(
+                    requested = self.ttl,
+                    max,
+                    "access-token TTL capped at the signing keys' access_token_ttl"
+                );
+                self.ttl = max;
+            }
+        }
         self
     }
 
     /// The key refresh tokens' secrets are derived with.
     pub(crate) fn refresh_key(&self) -> &[u8; 32] {
-        self.key.refresh_key()
+        match &self.key {
+            IssuerKey::Fixed(key) => key.refresh_key(),
+            #[cfg(feature = "aws-lc-rs")]
+            IssuerKey::Rotating(keys) => keys.issuance_key(),
+        }
     }
 
     /// The issuer's name (`iss`).
@@ -457,11 +593,22 @@ impl TokenIssuer {
             },
             custom: CustomClaims(&grant.claims),
         };
-        let token =
-            jsonwebtoken::encode(&self.header, &claims, &self.key.encoding).map_err(|error| {
-                tracing::error!(error = %error, "signing an access token failed");
-                GrantError::new(GrantErrorKind::Misconfigured)
-            })?;
+        #[cfg(feature = "aws-lc-rs")]
+        let state;
+        let (header, encoding) = match &self.key {
+            IssuerKey::Fixed(key) => (&self.header, &key.encoding),
+            #[cfg(feature = "aws-lc-rs")]
+            IssuerKey::Rotating(keys) => {
+                // One atomic load; the state holds each key's header, made once.
+                state = keys.state();
+                let key = state.signer(now);
+                (&key.header, &key.encoding)
+            }
+        };
+        let token = jsonwebtoken::encode(header, &claims, encoding).map_err(|error| {
+            tracing::error!(error = %error, "signing an access token failed");
+            GrantError::new(GrantErrorKind::Misconfigured)
+        })?;
         Ok(AccessToken {
             token,
             token_id,
@@ -474,7 +621,15 @@ impl TokenIssuer {
     /// `at+jwt` required, lifetimes up to this issuer's. To trust more keys (rotation), build a
     /// validator from [`validator_options`](Self::validator_options) and a key set.
     pub fn validator(&self) -> JwtValidator {
-        JwtValidator::new(self.key.verifying.clone(), self.validator_options())
+        match &self.key {
+            IssuerKey::Fixed(key) => {
+                JwtValidator::new(key.verifying.clone(), self.validator_options())
+            }
+            #[cfg(feature = "aws-lc-rs")]
+            IssuerKey::Rotating(keys) => {
+                JwtValidator::from_source(keys.clone(), self.validator_options())
+            }
+        }
     }
 
     /// The options [`validator`](Self::validator) uses.

@@ -13,6 +13,7 @@
 //! | `RefreshStore` (feature `issuer`) | sessions and their refresh tokens' hashes | `issuer::MemoryRefreshStore` |
 //! | `ClientStore` (feature `issuer`) | OAuth clients | `issuer::MemoryClientStore` |
 //! | `CodeStore` (feature `issuer`) | authorization codes' hashes, each redeemed once | `issuer::MemoryCodeStore` |
+//! | `SigningKeyStore` (feature `issuer`) | the issuer's rotating signing keys, private halves sealed | `issuer::MemorySigningKeyStore` |
 //! | `FeedStore` (feature `fleet`) | the fleet's revocation feed | `fleet::MemoryFeedStore` |
 //!
 //! Key providers, refresh-token stores, revocation lists and client registries all fail the same
@@ -36,6 +37,8 @@ mod keys;
 mod revocations;
 #[cfg(feature = "issuer")]
 mod sessions;
+#[cfg(feature = "issuer")]
+mod signing_keys;
 
 #[cfg(feature = "issuer")]
 pub use clients::{ClientRecord, ClientStore};
@@ -50,6 +53,10 @@ pub use revocations::{RevocationCheck, RevocationStore};
 pub use sessions::{
     Grace, RefreshStore, RefreshTokenHash, Rotation, SealedToken, Session, StoredSession,
 };
+#[cfg(all(feature = "issuer", feature = "aws-lc-rs"))]
+pub(crate) use signing_keys::algorithm_name;
+#[cfg(feature = "issuer")]
+pub use signing_keys::{PrivateKey, SigningKeyStore, StoredSigningKey};
 
 use std::fmt;
 use std::future::Future;
