@@ -23,6 +23,7 @@ mod lifecycle_refresh;
 mod lifecycle_sessions;
 mod lifecycle_stores;
 mod no_backend;
+mod oauth_discovery;
 mod oauth_server;
 mod rate_limits;
 mod remote;

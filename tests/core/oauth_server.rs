@@ -931,6 +931,15 @@ async fn the_metadata_document_describes_what_the_router_serves() {
         !grants.contains(&json!("password")),
         "off by default (OAuth 2.1)"
     );
+    // An HMAC secret is never published: no JWK set, and no jwks_uri.
+    assert!(metadata.get("jwks_uri").is_none(), "{metadata}");
+    let response = f
+        .http
+        .get(format!("{}/.well-known/jwks.json", f.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
 }
 
 #[tokio::test]

@@ -361,10 +361,16 @@ impl TokenService {
     /// `tokens.validator_with(|options| options.claims::<AppClaims>())`. It trusts the same keys
     /// and starts from the same options as [`validator`](Self::validator), with its own cache.
     pub fn validator_with(&self, options: impl FnOnce(JwtOptions) -> JwtOptions) -> JwtValidator {
-        JwtValidator::new(
-            self.validator.key_handle().keys(),
-            options(self.validator.options().clone()),
-        )
+        // Through the issuer, so that a rotating issuer's validator follows its ring too.
+        self.issuer
+            .validator_for(options(self.validator.options().clone()))
+    }
+
+    /// The RFC 7517 JWK set of the issuer's public keys, for a JWKS endpoint: every published
+    /// key of a rotating issuer, the one key of a fixed asymmetric one; `None` for an HMAC secret,
+    /// which is never published.
+    pub fn jwks_json(&self) -> Option<String> {
+        self.issuer.jwks_json()
     }
 
     /// The revocation check for the auth layer (`.revocation(..)`).

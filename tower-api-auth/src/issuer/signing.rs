@@ -621,14 +621,17 @@ impl TokenIssuer {
     /// `at+jwt` required, lifetimes up to this issuer's. To trust more keys (rotation), build a
     /// validator from [`validator_options`](Self::validator_options) and a key set.
     pub fn validator(&self) -> JwtValidator {
+        self.validator_for(self.validator_options())
+    }
+
+    /// A validator for the tokens this issuer signs, with `options` (start from
+    /// [`validator_options`](Self::validator_options)): it trusts the same keys and, for a
+    /// rotating issuer, follows the ring.
+    pub fn validator_for(&self, options: JwtOptions) -> JwtValidator {
         match &self.key {
-            IssuerKey::Fixed(key) => {
-                JwtValidator::new(key.verifying.clone(), self.validator_options())
-            }
+            IssuerKey::Fixed(key) => JwtValidator::new(key.verifying.clone(), options),
             #[cfg(feature = "aws-lc-rs")]
-            IssuerKey::Rotating(keys) => {
-                JwtValidator::from_source(keys.clone(), self.validator_options())
-            }
+            IssuerKey::Rotating(keys) => JwtValidator::from_source(keys.clone(), options),
         }
     }
 

@@ -204,6 +204,10 @@ impl TokenEndpoints {
             // supports no response type.
             metadata["response_types_supported"] = json!([]);
         }
+        if self.service.jwks_json().is_some() {
+            let (origin, _) = issuer_parts(issuer);
+            metadata["jwks_uri"] = Value::from(format!("{origin}{}", self.jwks_path()));
+        }
         if let Value::Object(map) = &mut metadata {
             map.retain(|_, value| !value.is_null());
         }
@@ -214,46 +218,78 @@ impl TokenEndpoints {
     /// after it (RFC 8414 §3.1), where the crate's own discovery (`remote`) and other clients
     /// look for it.
     pub fn metadata_path(&self) -> String {
-        let issuer = self.service.issuer_url();
-        let path = issuer
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
-            .unwrap_or_default()
-            .trim_end_matches('/');
-        format!("/.well-known/oauth-authorization-server{path}")
+        format!(
+            "/.well-known/oauth-authorization-server{}",
+            issuer_parts(self.service.issuer_url()).1
+        )
+    }
+
+    /// The JWK set's path, beside the metadata: `/.well-known/jwks.json` with the issuer's path
+    /// after it.
+    pub fn jwks_path(&self) -> String {
+        format!(
+            "/.well-known/jwks.json{}",
+            issuer_parts(self.service.issuer_url()).1
+        )
     }
 
     /// The router of the authorization server's well-known documents, to merge at the root of the
     /// issuer's host (not where the token endpoints are nested): the RFC 8414 metadata at
-    /// [`metadata_path`](Self::metadata_path). Call it before [`router`](Self::router).
+    /// [`metadata_path`](Self::metadata_path) and, when the issuer signs with public keys, their
+    /// JWK set at [`jwks_path`](Self::jwks_path) — read anew for every request, so that a
+    /// rotation is served at once. Call it before [`router`](Self::router).
     pub fn well_known_router<S>(&self) -> axum::Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        let document = json_body(&self.metadata());
-        let body = document.1;
-        axum::Router::new()
-            .route(
-                &self.metadata_path(),
+        let metadata: bytes::Bytes = json_body(&self.metadata()).1.into();
+        let mut router = axum::Router::new().route(
+            &self.metadata_path(),
+            axum::routing::get(move || {
+                let body = metadata.clone();
+                async move { document(body, "application/json", "public, max-age=3600") }
+            }),
+        );
+        if self.service.jwks_json().is_some() {
+            let service = self.service.clone();
+            router = router.route(
+                &self.jwks_path(),
                 axum::routing::get(move || {
-                    let body = body.clone();
+                    let jwks = service.jwks_json().unwrap_or_default();
+                    // Five minutes: far below the time a new key is published before it signs
+                    // (an hour by default), so that consumers see it before its first token.
                     async move {
-                        let mut response = (
-                            [(
-                                http::header::CONTENT_TYPE,
-                                HeaderValue::from_static("application/json"),
-                            )],
-                            Body::from(body),
+                        document(
+                            jwks.into(),
+                            "application/jwk-set+json",
+                            "public, max-age=300",
                         )
-                            .into_response();
-                        response.headers_mut().insert(
-                            CACHE_CONTROL,
-                            HeaderValue::from_static("public, max-age=3600"),
-                        );
-                        response
                     }
                 }),
-            )
-            .with_state(())
+            );
+        }
+        router.with_state(())
     }
+}
+
+/// A well-known document: `body` as `content_type`, cacheable as `cache`.
+fn document(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Response {
+    let mut response = Body::from(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// The issuer URL's origin (`https://host:port`) and path (without a trailing `/`).
+fn issuer_parts(issuer: &str) -> (&str, &str) {
+    let Some((scheme, rest)) = issuer.split_once("://") else {
+        return (issuer.trim_end_matches('/'), "");
+    };
+    let at = rest.find('/').unwrap_or(rest.len());
+    let origin = &issuer[..scheme.len() + 3 + at];
+    (origin, rest[at..].trim_end_matches('/'))
 }
