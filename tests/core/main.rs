@@ -25,6 +25,7 @@ mod lifecycle_stores;
 mod no_backend;
 mod oauth_discovery;
 mod oauth_server;
+mod protected_resource;
 mod rate_limits;
 mod remote;
 mod scopes;

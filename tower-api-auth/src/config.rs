@@ -95,6 +95,8 @@ pub struct AuthConfig {
     pub optional: bool,
     /// The `realm` of the challenges.
     pub realm: Option<String>,
+    /// The RFC 9728 metadata URL named in every `Bearer` challenge (`resource_metadata`).
+    pub resource_metadata: Option<String>,
     /// The error body format: `nested` (default), `upper_case`, `flat` or `problem`.
     pub error_format: ErrorFormat,
     /// Where credentials are read from.
@@ -491,6 +493,9 @@ impl AuthConfig {
             .error_format(self.error_format);
         if self.optional {
             builder = builder.optional();
+        }
+        if let Some(url) = &self.resource_metadata {
+            builder = builder.resource_metadata(url.as_str());
         }
         if let Some(realm) = &self.realm {
             builder = builder.realm(realm.as_str());

@@ -28,6 +28,7 @@ const ROWS: &[&[&str]] = &[
         "api_key",
         "revocation",
         "opaque",
+        "resource_metadata",
     ],
     &["authenticator"],
     &["layer", "require_scopes", "extract"],

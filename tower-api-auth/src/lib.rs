@@ -158,6 +158,7 @@ pub mod identity;
 pub mod jwt;
 pub mod opaque;
 mod random;
+pub mod resource_metadata;
 pub mod revocation;
 pub mod scope;
 pub mod store;

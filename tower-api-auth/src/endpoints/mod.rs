@@ -4,14 +4,17 @@
 //!
 //! - [`TokenEndpoints`]: login, the OAuth 2.0 token endpoint, refresh, logout, RFC 7009
 //!   revocation and verify, over a [`TokenService`](crate::issuer::TokenService).
+//! - [`ProtectedResource`]: the resource's RFC 9728 metadata document.
 //! - [`KeyAdmin`]: create, list, show, update, roll and revoke API keys over a
 //!   [`KeyManager`](crate::api_key::KeyManager), behind the app's own auth and scope.
 
 mod key_admin;
+mod protected_resource;
 #[cfg(feature = "issuer")]
 mod token;
 
 pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
+pub use protected_resource::ProtectedResource;
 #[cfg(feature = "issuer")]
 pub use token::{
     Consent, ConsentDecision, DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, PasswordConsent,

@@ -200,6 +200,8 @@ struct Inner {
     details: Map<String, Value>,
     required_scopes: Option<String>,
     realm: Option<String>,
+    /// The RFC 9728 `resource_metadata` URL of a `Bearer` challenge.
+    resource_metadata: Option<std::sync::Arc<str>>,
     /// The challenge's scheme when it is not `Bearer`.
     scheme: Option<&'static str>,
 }
@@ -221,6 +223,7 @@ impl AuthError {
             details: Map::new(),
             required_scopes: None,
             realm: None,
+            resource_metadata: None,
             scheme: None,
         }))
     }
@@ -297,6 +300,25 @@ impl AuthError {
         self
     }
 
+    /// Sets the `resource_metadata` parameter of a `Bearer` challenge (RFC 9728 §5.1): the URL of
+    /// the protected resource's metadata, where a client told 401 finds the authorization servers
+    /// it may get a token from.
+    ///
+    /// ```
+    /// use tower_api_auth::{AuthError, AuthErrorKind};
+    ///
+    /// let error = AuthError::new(AuthErrorKind::MissingCredentials)
+    ///     .with_resource_metadata("https://api.example.com/.well-known/oauth-protected-resource");
+    /// assert_eq!(
+    ///     error.challenge().unwrap(),
+    ///     r#"Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+    /// );
+    /// ```
+    pub fn with_resource_metadata(mut self, url: impl Into<std::sync::Arc<str>>) -> Self {
+        self.0.resource_metadata = Some(url.into());
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> AuthErrorKind {
         self.0.kind
@@ -353,7 +375,7 @@ impl AuthError {
             return None;
         }
         let scheme = self.0.scheme.unwrap_or("Bearer");
-        let mut params: Vec<(&str, &str)> = Vec::with_capacity(4);
+        let mut params: Vec<(&str, &str)> = Vec::with_capacity(5);
         if let Some(realm) = &self.0.realm {
             params.push(("realm", realm));
         }
@@ -363,6 +385,11 @@ impl AuthError {
         }
         if let Some(scopes) = &self.0.required_scopes {
             params.push(("scope", scopes));
+        }
+        if scheme == "Bearer"
+            && let Some(url) = &self.0.resource_metadata
+        {
+            params.push(("resource_metadata", url));
         }
         let mut value = String::from(scheme);
         for (i, (name, raw)) in params.iter().enumerate() {

@@ -159,6 +159,8 @@ fn json_response(error: &AuthError, content_type: &'static str, body: &Value) ->
 pub(crate) struct SharedRenderer {
     renderer: Arc<dyn ErrorRenderer>,
     realm: Option<Arc<str>>,
+    /// The RFC 9728 metadata URL of every `Bearer` challenge.
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl Default for SharedRenderer {
@@ -175,7 +177,17 @@ impl fmt::Debug for SharedRenderer {
 
 impl SharedRenderer {
     pub(crate) fn new(renderer: Arc<dyn ErrorRenderer>, realm: Option<Arc<str>>) -> Self {
-        Self { renderer, realm }
+        Self {
+            renderer,
+            realm,
+            resource_metadata: None,
+        }
+    }
+
+    /// Adds the `resource_metadata` parameter to every `Bearer` challenge.
+    pub(crate) fn with_resource_metadata(mut self, url: Option<Arc<str>>) -> Self {
+        self.resource_metadata = url;
+        self
     }
 
     /// The renderer.
@@ -192,6 +204,9 @@ impl SharedRenderer {
     pub(crate) fn respond(&self, mut error: AuthError) -> Response<Bytes> {
         if let Some(realm) = &self.realm {
             error = error.with_realm(&**realm);
+        }
+        if let Some(url) = &self.resource_metadata {
+            error = error.with_resource_metadata(url.clone());
         }
         let mut response = self.renderer.render(&error);
         if !response.headers().contains_key(WWW_AUTHENTICATE)

@@ -192,6 +192,7 @@ pub struct AuthLayerBuilder {
     optional: bool,
     renderer: Option<Arc<dyn ErrorRenderer>>,
     realm: Option<Arc<str>>,
+    resource_metadata: Option<Arc<str>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
     clock: Option<SharedClock>,
     throttle: Option<Arc<dyn FailureThrottle>>,
@@ -257,6 +258,30 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Names the protected resource's metadata (RFC 9728) in every `Bearer` challenge, as the
+    /// `resource_metadata` parameter: a client told 401 or 403 fetches it and finds the
+    /// authorization servers that issue tokens for this API. Serve the document with
+    /// `endpoints::ProtectedResource` (feature `axum`).
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_api_auth::{AuthLayer, JwtValidator, jwt::JwtOptions};
+    ///
+    /// let layer = AuthLayer::builder()
+    ///     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new())?)
+    ///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource")
+    ///     .build()?;
+    /// # let _ = layer;
+    /// # Ok(()) }
+    /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() {}
+    /// ```
+    pub fn resource_metadata(mut self, url: impl Into<Arc<str>>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
     /// The `realm` of every `WWW-Authenticate` challenge.
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
         self.realm = Some(realm.into());
@@ -304,7 +329,8 @@ impl AuthLayerBuilder {
             self.renderer
                 .unwrap_or_else(|| Arc::new(ErrorFormat::default())),
             self.realm,
-        );
+        )
+        .with_resource_metadata(self.resource_metadata);
         Ok(AuthLayer {
             auth: Arc::new(Authenticator {
                 sources: self.sources,
