@@ -417,6 +417,7 @@ async fn debug_output_shows_no_private_material() {
 struct FlakyStore {
     keys: Mutex<Vec<StoredSigningKey>>,
     down: AtomicBool,
+    loads: std::sync::atomic::AtomicUsize,
 }
 
 impl FlakyStore {
@@ -430,6 +431,7 @@ impl FlakyStore {
 
 impl SigningKeyStore for FlakyStore {
     async fn load(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         Ok(self.keys.lock().unwrap().clone())
     }
@@ -564,4 +566,71 @@ async fn a_store_that_lost_the_keys_gets_them_back_and_tokens_stay_valid() {
     let other = ring(store.clone(), &clock).await;
     let other = TokenIssuer::rotating(other, "https://auth.example.test");
     assert!(other.validator().validate(&token.token, T0).is_ok());
+}
+
+/// A retired key's replacement signs at once on the instance that retired it; another instance
+/// that meets its kid before its own reload reloads then (over HTTP, through the auth layer), and
+/// made-up kids cost the store at most one read per 5 seconds.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn an_unknown_kid_reloads_the_ring_at_most_once_per_five_seconds() {
+    use axum::{Router, routing::get};
+    use tower_api_auth::AuthLayer;
+
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(FlakyStore::default());
+    let a = ring(store.clone(), &clock).await;
+    let b = ring(store.clone(), &clock).await;
+    let issuer_a = TokenIssuer::rotating(a.clone(), "https://auth.example.test");
+    let issuer_b = TokenIssuer::rotating(b.clone(), "https://auth.example.test");
+    let auth = AuthLayer::builder()
+        .jwt(issuer_b.validator())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = tower_api_auth_tests::serve(
+        Router::new()
+            .route("/me", get(|| async { "ok" }))
+            .layer(auth),
+    )
+    .await;
+
+    assert!(a.retire(&a.signing_kid(T0)).await.unwrap());
+    let token = issuer_a.issue(&grant(), T0).unwrap();
+    assert!(
+        !b.published_kids()
+            .iter()
+            .any(|k| **k == *kid_of(&token.token))
+    );
+    let loads = store.loads.load(Ordering::SeqCst);
+    let reply = server.get("/me").bearer(&token.token).send().await;
+    assert_eq!(reply.status, 200, "b reloaded and found the replacement");
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1);
+
+    // Made-up kids: refused; within 5 s of the last reload, without reading the store.
+    let forged = |kid: &str| {
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        header.typ = Some("at+jwt".to_owned());
+        let claims = serde_json::json!({
+            "iss": "https://auth.example.test", "sub": "x", "iat": T0, "exp": T0 + 60,
+        });
+        tower_api_auth_tests::jwt::sign(
+            &header,
+            &claims,
+            &tower_api_auth_tests::jwt::encoding_key(Algorithm::ES256),
+        )
+    };
+    let reply = server.get("/me").bearer(&forged("ES256-1")).send().await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        loads + 1,
+        "no second read within 5 s"
+    );
+    clock.advance(Duration::from_secs(5));
+    let reply = server.get("/me").bearer(&forged("ES256-2")).send().await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 2);
+    let _ = issuer_b;
 }
