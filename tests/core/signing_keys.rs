@@ -634,3 +634,67 @@ async fn an_unknown_kid_reloads_the_ring_at_most_once_per_five_seconds() {
     assert_eq!(store.loads.load(Ordering::SeqCst), loads + 2);
     let _ = issuer_b;
 }
+
+/// Another service built on this crate's `remote` feature, given only the URL where the JWK set
+/// is served (a plain route here: the crate's endpoints serve it elsewhere), validates the
+/// issuer's tokens across a rotation with no restart: the new key reaches its cache while only
+/// the old one signs, and the old key leaves it once its tokens have expired. Over real HTTP.
+#[cfg(all(feature = "remote", feature = "axum"))]
+#[tokio::test]
+async fn a_remote_service_follows_the_served_jwks_across_a_rotation() {
+    use axum::{Router, routing::get};
+    use tower_api_auth::remote::RemoteJwks;
+
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(MemorySigningKeyStore::new());
+    let keys = ring(store.clone(), &clock).await;
+    let served = keys.clone();
+    let server = tower_api_auth_tests::serve(Router::new().route(
+        "/jwks",
+        get(move || {
+            let served = served.clone();
+            async move {
+                (
+                    [("content-type", "application/jwk-set+json")],
+                    served.jwks_json().to_string(),
+                )
+            }
+        }),
+    ))
+    .await;
+    let remote = RemoteJwks::builder(format!("{}/jwks", server.base()))
+        .allow_http(true)
+        .clock(clock.clone())
+        .load()
+        .await
+        .unwrap();
+    let other_service = JwtValidator::from_source(
+        remote.clone(),
+        JwtOptions::new().issuer("https://auth.example.test"),
+    );
+    let issuer = TokenIssuer::rotating(keys.clone(), "https://auth.example.test");
+    let old = issuer.issue(&grant(), T0).unwrap();
+    assert!(other_service.validate(&old.token, T0).is_ok());
+
+    let end = signs_until(&store, &keys.signing_kid(T0)).await;
+    clock.set(end - AHEAD - 2 * RELOAD);
+    keys.refresh().await.unwrap();
+    remote.refresh().await.unwrap(); // the consumer's cache refreshes within publish_ahead
+    clock.set(end);
+    let last_old = issuer.issue(&grant(), end - 1).unwrap();
+    let new = issuer.issue(&grant(), end).unwrap();
+    assert_ne!(kid_of(&new.token), kid_of(&last_old.token));
+    for token in [&last_old, &new] {
+        assert!(other_service.validate(&token.token, end).is_ok());
+    }
+
+    clock.set(end + TTL + LEEWAY);
+    keys.refresh().await.unwrap();
+    remote.refresh().await.unwrap();
+    assert!(
+        other_service
+            .validate(&last_old.token, end + TTL + LEEWAY)
+            .is_err()
+    );
+    assert!(other_service.validate(&new.token, end + 60).is_ok());
+}
