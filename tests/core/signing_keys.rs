@@ -150,7 +150,7 @@ async fn a_new_key_is_published_ahead_of_signing_and_the_old_one_kept_until_its_
         .collect();
     assert_eq!(
         trusted,
-        [second.clone()],
+        std::slice::from_ref(&second),
         "the validator no longer trusts the old key"
     );
     // Not even for a token that would still be in its lifetime (an old one re-signed late).
