@@ -142,12 +142,19 @@ async fn a_new_key_is_published_ahead_of_signing_and_the_old_one_kept_until_its_
         .map(|k| k.kid)
         .collect();
     assert_eq!(stored.len(), 1, "the ended key is deleted from the store");
-    assert!(
-        validator
-            .validate(&last_old.token, end + TTL + LEEWAY)
-            .is_err(),
-        "a token of a dropped key is refused"
+    let trusted: Vec<String> = validator
+        .key_handle()
+        .keys()
+        .kids()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        trusted,
+        std::slice::from_ref(&second),
+        "the validator no longer trusts the old key"
     );
+    // Not even for a token that would still be in its lifetime (an old one re-signed late).
+    assert!(validator.validate(&last_old.token, end + TTL - 2).is_err());
     assert!(validator.validate(&first_new.token, end + 60).is_ok());
 }
 
@@ -417,6 +424,7 @@ async fn debug_output_shows_no_private_material() {
 struct FlakyStore {
     keys: Mutex<Vec<StoredSigningKey>>,
     down: AtomicBool,
+    loads: std::sync::atomic::AtomicUsize,
 }
 
 impl FlakyStore {
@@ -430,6 +438,7 @@ impl FlakyStore {
 
 impl SigningKeyStore for FlakyStore {
     async fn load(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         Ok(self.keys.lock().unwrap().clone())
     }
@@ -564,4 +573,141 @@ async fn a_store_that_lost_the_keys_gets_them_back_and_tokens_stay_valid() {
     let other = ring(store.clone(), &clock).await;
     let other = TokenIssuer::rotating(other, "https://auth.example.test");
     assert!(other.validator().validate(&token.token, T0).is_ok());
+}
+
+/// A retired key's replacement signs at once on the instance that retired it; another instance
+/// that meets its kid before its own reload reloads then (over HTTP, through the auth layer), and
+/// made-up kids cost the store at most one read per 5 seconds.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn an_unknown_kid_reloads_the_ring_at_most_once_per_five_seconds() {
+    use axum::{Router, routing::get};
+    use tower_api_auth::AuthLayer;
+
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(FlakyStore::default());
+    let a = ring(store.clone(), &clock).await;
+    let b = ring(store.clone(), &clock).await;
+    let issuer_a = TokenIssuer::rotating(a.clone(), "https://auth.example.test");
+    let issuer_b = TokenIssuer::rotating(b.clone(), "https://auth.example.test");
+    let auth = AuthLayer::builder()
+        .jwt(issuer_b.validator())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = tower_api_auth_tests::serve(
+        Router::new()
+            .route("/me", get(|| async { "ok" }))
+            .layer(auth),
+    )
+    .await;
+
+    assert!(a.retire(&a.signing_kid(T0)).await.unwrap());
+    let token = issuer_a.issue(&grant(), T0).unwrap();
+    assert!(
+        !b.published_kids()
+            .iter()
+            .any(|k| **k == *kid_of(&token.token))
+    );
+    let loads = store.loads.load(Ordering::SeqCst);
+    let reply = server.get("/me").bearer(&token.token).send().await;
+    assert_eq!(reply.status, 200, "b reloaded and found the replacement");
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1);
+
+    // Made-up kids: refused; within 5 s of the last reload, without reading the store.
+    let forged = |kid: &str| {
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        header.typ = Some("at+jwt".to_owned());
+        let claims = serde_json::json!({
+            "iss": "https://auth.example.test", "sub": "x", "iat": T0, "exp": T0 + 60,
+        });
+        tower_api_auth_tests::jwt::sign(
+            &header,
+            &claims,
+            &tower_api_auth_tests::jwt::encoding_key(Algorithm::ES256),
+        )
+    };
+    let reply = server.get("/me").bearer(&forged("ES256-1")).send().await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        store.loads.load(Ordering::SeqCst),
+        loads + 1,
+        "no second read within 5 s"
+    );
+    clock.advance(Duration::from_secs(5));
+    let reply = server.get("/me").bearer(&forged("ES256-2")).send().await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(store.loads.load(Ordering::SeqCst), loads + 2);
+    let _ = issuer_b;
+}
+
+/// Another service built on this crate's `remote` feature, given only the URL where the JWK set
+/// is served (a plain route here: the crate's endpoints serve it elsewhere), validates the
+/// issuer's tokens across a rotation with no restart: the new key reaches its cache while only
+/// the old one signs, and the old key leaves it once its tokens have expired. Over real HTTP.
+#[cfg(all(feature = "remote", feature = "axum"))]
+#[tokio::test]
+async fn a_remote_service_follows_the_served_jwks_across_a_rotation() {
+    use axum::{Router, routing::get};
+    use tower_api_auth::remote::RemoteJwks;
+
+    let clock = ManualClock::at(T0);
+    let store = Arc::new(MemorySigningKeyStore::new());
+    let keys = ring(store.clone(), &clock).await;
+    let served = keys.clone();
+    let server = tower_api_auth_tests::serve(Router::new().route(
+        "/jwks",
+        get(move || {
+            let served = served.clone();
+            async move {
+                (
+                    [("content-type", "application/jwk-set+json")],
+                    served.jwks_json().to_string(),
+                )
+            }
+        }),
+    ))
+    .await;
+    let remote = RemoteJwks::builder(format!("{}/jwks", server.base()))
+        .allow_http(true)
+        .clock(clock.clone())
+        .load()
+        .await
+        .unwrap();
+    let other_service = JwtValidator::from_source(
+        remote.clone(),
+        JwtOptions::new().issuer("https://auth.example.test"),
+    );
+    let issuer = TokenIssuer::rotating(keys.clone(), "https://auth.example.test");
+    let old = issuer.issue(&grant(), T0).unwrap();
+    assert!(other_service.validate(&old.token, T0).is_ok());
+
+    let end = signs_until(&store, &keys.signing_kid(T0)).await;
+    clock.set(end - AHEAD - 2 * RELOAD);
+    keys.refresh().await.unwrap();
+    remote.refresh().await.unwrap(); // the consumer's cache refreshes within publish_ahead
+    clock.set(end);
+    let last_old = issuer.issue(&grant(), end - 1).unwrap();
+    let new = issuer.issue(&grant(), end).unwrap();
+    assert_ne!(kid_of(&new.token), kid_of(&last_old.token));
+    for token in [&last_old, &new] {
+        assert!(other_service.validate(&token.token, end).is_ok());
+    }
+
+    clock.set(end + TTL + LEEWAY);
+    keys.refresh().await.unwrap();
+    remote.refresh().await.unwrap();
+    let kids: Vec<String> = remote
+        .key_handle()
+        .keys()
+        .kids()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        kids,
+        [kid_of(&new.token)],
+        "the old key left the consumer's set"
+    );
+    assert!(other_service.validate(&new.token, end + 60).is_ok());
 }

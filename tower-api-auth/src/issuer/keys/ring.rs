@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
@@ -122,7 +123,14 @@ struct Inner {
     clock: SharedClock,
     state: ArcSwap<KeyState>,
     handle: KeyHandle,
+    /// When a token of an unknown kid last made the ring reload (unix seconds).
+    last_miss_reload: AtomicU64,
 }
+
+/// The least time between two reloads for tokens of unknown kids: a key another instance made
+/// sign at once (a retirement's replacement) is found within a request, while tokens of made-up
+/// kids cost the store one read per this many seconds at most.
+const MISS_RELOAD_EVERY: u64 = 5;
 
 /// The issuer's rotating signing keys (feature `aws-lc-rs`), shared by every instance through a
 /// [`SigningKeyStore`]: a new key is published [`publish_ahead`](SigningKeysBuilder::publish_ahead)
@@ -325,6 +333,7 @@ impl SigningKeysBuilder {
             clock: self.clock,
             state: ArcSwap::from_pointee(state.state),
             handle,
+            last_miss_reload: AtomicU64::new(0),
         }));
         // Rotate at once if due (a store whose keys are old); a failure keeps the keys loaded.
         let _ = ring.refresh().await;
@@ -629,8 +638,9 @@ impl SigningKeys {
     /// Removes the key `kid` from the store and the JWK set now: the tokens it signed are refused
     /// from then on (by this instance at once, by the others at their next reload, by remote
     /// consumers when their JWKS cache expires). If it signs now, a new key takes over at once,
-    /// unpublished before (remote consumers fetch it when they meet its kid). Returns whether
-    /// the key was there.
+    /// unpublished before: the other instances' validators reload when they meet its kid (see
+    /// the [`KeySource`] impl), remote consumers refetch their JWK set. Returns whether the key
+    /// was there.
     pub async fn retire(&self, kid: &str) -> Result<bool, KeysError> {
         let now = self.0.clock.now();
         if &*self.signing_kid(now) == kid {
@@ -714,10 +724,25 @@ impl KeySource for SigningKeys {
         true
     }
 
-    /// Refused at once: a new key is published `publish_ahead` before it signs, more than a
-    /// reload interval, so an unknown kid is not one of the ring's (a store read per unknown kid
-    /// would let anyone load the store).
-    fn key_missing(&self, _now: u64) -> Option<KeyWait> {
-        None
+    /// A scheduled key is published `publish_ahead` before it signs, so a validator on the ring
+    /// knows it; but a retired key's replacement signs at once, and another instance may be
+    /// using it before this one reloads. So an unknown kid reloads the store and the request
+    /// waits for it (the store's own timeouts bound the wait) — at most once per 5 seconds, so
+    /// that made-up kids cannot load the store; within that, an unknown kid is refused at once.
+    fn key_missing(&self, now: u64) -> Option<KeyWait> {
+        let last = self.0.last_miss_reload.load(Ordering::Acquire);
+        if now < last.saturating_add(MISS_RELOAD_EVERY)
+            || self
+                .0
+                .last_miss_reload
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        let ring = self.clone();
+        Some(Box::pin(async move {
+            let _ = ring.refresh().await;
+        }))
     }
 }
