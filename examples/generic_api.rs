@@ -1,6 +1,6 @@
-//! Seed 004, the generic "API Authentication" page: what exists today, with tower-api-auth doing
-//! the work. (Its OAuth authorization-code flow is another issue of this crate; it joins this
-//! example when it lands.)
+//! Seed 004, the generic "API Authentication" page, with tower-api-auth doing the work: API keys,
+//! JWT login, the OAuth 2.0 authorization-code flow for web apps, refresh, verify, the error body
+//! and the rate limits.
 //!
 //! ```text
 //! cargo run -p tower-api-auth-examples --example generic_api        # PORT, DATABASE_URL, REDIS_URL
@@ -9,8 +9,14 @@
 //! * `GET /v1/users` with `Authorization: Bearer <API key or JWT>`.
 //! * `POST /v1/auth/login` `{"username","password"}` → `{"token","expires_at","refresh_token"}`;
 //!   a wrong password is `401 invalid_credentials`.
-//! * `POST /oauth/token` `{"grant_type":"refresh_token","refresh_token",…}` → `{"access_token",…}`
-//!   (access tokens last 1 hour).
+//! * `GET /oauth/authorize?client_id=…&redirect_uri=https://yourapp.com/callback&response_type=code&scope=read write`
+//!   with PKCE (`code_challenge`, `code_challenge_method=S256`: OAuth 2.1 requires it of every
+//!   client, so the seed's request gains these two parameters); the user signs in with HTTP
+//!   Basic; the browser goes to `https://yourapp.com/callback?code=…`.
+//! * `POST /oauth/token` `{"grant_type":"authorization_code","code","client_id","client_secret",
+//!   "redirect_uri","code_verifier"}` → `{"access_token","refresh_token",…}`, and
+//!   `{"grant_type":"refresh_token","refresh_token","client_id","client_secret"}` (access tokens
+//!   last 1 hour).
 //! * `GET /v1/auth/verify` → `{"authenticated":true,"user_id","scopes","expires_at"}`.
 //! * Errors: `{"error":"token_expired","message":"…","code":401,"timestamp":"…"}`.
 //! * Rate limits per authentication method: API keys 1000 requests/hour, OAuth 5000, JWT 2000;
@@ -24,14 +30,17 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
+use tower_api_auth::api_key::ApiKeyHasher;
 use tower_api_auth::api_key::KeySpec;
 use tower_api_auth::clock::{Clock, SharedClock, rfc3339};
 use tower_api_auth::endpoints::{
-    Endpoint, Failure, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
+    Endpoint, Failure, PasswordConsent, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
 };
 use tower_api_auth::error::{ErrorFormat, ErrorRenderer};
+use tower_api_auth::issuer::MemoryClientStore;
 use tower_api_auth::issuer::{Account, GrantCause, SigningKey, TokenIssuer};
 use tower_api_auth::rate_limit::{Method, Policy, Quota, RateLimits};
+use tower_api_auth::store::ClientRecord;
 use tower_api_auth::{Algorithm, AuthError, AuthLayer, Identity, crypto, scope::Scopes};
 
 #[path = "seeds_support/mod.rs"]
@@ -61,7 +70,22 @@ fn api_errors(
 pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Error> {
     let password = crypto::random_secret(16);
     let account = Account::new("12345", Scopes::parse("read write")?);
-    let users_db = DemoUsers::new([("user@example.com", password.as_str(), account)]);
+    let users_db = Arc::new(DemoUsers::new([(
+        "user@example.com",
+        password.as_str(),
+        account,
+    )]));
+    // The web app of the seed's OAuth section: YOUR_CLIENT_ID, YOUR_CLIENT_SECRET, its callback.
+    let client_secret = crypto::random_secret(43);
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::new(
+            "example_webapp",
+            ApiKeyHasher::default().hash(&client_secret),
+            Scopes::parse("read write")?,
+        )
+        .with_redirect_uris(["https://yourapp.com/callback"]),
+    );
     let (api_keys, keys) = support::api_keys(&stores, "sk_live").await?;
     let api_key = keys
         .create(
@@ -79,7 +103,8 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         stores
             .token_service(issuer)
             .clock(clock.clone())
-            .passwords(users_db),
+            .passwords(users_db.clone())
+            .clients(clients),
     );
     let auth = AuthLayer::builder()
         .clock(clock.clone())
@@ -101,14 +126,17 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
                 .message("Username or password incorrect"),
         );
     let endpoints = TokenEndpoints::new(tokens)
+        .consent(PasswordConsent::new(users_db))
         .endpoint(TokenRoute::Login, login)
+        .endpoint(TokenRoute::Authorize, Endpoint::at("/oauth/authorize"))
+        .endpoint(TokenRoute::Introspect, Endpoint::at("/oauth/introspect"))
         .endpoint(TokenRoute::Token, Endpoint::at("/oauth/token"))
         .endpoint(TokenRoute::Verify, Endpoint::at("/v1/auth/verify"))
         .disable(TokenRoute::Refresh)
         .disable(TokenRoute::Logout)
         .disable(TokenRoute::Revoke);
     // "The API enforces rate limits per authentication method". OAuth tokens are those issued
-    // to a client (`client_id`), as the authorization-code flow will issue them.
+    // to a client (`client_id`): the authorization-code flow's.
     let limits = RateLimits::new()
         .policy(Policy::per_method(Method::ApiKey, Quota::per_hour(1000)))
         .policy(Policy::per_method(Method::OAuth, Quota::per_hour(5000)))
@@ -119,9 +147,12 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .route("/v1/users", get(users))
         .route_layer(limits)
         .route_layer(auth.clone())
+        .merge(endpoints.well_known_router())
         .merge(endpoints.router(auth));
-    let credentials =
-        json!({ "username": "user@example.com", "password": password, "api_key": api_key });
+    let credentials = json!({
+        "username": "user@example.com", "password": password, "api_key": api_key,
+        "client_id": "example_webapp", "client_secret": client_secret,
+    });
     Ok(Demo {
         router,
         credentials,

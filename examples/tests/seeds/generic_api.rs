@@ -1,5 +1,6 @@
 //! Seed 004, the generic API page: API keys and JWTs as Bearer tokens, the login answering
-//! `token`/`expires_at`/`refresh_token`, the OAuth refresh grant, verify, and the error body.
+//! `token`/`expires_at`/`refresh_token`, the OAuth authorization-code flow and its refresh grant,
+//! verify, and the error body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,5 +191,127 @@ async fn generic_api_rate_limits_per_authentication_method() {
     assert_eq!(
         server.get("/v1/users").bearer(&api_key).send().await.status,
         429
+    );
+}
+
+/// "OAuth 2.0 … Authorization Code Flow", step by step as the seed writes it (its step 1 with
+/// PKCE, which OAuth 2.1 requires of every client): redirect to the authorization endpoint, the
+/// code on the callback, the code exchanged in a JSON body with the client's secret, the access
+/// token on the API, and the refresh with the client's credentials.
+#[tokio::test]
+async fn generic_api_authorization_code_flow() {
+    use base64::Engine;
+    use sha2::Digest;
+    let clock = ManualClock::starting_now();
+    let demo = demo(
+        Stores::from_urls(None, None).await.unwrap(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    let (username, password) = (
+        field(&demo.credentials, "username").to_owned(),
+        field(&demo.credentials, "password").to_owned(),
+    );
+    let client_id = field(&demo.credentials, "client_id").to_owned();
+    let client_secret = field(&demo.credentials, "client_secret").to_owned();
+    let server = start(demo.router).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "a-fresh-random-verifier-of-the-clients-own-making-0123456789";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+
+    // Step 1: the user's browser at the authorization endpoint; the user signs in.
+    let auth_url = format!(
+        "{}/oauth/authorize?client_id={client_id}&redirect_uri=https://yourapp.com/callback&response_type=code&scope=read%20write&code_challenge={challenge}&code_challenge_method=S256",
+        server.base()
+    );
+    let prompt = browser.get(&auth_url).send().await.unwrap();
+    assert_eq!(prompt.status().as_u16(), 401, "the sign-in prompt first");
+    let response = browser
+        .get(&auth_url)
+        .basic_auth(&username, Some(&password))
+        .send()
+        .await
+        .unwrap();
+    // Step 2: redirected to https://yourapp.com/callback?code=AUTH_CODE
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let query = location
+        .strip_prefix("https://yourapp.com/callback?")
+        .unwrap_or_else(|| panic!("{location}"));
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let code = &params.iter().find(|(k, _)| k == "code").unwrap().1;
+    assert_eq!(
+        params.iter().find(|(k, _)| k == "iss").unwrap().1,
+        "https://api.example.com"
+    );
+
+    // Step 3: exchange the code for a token, the JSON body of the seed.
+    let exchanged = server
+        .post_json(
+            "/oauth/token",
+            &json!({
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uri": "https://yourapp.com/callback",
+                "code_verifier": verifier,
+            }),
+        )
+        .await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.text);
+    let tokens = exchanged.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(payload(access)["client_id"], client_id.as_str());
+    assert_eq!(payload(access)["sub"], "12345");
+    assert_eq!(
+        payload(access)["exp"].as_u64().unwrap(),
+        clock.now() + 3600,
+        "access tokens expire after 1 hour"
+    );
+
+    // Step 4: use the access token; an OAuth token counts against the OAuth quota.
+    let users = server.get("/v1/users").bearer(access).send().await;
+    assert_eq!(users.status, 200);
+
+    // Refresh tokens, as the seed sends them: with the client's id and secret.
+    let refreshed = server
+        .post_json(
+            "/oauth/token",
+            &json!({
+                "grant_type": "refresh_token",
+                "refresh_token": tokens["refresh_token"],
+                "client_id": client_id,
+                "client_secret": client_secret,
+            }),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let access = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server.get("/v1/users").bearer(&access).send().await.status,
+        200
+    );
+    // The server's metadata points a client library at the same endpoints.
+    let metadata = server
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        "https://api.example.com/oauth/authorize"
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        "https://api.example.com/oauth/token"
     );
 }
