@@ -2,15 +2,18 @@
 # The quickstart's printed OAuth walkthrough (step 11: the authorization-code flow with PKCE, in
 # curl) runs as printed and does what its comments say: a code for the user, tokens for the code,
 # the client's refresh and introspection, the metadata, and a replayed code revoking its tokens.
+# Then step 12: the resource_server example, given only the quickstart's URL, accepts its tokens.
 # Run from the workspace root: bash ci/quickstart-oauth.sh
 set -euo pipefail
 
-cargo build -q --all-features -p tower-api-auth-examples --example quickstart
+cargo build -q --all-features -p tower-api-auth-examples --example quickstart --example resource_server
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 work=$(mktemp -d)
 pid=
+rs_pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
+  [[ -n $rs_pid ]] && kill "$rs_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -45,4 +48,31 @@ check "introspection answers the active token with its client" '"client_id":"dem
 check "the metadata names the authorization endpoint" '"code_challenge_methods_supported":["S256"]'
 check "a replayed code is refused" 'The authorization code was already used'
 check "the replayed code's tokens are revoked" 'token_revoked'
+
+# Step 12: a second service, given only the issuer's URL, trusts the quickstart's tokens.
+base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/log")
+ISSUER=$base PORT=0 RUST_LOG=warn "$target/debug/examples/resource_server" >"$work/rs.log" 2>&1 &
+rs_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^Listening on ' "$work/rs.log" && break
+  sleep 0.1
+done
+rs=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/rs.log")
+[[ -n $rs ]] || { echo "FAIL: the resource server did not start:"; cat "$work/rs.log"; exit 1; }
+jwks=$(curl -s "$base/.well-known/jwks.json")
+grep -q '"alg":"ES256"' <<<"$jwks" || { echo "FAIL: no ES256 key in the JWK set: $jwks"; exit 1; }
+echo "ok: the quickstart publishes its ES256 keys"
+challenge=$(curl -s -o /dev/null -D - "$rs/v1/me" | tr -d '\r' | sed -n 's/^www-authenticate: //Ip')
+grep -q "resource_metadata=\"$rs/.well-known/oauth-protected-resource/v1\"" <<<"$challenge" \
+  || { echo "FAIL: the 401 names no resource metadata: $challenge"; exit 1; }
+echo "ok: the resource server's 401 names its metadata"
+curl -s "$rs/.well-known/oauth-protected-resource/v1" | grep -qF "\"authorization_servers\":[\"$base\"]" \
+  || { echo "FAIL: the resource metadata does not name $base"; exit 1; }
+echo "ok: its metadata names the quickstart as the authorization server"
+login=$(grep -m1 'LOGIN=$(curl' "$work/log" | sed 's/^ *LOGIN=\$(//; s/)$//')
+access=$(BASE=$base bash -c "$login" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+[[ -n $access ]] || { echo "FAIL: no login token"; exit 1; }
+got=$(curl -s -o /dev/null -w '%{http_code}' "$rs/v1/me" -H "Authorization: Bearer $access")
+[[ $got == 200 ]] || { echo "FAIL: the quickstart's token on the resource server: $got"; exit 1; }
+echo "ok: the quickstart's token passes on the resource server (200)"
 echo "quickstart OAuth walkthrough: as printed"

@@ -41,12 +41,12 @@ use tower_api_auth::rate_limit::{
     RateLimitsConfig,
 };
 use tower_api_auth::{
-    Algorithm, AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant,
-    api_key::ApiKeyFormat, api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec,
-    config::ClientConfig, crypto, endpoints::PasswordConsent, endpoints::TokenEndpoints,
-    endpoints::TokenEndpointsConfig, issuer::Account, issuer::MemoryClientStore,
-    issuer::PasswordVerifier, issuer::SigningKey, issuer::TokenIssuer, issuer::TokenService,
-    scope::Scopes, store::ClientRecord, store::StoreError,
+    AuthLayer, Identity, MemoryKeyStore, RequireScopesLayer, Tenant, api_key::ApiKeyFormat,
+    api_key::ApiKeys, api_key::KeyManager, api_key::KeySpec, config::ClientConfig, crypto,
+    endpoints::PasswordConsent, endpoints::TokenEndpoints, endpoints::TokenEndpointsConfig,
+    issuer::Account, issuer::MemoryClientStore, issuer::MemorySigningKeyStore,
+    issuer::PasswordVerifier, issuer::SigningKey, issuer::SigningKeys, issuer::TokenIssuer,
+    issuer::TokenService, scope::Scopes, store::ClientRecord, store::StoreError,
 };
 
 #[path = "quickstart_support/stores.rs"]
@@ -346,6 +346,14 @@ fn print_walkthrough(w: &Walkthrough<'_>) {
     }
     if let Some((client_id, secret, redirect_uri)) = oauth_client {
         print_oauth_walkthrough(username, password, client_id, secret, redirect_uri);
+        println!(
+            r#"  # 12. A second service that trusts these tokens by discovery alone (the RFC 8414 metadata
+  #     names the JWK set), across key rotations, with no secret of this server's. In another shell:
+  #       ISSUER={base} PORT=3001 cargo run -p tower-api-auth-examples --example resource_server
+  ACCESS=$({login} | field access_token)
+  curl -i http://127.0.0.1:3001/v1/me                                       # 401: WWW-Authenticate names its metadata
+  curl -i http://127.0.0.1:3001/v1/me -H "Authorization: Bearer $ACCESS"    # 200"#
+        );
     }
     if *shared_database {
         println!(
@@ -400,8 +408,15 @@ fn print_oauth_walkthrough(
 
 /// A demo setup: a fresh signing secret, a demo user with a fresh password, a fresh API key.
 async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error::Error>> {
-    let secret = crypto::random_secret(43);
-    let signing = SigningKey::hmac(Algorithm::HS256, secret.as_bytes())?.with_kid("demo");
+    // Rotating ES256 keys, in this process's memory: other services trust the tokens through the
+    // JWK set (/.well-known/jwks.json) without any secret of the issuer's. (For a fleet, the ring
+    // lives in the shared store under a fleet secret every instance is given.)
+    let signing_keys =
+        SigningKeys::builder(MemorySigningKeyStore::new(), crypto::random_secret(43))
+            .access_token_ttl(Duration::from_secs(15 * 60))
+            .build()
+            .await?;
+    signing_keys.spawn_refresh();
     let tenant = Tenant::new("tn_demo")?;
     let format = ApiKeyFormat::new("sk_live")?;
     let demo_key = KeySpec::default()
@@ -427,7 +442,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
     let (username, password) = (user.username.clone(), user.password.clone());
     // The issuer is this instance's own address: other services find its metadata (and keys)
     // there, by discovery.
-    let issuer = TokenIssuer::new(signing, base).audience(AUDIENCE);
+    let issuer = TokenIssuer::rotating(signing_keys, base).audience(AUDIENCE);
     let users = demo_users(vec![user]);
     let clients = MemoryClientStore::new(tower_api_auth::api_key::ApiKeyHasher::default());
     let client_secret = demo_clients(&clients, base);
