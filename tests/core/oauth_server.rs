@@ -1,6 +1,11 @@
 //! The OAuth 2.0 authorization server over real HTTP: the authorization-code flow with PKCE
 //! (RFC 6749 §4.1, RFC 7636, RFC 9207), client-bound refresh tokens, client credentials within the
 //! registered scopes, RFC 7662 introspection and RFC 8414 metadata.
+#![cfg(all(
+    feature = "axum",
+    feature = "issuer",
+    any(feature = "aws-lc-rs", feature = "rust-crypto")
+))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -982,6 +987,7 @@ async fn the_password_grant_is_off_at_the_token_endpoint_unless_offered() {
     assert_eq!(status, 200);
 }
 
+#[cfg(feature = "rate-limit")]
 #[tokio::test]
 async fn password_consent_signs_users_in_with_basic_and_throttles_guesses() {
     use tower_api_auth::endpoints::PasswordConsent;
@@ -1166,6 +1172,7 @@ async fn an_authorization_request_by_post_is_answered_with_303() {
     assert_eq!(response.headers()["cache-control"], "no-store");
 }
 
+#[cfg(feature = "rate-limit")]
 #[tokio::test]
 async fn guessed_codes_and_verifiers_count_against_the_failure_throttle() {
     use tower_api_auth::rate_limit::{AuthThrottle, Quota};
