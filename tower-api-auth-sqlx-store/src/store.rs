@@ -160,6 +160,7 @@ macro_rules! impl_sql_store {
         $crate::clients::impl_client_store!($store);
         #[cfg(feature = "issuer")]
         $crate::codes::impl_code_store!($store);
+        #[cfg(feature = "issuer")]
         $crate::signing_keys::impl_signing_key_store!($store);
     };
 }
