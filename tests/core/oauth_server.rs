@@ -1219,3 +1219,124 @@ async fn guessed_codes_and_verifiers_count_against_the_failure_throttle() {
     // The fourth guess from the address is refused before any lookup.
     assert_eq!(guess(format!("ac_{}", "9".repeat(43))).await, 429);
 }
+
+/// A refresh store whose `start` takes its time, so that a replay lands while the first
+/// redemption of a code is still writing its session.
+struct SlowStart(MemoryRefreshStore);
+
+impl tower_api_auth::store::RefreshStore for SlowStart {
+    async fn start(
+        &self,
+        session: tower_api_auth::store::Session,
+        first: tower_api_auth::store::RefreshTokenHash,
+        max_per_subject: usize,
+    ) -> Result<Vec<tower_api_auth::store::Session>, tower_api_auth::store::StoreError> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.0.start(session, first, max_per_subject).await
+    }
+
+    async fn load(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<tower_api_auth::store::StoredSession>, tower_api_auth::store::StoreError>
+    {
+        self.0.load(session_id).await
+    }
+
+    async fn rotate(
+        &self,
+        session_id: &str,
+        rotation: tower_api_auth::store::Rotation,
+    ) -> Result<bool, tower_api_auth::store::StoreError> {
+        self.0.rotate(session_id, rotation).await
+    }
+
+    async fn end(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<tower_api_auth::store::Session>, tower_api_auth::store::StoreError> {
+        self.0.end(session_id).await
+    }
+}
+
+/// A replay that races the first redemption — it spends nothing new and ends a session not yet
+/// written — still leaves nothing usable: the first redemption finds the replay's revocation once
+/// its session is written, and answers `invalid_grant` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_racing_the_first_redemption_still_revokes_what_it_issues() {
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::public("spa", Scopes::parse("read").unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(
+            TokenIssuer::new(signing, ISSUER),
+            SlowStart(MemoryRefreshStore::new()),
+        )
+        .clients(clients)
+        .authorization_codes(MemoryCodeStore::new()),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    let app = Router::new().nest(
+        "/v1",
+        TokenEndpoints::new(tokens)
+            .consent(HeaderConsent)
+            .router(auth),
+    );
+    let server = tower_api_auth_tests::serve(app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = challenge(VERIFIER);
+    let response = http
+        .get(format!("{}/v1/oauth/authorize", server.base()))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .header("x-test-user", "user_alice")
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
+    let code = params[0].1.clone();
+    let redeem = || {
+        let request = http
+            .post(format!("{}/v1/auth/token", server.base()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ]);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let first = tokio::spawn(redeem());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, replay) = redeem().await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, first) = first.await.unwrap();
+    assert_eq!(
+        (status, first["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the first redemption's tokens would outlive the replay: {first}"
+    );
+}

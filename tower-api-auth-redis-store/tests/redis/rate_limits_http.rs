@@ -156,7 +156,10 @@ async fn redis_down_is_counted_locally_then_shared_again_when_it_is_back() {
             status => panic!("{status} after {passed} passed: {}", reply.text),
         }
     }
-    assert!((1..=6).contains(&passed), "{passed} passed after the restore");
+    assert!(
+        (1..=6).contains(&passed),
+        "{passed} passed after the restore"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,12 +73,8 @@ impl TokenService {
                     session_id = %session_id,
                     "authorization code presented again: the session it started is revoked"
                 );
-                self.end_session(&session_id, now).await?;
-                return Err(grant_error(
-                    GrantErrorKind::InvalidGrant,
-                    "The authorization code was already used; the tokens it gave are revoked",
-                )
-                .with_cause(GrantCause::AuthorizationCodeReplayed));
+                self.revoke_replayed_session(&session_id, now).await?;
+                return Err(replayed());
             }
         };
         if code.client_id != client.client_id || code.expired(now) {
@@ -111,6 +107,45 @@ impl TokenService {
             not_after: None,
             client_id: Some(client.client_id),
         };
-        self.start_session_with(first, new, None, now).await
+        let answer = self.start_session_with(first, new, None, now).await?;
+        // A replay may have raced this redemption: spent the code after `redeem` above, and ended
+        // the session before it was written. Its revocation is written first, so it is seen here
+        // (and by every refresh of the session, see `refresh_as`): the session ends now.
+        let revoked = self
+            .revocations()
+            .is_revoked(Some(&session_id), None, now)
+            .map_err(|e| GrantError::unavailable(&e))?;
+        if revoked {
+            self.end_session(&session_id, now).await?;
+            return Err(replayed());
+        }
+        Ok(answer)
     }
+
+    /// Ends the session a replayed code's first redemption started. The revocation is written
+    /// before the session is removed, and kept as long as the session could live: a first
+    /// redemption still writing its session (a race the replay may win) finds it and ends the
+    /// session, and so does any later refresh of it.
+    async fn revoke_replayed_session(&self, session_id: &str, now: u64) -> Result<(), GrantError> {
+        let until = self
+            .session_tokens_deadline(now)
+            .max(now.saturating_add(self.session_ttl));
+        self.revocations
+            .revoke_session(session_id, until)
+            .await
+            .map_err(|e| GrantError::unavailable(&e))?;
+        self.store
+            .end(session_id)
+            .await
+            .map(drop)
+            .map_err(|e| GrantError::unavailable(&e))
+    }
+}
+
+fn replayed() -> GrantError {
+    grant_error(
+        GrantErrorKind::InvalidGrant,
+        "The authorization code was already used; the tokens it gave are revoked",
+    )
+    .with_cause(GrantCause::AuthorizationCodeReplayed)
 }

@@ -133,6 +133,9 @@ const PURGE_EVERY_SECS: u64 = 60;
 /// callback, so a minute is plenty and leaves a stolen code little time.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(60);
 
+/// The longest authorization-code lifetime: ten minutes (RFC 6749 §4.1.2).
+const MAX_CODE_TTL_SECS: u64 = 600;
+
 /// Spent codes are kept this long past their expiry, so that a late replay still revokes what the
 /// first redemption issued.
 pub(super) const KEEP_SPENT_CODES_SECS: u64 = 600;
@@ -228,12 +231,18 @@ impl TokenService {
         self
     }
 
-    /// How long an authorization code may be redeemed (whole seconds, at least one). Default
-    /// [60 seconds](DEFAULT_CODE_TTL).
+    /// How long an authorization code may be redeemed (whole seconds, from one to ten minutes:
+    /// longer is cut to ten, as RFC 6749 §4.1.2 recommends). Default [60 seconds](DEFAULT_CODE_TTL).
     #[must_use]
     pub fn code_ttl(mut self, ttl: Duration) -> Self {
-        self.code_ttl = ttl.as_secs().max(1);
+        // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED".
+        self.code_ttl = ttl.as_secs().clamp(1, MAX_CODE_TTL_SECS);
         self
+    }
+
+    /// Whether the client-credentials grant is enabled (clients are registered).
+    pub fn offers_client_credentials(&self) -> bool {
+        self.clients.is_some()
     }
 
     /// Whether the authorization-code grant is enabled.

@@ -227,6 +227,18 @@ impl TokenService {
                 )
                 .with_cause(GrantCause::RefreshTokenOfAnotherClient));
             }
+            // A session of a replayed code may have been written after the replay ended it (the
+            // two raced): its revocation stands, and ends it now.
+            if session.client_id.is_some() {
+                let revoked = self
+                    .revocations()
+                    .is_revoked(Some(&session.id), None, now)
+                    .map_err(|e| GrantError::unavailable(&e))?;
+                if revoked {
+                    self.end_session(&session.id, now).await?;
+                    return Err(invalid_refresh());
+                }
+            }
             // OAuth 2.1 §4.3.1: a public client's refresh tokens are single use, no grace.
             let public = client.as_ref().is_some_and(|c| c.is_public());
             let (policy, reuse_interval) = if public {
