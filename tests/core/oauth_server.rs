@@ -824,10 +824,17 @@ async fn introspection_answers_active_tokens_and_nothing_about_the_rest() {
     assert_eq!(body["scope"], "read write");
     assert_eq!(body["iss"], ISSUER);
     assert_eq!(body["token_type"], "Bearer");
-    let (_, body) = f.introspect(other, refresh).await;
+    // A refresh token only for the client it was issued to (RFC 7662 §4).
+    let webapp = ("webapp", f.webapp_secret.as_str());
+    let (_, body) = f.introspect(webapp, refresh).await;
     assert_eq!(
         (body["active"].as_bool(), body["token_type"].as_str()),
         (Some(true), Some("refresh_token"))
+    );
+    assert_eq!(body["client_id"], "webapp");
+    assert_eq!(
+        f.introspect(other, refresh).await.1,
+        json!({ "active": false })
     );
 
     // Garbage, another issuer's token, an expired one: inactive, and nothing else said.
@@ -850,7 +857,7 @@ async fn introspection_answers_active_tokens_and_nothing_about_the_rest() {
     let response = revoke(Some(("other", f.other_secret.clone()))).await;
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(revoke(None).await.status().as_u16(), 400);
-    assert_eq!(f.introspect(other, refresh).await.1["active"], true);
+    assert_eq!(f.introspect(webapp, refresh).await.1["active"], true);
     let response = revoke(Some(("webapp", f.webapp_secret.clone()))).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(
@@ -1338,5 +1345,153 @@ async fn a_replay_racing_the_first_redemption_still_revokes_what_it_issues() {
         (status, first["error"].as_str()),
         (400, Some("invalid_grant")),
         "the first redemption's tokens would outlive the replay: {first}"
+    );
+}
+
+/// Wrong client secrets at introspection and revocation are guesses as at the token endpoint.
+#[cfg(feature = "rate-limit")]
+#[tokio::test]
+async fn wrong_client_secrets_at_introspection_and_revocation_are_throttled() {
+    use tower_api_auth::rate_limit::{AuthThrottle, Quota};
+    let hasher = ApiKeyHasher::default();
+    let clients = MemoryClientStore::new(hasher.clone());
+    clients.insert(ClientRecord::new(
+        "rs",
+        hasher.hash("the-resource-servers-secret"),
+        Scopes::empty(),
+    ));
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+            .clients(clients),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    let app = Router::new().nest(
+        "/v1",
+        TokenEndpoints::new(tokens)
+            .throttle_failures(AuthThrottle::new(Quota::per_minute(3)))
+            .router(auth),
+    );
+    let server = tower_api_auth_tests::serve_with_peers(app).await;
+    let http = reqwest::Client::new();
+    let call = |path: &'static str, secret: &'static str| {
+        let request = http
+            .post(format!("{}/v1{path}", server.base()))
+            .basic_auth("rs", Some(secret))
+            .form(&[("token", "whatever")]);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        call("/oauth/introspect", "the-resource-servers-secret").await,
+        200
+    );
+    assert_eq!(call("/oauth/introspect", "guess-1").await, 401);
+    assert_eq!(call("/auth/revoke", "guess-2").await, 401);
+    assert_eq!(call("/oauth/introspect", "guess-3").await, 401);
+    // Over the quota: refused before the secret is checked, right or wrong.
+    assert_eq!(call("/oauth/introspect", "guess-4").await, 429);
+    assert_eq!(
+        call("/auth/revoke", "the-resource-servers-secret").await,
+        429
+    );
+}
+
+/// A user's password is sent as RFC 7617 sends it: `+`, `%` and `&` are the password's own.
+#[tokio::test]
+async fn password_consent_reads_user_passwords_as_sent() {
+    use tower_api_auth::endpoints::PasswordConsent;
+    struct OneUser;
+    impl tower_api_auth::issuer::PasswordVerifier for OneUser {
+        async fn verify(
+            &self,
+            username: &str,
+            password: &str,
+        ) -> Result<Option<Account>, tower_api_auth::store::StoreError> {
+            Ok(
+                (username == "a+b@example.com" && password == "p+ss&w%41rd=:x")
+                    .then(|| Account::new("user_ab", Scopes::parse("read").unwrap())),
+            )
+        }
+    }
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::public("cli", Scopes::parse("read").unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let tokens = Arc::new(
+        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+            .clients(clients)
+            .authorization_codes(MemoryCodeStore::new()),
+    );
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    let app = Router::new().nest(
+        "/v1",
+        TokenEndpoints::new(tokens)
+            .consent(PasswordConsent::new(OneUser))
+            .router(auth),
+    );
+    let server = tower_api_auth_tests::serve(app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = challenge(VERIFIER);
+    let authorize = |password: &'static str| {
+        let request = http
+            .get(format!("{}/v1/oauth/authorize", server.base()))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", "cli"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .basic_auth("a+b@example.com", Some(password));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(authorize("p+ss&w%41rd=:x").await, 302);
+    // What a form-decoding would have made of it is not the password.
+    assert_eq!(authorize("p ss&wArd=:x").await, 401);
+}
+
+/// The metadata lists what the router really serves: no code flow without a code store (or a
+/// consent), no client credentials without clients.
+#[tokio::test]
+async fn the_metadata_lists_only_the_grants_that_are_offered() {
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let bare = Arc::new(TokenService::new(
+        TokenIssuer::new(signing, ISSUER),
+        MemoryRefreshStore::new(),
+    ));
+    let metadata = TokenEndpoints::new(bare).metadata();
+    assert_eq!(metadata["grant_types_supported"], json!(["refresh_token"]));
+    assert!(metadata.get("authorization_endpoint").is_none());
+    assert_eq!(metadata["response_types_supported"], json!([]));
+    assert_eq!(metadata["issuer"], ISSUER);
+    assert_eq!(metadata["token_endpoint"], format!("{ISSUER}/auth/token"));
+}
+
+/// An authorization request with very many parameters is refused before any is looked at.
+#[tokio::test]
+async fn an_authorization_request_with_too_many_parameters_is_refused() {
+    let f = fixture().await;
+    let names: Vec<String> = (0..65).map(|n| format!("p{n}")).collect();
+    let mut query: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+    query.push(("client_id", "webapp"));
+    let answer = f.authorize(&query, Some("user_alice")).await;
+    assert_eq!((answer.status, answer.location.is_none()), (400, true));
+    assert!(
+        answer.body.contains("too many parameters"),
+        "{}",
+        answer.body
     );
 }

@@ -15,8 +15,9 @@ fn inactive() -> Value {
 
 impl TokenService {
     /// Introspects `token` (RFC 7662 §2) for a confidential client authenticated by
-    /// `credentials`: an access token of this issuer that validates and is not revoked, or a
-    /// refresh token that is its live session's current one, is `{"active": true, …}` with its
+    /// `credentials`: an access token of this issuer that validates and is not revoked (for any
+    /// such client: resource servers introspect access tokens), or a refresh token that is its
+    /// live session's current one and was issued to the asking client, is `{"active": true, …}` with its
     /// claims (`scope`, `client_id`, `sub`, `exp`, `iat`, `iss`, `token_type`, …); anything else —
     /// expired, revoked, spent, unknown, malformed, another issuer's — is `{"active": false}` and
     /// nothing more. `token_type_hint` (`access_token` or `refresh_token`) only orders the
@@ -38,14 +39,15 @@ impl TokenService {
                 "Only confidential clients may introspect tokens",
             ));
         }
+        let caller = &*client.client_id;
         let refresh_first = token_type_hint == Some("refresh_token");
-        if refresh_first && let Some(answer) = self.introspect_refresh(token, now).await? {
+        if refresh_first && let Some(answer) = self.introspect_refresh(token, caller, now).await? {
             return Ok(answer);
         }
         if let Some(answer) = self.introspect_access(token, now)? {
             return Ok(answer);
         }
-        if !refresh_first && let Some(answer) = self.introspect_refresh(token, now).await? {
+        if !refresh_first && let Some(answer) = self.introspect_refresh(token, caller, now).await? {
             return Ok(answer);
         }
         Ok(inactive())
@@ -71,7 +73,14 @@ impl TokenService {
         Ok(Some(Value::Object(answer)))
     }
 
-    async fn introspect_refresh(&self, token: &str, now: u64) -> Result<Option<Value>, GrantError> {
+    /// A refresh token is described only to the client it was issued to (RFC 7662 §4: a
+    /// resource server has no business with refresh tokens, nor a client with another's).
+    async fn introspect_refresh(
+        &self,
+        token: &str,
+        caller: &str,
+        now: u64,
+    ) -> Result<Option<Value>, GrantError> {
         let Some(presented) = RefreshToken::parse(token) else {
             return Ok(None);
         };
@@ -80,7 +89,11 @@ impl TokenService {
             .load(&presented.session_id())
             .await
             .map_err(|e| GrantError::unavailable(&e))?;
-        let Some(stored) = stored.filter(|s| s.alive(now) && s.current == presented.hash) else {
+        let Some(stored) = stored.filter(|s| {
+            s.alive(now)
+                && s.current == presented.hash
+                && s.session.client_id.as_deref() == Some(caller)
+        }) else {
             return Ok(None);
         };
         let session = &stored.session;

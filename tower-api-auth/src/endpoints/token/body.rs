@@ -133,10 +133,31 @@ pub(super) fn basic_credentials(
     headers: &HeaderMap,
 ) -> Result<Option<(String, String)>, GrantError> {
     let invalid_client = || GrantError::new(GrantErrorKind::InvalidClient);
+    let Some((id, secret)) = basic_raw(headers).map_err(|()| invalid_client())? else {
+        return Ok(None);
+    };
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined and encoded. A part
+    // with a raw `&` or `=` was not encoded so: refused, never read as something else.
+    let unescape = |part: &str| {
+        if part.contains(['&', '=']) {
+            return Err(invalid_client());
+        }
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
+            .ok()
+            .and_then(|mut pairs| pairs.pop())
+            .map(|(_, value)| value)
+            .ok_or_else(invalid_client)
+    };
+    Ok(Some((unescape(&id)?, unescape(&secret)?)))
+}
+
+/// HTTP Basic credentials as RFC 7617 sends them (a user's, as browsers and `curl -u` send them:
+/// not form-encoded), if sent; `Err` for a malformed `Basic` header.
+pub(super) fn basic_raw(headers: &HeaderMap) -> Result<Option<(String, String)>, ()> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| invalid_client())?;
+    let value = value.to_str().map_err(drop)?;
     let Some((scheme, encoded)) = value.split_once(' ') else {
         return Ok(None);
     };
@@ -147,15 +168,7 @@ pub(super) fn basic_credentials(
         .decode(encoded.trim())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(invalid_client)?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
-    // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined and encoded.
-    let unescape = |part: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
-            .ok()
-            .and_then(|mut pairs| pairs.pop())
-            .map(|(_, value)| value)
-            .ok_or_else(invalid_client)
-    };
-    Ok(Some((unescape(id)?, unescape(secret)?)))
+        .ok_or(())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    Ok(Some((id.to_owned(), secret.to_owned())))
 }

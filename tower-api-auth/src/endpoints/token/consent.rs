@@ -185,8 +185,9 @@ impl<P: crate::issuer::PasswordVerifier> Consent for PasswordConsent<P> {
         parts: &request::Parts,
     ) -> ConsentDecision {
         use axum::response::IntoResponse;
-        // Not the client's credentials here: a user's, so a malformed header is only a prompt.
-        let Ok(Some((username, password))) = super::body::basic_credentials(&parts.headers) else {
+        // Not the client's credentials here: a user's, sent as RFC 7617 sends them (not
+        // form-encoded, unlike a client's); a malformed header is only a prompt again.
+        let Ok(Some((username, password))) = super::body::basic_raw(&parts.headers) else {
             return self.sign_in_first();
         };
         #[cfg(feature = "rate-limit")]

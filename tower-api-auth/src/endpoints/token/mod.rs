@@ -364,7 +364,7 @@ impl TokenEndpoints {
                 TokenRoute::Login => post(move |request: Request| login(state, request)),
                 TokenRoute::Token => post(move |request: Request| token(state, request)),
                 TokenRoute::Refresh => post(move |request: Request| refresh(state, request)),
-                TokenRoute::Revoke => post(move |h: HeaderMap, b: Body| revoke(state, h, b)),
+                TokenRoute::Revoke => post(move |request: Request| revoke(state, request)),
                 TokenRoute::Logout => post(move |identity: Identity| logout(state, identity)),
                 TokenRoute::Verify => get(verify),
                 TokenRoute::Authorize => {
@@ -569,12 +569,12 @@ impl RouteState {
     /// Runs `grant` unless `client` (or `username`, for a password login) is over its failure
     /// quota, and counts its failure if it fails as a guess would. Failed logins are logged at
     /// `warn` with the username, never the password: an operator can alert on them.
-    async fn guarded(
+    async fn guarded<T>(
         &self,
         client: Option<IpAddr>,
         username: Option<&str>,
-        grant: impl Future<Output = Result<TokenResponse, GrantError>>,
-    ) -> Result<TokenResponse, Refusal> {
+        grant: impl Future<Output = Result<T, GrantError>>,
+    ) -> Result<T, Refusal> {
         #[cfg(feature = "rate-limit")]
         let attempt = self.shared.throttle.as_ref().map(|throttle| {
             let attempt = AuthAttempt::from_ip(client);
@@ -855,16 +855,20 @@ async fn logout(route: Route, identity: Identity) -> Response {
     }
 }
 
-async fn revoke(route: Route, headers: HeaderMap, body: Body) -> Response {
-    let result = async {
-        let fields = route.fields(&headers, body).await?;
+async fn revoke(route: Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = route.client_ip(&parts);
+    let headers = &parts.headers;
+    let result: Result<(), Refusal> = async {
+        let fields = route.fields(headers, body).await?;
         let token = route.require(&fields, RequestField::Token)?;
-        let credentials = route.client_credentials(&fields, &headers)?;
-        route
+        let credentials = route.client_credentials(&fields, headers)?;
+        // A wrong client secret here is a guess like one at the token endpoint: throttled.
+        let revoke = route
             .shared
             .service
-            .revoke_as(token, credentials.as_ref().map(ClientAuth::credentials))
-            .await
+            .revoke_as(token, credentials.as_ref().map(ClientAuth::credentials));
+        route.guarded(client, None, revoke).await
     }
     .await;
     match result {
@@ -873,7 +877,8 @@ async fn revoke(route: Route, headers: HeaderMap, body: Body) -> Response {
             no_store(response.headers_mut());
             response
         }
-        Err(error) => route.reject(error),
+        Err(Refusal::Grant(error)) => route.reject(error),
+        Err(Refusal::Throttled(throttled)) => route.throttled(throttled),
     }
 }
 

@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 
 use super::body::invalid_request;
 use super::consent::DynConsent;
-use super::{ClientAuth, RequestField, Route, TokenEndpoints, TokenRoute, json_body, no_store};
+use super::{
+    ClientAuth, Refusal, RequestField, Route, TokenEndpoints, TokenRoute, json_body, no_store,
+};
 use crate::issuer::{AuthorizationParams, AuthorizeError, GrantError, GrantErrorKind};
+
+/// The most parameters an authorization request may have.
+const MAX_PARAMETERS: usize = 64;
 
 /// The authorization request's parameters, each at most once (RFC 6749 §3.1): from the query of
 /// a GET, from the form body of a POST.
@@ -23,12 +28,17 @@ impl Query {
     fn parse(raw: &[u8]) -> Result<Self, GrantError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw)
             .map_err(|_| invalid_request("The authorization request is not valid URL encoding"))?;
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(seen, _)| seen == name) {
-                return Err(invalid_request(
-                    "A parameter of the authorization request is repeated",
-                ));
-            }
+        // A request has seven parameters of ours and a few of the client's: many more is abuse.
+        if pairs.len() > MAX_PARAMETERS {
+            return Err(invalid_request(
+                "The authorization request has too many parameters",
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        if !pairs.iter().all(|(name, _)| seen.insert(name.as_str())) {
+            return Err(invalid_request(
+                "A parameter of the authorization request is repeated",
+            ));
         }
         Ok(Self(pairs))
     }
@@ -128,18 +138,20 @@ pub(super) async fn authorize(route: Route, request: Request) -> Response {
 
 pub(super) async fn introspect(route: Route, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let result = async {
+    let client = route.client_ip(&parts);
+    let result: Result<Value, Refusal> = async {
         let fields = route.fields(&parts.headers, body).await?;
         let credentials: ClientAuth = route
             .client_credentials(&fields, &parts.headers)?
             .ok_or_else(|| GrantError::new(GrantErrorKind::InvalidClient))?;
         let token = route.require(&fields, RequestField::Token)?;
         let hint = route.get(&fields, RequestField::TokenTypeHint)?;
-        route
+        // A wrong client secret is throttled as at the token endpoint.
+        let introspection = route
             .shared
             .service
-            .introspect(credentials.credentials(), token, hint)
-            .await
+            .introspect(credentials.credentials(), token, hint);
+        route.guarded(client, None, introspection).await
     }
     .await;
     match result {
@@ -148,7 +160,8 @@ pub(super) async fn introspect(route: Route, request: Request) -> Response {
             no_store(response.headers_mut());
             response
         }
-        Err(error) => route.reject(error),
+        Err(Refusal::Grant(error)) => route.reject(error),
+        Err(Refusal::Throttled(throttled)) => route.throttled(throttled),
     }
 }
 
@@ -176,8 +189,11 @@ impl TokenEndpoints {
             .public_url
             .clone()
             .unwrap_or_else(|| issuer.trim_end_matches('/').to_owned());
-        let mut grants = vec!["refresh_token", "client_credentials"];
-        if self.consent.is_some() {
+        let mut grants = vec!["refresh_token"];
+        if service.offers_client_credentials() {
+            grants.push("client_credentials");
+        }
+        if self.consent.is_some() && service.offers_authorization_codes() {
             grants.insert(0, "authorization_code");
         }
         if self.password_grant {
