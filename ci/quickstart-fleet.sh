@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Two quickstart instances started with the same configuration file, DATABASE_URL and REDIS_URL
-# behave as one service: a session started on A refreshes on B, a logout on A is refused on B,
+# Two quickstart instances started at the same moment with the same configuration file,
+# DATABASE_URL and REDIS_URL behave as one service: a session started on A refreshes on B,
+# a logout on A is refused on B,
 # a key made and revoked with the command-line tool works, then stops working, on B, and the
 # two spend one rate-limit quota between them.
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379 (.ci/run starts
@@ -25,10 +26,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start <name>: one instance on a free port; sets BASE_<name>.
-start() {
+# launch <name>: one instance on a free port, in the background.
+launch() {
   PORT=0 RUST_LOG=warn "$quickstart" examples/quickstart.toml >"$work/$1.log" 2>&1 &
   pids+=($!)
+}
+# started <name>: waits until it listens; sets BASE_<name>.
+started() {
   for _ in $(seq 1 100); do
     base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/$1.log")
     [[ -n $base ]] && break
@@ -37,8 +41,12 @@ start() {
   [[ -n $base ]] || { echo "instance $1 did not start:"; cat "$work/$1.log"; exit 1; }
   printf -v "BASE_$1" '%s' "$base"
 }
-start A
-start B
+# Started at the same moment, as a fleet rolls out: both import the file's API keys into the
+# fresh database, and both must start.
+launch A
+launch B
+started A
+started B
 echo "A=$BASE_A B=$BASE_B"
 
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }

@@ -53,6 +53,36 @@ enum Sessions {
     Redis(tower_api_auth_redis_store::RedisStore),
 }
 
+/// Writes a configuration file's key into the shared database, idempotently: instances of a
+/// fleet start together, each may find the key absent and try to create it, and one wins. The
+/// same key already stored (the same secret's hash) is left as it is — the database's state wins,
+/// e.g. a revocation made since — and another key under the same id is a clear error naming it.
+pub(crate) async fn import_key<S>(store: &S, record: KeyRecord) -> Result<(), Error>
+where
+    S: KeyStore + KeyProvider,
+{
+    let mut last_error = None;
+    // Twice at most: a create that lost a race is answered by the winner's record.
+    for _ in 0..2 {
+        match KeyProvider::lookup(store, &record.key_id).resolve().await? {
+            Some(stored) if stored.hash.matches(&record.hash) => return Ok(()),
+            Some(_) => {
+                return Err(format!(
+                    "API key {}: the database holds another key under this id (another secret); \
+                     give the file's key another key_id, or remove the stored one",
+                    record.key_id
+                )
+                .into());
+            }
+            None => match store.create(record.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(error) => last_error = Some(error),
+            },
+        }
+    }
+    Err(last_error.map_or_else(|| "importing an API key failed".into(), Into::into))
+}
+
 impl Stores {
     /// Reads `DATABASE_URL` and `REDIS_URL`; connects, migrates, and starts the feed.
     pub(crate) async fn from_env() -> Result<Self, Error> {
@@ -148,17 +178,7 @@ impl Stores {
             provider: Arc::new(CachedKeyProvider::new(store).follow(feed)),
             import: Box::new(move |record| {
                 let store = importer.clone();
-                Box::pin(async move {
-                    let key_id = record.key_id.clone();
-                    if KeyProvider::lookup(&store, &key_id)
-                        .resolve()
-                        .await?
-                        .is_none()
-                    {
-                        store.create(record).await?;
-                    }
-                    Ok(())
-                })
+                Box::pin(async move { import_key(&store, record).await })
             }),
         });
     }

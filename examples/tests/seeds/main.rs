@@ -23,6 +23,7 @@ mod silentchat_app;
 
 mod chalk;
 mod generic_api;
+mod key_import;
 mod ragchats;
 mod session_login;
 mod silentchat;
