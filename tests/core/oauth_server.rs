@@ -38,6 +38,35 @@ fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// The issuer of the small fixtures: HS256 tokens as [`ISSUER`].
+fn issuer() -> TokenIssuer {
+    let signing =
+        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    TokenIssuer::new(signing, ISSUER)
+}
+
+/// One public client, `client_id` with `scopes`, sent back to [`SPA_REDIRECT`].
+fn public_client(client_id: &str, scopes: &str) -> MemoryClientStore {
+    let clients = MemoryClientStore::new(ApiKeyHasher::default());
+    clients.insert(
+        ClientRecord::public(client_id, Scopes::parse(scopes).unwrap())
+            .with_redirect_uris([SPA_REDIRECT]),
+    );
+    clients
+}
+
+/// `tokens`' endpoints under `/v1`, shaped by `shape`, behind a layer on its tokens.
+fn endpoints_app(
+    tokens: Arc<TokenService>,
+    shape: impl FnOnce(TokenEndpoints) -> TokenEndpoints,
+) -> Router {
+    let auth = AuthLayer::builder()
+        .jwt(tokens.validator())
+        .build()
+        .unwrap();
+    Router::new().nest("/v1", shape(TokenEndpoints::new(tokens)).router(auth))
+}
+
 /// The app's consent: the signed-in user is named by a test header; `x-test-deny` refuses; no
 /// user is sent to the login page.
 struct HeaderConsent;
@@ -113,18 +142,13 @@ async fn fixture_with(options: Options) -> Fixture {
         ClientRecord::public("spa", Scopes::parse("read").unwrap())
             .with_redirect_uris([SPA_REDIRECT]),
     );
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
     let tokens = Arc::new(
-        TokenService::new(
-            TokenIssuer::new(signing, ISSUER).audience("api"),
-            MemoryRefreshStore::new(),
-        )
-        .clients(clients)
-        .authorization_codes(MemoryCodeStore::new())
-        .reuse_interval(options.reuse_interval)
-        .passwords(tower_api_auth_tests::lifecycle::Users::new())
-        .clock(clock.clone()),
+        TokenService::new(issuer().audience("api"), MemoryRefreshStore::new())
+            .clients(clients)
+            .authorization_codes(MemoryCodeStore::new())
+            .reuse_interval(options.reuse_interval)
+            .passwords(tower_api_auth_tests::lifecycle::Users::new())
+            .clock(clock.clone()),
     );
     let auth = AuthLayer::builder()
         .jwt(tokens.validator())
@@ -1007,26 +1031,17 @@ async fn password_consent_signs_users_in_with_basic_and_throttles_guesses() {
             .with_redirect_uris([SPA_REDIRECT]),
     );
     let users = Arc::new(Users::new());
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
     let tokens = Arc::new(
-        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+        TokenService::new(issuer(), MemoryRefreshStore::new())
             .clients(clients)
             .authorization_codes(MemoryCodeStore::new())
             .passwords(users.clone()),
     );
-    let auth = AuthLayer::builder()
-        .jwt(tokens.validator())
-        .build()
-        .unwrap();
     let throttle = AuthThrottle::new(Quota::per_minute(100)).per_username(Quota::per_minute(3));
     let consent = PasswordConsent::new(users)
         .realm("Test \"realm\"")
         .throttle_failures(throttle);
-    let app = Router::new().nest(
-        "/v1",
-        TokenEndpoints::new(tokens).consent(consent).router(auth),
-    );
+    let app = endpoints_app(tokens, |endpoints| endpoints.consent(consent));
     let server = tower_api_auth_tests::serve(app).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1183,29 +1198,17 @@ async fn an_authorization_request_by_post_is_answered_with_303() {
 #[tokio::test]
 async fn guessed_codes_and_verifiers_count_against_the_failure_throttle() {
     use tower_api_auth::rate_limit::{AuthThrottle, Quota};
-    let clients = MemoryClientStore::new(ApiKeyHasher::default());
-    clients.insert(
-        ClientRecord::public("spa", Scopes::parse("read").unwrap())
-            .with_redirect_uris([SPA_REDIRECT]),
-    );
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let clients = public_client("spa", "read");
     let tokens = Arc::new(
-        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+        TokenService::new(issuer(), MemoryRefreshStore::new())
             .clients(clients)
             .authorization_codes(MemoryCodeStore::new()),
     );
-    let auth = AuthLayer::builder()
-        .jwt(tokens.validator())
-        .build()
-        .unwrap();
-    let app = Router::new().nest(
-        "/v1",
-        TokenEndpoints::new(tokens)
+    let app = endpoints_app(tokens, |endpoints| {
+        endpoints
             .consent(HeaderConsent)
             .throttle_failures(AuthThrottle::new(Quota::per_minute(3)))
-            .router(auth),
-    );
+    });
     let server = tower_api_auth_tests::serve_with_peers(app).await;
     let http = reqwest::Client::new();
     let guess = |code: String| {
@@ -1271,31 +1274,13 @@ impl tower_api_auth::store::RefreshStore for SlowStart {
 /// its session is written, and answers `invalid_grant` too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_racing_the_first_redemption_still_revokes_what_it_issues() {
-    let clients = MemoryClientStore::new(ApiKeyHasher::default());
-    clients.insert(
-        ClientRecord::public("spa", Scopes::parse("read").unwrap())
-            .with_redirect_uris([SPA_REDIRECT]),
-    );
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let clients = public_client("spa", "read");
     let tokens = Arc::new(
-        TokenService::new(
-            TokenIssuer::new(signing, ISSUER),
-            SlowStart(MemoryRefreshStore::new()),
-        )
-        .clients(clients)
-        .authorization_codes(MemoryCodeStore::new()),
+        TokenService::new(issuer(), SlowStart(MemoryRefreshStore::new()))
+            .clients(clients)
+            .authorization_codes(MemoryCodeStore::new()),
     );
-    let auth = AuthLayer::builder()
-        .jwt(tokens.validator())
-        .build()
-        .unwrap();
-    let app = Router::new().nest(
-        "/v1",
-        TokenEndpoints::new(tokens)
-            .consent(HeaderConsent)
-            .router(auth),
-    );
+    let app = endpoints_app(tokens, |endpoints| endpoints.consent(HeaderConsent));
     let server = tower_api_auth_tests::serve(app).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1360,22 +1345,10 @@ async fn wrong_client_secrets_at_introspection_and_revocation_are_throttled() {
         hasher.hash("the-resource-servers-secret"),
         Scopes::empty(),
     ));
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
-    let tokens = Arc::new(
-        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
-            .clients(clients),
-    );
-    let auth = AuthLayer::builder()
-        .jwt(tokens.validator())
-        .build()
-        .unwrap();
-    let app = Router::new().nest(
-        "/v1",
-        TokenEndpoints::new(tokens)
-            .throttle_failures(AuthThrottle::new(Quota::per_minute(3)))
-            .router(auth),
-    );
+    let tokens = Arc::new(TokenService::new(issuer(), MemoryRefreshStore::new()).clients(clients));
+    let app = endpoints_app(tokens, |endpoints| {
+        endpoints.throttle_failures(AuthThrottle::new(Quota::per_minute(3)))
+    });
     let server = tower_api_auth_tests::serve_with_peers(app).await;
     let http = reqwest::Client::new();
     let call = |path: &'static str, secret: &'static str| {
@@ -1417,28 +1390,15 @@ async fn password_consent_reads_user_passwords_as_sent() {
             )
         }
     }
-    let clients = MemoryClientStore::new(ApiKeyHasher::default());
-    clients.insert(
-        ClientRecord::public("cli", Scopes::parse("read").unwrap())
-            .with_redirect_uris([SPA_REDIRECT]),
-    );
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    let clients = public_client("cli", "read");
     let tokens = Arc::new(
-        TokenService::new(TokenIssuer::new(signing, ISSUER), MemoryRefreshStore::new())
+        TokenService::new(issuer(), MemoryRefreshStore::new())
             .clients(clients)
             .authorization_codes(MemoryCodeStore::new()),
     );
-    let auth = AuthLayer::builder()
-        .jwt(tokens.validator())
-        .build()
-        .unwrap();
-    let app = Router::new().nest(
-        "/v1",
-        TokenEndpoints::new(tokens)
-            .consent(PasswordConsent::new(OneUser))
-            .router(auth),
-    );
+    let app = endpoints_app(tokens, |endpoints| {
+        endpoints.consent(PasswordConsent::new(OneUser))
+    });
     let server = tower_api_auth_tests::serve(app).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1466,12 +1426,7 @@ async fn password_consent_reads_user_passwords_as_sent() {
 /// consent), no client credentials without clients.
 #[tokio::test]
 async fn the_metadata_lists_only_the_grants_that_are_offered() {
-    let signing =
-        SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
-    let bare = Arc::new(TokenService::new(
-        TokenIssuer::new(signing, ISSUER),
-        MemoryRefreshStore::new(),
-    ));
+    let bare = Arc::new(TokenService::new(issuer(), MemoryRefreshStore::new()));
     let metadata = TokenEndpoints::new(bare).metadata();
     assert_eq!(metadata["grant_types_supported"], json!(["refresh_token"]));
     assert!(metadata.get("authorization_endpoint").is_none());
