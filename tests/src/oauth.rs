@@ -241,3 +241,16 @@ pub async fn codes_are_shared(a: &OAuthInstance, b: &OAuthInstance) {
     let (status, _) = refresh(a, next["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400);
 }
+
+/// [`codes_are_shared`] on two instances, each on its own handle of one store that holds the feed,
+/// the sessions and the codes (a database, Redis), issuing with the shared HS256 key.
+pub async fn shared_through<S>(a_store: S, b_store: S)
+where
+    S: FeedStore + RefreshStore + CodeStore + Clone,
+{
+    let clock = ManualClock::starting_now();
+    let issuer = super::lifecycle::hs256_issuer;
+    let a = start(&clock, issuer(), a_store.clone(), a_store.clone(), a_store).await;
+    let b = start(&clock, issuer(), b_store.clone(), b_store.clone(), b_store).await;
+    codes_are_shared(&a, &b).await;
+}

@@ -140,8 +140,9 @@ impl BearerMethod {
     }
 }
 
-/// A URL's origin and path (no trailing `/`).
-fn split_url(url: &str) -> (&str, &str) {
+/// A URL's origin (`https://host:port`) and path (no trailing `/`, no query or fragment); the
+/// authorization server's well-known paths are made the same way.
+pub(crate) fn split_url(url: &str) -> (&str, &str) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (url, "");
     };

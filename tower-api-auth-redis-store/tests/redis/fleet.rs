@@ -123,12 +123,7 @@ async fn sessions_are_bounded_on_the_cluster() {
 /// code issued on A is redeemed once on B, a replay on A revokes what it issued on B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_server_shares_codes_and_sessions_through_redis() {
-    use tower_api_auth_tests::oauth;
     let prefix = redis_prefix();
     let (ra, rb) = (redis(&prefix).await, redis(&prefix).await);
-    let clock = tower_api_auth::clock::ManualClock::starting_now();
-    let issuer = tower_api_auth_tests::lifecycle::hs256_issuer;
-    let a = oauth::start(&clock, issuer(), ra.clone(), ra.clone(), ra).await;
-    let b = oauth::start(&clock, issuer(), rb.clone(), rb.clone(), rb).await;
-    oauth::codes_are_shared(&a, &b).await;
+    tower_api_auth_tests::oauth::shared_through(ra, rb).await;
 }

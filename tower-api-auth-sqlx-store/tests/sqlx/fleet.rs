@@ -175,36 +175,12 @@ async fn exchanged_tokens_follow_their_key_on_postgres_and_sqlite() {
 /// replay on A revokes what it issued on B, refresh tokens move between instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_server_shares_codes_and_sessions_through_postgres() {
-    use tower_api_auth_tests::oauth;
     let store = postgres().await;
-    let clock = tower_api_auth::clock::ManualClock::starting_now();
-    let issuer = tower_api_auth_tests::lifecycle::hs256_issuer;
-    let a = oauth::start(
-        &clock,
-        issuer(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-    )
-    .await;
-    let b = oauth::start(&clock, issuer(), store.clone(), store.clone(), store).await;
-    oauth::codes_are_shared(&a, &b).await;
+    tower_api_auth_tests::oauth::shared_through(store.clone(), store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_server_shares_codes_and_sessions_through_sqlite() {
-    use tower_api_auth_tests::oauth;
     let store = sqlite().await;
-    let clock = tower_api_auth::clock::ManualClock::starting_now();
-    let issuer = tower_api_auth_tests::lifecycle::hs256_issuer;
-    let a = oauth::start(
-        &clock,
-        issuer(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-    )
-    .await;
-    let b = oauth::start(&clock, issuer(), store.clone(), store.clone(), store).await;
-    oauth::codes_are_shared(&a, &b).await;
+    tower_api_auth_tests::oauth::shared_through(store.clone(), store).await;
 }

@@ -62,17 +62,19 @@ impl ProtectedResource {
                 &path,
                 get(move || {
                     let (body, cache) = (body.clone(), cache.clone());
-                    async move { document(body, cache) }
+                    async move { document(body, "application/json", cache) }
                 }),
             )
             .with_state(())
     }
 }
 
-fn document(body: Bytes, cache: HeaderValue) -> Response {
+/// A well-known document: `body` as `content_type`, cacheable as `cache` says (the resource's
+/// metadata here, the authorization server's metadata and JWK set in `token`).
+pub(super) fn document(body: Bytes, content_type: &'static str, cache: HeaderValue) -> Response {
     let mut response = Body::from(body).into_response();
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, cache);
     response
 }

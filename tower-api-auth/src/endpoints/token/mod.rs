@@ -648,10 +648,6 @@ impl ClientAuth {
     }
 }
 
-fn grant_error_message(kind: GrantErrorKind, message: &'static str) -> GrantError {
-    GrantError::new(kind).with_message(message)
-}
-
 /// Why a grant was not made: the grant failed, or the client was throttled before it was tried.
 enum Refusal {
     Grant(GrantError),
@@ -757,11 +753,9 @@ async fn token(route: Route, request: Request) -> Response {
                     .guarded(client, Some(username), service.login(login))
                     .await
             }
-            Some("password") => Err(grant_error_message(
-                GrantErrorKind::UnsupportedGrantType,
-                "The password grant is not offered at the token endpoint (OAuth 2.1)",
-            )
-            .into()),
+            Some("password") => Err(GrantError::new(GrantErrorKind::UnsupportedGrantType)
+                .with_message("The password grant is not offered at the token endpoint (OAuth 2.1)")
+                .into()),
             Some("refresh_token") => {
                 let refresh_token = route.require(&fields, RequestField::RefreshToken)?;
                 let credentials = route.client_credentials(&fields, headers)?;
@@ -792,26 +786,22 @@ async fn token(route: Route, request: Request) -> Response {
             }
             Some("client_credentials") => {
                 let credentials = route.client_credentials(&fields, headers)?;
-                let (id, secret) = match &credentials {
-                    Some(ClientAuth {
-                        id,
-                        secret: Some(secret),
-                    }) => (id.as_str(), secret.as_str()),
-                    // Client credentials are for confidential clients: the secret is required.
-                    Some(ClientAuth { secret: None, .. }) => {
-                        route.require(&fields, RequestField::ClientSecret)?;
-                        return Err(GrantError::new(GrantErrorKind::InvalidClient).into());
-                    }
-                    None => {
-                        route.require(&fields, RequestField::ClientId)?;
-                        return Err(route
-                            .require(&fields, RequestField::ClientSecret)
-                            .err()
-                            .unwrap_or_else(|| {
-                                invalid_request("The client credentials are missing")
-                            })
-                            .into());
-                    }
+                // Client credentials are for confidential clients: a secret is required, and its
+                // absence is the field the request lacks.
+                let Some(ClientAuth {
+                    id,
+                    secret: Some(secret),
+                }) = &credentials
+                else {
+                    let missing = match credentials {
+                        Some(_) => RequestField::ClientSecret,
+                        None => RequestField::ClientId,
+                    };
+                    return Err(route
+                        .require(&fields, missing)
+                        .err()
+                        .unwrap_or_else(|| GrantError::new(GrantErrorKind::InvalidClient))
+                        .into());
                 };
                 let grant = service.client_credentials(id, secret, scope);
                 route.guarded(client, None, grant).await

@@ -1,7 +1,6 @@
 //! The OAuth 2.0 authorization server's own routes: the authorization endpoint (RFC 6749 §3.1),
 //! introspection (RFC 7662) and the authorization server metadata (RFC 8414).
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header::{
@@ -15,7 +14,9 @@ use super::consent::DynConsent;
 use super::{
     ClientAuth, Refusal, RequestField, Route, TokenEndpoints, TokenRoute, json_body, no_store,
 };
+use crate::endpoints::protected_resource::document;
 use crate::issuer::{AuthorizationParams, AuthorizeError, GrantError, GrantErrorKind};
+use crate::resource_metadata::split_url;
 
 /// The most parameters an authorization request may have.
 const MAX_PARAMETERS: usize = 64;
@@ -221,7 +222,7 @@ impl TokenEndpoints {
             metadata["response_types_supported"] = json!([]);
         }
         if self.service.jwks_json().is_some() {
-            let (origin, _) = issuer_parts(issuer);
+            let (origin, _) = split_url(issuer);
             metadata["jwks_uri"] = Value::from(format!("{origin}{}", self.jwks_path()));
         }
         if let Value::Object(map) = &mut metadata {
@@ -236,7 +237,7 @@ impl TokenEndpoints {
     pub fn metadata_path(&self) -> String {
         format!(
             "/.well-known/oauth-authorization-server{}",
-            issuer_parts(self.service.issuer_url()).1
+            split_url(self.service.issuer_url()).1
         )
     }
 
@@ -245,7 +246,7 @@ impl TokenEndpoints {
     pub fn jwks_path(&self) -> String {
         format!(
             "/.well-known/jwks.json{}",
-            issuer_parts(self.service.issuer_url()).1
+            split_url(self.service.issuer_url()).1
         )
     }
 
@@ -263,7 +264,13 @@ impl TokenEndpoints {
             &self.metadata_path(),
             axum::routing::get(move || {
                 let body = metadata.clone();
-                async move { document(body, "application/json", "public, max-age=3600") }
+                async move {
+                    document(
+                        body,
+                        "application/json",
+                        HeaderValue::from_static("public, max-age=3600"),
+                    )
+                }
             }),
         );
         if self.service.jwks_json().is_some() {
@@ -278,7 +285,7 @@ impl TokenEndpoints {
                         document(
                             jwks.into(),
                             "application/jwk-set+json",
-                            "public, max-age=300",
+                            HeaderValue::from_static("public, max-age=300"),
                         )
                     }
                 }),
@@ -286,26 +293,4 @@ impl TokenEndpoints {
         }
         router.with_state(())
     }
-}
-
-/// A well-known document: `body` as `content_type`, cacheable as `cache`.
-fn document(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Response {
-    let mut response = Body::from(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
-    response
-}
-
-/// The issuer URL's origin (`https://host:port`) and path (without a trailing `/`).
-fn issuer_parts(issuer: &str) -> (&str, &str) {
-    let Some((scheme, rest)) = issuer.split_once("://") else {
-        return (issuer.trim_end_matches('/'), "");
-    };
-    let at = rest.find('/').unwrap_or(rest.len());
-    let origin = &issuer[..scheme.len() + 3 + at];
-    (origin, rest[at..].trim_end_matches('/'))
 }
