@@ -165,3 +165,70 @@ fn the_services_give_their_inner_service_back() {
         "get_mut reached the inner service"
     );
 }
+
+/// Whether the request passed an auth layer, and the error format it answers in, as middleware
+/// and handlers below the layer see them.
+async fn passed(request: Request<Body>) -> String {
+    let extensions = request.extensions();
+    let refusal = tower_api_auth::layer::error_response(
+        extensions,
+        tower_api_auth::AuthError::new(tower_api_auth::AuthErrorKind::RateLimitExceeded),
+    );
+    let body = String::from_utf8(refusal.into_body().to_vec()).expect("utf-8");
+    let format =
+        if serde_json::from_str::<serde_json::Value>(&body).expect("json")["error"].is_string() {
+            "flat"
+        } else {
+            "nested"
+        };
+    format!(
+        "{} {format}",
+        tower_api_auth::layer::passed_auth_layer(extensions)
+    )
+}
+
+#[tokio::test]
+async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_identity() {
+    let (key, record) = api_key("");
+    let flat = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![record]))
+        .error_format(tower_api_auth::error::ErrorFormat::Flat)
+        .build()
+        .expect("layer");
+    // An identity someone else put there (a test, a custom middleware) is no proof of a layer.
+    let planted = Identity::builder("planted", tower_api_auth::AuthMethod::ApiKey).build();
+    let app =
+        Router::new()
+            .route("/strict", get(passed))
+            .route_layer(flat.clone())
+            .merge(
+                Router::new()
+                    .route("/optional", get(passed))
+                    .route_layer(flat.optional()),
+            )
+            .merge(Router::new().route("/none", get(passed)).route_layer(
+                axum::middleware::from_fn(
+                    move |mut request: Request<Body>, next: axum::middleware::Next| {
+                        request.extensions_mut().insert(planted.clone());
+                        next.run(request)
+                    },
+                ),
+            ));
+    let with_key = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
+    assert_eq!(
+        call(&app, "/strict", &with_key).await,
+        (StatusCode::OK, "true flat".to_owned())
+    );
+    assert_eq!(
+        call(&app, "/optional", &with_key).await,
+        (StatusCode::OK, "true flat".to_owned())
+    );
+    assert_eq!(
+        call(&app, "/optional", &[]).await,
+        (StatusCode::OK, "true flat".to_owned())
+    );
+    assert_eq!(
+        call(&app, "/none", &[]).await,
+        (StatusCode::OK, "false nested".to_owned())
+    );
+}

@@ -154,9 +154,13 @@ fn json_response(error: &AuthError, content_type: &'static str, body: &Value) ->
     response
 }
 
-/// A shared renderer, as the layers and extractors hold it.
+/// A shared renderer, as the layers and extractors hold it: one reference count, because every
+/// request the layer lets through carries a clone (in its [`Identity`](crate::Identity), or
+/// beside an anonymous one).
 #[derive(Clone)]
-pub(crate) struct SharedRenderer {
+pub(crate) struct SharedRenderer(Arc<RendererParts>);
+
+struct RendererParts {
     renderer: Arc<dyn ErrorRenderer>,
     realm: Option<Arc<str>>,
     /// The RFC 9728 metadata URL of every `Bearer` challenge.
@@ -165,7 +169,7 @@ pub(crate) struct SharedRenderer {
 
 impl Default for SharedRenderer {
     fn default() -> Self {
-        Self::new(Arc::new(ErrorFormat::Nested), None)
+        Self::new(Arc::new(ErrorFormat::Nested), None, None)
     }
 }
 
@@ -176,39 +180,40 @@ impl fmt::Debug for SharedRenderer {
 }
 
 impl SharedRenderer {
-    pub(crate) fn new(renderer: Arc<dyn ErrorRenderer>, realm: Option<Arc<str>>) -> Self {
-        Self {
+    /// `renderer` with `realm` and, when given, the RFC 9728 metadata URL of every `Bearer`
+    /// challenge.
+    pub(crate) fn new(
+        renderer: Arc<dyn ErrorRenderer>,
+        realm: Option<Arc<str>>,
+        resource_metadata: Option<Arc<str>>,
+    ) -> Self {
+        Self(Arc::new(RendererParts {
             renderer,
             realm,
-            resource_metadata: None,
-        }
-    }
-
-    /// Adds the `resource_metadata` parameter to every `Bearer` challenge.
-    pub(crate) fn with_resource_metadata(mut self, url: Option<Arc<str>>) -> Self {
-        self.resource_metadata = url;
-        self
+            resource_metadata,
+        }))
     }
 
     /// The renderer.
     pub(crate) fn renderer(&self) -> &Arc<dyn ErrorRenderer> {
-        &self.renderer
+        &self.0.renderer
     }
 
     /// The realm of every challenge, if set.
     pub(crate) fn realm(&self) -> Option<&str> {
-        self.realm.as_deref()
+        self.0.realm.as_deref()
     }
 
     /// The complete rejection: rendered body, challenge and the error as an extension.
     pub(crate) fn respond(&self, mut error: AuthError) -> Response<Bytes> {
-        if let Some(realm) = &self.realm {
+        let parts = &*self.0;
+        if let Some(realm) = &parts.realm {
             error = error.with_realm(&**realm);
         }
-        if let Some(url) = &self.resource_metadata {
+        if let Some(url) = &parts.resource_metadata {
             error = error.with_resource_metadata(url.clone());
         }
-        let mut response = self.renderer.render(&error);
+        let mut response = parts.renderer.render(&error);
         if !response.headers().contains_key(WWW_AUTHENTICATE)
             && let Some(challenge) = error.challenge()
         {

@@ -145,6 +145,8 @@ pub fn error_response(
 /// identity): for middleware below it that must know it runs after authentication.
 pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
     extensions.get::<service::RequestRenderer>().is_some()
+        || (extensions.get::<crate::Identity>())
+            .is_some_and(|identity| identity.renderer().is_some())
 }
 
 /// A layer that could not be built.
@@ -329,8 +331,8 @@ impl AuthLayerBuilder {
             self.renderer
                 .unwrap_or_else(|| Arc::new(ErrorFormat::default())),
             self.realm,
-        )
-        .with_resource_metadata(self.resource_metadata);
+            self.resource_metadata,
+        );
         Ok(AuthLayer {
             auth: Arc::new(Authenticator {
                 sources: self.sources,

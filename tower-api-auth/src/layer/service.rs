@@ -18,7 +18,8 @@ use crate::layer::future::ResponseFuture;
 use crate::layer::throttle::FailureThrottle;
 
 /// The error format a request passed the auth layer with, for the extractors and scope checks
-/// downstream to answer in the same format. Inserted into every request the layer lets through.
+/// downstream to answer in the same format. Inserted into every request the layer lets through
+/// without an identity; one with an identity carries it there ([`Identity::admitted_by`]).
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
 
@@ -57,10 +58,14 @@ impl Policy {
                     tenant = identity.tenant().map(|t| t.as_str()),
                     "request authenticated"
                 );
+                let identity = identity.admitted_by(self.renderer.clone());
                 request.extensions_mut().insert::<Identity>(identity);
             }
             Ok(None) if self.optional => {
                 tracing::debug!("anonymous request let through by optional authentication");
+                request
+                    .extensions_mut()
+                    .insert(RequestRenderer(self.renderer.clone()));
             }
             Ok(None) => {
                 return self.reject(AuthError::new(AuthErrorKind::MissingCredentials));
@@ -72,9 +77,6 @@ impl Policy {
                 return self.reject(error);
             }
         }
-        request
-            .extensions_mut()
-            .insert(RequestRenderer(self.renderer.clone()));
         Admission::Pass
     }
 
