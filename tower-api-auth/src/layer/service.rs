@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, COOKIE, Entry};
-use http::{HeaderMap, HeaderName, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
 use crate::authenticator::{AuthResult, Authenticator, Outcome};
@@ -124,15 +123,6 @@ pub(crate) use inner_service_accessors;
 
 inner_service_accessors!(AuthService);
 
-/// Marks every value of `name` sensitive, so that tracing and logging layers below redact it.
-fn mark_sensitive(headers: &mut HeaderMap, name: &HeaderName) {
-    if let Entry::Occupied(mut values) = headers.entry(name) {
-        values
-            .iter_mut()
-            .for_each(|value| value.set_sensitive(true));
-    }
-}
-
 impl<S, ReqB, ResB> Service<Request<ReqB>> for AuthService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -148,12 +138,7 @@ where
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
         // Keep credentials — ours, or another scheme's meant for a proxy — out of any logging
         // layer below us.
-        let headers = request.headers_mut();
-        mark_sensitive(headers, &AUTHORIZATION);
-        mark_sensitive(headers, &self.auth.sources.api_key_header);
-        if self.auth.sources.cookie.is_some() {
-            mark_sensitive(headers, &COOKIE);
-        }
+        self.auth.sources.mark_sensitive(request.headers_mut());
         // A client that failed too often is refused before its credentials cost anything. A
         // request without any costs nothing and proves nothing, so it is not refused: public
         // routes stay open, and strict ones answer it `missing_credentials` as always. (Finding
