@@ -11,11 +11,12 @@
 //! lets new entries through a small probationary queue and keeps frequently used ones. Memory stays
 //! within the byte bound either way; expired entries leave when presented again or pushed out.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+use quick_cache::{Equivalent, Weighter};
 
 use crate::jwt::VerifiedJwt;
 
@@ -111,19 +112,63 @@ pub(crate) struct Entry {
 /// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings.
 const ENTRY_OVERHEAD: u64 = 512;
 
+/// How many of a token's last bytes its cache slot is chosen by.
+const HASHED_TAIL: usize = 32;
+
+/// A cached token's bytes. Equal only to the same bytes, but hashed by their last
+/// [`HASHED_TAIL`] bytes alone: the tail of a JWS is its signature (or MAC), which is as good a
+/// hash as the whole token, and hashing 32 bytes instead of all of them (some 200 for HS256, 500
+/// for RS256) saves 150–400 instructions on every cached request. Only tokens that verified are
+/// ever inserted, and their signatures are the issuer's, so no client can choose tails that
+/// crowd one slot; the hasher is still randomly seeded.
+struct TokenKey(Box<[u8]>);
+
+/// A token being looked up, hashed as its [`TokenKey`] would be.
+struct TokenRef<'a>(&'a [u8]);
+
+fn tail(token: &[u8]) -> &[u8] {
+    &token[token.len().saturating_sub(HASHED_TAIL)..]
+}
+
+impl Hash for TokenKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        TokenRef(&self.0).hash(state);
+    }
+}
+
+impl PartialEq for TokenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for TokenKey {}
+
+impl Hash for TokenRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(tail(self.0));
+    }
+}
+
+impl Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
+}
+
 #[derive(Clone)]
 struct ByTokenLength;
 
-impl Weighter<Box<[u8]>, Entry> for ByTokenLength {
-    fn weight(&self, token: &Box<[u8]>, entry: &Entry) -> u64 {
+impl Weighter<TokenKey, Entry> for ByTokenLength {
+    fn weight(&self, token: &TokenKey, entry: &Entry) -> u64 {
         // The payload the identity keeps for typed claims is about 3/4 of the token again.
-        (token.len() + entry.verified.payload_len()) as u64 + ENTRY_OVERHEAD
+        (token.0.len() + entry.verified.payload_len()) as u64 + ENTRY_OVERHEAD
     }
 }
 
 pub(crate) struct TokenCache {
     /// Keyed by bytes: a lookup needs no UTF-8 or charset check of the token first.
-    entries: Cache<Box<[u8]>, Entry, ByTokenLength>,
+    entries: Cache<TokenKey, Entry, ByTokenLength>,
     max_age: u64,
     max_bytes: u64,
 }
@@ -148,14 +193,14 @@ impl TokenCache {
         now: u64,
         trusted: impl FnOnce(&Entry) -> bool,
     ) -> Option<Entry> {
-        let entry = self.entries.get(token)?;
+        let entry = self.entries.get(&TokenRef(token))?;
         let trusted = trusted(&entry);
         if trusted && entry.valid_from <= now && now < entry.valid_until {
             return Some(entry);
         }
         // Stale for good (expired, or verified by a key no longer trusted): free the room.
         if !trusted || now >= entry.valid_until {
-            self.entries.remove(token);
+            self.entries.remove(&TokenRef(token));
         }
         None
     }
@@ -172,7 +217,7 @@ impl TokenCache {
             ..entry
         };
         if now < entry.valid_until {
-            self.entries.insert(Box::from(token), entry);
+            self.entries.insert(TokenKey(Box::from(token)), entry);
         }
     }
 
