@@ -110,13 +110,7 @@ impl Verifier {
         keys: &JwtKeySet,
     ) -> Result<VerifiedJwt, Failure> {
         let not_a_jwt = || invalid("The token is not a JWT");
-        let mut segments = token.split(|&b| b == b'.');
-        let (Some(header_b64), Some(payload_b64), Some(signature), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
+        let Some((header_b64, payload_b64, signature)) = jws_segments(token) else {
             return Err(not_a_jwt().into());
         };
         let message = &token[..header_b64.len() + 1 + payload_b64.len()];
@@ -352,9 +346,41 @@ fn finish(
     }
 }
 
+/// The header, payload and signature of a compact JWS: exactly two dots. Found with `memchr`
+/// (word-at-a-time), where a byte-by-byte `split` cost some 1,400 instructions of a 230-byte
+/// token's full verification.
+fn jws_segments(token: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let first = memchr::memchr(b'.', token)?;
+    let (header, rest) = (&token[..first], &token[first + 1..]);
+    let second = memchr::memchr(b'.', rest)?;
+    let (payload, signature) = (&rest[..second], &rest[second + 1..]);
+    if memchr::memchr(b'.', signature).is_some() {
+        return None;
+    }
+    Some((header, payload, signature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compact_jws_has_exactly_three_segments() {
+        let segments = |token: &str| {
+            jws_segments(token.as_bytes()).map(|(h, p, s)| {
+                [h, p, s].map(|part| String::from_utf8(part.to_vec()).expect("ascii"))
+            })
+        };
+        assert_eq!(
+            segments("ab.cd.ef"),
+            Some(["ab", "cd", "ef"].map(String::from))
+        );
+        assert_eq!(segments("a..c"), Some(["a", "", "c"].map(String::from)));
+        assert_eq!(segments(".."), Some(["", "", ""].map(String::from)));
+        for not_three in ["", "abc", "a.b", "a.b.c.d", "a.b.c.", "...."] {
+            assert_eq!(segments(not_three), None, "{not_three:?}");
+        }
+    }
 
     #[test]
     fn a_claim_path_finds_whole_names_with_dots_first_then_nested_members() {
