@@ -59,7 +59,22 @@ impl KeyHash {
 
     /// Constant-time equality.
     pub fn matches(&self, other: &KeyHash) -> bool {
-        self.0.ct_eq(&other.0).into()
+        // Compared as four 64-bit words, each through subtle's constant-time `ct_eq`: no branch
+        // on the data, as with `[u8]::ct_eq`, but four optimisation barriers (subtle's
+        // `black_box`) instead of 32, one per byte — some 300 instructions less per API key.
+        let words = |hash: &[u8; 32]| {
+            let mut words = [0u64; 4];
+            for (word, bytes) in words.iter_mut().zip(hash.chunks_exact(8)) {
+                *word = u64::from_ne_bytes(bytes.try_into().expect("8 bytes"));
+            }
+            words
+        };
+        let (ours, theirs) = (words(&self.0), words(&other.0));
+        let mut equal = subtle::Choice::from(1);
+        for (a, b) in ours.iter().zip(&theirs) {
+            equal &= a.ct_eq(b);
+        }
+        equal.into()
     }
 }
 
