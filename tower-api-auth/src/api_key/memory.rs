@@ -29,8 +29,14 @@ use crate::store::{KeyFilter, KeyProvider, KeyStore, KeyUpdate, Lookup, StoreErr
 /// ```
 #[derive(Default, Clone)]
 pub struct MemoryKeyStore {
-    records: Arc<RwLock<HashMap<Arc<str>, Arc<KeyRecord>>>>,
+    records: Arc<RwLock<Records>>,
 }
+
+/// Keyed by id with foldhash, randomly seeded per store, rather than SipHash: a lookup hashes the
+/// presented key id on every API-key request, and foldhash does that in a third of SipHash's
+/// instructions (~150 fewer per request). Its weaker flooding resistance costs nothing here:
+/// clients only look ids up and never insert, and the stored ids are the operator's.
+type Records = HashMap<Arc<str>, Arc<KeyRecord>, foldhash::fast::RandomState>;
 
 impl MemoryKeyStore {
     /// An empty store.
