@@ -15,6 +15,10 @@ use crate::jwt::invalid;
 /// The longest header accepted, decoded. Real headers are well under 200 bytes.
 const MAX_HEADER_LEN: usize = 1024;
 
+/// Header segments up to this long (~120 bytes decoded: `alg`, `typ` and a long `kid`) are
+/// decoded into a small buffer.
+const SMALL_HEADER_B64_LEN: usize = 160;
+
 /// The longest `kid` looked up; no trusted key has a longer one.
 const MAX_KID_LEN: usize = 128;
 
@@ -69,8 +73,17 @@ fn typ_matches(typ: &str, required: &str) -> bool {
 
 /// Parses the header segment. `required_typ` is checked here so the header is read once.
 pub(crate) fn parse(segment: &[u8], required_typ: Option<&str>) -> Result<Header, AuthError> {
-    let mut buf = [0u8; MAX_HEADER_LEN];
-    let len = decode_into(segment, &mut buf)
+    // A typical header decodes to a few dozen bytes: zeroing all of a 1 KiB buffer for it cost
+    // ~200 instructions per verification, so the large buffer is only for large headers.
+    let (mut small, mut large);
+    let buf: &mut [u8] = if segment.len() <= SMALL_HEADER_B64_LEN {
+        small = [0u8; SMALL_HEADER_B64_LEN / 4 * 3 + 3];
+        &mut small
+    } else {
+        large = [0u8; MAX_HEADER_LEN];
+        &mut large
+    };
+    let len = decode_into(segment, buf)
         .ok_or_else(|| invalid("The token header is not valid base64url"))?;
     // RFC 7515 §4: the header is UTF-8 JSON. serde_json checks only the strings it reads, not
     // those of fields it skips, so the whole header is checked first.
@@ -116,6 +129,38 @@ mod tests {
         assert!(typ_matches("application/AT+JWT", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
         assert!(!typ_matches("application/", "at+jwt"));
+    }
+
+    #[test]
+    fn headers_of_every_length_up_to_the_limit_are_read_in_full() {
+        use base64::Engine as _;
+        let encode = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        // Around the small buffer's bound and up to the limit: the `kid` comes back whole.
+        for kid_len in (1..=MAX_KID_LEN).chain([MAX_KID_LEN + 1]) {
+            let kid = "k".repeat(kid_len);
+            let segment = encode(&format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#));
+            let parsed = parse(segment.as_bytes(), None);
+            if kid_len > MAX_KID_LEN {
+                assert!(parsed.is_err(), "{kid_len}");
+            } else {
+                assert_eq!(
+                    parsed.unwrap().kid.as_deref(),
+                    Some(kid.as_str()),
+                    "{kid_len}"
+                );
+            }
+        }
+        // Other members make a header long; it is still read, up to MAX_HEADER_LEN.
+        let padding = "x".repeat(600);
+        let segment = encode(&format!(r#"{{"alg":"HS256","x5u":"{padding}"}}"#));
+        assert!(segment.len() > SMALL_HEADER_B64_LEN);
+        assert_eq!(
+            parse(segment.as_bytes(), None).unwrap().alg,
+            Algorithm::HS256
+        );
+        let padding = "x".repeat(MAX_HEADER_LEN);
+        let segment = encode(&format!(r#"{{"alg":"HS256","x5u":"{padding}"}}"#));
+        assert!(parse(segment.as_bytes(), None).is_err());
     }
 
     #[test]
