@@ -14,8 +14,11 @@
 #   bare / bare_apikey   the route with no layer (handler returns "ok"), sent an
 #                        `Authorization: Bearer <jwt>` header / `X-API-Key` + `X-Tenant-ID`:
 #                        the baselines every figure is taken over.
+#   noop_layer           control: the bare route behind a do-nothing Router::layer, what axum
+#                        charges any layer.
 #   ours_*               tower_api_auth::AuthLayer: HS256, RS256, ES256 with the default token
-#                        cache (warmed by one request), HS256 with TokenCacheConfig::disabled(),
+#                        cache (warmed by one request), HS256 and RS256 with
+#                        TokenCacheConfig::disabled() (every request verified),
 #                        an API key in a MemoryKeyStore, and one through CachedKeyProvider over a
 #                        MemoryKeyStore. The handler extracts `Identity`.
 #   towerhttp_bearer     tower-http ValidateRequestHeaderLayer::bearer(static token): the floor for
@@ -30,7 +33,7 @@
 # Method:
 #   1. cargo build --release (line tables) of this crate: one binary, `compare`.
 #   2. `compare check`: every contender answers 200 with its credential, 401 without, and refuses a
-#      wrong-audience / wrong-issuer / expired token (JWT), another token (tower-http), a tampered
+#      wrong-audience / wrong-issuer / expired / sub-less token (JWT), another token (tower-http), a tampered
 #      key and another tenant's (API keys). Any wrong status fails the run.
 #   3. `compare allocs`: a counting #[global_allocator] over System; allocations per request,
 #      average over 1000 requests after 200 warm-up ones, inside one block_on.

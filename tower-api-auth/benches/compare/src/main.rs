@@ -433,10 +433,12 @@ async fn jwta_router(alg: Alg) -> Router {
 const CONTENDERS: &[&str] = &[
     "bare",
     "bare_apikey",
+    "noop_layer",
     "ours_hs256_cached",
     "ours_rs256_cached",
     "ours_es256_cached",
     "ours_hs256_cold",
+    "ours_rs256_cold",
     "ours_apikey_memory",
     "ours_apikey_cached",
     "towerhttp_bearer",
@@ -602,6 +604,21 @@ async fn contender(name: &str) -> Contender {
             jwt_refusals(Alg::Hs256),
             false,
         ),
+        "ours_rs256_cold" => (
+            ours_jwt(Alg::Rs256, false),
+            bearer(&token(Alg::Rs256, |_| {})),
+            jwt_refusals(Alg::Rs256),
+            false,
+        ),
+        "noop_layer" => {
+            // The control: what any `Router::layer` costs in axum (the route boxed once more, one
+            // more boxed future per request), auth or not.
+            let router = Router::new()
+                .route(PATH, get(bare_handler))
+                .layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
+                .with_state(());
+            (router, hs256(), vec![], true)
+        }
         "ours_apikey_memory" => (ours_api_key(&key, false), key_headers, key_refusals, false),
         "ours_apikey_cached" => (ours_api_key(&key, true), key_headers, key_refusals, false),
         "towerhttp_bearer" => {
@@ -733,7 +750,8 @@ fn check() {
             let c = contender(name).await;
             c.sanity_check().await;
             println!(
-                "ok  {name}: 200 with its credential, 401 without{}",
+                "ok  {name}: 200 with its credential, {} without{}",
+                if c.open { "200 (open route)" } else { "401" },
                 if c.refused.is_empty() {
                     String::new()
                 } else {
@@ -876,7 +894,7 @@ impl Figures {
         let ir = Self::get(&self.ir, name) - Self::get(&self.ir, base);
         let allocs = Self::get(&self.allocs, name) - Self::get(&self.allocs, base);
         let ns = Self::get(&self.ns, name);
-        format!("+{ir:.0} Ir, {allocs:+.1} allocs, {ns:.0} ns")
+        format!("{ir:+.0} Ir, {allocs:+.1} allocs, {ns:.0} ns")
     }
 
     fn absolute(&self, name: &str) -> String {
@@ -907,7 +925,7 @@ fn table(dir: &str) {
         "| case | ours (tower-api-auth) | tower-http static bearer | jwt-authorizer (no cache) | hand-written from_fn |"
     );
     println!("|---|---|---|---|---|");
-    let rows: [(&str, &str, &str, &str, &str); 6] = [
+    let rows: [(&str, &str, &str, &str, &str); 7] = [
         (
             "cached JWT HS256",
             "ours_hs256_cached",
@@ -928,6 +946,13 @@ fn table(dir: &str) {
             "ours_hs256_cold",
             "",
             "jwta_hs256",
+            "",
+        ),
+        (
+            "cold JWT RS256 (cache off)",
+            "ours_rs256_cold",
+            "",
+            "jwta_rs256",
             "",
         ),
         (
@@ -971,6 +996,10 @@ fn table(dir: &str) {
     println!(
         "| bare router, `X-API-Key` + `X-Tenant-ID` | {} |",
         f.absolute("bare_apikey")
+    );
+    println!(
+        "| control: bare route behind a do-nothing `Router::layer` (`MapRequestLayer`), over `bare` | {} |",
+        f.cell("noop_layer")
     );
 }
 
