@@ -40,6 +40,8 @@
 #   4. `compare time`: ns per request, median of 7 rounds of ~300 ms after ~300 ms of warm-up.
 #   5. callgrind: each contender at n=1000 and n=3000 requests; instructions per request =
 #      (Ir(3000) - Ir(1000)) / 2000, which cancels start-up, sanity check and cache warm-up.
+#   6. dhat, the same way: heap blocks per request including those C code (aws-lc) mallocs, which
+#      the counting allocator does not see; shown next to its count where the two differ.
 #   Every figure in the table is the contender's minus its baseline's (the bare route sent the same
 #   headers), except ns/request, which is absolute (the baselines' are in the second table).
 #
@@ -104,6 +106,31 @@ for contender in $("$BIN" list); do
         exit 1
     fi
     printf '%s\t%s\t%s\n' "$contender" "$a" "$b" | tee -a "$OUT/ir.tsv"
+done
+
+echo "== heap blocks per request, C code's included (dhat, n=1000 and n=3000)"
+# The counting allocator sees only Rust's allocations; aws-lc (ours' crypto) calls malloc from C.
+# DHAT intercepts malloc itself: its "Total: ... in N blocks" counts both.
+blocks() {
+    local log
+    log=$(mktemp)
+    if ! valgrind --tool=dhat --dhat-out-file=/dev/null "$BIN" run "$1" "$2" >/dev/null 2>"$log"; then
+        cat "$log" >&2
+        echo "dhat run of $1 failed" >&2
+        exit 1
+    fi
+    sed -n 's/.*Total: .* in \([0-9,]*\) blocks.*/\1/p' "$log" | tr -d ,
+    rm -f "$log"
+}
+printf 'contender\tblocks_1000\tblocks_3000\n' >"$OUT/dhat.tsv"
+for contender in $("$BIN" list); do
+    a=$(blocks "$contender" 1000)
+    b=$(blocks "$contender" 3000)
+    if [[ -z "$a" || -z "$b" ]]; then
+        echo "no heap-block count for $contender" >&2
+        exit 1
+    fi
+    printf '%s\t%s\t%s\n' "$contender" "$a" "$b" | tee -a "$OUT/dhat.tsv"
 done
 
 echo
