@@ -38,8 +38,9 @@
 #   3. `compare allocs`: a counting #[global_allocator] over System; allocations per request,
 #      average over 1000 requests after 200 warm-up ones, inside one block_on.
 #   4. `compare time`: ns per request, median of 7 rounds of ~300 ms after ~300 ms of warm-up.
-#   5. callgrind: each contender at n=1000 and n=3000 requests; instructions per request =
-#      (Ir(3000) - Ir(1000)) / 2000, which cancels start-up, sanity check and cache warm-up.
+#   5. callgrind: each contender at n=1000 and n=3000 requests, counting inside the request loop
+#      only (--toggle-collect=compare::requests); instructions per request =
+#      (Ir(3000) - Ir(1000)) / 2000, which also cancels the loop's block_on entry and exit.
 #   6. dhat, the same way: heap blocks per request including those C code (aws-lc) mallocs, which
 #      the counting allocator does not see; shown next to its count where the two differ.
 #   Every figure in the table is the contender's minus its baseline's (the bare route sent the same
@@ -83,12 +84,15 @@ echo "== wall time per request"
 "$BIN" time | tee "$OUT/time.tsv"
 
 echo "== instructions per request (callgrind, n=1000 and n=3000)"
-# Ir of one run: callgrind's "Collected : N" line. The client's exit status is valgrind's, so a
-# failed sanity check fails the run here too.
+# Ir of one run: callgrind's "Collected : N" line, counted inside `compare::requests` only (the
+# loop of n requests): the set-up before it varies by ~10^5 instructions between runs (aws-lc's
+# random blinding and primality checks while keys are parsed and tokens signed). The client's exit
+# status is valgrind's, so a failed sanity check fails the run here too.
 ir() {
     local log
     log=$(mktemp)
-    if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" run "$1" "$2" \
+    if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='compare::requests' \
+        "$BIN" run "$1" "$2" \
         >/dev/null 2>"$log"; then
         cat "$log" >&2
         echo "callgrind run of $1 failed" >&2
