@@ -63,9 +63,11 @@ async fn identity_handler(identity: Identity) -> &'static str {
 }
 
 fn layered(validator: JwtValidator) -> Router {
-    Router::new()
-        .route(PATH, get(identity_handler))
-        .layer(AuthLayer::builder().jwt(validator).build().expect("layer"))
+    common::prepared(
+        Router::new()
+            .route(PATH, get(identity_handler))
+            .layer(AuthLayer::builder().jwt(validator).build().expect("layer")),
+    )
 }
 
 struct RemoteCase<'a> {
