@@ -16,6 +16,8 @@
 #                        the baselines every figure is taken over.
 #   noop_layer           control: the bare route behind a do-nothing Router::layer, what axum
 #                        charges any layer.
+#   identity_layer       control: a layer that inserts a ready Identity, extracted by the handler:
+#                        what handing an identity to a handler costs, before any credential is read.
 #   ours_*               tower_api_auth::AuthLayer: HS256, RS256, ES256 with the default token
 #                        cache (warmed by one request), HS256 and RS256 with
 #                        TokenCacheConfig::disabled() (every request verified),

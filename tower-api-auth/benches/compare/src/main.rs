@@ -434,6 +434,7 @@ const CONTENDERS: &[&str] = &[
     "bare",
     "bare_apikey",
     "noop_layer",
+    "identity_layer",
     "ours_hs256_cached",
     "ours_rs256_cached",
     "ours_es256_cached",
@@ -616,6 +617,24 @@ async fn contender(name: &str) -> Contender {
             let router = Router::new()
                 .route(PATH, get(bare_handler))
                 .layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
+                .with_state(());
+            (router, hs256(), vec![], true)
+        }
+        "identity_layer" => {
+            // The second control: a layer that checks nothing and inserts a ready `Identity`,
+            // which the handler extracts as ours do. What handing any identity to a handler
+            // costs in axum (an extension insert, the extractor), before a credential is read.
+            let identity = Identity::builder("user_42", tower_api_auth::AuthMethod::Jwt)
+                .scopes(tower_api_auth::scope::Scopes::parse("conversations:read").expect("scope"))
+                .build();
+            let router = Router::new()
+                .route(PATH, get(identity_handler))
+                .layer(tower::util::MapRequestLayer::new(
+                    move |mut request: Request<Body>| {
+                        request.extensions_mut().insert(identity.clone());
+                        request
+                    },
+                ))
                 .with_state(());
             (router, hs256(), vec![], true)
         }
@@ -1054,6 +1073,10 @@ fn table(dir: &str) {
     println!(
         "| control: bare route behind a do-nothing `Router::layer` (`MapRequestLayer`), over `bare` | {} |",
         f.cell("noop_layer")
+    );
+    println!(
+        "| control: a layer that inserts a ready `Identity`, extracted by the handler, over `bare` | {} |",
+        f.cell("identity_layer")
     );
 }
 
