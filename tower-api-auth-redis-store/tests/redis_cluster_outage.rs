@@ -87,8 +87,28 @@ async fn a_node_that_goes_away_fails_its_calls_promptly_and_is_used_again_when_b
         "its node answers nothing"
     );
     assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
-    let other = check(&elsewhere).resolve().await;
-    assert_eq!(other.unwrap().remaining(), 98, "the other nodes go on");
+    // The other nodes go on. The first call after the failure may wait on the client's
+    // refresh of the cluster's layout, which can ask the paused node and time out (seen once
+    // in CI); within the same budget a call for another node's key succeeds.
+    let started = Instant::now();
+    let mut failures = 0;
+    let other = loop {
+        match check(&elsewhere).resolve().await {
+            Ok(decision) => break decision,
+            Err(error) if started.elapsed() < PROMPT => {
+                failures += 1;
+                println!("a call for another node's key failed while the node was away: {error}");
+            }
+            Err(error) => panic!("the other nodes do not go on: {error}"),
+        }
+    };
+    assert!(failures <= 1, "{failures} calls for other nodes failed");
+    // A call that timed out may still have been counted by its node.
+    assert!(
+        (98 - failures..=98).contains(&other.remaining()),
+        "{} left",
+        other.remaining()
+    );
 
     tokio::time::sleep(PAUSE.saturating_sub(paused.elapsed())).await;
     let back = Instant::now();
