@@ -567,6 +567,28 @@ async fn refreshes_honour_max_age_within_bounds_and_the_etag() {
     assert_eq!(keys.status().keys, 2);
 }
 
+#[tokio::test]
+async fn a_max_stale_shorter_than_the_refresh_interval_brings_the_refresh_forward() {
+    let (idp, base) = idp().await;
+    idp.publish(&[jwk(Algorithm::ES256, "k1")]);
+    let clock = ManualClock::starting_now();
+    // Keys usable for 2 minutes after a fetch, fetched every 5 by default: without the rule
+    // they would be refused (503) for 3 minutes of every 5 while the provider answers.
+    let keys = remote(&base, &clock)
+        .default_refresh(Duration::from_secs(300))
+        .max_stale(Duration::from_secs(120))
+        .load()
+        .await
+        .unwrap();
+    assert_eq!(keys.status().next_refresh, Some(Duration::from_secs(60)));
+    let usable = keys.status().usable_until.expect("loaded");
+    assert_eq!(usable, clock_now(&clock) + 120);
+    // A long max-age does not push it past half of max_stale either.
+    *idp.cache_control.lock().unwrap() = Some("max-age=3600".to_owned());
+    keys.refresh().await.unwrap();
+    assert_eq!(keys.status().next_refresh, Some(Duration::from_secs(60)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tokens of another JOSE implementation (PyJWT; see testdata/interop/make.py)
 // ---------------------------------------------------------------------------------------------
@@ -903,6 +925,61 @@ async fn introspection_maps_the_answer_and_caches_it_under_a_keyed_hash() {
 fn clock_now(clock: &ManualClock) -> u64 {
     use tower_api_auth::clock::Clock;
     clock.now()
+}
+
+#[tokio::test]
+async fn an_introspection_answer_with_a_time_of_the_wrong_type_is_refused() {
+    let (idp, base) = idp().await;
+    let clock = ManualClock::starting_now();
+    let now = clock_now(&clock);
+    let cases = [
+        // (token, exp, nbf, passes)
+        ("exp-int", json!(now + 600), None, true),
+        ("exp-float", json!(now as f64 + 600.5), None, true),
+        ("exp-huge", json!(u64::MAX), None, true),
+        ("exp-past-float", json!(now as f64 - 0.5), None, false),
+        ("exp-negative", json!(-1), None, false),
+        ("exp-string", json!((now + 600).to_string()), None, false),
+        ("exp-null", Value::Null, None, false),
+        ("exp-bool", json!(true), None, false),
+        ("nbf-skewed", json!(now + 600), Some(json!(now + 30)), true),
+        (
+            "nbf-future",
+            json!(now + 600),
+            Some(json!(now + 3600)),
+            false,
+        ),
+        (
+            "nbf-string",
+            json!(now + 600),
+            Some(json!(now.to_string())),
+            false,
+        ),
+        (
+            "nbf-float",
+            json!(now + 600),
+            Some(json!(now as f64 - 1.5)),
+            true,
+        ),
+    ];
+    for (token, exp, nbf, _) in &cases {
+        let mut answer = json!({ "active": true, "sub": *token, "exp": exp });
+        if let Some(nbf) = nbf {
+            answer["nbf"] = nbf.clone();
+        }
+        idp.answers.lock().unwrap().insert((*token).into(), answer);
+    }
+    let (server, _) = introspected(&idp, &base, &clock, ClientAuth::basic("rs", "secret")).await;
+    for (token, _, _, passes) in cases {
+        if passes {
+            assert_pass(&server, token, token).await;
+        } else {
+            assert_refused(&server, token, 401, "invalid_token").await;
+        }
+    }
+    // A fractional exp still ends the token: once it has passed, the cache does not keep it.
+    clock.advance(Duration::from_secs(601));
+    assert_refused(&server, "exp-float", 401, "invalid_token").await;
 }
 
 #[tokio::test]

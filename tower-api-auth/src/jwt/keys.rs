@@ -299,6 +299,8 @@ impl JwtKeySet {
     ///
     /// Keys that cannot be used are skipped, each logged at debug level and counted in
     /// [`skipped`](Self::skipped): `"use":"enc"` keys, unknown key types, curves and algorithms,
+    /// RSA keys under 2048 bits (RFC 7518 §3.3) and a second key of a `kid` (these two also in one
+    /// warning per document, naming each),
     /// and keys without `alg` whose type does not fix one. EC and OKP keys need no `alg` (P-256 →
     /// ES256, P-384 → ES384, Ed25519 → EdDSA); an RSA or symmetric key without `alg` could be used
     /// with several, which is exactly the confusion RFC 8725 warns about. A document with no usable
@@ -314,6 +316,9 @@ impl JwtKeySet {
             serde_json::from_str(json).map_err(|e| KeyError::new(format!("not a JWK set: {e}")))?;
         let mut keys = Self::new();
         let mut reasons = Vec::new();
+        // What the operator must hear of (a weak key, a kid twice): one warning per document
+        // read, naming every such key; other unusable keys are expected of many providers.
+        let mut warnings = Vec::new();
         for raw in set.keys {
             let name = raw
                 .get("kid")
@@ -323,18 +328,25 @@ impl JwtKeySet {
             match jwk_key(raw, policy) {
                 Ok(Some(key)) => {
                     if let Err(duplicate) = keys.insert(key) {
-                        tracing::debug!(kid = %name, "JWK skipped: its kid appears twice");
                         keys.skipped += 1;
+                        warnings.push(format!("JWK {name}: skipped, {duplicate}"));
                         reasons.push(duplicate.to_string());
                     }
                 }
                 Ok(None) => keys.skipped += 1,
-                Err(reason) => {
-                    tracing::debug!(kid = %name, %reason, "JWK skipped");
+                Err(skip) => {
+                    if skip.warn {
+                        warnings.push(format!("JWK {name}: skipped, {}", skip.reason));
+                    } else {
+                        tracing::debug!(kid = %name, reason = %skip.reason, "JWK skipped");
+                    }
                     keys.skipped += 1;
-                    reasons.push(format!("JWK {name}: {reason}"));
+                    reasons.push(format!("JWK {name}: {}", skip.reason));
                 }
             }
+        }
+        if !warnings.is_empty() {
+            tracing::warn!(keys = %warnings.join("; "), "JWK set: keys skipped");
         }
         if keys.is_empty() {
             return Err(KeyError::new(if reasons.is_empty() {
@@ -443,9 +455,24 @@ impl From<JwtKey> for JwtKeySet {
     }
 }
 
+/// Why a JWK was skipped, and whether that deserves a warning rather than a debug line.
+struct Skip {
+    reason: String,
+    warn: bool,
+}
+
+impl<T: Into<String>> From<T> for Skip {
+    fn from(reason: T) -> Self {
+        Self {
+            reason: reason.into(),
+            warn: false,
+        }
+    }
+}
+
 /// The key of one JWK: `Ok(None)` for a key that is not for signatures (`"use":"enc"`), `Err`
 /// with the reason for one this crate cannot use.
-fn jwk_key(raw: serde_json::Value, policy: &JwksPolicy) -> Result<Option<JwtKey>, String> {
+fn jwk_key(raw: serde_json::Value, policy: &JwksPolicy) -> Result<Option<JwtKey>, Skip> {
     let jwk: Jwk = serde_json::from_value(raw).map_err(|e| format!("unsupported key: {e}"))?;
     if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
         return Ok(None);
@@ -475,6 +502,18 @@ fn jwk_key(raw: serde_json::Value, policy: &JwksPolicy) -> Result<Option<JwtKey>
             _ => return Err("no alg, and its key type does not name one".into()),
         },
     };
+    if let AlgorithmParameters::RSA(rsa) = &jwk.algorithm {
+        // RFC 7518 §3.3: RSA keys for signatures are 2048 bits or larger (NIST SP 800-131A
+        // too). The verifier refuses smaller ones only when a token arrives, as an invalid
+        // signature; skipped here, they are named in the log instead.
+        let bits = rsa_modulus_bits(&rsa.n).ok_or("the RSA modulus is not base64url")?;
+        if bits < MIN_RSA_BITS {
+            return Err(Skip {
+                reason: format!("an RSA key of {bits} bits (at least {MIN_RSA_BITS} are required)"),
+                warn: true,
+            });
+        }
+    }
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
     if is_hmac(algorithm)
         && decoding.try_get_as_bytes().map_or(0, <[u8]>::len) < min_hmac_len(algorithm)
@@ -486,6 +525,19 @@ fn jwk_key(raw: serde_json::Value, policy: &JwksPolicy) -> Result<Option<JwtKey>
         Some(kid) => key.with_kid(kid.as_str()),
         None => key,
     }))
+}
+
+/// The smallest RSA modulus accepted for signature verification, in bits.
+const MIN_RSA_BITS: usize = 2048;
+
+/// The size of the RSA modulus `n` (base64url, big-endian) in bits, leading zeros not counted.
+fn rsa_modulus_bits(n: &str) -> Option<usize> {
+    let bytes = crate::jwt::b64::decode_vec(n.as_bytes())?;
+    let significant = match bytes.iter().position(|&b| b != 0) {
+        Some(first) => &bytes[first..],
+        None => return Some(0),
+    };
+    Some(significant.len() * 8 - significant[0].leading_zeros() as usize)
 }
 
 fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
@@ -521,6 +573,31 @@ mod tests {
         let okp = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256",
             "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
         assert!(JwtKeySet::from_jwks(okp).is_err());
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_skipped_naming_their_size() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut n = vec![0x80];
+        n.extend([0u8; 255]);
+        assert_eq!(rsa_modulus_bits(&b64(&n)), Some(2048));
+        // A leading zero byte (as some encoders write) and a high bit clear count for nothing.
+        let mut short = vec![0, 0x7f];
+        short.extend([0xffu8; 255]);
+        assert_eq!(rsa_modulus_bits(&b64(&short)), Some(2047));
+        assert_eq!(rsa_modulus_bits("not base64!"), None);
+
+        // A real 1024-bit modulus, beside a usable key: skipped and counted.
+        let weak = r#"{"kty":"RSA","kid":"weak","alg":"RS256","e":"AQAB","n":"sz6_pT5u8zEYWFZZvTbr1JxBpdyUvNth49pj2sfkTHh70BtOx97lEmqBLzszNfroFsvypkhTlN4u9QXXnqmJBenNeQ3UYy4wieedJ9zs9T07fvhtR-Y2P4LR2az-NRyuviUfOJW3fNHNCAg1Us0SQtDI0fjT-znwLqLS1fld-ks"}"#;
+        let good = r#"{"kty":"EC","crv":"P-256","kid":"ec",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let set = JwtKeySet::from_jwks(&format!(r#"{{"keys":[{weak},{good}]}}"#)).unwrap();
+        assert_eq!((set.len(), set.skipped()), (1, 1));
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["ec"]);
+        let alone = JwtKeySet::from_jwks(&format!(r#"{{"keys":[{weak}]}}"#)).unwrap_err();
+        assert!(alone.to_string().contains("1024 bits"), "{alone}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -169,6 +170,36 @@ struct Inner {
     hash_key: [u8; 32],
     cache: Cache<[u8; 32], Cached, BySize>,
     permits: Semaphore,
+    /// The "too many in flight" warning: a flood of random opaque tokens must not flood the log.
+    busy: ThrottledWarning,
+}
+
+/// The "too many in flight" warning is written at most once per this many seconds.
+const BUSY_WARNING_INTERVAL_SECS: u64 = 10;
+
+/// A warning written at most once per [`BUSY_WARNING_INTERVAL_SECS`], saying how often it was
+/// due since the last time.
+#[derive(Default)]
+struct ThrottledWarning {
+    /// When the line was last written (unix seconds; 0: never).
+    written_at: AtomicU64,
+    /// Occurrences not yet reported.
+    pending: AtomicU64,
+}
+
+impl ThrottledWarning {
+    /// Counts one occurrence at `now`: `Some(occurrences since the last line)` when a line is
+    /// due, `None` when the last one is too recent.
+    fn occurred(&self, now: u64) -> Option<u64> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let last = self.written_at.load(Ordering::Relaxed);
+        let due = last == 0 || now >= last.saturating_add(BUSY_WARNING_INTERVAL_SECS);
+        let claimed = due
+            && (self.written_at)
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        claimed.then(|| self.pending.swap(0, Ordering::Relaxed))
+    }
 }
 
 impl fmt::Debug for Introspection {
@@ -347,6 +378,7 @@ impl IntrospectionBuilder {
             fetcher,
             cache: Cache::with_weighter(items, self.config.cache_bytes, BySize),
             permits: Semaphore::new(self.config.max_concurrent),
+            busy: ThrottledWarning::default(),
             clock: self.clock.unwrap_or_else(crate::clock::system),
             hash_key,
             config: self.config,
@@ -383,7 +415,7 @@ impl Inner {
         let _permit = tokio::time::timeout(self.config.timeout, self.permits.acquire())
             .await
             .map_err(|_| {
-                tracing::warn!("token introspection: too many requests in flight");
+                self.warn_busy();
                 unavailable()
             })?
             .map_err(|_| unavailable())?;
@@ -475,6 +507,19 @@ impl Inner {
         Ok((headers, form))
     }
 
+    /// Says in the log that a request was refused for want of a turn, at most once per
+    /// [`BUSY_WARNING_INTERVAL_SECS`], with how many were refused since the last line.
+    fn warn_busy(&self) {
+        if let Some(refused) = self.busy.occurred(self.clock.now()) {
+            tracing::warn!(
+                endpoint = %self.endpoint,
+                refused,
+                max_concurrent = self.config.max_concurrent,
+                "token introspection: too many requests in flight; refused with 503 (this line at most every {BUSY_WARNING_INTERVAL_SECS} s)"
+            );
+        }
+    }
+
     /// The identity of an active answer.
     fn map(&self, answer: &Value, now: u64) -> Result<OpaqueToken, AuthError> {
         let text = |name: &str| {
@@ -486,9 +531,15 @@ impl Inner {
         let principal = text("sub")
             .or_else(|| text("client_id"))
             .ok_or_else(|| invalid("The token names no subject"))?;
-        let expires_at = answer.get("exp").and_then(Value::as_u64);
-        if expires_at.is_some_and(|exp| exp <= now) {
+        // A time of the wrong type is a refusal, never "no expiry" (the bug class of
+        // jsonwebtoken's 2026 advisory): RFC 7662 §2.2 gives `exp` and `nbf` as timestamps.
+        let expires_at = timestamp(answer, "exp", "The token's exp is not a timestamp")?;
+        if expires_at.is_some_and(|exp| exp <= now as i64) {
             return Err(inactive());
+        }
+        let not_before = timestamp(answer, "nbf", "The token's nbf is not a timestamp")?;
+        if not_before.is_some_and(|nbf| nbf > (now + NBF_LEEWAY_SECS) as i64) {
+            return Err(invalid("The token is not valid yet"));
         }
         if let Some(audience) = &self.config.audience {
             let named = match answer.get("aud") {
@@ -523,11 +574,41 @@ impl Inner {
         let mut token = OpaqueToken::new(principal)
             .with_scopes(scopes)
             .with_tenants(tenants);
-        token.expires_at = expires_at;
+        // After the check above, a present `exp` is later than now, so positive.
+        token.expires_at = expires_at.map(|exp| exp as u64);
         token.client_id = text("client_id").map(Arc::from);
         token.token_id = text("jti").map(Arc::from);
         Ok(token)
     }
+}
+
+/// How far in the future an answer's `nbf` may lie, for the clocks of the two servers: the
+/// default leeway of JWTs.
+const NBF_LEEWAY_SECS: u64 = 60;
+
+/// The timestamp `name` of an introspection answer, in whole seconds: absent is `None`; an
+/// integer, or a number with a fraction (RFC 7519's NumericDate, which RFC 7662 refers to),
+/// truncated toward the past; anything else (a string, `null`, a boolean) is `invalid_token`
+/// saying `malformed`.
+fn timestamp(
+    answer: &Value,
+    name: &str,
+    malformed: &'static str,
+) -> Result<Option<i64>, AuthError> {
+    let Some(value) = answer.get(name) else {
+        return Ok(None);
+    };
+    let seconds = match value.as_number() {
+        Some(number) => match (number.as_i64(), number.as_u64(), number.as_f64()) {
+            (Some(seconds), _, _) => Some(seconds),
+            // Beyond i64: the far future.
+            (None, Some(_), _) => Some(i64::MAX),
+            (None, None, Some(seconds)) if seconds.is_finite() => Some(seconds.floor() as i64),
+            _ => None,
+        },
+        None => None,
+    };
+    seconds.map(Some).ok_or_else(|| invalid(malformed))
 }
 
 fn invalid(message: &'static str) -> AuthError {
@@ -548,6 +629,21 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttled_warning_is_due_once_per_interval_counting_what_it_skipped() {
+        let warning = ThrottledWarning::default();
+        assert_eq!(warning.occurred(1_000), Some(1));
+        assert_eq!(warning.occurred(1_000), None);
+        assert_eq!(warning.occurred(1_009), None);
+        assert_eq!(warning.occurred(1_010), Some(3));
+        assert_eq!(warning.occurred(1_011), None);
+        assert_eq!(warning.occurred(2_000), Some(2));
+        // A clock at 0 (a test's) still writes the first line, and throttles after it.
+        let early = ThrottledWarning::default();
+        assert_eq!(early.occurred(0), Some(1));
+        assert_eq!(early.occurred(0), None);
+    }
 
     #[test]
     fn form_values_are_encoded() {

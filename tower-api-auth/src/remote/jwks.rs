@@ -38,7 +38,8 @@ use crate::remote::fetch::{Fetched, Fetcher, RemoteError, parse_url};
 ///   for [`max_stale`](RemoteJwksBuilder::max_stale) after its last successful fetch; then its
 ///   tokens are answered 503 until a fetch succeeds again.
 /// * **Limits.** Every fetch has a timeout and a size cap (default 1 MiB); keys of unknown type,
-///   curve or algorithm, `"use":"enc"` keys and symmetric keys are skipped, not fatal; a document
+///   curve or algorithm, `"use":"enc"` keys, symmetric keys, RSA keys under 2048 bits and a second
+///   key of a `kid` are skipped, not fatal (the last two with a warning); a document
 ///   without any usable key is a failed fetch. HTTPS only, except to loopback addresses.
 /// * **Rotation.** Tokens cached under a key that a refresh removed are refused from then on;
 ///   those of keys that stay remain cached.
@@ -96,6 +97,16 @@ impl fmt::Debug for RemoteJwks {
 enum Location {
     Jwks(Url),
     Discovery(String),
+}
+
+impl Location {
+    /// The JWK set URL, or the issuer whose discovery document names it.
+    fn name(&self) -> &str {
+        match self {
+            Location::Jwks(url) => url.as_str(),
+            Location::Discovery(issuer) => issuer,
+        }
+    }
 }
 
 /// The settings of a [`RemoteJwks`].
@@ -297,7 +308,9 @@ impl RemoteJwksBuilder {
     }
 
     /// How long after its last successful fetch the set may still be used while fetches fail;
-    /// then its tokens are answered 503. Default 24 h.
+    /// then its tokens are answered 503. Default 24 h. A set is fetched again after at most
+    /// half of it, whatever `max-age` or the refresh bounds say, so that it never goes stale
+    /// while its identity provider answers.
     pub fn max_stale(mut self, max_stale: Duration) -> Self {
         self.config.max_stale = max_stale;
         self
@@ -418,12 +431,14 @@ impl State {
             }
             Err(error) => {
                 let until = self.usable_until.load(Ordering::SeqCst);
+                // Named by what was configured: a discovery error may not name the issuer.
+                let source = self.location.name();
                 if until == 0 {
-                    tracing::warn!(%error, "JWK set fetch failed; its tokens are refused (503) until it loads");
+                    tracing::warn!(%source, %error, "JWK set fetch failed; its tokens are refused (503) until it loads");
                 } else if now < until {
-                    tracing::warn!(%error, stale_in_secs = until - now, "JWK set refresh failed; the last good keys stay in use");
+                    tracing::warn!(%source, %error, stale_in_secs = until - now, "JWK set refresh failed; the last good keys stay in use");
                 } else {
-                    tracing::warn!(%error, "JWK set refresh failed and the last good keys are too old; its tokens are refused (503)");
+                    tracing::warn!(%source, %error, "JWK set refresh failed and the last good keys are too old; its tokens are refused (503)");
                 }
                 self.config.retry_interval
             }
@@ -465,7 +480,13 @@ impl State {
             }
         };
         let interval = max_age.map_or(self.config.default_refresh, Duration::from_secs);
-        Ok(interval.clamp(self.config.min_refresh, self.config.max_refresh))
+        let interval = interval.clamp(self.config.min_refresh, self.config.max_refresh);
+        // Fetched again well before the keys count as stale: with a `max_stale` shorter than
+        // the refresh interval they would otherwise turn unusable (503) between two fetches
+        // while the identity provider is up. Half of it leaves time for retries.
+        Ok(interval
+            .min(self.config.max_stale / 2)
+            .max(Duration::from_secs(1)))
     }
 
     /// The JWK set URL: configured, or found by discovery (once, then kept).
