@@ -156,3 +156,36 @@ impl FeedEvent {
         serde_json::from_str(wire).ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_whose_time_is_of_the_wrong_type_is_not_read() {
+        // Never "no lapse": a revocation whose `until` is not whole unix seconds is dropped as
+        // undecodable (the next resync's snapshot repairs it), not applied without an end.
+        assert_eq!(
+            FeedEvent::decode(r#"{"t":"s","id":"ses_1","until":1800000000}"#),
+            Some(FeedEvent::session("ses_1", 1_800_000_000))
+        );
+        for until in [
+            r#""1800000000""#,
+            "1800000000.5",
+            "-1",
+            "null",
+            "true",
+            "1e300",
+        ] {
+            for kind in ["s", "j"] {
+                let wire = format!(r#"{{"t":"{kind}","id":"x","until":{until}}}"#);
+                assert_eq!(FeedEvent::decode(&wire), None, "{wire}");
+            }
+        }
+        assert_eq!(
+            FeedEvent::decode(r#"{"t":"s","id":"ses_1"}"#),
+            None,
+            "no until"
+        );
+    }
+}
