@@ -232,3 +232,60 @@ async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_i
         (StatusCode::OK, "false nested".to_owned())
     );
 }
+
+#[tokio::test]
+async fn an_identity_replaced_below_the_layer_keeps_the_layers_format() {
+    let (key, record) = api_key("");
+    let flat = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![record]))
+        .error_format(tower_api_auth::error::ErrorFormat::Flat)
+        .build()
+        .expect("layer");
+    // Middleware that maps the identity builds a new one: nothing of the layer is in it.
+    let app = Router::new()
+        .route("/replaced", get(passed))
+        .route_layer(axum::middleware::from_fn(
+            |mut request: Request<Body>, next: axum::middleware::Next| {
+                let mapped =
+                    Identity::builder("mapped", tower_api_auth::AuthMethod::ApiKey).build();
+                request.extensions_mut().insert(mapped);
+                next.run(request)
+            },
+        ))
+        .route_layer(flat);
+    let with_key = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
+    assert_eq!(
+        call(&app, "/replaced", &with_key).await,
+        (StatusCode::OK, "true flat".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_innermost_layer_a_request_passed_sets_the_format() {
+    let (key, record) = api_key("");
+    let keys = MemoryKeyStore::from(vec![record]);
+    let nested = AuthLayer::builder()
+        .api_keys(keys.clone())
+        .build()
+        .expect("layer");
+    // The inner layer reads another header, so it lets the request through anonymously.
+    let inner_flat = AuthLayer::builder()
+        .api_keys(keys)
+        .credentials(
+            tower_api_auth::credential::CredentialSources::new()
+                .api_key_header(http::HeaderName::from_static("x-other-key")),
+        )
+        .error_format(tower_api_auth::error::ErrorFormat::Flat)
+        .build()
+        .expect("layer")
+        .optional();
+    let app = Router::new()
+        .route("/two", get(passed))
+        .route_layer(inner_flat)
+        .route_layer(nested);
+    let with_key = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
+    assert_eq!(
+        call(&app, "/two", &with_key).await,
+        (StatusCode::OK, "true flat".to_owned())
+    );
+}

@@ -24,7 +24,6 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 
 use crate::api_key::KeyRecord;
-use crate::error::render::SharedRenderer;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::scope::Scopes;
 use crate::tenant::Tenant;
@@ -83,11 +82,6 @@ pub struct Identity {
     /// reference count, read for its metadata (a rate-limit plan) without copying it. Beside the
     /// parts, which a cached token shares, because the key is looked up on every request.
     key_record: Option<Arc<KeyRecord>>,
-    /// The error format of the auth layer that let the request through with this identity, for
-    /// the extractors and scope checks below it to answer in. Carried here rather than as an
-    /// extension of its own: a second request extension costs every request another boxed value
-    /// and hash-map insert, about a tenth of a cached JWT's whole cost in the layer.
-    renderer: Option<SharedRenderer>,
 }
 
 /// What a credential says about its holder: every field of an [`Identity`] but the tenant the
@@ -146,19 +140,7 @@ impl Identity {
             parts,
             tenant,
             key_record: None,
-            renderer: None,
         }
-    }
-
-    /// This identity, let through by the auth layer that answers in `renderer`'s format.
-    pub(crate) fn admitted_by(mut self, renderer: SharedRenderer) -> Self {
-        self.renderer = Some(renderer);
-        self
-    }
-
-    /// The error format of the auth layer that let this identity through, if one did.
-    pub(crate) fn renderer(&self) -> Option<&SharedRenderer> {
-        self.renderer.as_ref()
     }
 
     /// This identity, acting with the API key `record` (the one it presented, or the one its JWT

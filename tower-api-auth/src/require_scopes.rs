@@ -111,14 +111,9 @@ crate::layer::inner_service_accessors!(RequireScopes);
 
 /// The error format of the auth layer the request passed, or the default.
 pub(crate) fn renderer_of(extensions: &http::Extensions) -> SharedRenderer {
-    (extensions.get::<Identity>())
-        .and_then(Identity::renderer)
-        .or_else(|| {
-            extensions
-                .get::<RequestRenderer>()
-                .map(|rendering| &rendering.0)
-        })
-        .cloned()
+    extensions
+        .get::<RequestRenderer>()
+        .map(|rendering| rendering.0.clone())
         .unwrap_or_default()
 }
 

@@ -155,8 +155,7 @@ fn json_response(error: &AuthError, content_type: &'static str, body: &Value) ->
 }
 
 /// A shared renderer, as the layers and extractors hold it: one reference count, because every
-/// request the layer lets through carries a clone (in its [`Identity`](crate::Identity), or
-/// beside an anonymous one).
+/// request the layer lets through carries a clone.
 #[derive(Clone)]
 pub(crate) struct SharedRenderer(Arc<RendererParts>);
 

@@ -145,8 +145,6 @@ pub fn error_response(
 /// identity): for middleware below it that must know it runs after authentication.
 pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
     extensions.get::<service::RequestRenderer>().is_some()
-        || (extensions.get::<crate::Identity>())
-            .is_some_and(|identity| identity.renderer().is_some())
 }
 
 /// A layer that could not be built.

@@ -17,8 +17,7 @@ use crate::layer::future::ResponseFuture;
 use crate::layer::throttle::FailureThrottle;
 
 /// The error format a request passed the auth layer with, for the extractors and scope checks
-/// downstream to answer in the same format. Inserted into every request the layer lets through
-/// without an identity; one with an identity carries it there ([`Identity::admitted_by`]).
+/// downstream to answer in the same format. Inserted into every request the layer lets through.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
 
@@ -57,14 +56,10 @@ impl Policy {
                     tenant = identity.tenant().map(|t| t.as_str()),
                     "request authenticated"
                 );
-                let identity = identity.admitted_by(self.renderer.clone());
                 request.extensions_mut().insert::<Identity>(identity);
             }
             Ok(None) if self.optional => {
                 tracing::debug!("anonymous request let through by optional authentication");
-                request
-                    .extensions_mut()
-                    .insert(RequestRenderer(self.renderer.clone()));
             }
             Ok(None) => {
                 return self.reject(AuthError::new(AuthErrorKind::MissingCredentials));
@@ -76,6 +71,13 @@ impl Policy {
                 return self.reject(error);
             }
         }
+        // An extension of its own, not a field of the Identity (which would save an insert and
+        // an allocation per request): middleware below may replace the Identity with one it
+        // built, and the scope checks, extractors and `passed_auth_layer` must still find the
+        // format of the innermost layer the request passed.
+        request
+            .extensions_mut()
+            .insert(RequestRenderer(self.renderer.clone()));
         Admission::Pass
     }
 
