@@ -357,12 +357,16 @@ impl CredentialSources {
             api_key: Slot::Absent,
             tenant: Slot::Absent,
         };
+        // Each name on its own, not `else if`: the names may coincide (an API key read from
+        // `Authorization` as the raw value, a tenant header that is the API-key header).
         for (name, value) in headers {
             if *name == AUTHORIZATION {
                 found.authorization.add(value);
-            } else if *name == self.api_key_header {
+            }
+            if *name == self.api_key_header {
                 found.api_key.add(value);
-            } else if *name == self.tenant_header {
+            }
+            if *name == self.tenant_header {
                 found.tenant.add(value);
             }
         }
@@ -609,6 +613,13 @@ mod tests {
             "/",
         );
         assert_eq!(both.unwrap_err(), AuthErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn an_api_key_header_named_authorization_is_still_read() {
+        let s = CredentialSources::new().api_key_header(AUTHORIZATION);
+        let found = extract(&s, &[("authorization", "sk_live_k1")], "/").unwrap();
+        assert_eq!(found.unwrap().credential, Credential::ApiKey("sk_live_k1"));
     }
 
     #[test]
