@@ -74,8 +74,14 @@ BIN="$CARGO_TARGET_DIR/release/compare"
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "valgrind missing: installing it with apt-get"
-    apt-get update -qq && apt-get install -y -qq valgrind
+    sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq valgrind
 fi
+
+# The contenders, once: a failing `list` stops the run here (set -e), not as an empty loop.
+mapfile -t CONTENDERS < <("$BIN" list)
+[[ ${#CONTENDERS[@]} -gt 0 ]] || { echo "compare list gave no contenders" >&2; exit 1; }
 
 echo "== sanity checks"
 "$BIN" check
@@ -105,7 +111,7 @@ ir() {
     rm -f "$log"
 }
 printf 'contender\tir_1000\tir_3000\n' >"$OUT/ir.tsv"
-for contender in $("$BIN" list); do
+for contender in "${CONTENDERS[@]}"; do
     a=$(ir "$contender" 1000)
     b=$(ir "$contender" 3000)
     if [[ -z "$a" || -z "$b" ]]; then
@@ -130,7 +136,7 @@ blocks() {
     rm -f "$log"
 }
 printf 'contender\tblocks_1000\tblocks_3000\n' >"$OUT/dhat.tsv"
-for contender in $("$BIN" list); do
+for contender in "${CONTENDERS[@]}"; do
     a=$(blocks "$contender" 1000)
     b=$(blocks "$contender" 3000)
     if [[ -z "$a" || -z "$b" ]]; then

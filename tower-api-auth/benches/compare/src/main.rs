@@ -793,7 +793,7 @@ fn run(name: &str, n: usize) {
 }
 
 /// The measured part of `compare run`: `n` requests inside one `block_on`. Not inlined, so that
-/// callgrind can count this function alone (`--toggle-collect=*requests*`): the set-up before it
+/// callgrind can count this function alone (`--toggle-collect=compare::requests`): the set-up before it
 /// (RSA / EC key parsing, token signing, sanity check) varies by some 10^5 instructions between
 /// runs (random blinding and primality checks in aws-lc), which `Ir(3000) - Ir(1000)` alone would
 /// leave in the figure.
