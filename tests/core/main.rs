@@ -32,5 +32,6 @@ mod scopes;
 mod shaped_endpoints;
 mod signing_keys;
 mod store_contract;
+mod stored_times;
 mod token_cache;
 mod typed_claims;
