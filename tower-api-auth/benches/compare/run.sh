@@ -110,16 +110,22 @@ ir() {
     sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$log"
     rm -f "$log"
 }
-printf 'contender\tir_1000\tir_3000\n' >"$OUT/ir.tsv"
-for contender in "${CONTENDERS[@]}"; do
-    a=$(ir "$contender" 1000)
-    b=$(ir "$contender" 3000)
-    if [[ -z "$a" || -z "$b" ]]; then
-        echo "no instruction count for $contender" >&2
-        exit 1
-    fi
-    printf '%s\t%s\t%s\n' "$contender" "$a" "$b" | tee -a "$OUT/ir.tsv"
-done
+# measure <count function> <what> <file> <columns>: the count at n=1000 and n=3000 for every
+# contender, as a table.
+measure() {
+    local count=$1 what=$2 file=$3 a b
+    printf 'contender\t%s_1000\t%s_3000\n' "$4" "$4" >"$file"
+    for contender in "${CONTENDERS[@]}"; do
+        a=$("$count" "$contender" 1000)
+        b=$("$count" "$contender" 3000)
+        if [[ -z "$a" || -z "$b" ]]; then
+            echo "no $what for $contender" >&2
+            exit 1
+        fi
+        printf '%s\t%s\t%s\n' "$contender" "$a" "$b" | tee -a "$file"
+    done
+}
+measure ir "instruction count" "$OUT/ir.tsv" ir
 
 echo "== heap blocks per request, C code's included (dhat, n=1000 and n=3000)"
 # The counting allocator sees only Rust's allocations; aws-lc (ours' crypto) calls malloc from C.
@@ -135,16 +141,7 @@ blocks() {
     sed -n 's/.*Total: .* in \([0-9,]*\) blocks.*/\1/p' "$log" | tr -d ,
     rm -f "$log"
 }
-printf 'contender\tblocks_1000\tblocks_3000\n' >"$OUT/dhat.tsv"
-for contender in "${CONTENDERS[@]}"; do
-    a=$(blocks "$contender" 1000)
-    b=$(blocks "$contender" 3000)
-    if [[ -z "$a" || -z "$b" ]]; then
-        echo "no heap-block count for $contender" >&2
-        exit 1
-    fi
-    printf '%s\t%s\t%s\n' "$contender" "$a" "$b" | tee -a "$OUT/dhat.tsv"
-done
+measure blocks "heap-block count" "$OUT/dhat.tsv" blocks
 
 echo
 "$BIN" table "$OUT" | tee "$TABLE"
