@@ -187,14 +187,19 @@ async fn passed(request: Request<Body>) -> String {
     )
 }
 
-#[tokio::test]
-async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_identity() {
-    let (key, record) = api_key("");
-    let flat = AuthLayer::builder()
+/// A layer of API keys `record` that answers in the flat error format.
+fn flat_layer(record: tower_api_auth::api_key::KeyRecord) -> AuthLayer {
+    AuthLayer::builder()
         .api_keys(MemoryKeyStore::from(vec![record]))
         .error_format(tower_api_auth::error::ErrorFormat::Flat)
         .build()
-        .expect("layer");
+        .expect("layer")
+}
+
+#[tokio::test]
+async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_identity() {
+    let (key, record) = api_key("");
+    let flat = flat_layer(record);
     // An identity someone else put there (a test, a custom middleware) is no proof of a layer.
     let planted = Identity::builder("planted", tower_api_auth::AuthMethod::ApiKey).build();
     let app =
@@ -236,11 +241,7 @@ async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_i
 #[tokio::test]
 async fn an_identity_replaced_below_the_layer_keeps_the_layers_format() {
     let (key, record) = api_key("");
-    let flat = AuthLayer::builder()
-        .api_keys(MemoryKeyStore::from(vec![record]))
-        .error_format(tower_api_auth::error::ErrorFormat::Flat)
-        .build()
-        .expect("layer");
+    let flat = flat_layer(record);
     // Middleware that maps the identity builds a new one: nothing of the layer is in it.
     let app = Router::new()
         .route("/replaced", get(passed))
