@@ -14,11 +14,15 @@ use tower_api_auth::issuer::Login;
 use tower_api_auth_tests as common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tower_api_auth::api_key::{KeySpec, KeyUsage};
+use tower_api_auth::api_key::{CachedKeyProvider, KeySpec, KeyUsage};
+use tower_api_auth::fleet::RevocationFeed;
+use tower_api_auth::api_key::KeyRecord;
+use tower_api_auth::store::Lookup;
+use tower_api_auth::KeyProvider;
 use tower_api_auth::fleet::MemoryFeedStore;
 use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::store::KeyStore;
@@ -82,14 +86,17 @@ async fn a_key_revoked_through_the_admin_api_is_refused_everywhere_even_while_ca
 /// A feed backend that can be switched off: while it is, every call fails and live
 /// subscriptions end, as when the store behind a real feed goes down. It can also go silent
 /// (subscriptions deliver nothing and report nothing, as a half-open connection does) or hang
-/// (snapshots never answer, as a partitioned server does). Written outside the crate, as an app's
-/// own backend would be.
+/// (snapshots never answer, as a partitioned server does), or lose the next key event on the
+/// way to its subscribers (an undecodable payload, skipped). Written outside the crate, as an
+/// app's own backend would be.
 #[derive(Clone)]
 struct Switchable {
     inner: MemoryFeedStore,
     up: Arc<AtomicBool>,
     silent: Arc<AtomicBool>,
     hanging: Arc<AtomicBool>,
+    lose_next_key_event: Arc<AtomicBool>,
+    subscribes: Arc<AtomicUsize>,
     cuts: watch::Sender<u64>,
 }
 
@@ -100,6 +107,8 @@ impl Switchable {
             up: Arc::new(AtomicBool::new(true)),
             silent: Arc::new(AtomicBool::new(false)),
             hanging: Arc::new(AtomicBool::new(false)),
+            lose_next_key_event: Arc::new(AtomicBool::new(false)),
+            subscribes: Arc::new(AtomicUsize::new(0)),
             cuts: watch::channel(0).0,
         }
     }
@@ -126,6 +135,7 @@ struct SwitchableSubscription {
     inner: <MemoryFeedStore as FeedStore>::Subscription,
     cut: watch::Receiver<u64>,
     silent: Arc<AtomicBool>,
+    lose_next_key_event: Arc<AtomicBool>,
 }
 
 impl FeedSubscription for SwitchableSubscription {
@@ -135,7 +145,9 @@ impl FeedSubscription for SwitchableSubscription {
                 event = self.inner.next() => event?,
                 _ = self.cut.changed() => return Err(StoreError::new("feed connection lost")),
             };
-            if !self.silent.load(Ordering::SeqCst) {
+            let lost = matches!(event, FeedEvent::Key { .. })
+                && self.lose_next_key_event.swap(false, Ordering::SeqCst);
+            if !lost && !self.silent.load(Ordering::SeqCst) {
                 return Ok(event);
             }
         }
@@ -152,12 +164,14 @@ impl FeedStore for Switchable {
 
     async fn subscribe(&self) -> Result<SwitchableSubscription, StoreError> {
         self.check()?;
+        self.subscribes.fetch_add(1, Ordering::SeqCst);
         let mut cut = self.cuts.subscribe();
         cut.mark_unchanged();
         Ok(SwitchableSubscription {
             inner: self.inner.subscribe().await?,
             cut,
             silent: self.silent.clone(),
+            lose_next_key_event: self.lose_next_key_event.clone(),
         })
     }
 
@@ -167,6 +181,11 @@ impl FeedStore for Switchable {
             std::future::pending::<()>().await;
         }
         self.inner.snapshot(now).await
+    }
+
+    async fn key_epoch(&self) -> Result<Option<u64>, StoreError> {
+        self.check()?;
+        self.inner.key_epoch().await
     }
 }
 
@@ -345,6 +364,94 @@ async fn a_subscription_that_goes_silent_is_found_out_and_replaced() {
         .send()
         .await
         .assert_error(401, "api_key_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_event_lost_on_a_live_subscription_is_repaired_by_the_next_resync() {
+    let store = MemoryFeedStore::new();
+    let feed = Switchable::new(store.clone());
+    let (_, refresh, keys) = memory();
+    // Resyncs every 500 ms; the key cache would hold the answer for an hour.
+    let a = Setup::default()
+        .start(feed.clone(), refresh.clone(), keys.clone())
+        .await;
+    let b = Setup::default().start(store, refresh, keys).await;
+    let key = user_key(&b).await;
+    let me = || a.server.get("/me").api_key(&key, TENANT).send();
+    assert_eq!(me().await.status, 200, "A cached the key");
+    let subscribes = feed.subscribes.load(Ordering::SeqCst);
+
+    feed.lose_next_key_event.store(true, Ordering::SeqCst);
+    b.keys.revoke(key.split('_').nth(2).unwrap()).await.unwrap();
+    let start = std::time::Instant::now();
+    while feed.lose_next_key_event.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the key event never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The store's key epoch moved while A heard nothing: its next resync drops the cached key.
+    wait_until(Duration::from_secs(3), me, |reply| reply.status != 200).await;
+    me().await.assert_error(401, "api_key_revoked");
+    assert_eq!(
+        feed.subscribes.load(Ordering::SeqCst),
+        subscribes,
+        "the subscription was never replaced: the repair came from the resync alone"
+    );
+}
+
+/// Counts the lookups that reach the key store behind a cache.
+struct CountingKeys {
+    keys: MemoryKeyStore,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl KeyProvider for CountingKeys {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.keys.lookup(key_id)
+    }
+}
+
+#[tokio::test]
+async fn resyncs_keep_the_key_cache_while_no_key_changed_and_drop_it_when_one_did() {
+    let store = MemoryFeedStore::new();
+    let feed = RevocationFeed::builder(store.clone())
+        .resync_every(Duration::from_millis(10))
+        .start();
+    feed.synced().await;
+    let keys = MemoryKeyStore::new();
+    let key = tower_api_auth::api_key::KeyManager::new(keys.clone())
+        .create(KeySpec::default().tenants([tenant()]))
+        .await
+        .unwrap();
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let cache = CachedKeyProvider::new(CountingKeys {
+        keys,
+        lookups: lookups.clone(),
+    })
+    .follow(&feed);
+    let look = || async { cache.lookup(&key.info.key_id).resolve().await.unwrap() };
+    let resyncs = || async {
+        // Each resync publishes a ping: five of them went by once five pings were heard.
+        let mut subscription = store.subscribe().await.unwrap();
+        for _ in 0..5 {
+            while !matches!(subscription.next().await.unwrap(), FeedEvent::Ping { .. }) {}
+        }
+    };
+
+    assert!(look().await.is_some());
+    resyncs().await;
+    assert!(look().await.is_some());
+    assert_eq!(lookups.load(Ordering::SeqCst), 1, "five resyncs, no key changed: still cached");
+
+    // A key event for another key, published by a process that does not follow the feed: the
+    // live signal spares this key, the moved epoch then drops the whole cache once.
+    store.publish(&FeedEvent::key("k_other")).await.unwrap();
+    resyncs().await;
+    assert!(look().await.is_some());
+    assert_eq!(lookups.load(Ordering::SeqCst), 2, "dropped once when the epoch moved");
+    resyncs().await;
+    assert!(look().await.is_some());
+    assert_eq!(lookups.load(Ordering::SeqCst), 2, "and kept again after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -903,9 +903,12 @@ fn sorted(mut events: Vec<FeedEvent>) -> Vec<FeedEvent> {
 
 /// [`FeedStore`]: every subscriber sees every event published after it subscribed, by any
 /// clone, in publishing order; snapshots return the revocations in force (the later `until` of
-/// two, sessions and tokens apart) and drop the lapsed ones; key events are only announced.
+/// two, sessions and tokens apart) and drop the lapsed ones; key events are announced and
+/// counted in the key epoch, which every clone reads alike.
 pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
     let other = backend.clone();
+    let epoch = backend.key_epoch().await.expect("key epoch");
+    let epoch = epoch.expect("the store keeps a key epoch");
     let mut first = backend.subscribe().await.expect("subscribe");
     let mut second = other.subscribe().await.expect("subscribe");
     let published = [
@@ -940,6 +943,13 @@ pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
         ]),
         "max until, key events not stored"
     );
+    for by in [&backend, &other] {
+        assert_eq!(
+            by.key_epoch().await.unwrap(),
+            Some(epoch + 1),
+            "one key event counted; revocations and pings do not count"
+        );
+    }
     other
         .publish(&FeedEvent::session("ses_1", 3_000))
         .await
@@ -972,6 +982,8 @@ pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
         FeedEvent::session("ses_1", 3_000)
     );
     assert_eq!(next_event(&mut second).await, FeedEvent::key("k2next"));
+    backend.publish(&FeedEvent::Ping { nonce: 7 }).await.unwrap();
+    assert_eq!(other.key_epoch().await.unwrap(), Some(epoch + 2));
 }
 
 /// One `#[tokio::test]` per contract function, in a module `$name`, for the stores that the

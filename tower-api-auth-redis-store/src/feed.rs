@@ -8,7 +8,7 @@ use futures_core::Stream;
 
 use crate::RedisStore;
 use crate::error::{call, invalid};
-use crate::scripts::{ANNOUNCE, PUBLISH};
+use crate::scripts::{ANNOUNCE, ANNOUNCE_KEY, PUBLISH};
 use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 
@@ -73,8 +73,9 @@ impl FeedStore for RedisStore {
 
     /// A session or token revocation is one script: `ZADD … GT` into its sorted set (a new id is
     /// added; a known one keeps the later `until`), then `PUBLISH`, so the revocation is stored
-    /// before anyone hears of it. A key event is only published, by a script on the same key so
-    /// that on a cluster it leaves from the same node as the revocations and is heard in order.
+    /// before anyone hears of it. A key event bumps the key epoch (`INCR`) and is published, a
+    /// ping only published, each by a script on a key of the revocations' slot, so that on a
+    /// cluster they leave from the same node as the revocations and are heard in order.
     async fn publish(&self, event: &FeedEvent) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let channel = self.keys.channel();
@@ -82,10 +83,15 @@ impl FeedStore for RedisStore {
             FeedEvent::Session { id, until } => (self.keys.revoked_sessions(), id, until),
             FeedEvent::Token { id, until } => (self.keys.revoked_tokens(), id, until),
             FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {
+                let (script, key) = if let FeedEvent::Key { .. } = event {
+                    (&*ANNOUNCE_KEY, self.keys.key_epoch())
+                } else {
+                    (&*ANNOUNCE, self.keys.revoked_sessions())
+                };
                 return call(
                     "publish",
-                    ANNOUNCE
-                        .key(self.keys.revoked_sessions())
+                    script
+                        .key(key)
                         .arg(channel)
                         .arg(event.encode())
                         .invoke_async::<i64>(&mut connection),
@@ -150,5 +156,17 @@ impl FeedStore for RedisStore {
         Ok(events(sessions, FeedEvent::session)
             .chain(events(tokens, FeedEvent::token))
             .collect())
+    }
+
+    async fn key_epoch(&self) -> Result<Option<u64>, StoreError> {
+        let mut connection = self.connection();
+        let epoch: Option<u64> = call(
+            "key epoch",
+            ::redis::cmd("GET")
+                .arg(self.keys.key_epoch())
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(Some(epoch.unwrap_or(0)))
     }
 }

@@ -53,6 +53,12 @@ impl Keys {
         format!("{}:{{rev}}:tokens", self.prefix)
     }
 
+    /// `<prefix>:{rev}:key_epoch`: how many key events were announced (in the revocations' slot,
+    /// so that the script that bumps it announces from the same node as they do).
+    pub(crate) fn key_epoch(&self) -> String {
+        format!("{}:{{rev}}:key_epoch", self.prefix)
+    }
+
     /// `<prefix>:{rl:<key>}`: one rate-limit bucket. The hash tag is the whole key's text (whose
     /// braces are percent-encoded), so each bucket is one slot of its own.
     #[cfg(feature = "rate-limit")]
@@ -84,6 +90,7 @@ mod tests {
         assert_eq!(keys.subject("user_1"), "app:{u:user_1}");
         assert_eq!(keys.revoked_sessions(), "app:{rev}:sessions");
         assert_eq!(keys.revoked_tokens(), "app:{rev}:tokens");
+        assert_eq!(keys.key_epoch(), "app:{rev}:key_epoch");
         assert_eq!(keys.channel(), "app:feed");
         #[cfg(feature = "issuer")]
         assert_eq!(keys.signing_keys(), "app:{sk}");

@@ -247,3 +247,15 @@ return redis.call('PUBLISH', ARGV[1], ARGV[2])
 ",
     )
 });
+
+/// [`ANNOUNCE`] for a key event: bumps the key epoch first, so that an instance that loses the
+/// announcement sees the count move at its next resync. KEYS: the key epoch (in the revocations'
+/// slot). ARGV: the channel, the payload.
+pub(crate) static ANNOUNCE_KEY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('INCR', KEYS[1])
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+",
+    )
+});

@@ -108,6 +108,11 @@
 //! revocation lapses (a second revocation keeps the later one). Lapsed rows are deleted by
 //! [`snapshot`](tower_api_auth::store::FeedStore::snapshot).
 //!
+//! **`auth_feed_epochs`** (migration `20261203120000`): one row, `name` `keys`, whose `epoch` counts
+//! the key events announced ([`key_epoch`](tower_api_auth::store::FeedStore::key_epoch)), bumped
+//! in the transaction that announces one: an instance that lost the announcement sees the count
+//! move at its next resync and drops its cached key answers.
+//!
 //! **`auth_feed_log`** (SQLite only): the feed's announcements, which SQLite cannot notify:
 //! `seq` (`INTEGER PRIMARY KEY AUTOINCREMENT`), `event` (the event's
 //! [wire form](tower_api_auth::store::FeedEvent::encode)) and `at` (when it was published, indexed); rows

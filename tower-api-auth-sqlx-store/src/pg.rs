@@ -132,6 +132,11 @@ pub(crate) const MIGRATIONS: &[crate::store::Embedded] = &[
         description: "signing keys",
         sql: include_str!("../migrations/postgres/20261203000010_signing_keys.sql"),
     },
+    crate::store::Embedded {
+        version: 20261203120000,
+        description: "feed key epoch",
+        sql: include_str!("../migrations/postgres/20261203120000_feed_key_epoch.sql"),
+    },
 ];
 
 crate::store::impl_sql_store!(

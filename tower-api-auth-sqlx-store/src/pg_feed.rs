@@ -78,4 +78,8 @@ impl FeedStore for PgStore {
     async fn snapshot(&self, now: u64) -> Result<Vec<FeedEvent>, StoreError> {
         self.revocations_in_force(now).await
     }
+
+    async fn key_epoch(&self) -> Result<Option<u64>, StoreError> {
+        self.stored_key_epoch().await
+    }
 }

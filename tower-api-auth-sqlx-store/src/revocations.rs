@@ -30,8 +30,9 @@ pub(crate) fn revocation(row: &impl Columns) -> Result<FeedEvent, StoreError> {
 }
 
 /// Implements, for `$store` with a `pool` of database `$db`, `store_and_announce` (the upsert that
-/// keeps the latest `until`, and the store's own announcement, in one transaction) and
-/// `revocations_in_force` (deletes the lapsed rows, returns the rest).
+/// keeps the latest `until`, or the key epoch's bump, and the store's own announcement, in one
+/// transaction), `revocations_in_force` (deletes the lapsed rows, returns the rest) and
+/// `stored_key_epoch`.
 macro_rules! impl_revocations {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -55,6 +56,9 @@ macro_rules! impl_revocations {
                 conn: &mut <$db as ::sqlx::Database>::Connection,
                 event: &::tower_api_auth::store::FeedEvent,
             ) -> Result<(), ::tower_api_auth::store::StoreError> {
+                if let ::tower_api_auth::store::FeedEvent::Key { .. } = event {
+                    return Self::count_key_event(conn).await;
+                }
                 let Some((kind, id, until)) = $crate::revocations::stored(event) else {
                     return Ok(());
                 };
@@ -70,6 +74,37 @@ macro_rules! impl_revocations {
                 .await
                 .map(drop)
                 .map_err($crate::error::db_error)
+            }
+
+            /// Bumps the key epoch (`auth_feed_epochs`, row `keys`).
+            async fn count_key_event(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+            ) -> Result<(), ::tower_api_auth::store::StoreError> {
+                ::sqlx::query(
+                    "INSERT INTO auth_feed_epochs (name, epoch) VALUES ('keys', 1) \
+                     ON CONFLICT (name) DO UPDATE SET epoch = auth_feed_epochs.epoch + 1",
+                )
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .map_err($crate::error::db_error)
+            }
+
+            /// How many key events were announced ([`FeedStore::key_epoch`]).
+            ///
+            /// [`FeedStore::key_epoch`]: ::tower_api_auth::store::FeedStore::key_epoch
+            pub(crate) async fn stored_key_epoch(
+                &self,
+            ) -> Result<Option<u64>, ::tower_api_auth::store::StoreError> {
+                use $crate::row::Columns;
+                let row = ::sqlx::query("SELECT epoch FROM auth_feed_epochs WHERE name = 'keys'")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::error::db_error)?;
+                match row {
+                    Some(row) => row.time("epoch").map(Some),
+                    None => Ok(Some(0)),
+                }
             }
 
             /// Deletes the revocations lapsed at `now` and returns the others.

@@ -121,4 +121,8 @@ impl FeedStore for SqliteStore {
             .map_err(db_error)?;
         self.revocations_in_force(now).await
     }
+
+    async fn key_epoch(&self) -> Result<Option<u64>, StoreError> {
+        self.stored_key_epoch().await
+    }
 }

@@ -227,6 +227,7 @@ mod tests {
             "e722e7f348ec7fe2efc1e832eec299439ac0b401772077ce2a1367c09d56784689ddee408edc5eff47a60d9718eb593d",
             "942fe6e963ac5e7db4a7790400dd23236ac51e8b3925eabe2a422bc85672b2da6f206b659aceb1cc53d2f103b00e2f41",
             "68929b0342a4575c773b63acc5361e640379dd383688f3a16bc12a8c2132689412e5ec65d44fb86d742cfd5ccecc18ea",
+            "95ec1db0d34a9080014c0b0ab8e51646e15db7462e614796d574c540f665ca9b3b81b92bb0a06e37f1c3d2f8de413581",
         ];
         let embedded: Vec<String> = crate::pg::MIGRATIONS.iter().map(hex).collect();
         assert_eq!(embedded, pinned);
@@ -240,6 +241,7 @@ mod tests {
             "e722e7f348ec7fe2efc1e832eec299439ac0b401772077ce2a1367c09d56784689ddee408edc5eff47a60d9718eb593d",
             "52fbc94a1a30565b8a4354f81f9b3f56eaefc02ce15114ccc7d9fa42a5b989e8d4893af789acc50e95bc30e28ee986f1",
             "a965ace78346e90fa8d3e1fa42de14993038216166bf0cd63b7c6b302bef4ea9657d984e7f47397ca7399a5135e462b4",
+            "ed0d47f538818abd635e7fdeff50e493d1c209863e64aec9fa36bcde70384b6839f6c7fc5aa0bf3298292b79bf4a8bdc",
         ];
         let embedded: Vec<String> = crate::sqlite::MIGRATIONS.iter().map(hex).collect();
         assert_eq!(embedded, pinned);

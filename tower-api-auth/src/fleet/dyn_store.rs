@@ -14,6 +14,7 @@ pub(crate) trait DynFeedStore: Send + Sync + 'static {
     fn publish<'a>(&'a self, event: &'a FeedEvent) -> BoxFuture<'a, ()>;
     fn subscribe(&self) -> BoxFuture<'_, Box<dyn DynSubscription>>;
     fn snapshot(&self, now: u64) -> BoxFuture<'_, Vec<FeedEvent>>;
+    fn key_epoch(&self) -> BoxFuture<'_, Option<u64>>;
 }
 
 pub(crate) trait DynSubscription: Send + 'static {
@@ -40,6 +41,10 @@ impl<B: FeedStore> DynFeedStore for B {
 
     fn snapshot(&self, now: u64) -> BoxFuture<'_, Vec<FeedEvent>> {
         Box::pin(FeedStore::snapshot(self, now))
+    }
+
+    fn key_epoch(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(FeedStore::key_epoch(self))
     }
 }
 

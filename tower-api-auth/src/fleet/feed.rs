@@ -33,6 +33,10 @@ pub const DEFAULT_RESYNC_EVERY: Duration = Duration::from_secs(10);
 /// - **The task** subscribes to the store, then takes a full snapshot (so nothing published in
 ///   between is lost), applies each announced event as it arrives, and resyncs in full every
 ///   [`resync_every`](FeedBuilder::resync_every) (so a missed message costs at most that long).
+///   A missed key event is repaired the same way: when the store's
+///   [key epoch](crate::store::FeedStore::key_epoch) moved since the last resync, the resync drops
+///   every cached key answer of the caches that follow the feed (a store that keeps no epoch
+///   has them dropped at every resync).
 ///   Every resync also sends a ping that must come back on the subscription before the next one:
 ///   a half-open connection, which delivers nothing and reports no error, is found within two
 ///   intervals. Every call to the store is bounded (5 s). On a lost subscription it reconnects
@@ -88,6 +92,8 @@ struct Shared {
     confirmed_at: AtomicU64,
     /// How many resyncs succeeded; watched by [`RevocationFeed::synced`].
     syncs: watch::Sender<u64>,
+    /// The store's key epoch at the last resync ([`NO_EPOCH`]: none known).
+    key_epoch: AtomicU64,
     key_caches: Mutex<Vec<Weak<dyn KeyChangeListener>>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -185,6 +191,7 @@ impl FeedBuilder {
             up: AtomicBool::new(false),
             confirmed_at: AtomicU64::new(0),
             syncs: watch::channel(0).0,
+            key_epoch: AtomicU64::new(NO_EPOCH),
             key_caches: Mutex::new(Vec::new()),
             task: Mutex::new(None),
         });
@@ -324,13 +331,22 @@ impl Shared {
 
     async fn resync(&self, after_reconnect: bool) -> Result<(), StoreError> {
         let started = self.clock.now();
+        let epoch = bounded("key epoch", self.backend.key_epoch()).await?;
         let events = bounded("snapshot", self.backend.snapshot(started)).await?;
         for event in &events {
             self.apply(event);
         }
         self.list.purge(started);
-        if after_reconnect {
-            // Key signals sent while the subscription was down are lost: forget every cached key.
+        let last_epoch = self
+            .key_epoch
+            .swap(epoch.unwrap_or(NO_EPOCH), Ordering::AcqRel);
+        // Key signals sent while the subscription was down are lost; one lost on a live
+        // subscription shows as a moved epoch (or cannot be ruled out, without one). Either way
+        // every cached key answer goes: the keys' records in the store are the truth. A moved
+        // epoch may only mean a change this instance heard; telling the two apart would take
+        // numbered events, and key changes are rare enough that a refill per change is cheap.
+        if after_reconnect || epoch.is_none() || epoch != Some(last_epoch) {
+            tracing::debug!(?epoch, "key epoch moved: cached key answers dropped");
             self.keys_changed(None);
         }
         self.confirmed_at
@@ -342,6 +358,9 @@ impl Shared {
         Ok(())
     }
 }
+
+/// [`Shared::key_epoch`] before the first resync, or for a store that keeps no epoch.
+const NO_EPOCH: u64 = u64::MAX;
 
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
@@ -37,6 +38,8 @@ pub struct MemoryFeedStore {
 struct MemoryShared {
     /// (is a session, id) → until.
     revocations: Mutex<HashMap<(bool, Arc<str>), u64>>,
+    /// How many key events were published.
+    key_epoch: AtomicU64,
     announce: broadcast::Sender<FeedEvent>,
 }
 
@@ -61,6 +64,7 @@ impl MemoryFeedStore {
         Self {
             shared: Arc::new(MemoryShared {
                 revocations: Mutex::new(HashMap::new()),
+                key_epoch: AtomicU64::new(0),
                 announce: broadcast::channel(1024).0,
             }),
         }
@@ -99,7 +103,10 @@ impl FeedStore for MemoryFeedStore {
                     .or_insert(*until);
                 *held = (*held).max(*until);
             }
-            FeedEvent::Key { .. } | FeedEvent::Ping { .. } => {}
+            FeedEvent::Key { .. } => {
+                self.shared.key_epoch.fetch_add(1, Ordering::AcqRel);
+            }
+            FeedEvent::Ping { .. } => {}
         }
         // No subscriber is not an error: nobody needed telling.
         let _ = self.shared.announce.send(event.clone());
@@ -123,5 +130,9 @@ impl FeedStore for MemoryFeedStore {
                 }
             })
             .collect())
+    }
+
+    async fn key_epoch(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.shared.key_epoch.load(Ordering::Acquire)))
     }
 }

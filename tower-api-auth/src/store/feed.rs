@@ -15,11 +15,17 @@ use crate::store::StoreError;
 /// The contract:
 /// - [`publish`](Self::publish) stores a session or token revocation durably *before* it
 ///   announces it, so that an instance that resyncs after the announcement finds it; a key event
-///   is only announced.
+///   also counts one more change in the store's key epoch (in the same transaction or script as
+///   its announcement, when the store has one), then is announced.
 /// - [`subscribe`](Self::subscribe) delivers every event published after it returns, by any
 ///   instance (this one included), until it fails; the feed then subscribes again and resyncs.
 /// - [`snapshot`](Self::snapshot) returns every session and token revocation still in force at
 ///   `now`; it may delete the lapsed ones.
+/// - [`key_epoch`](Self::key_epoch) says how many key events were ever published, so that an
+///   instance that lost one (an undecodable payload, a half-open subscription) finds out at its
+///   next resync and drops its cached key answers. A store that keeps no count leaves the
+///   default, `None`, and every resync then drops them: correct, at the cost of one store read
+///   per cached key per resync interval.
 ///
 /// ```
 /// use tower_api_auth::fleet::MemoryFeedStore;
@@ -55,6 +61,14 @@ pub trait FeedStore: Send + Sync + 'static {
     /// Every session and token revocation in force at `now` (unix seconds).
     fn snapshot(&self, now: u64)
     -> impl Future<Output = Result<Vec<FeedEvent>, StoreError>> + Send;
+
+    /// How many [key events](FeedEvent::Key) were published so far, by any instance; `None`
+    /// when the store keeps no count (the default). It only has to change when a key event is
+    /// published: the feed compares it from one resync to the next, and any change drops every
+    /// cached key answer of the instance.
+    fn key_epoch(&self) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A live subscription to a [`FeedStore`].
@@ -68,8 +82,9 @@ pub trait FeedSubscription: Send + 'static {
 /// Session and token revocations are durable: a store keeps them until `until` and hands them out
 /// again on every resync. A key change is only a signal to drop a cached API-key answer; the
 /// key's record in the store is the truth, and an instance that missed the signal drops its
-/// whole key cache when it resyncs after a reconnect. A ping is only announced, like a key
-/// change: backends store session and token revocations and announce everything.
+/// whole key cache at its next resync (the store's [key epoch](FeedStore::key_epoch) moved, or
+/// the subscription was replaced). A ping is only announced: backends store session and token
+/// revocations, count key events, and announce everything.
 ///
 /// The wire form ([`encode`](Self::encode), [`decode`](Self::decode)) is small JSON, the same on
 /// every store, so that a store's notification payload (PostgreSQL `NOTIFY`, Redis `PUBLISH`)
