@@ -113,4 +113,13 @@ expect "the code's access token on A" 200 "$(status "$BASE_A/v1/me" -H "Authoriz
 expect "the same code again, on A" 400 "$(status -X POST "$BASE_A/v1/auth/token" "${json[@]}" -d "$exchange")"
 sleep 0.2
 expect "the replayed code's access token on B" 401 "$(status "$BASE_B/v1/me" -H "Authorization: Bearer $access")"
+# Readiness names what each instance depends on; liveness is a plain 200. (The 503 side, a stale
+# feed or a store that does not answer, is tested in tests/core/health.rs and remote.rs.)
+health=$(curl -s "$BASE_B/v1/health")
+expect "B's readiness" 200 "$(status "$BASE_B/v1/health")"
+for part in redis postgresql revocation_feed; do
+  [[ $health == *"\"name\":\"$part\",\"status\":\"ready\""* ]] || { echo "FAIL: readiness without $part ready: $health"; exit 1; }
+done
+echo "ok: readiness checks redis, postgresql and the feed"
+expect "B's liveness" 200 "$(status "$BASE_B/v1/live")"
 echo "quickstart fleet: two instances behave as one"

@@ -10,7 +10,8 @@
 //!   cargo run --example quickstart -- examples/quickstart.toml
 //! ```
 //!
-//! Routes: `GET /v1/health` (public), `GET /v1/me` (any valid credential), `GET /v1/conversations`
+//! Routes: `GET /v1/health` (readiness: 503 naming the stale feed or the store that does not
+//! answer), `GET /v1/live` (liveness, always 200), `GET /v1/me` (any valid credential), `GET /v1/conversations`
 //! (scope `conversations:read`), `POST /v1/conversations` (scope `conversations:write`),
 //! `GET /v1/public` (optional authentication), the token endpoints under `/v1/auth/`:
 //! `login`, `token`, `refresh`, `logout`, `revoke`, `verify`, and the OAuth 2.0 authorization
@@ -36,6 +37,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tower_api_auth::config::AuthConfig;
+use tower_api_auth::health::Readiness;
 use tower_api_auth::rate_limit::{
     AuthThrottle, AuthThrottleConfig, Method, Policy, Quota, RateLimitLayer, RateLimits,
     RateLimitsConfig,
@@ -57,7 +59,7 @@ use stores::Stores;
 const ISSUER: &str = "https://auth.silentchat.test";
 const AUDIENCE: &str = "silentchat-api";
 
-async fn health() -> Json<Value> {
+async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
@@ -167,6 +169,7 @@ fn app(
     limits: RateLimitLayer,
     throttle: AuthThrottle,
     oauth: OAuth,
+    readiness: Readiness,
 ) -> Router {
     let protected = Router::new()
         .route("/v1/me", get(me))
@@ -194,7 +197,10 @@ fn app(
         .consent(consent)
         .public_url(oauth.public_url);
     Router::new()
-        .route("/v1/health", get(health))
+        // Readiness: 503, naming the part, while the feed is stale or a store does not answer
+        // (take the instance out of rotation; it recovers by itself). Liveness stays 200.
+        .route_service("/v1/health", readiness)
+        .route("/v1/live", get(live))
         .route("/callback", get(callback))
         .merge(endpoints.well_known_router())
         .nest("/v1", endpoints.router(auth))
@@ -478,6 +484,7 @@ async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error:
             public_url: format!("{base}/v1"),
             users,
         },
+        stores.readiness(),
     ))
 }
 
@@ -656,6 +663,7 @@ async fn from_file(
         stores.rate_limits(limits).build()?,
         throttle,
         OAuth { public_url, users },
+        stores.readiness(),
     ))
 }
 

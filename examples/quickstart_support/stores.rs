@@ -16,6 +16,7 @@ use std::time::Duration;
 use tower_api_auth::KeyProvider;
 use tower_api_auth::api_key::{ApiKeys, CachedKeyProvider, KeyManager, KeyRecord, KeyUsage};
 use tower_api_auth::fleet::RevocationFeed;
+use tower_api_auth::health::Readiness;
 use tower_api_auth::issuer::{MemoryCodeStore, MemoryRefreshStore, TokenIssuer, TokenService};
 use tower_api_auth::store::FeedStore;
 use tower_api_auth::store::KeyStore;
@@ -32,6 +33,8 @@ pub(crate) struct Stores {
     pub(crate) feed: Option<RevocationFeed>,
     keys: Option<SharedKeys>,
     sessions: Sessions,
+    /// What `/v1/health` checks: the feed, and each store's own answer.
+    readiness: Readiness,
 }
 
 /// API keys in a database: the manager that writes them, and a cache that follows the feed.
@@ -84,6 +87,11 @@ where
 }
 
 impl Stores {
+    /// The readiness of this instance's stores and feed (none in memory: always ready).
+    pub(crate) fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
     /// Reads `DATABASE_URL` and `REDIS_URL`; connects, migrates, and starts the feed.
     pub(crate) async fn from_env() -> Result<Self, Error> {
         let var = |name| std::env::var(name).ok().filter(|u: &String| !u.is_empty());
@@ -104,6 +112,7 @@ impl Stores {
             feed: None,
             keys: None,
             sessions: Sessions::Memory,
+            readiness: Readiness::new(),
         };
         if let Some(url) = &redis_url {
             stores.use_redis(url).await?;
@@ -112,6 +121,7 @@ impl Stores {
             stores.use_database(url, redis_url.is_none()).await?;
         }
         if let Some(feed) = &stores.feed {
+            stores.readiness = std::mem::take(&mut stores.readiness).feed(feed);
             tokio::time::timeout(Duration::from_secs(10), feed.synced())
                 .await
                 .map_err(|_| "the revocation feed did not sync within 10 s")?;
@@ -121,6 +131,11 @@ impl Stores {
     async fn use_redis(&mut self, url: &str) -> Result<(), Error> {
         let redis = tower_api_auth_redis_store::RedisStore::connect(url).await?;
         self.feed = Some(RevocationFeed::builder(redis.clone()).start());
+        let pinged = redis.clone();
+        self.readiness = std::mem::take(&mut self.readiness).check("redis", move || {
+            let redis = pinged.clone();
+            async move { redis.ping().await.map_err(|error| error.to_string()) }
+        });
         self.sessions = Sessions::Redis(redis);
         self.describe = "sessions and revocations in Redis".into();
         Ok(())
@@ -169,6 +184,9 @@ impl Stores {
             .feed
             .as_ref()
             .expect("a feed: the database's or Redis's");
+        // The store itself, not the cache in front of it, which would answer from memory.
+        self.readiness =
+            std::mem::take(&mut self.readiness).key_store(name.to_lowercase(), store.clone());
         let importer = store.clone();
         let usage = Arc::new(KeyUsage::new(store.clone()));
         tower_api_auth::fleet::flush_usage_every(&usage, Duration::from_secs(10));

@@ -18,14 +18,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tower_api_auth::api_key::{CachedKeyProvider, KeySpec, KeyUsage};
-use tower_api_auth::fleet::RevocationFeed;
-use tower_api_auth::api_key::KeyRecord;
-use tower_api_auth::store::Lookup;
 use tower_api_auth::KeyProvider;
+use tower_api_auth::api_key::KeyRecord;
+use tower_api_auth::api_key::{CachedKeyProvider, KeySpec, KeyUsage};
 use tower_api_auth::fleet::MemoryFeedStore;
+use tower_api_auth::fleet::RevocationFeed;
 use tower_api_auth::issuer::MemoryRefreshStore;
 use tower_api_auth::store::KeyStore;
+use tower_api_auth::store::Lookup;
 use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{FeedEvent, FeedStore, FeedSubscription};
 use tower_api_auth::{MemoryKeyStore, Tenant};
@@ -385,7 +385,10 @@ async fn a_key_event_lost_on_a_live_subscription_is_repaired_by_the_next_resync(
     b.keys.revoke(key.split('_').nth(2).unwrap()).await.unwrap();
     let start = std::time::Instant::now();
     while feed.lose_next_key_event.load(Ordering::SeqCst) {
-        assert!(start.elapsed() < Duration::from_secs(5), "the key event never came");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the key event never came"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The store's key epoch moved while A heard nothing: its next resync drops the cached key.
@@ -441,14 +444,22 @@ async fn resyncs_keep_the_key_cache_while_no_key_changed_and_drop_it_when_one_di
     assert!(look().await.is_some());
     resyncs().await;
     assert!(look().await.is_some());
-    assert_eq!(lookups.load(Ordering::SeqCst), 1, "five resyncs, no key changed: still cached");
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        1,
+        "five resyncs, no key changed: still cached"
+    );
 
     // A key event for another key, published by a process that does not follow the feed: the
     // live signal spares this key, the moved epoch then drops the whole cache once.
     store.publish(&FeedEvent::key("k_other")).await.unwrap();
     resyncs().await;
     assert!(look().await.is_some());
-    assert_eq!(lookups.load(Ordering::SeqCst), 2, "dropped once when the epoch moved");
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        2,
+        "dropped once when the epoch moved"
+    );
     resyncs().await;
     assert!(look().await.is_some());
     assert_eq!(lookups.load(Ordering::SeqCst), 2, "and kept again after");

@@ -10,6 +10,7 @@ mod errors;
 mod exchanged_keys;
 mod fleet;
 mod header_props;
+mod health;
 mod hyper_plain;
 mod jwt;
 mod key_admin;

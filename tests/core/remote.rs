@@ -1218,3 +1218,107 @@ async fn a_configuration_that_cannot_load_its_keys_says_why() {
         assert!(error.contains(expected), "{error}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Readiness of the remote parts
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /ready` of a server whose only route is `readiness`: the status and the JSON body.
+#[cfg(feature = "health")]
+async fn ready(readiness: tower_api_auth::health::Readiness) -> (u16, Value) {
+    let server = serve(Router::new().route_service("/ready", readiness)).await;
+    let reply = server.get("/ready").send().await;
+    (reply.status, serde_json::from_str(&reply.text).unwrap())
+}
+
+#[cfg(feature = "health")]
+#[tokio::test]
+async fn readiness_follows_the_remote_key_set_through_an_outage_past_max_stale() {
+    use tower_api_auth::health::Readiness;
+    let (idp, base) = idp().await;
+    idp.publish(&[jwk(Algorithm::ES256, "k1")]);
+    let clock = ManualClock::starting_now();
+    let keys = remote(&base, &clock)
+        .max_stale(Duration::from_secs(3600))
+        .load()
+        .await
+        .unwrap();
+    let readiness = || {
+        Readiness::new()
+            .cache_for(Duration::ZERO)
+            .remote_jwks("idp_keys", &keys)
+    };
+    assert_eq!(
+        ready(readiness()).await,
+        (
+            200,
+            json!({"status": "ready", "checks": [{"name": "idp_keys", "status": "ready"}]})
+        )
+    );
+
+    idp.down.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(1800));
+    keys.refresh().await.unwrap_err();
+    assert_eq!(
+        ready(readiness()).await.0,
+        200,
+        "stale, but within max_stale: tokens pass"
+    );
+
+    clock.advance(Duration::from_secs(1800));
+    let (status, body) = ready(readiness()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"][0]["status"], "unavailable", "{body}");
+    let reason = body["checks"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("max_stale") && reason.contains("HTTP 500"),
+        "{reason}"
+    );
+
+    idp.down.store(false, Ordering::SeqCst);
+    keys.refresh().await.unwrap();
+    assert_eq!(
+        ready(readiness()).await.0,
+        200,
+        "recovered without a restart"
+    );
+}
+
+#[cfg(feature = "health")]
+#[tokio::test]
+async fn readiness_probes_the_introspection_endpoint_without_leaking_the_client_secret() {
+    use tower_api_auth::health::Readiness;
+    let (idp, base) = idp().await;
+    let clock = ManualClock::starting_now();
+    let (_, introspection) = introspected(
+        &idp,
+        &base,
+        &clock,
+        ClientAuth::basic("rs", "hunter2-secret"),
+    )
+    .await;
+    let readiness = || {
+        Readiness::new()
+            .cache_for(Duration::ZERO)
+            .introspection("introspection", &introspection)
+    };
+    assert_eq!(ready(readiness()).await.0, 200);
+    assert_eq!(idp.introspections.load(Ordering::SeqCst), 1, "one probe");
+    assert!(
+        idp.last_form.lock().unwrap().contains("token="),
+        "the probe is an introspection request"
+    );
+
+    idp.down.store(true, Ordering::SeqCst);
+    let (status, body) = ready(readiness()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+
+    // Refused client credentials make the endpoint unusable too.
+    idp.down.store(false, Ordering::SeqCst);
+    *idp.client_auth.lock().unwrap() = Some("Basic something-else".into());
+    assert_eq!(ready(readiness()).await.0, 503);
+    *idp.client_auth.lock().unwrap() = None;
+    assert_eq!(ready(readiness()).await.0, 200);
+    assert_eq!(introspection.stats().entries, 0, "probes are never cached");
+}

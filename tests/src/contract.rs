@@ -982,7 +982,10 @@ pub async fn feed_store<B: FeedStore + Clone>(backend: B) {
         FeedEvent::session("ses_1", 3_000)
     );
     assert_eq!(next_event(&mut second).await, FeedEvent::key("k2next"));
-    backend.publish(&FeedEvent::Ping { nonce: 7 }).await.unwrap();
+    backend
+        .publish(&FeedEvent::Ping { nonce: 7 })
+        .await
+        .unwrap();
     assert_eq!(other.key_epoch().await.unwrap(), Some(epoch + 2));
 }
 

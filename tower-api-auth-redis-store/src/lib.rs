@@ -239,6 +239,20 @@ impl RedisStore {
         self
     }
 
+    /// Whether the server answers: one `PING` (on a cluster, to the node the connection picks),
+    /// bounded like every call of the store. For readiness checks:
+    /// `Readiness::new().check("redis", move || { let redis = redis.clone(); async move {
+    /// redis.ping().await.map_err(|e| e.to_string()) } })`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        error::call(
+            "ping",
+            ::redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .map(drop)
+    }
+
     fn connection(&self) -> Connection {
         self.connection.clone()
     }

@@ -174,6 +174,8 @@ pub mod require_scopes;
 // another.
 #[cfg(feature = "fleet")]
 pub mod fleet;
+#[cfg(feature = "health")]
+pub mod health;
 #[cfg(feature = "issuer")]
 pub mod issuer;
 #[cfg(feature = "rate-limit")]

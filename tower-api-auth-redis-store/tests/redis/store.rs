@@ -547,6 +547,19 @@ async fn each_call_fails_within_the_budget_while_cut_off() {
     eventually(RECOVERY, || async { store.load("ses_1").await.is_ok() }).await;
 }
 
+#[tokio::test]
+async fn ping_answers_while_reachable_fails_within_the_budget_when_cut_then_recovers() {
+    let proxy = Proxy::start("127.0.0.1:6379").await;
+    let store = store_at(&proxy.url_through(&redis_url()), &redis_prefix()).await;
+    store.ping().await.unwrap();
+    proxy.cut();
+    let started = Instant::now();
+    assert!(store.ping().await.is_err());
+    assert!(started.elapsed() < PROMPT, "took {:?}", started.elapsed());
+    proxy.restore();
+    eventually(RECOVERY, || async { store.ping().await.is_ok() }).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_over_a_cut_redis_goes_stale_then_resyncs() {
     let proxy = Proxy::start("127.0.0.1:6379").await;

@@ -243,6 +243,26 @@ impl RevocationFeed {
         self.shared.is_fresh(now)
     }
 
+    /// `Ok` while the feed is [fresh](Self::is_fresh) at its clock's time; else why not.
+    #[cfg(feature = "health")]
+    pub(crate) fn freshness(&self) -> Result<(), String> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        if shared.is_fresh(now) {
+            return Ok(());
+        }
+        let confirmed = shared.confirmed_at.load(Ordering::Acquire);
+        Err(if confirmed == 0 {
+            "not synced with its store yet".to_owned()
+        } else {
+            format!(
+                "last synced {} s ago, past its staleness bound of {} s",
+                now.saturating_sub(confirmed),
+                shared.max_staleness
+            )
+        })
+    }
+
     /// Tells every instance that the API key `key_id` changed, so that their caches drop it.
     pub async fn key_changed(&self, key_id: &str) -> Result<(), StoreError> {
         let event = FeedEvent::key(key_id);

@@ -410,6 +410,30 @@ impl OpaqueTokenValidator for Introspection {
     }
 }
 
+impl Introspection {
+    /// `Ok` when the endpoint answers an introspection of a random token as RFC 7662 says (JSON
+    /// with a boolean `active`); else why not (for readiness). Neither cached nor counted.
+    #[cfg(feature = "health")]
+    pub(crate) async fn reachable(&self) -> Result<(), String> {
+        let inner = &self.0;
+        let (headers, form) = inner
+            .request(&crate::crypto::random_secret(32))
+            .map_err(|_| "the introspection request could not be built".to_owned())?;
+        let body = inner
+            .fetcher
+            .post_form(&inner.endpoint, headers, form)
+            .await
+            .map_err(|error| error.to_string())?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(answer) if answer.get("active").is_some_and(Value::is_boolean) => Ok(()),
+            _ => Err(format!(
+                "{} answered without a boolean `active`",
+                inner.endpoint
+            )),
+        }
+    }
+}
+
 impl Inner {
     async fn introspect(&self, token: &str, key: [u8; 32]) -> Result<OpaqueToken, AuthError> {
         let _permit = tokio::time::timeout(self.config.timeout, self.permits.acquire())

@@ -237,6 +237,25 @@ impl RemoteJwks {
         }
     }
 
+    /// `Ok` while the keys may be used; else why not (for readiness).
+    #[cfg(feature = "health")]
+    pub(crate) fn usability(&self) -> Result<(), String> {
+        let state = &self.0.state;
+        if state.available(state.clock.now()) {
+            return Ok(());
+        }
+        let status = state.status();
+        let why = status
+            .last_error
+            .as_ref()
+            .map_or_else(|| "no fetch has ended yet".to_owned(), ToString::to_string);
+        Err(if state.usable_until.load(Ordering::SeqCst) == 0 {
+            format!("no key set loaded yet: {why}")
+        } else {
+            format!("the key set is past its max_stale bound: {why}")
+        })
+    }
+
     /// The handle the set is published through.
     pub fn key_handle(&self) -> KeyHandle {
         self.0.state.keys.clone()
