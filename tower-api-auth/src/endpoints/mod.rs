@@ -17,6 +17,7 @@ pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 pub use protected_resource::ProtectedResource;
 #[cfg(feature = "issuer")]
 pub use token::{
-    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, PasswordConsent,
-    RequestField, ResponseShape, TokenEndpoints, TokenEndpointsConfig, TokenField, TokenRoute,
+    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Endpoint, Failure,
+    FailureKey, PasswordConsent, RequestField, ResponseShape, TokenEndpoints, TokenEndpointsConfig,
+    TokenField, TokenRoute,
 };

@@ -1,11 +1,13 @@
-//! Reading a token request: its body (JSON or form, bounded) into named fields, and HTTP Basic
-//! client credentials.
+//! Reading a token request: its body (JSON or form, bounded in size and in time) into named
+//! fields, and HTTP Basic client credentials.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use base64::Engine;
 use bytes::Bytes;
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
@@ -15,18 +17,27 @@ pub(super) fn invalid_request(message: impl Into<std::borrow::Cow<'static, str>>
     GrantError::new(GrantErrorKind::InvalidRequest).with_message(message)
 }
 
+/// How much of a request body the endpoints read, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BodyLimits {
+    /// The largest body, in bytes.
+    pub(super) bytes: usize,
+    /// The longest the whole body may take to arrive, from the moment the endpoint starts reading.
+    pub(super) timeout: Duration,
+}
+
 /// A request's fields by the names the client sent. No `Debug`: it holds passwords, client
 /// secrets, API keys and tokens.
 pub(super) struct Fields(Map<String, Value>);
 
 impl Fields {
-    /// The bytes of a form-encoded `body` (at most `limit`), for a reader of its own.
+    /// The bytes of a form-encoded `body` (within `limits`), for a reader of its own.
     pub(super) async fn read_bytes(
         headers: &HeaderMap,
         body: Body,
-        limit: usize,
+        limits: BodyLimits,
     ) -> Result<Vec<u8>, GrantError> {
-        let bytes = collect(body, limit).await?;
+        let bytes = collect(headers, body, limits).await?;
         match media_type(headers).as_deref() {
             Some("application/x-www-form-urlencoded") => Ok(bytes.to_vec()),
             None if bytes.is_empty() => Ok(Vec::new()),
@@ -36,13 +47,13 @@ impl Fields {
         }
     }
 
-    /// Reads at most `limit` bytes of `body`, as its `Content-Type` says.
+    /// Reads `body` within `limits`, as its `Content-Type` says.
     pub(super) async fn read(
         headers: &HeaderMap,
         body: Body,
-        limit: usize,
+        limits: BodyLimits,
     ) -> Result<Self, GrantError> {
-        let bytes = collect(body, limit).await?;
+        let bytes = collect(headers, body, limits).await?;
         match media_type(headers).as_deref() {
             Some("application/json") => match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(fields)) => Ok(Self(fields)),
@@ -98,15 +109,38 @@ impl Fields {
     }
 }
 
-/// At most `limit` bytes of `body`.
-async fn collect(body: Body, limit: usize) -> Result<Bytes, GrantError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+/// The whole of `body`, if it is at most `limits.bytes` long and arrives within
+/// `limits.timeout`.
+///
+/// A body declared longer than the limit is refused before a byte of it is read: otherwise a
+/// client declaring a terabyte is answered only once the limit's worth has arrived, if ever.
+/// The timeout is the endpoints' own, not the server's, because they may be served by any tower
+/// server, one without a body timeout too: a client that stops sending halfway (a
+/// `Content-Length` never reached, a chunked body without its last chunk) is answered 408
+/// instead of holding its connection and this task forever.
+async fn collect(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, GrantError> {
+    if declared_length(headers) > limits.bytes as u64 {
+        return Err(GrantError::new(GrantErrorKind::RequestTooLarge));
+    }
+    let read = Limited::new(body, limits.bytes).collect();
+    match tokio::time::timeout(limits.timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
             Err(GrantError::new(GrantErrorKind::RequestTooLarge))
         }
-        Err(_) => Err(invalid_request("The request body could not be read")),
+        Ok(Err(_)) => Err(invalid_request("The request body could not be read")),
+        Err(_elapsed) => Err(GrantError::new(GrantErrorKind::RequestTimeout)),
     }
+}
+
+/// The length the request's `Content-Length` declares (servers such as hyper pass on the header
+/// they framed the body by); 0 when it has none, as a chunked body.
+fn declared_length(headers: &HeaderMap) -> u64 {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// The request's media type, lowercase, without parameters.
