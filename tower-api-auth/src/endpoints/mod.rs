@@ -8,6 +8,7 @@
 //! - [`KeyAdmin`]: create, list, show, update, roll and revoke API keys over a
 //!   [`KeyManager`](crate::api_key::KeyManager), behind the app's own auth and scope.
 
+mod bounded_body;
 mod key_admin;
 mod protected_resource;
 #[cfg(feature = "issuer")]

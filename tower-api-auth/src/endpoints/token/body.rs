@@ -7,10 +7,10 @@ use axum::body::Body;
 use base64::Engine;
 use bytes::Bytes;
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
+use crate::endpoints::bounded_body::{BodyError, read_bounded};
 use crate::issuer::{GrantError, GrantErrorKind};
 
 pub(super) fn invalid_request(message: impl Into<std::borrow::Cow<'static, str>>) -> GrantError {
@@ -109,38 +109,15 @@ impl Fields {
     }
 }
 
-/// The whole of `body`, if it is at most `limits.bytes` long and arrives within
-/// `limits.timeout`.
-///
-/// A body declared longer than the limit is refused before a byte of it is read: otherwise a
-/// client declaring a terabyte is answered only once the limit's worth has arrived, if ever.
-/// The timeout is the endpoints' own, not the server's, because they may be served by any tower
-/// server, one without a body timeout too: a client that stops sending halfway (a
-/// `Content-Length` never reached, a chunked body without its last chunk) is answered 408
-/// instead of holding its connection and this task forever.
+/// The whole of `body` within `limits` (see [`read_bounded`]).
 async fn collect(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, GrantError> {
-    if declared_length(headers) > limits.bytes as u64 {
-        return Err(GrantError::new(GrantErrorKind::RequestTooLarge));
-    }
-    let read = Limited::new(body, limits.bytes).collect();
-    match tokio::time::timeout(limits.timeout, read).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GrantError::new(GrantErrorKind::RequestTooLarge))
-        }
-        Ok(Err(_)) => Err(invalid_request("The request body could not be read")),
-        Err(_elapsed) => Err(GrantError::new(GrantErrorKind::RequestTimeout)),
-    }
-}
-
-/// The length the request's `Content-Length` declares (servers such as hyper pass on the header
-/// they framed the body by); 0 when it has none, as a chunked body.
-fn declared_length(headers: &HeaderMap) -> u64 {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0)
+    read_bounded(headers, body, limits.bytes, limits.timeout)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => GrantError::new(GrantErrorKind::RequestTooLarge),
+            BodyError::TimedOut => GrantError::new(GrantErrorKind::RequestTimeout),
+            BodyError::Unreadable => invalid_request("The request body could not be read"),
+        })
 }
 
 /// The request's media type, lowercase, without parameters.
