@@ -25,6 +25,11 @@
 //! callers of `/v1/public` are counted by address. Failed authentications are throttled per
 //! client address (20 a minute) and wrong passwords per username (5 a minute): beyond them the
 //! client is answered 429 before its credential costs a lookup or a password check.
+//!
+//! Served as a production server should be (`quickstart_support/serve.rs`, the README's
+//! "Serving"): 10 s to send a request's headers, 30 s for a request to be answered, at most 512
+//! connections at once; the token endpoints refuse a body declared over 16 KiB unread (413) and
+//! one not received within 10 s (408).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -243,8 +243,8 @@ impl TokenEndpoints {
 
     /// The longest a request body may take to arrive, counted from when the endpoint starts
     /// reading it. Default [`DEFAULT_BODY_TIMEOUT`], 10 s. A body still incomplete then (a
-    /// client that stopped sending, or trickles) is answered `408 request_timeout`, and the
-    /// server closes the connection rather than wait for the rest.
+    /// client that stopped sending, or trickles) is answered `408 request_timeout`; the rest is
+    /// never read (hyper then closes the connection).
     ///
     /// This bounds the endpoints whatever server runs them; a server's own limits (a header
     /// timeout, a connection limit) protect the rest of the app: see the README's "Serving".
