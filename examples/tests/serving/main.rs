@@ -1,7 +1,8 @@
 //! The quickstart served as its binary serves it (`quickstart_support/serve.rs`), over real TCP,
 //! against clients that never finish (issue 20, part 4): headers that never end are cut off
 //! after the header timeout; a body that never ends, after the request timeout; with 300 such
-//! clients connected the service still answers `/v1/health` within a second.
+//! clients connected the service still answers `/v1/health` within a second, also in a process
+//! limited to 256 file descriptors; on shutdown it stops accepting and finishes what is open.
 
 #[allow(dead_code)]
 #[path = "../../quickstart.rs"]
@@ -128,6 +129,46 @@ async fn with_300_stalled_clients_the_service_still_answers_within_a_second() {
         last >= LIMITS.header_read_timeout * 2,
         "the last stalled client was let go after {last:?}: the connection limit did not hold"
     );
+}
+
+#[tokio::test]
+async fn on_shutdown_it_stops_accepting_and_lets_an_open_request_finish() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stores = Stores::from_urls(None, None).await.unwrap();
+    let router = quickstart::demo(&base, &stores).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // A header timeout long enough not to cut the open request off.
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(5),
+        ..LIMITS
+    };
+    let server = tokio::spawn(serve(listener, router, limits, async {
+        let _ = stopped.await;
+    }));
+    // A request under way when the signal comes: half its headers sent.
+    let mut open = RawConnection::open(&base).await;
+    open.send(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
+    open.send(b"Connection: close\r\n\r\n").await;
+    let answer = open.answer_then_close(Duration::from_secs(1)).await;
+    assert_eq!(
+        answer.status, 200,
+        "the open request is answered: {answer:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(1), server)
+        .await
+        .expect("serve returns once its connections are done")
+        .unwrap();
 }
 
 /// Set in the environment of a child process of this binary: it serves the quickstart with this
