@@ -26,6 +26,11 @@
 //! callers of `/v1/public` are counted by address. Failed authentications are throttled per
 //! client address (20 a minute) and wrong passwords per username (5 a minute): beyond them the
 //! client is answered 429 before its credential costs a lookup or a password check.
+//!
+//! Served as a production server should be (`quickstart_support/serve.rs`, the README's
+//! "Serving"): 10 s to send a request's headers, 30 s for a request to be answered, at most 512
+//! connections at once; the token endpoints refuse a body declared over 16 KiB unread (413) and
+//! one not received within 10 s (408).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,8 +56,10 @@ use tower_api_auth::{
     issuer::TokenService, scope::Scopes, store::ClientRecord, store::StoreError,
 };
 
+#[path = "quickstart_support/serve.rs"]
+pub(crate) mod serve;
 #[path = "quickstart_support/stores.rs"]
-mod stores;
+pub(crate) mod stores;
 
 use stores::Stores;
 
@@ -413,7 +420,10 @@ fn print_oauth_walkthrough(
 }
 
 /// A demo setup: a fresh signing secret, a demo user with a fresh password, a fresh API key.
-async fn demo(base: &str, stores: &Stores) -> Result<Router, Box<dyn std::error::Error>> {
+pub(crate) async fn demo(
+    base: &str,
+    stores: &Stores,
+) -> Result<Router, Box<dyn std::error::Error>> {
     // Rotating ES256 keys, in this process's memory: other services trust the tokens through the
     // JWK set (/.well-known/jwks.json) without any secret of the issuer's. (For a fleet, the ring
     // lives in the shared store under a fleet secret every instance is given.)
@@ -707,13 +717,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!("\nListening on {base}");
-    // With the peer's address in each request: anonymous quotas and the failure throttle count
-    // by it.
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // With time limits on headers and requests and a connection limit (see serve.rs), and the
+    // peer's address in each request: anonymous quotas and the failure throttle count by it.
+    serve::serve(listener, router, serve::Limits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }

@@ -11,6 +11,9 @@
 //! `conversations:read`), and `GET /.well-known/oauth-protected-resource/v1`, the document a
 //! client told 401 is pointed to (`resource_metadata` in `WWW-Authenticate`).
 
+#[path = "quickstart_support/serve.rs"]
+mod serve;
+
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -95,10 +98,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  curl -i {base}/v1/me -H \"Authorization: Bearer $ACCESS\"  # 200 with a token of {issuer}"
     );
     println!("\nListening on {base}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve::serve(listener, router, serve::Limits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! What every seed example shares and an app has its own version of: reading `PORT`, choosing
-//! the stores from `DATABASE_URL` / `REDIS_URL`, printing the demo credentials, serving — and a
+//! the stores from `DATABASE_URL` / `REDIS_URL`, printing the demo credentials, serving (with time and connection limits: see
+//! quickstart_support/serve.rs) — and a
 //! demo user list (a real app verifies passwords against its own user table and hashes).
 #![allow(dead_code, unreachable_pub)] // each example uses the parts it needs
 
@@ -15,6 +16,8 @@ use tower_api_auth::clock::SharedClock;
 use tower_api_auth::issuer::{Account, PasswordVerifier};
 use tower_api_auth::store::StoreError;
 
+#[path = "../quickstart_support/serve.rs"]
+pub(crate) mod serve;
 #[path = "../quickstart_support/stores.rs"]
 pub(crate) mod stores;
 
@@ -84,11 +87,10 @@ where
     } = demo(stores, tower_api_auth::clock::system()).await?;
     println!("demo: {credentials}");
     eprintln!("Listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve::serve(listener, router, serve::Limits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }
 

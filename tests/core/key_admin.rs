@@ -1,6 +1,7 @@
 //! Key management: [`KeyManager`] and the [`KeyAdmin`] router mounted behind the app's own auth
 //! and a `keys:admin` scope. Keys are created (plaintext once), listed without hashes, edited,
-//! rolled with a grace period and revoked; bad input is a 4xx, a store that is down a 503.
+//! rolled with a grace period and revoked; bad input is a 4xx (a body declared too long is refused
+//! unread, a stalled one is 408), a store that is down a 503.
 #![cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 
 use tower_api_auth_tests as common;
@@ -18,7 +19,8 @@ use tower_api_auth::store::StoreError;
 use tower_api_auth::store::{KeyFilter, KeyStore, KeyUpdate};
 use tower_api_auth::{AuthLayer, KeyProvider, MemoryKeyStore, RequireScopesLayer, Tenant};
 
-use common::{Call, Server, in_process};
+use common::raw_http::RawConnection;
+use common::{Call, Server, in_process, serve};
 
 const TENANT: &str = "tn_ops";
 
@@ -33,6 +35,11 @@ struct Admin {
 /// The admin API behind an auth layer and `keys:admin`, with one operator key; `/me` answers
 /// for any key, to see which keys work.
 async fn admin() -> Admin {
+    admin_with(|admin| admin, false).await
+}
+
+/// [`admin`], its router shaped by `shape`, served over real HTTP when `http`.
+async fn admin_with(shape: impl FnOnce(KeyAdmin) -> KeyAdmin, http: bool) -> Admin {
     let store = MemoryKeyStore::new();
     let clock = ManualClock::at(1_800_000_000);
     let keys = KeyManager::new(store.clone()).clock(clock.clone());
@@ -52,12 +59,16 @@ async fn admin() -> Admin {
         .build()
         .unwrap();
     let app = axum::Router::new()
-        .merge(KeyAdmin::new(keys.clone()).router())
+        .merge(shape(KeyAdmin::new(keys.clone())).router())
         .layer(RequireScopesLayer::all(["keys:admin"]))
         .route("/me", axum::routing::get(|| async { "ok" }))
         .layer(auth);
     Admin {
-        server: in_process(app),
+        server: if http {
+            serve(app).await
+        } else {
+            in_process(app)
+        },
         operator,
         keys,
         store,
@@ -374,4 +385,42 @@ async fn a_store_that_is_down_is_503_on_every_admin_route() {
             "store errors stay in the logs"
         );
     }
+}
+
+#[tokio::test]
+async fn bodies_declared_too_long_are_refused_unread_and_stalled_ones_time_out() {
+    let timeout = Duration::from_millis(200);
+    let admin = admin_with(|admin| admin.body_timeout(timeout), true).await;
+    let head = |length: &str| {
+        format!(
+            "POST /keys HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {}\r\nX-Tenant-ID: {TENANT}\r\n\
+             Content-Type: application/json\r\n{length}\r\n",
+            admin.operator
+        )
+    };
+    // A terabyte declared: 413 unread (reading it would have ended in a 408).
+    let mut client = RawConnection::open(admin.server.base()).await;
+    client
+        .send(format!("{}{{}}", head("Content-Length: 1000000000000\r\n")).as_bytes())
+        .await;
+    let answer = client.answer_then_close(Duration::from_secs(1)).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(answer.json()["error"]["code"], "request_too_large");
+
+    // 10 bytes of 100, and a chunked body without its last chunk: 408 after the timeout.
+    for (framing, part) in [
+        ("Content-Length: 100\r\n", r#"{"name": "#),
+        ("Transfer-Encoding: chunked\r\n", "3\r\n{\"n\r\n"),
+    ] {
+        let mut client = RawConnection::open(admin.server.base()).await;
+        client
+            .send(format!("{}{part}", head(framing)).as_bytes())
+            .await;
+        let answer = client.answer_then_close(Duration::from_secs(1)).await;
+        assert_eq!(answer.status, 408, "{framing}: {answer:?}");
+        assert_eq!(answer.json()["error"]["code"], "request_timeout");
+        assert!(answer.elapsed >= timeout, "{:?}", answer.elapsed);
+    }
+    let keys = admin.keys.list(&KeyFilter::default()).await.unwrap();
+    assert_eq!(keys.len(), 1, "only the operator's key: none was created");
 }

@@ -32,6 +32,7 @@ mod remote;
 mod scopes;
 mod shaped_endpoints;
 mod signing_keys;
+mod slow_bodies;
 mod store_contract;
 mod stored_times;
 mod token_cache;

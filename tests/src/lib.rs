@@ -43,6 +43,9 @@ pub mod contract;
 #[cfg(all(feature = "issuer", feature = "aws-lc-rs"))]
 pub mod signing_keys;
 
+/// A TCP client that sends exactly what a test writes: stalled bodies, unfinished headers.
+pub mod raw_http;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

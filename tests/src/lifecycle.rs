@@ -227,6 +227,7 @@ pub struct Options {
     pub max_sessions_per_subject: Option<usize>,
     pub reuse_interval: Option<Duration>,
     pub body_limit: Option<usize>,
+    pub body_timeout: Option<Duration>,
     pub error_format: Option<ErrorFormat>,
     pub refresh_policy: Option<RefreshPolicy>,
     pub reuse_access_tokens: bool,
@@ -344,6 +345,9 @@ impl Fixture {
         let mut endpoints = TokenEndpoints::new(tokens.clone()).password_grant(true);
         if let Some(limit) = options.body_limit {
             endpoints = endpoints.body_limit(limit);
+        }
+        if let Some(timeout) = options.body_timeout {
+            endpoints = endpoints.body_timeout(timeout);
         }
         if let Some(shape) = &options.endpoints {
             endpoints = shape(endpoints);

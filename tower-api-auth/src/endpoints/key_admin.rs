@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::bounded_body::{BodyError, read_bounded};
 use crate::api_key::KeyManager;
 use crate::error::{AuthError, AuthErrorKind, ErrorFormat, ErrorRenderer};
 use crate::store::{KeyFilter, KeyUpdate, StoreError};
@@ -33,8 +33,10 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// | `POST /keys/{id}/revoke` | | 204, or 404 |
 ///
 /// It does no authentication of its own: mount it behind the app's auth layer and a scope
-/// check, e.g. `keys:admin`. Bad input is 400 `invalid_request`, a body over 64 KiB 413, a store
-/// that is down 503 `auth_unavailable`; every answer is `Cache-Control: no-store`.
+/// check, e.g. `keys:admin`. Bad input is 400 `invalid_request`, a body over 64 KiB 413
+/// `request_too_large` (at once, unread, when its `Content-Length` says so), one not received
+/// within its [timeout](KeyAdmin::body_timeout) 408 `request_timeout`, a store that is down 503
+/// `auth_unavailable`; every answer is `Cache-Control: no-store`.
 ///
 /// ```
 /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
@@ -63,11 +65,13 @@ pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 pub struct KeyAdmin {
     manager: KeyManager,
     format: ErrorFormat,
+    body_timeout: Duration,
 }
 
 struct Admin {
     manager: KeyManager,
     format: ErrorFormat,
+    body_timeout: Duration,
 }
 
 type Shared = State<Arc<Admin>>;
@@ -75,13 +79,25 @@ type Shared = State<Arc<Admin>>;
 /// The largest request body read.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// The longest a request body may take to arrive, by default.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl KeyAdmin {
     /// The admin API over `manager`, with errors in the default format.
     pub fn new(manager: KeyManager) -> Self {
         Self {
             manager,
             format: ErrorFormat::default(),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
+    }
+
+    /// The longest a request body may take to arrive: 408 `request_timeout` after. Default
+    /// 10 s, as the token endpoints'.
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// The error body format.
@@ -99,6 +115,7 @@ impl KeyAdmin {
         let state = Arc::new(Admin {
             manager: self.manager,
             format: self.format,
+            body_timeout: self.body_timeout,
         });
         Router::new()
             .route("/keys", post(create).get(list))
@@ -141,16 +158,25 @@ impl Admin {
         headers: &HeaderMap,
         body: Body,
     ) -> Result<T, Response> {
-        let bytes: Bytes = match Limited::new(body, BODY_LIMIT).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+        let bytes: Bytes = match read_bounded(headers, body, BODY_LIMIT, self.body_timeout).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => {
                 return Err(self.reject(&AuthError::custom(
                     "request_too_large",
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "The request body is too large",
                 )));
             }
-            Err(_) => return Err(self.invalid("The request body could not be read")),
+            Err(BodyError::TimedOut) => {
+                return Err(self.reject(&AuthError::custom(
+                    "request_timeout",
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The request body was not received in time",
+                )));
+            }
+            Err(BodyError::Unreadable) => {
+                return Err(self.invalid("The request body could not be read"));
+            }
         };
         if bytes.is_empty() {
             return Ok(T::default());

@@ -8,6 +8,7 @@
 //! - [`KeyAdmin`]: create, list, show, update, roll and revoke API keys over a
 //!   [`KeyManager`](crate::api_key::KeyManager), behind the app's own auth and scope.
 
+mod bounded_body;
 mod key_admin;
 mod protected_resource;
 #[cfg(feature = "issuer")]
@@ -17,6 +18,7 @@ pub use key_admin::{DEFAULT_ROLL_GRACE, KeyAdmin};
 pub use protected_resource::ProtectedResource;
 #[cfg(feature = "issuer")]
 pub use token::{
-    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, Endpoint, Failure, FailureKey, PasswordConsent,
-    RequestField, ResponseShape, TokenEndpoints, TokenEndpointsConfig, TokenField, TokenRoute,
+    Consent, ConsentDecision, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Endpoint, Failure,
+    FailureKey, PasswordConsent, RequestField, ResponseShape, TokenEndpoints, TokenEndpointsConfig,
+    TokenField, TokenRoute,
 };

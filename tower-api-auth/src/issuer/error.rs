@@ -30,6 +30,9 @@ pub enum GrantErrorKind {
     UnsupportedGrantType,
     /// The request body is larger than the endpoint accepts (413 `request_too_large`).
     RequestTooLarge,
+    /// The request body did not arrive in time: the client stopped sending it, or sent it too
+    /// slowly (408 `request_timeout`).
+    RequestTimeout,
     /// A store (users, refresh tokens, API keys, clients) could not answer (503
     /// `auth_unavailable`): nothing was spent or ended, the client may retry.
     #[serde(rename = "auth_unavailable")]
@@ -48,6 +51,7 @@ impl GrantErrorKind {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::RequestTooLarge => "request_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "auth_unavailable",
             Self::Misconfigured => "misconfigured",
         }
@@ -62,6 +66,7 @@ impl GrantErrorKind {
             | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +81,7 @@ impl GrantErrorKind {
             Self::InvalidScope => "The requested scope exceeds the granted scope",
             Self::UnsupportedGrantType => "The grant type is not supported",
             Self::RequestTooLarge => "The request body is too large",
+            Self::RequestTimeout => "The request body was not received in time",
             Self::Unavailable => AuthErrorKind::AuthUnavailable.default_message(),
             Self::Misconfigured => AuthErrorKind::Misconfigured.default_message(),
         }

@@ -1,18 +1,29 @@
-//! Reading a token request: its body (JSON or form, bounded) into named fields, and HTTP Basic
-//! client credentials.
+//! Reading a token request: its body (JSON or form, bounded in size and in time) into named
+//! fields, and HTTP Basic client credentials.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use base64::Engine;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
+use crate::endpoints::bounded_body::{BodyError, read_bounded};
 use crate::issuer::{GrantError, GrantErrorKind};
 
 pub(super) fn invalid_request(message: impl Into<std::borrow::Cow<'static, str>>) -> GrantError {
     GrantError::new(GrantErrorKind::InvalidRequest).with_message(message)
+}
+
+/// How much of a request body the endpoints read, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BodyLimits {
+    /// The largest body, in bytes.
+    pub(super) bytes: usize,
+    /// The longest the whole body may take to arrive, from the moment the endpoint starts reading.
+    pub(super) timeout: Duration,
 }
 
 /// A request's fields by the names the client sent. No `Debug`: it holds passwords, client
@@ -20,13 +31,13 @@ pub(super) fn invalid_request(message: impl Into<std::borrow::Cow<'static, str>>
 pub(super) struct Fields(Map<String, Value>);
 
 impl Fields {
-    /// The bytes of a form-encoded `body` (at most `limit`), for a reader of its own.
+    /// The bytes of a form-encoded `body` (within `limits`), for a reader of its own.
     pub(super) async fn read_bytes(
         headers: &HeaderMap,
         body: Body,
-        limit: usize,
+        limits: BodyLimits,
     ) -> Result<Vec<u8>, GrantError> {
-        let bytes = collect(body, limit).await?;
+        let bytes = collect(headers, body, limits).await?;
         match media_type(headers).as_deref() {
             Some("application/x-www-form-urlencoded") => Ok(bytes.to_vec()),
             None if bytes.is_empty() => Ok(Vec::new()),
@@ -36,13 +47,13 @@ impl Fields {
         }
     }
 
-    /// Reads at most `limit` bytes of `body`, as its `Content-Type` says.
+    /// Reads `body` within `limits`, as its `Content-Type` says.
     pub(super) async fn read(
         headers: &HeaderMap,
         body: Body,
-        limit: usize,
+        limits: BodyLimits,
     ) -> Result<Self, GrantError> {
-        let bytes = collect(body, limit).await?;
+        let bytes = collect(headers, body, limits).await?;
         match media_type(headers).as_deref() {
             Some("application/json") => match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(fields)) => Ok(Self(fields)),
@@ -98,15 +109,15 @@ impl Fields {
     }
 }
 
-/// At most `limit` bytes of `body`.
-async fn collect(body: Body, limit: usize) -> Result<Bytes, GrantError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GrantError::new(GrantErrorKind::RequestTooLarge))
-        }
-        Err(_) => Err(invalid_request("The request body could not be read")),
-    }
+/// The whole of `body` within `limits` (see [`read_bounded`]).
+async fn collect(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, GrantError> {
+    read_bounded(headers, body, limits.bytes, limits.timeout)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge => GrantError::new(GrantErrorKind::RequestTooLarge),
+            BodyError::TimedOut => GrantError::new(GrantErrorKind::RequestTimeout),
+            BodyError::Unreadable => invalid_request("The request body could not be read"),
+        })
 }
 
 /// The request's media type, lowercase, without parameters.

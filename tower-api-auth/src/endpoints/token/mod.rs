@@ -18,7 +18,9 @@
 //! ([`Endpoint`]) or in a configuration file ([`TokenEndpointsConfig`]), so that an API keeps the
 //! shape its documentation promises: see [`TokenEndpoints`].
 //!
-//! Bodies are JSON or `application/x-www-form-urlencoded`, up to 16 KiB by default. Successful
+//! Bodies are JSON or `application/x-www-form-urlencoded`, up to 16 KiB by default; one declared
+//! longer is refused at once (413), and one that does not arrive within 10 s by default is
+//! answered 408 (see [`TokenEndpoints::body_timeout`]). Successful
 //! grants answer as RFC 6749 §5.1 with `Cache-Control: no-store` unless shaped otherwise;
 //! failures use RFC 6749 §5.2 codes (`invalid_grant`, `invalid_client`, `invalid_scope`,
 //! `unsupported_grant_type`, `invalid_request`) in the error format of the auth layer given to
@@ -35,6 +37,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -54,7 +57,7 @@ use crate::layer::{AuthLayer, Throttled};
 #[cfg(feature = "rate-limit")]
 use crate::rate_limit::{AuthAttempt, AuthThrottle};
 
-use body::{Fields, basic_credentials, invalid_request};
+use body::{BodyLimits, Fields, basic_credentials, invalid_request};
 use consent::DynConsent;
 pub use consent::{Consent, ConsentDecision, PasswordConsent};
 pub use shape::{
@@ -64,6 +67,10 @@ pub use shape::{
 
 /// The default largest request body, 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// The default longest time a request body may take to arrive, 10 s: ample for a few KiB from a
+/// slow phone, short enough that a stalled client lets go of its connection soon.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The token endpoints router: every route of the [module](crate::endpoints), each shaped as the app's API
 /// documents it.
@@ -107,6 +114,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 pub struct TokenEndpoints {
     service: Arc<TokenService>,
     body_limit: usize,
+    body_timeout: Duration,
     error_format: Option<ErrorFormat>,
     endpoints: BTreeMap<TokenRoute, Endpoint>,
     #[cfg(feature = "rate-limit")]
@@ -121,7 +129,7 @@ pub struct TokenEndpoints {
 struct Shared {
     service: Arc<TokenService>,
     realm: Option<Arc<str>>,
-    body_limit: usize,
+    body: BodyLimits,
     #[cfg(feature = "rate-limit")]
     throttle: Option<AuthThrottle>,
     consent: Option<Arc<dyn DynConsent>>,
@@ -152,6 +160,7 @@ impl TokenEndpoints {
         Self {
             service,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             error_format: None,
             endpoints: BTreeMap::new(),
             #[cfg(feature = "rate-limit")]
@@ -225,9 +234,49 @@ impl TokenEndpoints {
         self
     }
 
-    /// The largest accepted request body. Default 16 KiB.
+    /// The largest accepted request body. Default 16 KiB. A larger one is answered
+    /// `413 request_too_large`: at once, unread, when its `Content-Length` says so.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// The longest a request body may take to arrive, counted from when the endpoint starts
+    /// reading it. Default [`DEFAULT_BODY_TIMEOUT`], 10 s. A body still incomplete then (a
+    /// client that stopped sending, or trickles) is answered `408 request_timeout`; the rest is
+    /// never read (hyper then closes the connection).
+    ///
+    /// This bounds the endpoints whatever server runs them; a server's own limits (a header
+    /// timeout, a connection limit) protect the rest of the app: see the README's "Serving".
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    /// # fn main() {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use axum::Router;
+    /// use tower_api_auth::endpoints::TokenEndpoints;
+    /// use tower_api_auth::issuer::{MemoryRefreshStore, SigningKey, TokenIssuer, TokenService};
+    /// use tower_api_auth::{Algorithm, AuthLayer};
+    ///
+    /// let signing = SigningKey::hmac(Algorithm::HS256, b"a-secret-of-at-least-thirty-two-bytes!!").unwrap();
+    /// let tokens = Arc::new(TokenService::new(TokenIssuer::new(signing, "https://auth.example.test"), MemoryRefreshStore::new()));
+    /// let auth = AuthLayer::builder().jwt(tokens.validator()).revocation(tokens.revocations()).build().unwrap();
+    /// let app: Router = TokenEndpoints::new(tokens)
+    ///     .body_limit(4 * 1024)
+    ///     .body_timeout(Duration::from_secs(5))
+    ///     .router(auth);
+    /// # let _ = app;
+    /// # }
+    /// # #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// [`router`](Self::router) panics on a zero timeout, which would refuse every body.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -256,6 +305,7 @@ impl TokenEndpoints {
     pub fn configure(mut self, config: TokenEndpointsConfig) -> Self {
         let TokenEndpointsConfig {
             body_limit,
+            body_timeout_secs,
             error_format,
             login,
             token,
@@ -272,6 +322,9 @@ impl TokenEndpoints {
         }
         if let Some(limit) = body_limit {
             self.body_limit = limit;
+        }
+        if let Some(secs) = body_timeout_secs {
+            self.body_timeout = Duration::from_secs(secs);
         }
         if error_format.is_some() {
             self.error_format = error_format;
@@ -307,7 +360,8 @@ impl TokenEndpoints {
     /// two enabled endpoints with the same path, a path that does not start with `/` (axum's
     /// rules); configuration an endpoint would ignore (a response shape for logout or verify,
     /// request fields for them, errors for verify); a grant's answer without the access token; a
-    /// refresh answer without the refresh token while refreshes rotate it.
+    /// refresh answer without the refresh token while refreshes rotate it; a zero
+    /// [body timeout](Self::body_timeout).
     pub fn router<S>(self, auth: AuthLayer) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -315,12 +369,18 @@ impl TokenEndpoints {
         let shared = Arc::new(Shared {
             service: self.service,
             realm: auth.realm().map(Arc::from),
-            body_limit: self.body_limit,
+            body: BodyLimits {
+                bytes: self.body_limit,
+                timeout: self.body_timeout,
+            },
             #[cfg(feature = "rate-limit")]
             throttle: self.throttle,
             consent: self.consent,
             password_grant: self.password_grant,
         });
+        if shared.body.timeout.is_zero() {
+            panic!("token endpoints: a body timeout of zero would answer every request body 408");
+        }
         if shared.consent.is_some() && !shared.service.offers_authorization_codes() {
             panic!(
                 "token endpoints: a consent was given but the token service does not offer the \
@@ -469,12 +529,12 @@ impl RouteState {
     }
 
     async fn fields(&self, headers: &HeaderMap, body: Body) -> Result<Fields, GrantError> {
-        Fields::read(headers, body, self.shared.body_limit).await
+        Fields::read(headers, body, self.shared.body).await
     }
 
     /// A form body's bytes, bounded as every body is.
     async fn fields_bytes(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, GrantError> {
-        Fields::read_bytes(headers, body, self.shared.body_limit).await
+        Fields::read_bytes(headers, body, self.shared.body).await
     }
 
     /// The request's `field`, under the name this endpoint reads it by.

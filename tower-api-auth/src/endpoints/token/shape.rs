@@ -564,8 +564,12 @@ impl Endpoint {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenEndpointsConfig {
-    /// The largest accepted request body in bytes (default 16 KiB).
+    /// The largest accepted request body in bytes (default 16 KiB); see
+    /// [`TokenEndpoints::body_limit`](super::TokenEndpoints::body_limit).
     pub body_limit: Option<usize>,
+    /// The longest a request body may take to arrive, in seconds (default 10); see
+    /// [`TokenEndpoints::body_timeout`](super::TokenEndpoints::body_timeout).
+    pub body_timeout_secs: Option<u64>,
     /// The error format of every endpoint without one of its own (default: the auth layer's,
     /// except the OAuth token endpoint's, RFC 6749 §5.2).
     pub error_format: Option<ErrorFormat>,
