@@ -31,9 +31,9 @@ const ROWS: &[&[&str]] = &[
         "resource_metadata",
     ],
     &["authenticator"],
-    &["layer", "require_scopes", "extract"],
+    &["layer", "require_scopes", "extract", "grpc"],
     &["issuer", "remote", "fleet", "rate_limit"],
-    &["config"],
+    &["config", "health"],
     &["endpoints"],
 ];
 

@@ -154,6 +154,7 @@ pub mod clock;
 pub mod credential;
 pub mod crypto;
 pub mod error;
+pub mod grpc;
 pub mod identity;
 pub mod jwt;
 pub mod opaque;

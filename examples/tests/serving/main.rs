@@ -62,7 +62,11 @@ async fn headers_that_never_end_are_cut_off_after_the_header_timeout() {
     client.send(HEALTH).await;
     let answer = client.answer_then_close(Duration::from_secs(1)).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.json()["status"], "ready", "the quickstart's readiness");
+    assert_eq!(
+        answer.json()["status"],
+        "ready",
+        "the quickstart's readiness"
+    );
 }
 
 #[tokio::test]
