@@ -31,7 +31,7 @@ const ROWS: &[&[&str]] = &[
         "resource_metadata",
     ],
     &["authenticator"],
-    &["layer", "require_scopes", "extract"],
+    &["layer", "require_scopes", "extract", "forward"],
     &["issuer", "remote", "fleet", "rate_limit"],
     &["config"],
     &["endpoints"],

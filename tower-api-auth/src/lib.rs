@@ -168,6 +168,7 @@ mod authenticator;
 // tower and axum glue.
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod forward;
 pub mod layer;
 pub mod require_scopes;
 // Features built only on the public API below, as a third-party crate could be; none imports
