@@ -298,21 +298,22 @@ async fn the_upstream_answer_streams_back_before_the_upstream_has_finished() {
     let (key, record) = api_key("");
     let proxy = start_proxy(auth_layer(vec![record]), &upstream.base).await;
 
-    let mut response = reqwest::Client::new()
+    // The upstream holds `rest` back until released: the head and the first chunk can only have
+    // come through a proxy that does not wait for the whole body (a buffering one would still be
+    // waiting when the timeout fails the test).
+    let client = reqwest::Client::new();
+    let request = client
         .get(format!("{}/stream", proxy.base()))
         .header("x-api-key", &key)
-        .header("x-tenant-id", "tn_a")
-        .send()
-        .await
-        .expect("response head");
+        .header("x-tenant-id", "tn_a");
+    let (mut response, first) = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut response = request.send().await.expect("response head");
+        let first = response.chunk().await.expect("chunk read");
+        (response, first)
+    })
+    .await
+    .expect("the head and the first chunk arrived before the upstream finished");
     assert_eq!(response.status(), 200);
-    // The upstream holds `rest` back until released: this chunk can only have come through a
-    // proxy that does not wait for the whole body (a buffering one would hang here, and the
-    // timeout fail the test).
-    let first = tokio::time::timeout(Duration::from_secs(2), response.chunk())
-        .await
-        .expect("the first chunk arrived before the upstream finished")
-        .expect("chunk read");
     assert_eq!(first.as_deref(), Some(&b"first|"[..]));
     release.send(()).expect("upstream waiting");
     let mut rest = Vec::new();
