@@ -105,9 +105,16 @@ impl Upstream {
 fn proxy_error(
     status: StatusCode,
     code: &str,
-    cause: &dyn std::fmt::Display,
+    cause: &dyn std::error::Error,
 ) -> Response<ProxyBody> {
-    eprintln!("proxy: {code}: {cause}");
+    // The whole chain: hyper-util's "client error (Connect)" says why only in its sources.
+    let mut why = cause.to_string();
+    let mut source = cause.source();
+    while let Some(error) = source {
+        why = format!("{why}: {error}");
+        source = error.source();
+    }
+    eprintln!("proxy: {code}: {why}");
     let message = match status {
         StatusCode::BAD_GATEWAY => "The upstream service could not be reached",
         StatusCode::GATEWAY_TIMEOUT => "The upstream service did not answer in time",

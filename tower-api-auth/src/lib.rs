@@ -124,7 +124,8 @@
 //!
 //! Every failure is an [`AuthError`] with a stable code, status and `WWW-Authenticate` challenge,
 //! rendered by an [`ErrorRenderer`](error::ErrorRenderer). Rejections are `Ok` responses: axum
-//! needs no `HandleErrorLayer`. Without axum, read `request.extensions().get::<Identity>()`.
+//! needs no `HandleErrorLayer`. Without axum, read `request.extensions().get::<Identity>()`; a
+//! reverse proxy tells its upstream who the caller is with [`forward`].
 //!
 //! ## Features
 //!
