@@ -15,10 +15,11 @@
 //! only; `PORT` (default 3002) where it listens, on 127.0.0.1. It prints a demo API key; with
 //! `JWT_SECRET` (32 bytes or more) it also accepts HS256 JWTs signed with it. Answers of its own:
 //! the layer's 401/400/403 JSON errors, `502 bad_gateway` when the upstream cannot be reached, and
-//! `504 gateway_timeout` when its response head takes longer than 30 s.
+//! `504 gateway_timeout` when its response head takes longer than 30 s. It serves HTTP/1.1 with a
+//! 10 s limit on reading a request's headers and at most 512 connections at once.
 
 use std::convert::Infallible;
-use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,9 +31,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 use tower_api_auth::client_ip::ClientAddr;
 use tower_api_auth::forward::{ForwardIdentityLayer, IdentityHeaders};
@@ -130,14 +132,38 @@ fn proxy_error(
     response
 }
 
-/// Serves the proxy on `listener`: `auth` checks each request, `headers` names what the upstream
-/// is told, `upstream` answers.
+/// What the proxy allows its clients, as the other examples' serving loop
+/// (`quickstart_support/serve.rs`, which serves an axum `Router`, so not this one) does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// How long a client has to send a request's headers (and how long a keep-alive connection
+    /// may idle): past it hyper closes the connection, so a client that never finishes holds no
+    /// socket for long.
+    pub(crate) header_read_timeout: Duration,
+    /// How many connections are open at once; past it new clients wait in the listen backlog,
+    /// and the process never runs out of file descriptors.
+    pub(crate) max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
+/// Serves the proxy on `listener` within `limits`: `auth` checks each request, `headers` names
+/// what the upstream is told, `upstream` answers. There is no limit on a whole request's time:
+/// a long download streams for as long as it takes (the upstream's response head has one).
 pub(crate) async fn run(
     listener: TcpListener,
     auth: AuthLayer,
     headers: IdentityHeaders,
     upstream: Upstream,
-) -> io::Result<()> {
+    limits: Limits,
+) {
     let service = ServiceBuilder::new()
         .layer(auth)
         .layer(ForwardIdentityLayer::new(headers))
@@ -145,8 +171,24 @@ pub(crate) async fn run(
             let upstream = upstream.clone();
             async move { Ok::<_, Infallible>(upstream.forward(request).await) }
         }));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     loop {
-        let (stream, remote) = listener.accept().await?;
+        // Room for one more connection before accepting it. The semaphore is never closed.
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors or memory: retrying at once would spin on the same error.
+                eprintln!("proxy: accept error: {error}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
         // The peer's address, for the layer's client-IP readers (the failed-auth throttle).
         let service = service
             .clone()
@@ -154,12 +196,13 @@ pub(crate) async fn run(
                 request.extensions_mut().insert(ClientAddr(remote));
                 request
             });
-        let service = TowerToHyperService::new(service);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         tokio::spawn(async move {
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {
                 eprintln!("proxy: connection error: {error}");
             }
+            drop(permit);
         });
     }
 }
@@ -185,6 +228,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     println!("curl -i http://{addr}/ -H 'X-API-Key: {api_key}' -H 'X-Tenant-ID: tn_demo'");
-    run(listener, auth.build()?, IdentityHeaders::new(), upstream).await?;
+    run(
+        listener,
+        auth.build()?,
+        IdentityHeaders::new(),
+        upstream,
+        Limits::default(),
+    )
+    .await;
     Ok(())
 }

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt as _, Channel, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 use tower_api_auth::forward::IdentityHeaders;
@@ -24,7 +25,7 @@ use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore};
 use tower_api_auth_tests::jwt::{claims, hs256, with};
 use tower_api_auth_tests::{HS256_SECRET, Reply, Server, api_key};
 
-use proxy_app::Upstream;
+use proxy_app::{Limits, Upstream};
 
 /// The headers of one request the upstream received: name → every value, in order.
 type Seen = BTreeMap<String, Vec<String>>;
@@ -117,10 +118,15 @@ async fn upstream_answer(
 
 /// The proxy in front of `upstream` with `auth` and the default identity headers.
 async fn start_proxy(auth: AuthLayer, upstream: &str) -> Server {
-    start_proxy_with(auth, upstream, Duration::from_secs(5)).await
+    start_proxy_with(auth, upstream, Duration::from_secs(5), Limits::default()).await
 }
 
-async fn start_proxy_with(auth: AuthLayer, upstream: &str, timeout: Duration) -> Server {
+async fn start_proxy_with(
+    auth: AuthLayer,
+    upstream: &str,
+    timeout: Duration,
+    limits: Limits,
+) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let upstream = Upstream::new(upstream, timeout).expect("upstream URL");
@@ -129,8 +135,20 @@ async fn start_proxy_with(auth: AuthLayer, upstream: &str, timeout: Duration) ->
         auth,
         IdentityHeaders::new(),
         upstream,
+        limits,
     ));
     Server::at(base)
+}
+
+/// A client that opens a connection to `server`, sends half a request's headers and stalls.
+async fn stalled_client(server: &Server) -> tokio::net::TcpStream {
+    let addr = server.base().trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: proxy.test\r\nX-API-Ke")
+        .await
+        .expect("write");
+    stream
 }
 
 /// A layer that accepts `records`' API keys and HS256 JWTs of the test secret.
@@ -417,12 +435,72 @@ async fn an_upstream_that_does_not_answer_in_time_is_a_504() {
         auth_layer(vec![record]),
         &upstream.base,
         Duration::from_millis(200),
+        Limits::default(),
     )
     .await;
 
     let reply = proxy.get("/hang").api_key(&key, "tn_a").send().await;
     reply.assert_error(504, "gateway_timeout");
     assert_eq!(upstream.seen().len(), 1, "the upstream got the request");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let (upstream, _release) = UpstreamServer::start().await;
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let proxy = start_proxy_with(
+        auth_layer(vec![]),
+        &upstream.base,
+        Duration::from_secs(5),
+        limits,
+    )
+    .await;
+
+    let mut stalled = stalled_client(&proxy).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), stalled.read_to_end(&mut answer))
+        .await
+        .expect("the proxy closed the connection")
+        .expect("read");
+    // hyper closes it, with at most a 408 head: never a request that reached the upstream.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    assert!(upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_a_client_waits_for_room() {
+    let (upstream, _release) = UpstreamServer::start().await;
+    let (key, record) = api_key("");
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 1,
+    };
+    let proxy = start_proxy_with(
+        auth_layer(vec![record]),
+        &upstream.base,
+        Duration::from_secs(5),
+        limits,
+    )
+    .await;
+
+    // The one connection allowed is held by a stalled client until the header timeout cuts it.
+    let _stalled = stalled_client(&proxy).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let reply = proxy.get("/").api_key(&key, "tn_a").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "answered after {:?}, beside the stalled connection",
+        started.elapsed()
+    );
 }
 
 #[test]
