@@ -9,6 +9,7 @@ mod debug_redaction;
 mod errors;
 mod exchanged_keys;
 mod fleet;
+mod forward;
 mod grpc;
 mod header_props;
 mod health;

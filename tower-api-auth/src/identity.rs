@@ -41,6 +41,23 @@ pub enum AuthMethod {
     OpaqueToken,
 }
 
+impl AuthMethod {
+    /// The method's name, as it serializes: `jwt`, `api_key` or `opaque_token`.
+    ///
+    /// ```
+    /// use tower_api_auth::AuthMethod;
+    ///
+    /// assert_eq!(AuthMethod::ApiKey.as_str(), "api_key");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::ApiKey => "api_key",
+            Self::OpaqueToken => "opaque_token",
+        }
+    }
+}
+
 /// The authenticated caller: principal, method, tenant, scopes, expiry, key id and claims.
 ///
 /// Cheap to clone (one `Arc`). The auth layer puts it in the request's extensions; with the `axum`

@@ -31,7 +31,7 @@ const ROWS: &[&[&str]] = &[
         "resource_metadata",
     ],
     &["authenticator"],
-    &["layer", "require_scopes", "extract", "grpc"],
+    &["layer", "require_scopes", "extract", "forward", "grpc"],
     &["issuer", "remote", "fleet", "rate_limit"],
     &["config", "health"],
     &["endpoints"],

@@ -124,7 +124,8 @@
 //!
 //! Every failure is an [`AuthError`] with a stable code, status and `WWW-Authenticate` challenge,
 //! rendered by an [`ErrorRenderer`](error::ErrorRenderer). Rejections are `Ok` responses: axum
-//! needs no `HandleErrorLayer`. Without axum, read `request.extensions().get::<Identity>()`.
+//! needs no `HandleErrorLayer`. Without axum, read `request.extensions().get::<Identity>()`; a
+//! reverse proxy tells its upstream who the caller is with [`forward`].
 //!
 //! ## Features
 //!
@@ -169,6 +170,7 @@ mod authenticator;
 // tower and axum glue.
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod forward;
 pub mod layer;
 pub mod require_scopes;
 // Features built only on the public API below, as a third-party crate could be; none imports
