@@ -1,7 +1,8 @@
 //! What the resource server tells the operator in its log: weak RSA keys and repeated `kid`s of a
 //! JWK set (one warning per fetch, naming each), a failed discovery (naming the issuer), and a
 //! flood of introspections beyond the limit in flight (one line, not one per request). Over real
-//! HTTP against servers started here.
+//! HTTP against servers started here. And what the revocation feed says when its task is starved
+//! by a runtime whose threads are blocked.
 //!
 //! A binary of its own, as `lifecycle_leaks`: it captures every log line of its thread, and
 //! tracing's per-callsite interest cache is shared by the whole process.
@@ -175,4 +176,43 @@ async fn too_many_introspections_in_flight_are_503_with_one_warning_for_a_flood(
     assert!(busy[0].contains("refused=1"), "{}", busy[0]);
     provider.gate.add_permits(10);
     held.await.unwrap();
+}
+
+/// A runtime thread held by code that does not yield (played by moving paused time on while the
+/// feed's task cannot run) delays the feed's resync: one warning names the cause, at most once a
+/// minute, while a healthy runtime's resyncs say nothing.
+#[cfg(feature = "fleet")]
+#[tokio::test(start_paused = true)]
+async fn a_starved_feed_task_says_why_once_a_minute() {
+    use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
+    let (logs, _guard) = common::capture_logs();
+    let feed = RevocationFeed::builder(MemoryFeedStore::new())
+        .resync_every(Duration::from_millis(50))
+        .start();
+    feed.synced().await;
+    let starved = || warnings(&logs.text(), "the revocation feed's task ran late");
+    // Healthy: twenty resyncs on time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(starved().is_empty(), "{}", logs.text());
+
+    // The clock jumps 3 s while the task waits for its tick, as it does when a blocking call
+    // holds the runtime's only thread.
+    tokio::time::advance(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = starved();
+    assert_eq!(lines.len(), 1, "{}", logs.text());
+    assert!(
+        lines[0].contains("spawn_blocking") && lines[0].contains("max_staleness_secs=30"),
+        "{}",
+        lines[0]
+    );
+
+    tokio::time::advance(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(starved().len(), 1, "at most once a minute");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::advance(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(starved().len(), 2, "again after a minute");
+    drop(feed);
 }

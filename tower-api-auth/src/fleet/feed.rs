@@ -389,6 +389,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// It holds the feed weakly, so dropping the feed ends it.
 async fn follow(feed: Weak<Shared>, resync_every: Duration) {
     let mut backoff = BACKOFF_START;
+    let mut starved = StarvationWarning::default();
     loop {
         let Some(shared) = feed.upgrade() else { return };
         let (backend, nonce) = (shared.backend.clone(), shared.nonce);
@@ -405,6 +406,8 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
             bounded("ping", backend.publish(&FeedEvent::Ping { nonce })).await?;
             let mut echoed = false;
             let mut resync = tokio::time::interval(resync_every);
+            // After a stall, one resync, not a burst of the ticks missed.
+            resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             resync.tick().await;
             loop {
                 tokio::select! {
@@ -412,7 +415,8 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
                         FeedEvent::Ping { nonce: n } => echoed |= n == nonce,
                         event => feed.upgrade().ok_or_else(gone)?.apply(&event),
                     },
-                    _ = resync.tick() => {
+                    scheduled = resync.tick() => {
+                        starved.check(scheduled.elapsed(), &feed);
                         if !echoed {
                             return Err(StoreError::new(
                                 "the feed's subscription delivered nothing for a whole resync interval",
@@ -434,6 +438,47 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
         drop(shared);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// A resync this late means the task was not polled: the runtime's threads are held by code
+/// that does not yield. Scheduling on a busy but healthy runtime delays a tick by milliseconds.
+const STARVED_AFTER: Duration = Duration::from_secs(1);
+
+/// The "starved" warning is written at most once per this long.
+const STARVED_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// Tells the operator, at most once a minute, that the feed's task is not being run on time.
+///
+/// Freshness cannot be kept without the task: only a successful resync proves the instance has
+/// heard every revocation, and a request must never wait on the network for it. So a runtime
+/// whose workers are blocked (a blocking call or a long CPU-bound loop in async code) lets the
+/// feed go stale, and the instance refuses tokens with 503 once that lasts past the staleness
+/// bound. This line names the cause before that happens.
+#[derive(Default)]
+struct StarvationWarning {
+    last: Option<tokio::time::Instant>,
+}
+
+impl StarvationWarning {
+    fn check(&mut self, late: Duration, feed: &Weak<Shared>) {
+        if late < STARVED_AFTER {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < STARVED_WARNING_EVERY)
+        {
+            return;
+        }
+        self.last = Some(now);
+        let bound = feed.upgrade().map_or(0, |shared| shared.max_staleness);
+        tracing::warn!(
+            late_ms = u64::try_from(late.as_millis()).unwrap_or(u64::MAX),
+            max_staleness_secs = bound,
+            "the revocation feed's task ran late: this runtime's threads are blocked by code that does not yield (a blocking call or a long CPU-bound loop in async code; move it to spawn_blocking). Past the staleness bound without a resync, every token check answers 503 (this line at most once a minute)"
+        );
     }
 }
 
