@@ -3,6 +3,8 @@
 # curl) runs as printed and does what its comments say: a code for the user, tokens for the code,
 # the client's refresh and introspection, the metadata, and a replayed code revoking its tokens.
 # Then step 12: the resource_server example, given only the quickstart's URL, accepts its tokens.
+# Last, the quickstart from one configuration file that keeps its own signing key and also trusts
+# an outside identity provider: both kinds of token pass.
 # Run from the workspace root: bash ci/quickstart-oauth.sh
 set -euo pipefail
 
@@ -75,4 +77,30 @@ access=$(BASE=$base bash -c "$login" | sed -n 's/.*"access_token":"\([^"]*\)".*/
 got=$(curl -s -o /dev/null -w '%{http_code}' "$rs/v1/me" -H "Authorization: Bearer $access")
 [[ $got == 200 ]] || { echo "FAIL: the quickstart's token on the resource server: $got"; exit 1; }
 echo "ok: the quickstart's token passes on the resource server (200)"
+
+# One file, two issuers: examples/quickstart.toml plus an outside provider (PyJWT's keys and
+# tokens from testdata/interop, valid until 2100).
+kill "$pid" 2>/dev/null || true
+{
+  cat examples/quickstart.toml
+  printf '\n[[auth.jwt.providers]]\nissuer = "https://interop.example.test"\njwks_file = "testdata/interop/jwks.json"\naudiences = ["api"]\n'
+} >"$work/two_issuers.toml"
+PORT=0 RUST_LOG=warn "$target/debug/examples/quickstart" "$work/two_issuers.toml" >"$work/log2" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^Listening on ' "$work/log2" && break
+  sleep 0.1
+done
+base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/log2")
+[[ -n $base ]] || { echo "the quickstart with an outside provider did not start:"; cat "$work/log2"; exit 1; }
+own=$(curl -s -X POST "$base/v1/auth/login" -H 'Content-Type: application/json' \
+  -d '{"username":"demo@silentchat.test","password":"correct horse battery staple"}' |
+  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+[[ -n $own ]] || { echo "FAIL: no login token from the two-issuer quickstart"; cat "$work/log2"; exit 1; }
+got=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/me" -H "Authorization: Bearer $own")
+[[ $got == 200 ]] || { echo "FAIL: the quickstart's own token beside a provider: $got"; exit 1; }
+outside=$(sed -n 's/.*"py-rs256": "\([^"]*\)".*/\1/p' testdata/interop/tokens.json)
+me=$(curl -s "$base/v1/me" -H "Authorization: Bearer $outside")
+[[ $me == *'"user_id":"sub-py-rs256"'* ]] || { echo "FAIL: the outside provider's token: $me"; exit 1; }
+echo "ok: one file, the quickstart's own tokens and an outside provider's both pass"
 echo "quickstart OAuth walkthrough: as printed"

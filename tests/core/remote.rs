@@ -1322,3 +1322,65 @@ async fn readiness_probes_the_introspection_endpoint_without_leaking_the_client_
     assert_eq!(ready(readiness()).await.0, 200);
     assert_eq!(introspection.stats().entries, 0, "probes are never cached");
 }
+
+/// A service that issues its own tokens and accepts an outside provider's, from one file: the
+/// top level's keys verify the top level's issuers, each provider its own, and neither verifies
+/// the other's.
+#[tokio::test]
+async fn one_file_holds_the_services_own_keys_beside_an_outside_provider() {
+    const OWN: &str = "https://api.example.test";
+    const SECRET: &str = "the-services-own-hs256-secret-of-32+-bytes";
+    let (idp, base) = idp().await;
+    idp.publish(&[jwk(Algorithm::ES256, "kc")]);
+    let config: tower_api_auth::config::AuthConfig = serde_json::from_value(json!({ "jwt": {
+        "issuers": [OWN],
+        "audiences": ["api"],
+        "keys": [{ "kid": "own", "alg": "HS256", "secret": SECRET }],
+        "providers": [{ "issuer": ISS, "jwks_url": format!("{base}/jwks"), "audiences": ["api"] }],
+    }}))
+    .unwrap();
+    let server = serve(app(config.load().await.unwrap())).await;
+    let own = |iss: &str| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("own".into());
+        let claims = json!({ "iss": iss, "aud": "api", "sub": "own_user", "exp": now() + 600 });
+        sign(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+    };
+    assert_pass(&server, &own(OWN), "own_user").await;
+    let outside = token_with(
+        Algorithm::ES256,
+        "kc",
+        json!({ "iss": ISS, "aud": "api", "sub": "sso_user" }),
+    );
+    assert_pass(&server, &outside, "sso_user").await;
+    // The service's own key cannot speak for the provider, nor the provider's for the service.
+    assert_refused(&server, &own(ISS), 401, "invalid_token").await;
+    let forged = token_with(
+        Algorithm::ES256,
+        "kc",
+        json!({ "iss": OWN, "aud": "api", "sub": "sso_user" }),
+    );
+    assert_refused(&server, &forged, 401, "invalid_token").await;
+
+    for (jwt, expected) in [
+        (
+            json!({ "keys": [{ "kid": "own", "alg": "HS256", "secret": SECRET }],
+                    "providers": [{ "issuer": ISS, "jwks_url": format!("{base}/jwks") }] }),
+            "top-level keys beside `providers` need `issuers`",
+        ),
+        (
+            json!({ "issuers": [OWN],
+                    "providers": [{ "issuer": ISS, "jwks_url": format!("{base}/jwks") }] }),
+            "top-level `issuers` beside `providers` need top-level keys",
+        ),
+    ] {
+        let config: tower_api_auth::config::AuthConfig =
+            serde_json::from_value(json!({ "jwt": jwt })).unwrap();
+        let error = config.load().await.unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+}

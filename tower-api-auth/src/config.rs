@@ -187,8 +187,9 @@ pub struct JwtConfig {
     /// Several scope claims (or claim paths), their scopes joined; instead of `scope_claim`.
     pub scope_claims: Vec<String>,
     /// Several identity providers, each with its own keys, audiences and claims, chosen by the
-    /// token's `iss`. With providers, give no keys or issuers at the top level; the token cache
-    /// settings above apply to all.
+    /// token's `iss`. Beside them, the top level's keys verify the tokens of the top level's
+    /// `issuers` (a service that issues its own tokens and accepts an outside provider's, from one
+    /// file): give both or neither. The token cache settings above apply to all.
     pub providers: Vec<ProviderConfig>,
 }
 
@@ -775,23 +776,71 @@ impl JwtConfig {
             .max_bytes(self.token_cache_max_bytes)
             .max_age(Duration::from_secs(self.token_cache_max_age_secs));
         if !self.providers.is_empty() {
-            if !self.keys.is_empty()
-                || self.jwks_file.is_some()
-                || self.jwks_url.is_some()
-                || self.discovery.is_some()
-                || !self.issuers.is_empty()
-            {
-                return Err(error(
-                    "jwt: with `providers`, give keys and issuers in each provider, not at the top",
-                ));
+            // The top level is one more issuer beside the providers: a service's own tokens
+            // (its `issuers`, verified with its `keys`) and outside providers' in one file.
+            let mut issuers = self.own_issuers(started)?;
+            for provider in &self.providers {
+                issuers.push(provider.issuer(started)?);
             }
-            let issuers = self
-                .providers
-                .iter()
-                .map(|provider| provider.issuer(started))
-                .collect::<Result<Vec<_>, _>>()?;
             return JwtValidator::issuers(issuers, cache).map_err(|e| error(format!("jwt: {e}")));
         }
+        let (keys, options) = self.top_level(started)?;
+        let mut options = options.token_cache(cache);
+        options.issuers.clone_from(&self.issuers);
+        if options.issuers.is_empty()
+            && let Some(issuer) = &self.discovery
+        {
+            options.issuers.push(issuer.clone());
+        }
+        Ok(match keys {
+            Keys::Fixed(keys) => JwtValidator::new(keys, options),
+            #[cfg(feature = "remote")]
+            Keys::Remote(jwks) => JwtValidator::from_source(jwks, options),
+        })
+    }
+
+    /// Beside `providers`: the top level's keys as one issuer per name in `issuers` (or the
+    /// `discovery` issuer), none when the top level gives no keys.
+    fn own_issuers(&self, started: &mut Started) -> Result<Vec<Issuer>, ConfigError> {
+        let has_keys = !self.keys.is_empty()
+            || self.jwks_file.is_some()
+            || self.jwks_url.is_some()
+            || self.discovery.is_some();
+        let mut names = self.issuers.clone();
+        if names.is_empty()
+            && let Some(issuer) = &self.discovery
+        {
+            names.push(issuer.clone());
+        }
+        match (has_keys, names.is_empty()) {
+            (false, true) => return Ok(Vec::new()),
+            (false, false) => {
+                return Err(error(
+                    "jwt: top-level `issuers` beside `providers` need top-level keys to verify them",
+                ));
+            }
+            (true, true) => {
+                return Err(error(
+                    "jwt: top-level keys beside `providers` need `issuers`: the `iss` of the tokens they verify",
+                ));
+            }
+            (true, false) => {}
+        }
+        let (keys, options) = self.top_level(started)?;
+        Ok(names
+            .iter()
+            .map(|name| match &keys {
+                Keys::Fixed(keys) => Issuer::new(name.as_str(), keys.clone(), options.clone()),
+                #[cfg(feature = "remote")]
+                Keys::Remote(jwks) => {
+                    Issuer::with_source(name.as_str(), jwks.clone(), options.clone())
+                }
+            })
+            .collect())
+    }
+
+    /// The top level's keys and options (without issuers or the token cache).
+    fn top_level(&self, started: &mut Started) -> Result<(Keys, JwtOptions), ConfigError> {
         let keys = KeySpec {
             name: "jwt",
             keys: &self.keys,
@@ -804,7 +853,7 @@ impl JwtConfig {
         .keys(started)?;
         let mut scope_claims: Vec<String> = self.scope_claim.iter().cloned().collect();
         scope_claims.extend(self.scope_claims.iter().cloned());
-        let mut options = OptionSpec {
+        let options = OptionSpec {
             audiences: &self.audiences,
             leeway_secs: self.leeway_secs,
             require_typ: self.require_typ.as_deref(),
@@ -813,19 +862,8 @@ impl JwtConfig {
             scope_claims,
             tenant_claim: self.tenant_claim.as_deref(),
         }
-        .options()
-        .token_cache(cache);
-        options.issuers.clone_from(&self.issuers);
-        if options.issuers.is_empty()
-            && let Some(issuer) = &self.discovery
-        {
-            options.issuers.push(issuer.clone());
-        }
-        Ok(match keys {
-            Keys::Fixed(keys) => JwtValidator::new(keys, options),
-            #[cfg(feature = "remote")]
-            Keys::Remote(jwks) => JwtValidator::from_source(jwks, options),
-        })
+        .options();
+        Ok((keys, options))
     }
 }
 
