@@ -626,8 +626,10 @@ async fn from_file(
         .as_ref()
         .map_or_else(default_throttle, |throttle| throttle.clone().build());
     let auth_config = config.auth;
-    let auth = auth_config
-        .builder()?
+    // Readiness: the stores and the feed, and every remote key set or introspection endpoint
+    // the file names.
+    let (builder, readiness) = auth_config.builder_with_readiness(stores.readiness())?;
+    let auth = builder
         .api_keys(api_keys)
         .revocation(tokens.revocations())
         .throttle_failures(throttle.clone())
@@ -673,7 +675,7 @@ async fn from_file(
         stores.rate_limits(limits).build()?,
         throttle,
         OAuth { public_url, users },
-        stores.readiness(),
+        readiness,
     ))
 }
 

@@ -209,3 +209,18 @@ async fn readiness_is_a_plain_tower_service() {
     assert_eq!(body["checks"][0]["reason"], "timed out");
     assert!(format!("{readiness:?}").contains("database"));
 }
+
+#[tokio::test]
+async fn a_check_added_to_a_clone_makes_a_readiness_of_its_own() {
+    let shared = Readiness::new().check("database", || async { Ok(()) });
+    let stricter = shared
+        .clone()
+        .check("cache", || async { Err("down".to_owned()) });
+    assert!(
+        shared.report().await.is_ready(),
+        "the original keeps its checks"
+    );
+    let report = stricter.report().await;
+    assert_eq!(report.failing().collect::<Vec<_>>(), ["cache"]);
+    assert_eq!(report.checks().len(), 2);
+}

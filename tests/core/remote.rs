@@ -1384,3 +1384,44 @@ async fn one_file_holds_the_services_own_keys_beside_an_outside_provider() {
         assert!(error.contains(expected), "{error}");
     }
 }
+
+/// A configuration file's remote parts join the app's readiness: each key set by its issuer, and
+/// the introspection endpoint.
+#[cfg(feature = "health")]
+#[tokio::test]
+async fn a_configuration_adds_its_key_sets_and_introspection_to_readiness() {
+    use tower_api_auth::health::Readiness;
+    let (idp, base) = idp().await;
+    idp.publish(&[jwk(Algorithm::ES256, "kc")]);
+    let config: tower_api_auth::config::AuthConfig = serde_json::from_value(json!({
+        "jwt": { "providers": [{ "issuer": ISS, "jwks_url": format!("{base}/jwks") }] },
+        "introspection": { "endpoint": format!("{base}/introspect"), "client_id": "rs",
+                           "client_secret_env": "CARGO_PKG_NAME" },
+    }))
+    .unwrap();
+    let app_checks = Readiness::new().check("database", || async { Ok(()) });
+    let (builder, readiness) = config.builder_with_readiness(app_checks).unwrap();
+    let _layer = builder.build().unwrap();
+    let readiness = readiness.cache_for(Duration::ZERO);
+    // The set loads in the background; until it has, readiness says so.
+    for _ in 0..100 {
+        if readiness.report().await.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = ready(readiness.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["database", &format!("jwks:{ISS}"), "introspection"]);
+
+    idp.down.store(true, Ordering::SeqCst);
+    let (status, body) = ready(readiness).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"][2]["status"], "unavailable", "{body}");
+}

@@ -474,7 +474,7 @@ impl AuthConfig {
             .builder_started(&mut started)?
             .build()
             .map_err(|e| error(e.to_string()))?;
-        for jwks in started.jwks {
+        for (_, jwks) in started.jwks {
             jwks.ready()
                 .await
                 .map_err(|e| error(format!("remote JWK set: {e}")))?;
@@ -485,6 +485,43 @@ impl AuthConfig {
     /// The equivalent builder, for further settings in code (a custom renderer, a shared provider).
     pub fn builder(&self) -> Result<AuthLayerBuilder, ConfigError> {
         self.builder_started(&mut Started::default())
+    }
+
+    /// [`builder`](Self::builder), and `readiness` with a check of every remote part the layer
+    /// will depend on (feature `health`): each remote JWK set, named `jwks:<issuer>` (`jwks:jwt`
+    /// for the top level's), and the introspection endpoint, named `introspection`.
+    ///
+    /// ```
+    /// use tower_api_auth::config::AuthConfig;
+    /// use tower_api_auth::health::Readiness;
+    ///
+    /// let config: AuthConfig = toml::from_str(r#"
+    ///     [api_keys]
+    ///     prefix = "sk_live"
+    /// "#).unwrap();
+    /// let (builder, readiness) = config.builder_with_readiness(Readiness::new()).unwrap();
+    /// let layer = builder.build().unwrap();
+    /// # let _ = (layer, readiness);
+    /// ```
+    #[cfg(feature = "health")]
+    pub fn builder_with_readiness(
+        &self,
+        readiness: crate::health::Readiness,
+    ) -> Result<(AuthLayerBuilder, crate::health::Readiness), ConfigError> {
+        let mut started = Started::default();
+        let builder = self.builder_started(&mut started)?;
+        #[cfg(feature = "remote")]
+        let readiness = {
+            let mut readiness = readiness;
+            for (name, jwks) in &started.jwks {
+                readiness = readiness.remote_jwks(format!("jwks:{name}"), jwks);
+            }
+            if let Some(introspection) = &started.introspection {
+                readiness = readiness.introspection("introspection", introspection);
+            }
+            readiness
+        };
+        Ok((builder, readiness))
     }
 
     fn builder_started(&self, started: &mut Started) -> Result<AuthLayerBuilder, ConfigError> {
@@ -508,7 +545,7 @@ impl AuthConfig {
             builder = builder.api_keys(api_keys.api_keys()?);
         }
         if let Some(introspection) = &self.introspection {
-            builder = introspection.add_to(builder)?;
+            builder = introspection.add_to(builder, started)?;
         }
         Ok(builder)
     }
@@ -517,8 +554,11 @@ impl AuthConfig {
 /// The remote key sets a configuration started, for [`AuthConfig::load`] to wait on.
 #[derive(Default)]
 struct Started {
+    /// Each remote key set, with the name of the issuer (or `jwt`) it serves.
     #[cfg(feature = "remote")]
-    jwks: Vec<crate::remote::RemoteJwks>,
+    jwks: Vec<(String, crate::remote::RemoteJwks)>,
+    #[cfg(feature = "remote")]
+    introspection: Option<crate::remote::Introspection>,
 }
 
 /// Where one issuer's keys come from, as the configuration says.
@@ -615,7 +655,7 @@ impl KeySpec<'_> {
         let jwks = builder
             .build()
             .map_err(|e| error(format!("{}: {e}", self.name)))?;
-        started.jwks.push(jwks.clone());
+        started.jwks.push((self.name.to_owned(), jwks.clone()));
         Ok(Keys::Remote(jwks))
     }
 }
@@ -687,14 +727,22 @@ impl ProviderConfig {
 
 impl IntrospectionConfig {
     #[cfg(not(feature = "remote"))]
-    fn add_to(&self, _builder: AuthLayerBuilder) -> Result<AuthLayerBuilder, ConfigError> {
+    fn add_to(
+        &self,
+        _builder: AuthLayerBuilder,
+        _started: &mut Started,
+    ) -> Result<AuthLayerBuilder, ConfigError> {
         Err(error(
             "introspection needs the `remote` feature of tower-api-auth",
         ))
     }
 
     #[cfg(feature = "remote")]
-    fn add_to(&self, builder: AuthLayerBuilder) -> Result<AuthLayerBuilder, ConfigError> {
+    fn add_to(
+        &self,
+        builder: AuthLayerBuilder,
+        started: &mut Started,
+    ) -> Result<AuthLayerBuilder, ConfigError> {
         use crate::remote::{ClientAuth, Introspection};
         if self.endpoint.is_empty() || self.client_id.is_empty() {
             return Err(error("introspection: give `endpoint` and `client_id`"));
@@ -744,6 +792,7 @@ impl IntrospectionConfig {
         let introspection = introspection
             .build()
             .map_err(|e| error(format!("introspection: {e}")))?;
+        started.introspection = Some(introspection.clone());
         Ok(builder.opaque_tokens(introspection))
     }
 }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::store::KeyProvider;
 
-type Probe = Box<dyn Fn() -> BoxFuture<Result<(), String>> + Send + Sync>;
+type Probe = Arc<dyn Fn() -> BoxFuture<Result<(), String>> + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The default bound on one check: a store that hangs is reported down, not waited for.
@@ -49,7 +49,8 @@ const PROBE_KEY_ID: &str = "readiness-probe";
 ///
 /// The checks run concurrently, each bounded by [`timeout`](Self::timeout) (default 2 s), and
 /// a report is reused for [`cache_for`](Self::cache_for) (default 1 s): callers that arrive
-/// while one runs wait for it. Clones share the checks and the report.
+/// while one runs wait for it. Clones share the checks and the report; adding a check to a clone
+/// makes it a readiness of its own (the others keep theirs).
 ///
 /// [`Service`]: tower_service::Service
 ///
@@ -78,6 +79,18 @@ struct Inner {
     timeout: Duration,
     cache_for: Duration,
     last: Mutex<Option<(Instant, Arc<Report>)>>,
+}
+
+impl Clone for Inner {
+    /// The checks and settings; not the report, which belongs to the checks it was made of.
+    fn clone(&self) -> Self {
+        Self {
+            checks: self.checks.clone(),
+            timeout: self.timeout,
+            cache_for: self.cache_for,
+            last: Mutex::new(None),
+        }
+    }
 }
 
 impl fmt::Debug for Readiness {
@@ -111,23 +124,19 @@ impl Readiness {
     }
 
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("a Readiness is configured before it is cloned")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Adds a check of your own: `probe` answers `Err(reason)` while the part is unavailable.
     /// The reason is shown to whoever calls the endpoint: name the failure, never a secret
     /// (no connection string, no password).
-    ///
-    /// # Panics
-    ///
-    /// On a clone: configure a `Readiness` before cloning it.
     #[must_use]
     pub fn check<F, Fut>(mut self, name: impl Into<Cow<'static, str>>, probe: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        let probe: Probe = Box::new(move || Box::pin(probe()));
+        let probe: Probe = Arc::new(move || Box::pin(probe()));
         self.inner_mut().checks.push((name.into(), probe));
         self
     }
