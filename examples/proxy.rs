@@ -94,6 +94,17 @@ impl Upstream {
         }
         // The client builds `Host` from the URI when there is none.
         request.headers_mut().remove(HOST);
+        // Where the request came from, as this proxy saw it: a client's own claim is dropped,
+        // so that an upstream trusting the first proxy's X-Forwarded-For gets no forged address.
+        let headers = request.headers_mut();
+        for claimed in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            headers.remove(claimed);
+        }
+        if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied() {
+            if let Ok(value) = http::HeaderValue::try_from(peer.ip().to_string()) {
+                request.headers_mut().insert("x-forwarded-for", value);
+            }
+        }
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response.map(Either::Left),
             Ok(Err(error)) => proxy_error(StatusCode::BAD_GATEWAY, "bad_gateway", &error),

@@ -118,8 +118,8 @@ fn renamed_and_disabled_headers() {
     assert_eq!(
         applied(&config, Some(&identity), &incoming),
         pairs(&[
-            // Not forwarded any more, so no longer this layer's to remove: the app's choice.
-            ("x-auth-scopes", "admin:all"),
+            // Not forwarded any more, and still removed: an upstream once written against the
+            // default names must never read a client's value.
             ("x-auth-key-id", "k_123"),
             ("x-auth-method", "api_key"),
             ("x-auth-tenant", "tn_a"),
@@ -149,6 +149,40 @@ fn the_layers_own_credential_headers_and_cookie_go_too() {
 }
 
 #[test]
+fn underscore_spellings_of_identity_headers_go_too() {
+    // CGI, PHP-FPM, Rack and WSGI read `x_auth_principal` as HTTP_X_AUTH_PRINCIPAL, the same
+    // variable as the real header.
+    let config = IdentityHeaders::new().principal(HeaderName::from_static("x-user"));
+    let incoming = [
+        ("x_auth_principal", "admin"),
+        ("x_user", "admin"),
+        ("x-auth_tenant", "tn_root"),
+        ("x_auth_scopes", "admin:all"),
+        ("x_request_id", "kept"),
+    ];
+    assert_eq!(
+        applied(
+            &config,
+            Some(&Identity::builder("user_7", AuthMethod::Jwt).build()),
+            &incoming
+        ),
+        pairs(&[
+            ("x-auth-method", "jwt"),
+            ("x-user", "user_7"),
+            ("x_request_id", "kept"),
+        ])
+    );
+}
+
+#[test]
+fn te_trailers_alone_is_kept_for_grpc() {
+    assert_eq!(
+        applied(&IdentityHeaders::new(), None, &[("te", "trailers")]),
+        pairs(&[("te", "trailers")])
+    );
+}
+
+#[test]
 fn hop_by_hop_request_headers_go() {
     let incoming = [
         ("connection", "keep-alive, x-hop"),
@@ -156,7 +190,7 @@ fn hop_by_hop_request_headers_go() {
         ("x-hop", "1"),
         ("x-other-hop", "1"),
         ("keep-alive", "timeout=5"),
-        ("te", "trailers"),
+        ("te", "gzip, trailers"),
         ("transfer-encoding", "chunked"),
         ("upgrade", "websocket"),
         ("proxy-authorization", "Basic cHJveHk6c2VjcmV0"),

@@ -311,3 +311,65 @@ fn every_refusal_has_its_grpc_status_and_the_message_is_percent_encoded() {
 fn a_method_rule_must_name_a_full_method_path() {
     let _ = MethodScopesLayer::new().method("Health/Check", ScopeRequirement::all(["a"]));
 }
+
+/// `path` through a `MethodScopesLayer` made by `rules`, for a caller granted `health:check`:
+/// the HTTP status (200 when the inner service was reached).
+async fn through(rules: MethodScopesLayer, path: &str) -> u16 {
+    use tower::{Layer as _, ServiceExt as _};
+    use tower_api_auth::AuthMethod;
+    let inner = tower::service_fn(|_: axum::http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(axum::http::Response::new(()))
+    });
+    let mut request = axum::http::Request::builder().uri(path).body(()).unwrap();
+    request.extensions_mut().insert(
+        Identity::builder("svc_1", AuthMethod::ApiKey)
+            .scopes(Scopes::parse("health:check").unwrap())
+            .build(),
+    );
+    let response = rules.layer(inner).oneshot(request).await.unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_method_no_rule_names_is_refused_unless_unlisted_methods_are_allowed() {
+    let rules = || MethodScopesLayer::new().method(CHECK, ScopeRequirement::all(["health:check"]));
+    assert_eq!(through(rules(), CHECK).await, 200);
+    assert_eq!(
+        through(rules(), "/chat.v1.Chat/Send").await,
+        403,
+        "fail closed"
+    );
+    // Another spelling of the method's path is no way around its rule.
+    for path in [
+        "//grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Check/",
+        "/grpc.health.v1.Health/%43heck",
+    ] {
+        assert_eq!(through(rules(), path).await, 403, "{path}");
+    }
+    assert_eq!(
+        through(rules().allow_unlisted(), "/chat.v1.Chat/Send").await,
+        200
+    );
+    assert_eq!(
+        through(
+            rules().otherwise(ScopeRequirement::all(["admin"])),
+            "/chat.v1.Chat/Send"
+        )
+        .await,
+        403
+    );
+    // A clone configured further is a layer of its own.
+    let base = rules();
+    let open = base.clone().allow_unlisted();
+    assert_eq!(through(base, "/chat.v1.Chat/Send").await, 403);
+    assert_eq!(through(open, "/chat.v1.Chat/Send").await, 200);
+}
+
+#[test]
+#[should_panic(expected = "has a rule already")]
+fn a_second_rule_for_one_method_is_a_mistake_caught_at_start_up() {
+    let _ = MethodScopesLayer::new()
+        .method(CHECK, ScopeRequirement::all(["a"]))
+        .method(CHECK, ScopeRequirement::all(["b"]));
+}

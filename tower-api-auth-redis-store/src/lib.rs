@@ -239,15 +239,18 @@ impl RedisStore {
         self
     }
 
-    /// Whether the server answers: one `PING` (on a cluster, to the node the connection picks),
-    /// bounded like every call of the store. For readiness checks:
-    /// `Readiness::new().check("redis", move || { let redis = redis.clone(); async move {
+    /// Whether the server answers a read of the revocations' slot, the one the feed depends on
+    /// (on a cluster, `PING` would ask whichever node the connection picks, which may answer
+    /// while that slot's node is down), bounded like every call of the store. For readiness
+    /// checks: `Readiness::new().check("redis", move || { let redis = redis.clone(); async move {
     /// redis.ping().await.map_err(|e| e.to_string()) } })`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
         error::call(
             "ping",
-            ::redis::cmd("PING").query_async::<String>(&mut connection),
+            ::redis::cmd("EXISTS")
+                .arg(self.keys.key_epoch())
+                .query_async::<i64>(&mut connection),
         )
         .await
         .map(drop)

@@ -151,12 +151,16 @@ fn percent_encode(message: &str) -> String {
 
 /// Scope rules per gRPC method, inside an [`AuthLayer`](crate::AuthLayer): a call to a method
 /// with a rule of its own ([`method`](Self::method)) is checked against it, else against its
-/// service's rule ([`service`](Self::service)), else against [`otherwise`](Self::otherwise)
-/// (by default none: any authenticated caller). A call without the scopes is answered 403
+/// service's rule ([`service`](Self::service)), else against [`otherwise`](Self::otherwise).
+/// A method that no rule names is refused by default (fail closed: a service added later, or
+/// reflection, is not open to every caller by accident); [`allow_unlisted`](Self::allow_unlisted)
+/// lets any authenticated caller call it instead. A call without the scopes is answered 403
 /// `insufficient_scope` in the auth layer's format — `PERMISSION_DENIED` with [`GrpcErrors`].
 ///
-/// The rules match the request path exactly as gRPC sends it (`/package.Service/Method`); it is
-/// a tower layer like any other, so it also serves plain HTTP APIs whose routes are fixed paths.
+/// The rules match the request path exactly as gRPC sends it (`/package.Service/Method`), so a
+/// path spelled otherwise (`//pkg.Svc/M`, a trailing `/`, percent-encoding) matches no method
+/// rule and falls to the unlisted rule; tonic's routers answer such paths `UNIMPLEMENTED`. Meant
+/// for gRPC: an HTTP router that normalizes paths after this layer could route around a rule.
 ///
 /// ```
 /// use tower_api_auth::grpc::MethodScopesLayer;
@@ -165,7 +169,7 @@ fn percent_encode(message: &str) -> String {
 /// let scopes = MethodScopesLayer::new()
 ///     .service("chat.v1.Chat", ScopeRequirement::all(["chat:read"]))
 ///     .method("/chat.v1.Chat/Send", ScopeRequirement::all(["chat:write"]))
-///     .otherwise(ScopeRequirement::all(["admin"])); // fail closed for methods not listed
+///     .otherwise(ScopeRequirement::all(["admin"])); // methods not listed: admins only
 /// # let _ = scopes;
 /// ```
 #[derive(Clone, Default)]
@@ -174,27 +178,50 @@ pub struct MethodScopesLayer {
     rules: Arc<Rules>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Rules {
     /// `/package.Service/Method` → its rule.
     methods: Vec<(Box<str>, ScopeRequirement)>,
     /// `/package.Service/` → the rule of its methods without one of their own.
     services: Vec<(Box<str>, ScopeRequirement)>,
-    otherwise: Option<ScopeRequirement>,
+    unlisted: Unlisted,
+}
+
+/// What becomes of a call that no method or service rule names.
+#[derive(Debug, Default, Clone)]
+enum Unlisted {
+    /// Refused, whatever the credential's scopes.
+    #[default]
+    Refused,
+    /// Any authenticated caller.
+    Allowed,
+    /// Checked against this requirement.
+    Checked(ScopeRequirement),
+}
+
+/// What a call must satisfy.
+enum Rule<'a> {
+    Scopes(&'a ScopeRequirement),
+    None,
+    Refused,
 }
 
 impl Rules {
-    fn for_path(&self, path: &str) -> Option<&ScopeRequirement> {
+    fn for_path(&self, path: &str) -> Rule<'_> {
         let exact = self.methods.iter().find(|(method, _)| **method == *path);
         let service = || {
             self.services
                 .iter()
                 .find(|(prefix, _)| path.starts_with(&**prefix))
         };
-        exact
-            .or_else(service)
-            .map(|(_, requirement)| requirement)
-            .or(self.otherwise.as_ref())
+        match exact.or_else(service) {
+            Some((_, requirement)) => Rule::Scopes(requirement),
+            None => match &self.unlisted {
+                Unlisted::Refused => Rule::Refused,
+                Unlisted::Allowed => Rule::None,
+                Unlisted::Checked(requirement) => Rule::Scopes(requirement),
+            },
+        }
     }
 }
 
@@ -203,27 +230,29 @@ impl fmt::Debug for MethodScopesLayer {
         f.debug_struct("MethodScopesLayer")
             .field("methods", &self.rules.methods)
             .field("services", &self.rules.services)
-            .field("otherwise", &self.rules.otherwise)
+            .field("unlisted", &self.rules.unlisted)
             .finish()
     }
 }
 
 impl MethodScopesLayer {
-    /// No rules: every authenticated call passes.
+    /// No rules yet: every call is refused until a rule names its method or service (or
+    /// [`allow_unlisted`](Self::allow_unlisted), [`otherwise`](Self::otherwise)).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Configuring a clone makes a layer of its own.
     fn rules_mut(&mut self) -> &mut Rules {
-        Arc::get_mut(&mut self.rules)
-            .expect("a MethodScopesLayer is configured before it is cloned")
+        Arc::make_mut(&mut self.rules)
     }
 
     /// The rule of one method, by its full path: `/package.Service/Method`.
     ///
     /// # Panics
     ///
-    /// If `path` is not of that form (a programming error, caught at start-up), or on a clone.
+    /// If `path` is not of that form, or has a rule already (a programming error, caught at
+    /// start-up: of two rules, one would silently never apply).
     pub fn method(mut self, path: &str, requirement: ScopeRequirement) -> Self {
         let valid = path
             .strip_prefix('/')
@@ -235,7 +264,12 @@ impl MethodScopesLayer {
             valid,
             "a gRPC method path is /package.Service/Method, not {path:?}"
         );
-        self.rules_mut().methods.push((path.into(), requirement));
+        let methods = &mut self.rules_mut().methods;
+        assert!(
+            methods.iter().all(|(known, _)| **known != *path),
+            "the gRPC method {path} has a rule already"
+        );
+        methods.push((path.into(), requirement));
         self
     }
 
@@ -244,26 +278,43 @@ impl MethodScopesLayer {
     ///
     /// # Panics
     ///
-    /// If `service` is empty or holds a `/`, or on a clone.
+    /// If `service` is empty or holds a `/`, or has a rule already.
     pub fn service(mut self, service: &str, requirement: ScopeRequirement) -> Self {
         assert!(
             !service.is_empty() && !service.contains('/'),
             "a gRPC service name is package.Service, not {service:?}"
         );
         let prefix = format!("/{service}/");
-        self.rules_mut().services.push((prefix.into(), requirement));
+        let services = &mut self.rules_mut().services;
+        assert!(
+            services.iter().all(|(known, _)| **known != *prefix),
+            "the gRPC service {service} has a rule already"
+        );
+        services.push((prefix.into(), requirement));
         self
     }
 
-    /// The rule of every method that no other rule names. Default: none.
-    ///
-    /// # Panics
-    ///
-    /// On a clone.
+    /// The rule of every method that no other rule names. Default: refused.
     pub fn otherwise(mut self, requirement: ScopeRequirement) -> Self {
-        self.rules_mut().otherwise = Some(requirement);
+        self.rules_mut().unlisted = Unlisted::Checked(requirement);
         self
     }
+
+    /// Lets any authenticated caller call the methods that no other rule names.
+    pub fn allow_unlisted(mut self) -> Self {
+        self.rules_mut().unlisted = Unlisted::Allowed;
+        self
+    }
+}
+
+/// A call to a method no rule names: 401 without an identity, else 403.
+fn refused_unlisted(extensions: &http::Extensions) -> AuthError {
+    use crate::error::AuthErrorKind;
+    if extensions.get::<crate::Identity>().is_none() {
+        return AuthError::new(AuthErrorKind::MissingCredentials);
+    }
+    AuthError::new(AuthErrorKind::InsufficientScope)
+        .with_message("No scope rule lets a credential call this method")
 }
 
 impl<S> Layer<S> for MethodScopesLayer {
@@ -306,10 +357,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let Some(requirement) = self.rules.for_path(request.uri().path()) else {
-            return ResponseFuture::inner(self.inner.call(request));
+        let checked = match self.rules.for_path(request.uri().path()) {
+            Rule::None => return ResponseFuture::inner(self.inner.call(request)),
+            Rule::Scopes(requirement) => check_scopes(request.extensions(), requirement),
+            Rule::Refused => Err(refused_unlisted(request.extensions())),
         };
-        match check_scopes(request.extensions(), requirement) {
+        match checked {
             Ok(_) => ResponseFuture::inner(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(

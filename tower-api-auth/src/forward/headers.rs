@@ -9,6 +9,15 @@ use super::{cookie, hop_by_hop};
 use crate::credential::CredentialSources;
 use crate::identity::Identity;
 
+/// The default identity header names: always removed from incoming requests.
+const DEFAULT_NAMES: [&str; 5] = [
+    "x-auth-principal",
+    "x-auth-tenant",
+    "x-auth-scopes",
+    "x-auth-method",
+    "x-auth-key-id",
+];
+
 /// The bytes [`encode_value`] writes as `%XX`: controls, space and `%` itself (and, always, every
 /// byte of a non-ASCII character). Space because a header value's leading and trailing spaces are
 /// dropped by every parser, so `" admin"` would arrive as `"admin"`; `%` so that decoding gives
@@ -54,8 +63,10 @@ pub fn encode_value(text: &str) -> HeaderValue {
 /// (tenants, methods and the crate's key ids always are), percent-encoded otherwise, so an
 /// upstream that may see other principals percent-decodes the principal (each scope, and the key
 /// id of an outside issuer, likewise). A header is absent, never empty, when the identity has no
-/// such value. Each incoming copy of all five names is removed first, whatever the request
-/// carries, so the upstream can trust both a header and its absence. A request that reaches the
+/// such value. Each incoming copy of the names set, and of the five defaults even when renamed
+/// or not forwarded, is removed first, whatever the request carries, and so is any spelling
+/// with `_` for `-` (`x_auth_principal`, which many upstream stacks read as the same header), so
+/// the upstream can trust both a header and its absence. A request that reaches the
 /// layer without an identity (an [`optional`](crate::AuthLayer::optional) auth layer let it
 /// through anonymously) gets none of them.
 ///
@@ -70,8 +81,8 @@ pub fn encode_value(text: &str) -> HeaderValue {
 ///
 /// let headers = IdentityHeaders::new()
 ///     .principal(HeaderName::from_static("x-user"))
-///     .key_id(None) // not forwarded (and an incoming `x-auth-key-id` is no longer removed…)
-///     .remove(HeaderName::from_static("x-auth-key-id")); // …unless asked for
+///     .key_id(None) // not forwarded (an incoming `x-auth-key-id` is still removed)
+///     .remove(HeaderName::from_static("x-forwarded-user")); // one more the upstream trusts
 /// # let _ = headers;
 /// ```
 #[derive(Debug, Clone)]
@@ -178,9 +189,7 @@ impl IdentityHeaders {
         if let Some(name) = &self.cookie {
             cookie::remove_cookie(headers, name);
         }
-        for name in self.names() {
-            headers.remove(name);
-        }
+        self.remove_identity_copies(headers);
         let Some(identity) = identity else {
             return;
         };
@@ -202,6 +211,33 @@ impl IdentityHeaders {
             Some(HeaderValue::from_static(identity.method().as_str())),
         );
         set(&self.key_id, identity.key_id().map(encode_value));
+    }
+
+    /// Removes every incoming copy of an identity header: of the names set, of the five default
+    /// names whether or not they are forwarded (an upstream once written against them must never
+    /// read a client's value), and of any spelling with `_` for `-`, which CGI, PHP-FPM, Rack and
+    /// WSGI fold into the same variable (`HTTP_X_AUTH_PRINCIPAL`) as the real header.
+    fn remove_identity_copies(&self, headers: &mut HeaderMap) {
+        let reserved: Vec<&str> = self
+            .names()
+            .map(HeaderName::as_str)
+            .chain(DEFAULT_NAMES)
+            .collect();
+        for name in &reserved {
+            headers.remove(*name);
+        }
+        let folded: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().contains('_'))
+            .filter(|name| {
+                let dashed = name.as_str().replace('_', "-");
+                reserved.contains(&dashed.as_str())
+            })
+            .cloned()
+            .collect();
+        for name in folded {
+            headers.remove(name);
+        }
     }
 
     /// The identity headers that are set.

@@ -5,7 +5,8 @@ use http::HeaderName;
 use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
 
 /// Removes the hop-by-hop headers of RFC 9110 §7.6.1 from `headers`: `Connection` and every header
-/// it names, `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`, and every header whose name starts
+/// it names, `Keep-Alive`, `TE` (but for `TE: trailers`, which gRPC needs end to end),
+/// `Transfer-Encoding`, `Upgrade`, and every header whose name starts
 /// with `proxy-` (`Proxy-Connection`, `Proxy-Authorization`: the credential meant for this proxy,
 /// never for the upstream).
 ///
@@ -36,7 +37,18 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in &named {
         headers.remove(name);
     }
-    for name in [CONNECTION, TE, TRANSFER_ENCODING, UPGRADE] {
+    // `TE: trailers` alone is kept: gRPC requires it end to end, and it asks nothing of the
+    // connection (RFC 9110 §10.1.4).
+    let only_trailers = !headers.get_all(TE).iter().any(|value| {
+        !value
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"trailers")
+    });
+    if !only_trailers {
+        headers.remove(TE);
+    }
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
         headers.remove(name);
     }
     headers.remove("keep-alive");
