@@ -100,10 +100,10 @@ impl Upstream {
         for claimed in ["x-forwarded-for", "forwarded", "x-real-ip"] {
             headers.remove(claimed);
         }
-        if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied() {
-            if let Ok(value) = http::HeaderValue::try_from(peer.ip().to_string()) {
-                request.headers_mut().insert("x-forwarded-for", value);
-            }
+        if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied()
+            && let Ok(value) = http::HeaderValue::try_from(peer.ip().to_string())
+        {
+            request.headers_mut().insert("x-forwarded-for", value);
         }
         match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response.map(Either::Left),
