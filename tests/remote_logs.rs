@@ -216,3 +216,53 @@ async fn a_starved_feed_task_says_why_once_a_minute() {
     assert_eq!(starved().len(), 2, "again after a minute");
     drop(feed);
 }
+
+/// A feed store whose snapshots take 2 s (a slow database), written outside the crate.
+#[cfg(feature = "fleet")]
+#[derive(Clone)]
+struct SlowSnapshots(tower_api_auth::fleet::MemoryFeedStore);
+
+#[cfg(feature = "fleet")]
+impl tower_api_auth::store::FeedStore for SlowSnapshots {
+    type Subscription =
+        <tower_api_auth::fleet::MemoryFeedStore as tower_api_auth::store::FeedStore>::Subscription;
+
+    async fn publish(
+        &self,
+        event: &tower_api_auth::store::FeedEvent,
+    ) -> Result<(), tower_api_auth::store::StoreError> {
+        self.0.publish(event).await
+    }
+
+    async fn subscribe(&self) -> Result<Self::Subscription, tower_api_auth::store::StoreError> {
+        self.0.subscribe().await
+    }
+
+    async fn snapshot(
+        &self,
+        now: u64,
+    ) -> Result<Vec<tower_api_auth::store::FeedEvent>, tower_api_auth::store::StoreError> {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        self.0.snapshot(now).await
+    }
+}
+
+/// A slow store holds the feed's task in its own calls: that is no blocked runtime, and the
+/// starvation warning stays silent.
+#[cfg(feature = "fleet")]
+#[tokio::test(start_paused = true)]
+async fn a_slow_store_is_not_taken_for_a_starved_runtime() {
+    use tower_api_auth::fleet::{MemoryFeedStore, RevocationFeed};
+    let (logs, _guard) = common::capture_logs();
+    let feed = RevocationFeed::builder(SlowSnapshots(MemoryFeedStore::new()))
+        .resync_every(Duration::from_millis(50))
+        .start();
+    feed.synced().await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        warnings(&logs.text(), "the revocation feed's task ran late").is_empty(),
+        "{}",
+        logs.text()
+    );
+    drop(feed);
+}

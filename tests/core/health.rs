@@ -224,3 +224,41 @@ async fn a_check_added_to_a_clone_makes_a_readiness_of_its_own() {
     assert_eq!(report.failing().collect::<Vec<_>>(), ["cache"]);
     assert_eq!(report.checks().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn callers_that_arrive_during_a_run_share_it_even_without_a_cache() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let readiness = Readiness::new()
+        .cache_for(Duration::ZERO)
+        .timeout(Duration::from_secs(2))
+        .check("hung", move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<(), String>>()
+        });
+    let started = tokio::time::Instant::now();
+    let callers: Vec<_> = (0..5)
+        .map(|_| {
+            let readiness = readiness.clone();
+            tokio::spawn(async move { readiness.report().await.is_ready() })
+        })
+        .collect();
+    for caller in callers {
+        assert!(!caller.await.unwrap());
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "one run for five waiting callers"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "nobody waited for a second run"
+    );
+    readiness.report().await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "a later caller runs the checks again"
+    );
+}

@@ -1425,3 +1425,42 @@ async fn a_configuration_adds_its_key_sets_and_introspection_to_readiness() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["checks"][2]["status"], "unavailable", "{body}");
 }
+
+/// Readiness is answered to anyone: a URL's user info and query (where some providers put a
+/// key) never appear in it.
+#[cfg(feature = "health")]
+#[tokio::test]
+async fn readiness_reasons_never_show_a_urls_credentials() {
+    use tower_api_auth::health::Readiness;
+    let (idp, base) = idp().await;
+    idp.down.store(true, Ordering::SeqCst);
+    let clock = ManualClock::starting_now();
+    let with_secrets = base.replacen("http://", "http://reader:pw-hunter4@", 1);
+    let keys = RemoteJwks::builder(format!("{with_secrets}/jwks?api_key=hunter5"))
+        .clock(clock.clone())
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let _ = keys.ready().await;
+    let introspection = Introspection::builder(
+        format!("{base}/introspect?api_key=hunter6"),
+        ClientAuth::basic("rs", "secret"),
+    )
+    .clock(clock.clone())
+    .timeout(Duration::from_millis(500))
+    .build()
+    .unwrap();
+    let readiness = Readiness::new()
+        .remote_jwks("keys", &keys)
+        .introspection("introspection", &introspection);
+    let (status, body) = ready(readiness).await;
+    assert_eq!(status, 503, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("/jwks") && text.contains("/introspect"),
+        "{text}"
+    );
+    for secret in ["hunter4", "hunter5", "hunter6", "reader"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}

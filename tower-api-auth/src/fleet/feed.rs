@@ -405,6 +405,9 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
             // ping that must come back on the subscription before the next one.
             bounded("ping", backend.publish(&FeedEvent::Ping { nonce })).await?;
             let mut echoed = false;
+            // When the last resync's own calls ended: a tick is late only past this, so that
+            // a slow store (whose calls hold the task) is not taken for a blocked runtime.
+            let mut worked_until = tokio::time::Instant::now();
             let mut resync = tokio::time::interval(resync_every);
             // After a stall, one resync, not a burst of the ticks missed.
             resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -416,7 +419,7 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
                         event => feed.upgrade().ok_or_else(gone)?.apply(&event),
                     },
                     scheduled = resync.tick() => {
-                        starved.check(scheduled.elapsed(), &feed);
+                        starved.check(scheduled.max(worked_until).elapsed(), &feed);
                         if !echoed {
                             return Err(StoreError::new(
                                 "the feed's subscription delivered nothing for a whole resync interval",
@@ -427,6 +430,7 @@ async fn follow(feed: Weak<Shared>, resync_every: Duration) {
                         drop(shared);
                         bounded("ping", backend.publish(&FeedEvent::Ping { nonce })).await?;
                         echoed = false;
+                        worked_until = tokio::time::Instant::now();
                     }
                 }
             }

@@ -52,6 +52,18 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// Parses and checks a configured URL.
+/// `text` with every occurrence of `url` cut to its scheme, host, port and path: what a public
+/// answer (readiness) may say of it. A URL's user info and query can hold credentials.
+#[cfg(feature = "health")]
+pub(crate) fn redact(text: &str, url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    text.replace(url.as_str(), shown.as_str())
+}
+
 pub(crate) fn parse_url(url: &str, allow_http: bool) -> Result<Url, RemoteError> {
     let parsed = Url::parse(url).map_err(|e| RemoteError::new(format!("{url:?}: {e}")))?;
     check_url(&parsed, allow_http)?;

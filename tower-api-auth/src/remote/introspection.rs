@@ -423,12 +423,12 @@ impl Introspection {
             .fetcher
             .post_form(&inner.endpoint, headers, form)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| crate::remote::fetch::redact(&error.to_string(), &inner.endpoint))?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(answer) if answer.get("active").is_some_and(Value::is_boolean) => Ok(()),
-            _ => Err(format!(
-                "{} answered without a boolean `active`",
-                inner.endpoint
+            _ => Err(crate::remote::fetch::redact(
+                &format!("{} answered without a boolean `active`", inner.endpoint),
+                &inner.endpoint,
             )),
         }
     }

@@ -245,10 +245,16 @@ impl RemoteJwks {
             return Ok(());
         }
         let status = state.status();
-        let why = status
+        let mut why = status
             .last_error
             .as_ref()
             .map_or_else(|| "no fetch has ended yet".to_owned(), ToString::to_string);
+        for url in status.jwks_uri.iter().chain(match &state.location {
+            Location::Jwks(url) => Some(url),
+            Location::Discovery(_) => None,
+        }) {
+            why = crate::remote::fetch::redact(&why, url);
+        }
         Err(if state.usable_until.load(Ordering::SeqCst) == 0 {
             format!("no key set loaded yet: {why}")
         } else {
