@@ -219,3 +219,13 @@ fn a_zero_body_timeout_is_refused_when_the_router_is_built() {
         .body_timeout(Duration::ZERO)
         .router(auth);
 }
+
+#[test]
+#[should_panic(expected = "key admin: a body timeout of zero")]
+fn the_key_admin_api_refuses_a_zero_body_timeout_too() {
+    use tower_api_auth::api_key::KeyManager;
+    use tower_api_auth::endpoints::KeyAdmin;
+    let _: axum::Router = KeyAdmin::new(KeyManager::new(tower_api_auth::MemoryKeyStore::new()))
+        .body_timeout(Duration::ZERO)
+        .router();
+}

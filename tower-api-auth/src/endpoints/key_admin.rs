@@ -94,6 +94,10 @@ impl KeyAdmin {
 
     /// The longest a request body may take to arrive: 408 `request_timeout` after. Default
     /// 10 s, as the token endpoints'.
+    ///
+    /// # Panics
+    ///
+    /// [`router`](Self::router) panics on a zero timeout, which would refuse every body.
     #[must_use]
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
@@ -112,6 +116,10 @@ impl KeyAdmin {
     where
         S: Clone + Send + Sync + 'static,
     {
+        assert!(
+            !self.body_timeout.is_zero(),
+            "key admin: a body timeout of zero would answer every request body 408"
+        );
         let state = Arc::new(Admin {
             manager: self.manager,
             format: self.format,
