@@ -282,11 +282,20 @@ async fn the_innermost_layer_a_request_passed_sets_the_format() {
         .optional();
     let app = Router::new()
         .route("/two", get(passed))
-        .route_layer(inner_flat)
-        .route_layer(nested);
+        .route_layer(inner_flat.clone())
+        .route_layer(nested.clone());
     let with_key = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
     assert_eq!(
         call(&app, "/two", &with_key).await,
         (StatusCode::OK, "true flat".to_owned())
+    );
+    // The other way round: the inner layer's default format replaces the outer one's.
+    let app = Router::new()
+        .route("/two", get(passed))
+        .route_layer(nested)
+        .route_layer(inner_flat);
+    assert_eq!(
+        call(&app, "/two", &with_key).await,
+        (StatusCode::OK, "true nested".to_owned())
     );
 }

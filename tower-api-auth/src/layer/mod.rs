@@ -145,6 +145,9 @@ pub fn error_response(
 /// identity): for middleware below it that must know it runs after authentication.
 pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
     extensions.get::<service::RequestRenderer>().is_some()
+        || extensions
+            .get::<service::PassedWithDefaultFormat>()
+            .is_some()
 }
 
 /// A layer that could not be built.
@@ -325,6 +328,8 @@ impl AuthLayerBuilder {
                 "the auth layer accepts no credential: configure .jwt(..), .api_keys(..) or .opaque_tokens(..)",
             ));
         }
+        let default_format =
+            self.renderer.is_none() && self.realm.is_none() && self.resource_metadata.is_none();
         let renderer = SharedRenderer::new(
             self.renderer
                 .unwrap_or_else(|| Arc::new(ErrorFormat::default())),
@@ -343,6 +348,7 @@ impl AuthLayerBuilder {
             }),
             policy: Policy {
                 renderer,
+                default_format,
                 optional: self.optional,
                 throttle: self.throttle,
             },

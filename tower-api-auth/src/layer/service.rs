@@ -17,15 +17,26 @@ use crate::layer::future::ResponseFuture;
 use crate::layer::throttle::FailureThrottle;
 
 /// The error format a request passed the auth layer with, for the extractors and scope checks
-/// downstream to answer in the same format. Inserted into every request the layer lets through.
+/// downstream to answer in the same format. Inserted into every request a layer with a format of
+/// its own lets through ([`PassedWithDefaultFormat`] for the others).
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
+
+/// What a layer with the default error format inserts instead of a [`RequestRenderer`]: a
+/// zero-sized value, which `http::Extensions` boxes without allocating. Absent a
+/// `RequestRenderer`, the scope checks and extractors answer in the default format anyway; the
+/// marker only tells [`passed_auth_layer`](crate::layer::passed_auth_layer) that a layer was
+/// passed. It saves the renderer's allocation (and its `Arc` count) on every request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PassedWithDefaultFormat;
 
 /// What the layer does with a judged request: how it answers, whether no credential is fine,
 /// whom it tells of refused credentials.
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
     pub(crate) renderer: SharedRenderer,
+    /// The renderer is the default one (no format, realm or metadata URL set).
+    pub(crate) default_format: bool,
     pub(crate) optional: bool,
     pub(crate) throttle: Option<Arc<dyn FailureThrottle>>,
 }
@@ -75,9 +86,14 @@ impl Policy {
         // an allocation per request): middleware below may replace the Identity with one it
         // built, and the scope checks, extractors and `passed_auth_layer` must still find the
         // format of the innermost layer the request passed.
-        request
-            .extensions_mut()
-            .insert(RequestRenderer(self.renderer.clone()));
+        let extensions = request.extensions_mut();
+        if self.default_format {
+            // An outer layer's format must not outlive this, the innermost, layer.
+            extensions.remove::<RequestRenderer>();
+            extensions.insert(PassedWithDefaultFormat);
+        } else {
+            extensions.insert(RequestRenderer(self.renderer.clone()));
+        }
         Admission::Pass
     }
 
