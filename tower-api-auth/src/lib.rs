@@ -181,6 +181,8 @@ pub mod fleet;
 pub mod health;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
 #[cfg(feature = "remote")]
