@@ -485,11 +485,18 @@ impl AuthDoc {
     }
 }
 
-/// Converts a JSON fragment this module wrote into utoipa's type for it.
-fn typed<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> T {
-    serde_json::from_value(value.clone()).unwrap_or_else(|error| {
+/// Converts a JSON fragment this module wrote into utoipa's type for it. Debug builds check
+/// that nothing was lost on the way (a member utoipa's type has no field for).
+fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(value: Value, what: &str) -> T {
+    let converted: T = serde_json::from_value(value.clone()).unwrap_or_else(|error| {
         panic!("openapi: the {what} built is not utoipa's: {error}: {value}")
-    })
+    });
+    debug_assert_eq!(
+        serde_json::to_value(&converted).ok().as_ref(),
+        Some(&value),
+        "openapi: utoipa's {what} lost part of the one built"
+    );
+    converted
 }
 
 /// The operation of `method` in `item`.

@@ -57,7 +57,9 @@ impl TokenEndpoints {
                     let mut posted = operation.clone();
                     posted["operationId"] = Value::from("auth_authorize_form");
                     posted["requestBody"] = form_body(authorize_params_schema());
-                    posted.as_object_mut().map(|o| o.remove("parameters"));
+                    if let Some(posted) = posted.as_object_mut() {
+                        posted.remove("parameters");
+                    }
                     item.insert("get".into(), operation);
                     item.insert("post".into(), posted);
                 }
@@ -163,11 +165,9 @@ fn operation(
             )
         }
         TokenRoute::Token => {
+            let offers = |grant: &str| grants.iter().any(|g| g == grant);
             let mut list = vec![
                 RequestField::GrantType,
-                RequestField::Code,
-                RequestField::RedirectUri,
-                RequestField::CodeVerifier,
                 RequestField::RefreshToken,
                 RequestField::ClientId,
                 RequestField::ClientSecret,
@@ -175,7 +175,14 @@ fn operation(
                 RequestField::Scope,
                 RequestField::Tenant,
             ];
-            if grants.iter().any(|g| g == "password") {
+            if offers("authorization_code") {
+                list.extend([
+                    RequestField::Code,
+                    RequestField::RedirectUri,
+                    RequestField::CodeVerifier,
+                ]);
+            }
+            if offers("password") {
                 list.extend([RequestField::Username, RequestField::Password]);
             }
             let mut body = fields(&list, &[]);
