@@ -80,6 +80,8 @@ pub(crate) struct TokenDoc {
 }
 
 /// An OAuth 2.0 flow the token endpoints offer, and where.
+// Only the token endpoints (`issuer` with `axum`) offer flows; without them, none is built.
+#[cfg_attr(not(all(feature = "issuer", feature = "axum")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FlowUrls {
     /// The authorization-code grant (with PKCE).
