@@ -268,6 +268,11 @@ fn per_route_scopes_are_the_security_requirements_of_the_operations() {
     assert_eq!(parameters[0]["name"], "x-tenant-id");
     assert_eq!(parameters[0]["in"], "header");
     assert_eq!(parameters[0]["required"], false);
+    // The layer's tenant rules: 1 to 64 of the characters a tenant id may have, by default.
+    assert_eq!(
+        parameters[0]["schema"]["pattern"],
+        "^[A-Za-z0-9_.:-]{1,64}$"
+    );
 }
 
 #[test]

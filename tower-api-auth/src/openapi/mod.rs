@@ -47,7 +47,7 @@ use utoipa::openapi::{OpenApi, PathItem, Ref, RefOr};
 use crate::layer::AuthLayer;
 use crate::require_scopes::RequireScopesLayer;
 use crate::scope::{ScopeMatch, ScopeRequirement};
-use crate::tenant::TenantHeader;
+use crate::tenant::{MAX_TENANT_LEN, TenantHeader};
 pub(crate) use errors::{ErrorBody, error_body};
 
 /// The security scheme of JWT Bearer tokens: `http`, `bearer`, `bearerFormat: JWT`.
@@ -146,6 +146,7 @@ pub struct AuthDoc {
     schemes: BTreeMap<&'static str, Value>,
     tenant_header: String,
     tenant_always: bool,
+    tenant_max_len: usize,
     optional: bool,
     error: ErrorBody,
     tokens: TokenDoc,
@@ -226,6 +227,7 @@ impl AuthDoc {
             schemes,
             tenant_header: tenant.to_owned(),
             tenant_always: layer.tenant_rules().header == TenantHeader::Always,
+            tenant_max_len: layer.tenant_rules().max_len.min(MAX_TENANT_LEN),
             optional: layer.is_optional(),
             error: error_body(layer.error_format()),
             tokens: TokenDoc::default(),
@@ -406,7 +408,10 @@ impl AuthDoc {
             "in": "header",
             "required": false,
             "description": format!("The tenant the request acts for. {rule}"),
-            "schema": { "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$" },
+            "schema": {
+                "type": "string",
+                "pattern": format!("^[A-Za-z0-9_.:-]{{1,{}}}$", self.tenant_max_len),
+            },
         })
     }
 
