@@ -10,6 +10,8 @@
 //! * `POST /api/auth/logout/` with `Authorization: Bearer <access>`: both tokens stop working.
 //! * `GET /api/agents/` with the access token (1 hour); `POST /api/agents/{id}/query/` with
 //!   `Authorization: Bearer <API key>`.
+//! * `GET /api/openapi.json`: the OpenAPI 3.1 document, its authentication derived from the
+//!   layer and the endpoints (`tower_api_auth::openapi::AuthDoc`).
 //! * Errors: 401 for an invalid or expired token, 403 for a valid one without permission, as
 //!   `{"error":"token_expired","message":"Access token has expired","details":{"expired_at":…}}`.
 
@@ -21,15 +23,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tower_api_auth::api_key::KeySpec;
 use tower_api_auth::endpoints::{
     Endpoint, Failure, RequestField, ResponseShape, TokenEndpoints, TokenField, TokenRoute,
 };
 use tower_api_auth::issuer::{Account, GrantErrorKind, RefreshPolicy, SigningKey, TokenIssuer};
+use tower_api_auth::openapi::AuthDoc;
 use tower_api_auth::{
     Algorithm, AuthError, AuthLayer, Identity, RequireScopesLayer, crypto, scope::Scopes,
+};
+
+use utoipa::Modify;
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{
+    HttpMethod, Info, OpenApi, OpenApiBuilder, PathItem, PathsBuilder, Required,
 };
 
 #[path = "seeds_support/mod.rs"]
@@ -127,23 +137,57 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .disable(TokenRoute::Token)
         .disable(TokenRoute::Revoke)
         .disable(TokenRoute::Verify);
+    let manage = RequireScopesLayer::all(["agents:manage"]);
+    let ask = RequireScopesLayer::all(["agents:query"]);
+    // The same layers the routes check document their requirements.
+    let mut openapi = api_document();
+    AuthDoc::new(&auth)
+        .token_endpoints("", &endpoints)
+        .scope("agents:manage", "List and manage the user's agents")
+        .scope("agents:query", "Query an agent (API keys)")
+        .require_layer("/api/agents/", Method::GET, &manage)
+        .require_layer("/api/agents/{id}/query/", Method::POST, &ask)
+        .modify(&mut openapi);
+    let openapi = Json(serde_json::to_value(&openapi)?);
     let router = Router::new()
-        .route(
-            "/api/agents/",
-            get(agents).route_layer(RequireScopesLayer::all(["agents:manage"])),
-        )
-        .route(
-            "/api/agents/{id}/query/",
-            post(query).route_layer(RequireScopesLayer::all(["agents:query"])),
-        )
+        .route("/api/agents/", get(agents).route_layer(manage))
+        .route("/api/agents/{id}/query/", post(query).route_layer(ask))
         .route_layer(auth.clone())
-        .merge(endpoints.router(auth));
+        .merge(endpoints.router(auth))
+        .route("/api/openapi.json", get(move || async move { openapi }));
     let credentials =
         json!({ "email": "user@example.com", "password": password, "api_key": api_key });
     Ok(Demo {
         router,
         credentials,
     })
+}
+
+/// The API's own operations, as a `#[derive(OpenApi)]` would list them; `AuthDoc` adds the rest.
+fn api_document() -> OpenApi {
+    let agents = OperationBuilder::new()
+        .operation_id(Some("list_agents"))
+        .response("200", utoipa::openapi::Response::new("The user's agents"));
+    let id = ParameterBuilder::new()
+        .name("id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)));
+    let query = OperationBuilder::new()
+        .operation_id(Some("query_agent"))
+        .parameter(id)
+        .response("200", utoipa::openapi::Response::new("The agent's answer"));
+    OpenApiBuilder::new()
+        .info(Info::new("RAG Chats", "1.0.0"))
+        .paths(
+            PathsBuilder::new()
+                .path("/api/agents/", PathItem::new(HttpMethod::Get, agents))
+                .path(
+                    "/api/agents/{id}/query/",
+                    PathItem::new(HttpMethod::Post, query),
+                ),
+        )
+        .build()
 }
 
 #[tokio::main]

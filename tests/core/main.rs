@@ -28,6 +28,7 @@ mod lifecycle_stores;
 mod no_backend;
 mod oauth_discovery;
 mod oauth_server;
+mod openapi;
 mod protected_resource;
 mod rate_limits;
 mod remote;

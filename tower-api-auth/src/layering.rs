@@ -34,7 +34,9 @@ const ROWS: &[&[&str]] = &[
     &["layer", "require_scopes", "extract", "forward", "grpc"],
     &["issuer", "remote", "fleet", "rate_limit"],
     &["config", "health"],
-    &["endpoints"],
+    // The OpenAPI description reads the layer and the token endpoints' configuration, and the
+    // token endpoints describe themselves with its types: one row.
+    &["endpoints", "openapi"],
 ];
 
 /// The row of the features built on the public API below: independent of one another.

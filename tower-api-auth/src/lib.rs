@@ -138,6 +138,7 @@
 //! | `remote` | no | [`remote`]: JWK sets from URLs, OIDC discovery, several issuers' keys, RFC 7662 introspection |
 //! | `fleet` | yes | the revocation feed that keeps several instances in step (`fleet`), key caches that follow it |
 //! | `rate-limit` | yes | `rate_limit`: quotas keyed on the identity, failed-authentication throttling, 429 with the IETF `RateLimit` fields |
+//! | `utoipa` | no | `openapi`: the layer's schemes, the token endpoints and per-route scopes in an app's OpenAPI 3.1 document |
 //!
 //! With both backends enabled aws-lc-rs is used (see [`crypto::ensure_provider`]). With neither,
 //! the core (API keys, parsing, errors, layers) works and JWT keys refuse to build.
@@ -181,6 +182,8 @@ pub mod fleet;
 pub mod health;
 #[cfg(feature = "issuer")]
 pub mod issuer;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
 #[cfg(feature = "remote")]

@@ -85,6 +85,11 @@ impl RequireScopesLayer {
     pub fn from_requirement(requirement: ScopeRequirement) -> Self {
         Self { requirement }
     }
+
+    /// What the layer requires.
+    pub fn requirement(&self) -> &ScopeRequirement {
+        &self.requirement
+    }
 }
 
 impl<S> Layer<S> for RequireScopesLayer {

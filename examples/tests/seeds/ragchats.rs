@@ -175,3 +175,71 @@ async fn ragchats_on_sqlite() {
     )
     .await;
 }
+
+/// `/api/openapi.json`, public, describes what the walk above exercises: JWTs and API keys (in
+/// `X-API-Key` or as Bearer), no OAuth 2.0 flow (the token endpoint is disabled), the shaped
+/// login and refresh, and each route's scope.
+#[tokio::test]
+async fn ragchats_serves_its_openapi_document() {
+    let demo = demo(
+        Stores::from_urls(None, None).await.unwrap(),
+        Arc::new(ManualClock::starting_now()),
+    )
+    .await
+    .unwrap();
+    let server = start(demo.router).await;
+    let reply = server.get("/api/openapi.json").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let doc = reply.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemes: Vec<&String> = doc["components"]["securitySchemes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(schemes, ["apiKey", "apiKeyBearer", "bearerJwt"]);
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/agents/",
+            "/api/agents/{id}/query/",
+            "/api/auth/login/",
+            "/api/auth/logout/",
+            "/api/auth/token/refresh/",
+            "/oauth/introspect",
+        ]
+    );
+    // The seed leaves RFC 7662 introspection on, at its default path, and the document says
+    // so: it is served (a client without credentials is refused, not told 404).
+    let introspect = server
+        .post_json("/oauth/introspect", &json!({ "token": "t" }))
+        .await;
+    assert_eq!(introspect.status, 401, "{}", introspect.text);
+    let login = &doc["paths"]["/api/auth/login/"]["post"];
+    assert!(
+        login["requestBody"]["content"]["application/json"]["schema"]["properties"]["email"]
+            .is_object()
+    );
+    let schemas = &doc["components"]["schemas"];
+    let answer: Vec<&String> = schemas["LoginResponse"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(answer, ["access", "refresh", "user"]);
+    // The configured 401 token_not_valid of the refresh endpoint.
+    assert!(doc["paths"]["/api/auth/token/refresh/"]["post"]["responses"]["401"].is_object());
+    assert_eq!(
+        doc["paths"]["/api/agents/{id}/query/"]["post"]["security"],
+        json!([
+            { "apiKey": ["agents:query"] },
+            { "apiKeyBearer": ["agents:query"] },
+            { "bearerJwt": ["agents:query"] },
+        ])
+    );
+    assert_eq!(
+        doc["paths"]["/api/auth/logout/"]["post"]["security"],
+        json!([{ "apiKey": [] }, { "apiKeyBearer": [] }, { "bearerJwt": [] }])
+    );
+}

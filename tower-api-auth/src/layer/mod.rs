@@ -77,6 +77,8 @@ use service::Policy;
 pub struct AuthLayer {
     auth: Arc<Authenticator>,
     policy: Policy,
+    /// The built-in format its errors are rendered in; `None` for a custom renderer.
+    format: Option<ErrorFormat>,
 }
 
 impl AuthLayer {
@@ -95,7 +97,45 @@ impl AuthLayer {
                 optional: true,
                 ..self.policy.clone()
             },
+            format: self.format,
         }
+    }
+
+    /// Whether the layer accepts JWT Bearer tokens ([`AuthLayerBuilder::jwt`]).
+    pub fn accepts_jwt(&self) -> bool {
+        self.auth.jwt.is_some()
+    }
+
+    /// Whether the layer accepts API keys ([`AuthLayerBuilder::api_keys`]): in the API-key
+    /// header, and as Bearer tokens.
+    pub fn accepts_api_keys(&self) -> bool {
+        self.auth.api_keys.is_some()
+    }
+
+    /// Whether the layer accepts opaque Bearer tokens ([`AuthLayerBuilder::opaque_tokens`]).
+    pub fn accepts_opaque_tokens(&self) -> bool {
+        self.auth.opaque.is_some()
+    }
+
+    /// Where the layer reads credentials and the tenant from.
+    pub fn credential_sources(&self) -> &CredentialSources {
+        &self.auth.sources
+    }
+
+    /// The layer's tenant rules.
+    pub fn tenant_rules(&self) -> &TenantRules {
+        &self.auth.tenants
+    }
+
+    /// Whether requests without a credential pass (anonymously).
+    pub fn is_optional(&self) -> bool {
+        self.policy.optional
+    }
+
+    /// The built-in format of the layer's error bodies, or `None` when a custom
+    /// [`error_renderer`](AuthLayerBuilder::error_renderer) renders them.
+    pub fn error_format(&self) -> Option<ErrorFormat> {
+        self.format
     }
 
     /// The layer's error renderer, so that companion routers (the token endpoints) answer in the
@@ -194,6 +234,8 @@ pub struct AuthLayerBuilder {
     tenants: TenantRules,
     optional: bool,
     renderer: Option<Arc<dyn ErrorRenderer>>,
+    /// Which built-in format `renderer` is, if it is one.
+    format: Option<ErrorFormat>,
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
     revocation: Option<Arc<dyn RevocationCheck>>,
@@ -252,12 +294,14 @@ impl AuthLayerBuilder {
     /// One of the built-in error body formats. Default [`ErrorFormat::Nested`].
     pub fn error_format(mut self, format: ErrorFormat) -> Self {
         self.renderer = Some(Arc::new(format));
+        self.format = Some(format);
         self
     }
 
     /// A custom error renderer (a closure `Fn(&AuthError) -> Response<Bytes>` works).
     pub fn error_renderer(mut self, renderer: impl ErrorRenderer) -> Self {
         self.renderer = Some(Arc::new(renderer));
+        self.format = None;
         self
     }
 
@@ -330,6 +374,10 @@ impl AuthLayerBuilder {
         }
         let default_format =
             self.renderer.is_none() && self.realm.is_none() && self.resource_metadata.is_none();
+        let format = match self.renderer {
+            None => Some(ErrorFormat::default()),
+            Some(_) => self.format,
+        };
         let renderer = SharedRenderer::new(
             self.renderer
                 .unwrap_or_else(|| Arc::new(ErrorFormat::default())),
@@ -352,6 +400,7 @@ impl AuthLayerBuilder {
                 optional: self.optional,
                 throttle: self.throttle,
             },
+            format,
         })
     }
 }

@@ -30,6 +30,8 @@
 mod body;
 mod consent;
 mod oauth;
+#[cfg(feature = "utoipa")]
+mod openapi;
 mod shape;
 
 use std::borrow::Cow;

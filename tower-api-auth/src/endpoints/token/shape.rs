@@ -261,6 +261,20 @@ impl ResponseShape {
         self.fields.contains_key(&field)
     }
 
+    /// The fields it shows, under their names.
+    #[cfg(feature = "utoipa")]
+    pub(super) fn named_fields(&self) -> impl Iterator<Item = (TokenField, &str)> {
+        self.fields
+            .iter()
+            .map(|(field, name)| (*field, name.as_str()))
+    }
+
+    /// The envelope's name, if the fields are wrapped.
+    #[cfg(feature = "utoipa")]
+    pub(super) fn envelope_name(&self) -> Option<&str> {
+        self.envelope.as_deref()
+    }
+
     /// Wraps the fields in an object under `name`: `{"data": {…}}`.
     #[must_use]
     pub fn envelope(mut self, name: impl Into<String>) -> Self {
