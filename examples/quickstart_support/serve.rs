@@ -100,8 +100,14 @@ pub(crate) async fn serve(
     tracing::info!("shutting down: waiting for open requests to finish");
     // Bounded: a client that never reads its answer must not hold the process forever.
     let grace = limits.header_read_timeout + limits.request_timeout;
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?grace, "shutting down: connections still open after the grace period, closed");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "shutting down: connections still open after the grace period, closed"
+        );
     }
 }
 
