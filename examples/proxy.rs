@@ -96,9 +96,22 @@ impl Upstream {
         request.headers_mut().remove(HOST);
         // Where the request came from, as this proxy saw it: a client's own claim is dropped,
         // so that an upstream trusting the first proxy's X-Forwarded-For gets no forged address.
+        // Under any spelling: CGI-style stacks read `x_forwarded_for` as the same variable.
+        const CLAIMS: [&str; 5] = [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "forwarded",
+            "x-real-ip",
+        ];
         let headers = request.headers_mut();
-        for claimed in ["x-forwarded-for", "forwarded", "x-real-ip"] {
-            headers.remove(claimed);
+        let claimed: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|name| CLAIMS.contains(&name.as_str().replace('_', "-").as_str()))
+            .cloned()
+            .collect();
+        for name in claimed {
+            headers.remove(name);
         }
         if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied()
             && let Ok(value) = http::HeaderValue::try_from(peer.ip().to_string())

@@ -152,8 +152,12 @@ fn the_layers_own_credential_headers_and_cookie_go_too() {
 fn underscore_spellings_of_identity_headers_go_too() {
     // CGI, PHP-FPM, Rack and WSGI read `x_auth_principal` as HTTP_X_AUTH_PRINCIPAL, the same
     // variable as the real header.
-    let config = IdentityHeaders::new().principal(HeaderName::from_static("x-user"));
+    let config = IdentityHeaders::new()
+        .principal(HeaderName::from_static("x-user"))
+        .remove(HeaderName::from_static("x-forwarded-user"));
     let incoming = [
+        ("x_forwarded_user", "admin"),
+        ("x_api_key", "sk_live_secret"),
         ("x_auth_principal", "admin"),
         ("x_user", "admin"),
         ("x-auth_tenant", "tn_root"),

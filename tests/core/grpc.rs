@@ -330,6 +330,17 @@ async fn through(rules: MethodScopesLayer, path: &str) -> u16 {
     response.status().as_u16()
 }
 
+/// `path` through `rules` with no identity (an optional auth layer let the call through).
+async fn anonymous(rules: MethodScopesLayer, path: &str) -> u16 {
+    use tower::{Layer as _, ServiceExt as _};
+    let inner = tower::service_fn(|_: axum::http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(axum::http::Response::new(()))
+    });
+    let request = axum::http::Request::builder().uri(path).body(()).unwrap();
+    let response = rules.layer(inner).oneshot(request).await.unwrap();
+    response.status().as_u16()
+}
+
 #[tokio::test]
 async fn a_method_no_rule_names_is_refused_unless_unlisted_methods_are_allowed() {
     let rules = || MethodScopesLayer::new().method(CHECK, ScopeRequirement::all(["health:check"]));
@@ -358,6 +369,11 @@ async fn a_method_no_rule_names_is_refused_unless_unlisted_methods_are_allowed()
         )
         .await,
         403
+    );
+    // Unlisted methods are open to authenticated callers only, not to anonymous ones.
+    assert_eq!(
+        anonymous(rules().allow_unlisted(), "/chat.v1.Chat/Send").await,
+        401
     );
     // A clone configured further is a layer of its own.
     let base = rules();

@@ -237,12 +237,15 @@ async fn callers_that_arrive_during_a_run_share_it_even_without_a_cache() {
             std::future::pending::<Result<(), String>>()
         });
     let started = tokio::time::Instant::now();
-    let callers: Vec<_> = (0..5)
-        .map(|_| {
-            let readiness = readiness.clone();
-            tokio::spawn(async move { readiness.report().await.is_ready() })
-        })
-        .collect();
+    let call = || {
+        let readiness = readiness.clone();
+        tokio::spawn(async move { readiness.report().await.is_ready() })
+    };
+    // One caller starts the run; four more arrive while it hangs.
+    let mut callers = vec![call()];
+    tokio::task::yield_now().await;
+    tokio::time::advance(Duration::from_millis(100)).await;
+    callers.extend((0..4).map(|_| call()));
     for caller in callers {
         assert!(!caller.await.unwrap());
     }
@@ -255,6 +258,7 @@ async fn callers_that_arrive_during_a_run_share_it_even_without_a_cache() {
         started.elapsed() < Duration::from_secs(3),
         "nobody waited for a second run"
     );
+    tokio::time::advance(Duration::from_millis(1)).await;
     readiness.report().await;
     assert_eq!(
         runs.load(Ordering::SeqCst),

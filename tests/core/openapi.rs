@@ -305,6 +305,24 @@ fn a_layer_with_only_api_keys_advertises_no_jwt_and_no_oauth2() {
 }
 
 #[test]
+fn a_route_requiring_any_of_no_scope_still_requires_a_credential() {
+    let layer = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::new())
+        .build()
+        .unwrap();
+    let doc = generate(AuthDoc::new(&layer).require(
+        "/v1/conversations",
+        Method::GET,
+        ScopeRequirement::any(Vec::<&str>::new()),
+    ));
+    // `security: []` would tell clients no credential is needed; the layer needs one.
+    assert_eq!(
+        doc["paths"]["/v1/conversations"]["get"]["security"],
+        json!([{ "apiKey": [] }, { "apiKeyBearer": [] }])
+    );
+}
+
+#[test]
 fn a_jwt_only_layer_with_a_cookie_has_no_api_key_schemes() {
     let tokens = token_service(false, false);
     let layer = AuthLayer::builder()

@@ -358,7 +358,13 @@ where
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let checked = match self.rules.for_path(request.uri().path()) {
-            Rule::None => return ResponseFuture::inner(self.inner.call(request)),
+            // Any authenticated caller; an anonymous one (behind an optional layer) is not.
+            Rule::None if request.extensions().get::<crate::Identity>().is_some() => {
+                return ResponseFuture::inner(self.inner.call(request));
+            }
+            Rule::None => Err(crate::error::AuthError::new(
+                crate::error::AuthErrorKind::MissingCredentials,
+            )),
             Rule::Scopes(requirement) => check_scopes(request.extensions(), requirement),
             Rule::Refused => Err(refused_unlisted(request.extensions())),
         };

@@ -78,7 +78,7 @@ struct Inner {
     checks: Vec<(Cow<'static, str>, Probe)>,
     timeout: Duration,
     cache_for: Duration,
-    /// The last report, with when its run started.
+    /// The last report, with when its run finished.
     last: Mutex<Option<(Instant, Arc<Report>)>>,
 }
 
@@ -218,19 +218,18 @@ impl Readiness {
     }
 
     /// Runs the checks, or reuses a report younger than [`cache_for`](Self::cache_for) or one
-    /// whose run started after this call did (callers that arrive while checks run share them,
+    /// that was finished after this call began (callers that arrive while checks run share them,
     /// whatever `cache_for`: a hung dependency and a probe in a loop build no queue of runs).
     pub async fn report(&self) -> Arc<Report> {
         let arrived = Instant::now();
         let mut last = self.inner.last.lock().await;
-        if let Some((started, report)) = &*last
-            && (*started >= arrived || started.elapsed() < self.inner.cache_for)
+        if let Some((finished, report)) = &*last
+            && (*finished >= arrived || finished.elapsed() < self.inner.cache_for)
         {
             return Arc::clone(report);
         }
-        let started = Instant::now();
         let report = Arc::new(self.run().await);
-        *last = Some((started, Arc::clone(&report)));
+        *last = Some((Instant::now(), Arc::clone(&report)));
         report
     }
 

@@ -217,25 +217,25 @@ impl IdentityHeaders {
     /// names whether or not they are forwarded (an upstream once written against them must never
     /// read a client's value), and of any spelling with `_` for `-`, which CGI, PHP-FPM, Rack and
     /// WSGI fold into the same variable (`HTTP_X_AUTH_PRINCIPAL`) as the real header.
+    ///
+    /// The same spellings of the credential headers and of the names given to
+    /// [`remove`](Self::remove) go too: a client must reach the upstream with none of them.
     fn remove_identity_copies(&self, headers: &mut HeaderMap) {
-        let reserved: Vec<&str> = self
+        let dashed = |name: &str| name.replace('_', "-");
+        let reserved: Vec<String> = self
             .names()
+            .chain(&self.credentials)
+            .chain(&self.removed)
             .map(HeaderName::as_str)
             .chain(DEFAULT_NAMES)
+            .map(dashed)
             .collect();
-        for name in &reserved {
-            headers.remove(*name);
-        }
-        let folded: Vec<HeaderName> = headers
+        let spelled: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| name.as_str().contains('_'))
-            .filter(|name| {
-                let dashed = name.as_str().replace('_', "-");
-                reserved.contains(&dashed.as_str())
-            })
+            .filter(|name| reserved.contains(&dashed(name.as_str())))
             .cloned()
             .collect();
-        for name in folded {
+        for name in spelled {
             headers.remove(name);
         }
     }

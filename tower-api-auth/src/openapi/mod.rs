@@ -348,6 +348,12 @@ impl AuthDoc {
                             .iter()
                             .map(|name| SecurityRequirement::new(*name, scopes.iter().copied())),
                     ),
+                    // No scope to offer: a credential is still required, with none.
+                    ScopeMatch::Any if scopes.is_empty() => alternatives.extend(
+                        names
+                            .iter()
+                            .map(|name| SecurityRequirement::new(*name, none)),
+                    ),
                     ScopeMatch::Any => {
                         for scope in &scopes {
                             alternatives.extend(

@@ -249,10 +249,11 @@ impl RemoteJwks {
             .last_error
             .as_ref()
             .map_or_else(|| "no fetch has ended yet".to_owned(), ToString::to_string);
-        for url in status.jwks_uri.iter().chain(match &state.location {
-            Location::Jwks(url) => Some(url),
-            Location::Discovery(_) => None,
-        }) {
+        let configured = match &state.location {
+            Location::Jwks(url) => Some(url.clone()),
+            Location::Discovery(issuer) => Url::parse(issuer).ok(),
+        };
+        for url in status.jwks_uri.iter().chain(configured.as_ref()) {
             why = crate::remote::fetch::redact(&why, url);
         }
         Err(if state.usable_until.load(Ordering::SeqCst) == 0 {
