@@ -94,25 +94,9 @@ impl Upstream {
         }
         // The client builds `Host` from the URI when there is none.
         request.headers_mut().remove(HOST);
-        // Where the request came from, as this proxy saw it: a client's own claim is dropped,
-        // so that an upstream trusting the first proxy's X-Forwarded-For gets no forged address.
-        // Under any spelling: CGI-style stacks read `x_forwarded_for` as the same variable.
-        const CLAIMS: [&str; 5] = [
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-            "forwarded",
-            "x-real-ip",
-        ];
-        let headers = request.headers_mut();
-        let claimed: Vec<http::HeaderName> = headers
-            .keys()
-            .filter(|name| CLAIMS.contains(&name.as_str().replace('_', "-").as_str()))
-            .cloned()
-            .collect();
-        for name in claimed {
-            headers.remove(name);
-        }
+        // Where the request came from, as this proxy saw it (`run` has ForwardIdentity drop a
+        // client's own claims): an upstream trusting the first proxy's X-Forwarded-For gets no
+        // forged address.
         if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied()
             && let Ok(value) = http::HeaderValue::try_from(peer.ip().to_string())
         {
@@ -181,6 +165,15 @@ impl Default for Limits {
 /// Serves the proxy on `listener` within `limits`: `auth` checks each request, `headers` names
 /// what the upstream is told, `upstream` answers. There is no limit on a whole request's time:
 /// a long download streams for as long as it takes (the upstream's response head has one).
+/// The headers that say where a request came from: only this proxy may set them.
+const FORWARDING_CLAIMS: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "forwarded",
+    "x-real-ip",
+];
+
 pub(crate) async fn run(
     listener: TcpListener,
     auth: AuthLayer,
@@ -188,6 +181,13 @@ pub(crate) async fn run(
     upstream: Upstream,
     limits: Limits,
 ) {
+    // A client's claims of where the request came from go, under any spelling (CGI-style
+    // stacks read `x_forwarded_for` as the same variable); `forward` sets X-Forwarded-For.
+    let headers = FORWARDING_CLAIMS
+        .into_iter()
+        .fold(headers, |headers, name| {
+            headers.remove(http::HeaderName::from_static(name))
+        });
     let service = ServiceBuilder::new()
         .layer(auth)
         .layer(ForwardIdentityLayer::new(headers))

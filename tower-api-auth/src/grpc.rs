@@ -47,7 +47,7 @@ use tower_service::Service;
 
 use crate::error::{AuthError, ErrorRenderer};
 use crate::layer::{AuthBody, ResponseFuture};
-use crate::require_scopes::{check_scopes, renderer_of};
+use crate::require_scopes::{call_or_reject, check_scopes};
 use crate::scope::ScopeRequirement;
 
 /// A gRPC status code (the `grpc-status` values of the gRPC specification).
@@ -357,27 +357,16 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let extensions = request.extensions();
         let checked = match self.rules.for_path(request.uri().path()) {
             // Any authenticated caller; an anonymous one (behind an optional layer) is not.
-            Rule::None if request.extensions().get::<crate::Identity>().is_some() => {
-                return ResponseFuture::inner(self.inner.call(request));
-            }
+            Rule::None if extensions.get::<crate::Identity>().is_some() => Ok(()),
             Rule::None => Err(crate::error::AuthError::new(
                 crate::error::AuthErrorKind::MissingCredentials,
             )),
-            Rule::Scopes(requirement) => check_scopes(request.extensions(), requirement),
-            Rule::Refused => Err(refused_unlisted(request.extensions())),
+            Rule::Scopes(requirement) => check_scopes(extensions, requirement).map(drop),
+            Rule::Refused => Err(refused_unlisted(extensions)),
         };
-        match checked {
-            Ok(_) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => {
-                tracing::debug!(
-                    code = error.code(),
-                    path = request.uri().path(),
-                    "call rejected by a method's scope rule"
-                );
-                ResponseFuture::rejected(renderer_of(request.extensions()).respond(error))
-            }
-        }
+        call_or_reject(&mut self.inner, request, checked)
     }
 }

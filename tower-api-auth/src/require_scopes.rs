@@ -165,13 +165,31 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        // The readied instance is called at once, so no clone-and-swap is needed.
-        match check_scopes(request.extensions(), &self.requirement) {
-            Ok(_) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => {
-                tracing::debug!(code = error.code(), "request rejected by scope check");
-                ResponseFuture::rejected(renderer_of(request.extensions()).respond(error))
-            }
+        let checked = check_scopes(request.extensions(), &self.requirement).map(drop);
+        call_or_reject(&mut self.inner, request, checked)
+    }
+}
+
+/// Calls `inner` with `request` when `checked` passed, else answers the error in the format of
+/// the auth layer the request passed (the scope checks' common end).
+pub(crate) fn call_or_reject<S, ReqB, ResB>(
+    inner: &mut S,
+    request: Request<ReqB>,
+    checked: Result<(), AuthError>,
+) -> ResponseFuture<S, ReqB>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+{
+    // The readied instance is called at once, so no clone-and-swap is needed.
+    match checked {
+        Ok(()) => ResponseFuture::inner(inner.call(request)),
+        Err(error) => {
+            tracing::debug!(
+                code = error.code(),
+                path = request.uri().path(),
+                "request rejected by a scope rule"
+            );
+            ResponseFuture::rejected(renderer_of(request.extensions()).respond(error))
         }
     }
 }

@@ -221,18 +221,17 @@ impl IdentityHeaders {
     /// The same spellings of the credential headers and of the names given to
     /// [`remove`](Self::remove) go too: a client must reach the upstream with none of them.
     fn remove_identity_copies(&self, headers: &mut HeaderMap) {
-        let dashed = |name: &str| name.replace('_', "-");
-        let reserved: Vec<String> = self
-            .names()
-            .chain(&self.credentials)
-            .chain(&self.removed)
-            .map(HeaderName::as_str)
-            .chain(DEFAULT_NAMES)
-            .map(dashed)
-            .collect();
+        // Compared byte by byte, `_` as `-`: no allocation per header of every request.
+        let reserved = || {
+            self.names()
+                .chain(&self.credentials)
+                .chain(&self.removed)
+                .map(HeaderName::as_str)
+                .chain(DEFAULT_NAMES)
+        };
         let spelled: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| reserved.contains(&dashed(name.as_str())))
+            .filter(|name| reserved().any(|reserved| same_folded(name.as_str(), reserved)))
             .cloned()
             .collect();
         for name in spelled {
@@ -252,6 +251,17 @@ impl IdentityHeaders {
         .into_iter()
         .flatten()
     }
+}
+
+/// Whether two header names (lowercase, as `HeaderName` holds them) are the same once every `_`
+/// is read as `-`.
+fn same_folded(a: &str, b: &str) -> bool {
+    let fold = |byte: &u8| if *byte == b'_' { b'-' } else { *byte };
+    a.len() == b.len()
+        && a.as_bytes()
+            .iter()
+            .map(fold)
+            .eq(b.as_bytes().iter().map(fold))
 }
 
 /// `Authorization` and the API-key and tenant headers of `sources`.
