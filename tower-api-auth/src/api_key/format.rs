@@ -115,6 +115,34 @@ fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
     out
 }
 
+/// The value of each base62 digit, by byte; [`NOT_BASE62`] for any other byte.
+const BASE62_VALUE: [u8; 256] = {
+    let mut table = [NOT_BASE62; 256];
+    let mut digit = 0;
+    while digit < BASE62.len() {
+        table[BASE62[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
+const NOT_BASE62: u8 = u8::MAX;
+
+/// Whether `sum` is the [`checksum`] of `body`. The presented digits are read as a number and
+/// compared with the CRC, rather than the CRC written out as digits and compared with them: six
+/// multiply-adds instead of six divisions, some 80 instructions less on every API-key request.
+/// The same answer: six digits hold any CRC-32 (62^6 > 2^32), so each has one spelling.
+fn checksum_matches(body: &str, sum: &[u8; CHECKSUM_LEN]) -> bool {
+    let mut presented: u64 = 0;
+    for &byte in sum {
+        let digit = BASE62_VALUE[byte as usize];
+        if digit == NOT_BASE62 {
+            return false;
+        }
+        presented = presented * 62 + u64::from(digit);
+    }
+    presented == u64::from(crc32fast::hash(body.as_bytes()))
+}
+
 fn is_base62(s: &str) -> bool {
     // No early exit: the compiler checks many bytes per instruction, and every key pays for this.
     s.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
@@ -161,7 +189,10 @@ impl ApiKeyFormat {
             return Err(MalformedKey);
         }
         let rest = &key[self.prefix.len() + 1..];
-        let (id, tail) = rest.split_once('_').ok_or(MalformedKey)?;
+        // memchr rather than `split_once`, whose generic search costs some 60 instructions more
+        // on a key's dozen bytes.
+        let underscore = memchr::memchr(b'_', rest.as_bytes()).ok_or(MalformedKey)?;
+        let (id, tail) = (&rest[..underscore], &rest[underscore + 1..]);
         if !(4..=64).contains(&id.len()) || !is_base62(id) {
             return Err(MalformedKey);
         }
@@ -169,7 +200,8 @@ impl ApiKeyFormat {
             return Err(MalformedKey);
         }
         let (body, sum) = key.split_at(key.len() - CHECKSUM_LEN);
-        if checksum(body).as_slice() != sum.as_bytes() {
+        let sum = sum.as_bytes().try_into().map_err(|_| MalformedKey)?;
+        if !checksum_matches(body, sum) {
             return Err(MalformedKey);
         }
         Ok(ParsedKey { key, id })
@@ -246,6 +278,32 @@ mod tests {
         for bad in ["", "_sk", "sk_", "SK", "sk-live", &"a".repeat(33)] {
             assert_eq!(ApiKeyFormat::new(bad), Err(InvalidPrefix), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn reading_the_checksum_digits_agrees_with_writing_the_crc_out() {
+        let format = ApiKeyFormat::new("sk_test").unwrap();
+        for _ in 0..2_000 {
+            let key = format.generate_plaintext();
+            let (body, sum) = key.split_at(key.len() - CHECKSUM_LEN);
+            let sum: &[u8; CHECKSUM_LEN] = sum.as_bytes().try_into().unwrap();
+            assert_eq!(&checksum(body), sum);
+            assert!(checksum_matches(body, sum), "{key}");
+            // Every other digit in every place is refused, and so is any byte not a digit.
+            for place in 0..CHECKSUM_LEN {
+                for &other in BASE62.iter().chain(b"_-+/= \0\xff") {
+                    if other == sum[place] {
+                        continue;
+                    }
+                    let mut changed = *sum;
+                    changed[place] = other;
+                    assert!(!checksum_matches(body, &changed), "{key} at {place}");
+                }
+            }
+        }
+        // The largest CRC still fits six digits, and the largest six digits are no CRC.
+        assert!(62u64.pow(6) > u64::from(u32::MAX));
+        assert!(!checksum_matches("x", b"zzzzzz"));
     }
 
     #[test]
