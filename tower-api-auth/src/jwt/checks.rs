@@ -9,6 +9,7 @@ use crate::jwt::claims::{ClaimsSeed, OneOrMany, Registered};
 use crate::jwt::header;
 use crate::jwt::invalid;
 use crate::jwt::keys::{JwtKey, JwtKeySet};
+use crate::jwt::known_headers::KnownHeaders;
 use crate::jwt::options::{AnyClaims, JwtOptions};
 use crate::jwt::verified_token::VerifiedJwt;
 use crate::scope::Scopes;
@@ -80,6 +81,17 @@ pub(crate) struct Verifier {
     leeway: u64,
     max_lifetime: Option<u64>,
     mapped: bool,
+    /// The headers of this issuer's tokens that verified.
+    known_headers: KnownHeaders,
+    /// The accepted `iss` values, shared: a verified token's identity holds the one it names
+    /// rather than a copy of its own (an allocation per verification).
+    issuers: Vec<Arc<str>>,
+}
+
+/// What the claim checks found: the expiry, and the accepted issuer the token names.
+struct Checked {
+    expires_at: u64,
+    issuer: Option<Arc<str>>,
 }
 
 impl Verifier {
@@ -88,6 +100,12 @@ impl Verifier {
             leeway: options.leeway.as_secs(),
             max_lifetime: options.max_lifetime.map(|lifetime| lifetime.as_secs()),
             mapped: options.mapped(),
+            known_headers: KnownHeaders::new(),
+            issuers: options
+                .issuers
+                .iter()
+                .map(|iss| Arc::from(iss.as_str()))
+                .collect(),
             options,
         }
     }
@@ -114,7 +132,12 @@ impl Verifier {
             return Err(not_a_jwt().into());
         };
         let message = &token[..header_b64.len() + 1 + payload_b64.len()];
-        let header = header::parse(header_b64, self.options.required_typ.as_deref())?;
+        let known = self.known_headers.get(header_b64);
+        let header_was_known = known.is_some();
+        let header = match known {
+            Some(header) => header,
+            None => header::parse(header_b64, self.options.required_typ.as_deref())?,
+        };
         let Some(key) = keys.select(header.kid.as_deref(), header.alg) else {
             return Err(match header.kid.as_deref() {
                 Some(kid) if !keys.knows_kid(kid) => Failure::UnknownKid,
@@ -126,6 +149,9 @@ impl Verifier {
             .verify(key.algorithm, &key.key, message, signature)
         {
             return Err(invalid("The token's signature is invalid").into());
+        }
+        if !header_was_known {
+            self.known_headers.remember(header_b64, &header);
         }
         if !header.typ_ok {
             return Err(invalid("The token's type (typ) is not accepted").into());
@@ -141,7 +167,7 @@ impl Verifier {
             mapped: self.mapped,
         };
         let claims = seed.parse(&payload).map_err(|_| malformed())?;
-        let expires_at = self.check_claims(&claims, now)?;
+        let checked = self.check_claims(&claims, now)?;
         let mapped = if self.mapped {
             Some(self.map_claims(&payload)?)
         } else {
@@ -156,7 +182,7 @@ impl Verifier {
                     .map_err(|_| invalid("The token's claims do not have the expected shape"))?,
             ),
         };
-        let verified = self.verified(claims, expires_at, key, mapped, custom)?;
+        let verified = self.verified(claims, checked, key, mapped, custom)?;
         Ok(verified.with_payload(payload))
     }
 
@@ -199,8 +225,8 @@ impl Verifier {
         })
     }
 
-    /// The time, issuer and audience checks; returns `exp`.
-    fn check_claims(&self, c: &Registered<'_>, now: u64) -> Result<u64, AuthError> {
+    /// The time, issuer and audience checks.
+    fn check_claims(&self, c: &Registered<'_>, now: u64) -> Result<Checked, AuthError> {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         let exp = c
@@ -233,15 +259,17 @@ impl Verifier {
                 ));
             }
         }
-        let issuers = &self.options.issuers;
-        if !issuers.is_empty() {
+        let mut issuer = None;
+        if !self.issuers.is_empty() {
             let iss = c
                 .iss
                 .as_deref()
                 .ok_or_else(|| invalid("The token has no issuer (iss)"))?;
-            if !issuers.iter().any(|accepted| accepted == iss) {
-                return Err(invalid("The token's issuer is not accepted"));
-            }
+            let accepted = self.issuers.iter().find(|accepted| ***accepted == *iss);
+            issuer =
+                Some(Arc::clone(accepted.ok_or_else(|| {
+                    invalid("The token's issuer is not accepted")
+                })?));
         }
         let audiences = &self.options.audiences;
         match (&c.aud, audiences.is_empty()) {
@@ -259,13 +287,15 @@ impl Verifier {
                 }
             }
         }
-        u64::try_from(exp).map_err(|_| invalid("The token has no expiry (exp)"))
+        let expires_at =
+            u64::try_from(exp).map_err(|_| invalid("The token has no expiry (exp)"))?;
+        Ok(Checked { expires_at, issuer })
     }
 
     fn verified(
         &self,
         c: Registered<'_>,
-        expires_at: u64,
+        checked: Checked,
         key: &JwtKey,
         mapped: Option<Mapped>,
         custom: Option<AnyClaims>,
@@ -280,7 +310,7 @@ impl Verifier {
                 subject,
                 mapped.scopes,
                 mapped.tenants,
-                expires_at,
+                checked,
                 custom,
             ));
         }
@@ -302,9 +332,7 @@ impl Verifier {
                 .collect::<Result<_, _>>()
                 .map_err(|_| invalid("The token's tenant claim is malformed"))?,
         };
-        Ok(finish(
-            &c, key, subject, scopes, tenants, expires_at, custom,
-        ))
+        Ok(finish(&c, key, subject, scopes, tenants, checked, custom))
     }
 }
 
@@ -315,9 +343,10 @@ fn finish(
     subject: Arc<str>,
     scopes: Scopes,
     tenants: Vec<Tenant>,
-    expires_at: u64,
+    checked: Checked,
     claims: Option<AnyClaims>,
 ) -> VerifiedJwt {
+    let Checked { expires_at, issuer } = checked;
     let shared = |claim: &Option<std::borrow::Cow<'_, str>>| claim.as_deref().map(Arc::from);
     VerifiedJwt {
         facts: Arc::new(Parts {
@@ -330,7 +359,7 @@ fn finish(
             token_id: shared(&c.jti),
             client_id: shared(&c.client_id),
             api_key_id: shared(&c.api_key_id),
-            issuer: shared(&c.iss),
+            issuer: issuer.or_else(|| shared(&c.iss)),
             claims,
             payload: None, // set by `with_payload` once `c`, which borrows it, is done with
         }),

@@ -38,6 +38,7 @@ struct RawHeader<'a> {
 }
 
 /// What the validator needs from the header.
+#[derive(Clone)]
 pub(crate) struct Header {
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<Arc<str>>,

@@ -35,6 +35,7 @@ mod checks;
 mod claims;
 mod header;
 mod keys;
+mod known_headers;
 mod options;
 mod signature;
 mod validator;
