@@ -112,13 +112,15 @@ pub(crate) struct Entry {
 /// Bytes an entry costs beyond its token: the map slot, the `Arc<VerifiedJwt>` and its strings.
 const ENTRY_OVERHEAD: u64 = 512;
 
-/// How many of a token's last bytes its cache slot is chosen by.
-const HASHED_TAIL: usize = 32;
+/// How many of a token's last bytes its cache slot is chosen by: 16, which foldhash reads on
+/// its short path (some 40 instructions less per lookup than 32 bytes), and which are still 96
+/// bits of the issuer's signature, spelled in base64url.
+const HASHED_TAIL: usize = 16;
 
 /// A cached token's bytes. Equal only to the same bytes, but hashed by their last
 /// [`HASHED_TAIL`] bytes alone: the tail of a JWS is its signature (or MAC), which is as good a
-/// hash as the whole token, and hashing 32 bytes instead of all of them (some 200 for HS256, 500
-/// for RS256) saves 150–400 instructions on every cached request. Only tokens that verified are
+/// hash as the whole token, and hashing 16 bytes instead of all of them (some 200 for HS256, 500
+/// for RS256) saves 200–450 instructions on every cached request. Only tokens that verified are
 /// ever inserted, and their signatures are the issuer's, so no client can choose tails that
 /// crowd one slot; the hasher is still randomly seeded.
 struct TokenKey(Box<[u8]>);
