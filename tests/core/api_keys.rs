@@ -16,7 +16,7 @@ use tower_api_auth::credential::CredentialSources;
 use tower_api_auth::{
     AuthLayer, Claims, Identity, KeyProvider, MemoryKeyStore, Tenant, api_key::ApiKeyFormat,
     api_key::ApiKeyHasher, api_key::ApiKeys, api_key::CachedKeyProvider, api_key::KeyRecord,
-    store::Lookup, store::StoreError,
+    scope::Scopes, store::Lookup, store::StoreError,
 };
 
 use common::{PAST, PAST_RFC3339, Server, api_key, api_key_with, assert_no_leak, now, serve};
@@ -792,19 +792,36 @@ async fn a_cached_provider_spares_the_store_and_honours_invalidation() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
-/// An API-key request carries the key's public id as `api_key_id` (what per-key rules read), and
-/// no client id.
+/// An API-key request carries the key's public id as `api_key_id` (what per-key rules read) and
+/// as its principal when the key names no owner, the key's scopes, expiry and metadata, and none
+/// of a token's fields.
 #[tokio::test]
 async fn an_api_key_request_names_its_key() {
     async fn ids(identity: Identity) -> Json<serde_json::Value> {
         Json(serde_json::json!({
             "key": identity.api_key_id(),
             "kid": identity.key_id(),
+            "principal": identity.principal(),
+            "method": identity.method(),
+            "scopes": identity.scopes(),
+            "reads": identity.has_scope("reports:read"),
+            "expires_at": identity.expires_at(),
+            "plan": identity.key_metadata("plan"),
             "client": identity.client_id(),
+            "sid": identity.session_id(),
+            "jti": identity.token_id(),
+            "iss": identity.issuer(),
+            "no_claims": identity.claims::<serde_json::Value>().is_none()
+                && identity.decode_claims::<serde_json::Value>().is_none(),
         }))
     }
     let (key, record) = api_key("");
     let key_id = record.key_id.to_string();
+    let record = record
+        .with_scopes(Scopes::parse("reports:read").unwrap())
+        .with_expires_at(now() + 3600)
+        .with_metadata("plan", "pro");
+    let expires_at = record.expires_at;
     let auth = AuthLayer::builder()
         .api_keys(MemoryKeyStore::from(vec![record]))
         .build()
@@ -814,6 +831,10 @@ async fn an_api_key_request_names_its_key() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json(),
-        serde_json::json!({ "key": key_id, "kid": key_id, "client": null })
+        serde_json::json!({
+            "key": key_id, "kid": key_id, "principal": key_id, "method": "api_key",
+            "scopes": ["reports:read"], "reads": true, "expires_at": expires_at, "plan": "pro",
+            "client": null, "sid": null, "jti": null, "iss": null, "no_claims": true,
+        })
     );
 }

@@ -238,6 +238,57 @@ async fn requests_let_through_carry_the_layers_error_format_with_or_without_an_i
     );
 }
 
+/// The same with a layer of the default format, which marks the identity it inserts instead of
+/// putting a format of its own into the extensions: a request it authenticated, and one it let
+/// through anonymously, passed it; an identity built by hand is no proof, whether planted without
+/// a layer or replacing the layer's own below it (documented on `passed_auth_layer`).
+#[tokio::test]
+async fn a_default_format_layer_is_told_by_its_identity_or_by_its_marker() {
+    let (key, record) = api_key("");
+    let plain = AuthLayer::builder()
+        .api_keys(MemoryKeyStore::from(vec![record]))
+        .build()
+        .expect("layer");
+    let replace = |mut request: Request<Body>, next: axum::middleware::Next| {
+        let mapped = Identity::builder("mapped", tower_api_auth::AuthMethod::ApiKey).build();
+        request.extensions_mut().insert(mapped);
+        next.run(request)
+    };
+    let app = Router::new()
+        .route("/strict", get(passed))
+        .route_layer(plain.clone())
+        .merge(
+            Router::new()
+                .route("/optional", get(passed))
+                .route_layer(plain.optional()),
+        )
+        .merge(
+            Router::new()
+                .route("/replaced", get(passed))
+                .route_layer(axum::middleware::from_fn(replace))
+                .route_layer(plain),
+        )
+        .merge(
+            Router::new()
+                .route("/none", get(passed))
+                .route_layer(axum::middleware::from_fn(replace)),
+        );
+    let with_key = [("x-api-key", key.as_str()), ("x-tenant-id", "tn_a")];
+    for (path, headers, expected) in [
+        ("/strict", &with_key[..], "true nested"),
+        ("/optional", &with_key[..], "true nested"),
+        ("/optional", &[][..], "true nested"),
+        ("/replaced", &with_key[..], "false nested"),
+        ("/none", &[][..], "false nested"),
+    ] {
+        assert_eq!(
+            call(&app, path, headers).await,
+            (StatusCode::OK, expected.to_owned()),
+            "{path} {headers:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_identity_replaced_below_the_layer_keeps_the_layers_format() {
     let (key, record) = api_key("");

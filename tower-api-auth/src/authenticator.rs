@@ -15,7 +15,7 @@ use crate::identity::{AuthMethod, Identity, Parts};
 use crate::jwt::{Check, JwtValidator, VerifiedJwt};
 use crate::opaque::{OpaqueToken, OpaqueTokenValidator};
 use crate::store::{Lookup, RevocationCheck, StoreError};
-use crate::tenant::{Tenant, TenantRules};
+use crate::tenant::TenantRules;
 
 pub(crate) type AuthResult = Result<Option<Identity>, AuthError>;
 pub(crate) type PendingAuth = Pin<Box<dyn Future<Output = AuthResult> + Send + 'static>>;
@@ -311,7 +311,7 @@ impl Authenticator {
         })?;
         let record = api_keys.check(parsed, found, now)?;
         let tenant = self.tenants.select(tenant, &record.tenants)?.cloned();
-        Ok(Some(identity_for_key(record, tenant)))
+        Ok(Some(Identity::of_key(record, tenant)))
     }
 }
 
@@ -330,31 +330,6 @@ fn exchanged_key_usable(
     })?;
     record.check_usable(now)?;
     Ok(record)
-}
-
-/// The identity a request with `record` acts as, for `tenant`.
-fn identity_for_key(record: Arc<KeyRecord>, tenant: Option<Tenant>) -> Identity {
-    Identity::from_parts(
-        Parts {
-            principal: record
-                .owner
-                .clone()
-                .unwrap_or_else(|| record.key_id.clone()),
-            method: AuthMethod::ApiKey,
-            scopes: record.scopes.clone(),
-            expires_at: record.expires_at,
-            key_id: Some(record.key_id.clone()),
-            session_id: None,
-            token_id: None,
-            client_id: None,
-            api_key_id: Some(record.key_id.clone()),
-            issuer: None,
-            claims: None,
-            payload: None,
-        },
-        tenant,
-    )
-    .with_key_record(record)
 }
 
 /// Whether a Bearer token has the shape of a JWS (three segments): then it is a JWT, and any

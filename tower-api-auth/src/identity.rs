@@ -93,12 +93,29 @@ impl AuthMethod {
 /// custom authenticators build one with [`Identity::builder`].
 #[derive(Clone)]
 pub struct Identity {
-    parts: Arc<Parts>,
+    holder: Holder,
     tenant: Option<Tenant>,
-    /// The record of the API key behind the request (presented, or exchanged for the JWT): one
-    /// reference count, read for its metadata (a rate-limit plan) without copying it. Beside the
-    /// parts, which a cached token shares, because the key is looked up on every request.
-    key_record: Option<Arc<KeyRecord>>,
+    /// Set by the auth layer that let the request through with this identity:
+    /// [`passed_auth_layer`](crate::layer::passed_auth_layer) reads it, so a layer needs no
+    /// marker of its own in the extensions of the requests it authenticates (an insert per
+    /// request). Not set on identities built by hand or by a validator called directly.
+    passed_layer: bool,
+}
+
+/// Where an identity's fields are read from.
+#[derive(Clone)]
+enum Holder {
+    /// What a token said (or what was built by hand), and the record of the API key behind it
+    /// (the one a JWT was exchanged for): one reference count, read for its metadata (a
+    /// rate-limit plan) without copying it. Beside the parts, which a cached token shares,
+    /// because the key is looked up on every request.
+    Parts {
+        parts: Arc<Parts>,
+        key_record: Option<Arc<KeyRecord>>,
+    },
+    /// An API key presented: every field is read from its record, which the key store shares,
+    /// so a key's identity costs one reference count and no allocation per request.
+    Key(Arc<KeyRecord>),
 }
 
 /// What a credential says about its holder: every field of an [`Identity`] but the tenant the
@@ -154,27 +171,71 @@ impl Identity {
     /// An identity of `parts` shared with a cache entry, acting for `tenant`.
     pub(crate) fn shared(parts: Arc<Parts>, tenant: Option<Tenant>) -> Self {
         Self {
-            parts,
+            holder: Holder::Parts {
+                parts,
+                key_record: None,
+            },
             tenant,
-            key_record: None,
+            passed_layer: false,
         }
     }
 
-    /// This identity, acting with the API key `record` (the one it presented, or the one its JWT
-    /// was exchanged for).
+    /// The identity of the API key `record`, presented to an auth layer, acting for `tenant`:
+    /// its owner (or its id) as principal, its scopes and expiry.
+    pub(crate) fn of_key(record: Arc<KeyRecord>, tenant: Option<Tenant>) -> Self {
+        Self {
+            holder: Holder::Key(record),
+            tenant,
+            passed_layer: false,
+        }
+    }
+
+    /// This identity, acting with the API key `record` (the one its JWT was exchanged for).
     pub(crate) fn with_key_record(mut self, record: Arc<KeyRecord>) -> Self {
-        self.key_record = Some(record);
+        match &mut self.holder {
+            Holder::Parts { key_record, .. } => *key_record = Some(record),
+            Holder::Key(presented) => *presented = record,
+        }
         self
+    }
+
+    /// The parts of a token's identity (or one built by hand); `None` for a presented API key.
+    fn parts(&self) -> Option<&Parts> {
+        match &self.holder {
+            Holder::Parts { parts, .. } => Some(parts),
+            Holder::Key(_) => None,
+        }
+    }
+
+    /// The record of the API key behind the identity, presented or exchanged for its JWT.
+    fn key_record(&self) -> Option<&KeyRecord> {
+        match &self.holder {
+            Holder::Parts { key_record, .. } => key_record.as_deref(),
+            Holder::Key(record) => Some(record),
+        }
+    }
+
+    /// Marks the identity as the one an auth layer let its request through with.
+    pub(crate) fn mark_passed_layer(&mut self) {
+        self.passed_layer = true;
+    }
+
+    /// Whether an auth layer let a request through with this identity.
+    pub(crate) fn passed_layer(&self) -> bool {
+        self.passed_layer
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
     pub fn principal(&self) -> &str {
-        &self.parts.principal
+        self.shared_strings().principal
     }
 
     /// How the caller authenticated.
     pub fn method(&self) -> AuthMethod {
-        self.parts.method
+        match &self.holder {
+            Holder::Parts { parts, .. } => parts.method,
+            Holder::Key(_) => AuthMethod::ApiKey,
+        }
     }
 
     /// The tenant this request acts for, if any.
@@ -184,62 +245,77 @@ impl Identity {
 
     /// The granted scopes.
     pub fn scopes(&self) -> &Scopes {
-        &self.parts.scopes
+        match &self.holder {
+            Holder::Parts { parts, .. } => &parts.scopes,
+            Holder::Key(record) => &record.scopes,
+        }
     }
 
     /// Whether `scope` is granted (exact, case-sensitive).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.parts.scopes.contains(scope)
+        self.scopes().contains(scope)
     }
 
     /// When the credential expires (unix seconds): the JWT `exp` or the API key's expiry.
     pub fn expires_at(&self) -> Option<u64> {
-        self.parts.expires_at
+        match &self.holder {
+            Holder::Parts { parts, .. } => parts.expires_at,
+            Holder::Key(record) => record.expires_at,
+        }
     }
 
     /// The `kid` of the key that verified the JWT, or the public id of the API key. An identifier,
     /// not a secret: it appears in debug logs and in `Debug` output.
     pub fn key_id(&self) -> Option<&str> {
-        self.parts.key_id.as_deref()
+        match &self.holder {
+            Holder::Parts { parts, .. } => parts.key_id.as_deref(),
+            Holder::Key(record) => Some(&record.key_id),
+        }
     }
 
     /// The JWT's session id (`sid`), if it has one.
     pub fn session_id(&self) -> Option<&str> {
-        self.parts.session_id.as_deref()
+        self.parts()?.session_id.as_deref()
     }
 
     /// The JWT's `jti`, if it has one.
     pub fn token_id(&self) -> Option<&str> {
-        self.parts.token_id.as_deref()
+        self.parts()?.token_id.as_deref()
     }
 
     /// The OAuth client the credential was issued to: a JWT's `client_id` claim (RFC 9068).
     pub fn client_id(&self) -> Option<&str> {
-        self.parts.client_id.as_deref()
+        self.parts()?.client_id.as_deref()
     }
 
     /// The API key behind the request: the key's public id for an API-key request, or the
     /// `api_key_id` claim of a JWT that was exchanged for a key. Per-key rules (rate limits,
     /// audit) read this, so exchanging a key for a token does not escape them.
     pub fn api_key_id(&self) -> Option<&str> {
-        self.parts.api_key_id.as_deref()
+        self.shared_strings().api_key_id.map(|id| &**id)
     }
 
     /// The principal, API key id and client id as the identity holds them, shared: the rate
     /// limiter keys its buckets by them without copying a string on the request path.
-    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) fn shared_strings(&self) -> SharedStrings<'_> {
-        SharedStrings {
-            principal: &self.parts.principal,
-            api_key_id: self.parts.api_key_id.as_ref(),
-            client_id: self.parts.client_id.as_ref(),
+        match &self.holder {
+            Holder::Parts { parts, .. } => SharedStrings {
+                principal: &parts.principal,
+                api_key_id: parts.api_key_id.as_ref(),
+                client_id: parts.client_id.as_ref(),
+            },
+            Holder::Key(record) => SharedStrings {
+                principal: record.owner.as_ref().unwrap_or(&record.key_id),
+                api_key_id: Some(&record.key_id),
+                client_id: None,
+            },
         }
     }
 
     /// The issuer of a JWT: its `iss` claim (rate limits tell the app's own tokens from an outside
     /// identity provider's by it).
     pub fn issuer(&self) -> Option<&str> {
-        self.parts.issuer.as_deref()
+        self.parts()?.issuer.as_deref()
     }
 
     /// A metadata label of the API key behind the request
@@ -247,7 +323,7 @@ impl Identity {
     /// per-key rate limits read: the key presented, or the key a JWT was exchanged for (when the
     /// layer has the API keys to look it up). `None` for other credentials.
     pub fn key_metadata(&self, name: &str) -> Option<&str> {
-        let record = self.key_record.as_deref()?;
+        let record = self.key_record()?;
         record.metadata.get(name).map(String::as_str)
     }
 
@@ -255,7 +331,7 @@ impl Identity {
     /// with [`JwtOptions::claims::<C>()`](crate::jwt::JwtOptions::claims), or set by hand with
     /// [`IdentityBuilder::claims`]. For any other type, [`decode_claims`](Self::decode_claims).
     pub fn claims<C: Send + Sync + 'static>(&self) -> Option<&C> {
-        self.parts.claims.as_deref()?.downcast_ref::<C>()
+        self.parts()?.claims.as_deref()?.downcast_ref::<C>()
     }
 
     /// The JWT's claims as the app's type `C`, whatever the validator was built with (what the
@@ -296,12 +372,13 @@ impl Identity {
     where
         C: DeserializeOwned + Send + Sync + 'static,
     {
-        if let Some(decoded) = self.parts.claims.as_ref()
+        let parts = self.parts()?;
+        if let Some(decoded) = parts.claims.as_ref()
             && let Ok(claims) = Arc::clone(decoded).downcast::<C>()
         {
             return Some(Ok(claims));
         }
-        let payload = self.parts.payload.as_deref()?;
+        let payload = parts.payload.as_deref()?;
         Some(
             serde_json::from_str::<C>(payload)
                 .map(Arc::new)
@@ -321,7 +398,6 @@ impl Identity {
 }
 
 /// See [`Identity::shared_strings`].
-#[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
 pub(crate) struct SharedStrings<'a> {
     pub(crate) principal: &'a Arc<str>,
     pub(crate) api_key_id: Option<&'a Arc<str>>,

@@ -49,7 +49,7 @@ use crate::jwt::JwtValidator;
 use crate::opaque::OpaqueTokenValidator;
 use crate::store::RevocationCheck;
 use crate::tenant::TenantRules;
-use service::Policy;
+use service::{Judge, Policy};
 
 /// Authenticates every request: a Bearer JWT, or an API key (in `X-API-Key` with `X-Tenant-ID`, or
 /// as a Bearer token). See the [crate documentation](crate) for the whole flow.
@@ -75,8 +75,7 @@ use service::Policy;
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct AuthLayer {
-    auth: Arc<Authenticator>,
-    policy: Policy,
+    judge: Arc<Judge>,
     /// The built-in format its errors are rendered in; `None` for a custom renderer.
     format: Option<ErrorFormat>,
 }
@@ -92,44 +91,46 @@ impl AuthLayer {
     /// still rejected. Shares everything with `self`: one builder serves strict and optional routes.
     pub fn optional(&self) -> Self {
         Self {
-            auth: Arc::clone(&self.auth),
-            policy: Policy {
-                optional: true,
-                ..self.policy.clone()
-            },
+            judge: Arc::new(Judge {
+                auth: Arc::clone(&self.judge.auth),
+                policy: Policy {
+                    optional: true,
+                    ..self.judge.policy.clone()
+                },
+            }),
             format: self.format,
         }
     }
 
     /// Whether the layer accepts JWT Bearer tokens ([`AuthLayerBuilder::jwt`]).
     pub fn accepts_jwt(&self) -> bool {
-        self.auth.jwt.is_some()
+        self.judge.auth.jwt.is_some()
     }
 
     /// Whether the layer accepts API keys ([`AuthLayerBuilder::api_keys`]): in the API-key
     /// header, and as Bearer tokens.
     pub fn accepts_api_keys(&self) -> bool {
-        self.auth.api_keys.is_some()
+        self.judge.auth.api_keys.is_some()
     }
 
     /// Whether the layer accepts opaque Bearer tokens ([`AuthLayerBuilder::opaque_tokens`]).
     pub fn accepts_opaque_tokens(&self) -> bool {
-        self.auth.opaque.is_some()
+        self.judge.auth.opaque.is_some()
     }
 
     /// Where the layer reads credentials and the tenant from.
     pub fn credential_sources(&self) -> &CredentialSources {
-        &self.auth.sources
+        &self.judge.auth.sources
     }
 
     /// The layer's tenant rules.
     pub fn tenant_rules(&self) -> &TenantRules {
-        &self.auth.tenants
+        &self.judge.auth.tenants
     }
 
     /// Whether requests without a credential pass (anonymously).
     pub fn is_optional(&self) -> bool {
-        self.policy.optional
+        self.judge.policy.optional
     }
 
     /// The built-in format of the layer's error bodies, or `None` when a custom
@@ -141,12 +142,12 @@ impl AuthLayer {
     /// The layer's error renderer, so that companion routers (the token endpoints) answer in the
     /// same format.
     pub fn error_renderer(&self) -> Arc<dyn ErrorRenderer> {
-        Arc::clone(self.policy.renderer.renderer())
+        Arc::clone(self.judge.policy.renderer.renderer())
     }
 
     /// The `realm` of the layer's challenges, if one was set.
     pub fn realm(&self) -> Option<&str> {
-        self.policy.renderer.realm()
+        self.judge.policy.renderer.realm()
     }
 }
 
@@ -156,8 +157,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            auth: Arc::clone(&self.auth),
-            policy: self.policy.clone(),
+            judge: Arc::clone(&self.judge),
         }
     }
 }
@@ -183,8 +183,16 @@ pub fn error_response(
 
 /// Whether the request passed an [`AuthLayer`] (let through by it, with or without an
 /// identity): for middleware below it that must know it runs after authentication.
+///
+/// An identity built by hand ([`Identity::builder`](crate::Identity::builder)) is no proof of a
+/// layer. Middleware that replaces the layer's identity with one it built keeps the answer
+/// `true` under a layer with an error format of its own, and turns it `false` under one with the
+/// default format (whose only mark is on the identity it inserted).
 pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
     extensions.get::<service::RequestRenderer>().is_some()
+        || extensions
+            .get::<crate::Identity>()
+            .is_some_and(crate::Identity::passed_layer)
         || extensions
             .get::<service::PassedWithDefaultFormat>()
             .is_some()
@@ -385,21 +393,23 @@ impl AuthLayerBuilder {
             self.resource_metadata,
         );
         Ok(AuthLayer {
-            auth: Arc::new(Authenticator {
-                sources: self.sources,
-                jwt: self.jwt,
-                api_keys: self.api_keys,
-                opaque: self.opaque,
-                tenants: self.tenants,
-                revocation: self.revocation,
-                clock: self.clock.unwrap_or_else(crate::clock::system),
+            judge: Arc::new(Judge {
+                auth: Arc::new(Authenticator {
+                    sources: self.sources,
+                    jwt: self.jwt,
+                    api_keys: self.api_keys,
+                    opaque: self.opaque,
+                    tenants: self.tenants,
+                    revocation: self.revocation,
+                    clock: self.clock.unwrap_or_else(crate::clock::system),
+                }),
+                policy: Policy {
+                    renderer,
+                    default_format,
+                    optional: self.optional,
+                    throttle: self.throttle,
+                },
             }),
-            policy: Policy {
-                renderer,
-                default_format,
-                optional: self.optional,
-                throttle: self.throttle,
-            },
             format,
         })
     }
