@@ -103,6 +103,8 @@ pub(crate) struct Entry {
     pub(crate) issuer: usize,
     /// The key-set generation the token was verified under.
     pub(crate) generation: u64,
+    /// The stamp of the key ring it was verified under.
+    pub(crate) stamp: u64,
     /// Until when the entry may answer: the earliest of `exp + leeway` and insertion + max age.
     pub(crate) valid_until: u64,
     /// `nbf - leeway`, rechecked in case the clock stepped back.
