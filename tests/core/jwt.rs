@@ -472,8 +472,11 @@ async fn an_audience_without_a_configured_one_is_invalid_token() {
 #[tokio::test]
 async fn a_required_typ_is_checked() {
     let server = server(hs256_with(JwtOptions::new().require_typ("at+jwt"))).await;
-    // jsonwebtoken's default header says typ JWT.
-    assert_invalid_token(&server, &hs256(&claims("u"))).await;
+    // jsonwebtoken's default header says typ JWT: refused each time, though the verifier
+    // remembers headers it has seen on tokens whose signature verified.
+    for sub in ["u", "v"] {
+        assert_invalid_token(&server, &hs256(&claims(sub))).await;
+    }
     let mut no_typ = Header::new(Algorithm::HS256);
     no_typ.typ = None;
     let token = sign(&no_typ, &claims("u"), &encoding_key(Algorithm::HS256));
@@ -481,10 +484,71 @@ async fn a_required_typ_is_checked() {
     for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(typ.to_owned());
-        let token = sign(&header, &claims("u"), &encoding_key(Algorithm::HS256));
-        let reply = server.get("/me").bearer(&token).send().await;
-        assert_eq!(reply.status, 200, "{typ}: {}", reply.text);
+        // A second token with the same header is accepted too.
+        for sub in ["u", "v"] {
+            let token = sign(&header, &claims(sub), &encoding_key(Algorithm::HS256));
+            let reply = server.get("/me").bearer(&token).send().await;
+            assert_eq!(reply.status, 200, "{typ} {sub}: {}", reply.text);
+        }
     }
+}
+
+/// A header the verifier has seen on a token that verified (and so does not parse again) vouches
+/// for nothing else: a token of the same header and a forged signature is refused, and so is one
+/// signed with its key once the key is gone, though the header is still remembered.
+#[tokio::test]
+async fn a_header_seen_on_a_good_token_vouches_for_no_other() {
+    let secret = hmac_secret(40);
+    let key = || {
+        JwtKey::hmac(Algorithm::HS256, &secret)
+            .unwrap()
+            .with_kid("k1")
+    };
+    let validator = JwtValidator::new(
+        JwtKeySet::from(key()),
+        JwtOptions::new().token_cache(tower_api_auth::jwt::TokenCacheConfig::disabled()),
+    );
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("k1".to_owned());
+    let signed = |sub: &str| sign(&header, &claims(sub), &EncodingKey::from_secret(&secret));
+    let now = now();
+    for sub in ["first", "second"] {
+        assert_eq!(
+            validator.validate(&signed(sub), now).unwrap().principal(),
+            sub
+        );
+    }
+    // The remembered header's exact bytes, another payload, a signature of the first.
+    let third = signed("third");
+    let (head, rest) = third.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let payload = common::b64(json!({ "sub": "admin", "exp": now + 600 }).to_string());
+    let forged = format!("{head}.{payload}.{signature}");
+    assert_eq!(
+        validator.validate(&forged, now).unwrap_err().code(),
+        "invalid_token"
+    );
+    let other_secret = hmac_secret(48);
+    let other = sign(
+        &header,
+        &claims("other"),
+        &EncodingKey::from_secret(&other_secret),
+    );
+    assert_eq!(
+        validator.validate(&other, now).unwrap_err().code(),
+        "invalid_token"
+    );
+
+    validator.key_handle().replace(JwtKeySet::new());
+    assert_eq!(
+        validator
+            .validate(&signed("fourth"), now)
+            .unwrap_err()
+            .code(),
+        "invalid_token"
+    );
+    validator.key_handle().replace(JwtKeySet::from(key()));
+    assert!(validator.validate(&signed("fifth"), now).is_ok());
 }
 
 #[tokio::test]

@@ -95,11 +95,6 @@ impl AuthMethod {
 pub struct Identity {
     holder: Holder,
     tenant: Option<Tenant>,
-    /// Set by the auth layer that let the request through with this identity:
-    /// [`passed_auth_layer`](crate::layer::passed_auth_layer) reads it, so a layer needs no
-    /// marker of its own in the extensions of the requests it authenticates (an insert per
-    /// request). Not set on identities built by hand or by a validator called directly.
-    passed_layer: bool,
 }
 
 /// Where an identity's fields are read from.
@@ -176,7 +171,6 @@ impl Identity {
                 key_record: None,
             },
             tenant,
-            passed_layer: false,
         }
     }
 
@@ -186,15 +180,16 @@ impl Identity {
         Self {
             holder: Holder::Key(record),
             tenant,
-            passed_layer: false,
         }
     }
 
-    /// This identity, acting with the API key `record` (the one its JWT was exchanged for).
+    /// This identity, acting with the API key `record` (the one its JWT was exchanged for, or
+    /// one set on an identity built by hand). The identity of a presented key has its record
+    /// already: it is left as it is, since its record says who the caller is.
     pub(crate) fn with_key_record(mut self, record: Arc<KeyRecord>) -> Self {
         match &mut self.holder {
             Holder::Parts { key_record, .. } => *key_record = Some(record),
-            Holder::Key(presented) => *presented = record,
+            Holder::Key(_) => debug_assert!(false, "a presented key's identity has its record"),
         }
         self
     }
@@ -213,16 +208,6 @@ impl Identity {
             Holder::Parts { key_record, .. } => key_record.as_deref(),
             Holder::Key(record) => Some(record),
         }
-    }
-
-    /// Marks the identity as the one an auth layer let its request through with.
-    pub(crate) fn mark_passed_layer(&mut self) {
-        self.passed_layer = true;
-    }
-
-    /// Whether an auth layer let a request through with this identity.
-    pub(crate) fn passed_layer(&self) -> bool {
-        self.passed_layer
     }
 
     /// Who the caller is: the JWT `sub`, or the API key's owner (its key id when it names none).
@@ -401,6 +386,7 @@ impl Identity {
 pub(crate) struct SharedStrings<'a> {
     pub(crate) principal: &'a Arc<str>,
     pub(crate) api_key_id: Option<&'a Arc<str>>,
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     pub(crate) client_id: Option<&'a Arc<str>>,
 }
 

@@ -115,8 +115,8 @@ pub(crate) struct Entry {
 const ENTRY_OVERHEAD: u64 = 512;
 
 /// How many of a token's last bytes its cache slot is chosen by: 16, which foldhash reads on
-/// its short path (some 40 instructions less per lookup than 32 bytes), and which are still 96
-/// bits of the issuer's signature, spelled in base64url.
+/// its short path (some 40 instructions less per lookup than 32 bytes), and which are still some
+/// 90 bits of the issuer's signature, spelled in base64url.
 const HASHED_TAIL: usize = 16;
 
 /// A cached token's bytes. Equal only to the same bytes, but hashed by their last

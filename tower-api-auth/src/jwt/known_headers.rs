@@ -8,9 +8,12 @@
 //!
 //! Only headers of tokens whose signature a trusted key verified are remembered, so a client
 //! cannot fill the list with headers of its own making. The list is short ([`CAPACITY`]); a
-//! new header takes the place of the oldest when it is full (after key rotations, the header
-//! of a retired `kid` is no longer presented).
+//! new header takes the place of one of the oldest when it is full (after key rotations, the
+//! header of a retired `kid` is no longer presented). An issuer that writes a new header on
+//! every token (a nonce in it) gains nothing and pays a copy of the list's pointers per
+//! verification, a few hundred instructions next to the ~1,700 of the parse it still does.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
@@ -30,9 +33,10 @@ struct Known {
 /// See the [module](self).
 pub(crate) struct KnownHeaders {
     /// Read on every verification, written once per new header: a load is wait-free and takes
-    /// no lock all threads would contend for.
-    known: ArcSwap<Vec<Known>>,
-    /// Where the next header goes once the list is full: the oldest one.
+    /// no lock all threads would contend for. A new list shares the entries of the old one.
+    known: ArcSwap<Vec<Arc<Known>>>,
+    /// Where the next header goes once the list is full: one of the oldest (concurrent and
+    /// repeated remembers move it on too).
     next_replaced: AtomicUsize,
 }
 
@@ -59,19 +63,17 @@ impl KnownHeaders {
             return;
         }
         let slot = self.next_replaced.fetch_add(1, Ordering::Relaxed) % CAPACITY;
+        let new = Arc::new(Known {
+            segment: Box::from(segment),
+            header: header.clone(),
+        });
         self.known.rcu(|known| {
-            let mut updated: Vec<Known> = known
+            let mut updated: Vec<Arc<Known>> = known
                 .iter()
                 .filter(|other| *other.segment != *segment)
-                .map(|other| Known {
-                    segment: other.segment.clone(),
-                    header: other.header.clone(),
-                })
+                .cloned()
                 .collect();
-            let new = Known {
-                segment: Box::from(segment),
-                header: header.clone(),
-            };
+            let new = Arc::clone(&new);
             if updated.len() < CAPACITY {
                 updated.push(new);
             } else {
@@ -89,8 +91,6 @@ impl KnownHeaders {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use jsonwebtoken::Algorithm;
 
     use super::*;

@@ -683,7 +683,10 @@ mod tests {
             &jsonwebtoken::EncodingKey::from_secret(secret),
         )
         .unwrap();
-        assert_eq!(validator.validate(&token, now).unwrap().principal(), "user_1");
+        assert_eq!(
+            validator.validate(&token, now).unwrap().principal(),
+            "user_1"
+        );
         assert_eq!(validator.cache_stats().unwrap().entries, 1);
         let handle = validator.key_handle();
         assert!(handle.is_current(0));

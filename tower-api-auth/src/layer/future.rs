@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use tower_service::Service;
 
 use crate::authenticator::{AuthResult, PendingAuth};
 use crate::layer::body::AuthBody;
-use crate::layer::service::{Admission, Policy};
+use crate::layer::service::{Admission, Judge};
 
 pin_project! {
     /// Response future of the auth layers.
@@ -40,7 +41,7 @@ pin_project! {
             lookup: PendingAuth,
             request: Option<Request<ReqB>>,
             service: Option<S>,
-            policy: Policy,
+            judge: Arc<Judge>,
             // Whom a refused credential is reported as.
             client: Option<IpAddr>,
         },
@@ -70,7 +71,7 @@ where
         lookup: PendingAuth,
         request: Request<ReqB>,
         service: S,
-        policy: Policy,
+        judge: Arc<Judge>,
         client: Option<IpAddr>,
     ) -> Self {
         Self {
@@ -78,7 +79,7 @@ where
                 lookup,
                 request: Some(request),
                 service: Some(service),
-                policy,
+                judge,
                 client,
             },
         }
@@ -110,7 +111,7 @@ where
                     lookup,
                     request,
                     service,
-                    policy,
+                    judge,
                     client,
                 } => {
                     let result: AuthResult = ready!(lookup.as_mut().poll(cx));
@@ -120,7 +121,7 @@ where
                     let service = service
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match policy.admit(&mut request, result, *client) {
+                    match judge.policy.admit(&mut request, result, *client) {
                         Admission::Pass => {
                             let mut service = service;
                             State::Inner {

@@ -183,16 +183,8 @@ pub fn error_response(
 
 /// Whether the request passed an [`AuthLayer`] (let through by it, with or without an
 /// identity): for middleware below it that must know it runs after authentication.
-///
-/// An identity built by hand ([`Identity::builder`](crate::Identity::builder)) is no proof of a
-/// layer. Middleware that replaces the layer's identity with one it built keeps the answer
-/// `true` under a layer with an error format of its own, and turns it `false` under one with the
-/// default format (whose only mark is on the identity it inserted).
 pub fn passed_auth_layer(extensions: &http::Extensions) -> bool {
     extensions.get::<service::RequestRenderer>().is_some()
-        || extensions
-            .get::<crate::Identity>()
-            .is_some_and(crate::Identity::passed_layer)
         || extensions
             .get::<service::PassedWithDefaultFormat>()
             .is_some()

@@ -18,14 +18,12 @@ use crate::layer::throttle::FailureThrottle;
 
 /// The error format a request passed the auth layer with, for the extractors and scope checks
 /// downstream to answer in the same format. Inserted into every request a layer with a format of
-/// its own lets through (for the others, the identity is marked, or [`PassedWithDefaultFormat`]
-/// inserted when there is none).
+/// its own lets through ([`PassedWithDefaultFormat`] for the others).
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRenderer(pub(crate) SharedRenderer);
 
-/// What a layer with the default error format inserts instead of a [`RequestRenderer`] into a
-/// request it lets through without an identity (optional authentication): a zero-sized value,
-/// which `http::Extensions` boxes without allocating. Absent a
+/// What a layer with the default error format inserts instead of a [`RequestRenderer`]: a
+/// zero-sized value, which `http::Extensions` boxes without allocating. Absent a
 /// `RequestRenderer`, the scope checks and extractors answer in the default format anyway; the
 /// marker only tells [`passed_auth_layer`](crate::layer::passed_auth_layer) that a layer was
 /// passed. It saves the renderer's allocation (and its `Arc` count) on every request.
@@ -60,8 +58,8 @@ impl Policy {
         result: AuthResult,
         client: Option<IpAddr>,
     ) -> Admission {
-        let authenticated = match result {
-            Ok(Some(mut identity)) => {
+        match result {
+            Ok(Some(identity)) => {
                 tracing::debug!(
                     method = ?identity.method(),
                     principal = identity.principal(),
@@ -69,13 +67,10 @@ impl Policy {
                     tenant = identity.tenant().map(|t| t.as_str()),
                     "request authenticated"
                 );
-                identity.mark_passed_layer();
                 request.extensions_mut().insert::<Identity>(identity);
-                true
             }
             Ok(None) if self.optional => {
                 tracing::debug!("anonymous request let through by optional authentication");
-                false
             }
             Ok(None) => {
                 return self.reject(AuthError::new(AuthErrorKind::MissingCredentials));
@@ -86,20 +81,16 @@ impl Policy {
                 }
                 return self.reject(error);
             }
-        };
+        }
         // An extension of its own, not a field of the Identity (which would save an insert and
         // an allocation per request): middleware below may replace the Identity with one it
-        // built, and the scope checks and extractors must still find the format of the
-        // innermost layer the request passed.
+        // built, and the scope checks, extractors and `passed_auth_layer` must still find the
+        // format of the innermost layer the request passed.
         let extensions = request.extensions_mut();
         if self.default_format {
             // An outer layer's format must not outlive this, the innermost, layer.
             extensions.remove::<RequestRenderer>();
-            // The marked identity tells `passed_auth_layer` of a layer; only a request let
-            // through without one needs the marker (an insert saved on every other request).
-            if !authenticated {
-                extensions.insert(PassedWithDefaultFormat);
-            }
+            extensions.insert(PassedWithDefaultFormat);
         } else {
             extensions.insert(RequestRenderer(self.renderer.clone()));
         }
@@ -170,60 +161,44 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
+        let Judge { auth, policy } = &*self.judge;
         // Keep credentials — ours, or another scheme's meant for a proxy — out of any logging
         // layer below us.
-        self.judge
-            .auth
-            .sources
-            .mark_sensitive(request.headers_mut());
+        auth.sources.mark_sensitive(request.headers_mut());
         // A client that failed too often is refused before its credentials cost anything. A
         // request without any costs nothing and proves nothing, so it is not refused: public
         // routes stay open, and strict ones answer it `missing_credentials` as always. (Finding
         // the credential twice costs a header scan, on throttled layers only.)
         let carries_credential = || {
-            let located = self
-                .judge
-                .auth
-                .sources
-                .locate(request.headers(), request.uri());
+            let located = auth.sources.locate(request.headers(), request.uri());
             matches!(located, Ok(Some(_)))
         };
-        let client = match &self.judge.policy.throttle {
+        let client = match &policy.throttle {
             Some(throttle) if carries_credential() => {
                 match throttle.admit(request.extensions(), request.headers()) {
                     Ok(client) => client,
                     Err(throttled) => {
-                        return ResponseFuture::rejected(
-                            throttled.respond(&self.judge.policy.renderer),
-                        );
+                        return ResponseFuture::rejected(throttled.respond(&policy.renderer));
                     }
                 }
             }
             _ => None,
         };
-        let outcome = self
-            .judge
-            .auth
-            .authenticate(request.headers(), request.uri());
+        let outcome = auth.authenticate(request.headers(), request.uri());
 
         match outcome {
             // Answered now: the instance poll_ready readied is called at once.
-            Outcome::Done(result) => match self.judge.policy.admit(&mut request, result, client) {
+            Outcome::Done(result) => match policy.admit(&mut request, result, client) {
                 Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
                 Admission::Reject(response) => ResponseFuture::rejected(response),
             },
             // The call happens later: take the readied instance along and leave a clone for the
             // next poll_ready (tower's "be careful when cloning inner services").
             Outcome::Pending(lookup) => {
+                let judge = Arc::clone(&self.judge);
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::authenticating(
-                    lookup,
-                    request,
-                    inner,
-                    self.judge.policy.clone(),
-                    client,
-                )
+                ResponseFuture::authenticating(lookup, request, inner, judge, client)
             }
         }
     }
