@@ -17,7 +17,7 @@ use crate::jwt::checks::{Failure, Verifier};
 use crate::jwt::claims::CowStr;
 use crate::jwt::keys::{JwtKey, JwtKeySet, KeyError};
 use crate::jwt::options::JwtOptions;
-use crate::jwt::verified_token::VerifiedJwt;
+use crate::jwt::verified_token::Verified;
 use crate::jwt::{b64, invalid};
 
 /// Validates JWT access tokens: keys bound to algorithms, signature before claims, the checks of
@@ -362,7 +362,7 @@ struct IssOnly<'a> {
 
 /// The answer of [`JwtValidator::check`]: known now, or after the key set is fetched again.
 pub(crate) enum Check {
-    Done(Result<Arc<VerifiedJwt>, AuthError>),
+    Done(Result<Verified, AuthError>),
     Wait(KeyWait),
 }
 
@@ -519,7 +519,7 @@ impl JwtValidator {
     }
 
     /// The verified token, never waiting for keys (see [`check`](Self::check)).
-    pub(crate) fn verified(&self, token: &[u8], now: u64) -> Result<Arc<VerifiedJwt>, AuthError> {
+    pub(crate) fn verified(&self, token: &[u8], now: u64) -> Result<Verified, AuthError> {
         match self.run(token, now, false) {
             Check::Done(result) => result,
             Check::Wait(_) => unreachable!("no wait was allowed"),
@@ -547,7 +547,7 @@ impl JwtValidator {
         {
             return Check::Done(match &shared.issuers[hit.issuer].source {
                 Some(source) if !source.available(now) => Err(unavailable()),
-                _ => Ok(hit.verified),
+                _ => Ok(Verified::Shared(hit.verified)),
             });
         }
         let index = match self.route(token) {
@@ -562,7 +562,7 @@ impl JwtValidator {
         }
         let ring = issuer.keys.0.ring.load();
         let verified = match issuer.verifier.verify(token, now, &ring.set) {
-            Ok(verified) => Arc::new(verified),
+            Ok(verified) => verified,
             Err(Failure::UnknownKid) => {
                 // Only a token of this issuer may make its source fetch keys again: with several
                 // issuers, routing checked `iss`; with one, look at it now.
@@ -577,21 +577,23 @@ impl JwtValidator {
             }
             Err(Failure::Rejected(error)) => return Check::Done(Err(error)),
         };
-        if let Some(cache) = &shared.cache {
-            let leeway = issuer.verifier.leeway();
-            let entry = Entry {
-                verified: Arc::clone(&verified),
-                issuer: index,
-                generation: ring.generation,
-                stamp: ring.stamp,
-                valid_until: verified.expires_at.saturating_add(leeway),
-                valid_from: verified.not_before.map_or(0, |nbf| {
-                    u64::try_from(nbf.saturating_sub_unsigned(leeway)).unwrap_or(0)
-                }),
-            };
-            cache.insert(token, entry, now);
-        }
-        Check::Done(Ok(verified))
+        let Some(cache) = &shared.cache else {
+            return Check::Done(Ok(Verified::Alone(verified)));
+        };
+        let verified = Arc::new(verified);
+        let leeway = issuer.verifier.leeway();
+        let entry = Entry {
+            verified: Arc::clone(&verified),
+            issuer: index,
+            generation: ring.generation,
+            stamp: ring.stamp,
+            valid_until: verified.expires_at.saturating_add(leeway),
+            valid_from: verified.not_before.map_or(0, |nbf| {
+                u64::try_from(nbf.saturating_sub_unsigned(leeway)).unwrap_or(0)
+            }),
+        };
+        cache.insert(token, entry, now);
+        Check::Done(Ok(Verified::Shared(verified)))
     }
 
     /// The token's `iss`, read from the unverified payload: `None` if there is none or the token

@@ -1,5 +1,6 @@
 //! What a valid token says, owned, as the validator hands it to the authenticator and the cache.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::identity::{Identity, Parts};
@@ -36,5 +37,24 @@ impl VerifiedJwt {
     /// The identity of this token, acting for `tenant`: no allocation.
     pub(crate) fn identity(&self, tenant: Option<Tenant>) -> Identity {
         Identity::shared(Arc::clone(&self.facts), tenant)
+    }
+}
+
+/// A verified token as the validator answers it: shared with the token cache that now holds it
+/// too, or the caller's alone when there is no cache (then sharing it would cost an allocation
+/// per verification for nothing).
+pub(crate) enum Verified {
+    Shared(Arc<VerifiedJwt>),
+    Alone(VerifiedJwt),
+}
+
+impl Deref for Verified {
+    type Target = VerifiedJwt;
+
+    fn deref(&self) -> &VerifiedJwt {
+        match self {
+            Self::Shared(verified) => verified,
+            Self::Alone(verified) => verified,
+        }
     }
 }

@@ -374,6 +374,9 @@ impl AuthLayerBuilder {
         }
         let default_format =
             self.renderer.is_none() && self.realm.is_none() && self.resource_metadata.is_none();
+        if !default_format {
+            service::formatted_layer_built();
+        }
         let format = match self.renderer {
             None => Some(ErrorFormat::default()),
             Some(_) => self.format,
