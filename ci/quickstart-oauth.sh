@@ -21,13 +21,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# listening <log> <what>: waits up to 10 s for the server writing <log> to print its address,
+# and prints it; fails with the log when it does not.
+listening() {
+  local address=
+  for _ in $(seq 1 100); do
+    address=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$1")
+    [[ -n $address ]] && break
+    sleep 0.1
+  done
+  [[ -n $address ]] || { echo "FAIL: $2 did not start:" >&2; cat "$1" >&2; exit 1; }
+  echo "$address"
+}
+
 PORT=0 RUST_LOG=warn "$target/debug/examples/quickstart" >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^Listening on ' "$work/log" && break
-  sleep 0.1
-done
-grep -q '^Listening on ' "$work/log" || { echo "the quickstart did not start:"; cat "$work/log"; exit 1; }
+base=$(listening "$work/log" "the quickstart")
 
 # The walkthrough's shell setup and its step 11, exactly as printed (comments dropped).
 {
@@ -52,15 +61,9 @@ check "a replayed code is refused" 'The authorization code was already used'
 check "the replayed code's tokens are revoked" 'token_revoked'
 
 # Step 12: a second service, given only the issuer's URL, trusts the quickstart's tokens.
-base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/log")
 ISSUER=$base PORT=0 RUST_LOG=warn "$target/debug/examples/resource_server" >"$work/rs.log" 2>&1 &
 rs_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^Listening on ' "$work/rs.log" && break
-  sleep 0.1
-done
-rs=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/rs.log")
-[[ -n $rs ]] || { echo "FAIL: the resource server did not start:"; cat "$work/rs.log"; exit 1; }
+rs=$(listening "$work/rs.log" "the resource server")
 jwks=$(curl -s "$base/.well-known/jwks.json")
 grep -q '"alg":"ES256"' <<<"$jwks" || { echo "FAIL: no ES256 key in the JWK set: $jwks"; exit 1; }
 echo "ok: the quickstart publishes its ES256 keys"
@@ -87,12 +90,7 @@ kill "$pid" 2>/dev/null || true
 } >"$work/two_issuers.toml"
 PORT=0 RUST_LOG=warn "$target/debug/examples/quickstart" "$work/two_issuers.toml" >"$work/log2" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^Listening on ' "$work/log2" && break
-  sleep 0.1
-done
-base=$(sed -n 's/^Listening on \(http:[^ ]*\)$/\1/p' "$work/log2")
-[[ -n $base ]] || { echo "the quickstart with an outside provider did not start:"; cat "$work/log2"; exit 1; }
+base=$(listening "$work/log2" "the quickstart with an outside provider")
 own=$(curl -s -X POST "$base/v1/auth/login" -H 'Content-Type: application/json' \
   -d '{"username":"demo@silentchat.test","password":"correct horse battery staple"}' |
   sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
