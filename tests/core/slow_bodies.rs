@@ -183,6 +183,15 @@ impl http_body::Body for Stalled {
     }
 }
 
+/// A zero timeout would answer every body 408: a file that says so is refused as it is read,
+/// with an error naming the value, not a panic when the router is built.
+#[test]
+fn a_zero_body_timeout_in_the_configuration_file_is_refused_when_read() {
+    let error = toml::from_str::<TokenEndpointsConfig>("body_timeout_secs = 0").unwrap_err();
+    assert!(error.to_string().contains("nonzero"), "{error}");
+    assert!(error.to_string().contains("body_timeout_secs"), "{error}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_body_timeout_is_read_from_the_configuration_file() {
     let config: TokenEndpointsConfig = toml::from_str("body_timeout_secs = 30").unwrap();

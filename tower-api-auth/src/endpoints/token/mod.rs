@@ -326,7 +326,7 @@ impl TokenEndpoints {
             self.body_limit = limit;
         }
         if let Some(secs) = body_timeout_secs {
-            self.body_timeout = Duration::from_secs(secs);
+            self.body_timeout = Duration::from_secs(secs.get());
         }
         if error_format.is_some() {
             self.error_format = error_format;

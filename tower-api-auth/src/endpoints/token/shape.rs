@@ -582,8 +582,9 @@ pub struct TokenEndpointsConfig {
     /// [`TokenEndpoints::body_limit`](super::TokenEndpoints::body_limit).
     pub body_limit: Option<usize>,
     /// The longest a request body may take to arrive, in seconds (default 10); see
-    /// [`TokenEndpoints::body_timeout`](super::TokenEndpoints::body_timeout).
-    pub body_timeout_secs: Option<u64>,
+    /// [`TokenEndpoints::body_timeout`](super::TokenEndpoints::body_timeout). Zero, which would
+    /// refuse every body, is refused when the file is read.
+    pub body_timeout_secs: Option<std::num::NonZeroU64>,
     /// The error format of every endpoint without one of its own (default: the auth layer's,
     /// except the OAuth token endpoint's, RFC 6749 §5.2).
     pub error_format: Option<ErrorFormat>,
