@@ -164,6 +164,16 @@ fn the_services_give_their_inner_service_back() {
         Inner(4),
         "get_mut reached the inner service"
     );
+
+    let mut methods: tower_api_auth::grpc::MethodScopes<Inner> =
+        tower_api_auth::grpc::MethodScopesLayer::new().layer(Inner(5));
+    assert_eq!(methods.get_ref(), &Inner(5));
+    methods.get_mut().0 = 6;
+    assert_eq!(
+        methods.into_inner(),
+        Inner(6),
+        "get_mut reached the inner service"
+    );
 }
 
 /// Whether the request passed an auth layer, and the error format it answers in, as middleware

@@ -336,6 +336,8 @@ pub struct MethodScopes<S> {
     rules: Arc<Rules>,
 }
 
+crate::layer::inner_service_accessors!(MethodScopes);
+
 impl<S: fmt::Debug> fmt::Debug for MethodScopes<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MethodScopes")

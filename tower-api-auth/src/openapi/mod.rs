@@ -164,6 +164,15 @@ impl fmt::Debug for AuthDoc {
     }
 }
 
+/// An HTTP Bearer security scheme, of `format` when it has one.
+fn bearer_scheme(format: Option<&str>, description: String) -> Value {
+    let mut scheme = json!({ "type": "http", "scheme": "bearer", "description": description });
+    if let Some(format) = format {
+        scheme["bearerFormat"] = json!(format);
+    }
+    scheme
+}
+
 impl AuthDoc {
     /// The security schemes `layer` accepts, its tenant header and its error body.
     pub fn new(layer: &AuthLayer) -> Self {
@@ -174,10 +183,10 @@ impl AuthDoc {
         if layer.accepts_jwt() {
             schemes.insert(
                 BEARER_JWT,
-                json!({
-                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": format!("A JWT access token: `Authorization: Bearer <jwt>`.{tenant_note}"),
-                }),
+                bearer_scheme(
+                    Some("JWT"),
+                    format!("A JWT access token: `Authorization: Bearer <jwt>`.{tenant_note}"),
+                ),
             );
         }
         if layer.accepts_api_keys() {
@@ -190,19 +199,21 @@ impl AuthDoc {
             );
             schemes.insert(
                 API_KEY_BEARER,
-                json!({
-                    "type": "http", "scheme": "bearer", "bearerFormat": "API key",
-                    "description": format!("An API key as a Bearer token: `Authorization: Bearer <key>`.{tenant_note}"),
-                }),
+                bearer_scheme(
+                    Some("API key"),
+                    format!(
+                        "An API key as a Bearer token: `Authorization: Bearer <key>`.{tenant_note}"
+                    ),
+                ),
             );
         }
         if layer.accepts_opaque_tokens() {
             schemes.insert(
                 OPAQUE_BEARER,
-                json!({
-                    "type": "http", "scheme": "bearer",
-                    "description": format!("An opaque access token, checked by introspection.{tenant_note}"),
-                }),
+                bearer_scheme(
+                    None,
+                    format!("An opaque access token, checked by introspection.{tenant_note}"),
+                ),
             );
         }
         if let Some(cookie) = &sources.cookie {

@@ -115,6 +115,14 @@ impl TokenEndpoints {
     }
 }
 
+/// The fields of a request about a token (RFC 7009 revocation, RFC 7662 introspection).
+const TOKEN_REQUEST: &[RequestField] = &[
+    RequestField::Token,
+    RequestField::TokenTypeHint,
+    RequestField::ClientId,
+    RequestField::ClientSecret,
+];
+
 /// The Operation Object of one route.
 fn operation(
     route: TokenRoute,
@@ -206,28 +214,12 @@ fn operation(
         ),
         TokenRoute::Revoke => (
             "Revoke a token (RFC 7009)",
-            Some(fields(
-                &[
-                    RequestField::Token,
-                    RequestField::TokenTypeHint,
-                    RequestField::ClientId,
-                    RequestField::ClientSecret,
-                ],
-                &[RequestField::Token],
-            )),
+            Some(fields(TOKEN_REQUEST, &[RequestField::Token])),
             json!({ "200": { "description": "Revoked, or no such token." } }),
         ),
         TokenRoute::Introspect => (
             "Introspect a token (RFC 7662)",
-            Some(fields(
-                &[
-                    RequestField::Token,
-                    RequestField::TokenTypeHint,
-                    RequestField::ClientId,
-                    RequestField::ClientSecret,
-                ],
-                &[RequestField::Token],
-            )),
+            Some(fields(TOKEN_REQUEST, &[RequestField::Token])),
             json!({ "200": { "description": "RFC 7662 introspection response.", "content": { "application/json": { "schema": {
                 "type": "object", "required": ["active"],
                 "properties": { "active": { "type": "boolean" }, "scope": string(), "client_id": string(),
