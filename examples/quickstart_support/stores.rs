@@ -134,7 +134,13 @@ impl Stores {
         let pinged = redis.clone();
         self.readiness = std::mem::take(&mut self.readiness).check("redis", move || {
             let redis = pinged.clone();
-            async move { redis.ping().await.map_err(|error| error.to_string()) }
+            // The error to the log, a fixed reason to the endpoint's callers.
+            async move {
+                redis.ping().await.map_err(|error| {
+                    tracing::warn!(%error, "readiness: Redis did not answer");
+                    "Redis did not answer (the log says why)".to_owned()
+                })
+            }
         });
         self.sessions = Sessions::Redis(redis);
         self.describe = "sessions and revocations in Redis".into();

@@ -120,7 +120,9 @@ impl KeyProvider for Broken {
         if self.hang {
             Lookup::pending(std::future::pending())
         } else {
-            Lookup::Ready(Err(StoreError::new("connection refused")))
+            Lookup::Ready(Err(StoreError::new(
+                "connection to postgres://app:s3cret@db.internal refused",
+            )))
         }
     }
 }
@@ -135,12 +137,13 @@ async fn a_key_store_that_fails_or_hangs_is_named_and_the_others_still_report() 
         .check("database", || async { Ok(()) });
     let (status, body) = ready(&readiness).await;
     assert_eq!(status, 503, "{body}");
+    assert!(!body.to_string().contains("s3cret"), "{body}");
     assert_eq!(
         body,
         json!({"status": "unavailable", "checks": [
             {"name": "api_keys", "status": "ready"},
             {"name": "failing_keys", "status": "unavailable",
-             "reason": "store failed: connection refused"},
+             "reason": "the store's lookup failed (the log says why)"},
             {"name": "hanging_keys", "status": "unavailable", "reason": "no answer within 100ms"},
             {"name": "database", "status": "ready"},
         ]})

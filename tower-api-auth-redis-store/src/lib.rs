@@ -243,7 +243,8 @@ impl RedisStore {
     /// (on a cluster, `PING` would ask whichever node the connection picks, which may answer
     /// while that slot's node is down), bounded like every call of the store. For readiness
     /// checks: `Readiness::new().check("redis", move || { let redis = redis.clone(); async move {
-    /// redis.ping().await.map_err(|e| e.to_string()) } })`.
+    /// redis.ping().await.map_err(|_| "Redis did not answer".to_owned()) } })` (log the error
+    /// itself, rather than show it to the endpoint's callers).
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
         error::call(

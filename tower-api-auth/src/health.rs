@@ -143,18 +143,22 @@ impl Readiness {
     }
 
     /// A key store (or any [`KeyProvider`]) must answer a lookup: give it the store itself, not
-    /// a cache in front of it, which would answer from memory.
+    /// a cache in front of it, which would answer from memory. A failing lookup's error goes to
+    /// the log (`warn`), not to the endpoint's callers: a store's error may name its host or
+    /// carry a connection string.
     #[must_use]
     pub fn key_store(self, name: impl Into<Cow<'static, str>>, store: impl KeyProvider) -> Self {
+        let name = name.into();
         let store = Arc::new(store);
+        let check = name.clone();
         self.check(name, move || {
             let lookup = store.lookup(PROBE_KEY_ID);
+            let check = check.clone();
             async move {
-                lookup
-                    .resolve()
-                    .await
-                    .map(drop)
-                    .map_err(|error| error.to_string())
+                lookup.resolve().await.map(drop).map_err(|error| {
+                    tracing::warn!(check = %check, error = %error, "readiness: a key store lookup failed");
+                    "the store's lookup failed (the log says why)".to_owned()
+                })
             }
         })
     }
