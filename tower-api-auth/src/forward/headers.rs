@@ -279,11 +279,14 @@ fn scopes_value(identity: &Identity) -> Option<HeaderValue> {
     if scopes.is_empty() {
         return None;
     }
-    let joined = scopes
-        .iter()
-        .map(|scope| utf8_percent_encode(scope, ENCODED).to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    // One string, written in place: no string per scope and no list of them.
+    let mut joined = String::new();
+    for scope in scopes.iter() {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.extend(utf8_percent_encode(scope, ENCODED));
+    }
     // Encoded tokens and single spaces between them, none at either end: a valid header value.
     Some(HeaderValue::try_from(joined).expect("encoded scopes are visible ASCII and spaces"))
 }
