@@ -751,3 +751,199 @@ async fn a_route_can_hold_a_policy_to_another_quota_in_a_bucket_of_its_own() {
         "{unknown}"
     );
 }
+
+// The auth layer's own limits (`AuthLayer::with_rate_limits`): the same answers as a
+// `RateLimitLayer` inside it, in one step, whatever the credential and wherever it is counted.
+
+/// Where the limits are checked.
+#[derive(Clone, Copy, Debug)]
+enum Checked {
+    /// A `RateLimitLayer` of their own, inside the auth layer.
+    OwnLayer,
+    /// By the auth layer itself.
+    ByAuth,
+}
+
+fn app_checked(auth: AuthLayer, limits: RateLimitLayer, checked: Checked) -> Router {
+    let routes = Router::new()
+        .route("/v1/users", get(|| async { "users" }))
+        .route("/v1/exports", post(|| async { "export" }));
+    match checked {
+        Checked::OwnLayer => routes.route_layer(limits).route_layer(auth),
+        Checked::ByAuth => routes.route_layer(auth.with_rate_limits(&limits)),
+    }
+}
+
+/// What a client sees of a reply, for comparing two apps.
+fn seen(reply: &common::Reply) -> Vec<Option<String>> {
+    let mut seen = vec![Some(reply.status.to_string()), Some(reply.text.clone())];
+    for name in [
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "content-type",
+    ] {
+        seen.push(reply.header(name).map(str::to_owned));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn limits_checked_by_the_auth_layer_answer_as_a_limit_layer_inside_it() {
+    let (key, record) = api_key();
+    let jwt = hs256(&claims("alice"));
+    let mut answers = Vec::new();
+    for checked in [Checked::OwnLayer, Checked::ByAuth] {
+        let clock = ManualClock::at(common::PAST);
+        let auth = AuthLayer::builder()
+            .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
+            .api_keys(MemoryKeyStore::from(vec![record.clone()]))
+            .error_format(ErrorFormat::Problem)
+            .build()
+            .unwrap();
+        let limits = RateLimits::new()
+            .policy(Policy::new("api_keys", Quota::per_hour(2)).methods([Method::ApiKey]))
+            .policy(Policy::new("jwt", Quota::per_hour(3)).methods([Method::Jwt]))
+            .route(Route::new("POST /v1/exports").cost(2))
+            .success_headers(true)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let server = serve(app_checked(auth, limits, checked)).await;
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            replies.push(server.get("/v1/users").bearer(&key).send().await);
+        }
+        replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
+        replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
+        replies.push(server.get("/v1/users").bearer(&jwt).send().await);
+        replies.push(server.get("/v1/users").send().await);
+        clock.advance(Duration::from_secs(1800));
+        replies.push(server.get("/v1/users").bearer(&key).send().await);
+
+        let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+        assert_eq!(
+            statuses,
+            [200, 200, 429, 200, 429, 200, 401, 200],
+            "{checked:?}"
+        );
+        assert_eq!(
+            replies[0].header("ratelimit-policy"),
+            Some("\"api_keys\";q=2;w=3600"),
+            "{checked:?}: success headers on a passed request"
+        );
+        assert_eq!(
+            replies[2].json()["code"],
+            "rate_limit_exceeded",
+            "{checked:?}"
+        );
+        assert_eq!(
+            replies[2].header("retry-after"),
+            Some("1800"),
+            "{checked:?}"
+        );
+        assert_eq!(
+            replies[6].json()["code"],
+            "missing_credentials",
+            "{checked:?}"
+        );
+        answers.push(replies.iter().map(seen).collect::<Vec<_>>());
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+/// An API-key store that answers after some I/O, so the layer's lookup is awaited.
+struct SlowKeys(MemoryKeyStore);
+
+impl tower_api_auth::store::KeyProvider for SlowKeys {
+    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
+        let found = self.0.get(key_id);
+        Lookup::pending(async move {
+            tokio::task::yield_now().await;
+            Ok(found)
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_auth_layer_checks_its_limits_after_an_awaited_lookup_and_through_a_backend() {
+    let (key, record) = api_key();
+    let backend = Arc::new(FlakyBackend::default());
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(2)))
+        .backend(Arc::clone(&backend))
+        .on_backend_failure(OnBackendFailure::Refuse)
+        .clock(ManualClock::at(common::PAST))
+        .build()
+        .unwrap();
+    let auth = AuthLayer::builder()
+        .api_keys(SlowKeys(MemoryKeyStore::from(vec![record.clone()])))
+        .build()
+        .unwrap()
+        .with_rate_limits(&limits);
+    let server = in_process(
+        Router::new()
+            .route("/v1/users", get(|| async { "users" }))
+            .route_layer(auth),
+    );
+    spend(&server, 2, |call| call.bearer(&key)).await;
+    server
+        .get("/v1/users")
+        .bearer(&key)
+        .send()
+        .await
+        .assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        backend.calls.load(Ordering::SeqCst),
+        3,
+        "each request asked the backend"
+    );
+    let counted: Vec<String> = backend.spent.lock().unwrap().keys().cloned().collect();
+    assert_eq!(counted, [format!("hourly|p={}", record.principal())]);
+    // The backend down: refused with 503 as configured, then served again once it is back.
+    backend.down.store(true, Ordering::SeqCst);
+    server
+        .get("/v1/users")
+        .bearer(&key)
+        .send()
+        .await
+        .assert_error(503, "rate_limit_unavailable");
+    backend.down.store(false, Ordering::SeqCst);
+    backend.spent.lock().unwrap().clear();
+    spend(&server, 1, |call| call.bearer(&key)).await;
+}
+
+#[tokio::test]
+async fn an_optional_layer_keeps_its_limits_and_counts_anonymous_callers_by_address() {
+    let limits = RateLimits::new()
+        .policy(Policy::new("per_caller", Quota::per_hour(2)))
+        .clock(ManualClock::at(common::PAST))
+        .build()
+        .unwrap();
+    let optional = auth(vec![]).with_rate_limits(&limits).optional();
+    let server = common::serve_with_peers(
+        Router::new()
+            .route("/v1/users", get(|| async { "users" }))
+            .route_layer(optional),
+    )
+    .await;
+    let (first, second) = (server.from_ip("127.0.0.2"), server.from_ip("127.0.0.3"));
+    for _ in 0..2 {
+        assert_eq!(first.get("/v1/users").send().await.status, 200);
+    }
+    first
+        .get("/v1/users")
+        .send()
+        .await
+        .assert_error(429, "rate_limit_exceeded");
+    assert_eq!(
+        second.get("/v1/users").send().await.status,
+        200,
+        "another address"
+    );
+    // A signed-in caller has a bucket of its own, from the spent address too.
+    let jwt = hs256(&claims("alice"));
+    for _ in 0..2 {
+        assert_eq!(first.get("/v1/users").bearer(&jwt).send().await.status, 200);
+    }
+}

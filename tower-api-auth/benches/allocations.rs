@@ -299,6 +299,28 @@ fn experiments(rt: &tokio::runtime::Runtime, cases: &[JwtCase]) {
         });
         row("AuthLayer (cache hit) + RateLimitLayer", limited);
         row("  difference: the rate limiter", limited - cached_count);
+        let with_limits = cached.with_rate_limits(&limits);
+        let checked = count_async(rt, || async {
+            let inner = service_fn(|_req: Request<Body>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+            });
+            match with_limits
+                .layer(inner)
+                .oneshot(request(&hs256.headers))
+                .await
+            {
+                Ok(response) => {
+                    assert_eq!(response.status(), StatusCode::OK);
+                    response.status()
+                }
+                Err(infallible) => match infallible {},
+            }
+        });
+        row("AuthLayer (cache hit) with_rate_limits", checked);
+        row(
+            "  difference: the layer's own limits",
+            checked - cached_count,
+        );
     }
 
     row(

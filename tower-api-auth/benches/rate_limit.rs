@@ -2,10 +2,11 @@
 //! at most 100 ns and no allocation on top of the authenticated path).
 //!
 //! The `rate_limit` group: `hs256_cached` is an HS256 JWT (a token-cache hit) through the
-//! `AuthLayer` around a `service_fn`; `hs256_cached_limited` is the same with a `RateLimitLayer`
-//! of one per-principal policy inside it (a quota so large that no request is refused, so every
-//! measured request takes the pass path); the difference is the limiter's cost. `acquire` is
-//! `LocalLimiter::acquire` alone for one key. `cargo bench --bench rate_limit`; for instruction
+//! `AuthLayer` around a `service_fn`; `hs256_cached_limited` is the same layer checking one
+//! per-principal policy itself (`AuthLayer::with_rate_limits`; a quota so large that no request is
+//! refused, so every measured request takes the pass path); `hs256_cached_limit_layer` is the same
+//! policy in a `RateLimitLayer` of its own inside the auth layer. Each difference to
+//! `hs256_cached` is the limiter's cost. `acquire` is `LocalLimiter::acquire` alone for one key. `cargo bench --bench rate_limit`; for instruction
 //! counts, run one function under callgrind (see the README's "Benchmarks").
 //!
 //! Allocations per request are counted by the `allocations` bench (its `rate limit` rows).
@@ -39,21 +40,30 @@ pub(crate) fn limits() -> RateLimitLayer {
         .expect("limits")
 }
 
+/// Where the limits are checked: nowhere, by the auth layer itself, or by a layer of their own.
+#[derive(Clone, Copy)]
+enum Limited<'a> {
+    No,
+    ByAuth,
+    OwnLayer(&'a RateLimitLayer),
+}
+
 async fn through(
     auth: &AuthLayer,
-    limits: Option<&RateLimitLayer>,
+    limits: Limited<'_>,
     headers: &[(http::HeaderName, http::HeaderValue)],
 ) -> StatusCode {
     let inner = service_fn(|_req: Request<Body>| async {
         Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
     });
     let result = match limits {
-        Some(limits) => auth
+        Limited::OwnLayer(limits) => auth
             .layer(limits.layer(inner))
             .oneshot(request(headers))
             .await
             .map(|r| r.status()),
-        None => auth
+        // `auth` is the limited layer itself here.
+        Limited::No | Limited::ByAuth => auth
             .layer(inner)
             .oneshot(request(headers))
             .await
@@ -76,21 +86,29 @@ fn benches(c: &mut Criterion) {
     let validator = JwtValidator::hs256(HMAC_SECRET, options).expect("hs256 key");
     let auth = AuthLayer::builder().jwt(validator).build().expect("layer");
     let limits = limits();
-    for with in [None, Some(&limits)] {
+    let limited = auth.with_rate_limits(&limits);
+    let layers = [
+        ("hs256_cached", &auth, Limited::No),
+        ("hs256_cached_limited", &limited, Limited::ByAuth),
+        (
+            "hs256_cached_limit_layer",
+            &auth,
+            Limited::OwnLayer(&limits),
+        ),
+    ];
+    for (_, auth, limits) in layers {
         assert_eq!(
-            rt.block_on(through(&auth, with, &hs256.headers)),
+            rt.block_on(through(auth, limits, &hs256.headers)),
             StatusCode::OK
         );
     }
     let mut group = c.benchmark_group("rate_limit");
-    group.bench_function("hs256_cached", |b| {
-        b.to_async(&rt)
-            .iter(|| through(&auth, None, &hs256.headers));
-    });
-    group.bench_function("hs256_cached_limited", |b| {
-        b.to_async(&rt)
-            .iter(|| through(&auth, Some(&limits), &hs256.headers));
-    });
+    for (name, auth, limits) in layers {
+        group.bench_function(name, |b| {
+            b.to_async(&rt)
+                .iter(|| through(auth, limits, &hs256.headers));
+        });
+    }
     let limiter = LocalLimiter::new(unlimited(), tower_api_auth::clock::system());
     let key = LimitKey::new("bench", [KeyPart::Principal(Arc::from("user_42"))]);
     group.bench_function("acquire", |b| {

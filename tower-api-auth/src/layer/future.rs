@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::authenticator::{AuthResult, PendingAuth};
 use crate::layer::body::AuthBody;
+use crate::layer::limits::{Admit, Fields, PendingLimits, RequestView, add_fields};
 use crate::layer::service::{Admission, Judge};
 
 pin_project! {
@@ -37,6 +38,8 @@ pin_project! {
         S: Service<Request<ReqB>>,
     {
         Inner { #[pin] future: S::Future },
+        // Let through by the rate limits, whose response fields (success headers) it adds.
+        Counted { #[pin] future: S::Future, fields: Option<Box<HeaderMap>> },
         Authenticating {
             lookup: PendingAuth,
             request: Option<Request<ReqB>>,
@@ -44,6 +47,12 @@ pin_project! {
             judge: Arc<Judge>,
             // Whom a refused credential is reported as.
             client: Option<IpAddr>,
+        },
+        // Let through by the layer, waiting on its rate limits' shared backend.
+        Limiting {
+            check: Box<dyn PendingLimits>,
+            request: Option<Request<ReqB>>,
+            service: Option<S>,
         },
         Rejected { response: Option<Response<Bytes>> },
     }
@@ -56,6 +65,27 @@ where
     pub(crate) fn inner(future: S::Future) -> Self {
         Self {
             state: State::Inner { future },
+        }
+    }
+
+    /// The inner service's future, and the fields the rate limits add to its response.
+    pub(crate) fn counted(future: S::Future, fields: Fields) -> Self {
+        Self {
+            state: inner_state(future, fields),
+        }
+    }
+
+    pub(crate) fn limiting(
+        check: Box<dyn PendingLimits>,
+        request: Request<ReqB>,
+        service: S,
+    ) -> Self {
+        Self {
+            state: State::Limiting {
+                check,
+                request: Some(request),
+                service: Some(service),
+            },
         }
     }
 
@@ -101,6 +131,13 @@ where
                         .poll(cx)
                         .map_ok(|response| response.map(AuthBody::inner));
                 }
+                StateProj::Counted { future, fields } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(fields) = fields.take() {
+                        add_fields(response.headers_mut(), &fields);
+                    }
+                    return Poll::Ready(Ok(response.map(AuthBody::inner)));
+                }
                 StateProj::Rejected { response } => {
                     let response = response
                         .take()
@@ -123,19 +160,71 @@ where
                         .expect("ResponseFuture polled after completion");
                     match judge.policy.admit(&mut request, result, *client) {
                         Admission::Pass => {
-                            let mut service = service;
-                            State::Inner {
-                                future: service.call(request),
-                            }
+                            let admit = match &judge.limits {
+                                None => Admit::Pass(None),
+                                Some(limits) => limits.admit(&RequestView::of(&request)),
+                            };
+                            limited(admit, request, service)
                         }
                         Admission::Reject(response) => State::Rejected {
                             response: Some(response),
                         },
                     }
                 }
+                StateProj::Limiting {
+                    check,
+                    request,
+                    service,
+                } => {
+                    let extensions = request
+                        .as_ref()
+                        .expect("ResponseFuture polled after completion")
+                        .extensions();
+                    let passed = ready!(check.poll(cx, extensions));
+                    let request = request
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    let service = service
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    let admit = match passed {
+                        Ok(fields) => Admit::Pass(fields),
+                        Err(response) => Admit::Refuse(response),
+                    };
+                    limited(admit, request, service)
+                }
             };
             this.state.set(next);
         }
+    }
+}
+
+/// Waiting on the inner service, with the rate limits' fields if there are any.
+fn inner_state<S, ReqB>(future: S::Future, fields: Fields) -> State<S, ReqB>
+where
+    S: Service<Request<ReqB>>,
+{
+    match fields {
+        None => State::Inner { future },
+        fields @ Some(_) => State::Counted { future, fields },
+    }
+}
+
+/// The state after the rate limits' answer on a request the layer let through.
+fn limited<S, ReqB>(admit: Admit, request: Request<ReqB>, mut service: S) -> State<S, ReqB>
+where
+    S: Service<Request<ReqB>>,
+{
+    match admit {
+        Admit::Pass(fields) => inner_state(service.call(request), fields),
+        Admit::Refuse(response) => State::Rejected {
+            response: Some(response),
+        },
+        Admit::Pending(check) => State::Limiting {
+            check,
+            request: Some(request),
+            service: Some(service),
+        },
     }
 }
 

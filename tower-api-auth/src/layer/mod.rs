@@ -24,6 +24,9 @@
 
 mod body;
 pub(crate) mod future;
+// Its implementor, the rate limits, is the `rate-limit` feature.
+#[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+pub(crate) mod limits;
 pub(crate) mod service;
 mod throttle;
 
@@ -97,6 +100,20 @@ impl AuthLayer {
                     optional: true,
                     ..self.judge.policy.clone()
                 },
+                limits: self.judge.limits.clone(),
+            }),
+            format: self.format,
+        }
+    }
+
+    /// This layer, checking `limits` on every request it lets through (replacing any it had).
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+    pub(crate) fn with_limits(&self, limits: Arc<dyn limits::RequestLimits>) -> Self {
+        Self {
+            judge: Arc::new(Judge {
+                auth: Arc::clone(&self.judge.auth),
+                policy: self.judge.policy.clone(),
+                limits: Some(limits),
             }),
             format: self.format,
         }
@@ -404,6 +421,7 @@ impl AuthLayerBuilder {
                     optional: self.optional,
                     throttle: self.throttle,
                 },
+                limits: None,
             }),
             format,
         })

@@ -97,16 +97,16 @@ pub(super) enum PartValue<'a> {
     Ip(IpAddr),
 }
 
-/// Writes one part: its tag, its value, and an end mark (so that `("ab")` and `("a", "b")`
-/// differ).
+/// Writes one part: its length and tag in one word, then its value (the length makes `("ab")`
+/// and `("a", "b")` differ; one word rather than two writes saves a hash round per part).
 pub(super) fn hash_part(state: &mut impl std::hash::Hasher, tag: char, value: PartValue<'_>) {
-    state.write_u8(tag as u8);
-    match value {
-        PartValue::Str(text) => state.write(text.as_bytes()),
-        PartValue::Ip(IpAddr::V4(ip)) => state.write(&ip.octets()),
-        PartValue::Ip(IpAddr::V6(ip)) => state.write(&ip.octets()),
-    }
-    state.write_u8(0xff);
+    let bytes: &[u8] = match &value {
+        PartValue::Str(text) => text.as_bytes(),
+        PartValue::Ip(IpAddr::V4(ip)) => &ip.octets(),
+        PartValue::Ip(IpAddr::V6(ip)) => &ip.octets(),
+    };
+    state.write_u64(((bytes.len() as u64) << 8) | u64::from(tag as u8));
+    state.write(bytes);
 }
 
 impl LimitKey {

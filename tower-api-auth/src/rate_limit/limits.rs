@@ -21,6 +21,7 @@ use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SharedClock};
 use crate::identity::Identity;
 use crate::layer::error_response;
+use crate::layer::limits::RequestView;
 use crate::{AuthError, AuthErrorKind};
 
 /// The metadata field of an API key that names its plan, by default.
@@ -564,14 +565,6 @@ fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// What the limits read of a request.
-pub(super) struct RequestView<'a> {
-    pub(super) method: &'a http::Method,
-    pub(super) path: &'a str,
-    pub(super) headers: &'a http::HeaderMap,
-    pub(super) extensions: &'a http::Extensions,
-}
-
 /// What the limits decided for one request.
 pub(super) enum Verdict {
     /// Let through; with the fields to add to the response when success headers are on.
@@ -644,10 +637,20 @@ impl Limits {
         }
         let mut seen: Option<Vec<(&Limit, Decision)>> = self.success_headers.then(Vec::new);
         for (spent, (policy, limit)) in self.applicable(route, kind, identity).enumerate() {
-            let decision = limit
-                .local
-                .acquire_hashed(policy.local_key(limit, &caller), cost);
-            if !decision.is_allowed() {
+            let key = policy.local_key(limit, &caller);
+            // Without success headers a passing request needs no details of its decision.
+            let refused = match &mut seen {
+                None => limit.local.spend_hashed(key, cost).err(),
+                Some(seen) => {
+                    let decision = limit.local.acquire_hashed(key, cost);
+                    let allowed = decision.is_allowed();
+                    if allowed {
+                        seen.push((limit, decision));
+                    }
+                    (!allowed).then_some(decision)
+                }
+            };
+            if let Some(decision) = refused {
                 // A refused request spends nothing: give back what the quotas before this one
                 // took (their keys hashed again, so that passing requests keep no list).
                 for (policy, limit) in self.applicable(route, kind, identity).take(spent) {
@@ -657,9 +660,6 @@ impl Limits {
                 }
                 let key = policy.key(limit, &caller);
                 return Verdict::Refuse(self.refusal(extensions, limit, decision, &key));
-            }
-            if let Some(seen) = &mut seen {
-                seen.push((limit, decision));
             }
         }
         Verdict::Pass(seen.map(|seen| headers::fields(&seen)))

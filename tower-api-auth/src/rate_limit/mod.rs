@@ -27,6 +27,7 @@
 
 mod backend;
 mod config;
+pub(crate) mod gate;
 mod headers;
 mod key;
 mod limits;

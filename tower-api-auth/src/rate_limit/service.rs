@@ -7,16 +7,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::limits::{Limits, RemoteCheck, RemoteOutcome, RequestView, Verdict};
+use super::gate::Gate;
+use super::limits::Limits;
 use crate::layer::AuthBody;
+use crate::layer::limits::{Admit, Fields, PendingLimits, RequestView, add_fields};
 
 /// Rate limits keyed on the authenticated identity, for a tower service behind an
 /// [`AuthLayer`](crate::AuthLayer). Built by [`RateLimits`](super::RateLimits).
+///
+/// The simplest way to apply them is to let the auth layer check them itself:
+/// [`AuthLayer::with_rate_limits`](crate::AuthLayer::with_rate_limits) (one layer, no order to
+/// get wrong, cheaper per request). As a layer of its own, as below, they apply to whatever is
+/// inside it, after any middleware between the two.
 ///
 /// It reads the [`Identity`](crate::Identity) the auth layer put in the request, so it must run
 /// **after** it: with tower's `ServiceBuilder`, add it after the auth layer; with axum, whose
@@ -54,12 +61,17 @@ use crate::layer::AuthBody;
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RateLimitLayer {
-    limits: Arc<Limits>,
+    gate: Gate,
 }
 
 impl RateLimitLayer {
     pub(super) fn new(limits: Arc<Limits>) -> Self {
-        Self { limits }
+        Self { gate: Gate(limits) }
+    }
+
+    /// The limits, for an auth layer that checks them itself.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
     }
 }
 
@@ -69,7 +81,7 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RateLimitService {
             inner,
-            limits: Arc::clone(&self.limits),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -79,7 +91,7 @@ impl<S> Layer<S> for RateLimitLayer {
 #[must_use]
 pub struct RateLimitService<S> {
     inner: S,
-    limits: Arc<Limits>,
+    gate: Gate,
 }
 
 crate::layer::inner_service_accessors!(RateLimitService);
@@ -97,49 +109,25 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let view = RequestView {
-            method: request.method(),
-            path: request.uri().path(),
-            headers: request.headers(),
-            extensions: request.extensions(),
-        };
-        if self.limits.backend.is_none() {
-            let verdict = self.limits.check_local(&view);
-            return self.answer(verdict, request);
-        }
-        match self.limits.check_remote(&view) {
-            RemoteCheck::Done(verdict) => self.answer(verdict, request),
-            // The call happens later: take the readied instance along, leave a clone for the
-            // next poll_ready (tower's "be careful when cloning inner services").
-            RemoteCheck::Pending(check) => {
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture {
-                    state: State::Checking {
-                        check,
-                        request: Some(request),
-                        inner: Some(inner),
-                        limits: Arc::clone(&self.limits),
-                    },
-                }
-            }
-        }
-    }
-}
-
-impl<S> RateLimitService<S> {
-    fn answer<ReqB>(&mut self, verdict: Verdict, request: Request<ReqB>) -> ResponseFuture<S, ReqB>
-    where
-        S: Service<Request<ReqB>>,
-    {
-        let state = match verdict {
-            Verdict::Pass(fields) => State::Inner {
+        let state = match self.gate.check(&RequestView::of(&request)) {
+            Admit::Pass(fields) => State::Inner {
                 future: self.inner.call(request),
                 fields,
             },
-            Verdict::Refuse(response) => State::Refused {
+            Admit::Refuse(response) => State::Refused {
                 response: Some(response),
             },
+            // The call happens later: take the readied instance along, leave a clone for the
+            // next poll_ready (tower's "be careful when cloning inner services").
+            Admit::Pending(check) => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                State::Checking {
+                    check,
+                    request: Some(request),
+                    inner: Some(inner),
+                }
+            }
         };
         ResponseFuture { state }
     }
@@ -163,12 +151,11 @@ pin_project! {
     where
         S: Service<Request<ReqB>>,
     {
-        Inner { #[pin] future: S::Future, fields: Option<Box<HeaderMap>> },
+        Inner { #[pin] future: S::Future, fields: Fields },
         Checking {
-            check: Pin<Box<dyn Future<Output = RemoteOutcome> + Send>>,
+            check: Box<dyn PendingLimits>,
             request: Option<Request<ReqB>>,
             inner: Option<S>,
-            limits: Arc<Limits>,
         },
         Refused { response: Option<Response<Bytes>> },
     }
@@ -187,11 +174,7 @@ where
                 StateProj::Inner { future, fields } => {
                     let mut response = ready!(future.poll(cx))?;
                     if let Some(fields) = fields.take() {
-                        // Appended: a limit layer further in may have sent fields of its own.
-                        let headers = response.headers_mut();
-                        for (name, value) in fields.iter() {
-                            headers.append(name, value.clone());
-                        }
+                        add_fields(response.headers_mut(), &fields);
                     }
                     return Poll::Ready(Ok(response.map(AuthBody::inner)));
                 }
@@ -205,21 +188,24 @@ where
                     check,
                     request,
                     inner,
-                    limits,
                 } => {
-                    let outcome = ready!(check.as_mut().poll(cx));
+                    let extensions = request
+                        .as_ref()
+                        .expect("ResponseFuture polled after completion")
+                        .extensions();
+                    let passed = ready!(check.poll(cx, extensions));
                     let request = request
                         .take()
                         .expect("ResponseFuture polled after completion");
                     let mut inner = inner
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match limits.verdict(outcome, request.extensions()) {
-                        Verdict::Pass(fields) => State::Inner {
+                    match passed {
+                        Ok(fields) => State::Inner {
                             future: inner.call(request),
                             fields,
                         },
-                        Verdict::Refuse(response) => State::Refused {
+                        Err(response) => State::Refused {
                             response: Some(response),
                         },
                     }

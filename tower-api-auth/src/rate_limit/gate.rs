@@ -1,0 +1,104 @@
+//! [`Gate`]: a request's limits, checked where it stands. What the [`RateLimitLayer`]'s service
+//! acts on, and what an [`AuthLayer`] with limits of its own checks
+//! ([`AuthLayer::with_rate_limits`]).
+//!
+//! [`RateLimitLayer`]: super::RateLimitLayer
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::Response;
+
+use super::RateLimitLayer;
+use super::limits::{Limits, RemoteCheck, RemoteOutcome, Verdict};
+use crate::AuthLayer;
+use crate::layer::limits::{Admit, Fields, PendingLimits, RequestLimits, RequestView};
+
+/// The limits of a layer, ready to check requests. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Gate(pub(super) Arc<Limits>);
+
+impl Gate {
+    /// Checks a request's limits: in memory at once, or through the shared backend later.
+    pub(crate) fn check(&self, view: &RequestView<'_>) -> Admit {
+        if self.0.backend.is_none() {
+            return admit(self.0.check_local(view));
+        }
+        match self.0.check_remote(view) {
+            RemoteCheck::Done(verdict) => admit(verdict),
+            RemoteCheck::Pending(check) => Admit::Pending(Box::new(Pending {
+                check,
+                limits: Arc::clone(&self.0),
+            })),
+        }
+    }
+}
+
+impl RequestLimits for Gate {
+    fn admit(&self, request: &RequestView<'_>) -> Admit {
+        self.check(request)
+    }
+}
+
+fn admit(verdict: Verdict) -> Admit {
+    match verdict {
+        Verdict::Pass(fields) => Admit::Pass(fields),
+        Verdict::Refuse(response) => Admit::Refuse(response),
+    }
+}
+
+/// A check waiting on the shared backend.
+struct Pending {
+    check: Pin<Box<dyn Future<Output = RemoteOutcome> + Send>>,
+    limits: Arc<Limits>,
+}
+
+impl PendingLimits for Pending {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        extensions: &http::Extensions,
+    ) -> Poll<Result<Fields, Response<Bytes>>> {
+        let outcome = ready!(self.check.as_mut().poll(cx));
+        Poll::Ready(match self.limits.verdict(outcome, extensions) {
+            Verdict::Pass(fields) => Ok(fields),
+            Verdict::Refuse(response) => Err(response),
+        })
+    }
+}
+
+impl AuthLayer {
+    /// This layer, checking `limits` on every request it lets through, as a [`RateLimitLayer`]
+    /// right inside it would, but in the same step: no layer order to get wrong, and a
+    /// rate-limited request costs less (`benches/compare`, `benches/rate_limit.rs`). Shares
+    /// everything else with `self`; `limits` replace any limits `self` had.
+    ///
+    /// ```
+    /// # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use axum::{Router, routing::get};
+    /// use tower_api_auth::jwt::JwtOptions;
+    /// use tower_api_auth::rate_limit::{Policy, Quota, RateLimits};
+    /// use tower_api_auth::{AuthLayer, JwtValidator};
+    ///
+    /// let auth = AuthLayer::builder()
+    ///     .jwt(JwtValidator::hs256(b"a-secret-of-at-least-thirty-two-bytes!!", JwtOptions::new())?)
+    ///     .build()?;
+    /// let limits = RateLimits::new()
+    ///     .policy(Policy::new("per_user", Quota::per_hour(2000)))
+    ///     .build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/v1/users", get(|| async { "users" }))
+    ///     .route_layer(auth.with_rate_limits(&limits));
+    /// # let _ = app;
+    /// # Ok(()) }
+    /// # #[cfg(not(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto"))))]
+    /// # fn main() {}
+    /// ```
+    pub fn with_rate_limits(&self, limits: &RateLimitLayer) -> Self {
+        self.with_limits(Arc::new(limits.gate().clone()))
+    }
+}
