@@ -23,6 +23,10 @@
 #                        TokenCacheConfig::disabled() (every request verified),
 #                        an API key in a MemoryKeyStore, and one through CachedKeyProvider over a
 #                        MemoryKeyStore. The handler extracts `Identity`.
+#   ours_hs256_limited   ours_hs256_cached with one per-principal rate-limit policy (a quota no run
+#                        spends) checked by the auth layer (AuthLayer::with_rate_limits), and
+#   ours_hs256_limit_layer  the same in a RateLimitLayer of its own: the limits' cost, each over
+#                        ours_hs256_cached.
 #   towerhttp_bearer     tower-http ValidateRequestHeaderLayer::bearer(static token): the floor for
 #                        a layer that reads one header (no token is verified, nothing extracted).
 #   jwta_hs256/rs256     jwt-authorizer 0.15 (no cache: every request verified), iss, aud, exp,

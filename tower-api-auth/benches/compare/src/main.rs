@@ -42,6 +42,7 @@ use subtle::ConstantTimeEq;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_api_auth::api_key::{ApiKeyFormat, ApiKeyHasher, ApiKeys, CachedKeyProvider};
 use tower_api_auth::jwt::{JwtOptions, TokenCacheConfig};
+use tower_api_auth::rate_limit::{Policy, Quota, RateLimits};
 use tower_api_auth::scope::Scopes;
 use tower_api_auth::{AuthLayer, Identity, JwtValidator, MemoryKeyStore, Tenant};
 
@@ -440,6 +441,8 @@ const CONTENDERS: &[&str] = &[
     "ours_es256_cached",
     "ours_hs256_cold",
     "ours_rs256_cold",
+    "ours_hs256_limited",
+    "ours_hs256_limit_layer",
     "ours_apikey_memory",
     "ours_apikey_cached",
     "towerhttp_bearer",
@@ -516,6 +519,26 @@ fn ours_jwt(alg: Alg, cached: bool) -> Router {
         "the validator's token cache is not as asked"
     );
     layered(AuthLayer::builder().jwt(validator).build().expect("layer"))
+}
+
+/// `ours_hs256_cached` with one per-principal rate-limit policy, its quota too large for any run to
+/// spend, so that every request takes the limiter's pass path: checked by the auth layer itself
+/// (`AuthLayer::with_rate_limits`), or by a `RateLimitLayer` of its own inside it.
+fn ours_hs256_limited(own_layer: bool) -> Router {
+    let options = JwtOptions::new().issuer(ISSUER).audience(AUDIENCE);
+    let validator = JwtValidator::hs256(HMAC_SECRET.as_bytes(), options).expect("hs256 key");
+    let auth = AuthLayer::builder().jwt(validator).build().expect("layer");
+    let limits = RateLimits::new()
+        .policy(Policy::new("per_principal", Quota::per_second(u32::MAX)))
+        .build()
+        .expect("limits");
+    let router = Router::new().route(PATH, get(identity_handler));
+    let router = if own_layer {
+        router.layer(limits).layer(auth)
+    } else {
+        router.layer(auth.with_rate_limits(&limits))
+    };
+    router.with_state(())
 }
 
 fn layered(layer: AuthLayer) -> Router {
@@ -609,6 +632,18 @@ async fn contender(name: &str) -> Contender {
             ours_jwt(Alg::Rs256, false),
             bearer(&token(Alg::Rs256, |_| {})),
             jwt_refusals(Alg::Rs256),
+            false,
+        ),
+        "ours_hs256_limited" => (
+            ours_hs256_limited(false),
+            hs256(),
+            jwt_refusals(Alg::Hs256),
+            false,
+        ),
+        "ours_hs256_limit_layer" => (
+            ours_hs256_limited(true),
+            hs256(),
+            jwt_refusals(Alg::Hs256),
             false,
         ),
         "noop_layer" => {
@@ -967,6 +1002,14 @@ impl Figures {
         }
     }
 
+    /// `name` over `base` (another contender), in instructions, allocations and nanoseconds.
+    fn over(&self, name: &str, base: &str) -> String {
+        let ir = Self::get(&self.ir, name) - Self::get(&self.ir, base);
+        let allocs = Self::get(&self.allocs, name) - Self::get(&self.allocs, base);
+        let ns = Self::get(&self.ns, name) - Self::get(&self.ns, base);
+        format!("{ir:+.0} Ir, {allocs:+.1} allocs, {ns:+.0} ns")
+    }
+
     fn absolute(&self, name: &str) -> String {
         format!(
             "{:.0} Ir, {:.1} allocs{}, {:.0} ns",
@@ -1077,6 +1120,21 @@ fn table(dir: &str) {
     println!(
         "| control: a layer that inserts a ready `Identity`, extracted by the handler, over `bare` | {} |",
         f.cell("identity_layer")
+    );
+    println!();
+    println!("| rate limit | per request |");
+    println!("|---|---|");
+    println!(
+        "| cached JWT HS256, one per-principal policy checked by the auth layer (`with_rate_limits`), over `bare` | {} |",
+        f.cell("ours_hs256_limited")
+    );
+    println!(
+        "| the limits alone: that over cached JWT HS256 | {} |",
+        f.over("ours_hs256_limited", "ours_hs256_cached")
+    );
+    println!(
+        "| the same policy in a `RateLimitLayer` of its own inside the auth layer, over cached JWT HS256 | {} |",
+        f.over("ours_hs256_limit_layer", "ours_hs256_cached")
     );
 }
 
