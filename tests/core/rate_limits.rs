@@ -792,64 +792,85 @@ fn seen(reply: &common::Reply) -> Vec<Option<String>> {
 async fn limits_checked_by_the_auth_layer_answer_as_a_limit_layer_inside_it() {
     let (key, record) = api_key();
     let jwt = hs256(&claims("alice"));
-    let mut answers = Vec::new();
-    for checked in [Checked::OwnLayer, Checked::ByAuth] {
-        let clock = ManualClock::at(common::PAST);
-        let auth = AuthLayer::builder()
-            .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
-            .api_keys(MemoryKeyStore::from(vec![record.clone()]))
-            .error_format(ErrorFormat::Problem)
-            .build()
-            .unwrap();
-        let limits = RateLimits::new()
-            .policy(Policy::new("api_keys", Quota::per_hour(2)).methods([Method::ApiKey]))
-            .policy(Policy::new("jwt", Quota::per_hour(3)).methods([Method::Jwt]))
-            .route(Route::new("POST /v1/exports").cost(2))
-            .success_headers(true)
-            .clock(clock.clone())
-            .build()
-            .unwrap();
-        let server = serve(app_checked(auth, limits, checked)).await;
-        let mut replies = Vec::new();
-        for _ in 0..3 {
+    // With success headers the limits take the path that reports each decision; without, the
+    // one that only spends (and refunds when a later quota refuses).
+    for success_headers in [true, false] {
+        let mut answers = Vec::new();
+        for checked in [Checked::OwnLayer, Checked::ByAuth] {
+            let clock = ManualClock::at(common::PAST);
+            let auth = AuthLayer::builder()
+                .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
+                .api_keys(MemoryKeyStore::from(vec![record.clone()]))
+                .error_format(ErrorFormat::Problem)
+                .build()
+                .unwrap();
+            let limits = RateLimits::new()
+                .policy(Policy::new("api_keys", Quota::per_hour(2)).methods([Method::ApiKey]))
+                .policy(Policy::new("jwt", Quota::per_hour(5)).methods([Method::Jwt]))
+                .policy(Policy::new("jwt_burst", Quota::per_minute(3)).methods([Method::Jwt]))
+                .route(Route::new("POST /v1/exports").cost(2))
+                .success_headers(success_headers)
+                .clock(clock.clone())
+                .build()
+                .unwrap();
+            let server = serve(app_checked(auth, limits, checked)).await;
+            let mut replies = Vec::new();
+            for _ in 0..3 {
+                replies.push(server.get("/v1/users").bearer(&key).send().await);
+            }
+            // An export costs 2: the second passes the hourly quota and is refused by the burst
+            // one, and gets back what the hourly one took; so does the refused GET after it.
+            // A minute later the burst is whole again and the hourly quota has the 2 the
+            // refunds kept.
+            let jwt_get = || server.get("/v1/users").bearer(&jwt).send();
+            replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
+            replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
+            replies.push(jwt_get().await);
+            replies.push(jwt_get().await);
+            clock.advance(Duration::from_secs(60));
+            for _ in 0..3 {
+                replies.push(jwt_get().await);
+            }
+            replies.push(server.get("/v1/users").send().await);
+            clock.advance(Duration::from_secs(1800));
             replies.push(server.get("/v1/users").bearer(&key).send().await);
-        }
-        replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
-        replies.push(server.post("/v1/exports").bearer(&jwt).send().await);
-        replies.push(server.get("/v1/users").bearer(&jwt).send().await);
-        replies.push(server.get("/v1/users").send().await);
-        clock.advance(Duration::from_secs(1800));
-        replies.push(server.get("/v1/users").bearer(&key).send().await);
 
-        let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
-        assert_eq!(
-            statuses,
-            [200, 200, 429, 200, 429, 200, 401, 200],
-            "{checked:?}"
-        );
-        assert_eq!(
-            replies[0].header("ratelimit-policy"),
-            Some("\"api_keys\";q=2;w=3600"),
-            "{checked:?}: success headers on a passed request"
-        );
-        assert_eq!(
-            replies[2].json()["code"],
-            "rate_limit_exceeded",
-            "{checked:?}"
-        );
-        assert_eq!(
-            replies[2].header("retry-after"),
-            Some("1800"),
-            "{checked:?}"
-        );
-        assert_eq!(
-            replies[6].json()["code"],
-            "missing_credentials",
-            "{checked:?}"
-        );
-        answers.push(replies.iter().map(seen).collect::<Vec<_>>());
+            let context = format!("{checked:?}, success headers {success_headers}");
+            let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+            assert_eq!(
+                statuses,
+                [200, 200, 429, 200, 429, 200, 429, 200, 200, 429, 401, 200],
+                "{context}"
+            );
+            let expected_policy = success_headers.then_some("\"api_keys\";q=2;w=3600");
+            assert_eq!(
+                replies[0].header("ratelimit-policy"),
+                expected_policy,
+                "{context}: fields on a passed request only when asked"
+            );
+            assert_eq!(
+                replies[2].json()["code"],
+                "rate_limit_exceeded",
+                "{context}"
+            );
+            assert_eq!(replies[2].header("retry-after"), Some("1800"), "{context}");
+            assert!(replies[2].header("ratelimit-policy").is_some(), "{context}");
+            assert_eq!(
+                replies[4]
+                    .header("ratelimit-policy")
+                    .map(|policy| policy.starts_with("\"jwt_burst\"")),
+                Some(true),
+                "{context}: the export is refused by the burst quota"
+            );
+            assert_eq!(
+                replies[10].json()["code"],
+                "missing_credentials",
+                "{context}"
+            );
+            answers.push(replies.iter().map(seen).collect::<Vec<_>>());
+        }
+        assert_eq!(answers[0], answers[1], "success headers {success_headers}");
     }
-    assert_eq!(answers[0], answers[1]);
 }
 
 /// An API-key store that answers after some I/O, so the layer's lookup is awaited.
@@ -866,8 +887,9 @@ impl tower_api_auth::store::KeyProvider for SlowKeys {
 }
 
 #[tokio::test]
-async fn an_auth_layer_checks_its_limits_after_an_awaited_lookup_and_through_a_backend() {
+async fn an_auth_layer_checks_its_limits_through_a_backend_after_an_awaited_lookup_or_at_once() {
     let (key, record) = api_key();
+    let jwt = hs256(&claims("alice"));
     let backend = Arc::new(FlakyBackend::default());
     let limits = RateLimits::new()
         .policy(Policy::new("hourly", Quota::per_hour(2)))
@@ -876,7 +898,10 @@ async fn an_auth_layer_checks_its_limits_after_an_awaited_lookup_and_through_a_b
         .clock(ManualClock::at(common::PAST))
         .build()
         .unwrap();
+    // Keys from a store that does I/O (the lookup is awaited, then the backend); JWTs checked
+    // at once (then the backend).
     let auth = AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
         .api_keys(SlowKeys(MemoryKeyStore::from(vec![record.clone()])))
         .build()
         .unwrap()
@@ -886,31 +911,43 @@ async fn an_auth_layer_checks_its_limits_after_an_awaited_lookup_and_through_a_b
             .route("/v1/users", get(|| async { "users" }))
             .route_layer(auth),
     );
-    spend(&server, 2, |call| call.bearer(&key)).await;
-    server
-        .get("/v1/users")
-        .bearer(&key)
-        .send()
-        .await
-        .assert_error(429, "rate_limit_exceeded");
+    for credential in [&key, &jwt] {
+        spend(&server, 2, |call| call.bearer(credential)).await;
+        server
+            .get("/v1/users")
+            .bearer(credential)
+            .send()
+            .await
+            .assert_error(429, "rate_limit_exceeded");
+    }
     assert_eq!(
         backend.calls.load(Ordering::SeqCst),
-        3,
+        6,
         "each request asked the backend"
     );
-    let counted: Vec<String> = backend.spent.lock().unwrap().keys().cloned().collect();
-    assert_eq!(counted, [format!("hourly|p={}", record.principal())]);
+    let mut counted: Vec<String> = backend.spent.lock().unwrap().keys().cloned().collect();
+    counted.sort();
+    let mut expected = vec![
+        format!("hourly|p={}", record.principal()),
+        "hourly|p=alice".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(counted, expected);
     // The backend down: refused with 503 as configured, then served again once it is back.
     backend.down.store(true, Ordering::SeqCst);
-    server
-        .get("/v1/users")
-        .bearer(&key)
-        .send()
-        .await
-        .assert_error(503, "rate_limit_unavailable");
+    for credential in [&key, &jwt] {
+        server
+            .get("/v1/users")
+            .bearer(credential)
+            .send()
+            .await
+            .assert_error(503, "rate_limit_unavailable");
+    }
     backend.down.store(false, Ordering::SeqCst);
     backend.spent.lock().unwrap().clear();
-    spend(&server, 1, |call| call.bearer(&key)).await;
+    for credential in [&key, &jwt] {
+        spend(&server, 1, |call| call.bearer(credential)).await;
+    }
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ pin_project! {
         },
         // Let through by the layer, waiting on its rate limits' shared backend.
         Limiting {
-            check: Box<dyn PendingLimits>,
+            check: PendingLimits,
             request: Option<Request<ReqB>>,
             service: Option<S>,
         },
@@ -75,11 +75,7 @@ where
         }
     }
 
-    pub(crate) fn limiting(
-        check: Box<dyn PendingLimits>,
-        request: Request<ReqB>,
-        service: S,
-    ) -> Self {
+    pub(crate) fn limiting(check: PendingLimits, request: Request<ReqB>, service: S) -> Self {
         Self {
             state: State::Limiting {
                 check,
@@ -176,11 +172,7 @@ where
                     request,
                     service,
                 } => {
-                    let extensions = request
-                        .as_ref()
-                        .expect("ResponseFuture polled after completion")
-                        .extensions();
-                    let passed = ready!(check.poll(cx, extensions));
+                    let passed = ready!(check.as_mut().poll(cx));
                     let request = request
                         .take()
                         .expect("ResponseFuture polled after completion");

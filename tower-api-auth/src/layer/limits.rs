@@ -4,7 +4,8 @@
 //! by this trait.
 
 use std::fmt;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Response};
@@ -46,19 +47,13 @@ pub(crate) enum Admit {
     /// configured fallback).
     Refuse(Response<Bytes>),
     /// A shared backend must be asked first.
-    Pending(Box<dyn PendingLimits>),
+    Pending(PendingLimits),
 }
 
-/// A check waiting on a shared backend.
-pub(crate) trait PendingLimits: Send {
-    /// The backend's answer: the passed request's fields, or its refusal rendered in the format
-    /// of the request's auth layer (found in `extensions`).
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        extensions: &Extensions,
-    ) -> Poll<Result<Fields, Response<Bytes>>>;
-}
+/// A check waiting on a shared backend: the passed request's fields, or its refusal rendered in
+/// the format of the request's auth layer.
+pub(crate) type PendingLimits =
+    Pin<Box<dyn Future<Output = Result<Fields, Response<Bytes>>> + Send>>;
 
 /// Adds a passed request's fields to its response: appended, since a limit layer further in may
 /// have sent fields of its own.

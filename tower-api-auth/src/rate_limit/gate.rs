@@ -4,18 +4,12 @@
 //!
 //! [`RateLimitLayer`]: super::RateLimitLayer
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-
-use bytes::Bytes;
-use http::Response;
 
 use super::RateLimitLayer;
-use super::limits::{Limits, RemoteCheck, RemoteOutcome, Verdict};
+use super::limits::{Limits, RemoteCheck, Verdict};
 use crate::AuthLayer;
-use crate::layer::limits::{Admit, Fields, PendingLimits, RequestLimits, RequestView};
+use crate::layer::limits::{Admit, RequestLimits, RequestView};
 
 /// The limits of a layer, ready to check requests. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -29,10 +23,7 @@ impl Gate {
         }
         match self.0.check_remote(view) {
             RemoteCheck::Done(verdict) => admit(verdict),
-            RemoteCheck::Pending(check) => Admit::Pending(Box::new(Pending {
-                check,
-                limits: Arc::clone(&self.0),
-            })),
+            RemoteCheck::Pending(check) => Admit::Pending(check),
         }
     }
 }
@@ -50,31 +41,12 @@ fn admit(verdict: Verdict) -> Admit {
     }
 }
 
-/// A check waiting on the shared backend.
-struct Pending {
-    check: Pin<Box<dyn Future<Output = RemoteOutcome> + Send>>,
-    limits: Arc<Limits>,
-}
-
-impl PendingLimits for Pending {
-    fn poll(
-        &mut self,
-        cx: &mut Context<'_>,
-        extensions: &http::Extensions,
-    ) -> Poll<Result<Fields, Response<Bytes>>> {
-        let outcome = ready!(self.check.as_mut().poll(cx));
-        Poll::Ready(match self.limits.verdict(outcome, extensions) {
-            Verdict::Pass(fields) => Ok(fields),
-            Verdict::Refuse(response) => Err(response),
-        })
-    }
-}
-
 impl AuthLayer {
     /// This layer, checking `limits` on every request it lets through, as a [`RateLimitLayer`]
     /// right inside it would, but in the same step: no layer order to get wrong, and a
     /// rate-limited request costs less (`benches/compare`, `benches/rate_limit.rs`). Shares
-    /// everything else with `self`; `limits` replace any limits `self` had.
+    /// everything else with `self`. `limits` replace any limits `self` had, they do not add to
+    /// them: quotas that must all apply are policies of one [`RateLimits`](super::RateLimits).
     ///
     /// ```
     /// # #[cfg(all(feature = "axum", any(feature = "aws-lc-rs", feature = "rust-crypto")))]

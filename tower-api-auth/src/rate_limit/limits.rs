@@ -19,9 +19,10 @@ use super::{
 };
 use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, SharedClock};
+use crate::error::render::SharedRenderer;
 use crate::identity::Identity;
-use crate::layer::error_response;
-use crate::layer::limits::RequestView;
+use crate::layer::limits::{PendingLimits, RequestView};
+use crate::require_scopes::renderer_of;
 use crate::{AuthError, AuthErrorKind};
 
 /// The metadata field of an API key that names its plan, by default.
@@ -659,7 +660,8 @@ impl Limits {
                         .refund_hashed(policy.local_key(limit, &caller), cost);
                 }
                 let key = policy.key(limit, &caller);
-                return Verdict::Refuse(self.refusal(extensions, limit, decision, &key));
+                let renderer = renderer_of(extensions);
+                return Verdict::Refuse(self.refusal(&renderer, limit, decision, &key));
             }
         }
         Verdict::Pass(seen.map(|seen| headers::fields(&seen)))
@@ -706,9 +708,15 @@ impl Limits {
             return RemoteCheck::Done(Verdict::Pass(None));
         }
         let limits = Arc::clone(self);
-        RemoteCheck::Pending(Box::pin(
-            async move { limits.spend_remote(checks, cost).await },
-        ))
+        // The format of the request's auth layer, for a refusal.
+        let renderer = renderer_of(request.extensions);
+        RemoteCheck::Pending(Box::pin(async move {
+            let outcome = limits.spend_remote(checks, cost).await;
+            match limits.verdict(outcome, &renderer) {
+                Verdict::Pass(fields) => Ok(fields),
+                Verdict::Refuse(response) => Err(response),
+            }
+        }))
     }
 
     /// Every compiled policy of the layer, in one order that [`LimitRef`]s index.
@@ -795,18 +803,17 @@ impl Limits {
         }
     }
 
-    /// The verdict of a remote check, refusals rendered in the format of the request's auth
-    /// layer.
-    pub(super) fn verdict(&self, outcome: RemoteOutcome, extensions: &http::Extensions) -> Verdict {
+    /// The verdict of a remote check: the passed request's fields, or its refusal rendered by
+    /// `renderer` (its auth layer's).
+    fn verdict(&self, outcome: RemoteOutcome, renderer: &SharedRenderer) -> Verdict {
         match outcome {
             RemoteOutcome::Pass(fields) => Verdict::Pass(fields),
             RemoteOutcome::Exceeded(at, decision, key) => {
-                Verdict::Refuse(self.refusal(extensions, self.resolve(at), decision, &key))
+                Verdict::Refuse(self.refusal(renderer, self.resolve(at), decision, &key))
             }
-            RemoteOutcome::Unavailable => Verdict::Refuse(error_response(
-                extensions,
-                AuthError::new(AuthErrorKind::RateLimitUnavailable),
-            )),
+            RemoteOutcome::Unavailable => Verdict::Refuse(
+                renderer.respond(AuthError::new(AuthErrorKind::RateLimitUnavailable)),
+            ),
         }
     }
 
@@ -824,7 +831,7 @@ impl Limits {
 
     fn refusal(
         &self,
-        extensions: &http::Extensions,
+        renderer: &SharedRenderer,
         limit: &Limit,
         decision: Decision,
         key: &LimitKey,
@@ -836,8 +843,7 @@ impl Limits {
             retry_after_ms = u64::try_from(decision.retry_after().as_millis()).unwrap_or(u64::MAX),
             "request refused: rate limit exceeded"
         );
-        let mut response =
-            error_response(extensions, AuthError::new(AuthErrorKind::RateLimitExceeded));
+        let mut response = renderer.respond(AuthError::new(AuthErrorKind::RateLimitExceeded));
         let headers = response.headers_mut();
         headers::refusal_fields(headers, limit, decision);
         response
@@ -851,11 +857,11 @@ pub(super) struct LimitRef(usize, Option<usize>);
 /// A check that must ask the backend.
 pub(super) enum RemoteCheck {
     Done(Verdict),
-    Pending(std::pin::Pin<Box<dyn std::future::Future<Output = RemoteOutcome> + Send>>),
+    Pending(PendingLimits),
 }
 
-/// What the backend said, before it is rendered against the request.
-pub(super) enum RemoteOutcome {
+/// What the backend said, before it is rendered.
+enum RemoteOutcome {
     Pass(Option<Box<HeaderMap>>),
     Exceeded(LimitRef, Decision, LimitKey),
     Unavailable,

@@ -153,7 +153,7 @@ pin_project! {
     {
         Inner { #[pin] future: S::Future, fields: Fields },
         Checking {
-            check: Box<dyn PendingLimits>,
+            check: PendingLimits,
             request: Option<Request<ReqB>>,
             inner: Option<S>,
         },
@@ -189,11 +189,7 @@ where
                     request,
                     inner,
                 } => {
-                    let extensions = request
-                        .as_ref()
-                        .expect("ResponseFuture polled after completion")
-                        .extensions();
-                    let passed = ready!(check.poll(cx, extensions));
+                    let passed = ready!(check.as_mut().poll(cx));
                     let request = request
                         .take()
                         .expect("ResponseFuture polled after completion");
