@@ -17,7 +17,12 @@
 //!   with the default verified-token cache (the same token on every request: hits after the first);
 //! * `hs256-cold`, `rs256-cold`, `es256-cold`, `eddsa-cold`: the same with the cache disabled, so
 //!   every request is verified in full;
-//! * `apikey`: an API key in `X-API-Key` with `X-Tenant-ID`, from a `MemoryKeyStore`.
+//! * `apikey`: an API key in `X-API-Key` with `X-Tenant-ID`, from a `MemoryKeyStore`;
+//! * `hs256-limited`: `hs256` with one per-principal rate-limit policy checked by the auth layer
+//!   (`AuthLayer::with_rate_limits`; a quota no run spends, so every request passes);
+//! * `control-identity`: no authentication, a `Router::layer` that inserts a ready `Identity` for
+//!   the authenticated variants' handler, sent the `hs256` token: the floor of any axum layer
+//!   that hands a handler an identity, to read the other ratios against.
 //!
 //! The server binds 127.0.0.1 on a free port, then writes `info-file` (atomically: a temporary file
 //! renamed): the first line is the URL to load, every further line a request header
@@ -30,6 +35,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_api_auth::jwt::JwtOptions;
+use tower_api_auth::rate_limit::{Policy, Quota, RateLimits};
 use tower_api_auth::{
     Algorithm, AuthLayer, AuthMethod, Identity, JwtValidator, MemoryKeyStore, Tenant,
     api_key::ApiKeyHasher, crypto, jwt::TokenCacheConfig, scope::Scopes,
@@ -116,6 +122,15 @@ fn jwt(
     Ok((token, validator))
 }
 
+/// The identity the `hs256` token stands for, built at start-up.
+fn fixed_identity() -> Result<Identity, Box<dyn std::error::Error>> {
+    Ok(Identity::builder("user_42", AuthMethod::Jwt)
+        .scopes(Scopes::parse(SCOPES)?)
+        .tenant(Tenant::new(TENANT)?)
+        .expires_at(now() + 3600)
+        .build())
+}
+
 /// The router of `variant` and the headers a client must send.
 async fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error::Error>> {
     let (algorithm_name, cached) = match name.strip_suffix("-cold") {
@@ -147,13 +162,28 @@ async fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error
         return Ok((router, vec![format!("Authorization: Bearer {token}")]));
     }
     match name {
+        "hs256-limited" => {
+            let (token, validator) = jwt(Algorithm::HS256, true)?;
+            let limits = RateLimits::new()
+                .policy(Policy::new("per_principal", Quota::per_second(u32::MAX)))
+                .build()?;
+            let auth = AuthLayer::builder().jwt(validator).build()?;
+            let router = route().layer(auth.with_rate_limits(&limits));
+            Ok((router, vec![format!("Authorization: Bearer {token}")]))
+        }
+        "control-identity" => {
+            let (token, _) = jwt(Algorithm::HS256, true)?;
+            let identity = fixed_identity()?;
+            let insert = move |mut request: axum::extract::Request| {
+                request.extensions_mut().insert(identity.clone());
+                request
+            };
+            let router = route().layer(tower::util::MapRequestLayer::new(insert));
+            Ok((router, vec![format!("Authorization: Bearer {token}")]))
+        }
         "noauth" => {
             // The same body as the authenticated variants, serialized per request the same way.
-            let identity = Identity::builder("user_42", AuthMethod::Jwt)
-                .scopes(Scopes::parse(SCOPES)?)
-                .tenant(Tenant::new(TENANT)?)
-                .expires_at(now() + 3600)
-                .build();
+            let identity = fixed_identity()?;
             let router = Router::new().route(
                 "/v1/me",
                 get(move || {
@@ -183,7 +213,7 @@ async fn variant(name: &str) -> Result<(Router, Vec<String>), Box<dyn std::error
         }
         other => Err(format!(
             "unknown variant {other:?}: noauth, hs256, rs256, es256, eddsa (each also -cold), \
-             apikey, hs256-feed-<postgres|redis|memory>, apikey-cached-<postgres|memory>, \
+             apikey, hs256-limited, control-identity, hs256-feed-<postgres|redis|memory>, apikey-cached-<postgres|memory>, \
              noauth+<any of them>"
         )
         .into()),

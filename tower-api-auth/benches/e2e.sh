@@ -5,6 +5,7 @@
 # Usage:
 #   bash tower-api-auth/benches/e2e.sh                     # hs256 rs256 es256 eddsa apikey (tokens cached), 2 rounds
 #   bash tower-api-auth/benches/e2e.sh hs256-cold apikey   # any variants of examples/e2e_server.rs
+#   bash tower-api-auth/benches/e2e.sh control-identity hs256 hs256-limited   # the floor of an identity-inserting axum layer, auth, auth + limits
 #   ROUNDS=3 DURATION=5 CONNECTIONS=32 bash tower-api-auth/benches/e2e.sh
 #   bash tower-api-auth/benches/e2e.sh hs256-feed-memory hs256-feed-postgres hs256-feed-redis   # a fleet's feed on
 #   bash tower-api-auth/benches/e2e.sh apikey-cached-memory apikey-cached-postgres              # cached API keys
