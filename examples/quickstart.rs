@@ -189,12 +189,11 @@ fn app(
                         .route_layer(RequireScopesLayer::all(["conversations:write"])),
                 ),
         )
-        .route_layer(limits.clone())
-        .route_layer(auth.clone());
+        // The auth layer checks the quotas itself, on every request it lets through.
+        .route_layer(auth.with_rate_limits(&limits));
     let optional = Router::new()
         .route("/v1/public", get(public))
-        .route_layer(limits)
-        .route_layer(auth.optional());
+        .route_layer(auth.optional().with_rate_limits(&limits));
     let consent = PasswordConsent::new(oauth.users)
         .realm("SilentChat")
         .throttle_failures(throttle.clone());
