@@ -158,9 +158,6 @@ fn default_throttle() -> AuthThrottle {
     AuthThrottle::new(Quota::per_minute(20)).per_username(Quota::per_minute(5))
 }
 
-/// The app, given the token service, its auth layer (made optional for the public route), the
-/// rate limits (which run after it: axum's last layer is the outermost) and the throttle of
-/// failed authentications, which the layer and the token endpoints share.
 /// What the OAuth authorization server needs of the app: where clients reach it, and its users
 /// (who sign in at the authorization endpoint).
 struct OAuth {
@@ -169,6 +166,9 @@ struct OAuth {
     users: Arc<DemoUsers>,
 }
 
+/// The app, given the token service, its auth layer (made optional for the public route), the
+/// rate limits (which the auth layer checks on what it lets through) and the throttle of failed
+/// authentications, which the layer and the token endpoints share.
 fn app(
     tokens: Arc<TokenService>,
     auth: AuthLayer,

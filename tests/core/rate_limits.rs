@@ -984,3 +984,49 @@ async fn an_optional_layer_keeps_its_limits_and_counts_anonymous_callers_by_addr
         assert_eq!(first.get("/v1/users").bearer(&jwt).send().await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn a_backends_answer_reaches_the_client_in_the_auth_layers_format_with_its_fields() {
+    let jwt = hs256(&claims("alice"));
+    let backend = Arc::new(FlakyBackend::default());
+    let limits = RateLimits::new()
+        .policy(Policy::new("hourly", Quota::per_hour(1)))
+        .backend(Arc::clone(&backend))
+        .on_backend_failure(OnBackendFailure::Refuse)
+        .success_headers(true)
+        .clock(ManualClock::at(common::PAST))
+        .build()
+        .unwrap();
+    let auth = AuthLayer::builder()
+        .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
+        .error_format(ErrorFormat::Problem)
+        .build()
+        .unwrap()
+        .with_rate_limits(&limits);
+    let server = in_process(
+        Router::new()
+            .route("/v1/users", get(|| async { "users" }))
+            .route_layer(auth),
+    );
+    let passed = server.get("/v1/users").bearer(&jwt).send().await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    assert_eq!(
+        passed.header("ratelimit-policy"),
+        Some("\"hourly\";q=1;w=3600")
+    );
+    assert!(passed.header("ratelimit").is_some(), "the backend's fields");
+    for (down, status, code) in [
+        (false, 429, "rate_limit_exceeded"),
+        (true, 503, "rate_limit_unavailable"),
+    ] {
+        backend.down.store(down, Ordering::SeqCst);
+        let refused = server.get("/v1/users").bearer(&jwt).send().await;
+        assert_eq!(refused.status, status);
+        assert_eq!(
+            refused.header("content-type"),
+            Some("application/problem+json"),
+            "refused by the backend in the layer's format"
+        );
+        assert_eq!(refused.json()["code"], code);
+    }
+}

@@ -22,6 +22,7 @@ use crate::clock::{Clock, SharedClock};
 use crate::error::render::SharedRenderer;
 use crate::identity::Identity;
 use crate::layer::limits::{PendingLimits, RequestView};
+use crate::layer::service::RequestRenderer;
 use crate::require_scopes::renderer_of;
 use crate::{AuthError, AuthErrorKind};
 
@@ -708,11 +709,15 @@ impl Limits {
             return RemoteCheck::Done(Verdict::Pass(None));
         }
         let limits = Arc::clone(self);
-        // The format of the request's auth layer, for a refusal.
-        let renderer = renderer_of(request.extensions);
+        // The format of the request's auth layer, for a refusal: its own if it has one (a
+        // reference count), the default built only for a refusal.
+        let renderer = request
+            .extensions
+            .get::<RequestRenderer>()
+            .map(|rendering| rendering.0.clone());
         RemoteCheck::Pending(Box::pin(async move {
             let outcome = limits.spend_remote(checks, cost).await;
-            match limits.verdict(outcome, &renderer) {
+            match limits.verdict(outcome, renderer) {
                 Verdict::Pass(fields) => Ok(fields),
                 Verdict::Refuse(response) => Err(response),
             }
@@ -804,15 +809,20 @@ impl Limits {
     }
 
     /// The verdict of a remote check: the passed request's fields, or its refusal rendered by
-    /// `renderer` (its auth layer's).
-    fn verdict(&self, outcome: RemoteOutcome, renderer: &SharedRenderer) -> Verdict {
+    /// `renderer` (its auth layer's, if that has a format of its own; else the default).
+    fn verdict(&self, outcome: RemoteOutcome, renderer: Option<SharedRenderer>) -> Verdict {
         match outcome {
             RemoteOutcome::Pass(fields) => Verdict::Pass(fields),
-            RemoteOutcome::Exceeded(at, decision, key) => {
-                Verdict::Refuse(self.refusal(renderer, self.resolve(at), decision, &key))
-            }
+            RemoteOutcome::Exceeded(at, decision, key) => Verdict::Refuse(self.refusal(
+                &renderer.unwrap_or_default(),
+                self.resolve(at),
+                decision,
+                &key,
+            )),
             RemoteOutcome::Unavailable => Verdict::Refuse(
-                renderer.respond(AuthError::new(AuthErrorKind::RateLimitUnavailable)),
+                renderer
+                    .unwrap_or_default()
+                    .respond(AuthError::new(AuthErrorKind::RateLimitUnavailable)),
             ),
         }
     }
