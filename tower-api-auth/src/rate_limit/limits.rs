@@ -677,7 +677,8 @@ impl Limits {
         {
             tracing::error!(
                 "a request reached the RateLimitLayer without passing an AuthLayer: the limits \
-                 must run after authentication (axum: .route_layer(limits) before \
+                 must run after authentication (AuthLayer::with_rate_limits checks them in the auth \
+                 layer itself; or axum: .route_layer(limits) before \
                  .route_layer(auth), since the last layer added runs first); until then every \
                  caller counts as anonymous"
             );
