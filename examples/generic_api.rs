@@ -145,8 +145,7 @@ pub(crate) async fn demo(stores: Stores, clock: SharedClock) -> Result<Demo, Err
         .build()?;
     let router = Router::new()
         .route("/v1/users", get(users))
-        .route_layer(limits)
-        .route_layer(auth.clone())
+        .route_layer(auth.with_rate_limits(&limits))
         .merge(endpoints.well_known_router())
         .merge(endpoints.router(auth));
     let credentials = json!({
