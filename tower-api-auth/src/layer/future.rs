@@ -1,5 +1,5 @@
-//! The response future shared by [`AuthService`](super::AuthService) and the scope layer
-//! (`require_scopes::RequireScopes`).
+//! The response future shared by [`AuthService`](super::AuthService), the scope layer
+//! (`require_scopes::RequireScopes`) and the rate-limit layer (`rate_limit::RateLimitService`).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -18,10 +18,11 @@ use crate::layer::limits::{Admit, Fields, PendingLimits, RequestView, add_fields
 use crate::layer::service::{Admission, Judge};
 
 pin_project! {
-    /// Response future of the auth layers.
+    /// Response future of the auth layers and of the rate-limit layer.
     ///
     /// A rejection or a synchronously authenticated request needs no allocation here; only a key
-    /// store that does I/O makes the future wait on a boxed lookup.
+    /// store that does I/O, or rate limits counted in a shared backend, make the future wait on
+    /// a boxed lookup.
     pub struct ResponseFuture<S, ReqB>
     where
         S: Service<Request<ReqB>>,
@@ -48,7 +49,7 @@ pin_project! {
             // Whom a refused credential is reported as.
             client: Option<IpAddr>,
         },
-        // Let through by the layer, waiting on its rate limits' shared backend.
+        // Waiting on the rate limits' shared backend.
         Limiting {
             check: PendingLimits,
             request: Option<Request<ReqB>>,

@@ -119,12 +119,14 @@ impl Policy {
     }
 }
 
-/// A request the layer let through whose rate limits did more than let it pass: added fields to
-/// its response, refused it, or must ask a backend. Out of line, so that `call` stays small
-/// enough for the compiler to inline the inner service's `call` into it (some 30 to 80
-/// instructions a request, with and without limits, `benches/compare`).
+/// Calls `inner` with a request as its rate limits decided: with the fields they add to its
+/// response, refused, or once a backend has answered. The rate-limit layer's `call`, and the
+/// auth layer's when its limits did more than let the request pass: out of line there, so that
+/// [`AuthService::call`] stays small enough for the compiler to inline the inner service's
+/// `call` into it (some 30 to 80 instructions a request, with and without limits,
+/// `benches/compare`).
 #[inline(never)]
-fn not_plain<S, ReqB>(
+pub(crate) fn call_admitted<S, ReqB>(
     inner: &mut S,
     admit: Admit,
     request: Request<ReqB>,
@@ -238,7 +240,7 @@ where
                         match limits.admit(&RequestView::of(&request)) {
                             Admit::Pass(None) => {}
                             // Fields to add, a refusal, a backend to ask: out of line.
-                            other => return not_plain(&mut self.inner, other, request),
+                            other => return call_admitted(&mut self.inner, other, request),
                         }
                     }
                     ResponseFuture::inner(self.inner.call(request))

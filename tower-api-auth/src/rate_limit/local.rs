@@ -131,34 +131,32 @@ impl LocalLimiter {
 
     /// [`acquire`](Self::acquire) for a key already hashed with [`hasher`](Self::hasher).
     pub(super) fn acquire_hashed(&self, key: u64, cost: u32) -> Decision {
-        let state = self.state(key);
-        let now = self.clock.now_nanos();
-        let mut seen = state.load(Ordering::Acquire);
-        loop {
-            let (decision, next) = self.gcra.decide(seen, now, cost);
-            let Some(next) = next else {
-                return decision;
-            };
-            match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return decision,
-                Err(actual) => seen = actual,
-            }
-        }
+        self.spend(key, |seen, now| self.gcra.decide(seen, now, cost))
     }
 
     /// [`acquire_hashed`](Self::acquire_hashed) for a caller that needs to know only whether
     /// the request passed, and why not when it did not: a passing request costs no division
     /// (the two that `remaining` and `reset` take, tens of cycles each on the layer's path).
     pub(super) fn spend_hashed(&self, key: u64, cost: u32) -> Result<(), Decision> {
+        self.spend(key, |seen, now| match self.gcra.admits(seen, now, cost) {
+            Some(next) => (Ok(()), Some(next)),
+            None => (Err(self.gcra.decide(seen, now, cost).0), None),
+        })
+    }
+
+    /// Updates a hashed key's arrival time by compare-and-swap: `step` answers for the time it
+    /// saw and now, with the time to store if the request passes.
+    fn spend<T>(&self, key: u64, step: impl Fn(u64, u64) -> (T, Option<u64>)) -> T {
         let state = self.state(key);
         let now = self.clock.now_nanos();
         let mut seen = state.load(Ordering::Acquire);
         loop {
-            let Some(next) = self.gcra.admits(seen, now, cost) else {
-                return Err(self.gcra.decide(seen, now, cost).0);
+            let (answer, next) = step(seen, now);
+            let Some(next) = next else {
+                return answer;
             };
             match state.compare_exchange_weak(seen, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return answer,
                 Err(actual) => seen = actual,
             }
         }

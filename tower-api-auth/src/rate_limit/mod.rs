@@ -38,6 +38,7 @@ mod quota;
 mod service;
 mod throttle;
 
+pub use crate::layer::ResponseFuture;
 pub use backend::{Decision, OnBackendFailure, RateLimitBackend};
 pub use config::{PolicyConfig, RateLimitsConfig, RouteConfig};
 pub use headers::{RATELIMIT, RATELIMIT_POLICY};
@@ -47,5 +48,5 @@ pub use local::{DEFAULT_MAX_KEYS, LocalLimiter};
 pub use over_limit::OverLimitCache;
 pub use policy::{KeyBy, Method, Policy, Route};
 pub use quota::{Quota, QuotaError};
-pub use service::{RateLimitLayer, RateLimitService, ResponseFuture};
+pub use service::{RateLimitLayer, RateLimitService};
 pub use throttle::{AuthAttempt, AuthThrottle, AuthThrottleConfig};

@@ -1,21 +1,18 @@
 //! [`RateLimitLayer`] and its service: spend the request's quotas before the inner service sees
 //! it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::gate::Gate;
 use super::limits::Limits;
-use crate::layer::AuthBody;
-use crate::layer::limits::{Admit, Fields, PendingLimits, RequestView, add_fields};
+use crate::layer::limits::RequestView;
+use crate::layer::service::call_admitted;
+use crate::layer::{AuthBody, ResponseFuture};
 
 /// Rate limits keyed on the authenticated identity, for a tower service behind an
 /// [`AuthLayer`](crate::AuthLayer). Built by [`RateLimits`](super::RateLimits).
@@ -109,114 +106,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let state = match self.gate.check(&RequestView::of(&request)) {
-            Admit::Pass(fields) => State::Inner {
-                future: self.inner.call(request),
-                fields,
-            },
-            Admit::Refuse(response) => State::Refused {
-                response: Some(response),
-            },
-            // The call happens later: take the readied instance along, leave a clone for the
-            // next poll_ready (tower's "be careful when cloning inner services").
-            Admit::Pending(check) => {
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
-                State::Checking {
-                    check,
-                    request: Some(request),
-                    inner: Some(inner),
-                }
-            }
-        };
-        ResponseFuture { state }
-    }
-}
-
-pin_project! {
-    /// Response future of [`RateLimitService`]. Checks in memory need no allocation here; only a
-    /// shared backend makes it wait on a boxed check.
-    pub struct ResponseFuture<S, ReqB>
-    where
-        S: Service<Request<ReqB>>,
-    {
-        #[pin]
-        state: State<S, ReqB>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S, ReqB>
-    where
-        S: Service<Request<ReqB>>,
-    {
-        Inner { #[pin] future: S::Future, fields: Fields },
-        Checking {
-            check: PendingLimits,
-            request: Option<Request<ReqB>>,
-            inner: Option<S>,
-        },
-        Refused { response: Option<Response<Bytes>> },
-    }
-}
-
-impl<S, ReqB, ResB> Future for ResponseFuture<S, ReqB>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-{
-    type Output = Result<Response<AuthBody<ResB>>, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            let next = match this.state.as_mut().project() {
-                StateProj::Inner { future, fields } => {
-                    let mut response = ready!(future.poll(cx))?;
-                    if let Some(fields) = fields.take() {
-                        add_fields(response.headers_mut(), &fields);
-                    }
-                    return Poll::Ready(Ok(response.map(AuthBody::inner)));
-                }
-                StateProj::Refused { response } => {
-                    let response = response
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Ok(response.map(AuthBody::rejection)));
-                }
-                StateProj::Checking {
-                    check,
-                    request,
-                    inner,
-                } => {
-                    let passed = ready!(check.as_mut().poll(cx));
-                    let request = request
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    let mut inner = inner
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    match passed {
-                        Ok(fields) => State::Inner {
-                            future: inner.call(request),
-                            fields,
-                        },
-                        Err(response) => State::Refused {
-                            response: Some(response),
-                        },
-                    }
-                }
-            };
-            this.state.set(next);
-        }
-    }
-}
-
-impl<S, ReqB> std::fmt::Debug for ResponseFuture<S, ReqB>
-where
-    S: Service<Request<ReqB>>,
-{
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        let admit = self.gate.check(&RequestView::of(&request));
+        call_admitted(&mut self.inner, admit, request)
     }
 }
