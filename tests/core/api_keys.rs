@@ -574,7 +574,7 @@ async fn a_peppered_hasher_must_match() {
 }
 
 /// A store that answers after some I/O.
-struct SlowStore(MemoryKeyStore);
+pub(crate) struct SlowStore(pub(crate) MemoryKeyStore);
 
 impl KeyProvider for SlowStore {
     fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {

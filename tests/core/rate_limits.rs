@@ -26,6 +26,7 @@ use tower_api_auth::rate_limit::{
 use tower_api_auth::store::{Lookup, StoreError};
 use tower_api_auth::{AuthLayer, JwtValidator, MemoryKeyStore, api_key::KeyRecord};
 
+use crate::api_keys::SlowStore;
 use common::jwt::{claims, hs256, with};
 use common::{HS256_SECRET, Server, api_key_with, in_process, serve};
 
@@ -561,8 +562,27 @@ async fn each_credential_spends_the_quota_of_its_method() {
     }
 }
 
+/// An optional auth layer and its limits: a `RateLimitLayer` inside it, or checked by the layer
+/// itself, made optional after or before it was given the limits.
+#[derive(Clone, Copy, Debug)]
+enum OptionalLimits {
+    OwnLayer,
+    OptionalThenLimits,
+    LimitsThenOptional,
+}
+
 #[tokio::test]
 async fn anonymous_callers_are_counted_by_address_and_a_trusted_proxy_names_it() {
+    for layering in [
+        OptionalLimits::OwnLayer,
+        OptionalLimits::OptionalThenLimits,
+        OptionalLimits::LimitsThenOptional,
+    ] {
+        anonymous_callers_counted_by_address(layering).await;
+    }
+}
+
+async fn anonymous_callers_counted_by_address(layering: OptionalLimits) {
     use tower_api_auth::client_ip::TrustedProxies;
 
     let limits = RateLimits::new()
@@ -571,10 +591,18 @@ async fn anonymous_callers_are_counted_by_address_and_a_trusted_proxy_names_it()
         .clock(ManualClock::at(common::PAST))
         .build()
         .unwrap();
-    let app = Router::new()
-        .route("/v1/public", get(|| async { "public" }))
-        .route_layer(limits)
-        .route_layer(auth(vec![]).optional());
+    let routes = Router::new().route("/v1/public", get(|| async { "public" }));
+    let app = match layering {
+        OptionalLimits::OwnLayer => routes
+            .route_layer(limits)
+            .route_layer(auth(vec![]).optional()),
+        OptionalLimits::OptionalThenLimits => {
+            routes.route_layer(auth(vec![]).optional().with_rate_limits(&limits))
+        }
+        OptionalLimits::LimitsThenOptional => {
+            routes.route_layer(auth(vec![]).with_rate_limits(&limits).optional())
+        }
+    };
     let server = common::serve_with_peers(app).await;
     let (first, second, proxy) = (
         server.from_ip("127.0.0.2"),
@@ -617,7 +645,11 @@ async fn anonymous_callers_are_counted_by_address_and_a_trusted_proxy_names_it()
         .header("x-forwarded-for", "198.51.100.8")
         .send()
         .await;
-    assert_eq!(other.status, 200);
+    assert_eq!(other.status, 200, "{layering:?}");
+    // A signed-in caller from the spent address is no anonymous caller.
+    let jwt = hs256(&claims("alice"));
+    let signed_in = first.get("/v1/public").bearer(&jwt).send().await;
+    assert_eq!(signed_in.status, 200, "{layering:?}");
 }
 
 #[tokio::test]
@@ -873,19 +905,6 @@ async fn limits_checked_by_the_auth_layer_answer_as_a_limit_layer_inside_it() {
     }
 }
 
-/// An API-key store that answers after some I/O, so the layer's lookup is awaited.
-struct SlowKeys(MemoryKeyStore);
-
-impl tower_api_auth::store::KeyProvider for SlowKeys {
-    fn lookup(&self, key_id: &str) -> Lookup<Option<Arc<KeyRecord>>> {
-        let found = self.0.get(key_id);
-        Lookup::pending(async move {
-            tokio::task::yield_now().await;
-            Ok(found)
-        })
-    }
-}
-
 #[tokio::test]
 async fn an_auth_layer_checks_its_limits_through_a_backend_after_an_awaited_lookup_or_at_once() {
     let (key, record) = api_key();
@@ -902,7 +921,7 @@ async fn an_auth_layer_checks_its_limits_through_a_backend_after_an_awaited_look
     // at once (then the backend).
     let auth = AuthLayer::builder()
         .jwt(JwtValidator::hs256(HS256_SECRET, JwtOptions::new()).unwrap())
-        .api_keys(SlowKeys(MemoryKeyStore::from(vec![record.clone()])))
+        .api_keys(SlowStore(MemoryKeyStore::from(vec![record.clone()])))
         .build()
         .unwrap()
         .with_rate_limits(&limits);
@@ -947,41 +966,6 @@ async fn an_auth_layer_checks_its_limits_through_a_backend_after_an_awaited_look
     backend.spent.lock().unwrap().clear();
     for credential in [&key, &jwt] {
         spend(&server, 1, |call| call.bearer(credential)).await;
-    }
-}
-
-#[tokio::test]
-async fn an_optional_layer_keeps_its_limits_and_counts_anonymous_callers_by_address() {
-    let limits = RateLimits::new()
-        .policy(Policy::new("per_caller", Quota::per_hour(2)))
-        .clock(ManualClock::at(common::PAST))
-        .build()
-        .unwrap();
-    let optional = auth(vec![]).with_rate_limits(&limits).optional();
-    let server = common::serve_with_peers(
-        Router::new()
-            .route("/v1/users", get(|| async { "users" }))
-            .route_layer(optional),
-    )
-    .await;
-    let (first, second) = (server.from_ip("127.0.0.2"), server.from_ip("127.0.0.3"));
-    for _ in 0..2 {
-        assert_eq!(first.get("/v1/users").send().await.status, 200);
-    }
-    first
-        .get("/v1/users")
-        .send()
-        .await
-        .assert_error(429, "rate_limit_exceeded");
-    assert_eq!(
-        second.get("/v1/users").send().await.status,
-        200,
-        "another address"
-    );
-    // A signed-in caller has a bucket of its own, from the spent address too.
-    let jwt = hs256(&claims("alice"));
-    for _ in 0..2 {
-        assert_eq!(first.get("/v1/users").bearer(&jwt).send().await.status, 200);
     }
 }
 
