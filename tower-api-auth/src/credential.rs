@@ -407,13 +407,22 @@ impl CredentialSources {
         // Parsed as bytes: the b64token check admits only ASCII, so the header needs no separate
         // visible-ASCII pass (every request would pay for it).
         let value = value.as_bytes();
-        let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-            Some(space) => (&value[..space], &value[space + 1..]),
-            None => (value, &[][..]),
+        // The spelling every client sends first: one comparison of seven bytes, where finding the
+        // space and folding the scheme's case cost some 70 instructions a request
+        // (`benches/compare`).
+        let rest = match value.strip_prefix(b"Bearer ") {
+            Some(rest) => rest,
+            None => {
+                let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+                    Some(space) => (&value[..space], &value[space + 1..]),
+                    None => (value, &[][..]),
+                };
+                if !scheme.eq_ignore_ascii_case(b"bearer") {
+                    return Ok(None);
+                }
+                rest
+            }
         };
-        if !scheme.eq_ignore_ascii_case(b"bearer") {
-            return Ok(None);
-        }
         let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
         let end = rest
             .iter()
@@ -530,7 +539,13 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive_with_space_runs() {
-        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER   a.b.c"] {
+        for value in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER   a.b.c",
+            "Bearer   a.b.c  ",
+            "beaRer a.b.c",
+        ] {
             assert_eq!(
                 bearer(value).unwrap().unwrap().credential,
                 Credential::Bearer("a.b.c")
