@@ -445,7 +445,8 @@ impl CredentialSources {
         let key = value
             .to_str()
             .map_err(|_| invalid_request("The API key header is not visible ASCII"))?
-            .trim_matches(' ');
+            // Spaces and tabs (RFC 9110's OWS): the only whitespace `to_str` lets through.
+            .trim_ascii();
         if key.is_empty() {
             return Err(invalid_request("The API key header is empty"));
         }
@@ -584,6 +585,20 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(p.credential, Credential::ApiKey("k"));
+    }
+
+    #[test]
+    fn an_api_key_is_read_without_surrounding_spaces_and_tabs() {
+        for value in ["k", " k", "k  ", "\tk\t", " \t k \t "] {
+            let presented = extract(&CredentialSources::default(), &[("x-api-key", value)], "/");
+            assert_eq!(
+                presented.unwrap().unwrap().credential,
+                Credential::ApiKey("k"),
+                "{value:?}"
+            );
+        }
+        let blank = extract(&CredentialSources::default(), &[("x-api-key", " \t ")], "/");
+        assert_eq!(blank.unwrap_err(), AuthErrorKind::InvalidRequest);
     }
 
     #[test]
