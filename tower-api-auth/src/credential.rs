@@ -604,7 +604,18 @@ mod tests {
     #[test]
     fn api_key_and_tenant_headers_must_be_visible_ascii() {
         let sources = CredentialSources::default();
-        for (name, other) in [("x-api-key", "x-tenant-id"), ("x-tenant-id", "x-api-key")] {
+        for (name, other, message) in [
+            (
+                "x-api-key",
+                "x-tenant-id",
+                "The API key header is not visible ASCII",
+            ),
+            (
+                "x-tenant-id",
+                "x-api-key",
+                "The X-Tenant-ID header is not a valid tenant id",
+            ),
+        ] {
             let mut headers = HeaderMap::new();
             headers.insert(name, HeaderValue::from_bytes(b"sk_caf\xe9").unwrap());
             headers.insert(other, HeaderValue::from_static("tn_a"));
@@ -612,6 +623,8 @@ mod tests {
                 .extract(&headers, &Uri::from_static("/"))
                 .unwrap_err();
             assert_eq!(error.kind(), AuthErrorKind::InvalidRequest, "{name}");
+            // This header's own check, not some other refusal of the same kind.
+            assert_eq!(error.message(), message, "{name}");
         }
     }
 
